@@ -1,0 +1,167 @@
+//! The command line: argument definitions and dispatch to the modules that do the work.
+//!
+//! Every error leaves through [`main`] as one line on stderr that says what was wrong and what
+//! to do, with exit code 1 (2 for usage errors, as clap does).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::store::{Store, StoreOptions};
+use crate::{doctor, logging, server};
+
+/// qbridge — move records from business tools into QuickBooks Desktop.
+#[derive(Debug, Parser)]
+#[command(name = "qbridge", version, about, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (optional; embedded defaults apply without one).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (database, lock, caches). Default: ./qbridge-data
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Address to listen on. Default: 127.0.0.1:8080
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArg>,
+    /// Log level or filter (error, warn, info, debug, trace).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Override any setting: --set server.listen=127.0.0.1:9000 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (QBWC SOAP endpoint, admin API and UI).
+    Serve,
+    /// Print the version.
+    Version,
+    /// Check the data dir, database, listening address and TLS settings.
+    Doctor,
+}
+
+/// Entry point used by the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // One line: the context chain joined, most specific last.
+            let msg = err
+                .chain()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut flags: Vec<(&str, String, String)> = Vec::new();
+    if let Some(v) = &cli.data_dir {
+        flags.push(("data_dir", v.clone(), "--data-dir".into()));
+    }
+    if let Some(v) = &cli.listen {
+        flags.push(("server.listen", v.clone(), "--listen".into()));
+    }
+    if let Some(v) = cli.log_format {
+        let v = match v {
+            LogFormatArg::Human => "human",
+            LogFormatArg::Json => "json",
+        };
+        flags.push(("log.format", v.into(), "--log-format".into()));
+    }
+    if let Some(v) = &cli.log_level {
+        flags.push(("log.level", v.clone(), "--log-level".into()));
+    }
+    let mut set = Vec::new();
+    for kv in &cli.set {
+        let (k, v) = kv.split_once('=').with_context(|| {
+            format!(
+                "--set {kv:?} must look like KEY=VALUE, e.g. --set server.listen=127.0.0.1:9000"
+            )
+        })?;
+        set.push((k.trim().to_string(), v.to_string()));
+    }
+    for (k, v) in &set {
+        flags.push((k.as_str(), v.clone(), format!("--set {k}")));
+    }
+    Ok(Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        &flags,
+    )?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Version = cli.command {
+        println!("qbridge {}", env!("CARGO_PKG_VERSION"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = load_config(&cli)?;
+    logging::init(&config);
+    match cli.command {
+        Command::Version => unreachable!("handled above"),
+        Command::Serve => {
+            let store = open_store(&config)?;
+            let state = server::AppState {
+                config: Arc::new(config),
+                store,
+            };
+            runtime()?.block_on(server::serve(state))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            let findings = doctor::run(&config);
+            for f in &findings {
+                println!("{f}");
+            }
+            let failed = findings
+                .iter()
+                .filter(|f| f.level == doctor::Level::Fail)
+                .count();
+            if failed > 0 {
+                eprintln!("error: doctor found {failed} problem(s); see the fix lines above");
+                Ok(ExitCode::FAILURE)
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+/// Opens the store with the configured options.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Ok(Store::open(
+        &config.data_dir,
+        StoreOptions {
+            busy_timeout: config.db_busy_timeout,
+            readers: config.db_readers,
+        },
+    )?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,0 +1,477 @@
+//! Configuration: embedded defaults, then an optional TOML file, then `QBRIDGE_*`
+//! environment variables, then command-line flags — each layer overrides the one before.
+//!
+//! Every setting is declared once in [`SETTINGS`] with its key, what it accepts and a parser.
+//! All layers go through the same parser, so a bad value gets the same message whether it came
+//! from the file, the environment or a flag: the key, the value, where it came from, and what
+//! is allowed. Unknown keys are errors, never silently ignored — a typo in a config file
+//! must not leave the server running on a default the admin did not want.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The effective configuration of one engine process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder that holds the database, the instance lock and compiled plugin caches.
+    pub data_dir: PathBuf,
+    /// Address the HTTP(S) server listens on.
+    pub listen: SocketAddr,
+    /// Public base URL the Web Connector reaches this server at (used in QWC files).
+    /// `None` means "derive it from `listen`", which is only valid for localhost.
+    pub public_url: Option<String>,
+    /// PEM certificate chain for serving HTTPS directly.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for serving HTTPS directly.
+    pub tls_key: Option<PathBuf>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `qbridge=debug`.
+    pub log_level: String,
+    /// SQLite busy timeout.
+    pub db_busy_timeout: Duration,
+    /// Number of read-only SQLite connections kept open beside the single writer.
+    pub db_readers: usize,
+    /// Path of the QBWC SOAP endpoint.
+    pub qbwc_path: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./qbridge-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            tls_cert: None,
+            tls_key: None,
+            log_format: LogFormat::Human,
+            log_level: "info".to_string(),
+            db_busy_timeout: Duration::from_secs(5),
+            db_readers: 4,
+            qbwc_path: "/qbwc".to_string(),
+        }
+    }
+}
+
+/// Where a value came from; named in error messages so the admin knows what to edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The TOML file at this path.
+    File(PathBuf),
+    /// This environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(p) => write!(f, "config file {}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(n) => write!(f, "flag {n}"),
+        }
+    }
+}
+
+/// A configuration problem, phrased for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A known key with a value it does not accept.
+    #[error("invalid value {value:?} for `{key}` ({origin}): expected {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        origin: Origin,
+        expected: String,
+    },
+    /// A key no setting is declared for.
+    #[error("unknown setting `{key}` ({origin}); known settings: {known}")]
+    Unknown {
+        key: String,
+        origin: Origin,
+        known: String,
+    },
+    /// The file given with `--config` cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    /// Settings that are each valid but do not fit together.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+type Parser = fn(&mut Config, &str) -> Result<(), String>;
+
+/// One configurable key.
+struct Setting {
+    /// Dotted key as written in the TOML file (`server.listen` is `[server] listen = …`).
+    key: &'static str,
+    parse: Parser,
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "data_dir",
+        parse: |c, v| {
+            if v.trim().is_empty() {
+                return Err("a folder path".into());
+            }
+            c.data_dir = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "server.listen",
+        parse: |c, v| {
+            c.listen = v
+                .parse()
+                .map_err(|_| "an IP address and port such as 127.0.0.1:8080".to_string())?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "server.public_url",
+        parse: |c, v| {
+            let ok = (v.starts_with("https://") || v.starts_with("http://"))
+                && v.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+            if !ok {
+                return Err("an absolute URL such as https://sync.example.com".into());
+            }
+            c.public_url = Some(v.trim_end_matches('/').to_string());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls.cert",
+        parse: |c, v| {
+            c.tls_cert = non_empty_path(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls.key",
+        parse: |c, v| {
+            c.tls_key = non_empty_path(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.format",
+        parse: |c, v| {
+            c.log_format = match v {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                _ => return Err("`human` or `json`".into()),
+            };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.level",
+        parse: |c, v| {
+            tracing_subscriber::EnvFilter::try_new(v).map_err(|_| {
+                "a level (error, warn, info, debug, trace) or a filter such as qbridge=debug"
+                    .to_string()
+            })?;
+            c.log_level = v.to_string();
+            Ok(())
+        },
+    },
+    Setting {
+        key: "database.busy_timeout_ms",
+        parse: |c, v| {
+            let ms = parse_in_range(v, 1, 600_000)?;
+            c.db_busy_timeout = Duration::from_millis(ms);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "database.readers",
+        parse: |c, v| {
+            c.db_readers = parse_in_range(v, 1, 64)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.path",
+        parse: |c, v| {
+            let ok = v.starts_with('/')
+                && v.len() > 1
+                && v.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "/-_.".contains(ch));
+            if !ok {
+                return Err("a URL path such as /qbwc (letters, digits, / - _ .)".into());
+            }
+            c.qbwc_path = v.to_string();
+            Ok(())
+        },
+    },
+];
+
+fn non_empty_path(v: &str) -> Result<Option<PathBuf>, String> {
+    if v.trim().is_empty() {
+        Err("a file path".into())
+    } else {
+        Ok(Some(PathBuf::from(v)))
+    }
+}
+
+fn parse_in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("a whole number from {min} to {max}")),
+    }
+}
+
+/// The environment variable that sets `key`: `server.listen` → `QBRIDGE_SERVER_LISTEN`.
+pub fn env_var_for(key: &str) -> String {
+    format!("QBRIDGE_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn known_keys() -> String {
+    SETTINGS
+        .iter()
+        .map(|s| s.key)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Config {
+    /// Builds the configuration from all layers.
+    ///
+    /// `file` is the `--config` path, `env` the process environment (only `QBRIDGE_*`
+    /// variables are looked at), and `flags` the `(key, value, flag name)` overrides from the
+    /// command line, applied last.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(&str, String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(path) = file {
+            config.apply_file(path)?;
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("QBRIDGE_"))
+            .collect();
+        env.sort();
+        for (var, value) in env {
+            let Some(setting) = SETTINGS.iter().find(|s| env_var_for(s.key) == var) else {
+                return Err(ConfigError::Unknown {
+                    key: var.clone(),
+                    origin: Origin::Env(var),
+                    known: SETTINGS
+                        .iter()
+                        .map(|s| env_var_for(s.key))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            config.apply(setting.key, &value, Origin::Env(var))?;
+        }
+        for (key, value, flag) in flags {
+            config.apply(key, value, Origin::Flag(flag.clone()))?;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    message: e.message().to_string(),
+                })?;
+        let mut flat = Vec::new();
+        flatten("", &table, &mut flat);
+        for (key, value) in flat {
+            let origin = Origin::File(path.to_path_buf());
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => {
+                    // Arrays and dates are never valid for any current setting.
+                    if SETTINGS.iter().any(|s| s.key == key) {
+                        return Err(self.invalid(&key, &other.to_string(), origin, None));
+                    }
+                    other.to_string()
+                }
+            };
+            self.apply(&key, &text, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Sets one key from its textual value.
+    pub fn apply(&mut self, key: &str, value: &str, origin: Origin) -> Result<(), ConfigError> {
+        let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
+            return Err(ConfigError::Unknown {
+                key: key.to_string(),
+                origin,
+                known: known_keys(),
+            });
+        };
+        (setting.parse)(self, value)
+            .map_err(|expected| self.invalid(key, value, origin, Some(expected)))
+    }
+
+    fn invalid(
+        &self,
+        key: &str,
+        value: &str,
+        origin: Origin,
+        expected: Option<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.to_string(),
+            value: value.to_string(),
+            origin,
+            expected: expected.unwrap_or_else(|| "a single value".to_string()),
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Inconsistent(
+                "`tls.cert` and `tls.key` must be set together (HTTPS needs both the certificate chain and its private key)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when the server terminates TLS itself.
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
+    /// Path of the SQLite database inside the data dir.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("qbridge.db")
+    }
+}
+
+fn flatten<'a>(prefix: &str, table: &'a toml::Table, out: &mut Vec<(String, &'a toml::Value)>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            other => out.push((key, other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, env(&[("PATH", "/bin")]), &[]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./qbridge-data"));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.qbwc_path, "/qbwc");
+    }
+
+    #[test]
+    fn flags_override_env_which_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("q.toml");
+        std::fs::write(&file, "data_dir = \"/from-file\"\n[server]\nlisten = \"127.0.0.1:1000\"\n[log]\nformat = \"json\"\n").unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("QBRIDGE_SERVER_LISTEN", "127.0.0.1:2000"),
+                ("QBRIDGE_DATA_DIR", "/from-env"),
+            ]),
+            &[("data_dir", "/from-flag".into(), "--data-dir".into())],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 2000);
+        assert_eq!(c.data_dir, PathBuf::from("/from-flag"));
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn invalid_value_names_key_value_origin_and_allowed() {
+        let err = Config::load(None, env(&[("QBRIDGE_SERVER_LISTEN", "localhost")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`server.listen`"), "{err}");
+        assert!(err.contains("\"localhost\""), "{err}");
+        assert!(err.contains("QBRIDGE_SERVER_LISTEN"), "{err}");
+        assert!(err.contains("127.0.0.1:8080"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_in_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("q.toml");
+        std::fs::write(&file, "[server]\nlisten_port = 9\n").unwrap();
+        let err = Config::load(Some(&file), env(&[]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown setting `server.listen_port`"),
+            "{err}"
+        );
+        assert!(err.contains("server.listen"), "{err}");
+        let err = Config::load(None, env(&[("QBRIDGE_LISTN", "x")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("QBRIDGE_LISTN"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_halves() {
+        let err = Config::load(None, env(&[("QBRIDGE_TLS_CERT", "/c.pem")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls.key"), "{err}");
+    }
+
+    #[test]
+    fn numbers_are_range_checked() {
+        let err = Config::load(None, env(&[("QBRIDGE_DATABASE_READERS", "0")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("from 1 to 64"), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! qbridge: a self-hosted QuickBooks Web Connector server.
+//!
+//! The crate is a library so that the end-to-end tests and the simulator can drive the same
+//! code the `qbridge` binary runs. See ARCHITECTURE.md for the code map.
+// `deny`, not `forbid`: loading precompiled plugin code is the one audited `unsafe` call.
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod logging;
+pub mod server;
+pub mod store;

@@ -1,0 +1,387 @@
+//! The durable store: SQLite, embedded, one file in the data dir.
+//!
+//! Invariants this module keeps:
+//! - **One writer.** Every write goes through the single writer connection inside `BEGIN
+//!   IMMEDIATE`, so writers queue on a mutex instead of racing SQLite's busy handler (which
+//!   polls and starves) and no transaction can hit `SQLITE_BUSY_SNAPSHOT` on upgrade.
+//! - **Durable commits.** WAL with `synchronous=FULL`: a committed `sent` or `completed` job
+//!   survives power loss, because rolling one back would mean a second write to QuickBooks.
+//! - **One engine per data dir** ([`lock::InstanceLock`]), and a refusal to start on a file
+//!   that fails `PRAGMA quick_check`.
+//! - **Nothing SQL leaks out.** Callers see domain methods (queue, mapping, connections,
+//!   audit) and domain types only; that narrow surface is what a PostgreSQL implementation
+//!   will implement for multi-node hosting (see ARCHITECTURE.md).
+
+pub mod audit;
+pub mod lock;
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use lock::InstanceLock;
+
+/// Everything that can go wrong opening or using the store, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data dir cannot be created, read or written.
+    #[error(
+        "data dir {path} is not usable: {message}. Fix: create it or give this user write access, or choose another with --data-dir"
+    )]
+    DataDir { path: PathBuf, message: String },
+    /// Another engine already runs on this data dir.
+    #[error(
+        "another qbridge engine is already using the data dir {data_dir} ({holder}). Stop it first, or start this one with a different --data-dir"
+    )]
+    Locked { data_dir: PathBuf, holder: String },
+    /// The database file is damaged.
+    #[error(
+        "the database {path} is corrupt ({detail}). qbridge will not start on a damaged queue. Fix: stop qbridge, move the file aside, and restore the latest backup (e.g. `cp backup.db {path}`); keep the damaged copy for support"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    /// The file is some other application's SQLite database.
+    #[error(
+        "the database file is not a qbridge database (unknown application_id). Check --data-dir"
+    )]
+    Foreign,
+    /// A newer qbridge wrote this database.
+    #[error(
+        "the database has schema version {found} but this qbridge supports up to {supported}. Upgrade qbridge, or restore a backup taken before the upgrade"
+    )]
+    TooNew { found: i64, supported: i64 },
+    /// A migration failed; the database stays at the previous version.
+    #[error("schema migration to version {version} failed: {message}")]
+    Migration { version: i64, message: String },
+    /// A row the caller named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness or validity rule of the data model was violated.
+    #[error("{0}")]
+    Conflict(String),
+    /// Any other SQLite failure.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Options for [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a connection waits on a lock before failing.
+    pub busy_timeout: Duration,
+    /// Read-only connections kept open beside the writer.
+    pub readers: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            busy_timeout: Duration::from_secs(5),
+            readers: 4,
+        }
+    }
+}
+
+/// Handle to the store; cheap to clone, shareable across threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    opts: StoreOptions,
+    lock: InstanceLock,
+}
+
+/// File name of the database inside the data dir.
+pub const DATABASE_FILE: &str = "qbridge.db";
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`: takes the instance lock, checks the
+    /// file's integrity, applies migrations and prepares the connections.
+    pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        prepare_data_dir(data_dir)?;
+        let lock = InstanceLock::acquire(data_dir)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let mut writer = open_connection(&path, false, &opts)?;
+        check_integrity(&writer, &path)?;
+        migrations::run(&mut writer).map_err(|e| corrupt_if_damaged(e, &path))?;
+        let readers = (0..opts.readers)
+            .map(|_| open_connection(&path, true, &opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+                opts,
+                lock,
+            }),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The boot id of this process, stamped on every lease it hands out.
+    pub fn boot_id(&self) -> &str {
+        self.inner.lock.boot_id()
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer; commits if it returns `Ok`.
+    pub(crate) fn write<T, E>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `f` on a read-only connection (a consistent snapshot for its duration).
+    pub(crate) fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let conn = match conn {
+            Some(c) => c,
+            // More concurrent readers than pooled connections: open one more for this call.
+            None => raw_open(&self.inner.path, true, &self.inner.opts)?,
+        };
+        let result = f(&conn);
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        result
+    }
+
+    /// Full `PRAGMA integrity_check`; `Ok(())` or the first problems SQLite reports.
+    pub fn integrity_check(&self) -> Result<(), StoreError> {
+        let problems = self.read(|c| pragma_check(c, "integrity_check"))?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                path: self.inner.path.clone(),
+                detail: problems,
+            })
+        }
+    }
+}
+
+/// Creates the data dir if missing and proves it is writable.
+fn prepare_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    let fail = |message: String| StoreError::DataDir {
+        path: data_dir.to_path_buf(),
+        message,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| fail(format!("cannot create it: {e}")))?;
+    let meta = std::fs::metadata(data_dir).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(fail("it is a file, not a folder".into()));
+    }
+    let probe = data_dir.join(".write-test");
+    std::fs::write(&probe, b"ok").map_err(|e| fail(format!("cannot write into it: {e}")))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn open_connection(
+    path: &Path,
+    read_only: bool,
+    opts: &StoreOptions,
+) -> Result<Connection, StoreError> {
+    raw_open(path, read_only, opts).map_err(|e| corrupt_if_damaged(e.into(), path))
+}
+
+fn raw_open(path: &Path, read_only: bool, opts: &StoreOptions) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(opts.busy_timeout)?;
+    let pragmas = if read_only {
+        "PRAGMA foreign_keys=ON;"
+    } else {
+        // journal_mode persists in the file; the others are per connection.
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+         PRAGMA journal_size_limit=67108864;"
+    };
+    conn.execute_batch(pragmas)?;
+    Ok(conn)
+}
+
+/// `PRAGMA quick_check` at start-up: cheap enough for every boot, catches torn pages.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let problems =
+        pragma_check(conn, "quick_check").map_err(|e| corrupt_if_damaged(e.into(), path))?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: problems,
+        })
+    }
+}
+
+/// Runs an integrity pragma; returns "" when it says ok, else up to five of its messages.
+fn pragma_check(conn: &Connection, pragma: &str) -> Result<String, rusqlite::Error> {
+    let mut stmt = conn.prepare(&format!("PRAGMA {pragma}(5)"))?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        Ok(String::new())
+    } else {
+        Ok(rows.join("; "))
+    }
+}
+
+/// SQLite reports damage as NOTADB/CORRUPT on whatever statement first touches the bad page;
+/// turn those into the restore hint instead of a bare database error.
+fn corrupt_if_damaged(err: StoreError, path: &Path) -> StoreError {
+    if let StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) = &err
+        && matches!(
+            code.code,
+            rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+        )
+    {
+        return StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: msg.clone().unwrap_or_else(|| code.to_string()),
+        };
+    }
+    err
+}
+
+/// Read-only inspection for `doctor`: never takes the instance lock, never migrates.
+pub fn inspect(data_dir: &Path) -> Result<Inspection, StoreError> {
+    let path = data_dir.join(DATABASE_FILE);
+    if !path.exists() {
+        return Ok(Inspection {
+            exists: false,
+            schema_version: 0,
+            latest_version: migrations::latest(),
+        });
+    }
+    let opts = StoreOptions::default();
+    let conn = open_connection(&path, true, &opts)?;
+    check_integrity(&conn, &path)?;
+    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app_id != 0 && app_id != migrations::APPLICATION_ID {
+        return Err(StoreError::Foreign);
+    }
+    let schema_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(Inspection {
+        exists: true,
+        schema_version,
+        latest_version: migrations::latest(),
+    })
+}
+
+/// What [`inspect`] found.
+#[derive(Debug)]
+pub struct Inspection {
+    /// False before the first `serve`.
+    pub exists: bool,
+    /// `PRAGMA user_version` of the file.
+    pub schema_version: i64,
+    /// The version this binary migrates to.
+    pub latest_version: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_migrates_and_sets_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let (mode, sync, fk, version): (String, i64, i64, i64) = store
+            .write(|tx| {
+                Ok::<_, rusqlite::Error>((
+                    tx.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+                    tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?,
+                    tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?,
+                    tx.query_row("PRAGMA user_version", [], |r| r.get(0))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        assert_eq!(fk, 1);
+        assert_eq!(version, migrations::latest());
+        store.integrity_check().unwrap();
+    }
+
+    #[test]
+    fn second_open_on_same_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let err = Store::open(dir.path(), StoreOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("already using the data dir"));
+    }
+
+    #[test]
+    fn lock_is_released_when_store_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), StoreOptions::default()).unwrap());
+        Store::open(dir.path(), StoreOptions::default()).unwrap();
+    }
+
+    #[test]
+    fn garbage_file_is_refused_with_restore_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DATABASE_FILE), vec![0x5a; 8192]).unwrap();
+        let err = Store::open(dir.path(), StoreOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("restore the latest backup"));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), StoreOptions::default()).unwrap());
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        drop(conn);
+        let err = Store::open(dir.path(), StoreOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, StoreError::TooNew { found: 999, .. }),
+            "{err}"
+        );
+    }
+}

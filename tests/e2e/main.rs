@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `qbridge` binary, real HTTP, a real SQLite file.
+//!
+//! One test binary (modules below) keeps link time low; each module reads as a specification
+//! of one part of the product.
+
+mod support;
+
+mod foundation;

@@ -1,0 +1,176 @@
+//! Test harness: start the real binary on a free port with its own data dir, talk HTTP to it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_qbridge")
+}
+
+/// A `qbridge` command with a clean environment (no `QBRIDGE_*` leaking from the caller).
+pub fn qbridge(cwd: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("QBRIDGE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Runs a CLI command to completion; a command that hangs (e.g. a `serve` that should have
+/// refused to start) is killed after a minute and fails the test instead of blocking it.
+pub fn run(cwd: &Path, args: &[&str]) -> Output {
+    let mut child = qbridge(cwd)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qbridge runs");
+    if wait_timeout(&mut child, Duration::from_secs(60)).is_none() {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "qbridge {args:?} did not finish within 60 s; stderr: {}",
+            stderr(&out)
+        );
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A free TCP port on loopback (racy in theory, fine for tests that bind at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `qbridge serve`.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server on a fresh temporary data dir.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut s = Server::start_in(tmp.path(), &data_dir, &[]);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server with `--data-dir data_dir` (cwd `cwd`) plus `extra` arguments.
+    pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = cwd.join(format!("server-{port}.log"));
+        let mut args = vec!["serve", "--listen", &listen];
+        let dd = data_dir.to_str().unwrap();
+        args.extend(["--data-dir", dd]);
+        args.extend(extra);
+        let child = qbridge(cwd)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            base: format!("http://{listen}"),
+            data_dir: data_dir.to_path_buf(),
+            log,
+            _tmp: None,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    /// Waits until `/healthz` answers 200 or panics with the server's log.
+    pub fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("server exited early ({status}): {}", self.log_text());
+            }
+            if get(&format!("{}/healthz", self.base)).is_ok_and(|(s, _)| s == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server not healthy in time: {}", self.log_text());
+    }
+
+    /// The server's stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        signal(&self.child, "TERM");
+        wait_timeout(&mut self.child, Duration::from_secs(30)).expect("server stops after SIGTERM")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal by name through kill(1) (keeps the tests free of unsafe FFI).
+pub fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name} failed");
+}
+
+/// Waits for a child to exit, up to `limit`.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// GET returning (status, body); errors only on transport failure.
+pub fn get(url: &str) -> Result<(u16, String), ureq::Error> {
+    let agent = agent();
+    let mut resp = agent.get(url).call()?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.body_mut().read_to_string().unwrap_or_default()))
+}
+
+/// An HTTP agent that returns non-2xx statuses as responses instead of errors.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// stderr of a finished command as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
