@@ -10,4 +10,5 @@ pub mod config;
 pub mod doctor;
 pub mod logging;
 pub mod server;
+pub mod sim;
 pub mod store;
