@@ -2,4 +2,9 @@
 //!
 //! (Being built: the `Mapper` trait, `export_mapper!`, typed qbXML builders and the native
 //! test harness arrive with the plugin host.)
-#![forbid(unsafe_code)]
+//!
+//! Feature `schema` (native only) adds [`schema::validate`], which checks a qbXML document
+//! against Intuit's XSD.
+
+#[cfg(feature = "schema")]
+pub mod schema;
