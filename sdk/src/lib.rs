@@ -6,5 +6,8 @@
 //! Feature `schema` (native only) adds [`schema::validate`], which checks a qbXML document
 //! against Intuit's XSD.
 
+mod request;
+pub use request::{Request, root_element};
+
 #[cfg(feature = "schema")]
 pub mod schema;
