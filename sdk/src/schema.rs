@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -158,10 +159,10 @@ pub fn validate(version: QbxmlVersion, xml: &str) -> Result<(), SchemaErrors> {
         .map_err(|e| fail(format!("not well-formed XML ({e:?})")))?;
     VALIDATORS.with(|cell| {
         let mut map = cell.borrow_mut();
-        if !map.contains_key(&version) {
-            map.insert(version, load(version).map_err(fail)?);
-        }
-        let ctx = map.get_mut(&version).expect("inserted above");
+        let ctx = match map.entry(version) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => v.insert(load(version).map_err(fail)?),
+        };
         ctx.validate_document(&doc).map_err(|errors| SchemaErrors {
             version,
             errors: errors

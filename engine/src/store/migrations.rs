@@ -37,6 +37,83 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: the queue (see store::queue): source records, jobs, their dependencies, message sets
+    // and the mapping of plugin keys to QuickBooks objects.
+    r#"
+    CREATE TABLE record(
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL,
+        plugin TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source_id TEXT,
+        payload TEXT NOT NULL CHECK(length(payload) <= 4194304),
+        received_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE job(
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL,
+        plugin TEXT NOT NULL,
+        record_id INTEGER REFERENCES record(id) ON DELETE SET NULL,
+        key TEXT NOT NULL CHECK(length(key) BETWEEN 1 AND 200),
+        request_type TEXT NOT NULL,
+        qbxml TEXT NOT NULL,
+        probe TEXT,
+        adopt_existing INTEGER NOT NULL DEFAULT 0,
+        notes TEXT NOT NULL DEFAULT '[]',
+        state TEXT NOT NULL CHECK(state IN ('available','held','sent','in_doubt','retryable',
+                                            'completed','discarded','cancelled')),
+        verify INTEGER NOT NULL DEFAULT 0,
+        priority INTEGER NOT NULL DEFAULT 2 CHECK(priority BETWEEN 0 AND 3),
+        attempt INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 12,
+        run_at INTEGER NOT NULL,
+        session_id INTEGER,
+        lease_owner TEXT,
+        message_set_id TEXT CHECK(length(message_set_id) <= 23),
+        request_id TEXT CHECK(length(request_id) <= 50),
+        object_id TEXT,
+        last_status INTEGER,
+        advice TEXT,
+        errors TEXT NOT NULL DEFAULT '[]',
+        response TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        finalized_at INTEGER,
+        CHECK((finalized_at IS NULL) = (state NOT IN ('completed','discarded','cancelled')))
+    ) STRICT;
+    CREATE UNIQUE INDEX job_unique ON job(connection_id, plugin, key)
+        WHERE state NOT IN ('completed','discarded','cancelled');
+    CREATE INDEX job_ready ON job(connection_id, priority, id)
+        WHERE state IN ('available','retryable');
+    CREATE INDEX job_session ON job(session_id) WHERE state IN ('sent','in_doubt');
+    CREATE INDEX job_message_set ON job(message_set_id);
+    CREATE INDEX job_key ON job(connection_id, plugin, key);
+    CREATE INDEX job_prune ON job(finalized_at) WHERE finalized_at IS NOT NULL;
+    CREATE TABLE job_dep(
+        job_id INTEGER NOT NULL REFERENCES job(id) ON DELETE CASCADE,
+        depends_on TEXT NOT NULL,
+        PRIMARY KEY(job_id, depends_on)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX job_dep_target ON job_dep(depends_on);
+    CREATE TABLE message_set(
+        id TEXT NOT NULL UNIQUE,
+        connection_id INTEGER NOT NULL,
+        session_id INTEGER,
+        state TEXT NOT NULL CHECK(state IN ('sent','answered','in_doubt','recovering','resolved')),
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX message_set_pending ON message_set(connection_id, state);
+    CREATE TABLE mapping(
+        connection_id INTEGER NOT NULL,
+        plugin TEXT NOT NULL,
+        key TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        edit_sequence TEXT,
+        request_type TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY(connection_id, plugin, key)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod lock;
 mod migrations;
+pub mod queue;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
