@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::store::{Store, StoreOptions};
-use crate::{doctor, logging, server};
+use crate::{admin, doctor, logging, server};
 
 /// qbridge — move records from business tools into QuickBooks Desktop.
 #[derive(Debug, Parser)]
@@ -54,6 +54,15 @@ enum Command {
     Version,
     /// Check the data dir, database, listening address and TLS settings.
     Doctor,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(admin::cli::TokenCommand),
+    /// Give or revoke temporary access for a vendor's support staff.
+    #[command(subcommand)]
+    Support(admin::cli::SupportCommand),
+    /// Verify or export the audit log.
+    #[command(subcommand)]
+    Audit(admin::cli::AuditCommand),
 }
 
 /// Entry point used by the binary.
@@ -120,8 +129,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init(&config);
     match cli.command {
         Command::Version => unreachable!("handled above"),
+        Command::Token(cmd) => {
+            admin::cli::token(&open_store(&config)?, cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Support(cmd) => {
+            admin::cli::support(&open_store(&config)?, cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(cmd) => {
+            let ok = admin::cli::audit(&open_store(&config)?, cmd)?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Serve => {
             let store = open_store(&config)?;
+            let rescued = store.rescue_orphans()?;
+            if rescued > 0 {
+                tracing::warn!(
+                    jobs = rescued,
+                    "requests sent before the last stop were not confirmed; they will be verified with QuickBooks before anything is re-sent"
+                );
+            }
+            if store.no_tokens_yet()? {
+                // First start: one admin token so the admin can reach the API and UI. Printed,
+                // not logged: it must not end up in log files.
+                let (_, secret) = store.create_token(
+                    false,
+                    crate::store::tokens::Scope::Admin,
+                    "bootstrap",
+                    None,
+                    None,
+                    "system",
+                )?;
+                println!(
+                    "First start: your admin token (shown once; create more with `qbridge token create`):\n{secret}"
+                );
+            }
             let state = server::AppState {
                 config: Arc::new(config),
                 store,

@@ -5,6 +5,7 @@
 // `deny`, not `forbid`: loading precompiled plugin code is the one audited `unsafe` call.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod doctor;

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::admin::auth::{Actor, ApiError};
 use crate::config::Config;
 use crate::store::Store;
 
@@ -25,11 +26,38 @@ pub struct AppState {
     pub store: Store,
 }
 
+impl axum::extract::FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Store {
+        state.store.clone()
+    }
+}
+
 /// Builds the router with every route the engine serves.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/v1/whoami", get(whoami))
+        // Anything else needs a token: unauthenticated callers learn nothing about which
+        // routes exist (401), authenticated ones get a plain 404.
+        .fallback(not_found)
         .with_state(state)
+}
+
+async fn whoami(actor: Actor) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "id": actor.token.id,
+        "kind": actor.token.kind,
+        "name": actor.token.name,
+        "scope": actor.token.scope,
+        "expires_at": actor.token.expires_at,
+    }))
+}
+
+async fn not_found(_actor: Actor) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no such route; the API is under /api/v1/",
+    )
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
@@ -48,10 +76,13 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         .with_context(|| bind_hint(listen))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %state.config.data_dir.display(), "qbridge is listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("HTTP server failed")?;
     tracing::info!("qbridge stopped cleanly");
     Ok(())
 }

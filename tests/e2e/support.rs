@@ -81,7 +81,7 @@ impl Server {
         args.extend(extra);
         let child = qbridge(cwd)
             .args(&args)
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -109,6 +109,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server not healthy in time: {}", self.log_text());
+    }
+
+    /// The server's stdout so far (what it prints for the operator, e.g. the bootstrap token).
+    pub fn stdout_text(&self) -> String {
+        std::fs::read_to_string(self.log.with_extension("out")).unwrap_or_default()
     }
 
     /// The server's stderr so far.

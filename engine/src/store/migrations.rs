@@ -114,6 +114,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY(connection_id, plugin, key)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 3: API tokens and temporary support grants (see store::tokens). Only SHA-256 hashes.
+    r#"
+    CREATE TABLE token(
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK(kind IN ('token','grant')),
+        scope TEXT NOT NULL CHECK(scope IN ('ingest','read','operator','admin')),
+        name TEXT NOT NULL,
+        reason TEXT,
+        hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER,
+        CHECK(kind = 'token' OR expires_at IS NOT NULL)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes.

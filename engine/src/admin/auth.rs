@@ -1,0 +1,174 @@
+//! Request authentication for the admin API: `Authorization: Bearer qbr_…` (or `qbs_…` for
+//! support grants).
+//!
+//! Tokens are never logged; refusals say only whether a token was missing, malformed,
+//! unknown, expired or revoked, so a support engineer knows to ask for a new grant.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::Store;
+use crate::store::audit::AuditEntry;
+use crate::store::tokens::{Scope, TokenCheck, TokenInfo};
+
+/// The authenticated caller of an admin request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The token or grant used.
+    pub token: TokenInfo,
+    /// Client address, for the audit log.
+    pub ip: Option<String>,
+    /// Client user agent, for the audit log.
+    pub user_agent: Option<String>,
+}
+
+impl Actor {
+    /// Refuses with 403 unless the caller's scope allows `needed`.
+    pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
+        if self.token.scope.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this {} has scope `{}`; this action needs `{}`",
+                    self.token.kind,
+                    self.token.scope.as_str(),
+                    needed.as_str()
+                ),
+            ))
+        }
+    }
+
+    /// An audit entry for an action by this caller.
+    pub fn audit(&self, action: &str, target: &str, detail: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            actor: self.token.actor(),
+            action: action.to_string(),
+            target: target.to_string(),
+            detail,
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+}
+
+/// A JSON error: `{"error": "…"}` with a status code.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            axum::Json(serde_json::json!({"error": self.message})),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"qbridge\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        let status = match &e {
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "store error in admin API");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl<S> FromRequestParts<S> for Actor
+where
+    Store: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let store = Store::from_ref(state);
+        let unauthorized = |why: &str| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "{why}: send `Authorization: Bearer <token>` (create one with `qbridge token create`)"
+                ),
+            )
+        };
+        let Some(presented) = bearer(&parts.headers).map(str::to_owned) else {
+            return Err(unauthorized("no token"));
+        };
+        let check = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.check_token(&presented))
+                .await
+                .map_err(|_| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token check failed")
+                })??
+        };
+        let token = match check {
+            TokenCheck::Valid(t) => *t,
+            TokenCheck::Refused(why) => return Err(unauthorized(why)),
+        };
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect());
+        let actor = Actor {
+            token,
+            ip,
+            user_agent,
+        };
+        if actor.token.kind == "grant" {
+            // Every request made under a support grant is audited as that grant.
+            let entry = actor.audit(
+                "http.request",
+                &format!("{} {}", parts.method, parts.uri.path()),
+                serde_json::Value::Null,
+            );
+            tokio::task::spawn_blocking(move || store.audit(&entry))
+                .await
+                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "audit failed"))??;
+        }
+        Ok(actor)
+    }
+}

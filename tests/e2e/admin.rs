@@ -1,0 +1,159 @@
+//! Admin access: tokens, temporary support grants, and the audit trail.
+
+use crate::support::{Server, agent, run, stderr};
+
+fn secret_from(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn whoami(server: &Server, token: Option<&str>) -> (u16, String) {
+    let mut req = agent().get(format!("{}/api/v1/whoami", server.base));
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.call().unwrap();
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap(),
+    )
+}
+
+#[test]
+fn first_start_prints_a_bootstrap_token_that_is_never_logged() {
+    let mut server = Server::start();
+    let stdout = server.stdout_text();
+    let token = stdout
+        .lines()
+        .find(|l| l.starts_with("qbr_"))
+        .expect("bootstrap token printed")
+        .to_string();
+    let (status, body) = whoami(&server, Some(&token));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"scope\":\"admin\""), "{body}");
+    server.terminate();
+    assert!(
+        !server.log_text().contains(&token),
+        "the token must not appear in the log"
+    );
+}
+
+#[test]
+fn unauthenticated_requests_get_401_except_healthz() {
+    let server = Server::start();
+    assert_eq!(whoami(&server, None).0, 401);
+    assert_eq!(whoami(&server, Some("qbr_nonsense")).0, 401);
+    let (s, _) = crate::support::get(&format!("{}/some/other/path", server.base)).unwrap();
+    assert_eq!(s, 401);
+    let (s, _) = crate::support::get(&format!("{}/healthz", server.base)).unwrap();
+    assert_eq!(s, 200);
+}
+
+#[test]
+fn expired_or_revoked_grants_are_refused_on_their_next_request_and_use_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dd = data.to_str().unwrap();
+    let out = run(
+        tmp.path(),
+        &[
+            "support",
+            "grant",
+            "--data-dir",
+            dd,
+            "--to",
+            "Jane (Acme support)",
+            "--expires",
+            "2h",
+            "--reason",
+            "ticket 4411",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let grant = secret_from(&out.stdout);
+    assert!(grant.starts_with("qbs_"));
+    let out = run(
+        tmp.path(),
+        &[
+            "support",
+            "grant",
+            "--data-dir",
+            dd,
+            "--to",
+            "x",
+            "--expires",
+            "100h",
+            "--reason",
+            "r",
+        ],
+    );
+    assert!(!out.status.success() && stderr(&out).contains("at most 72h"));
+
+    let server = Server::start_in(tmp.path(), &data, &[]);
+    let (s, body) = whoami(&server, Some(&grant));
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"scope\":\"read\""), "{body}");
+    drop(server);
+
+    // Revoke while the server is stopped (the CLI needs the data dir), then use it again.
+    let out = run(
+        tmp.path(),
+        &["support", "revoke", "--data-dir", dd, "--all"],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 grant(s) revoked"));
+    let server = Server::start_in(tmp.path(), &data, &[]);
+    let (s, body) = whoami(&server, Some(&grant));
+    assert_eq!(s, 401);
+    assert!(body.contains("revoked"), "{body}");
+    drop(server);
+
+    let out = run(tmp.path(), &["audit", "export", "--data-dir", dd]);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("\"action\":\"http.request\"") && log.contains("GET /api/v1/whoami"),
+        "{log}"
+    );
+    assert!(log.contains("grant:1 (Jane (Acme support))"), "{log}");
+    assert!(!log.contains(&grant), "secrets never reach the audit log");
+}
+
+#[test]
+fn audit_verify_detects_an_edited_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dd = tmp.path().join("data");
+    let dd = dd.to_str().unwrap();
+    for name in ["a", "b", "c"] {
+        assert!(
+            run(
+                tmp.path(),
+                &[
+                    "token",
+                    "create",
+                    "--data-dir",
+                    dd,
+                    "--name",
+                    name,
+                    "--scope",
+                    "read"
+                ]
+            )
+            .status
+            .success()
+        );
+    }
+    let out = run(tmp.path(), &["audit", "verify", "--data-dir", dd]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = rusqlite::Connection::open(tmp.path().join("data/qbridge.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET detail='{\"scope\":\"admin\"}' WHERE id=2;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = run(tmp.path(), &["audit", "verify", "--data-dir", dd]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("row 2"), "{}", stderr(&out));
+}
