@@ -54,6 +54,9 @@ enum Command {
     Version,
     /// Check the data dir, database, listening address and TLS settings.
     Doctor,
+    /// Simulators: drive a QBWC server as the Web Connector does.
+    #[command(subcommand)]
+    Sim(crate::sim::cli::SimCommand),
 }
 
 /// Entry point used by the binary.
@@ -129,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(server::serve(state))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sim(command) => crate::sim::cli::run(command),
         Command::Doctor => {
             let findings = doctor::run(&config);
             for f in &findings {
