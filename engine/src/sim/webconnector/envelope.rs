@@ -373,3 +373,68 @@ fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> Result<String, NotXml> {
         .map(str::to_string)
         .ok_or_else(|| NotXml(format!("unknown entity &{name};")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(method: Method, body: &str) -> (String, Vec<String>) {
+        match parse_reply(method, body) {
+            Ok(Reply::Result { text, items }) => (text, items),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn php_soapserver_prefixes_are_accepted_like_dotnet_does() {
+        // Verbatim shape of the PHP server's answer in the QBWC 2.0.0.116 capture.
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?> <SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://developer.intuit.com/"><SOAP-ENV:Body><ns1:authenticateResponse><ns1:authenticateResult><ns1:string>c94c84b3d59fe7a1603b765dd734e481</ns1:string><ns1:string></ns1:string></ns1:authenticateResult></ns1:authenticateResponse></SOAP-ENV:Body></SOAP-ENV:Envelope> "#;
+        let (_, items) = result(Method::Authenticate, body);
+        assert_eq!(items, vec!["c94c84b3d59fe7a1603b765dd734e481".to_string(), String::new()]);
+    }
+
+    #[test]
+    fn string_items_in_the_wcf_arrays_namespace_do_not_count() {
+        let body = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><authenticateResponse xmlns="http://developer.intuit.com/"><authenticateResult xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><a:string>T</a:string><a:string/></authenticateResult></authenticateResponse></s:Body></s:Envelope>"#;
+        assert!(result(Method::Authenticate, body).1.is_empty());
+    }
+
+    #[test]
+    fn escaped_qbxml_and_character_references_are_unescaped() {
+        let body = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><sendRequestXMLResponse xmlns="http://developer.intuit.com/"><sendRequestXMLResult>&lt;?xml version="1.0" encoding="utf-8"?&gt;&#13; &lt;Name&gt;A &amp;amp; B&lt;/Name&gt;</sendRequestXMLResult></sendRequestXMLResponse></soap:Body></soap:Envelope>"#;
+        let (text, _) = result(Method::SendRequestXml, body);
+        assert_eq!(text, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r <Name>A &amp; B</Name>");
+    }
+
+    #[test]
+    fn empty_result_element_is_an_empty_string() {
+        let body = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><x:clientVersionResponse xmlns:x="http://developer.intuit.com/"><x:clientVersionResult/></x:clientVersionResponse></soap:Body></soap:Envelope>"#;
+        assert_eq!(result(Method::ClientVersion, body).0, "");
+    }
+
+    #[test]
+    fn result_in_another_namespace_is_not_a_result() {
+        let body = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><closeConnectionResponse xmlns="http://localhost:8000//"><closeConnectionResult>OK</closeConnectionResult></closeConnectionResponse></soap:Body></soap:Envelope>"#;
+        assert_eq!(parse_reply(Method::CloseConnection, body), Ok(Reply::NoResult));
+    }
+
+    #[test]
+    fn soap_fault_gives_code_and_message() {
+        let body = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>Unknown ticket &amp; more</faultstring></soap:Fault></soap:Body></soap:Envelope>"#;
+        assert_eq!(
+            parse_reply(Method::GetLastError, body),
+            Ok(Reply::Fault {
+                code: "soap:Client".into(),
+                message: "Unknown ticket & more".into()
+            })
+        );
+    }
+
+    #[test]
+    fn broken_or_empty_bodies_are_not_xml() {
+        assert!(parse_reply(Method::ServerVersion, "").is_err());
+        assert!(parse_reply(Method::ServerVersion, "Warning: PHP notice").is_err());
+        assert!(parse_reply(Method::ServerVersion, "<a><b></a>").is_err());
+        assert!(parse_reply(Method::ServerVersion, "<a><b>").is_err());
+    }
+}
