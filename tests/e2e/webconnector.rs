@@ -175,7 +175,10 @@ async fn handle(
         }
         "receiveResponseXML" => {
             let done = s.sent * 100 / s.script.requests.len().max(1);
-            s.script.progress_override.unwrap_or(done as i32).to_string()
+            s.script
+                .progress_override
+                .unwrap_or(done as i32)
+                .to_string()
         }
         "getLastError" => {
             if std::mem::take(&mut s.noop_pending) {
@@ -478,7 +481,11 @@ fn full_session_calls_methods_in_qbwc_order_with_hcp_only_on_the_first_send() {
         .collect();
     assert!(sends[0].params["strHCPResponse"].contains("<HostQueryRs requestID=\"0\""));
     assert_eq!(sends[1].params["strHCPResponse"], "");
-    assert!(sends[1].body.contains("<strHCPResponse />"), "{}", sends[1].body);
+    assert!(
+        sends[1].body.contains("<strHCPResponse />"),
+        "{}",
+        sends[1].body
+    );
     assert_eq!(sends[0].params["ticket"], "TICKET-1");
     assert_eq!(sends[0].params["qbXMLCountry"], "US");
     assert_eq!(sends[0].params["qbXMLMajorVers"], "13");
@@ -488,8 +495,16 @@ fn full_session_calls_methods_in_qbwc_order_with_hcp_only_on_the_first_send() {
     assert_eq!(qb.processed, server.state.lock().unwrap().script.requests);
     let receive = server.call("receiveResponseXML");
     assert!(receive.params["response"].contains("<CustomerAddRs requestID=\"1\" statusCode=\"0\""));
-    assert!(receive.body.contains("&lt;CustomerAddRs requestID=\"1\""), "{}", receive.body);
-    assert!(receive.body.contains("<hresult /><message />"), "{}", receive.body);
+    assert!(
+        receive.body.contains("&lt;CustomerAddRs requestID=\"1\""),
+        "{}",
+        receive.body
+    );
+    assert!(
+        receive.body.contains("<hresult /><message />"),
+        "{}",
+        receive.body
+    );
     assert_eq!(qb.opened, vec![String::new()]);
     assert!(qb.closed, "the QuickBooks session ends with the update");
 }
@@ -501,22 +516,41 @@ fn http_headers_are_the_ones_qbwc_sends() {
         .run_session(&mut ScriptedQuickBooks::default())
         .unwrap();
     for call in server.calls() {
-        let h = |name: &str| call.headers.get(name).map(|v| v.to_str().unwrap().to_string());
+        let h = |name: &str| {
+            call.headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
         assert_eq!(
             h("soapaction"),
             Some(format!("\"http://developer.intuit.com/{}\"", call.method))
         );
-        assert_eq!(h("content-type").as_deref(), Some("text/xml; charset=utf-8"));
+        assert_eq!(
+            h("content-type").as_deref(),
+            Some("text/xml; charset=utf-8")
+        );
         assert_eq!(h("user-agent").as_deref(), Some(USER_AGENT));
-        assert_eq!(h("expect").as_deref(), Some("100-continue"), "{:?}", call.headers);
-        assert!(call.body.starts_with(r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope"#));
+        assert_eq!(
+            h("expect").as_deref(),
+            Some("100-continue"),
+            "{:?}",
+            call.headers
+        );
+        assert!(
+            call.body
+                .starts_with(r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope"#)
+        );
         // One line of framing; only the qbXML inside a parameter carries its own newlines.
         let framing = call.body.split("&lt;").next().unwrap();
         assert!(!framing.contains('\n'), "one-line envelope: {}", call.body);
         assert!(call.body.ends_with("</soap:Body></soap:Envelope>"));
     }
     let server_version = server.call("serverVersion");
-    assert!(server_version.body.contains(r#"<serverVersion xmlns="http://developer.intuit.com/" />"#));
+    assert!(
+        server_version
+            .body
+            .contains(r#"<serverVersion xmlns="http://developer.intuit.com/" />"#)
+    );
 }
 
 #[test]
@@ -556,7 +590,12 @@ fn authenticate_none_stops_without_opening_quickbooks() {
     assert!(transcript.outcome.unwrap().is_normal());
     assert_eq!(
         server.methods(),
-        names(&["serverVersion", "clientVersion", "authenticate", "closeConnection"])
+        names(&[
+            "serverVersion",
+            "clientVersion",
+            "authenticate",
+            "closeConnection"
+        ])
     );
     assert!(qb.opened.is_empty(), "QuickBooks must not be opened");
 }
@@ -585,7 +624,10 @@ fn authenticate_path_is_the_company_file_to_open() {
     let mut qb = ScriptedQuickBooks::default();
     connector(&server).run_session(&mut qb).unwrap();
     assert_eq!(qb.opened, vec![path.to_string()]);
-    assert_eq!(server.call("sendRequestXML").params["strCompanyFileName"], path);
+    assert_eq!(
+        server.call("sendRequestXML").params["strCompanyFileName"],
+        path
+    );
 }
 
 #[test]
@@ -628,7 +670,12 @@ fn open_failure_calls_connection_error_and_done_ends_the_session() {
     let transcript = connector(&server).run_session(&mut qb).unwrap();
     assert_eq!(
         server.methods(),
-        names(&["serverVersion", "clientVersion", "authenticate", "connectionError"])
+        names(&[
+            "serverVersion",
+            "clientVersion",
+            "authenticate",
+            "connectionError"
+        ])
     );
     let call = server.call("connectionError");
     assert_eq!(call.params["ticket"], "TICKET-1");
@@ -652,7 +699,10 @@ fn connection_error_path_reply_is_retried_a_bounded_number_of_times() {
         ..Script::default()
     });
     let mut qb = ScriptedQuickBooks {
-        open_fails_with: Some(("0x8004040A".into(), "A different company file is open.".into())),
+        open_fails_with: Some((
+            "0x8004040A".into(),
+            "A different company file is open.".into(),
+        )),
         ..ScriptedQuickBooks::default()
     };
     let options = WcOptions {
@@ -686,7 +736,12 @@ fn lost_response_abandons_the_session_without_receive_or_close() {
     assert_eq!(transcript.outcome, Some(Outcome::Abandoned));
     assert_eq!(
         server.methods(),
-        names(&["serverVersion", "clientVersion", "authenticate", "sendRequestXML"])
+        names(&[
+            "serverVersion",
+            "clientVersion",
+            "authenticate",
+            "sendRequestXML"
+        ])
     );
     assert_eq!(qb.processed.len(), 1, "QuickBooks did apply the request");
     assert_eq!(transcript.responses_returned, 0);
@@ -704,7 +759,11 @@ fn processing_failure_is_returned_as_hresult_and_message_with_an_empty_response(
     assert_eq!(receive.params["response"], "");
     assert_eq!(receive.params["hresult"], "0x80040400");
     assert!(receive.params["message"].starts_with("QuickBooks found an error"));
-    assert!(receive.body.contains("<response /><hresult>0x80040400</hresult>"));
+    assert!(
+        receive
+            .body
+            .contains("<response /><hresult>0x80040400</hresult>")
+    );
 }
 
 #[test]
@@ -786,7 +845,10 @@ fn noop_pauses_and_asks_for_work_again() {
         .filter(|c| c.method == "sendRequestXML")
         .collect();
     assert!(!sends[0].params["strHCPResponse"].is_empty());
-    assert_eq!(sends[1].params["strHCPResponse"], "", "HCP goes with the first call only");
+    assert_eq!(
+        sends[1].params["strHCPResponse"], "",
+        "HCP goes with the first call only"
+    );
 }
 
 #[test]
@@ -823,7 +885,10 @@ fn html_answer_is_an_error_quoting_the_body() {
         .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, WcError::ContentType { .. }), "{text}");
-    assert!(text.contains("text/html") && text.contains("Bad gateway"), "{text}");
+    assert!(
+        text.contains("text/html") && text.contains("Bad gateway"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -833,7 +898,13 @@ fn unreachable_server_is_a_transport_error_naming_the_url() {
     let err = WebConnector::new(&url, "acme", "s3cret", fast_options())
         .run_session(&mut ScriptedQuickBooks::default())
         .unwrap_err();
-    assert!(matches!(err, WcError::Transport { method: Method::ServerVersion, .. }));
+    assert!(matches!(
+        err,
+        WcError::Transport {
+            method: Method::ServerVersion,
+            ..
+        }
+    ));
     assert!(err.to_string().contains(&url), "{err}");
 }
 
@@ -849,7 +920,10 @@ fn run_every_repeats_whole_sessions() {
         3,
     );
     assert_eq!(runs.len(), 3);
-    assert!(runs.iter().all(|r| r.as_ref().unwrap().outcome == Some(Outcome::NoWork)));
+    assert!(
+        runs.iter()
+            .all(|r| r.as_ref().unwrap().outcome == Some(Outcome::NoWork))
+    );
     let versions = server
         .methods()
         .into_iter()
@@ -868,8 +942,18 @@ fn sim_run_from_the_command_line_completes_sessions_and_prints_the_transcript() 
     let out = run(
         cwd.path(),
         &[
-            "sim", "run", "--url", &server.url, "--user", "acme", "--password", "s3cret",
-            "--times", "2", "--every", "0",
+            "sim",
+            "run",
+            "--url",
+            &server.url,
+            "--user",
+            "acme",
+            "--password",
+            "s3cret",
+            "--times",
+            "2",
+            "--every",
+            "0",
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -895,7 +979,16 @@ fn sim_run_exits_1_when_the_server_refuses_the_user() {
     let cwd = tempfile::tempdir().unwrap();
     let out = run(
         cwd.path(),
-        &["sim", "run", "--url", &server.url, "--user", "x", "--password", "y"],
+        &[
+            "sim",
+            "run",
+            "--url",
+            &server.url,
+            "--user",
+            "x",
+            "--password",
+            "y",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("invalid user"));
@@ -910,10 +1003,142 @@ fn sim_run_exits_1_with_the_fault_on_stderr() {
     let cwd = tempfile::tempdir().unwrap();
     let out = run(
         cwd.path(),
-        &["sim", "run", "--url", &server.url, "--user", "x", "--password", "y"],
+        &[
+            "sim",
+            "run",
+            "--url",
+            &server.url,
+            "--user",
+            "x",
+            "--password",
+            "y",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("sendRequestXML") && err.contains("boom in the server"), "{err}");
+    assert!(
+        err.contains("sendRequestXML") && err.contains("boom in the server"),
+        "{err}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("authenticate("));
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPS.
+
+/// A blocking HTTPS server with a self-signed certificate (tests/fixtures/tls, CN=localhost)
+/// that answers every QBWC method with `E:stop`, so a session ends after clientVersion.
+fn start_self_signed_https_server() -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("../fixtures/tls/localhost.cert.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/tls/localhost.key.pem"))
+        .unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://localhost:{}/qbwc", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let tls = rustls::ServerConnection::new(config).unwrap();
+                let mut stream = BufReader::new(rustls::StreamOwned::new(tls, tcp));
+                // Keep-alive: answer requests until the client goes away.
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if stream.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if lower.starts_with("expect: 100-continue") {
+                            let _ = stream.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if stream.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let (method, _) = parse_request(std::str::from_utf8(&body).unwrap());
+                    let answer = format!(
+                        r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><{method}Response xmlns="http://developer.intuit.com/"><{method}Result>E:stop</{method}Result></{method}Response></soap:Body></soap:Envelope>"#
+                    );
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+                        answer.len()
+                    );
+                    let out = stream.get_mut();
+                    if out.write_all(head.as_bytes()).is_err()
+                        || out.write_all(answer.as_bytes()).is_err()
+                        || out.flush().is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn self_signed_https_is_refused_unless_insecure() {
+    let url = start_self_signed_https_server();
+
+    let err = WebConnector::new(&url, "acme", "s3cret", fast_options())
+        .run_session(&mut ScriptedQuickBooks::default())
+        .unwrap_err();
+    assert!(matches!(err, WcError::Transport { .. }), "{err}");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+
+    let options = WcOptions {
+        insecure_tls: true,
+        ..fast_options()
+    };
+    let transcript = WebConnector::new(&url, "acme", "s3cret", options)
+        .run_session(&mut ScriptedQuickBooks::default())
+        .unwrap();
+    assert_eq!(
+        transcript.outcome,
+        Some(Outcome::VersionRejected("E:stop".into()))
+    );
+}
+
+#[test]
+fn sim_run_insecure_reaches_a_self_signed_https_server() {
+    let url = start_self_signed_https_server();
+    let cwd = tempfile::tempdir().unwrap();
+    let args = ["sim", "run", "--url", &url, "--user", "x", "--password", "y"];
+    let refused = run(cwd.path(), &args);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).to_lowercase().contains("certificate"), "{}", stderr(&refused));
+
+    let insecure = run(cwd.path(), &[&args[..], &["--insecure"]].concat());
+    let stdout = String::from_utf8_lossy(&insecure.stdout);
+    assert!(
+        stdout.contains("update cancelled by clientVersion: E:stop"),
+        "{stdout}\n{}",
+        stderr(&insecure)
+    );
 }

@@ -10,9 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::sim::QuickBooks;
 use crate::sim::webconnector::echo::EchoQuickBooks;
-use crate::sim::webconnector::{
-    DEFAULT_CLIENT_VERSION, SoapActionStyle, WcOptions, WebConnector,
-};
+use crate::sim::webconnector::{DEFAULT_CLIENT_VERSION, SoapActionStyle, WcOptions, WebConnector};
 
 /// The `qbridge sim` subcommands.
 #[derive(Debug, Subcommand)]

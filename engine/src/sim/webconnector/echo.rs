@@ -114,7 +114,10 @@ fn request_elements(request: &str) -> Option<Vec<(String, Option<String>)>> {
                     let id = e
                         .try_get_attribute("requestID")
                         .ok()?
-                        .map(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map(|v| v.into_owned()))
+                        .map(|a| {
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .map(|v| v.into_owned())
+                        })
                         .transpose()
                         .ok()?;
                     found.push((name.clone(), id));

@@ -188,7 +188,10 @@ pub fn build(request: &Request<'_>) -> String {
     let name = request.method().wire_name();
     let params = request.params();
     let mut body = String::with_capacity(
-        ENVELOPE_OPEN.len() + ENVELOPE_CLOSE.len() + 128 + params.iter().map(|(_, v)| v.len() + 40).sum::<usize>(),
+        ENVELOPE_OPEN.len()
+            + ENVELOPE_CLOSE.len()
+            + 128
+            + params.iter().map(|(_, v)| v.len() + 40).sum::<usize>(),
     );
     body.push_str(ENVELOPE_OPEN);
     body.push('<');
@@ -390,7 +393,13 @@ mod tests {
         // Verbatim shape of the PHP server's answer in the QBWC 2.0.0.116 capture.
         let body = r#"<?xml version="1.0" encoding="UTF-8"?> <SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://developer.intuit.com/"><SOAP-ENV:Body><ns1:authenticateResponse><ns1:authenticateResult><ns1:string>c94c84b3d59fe7a1603b765dd734e481</ns1:string><ns1:string></ns1:string></ns1:authenticateResult></ns1:authenticateResponse></SOAP-ENV:Body></SOAP-ENV:Envelope> "#;
         let (_, items) = result(Method::Authenticate, body);
-        assert_eq!(items, vec!["c94c84b3d59fe7a1603b765dd734e481".to_string(), String::new()]);
+        assert_eq!(
+            items,
+            vec![
+                "c94c84b3d59fe7a1603b765dd734e481".to_string(),
+                String::new()
+            ]
+        );
     }
 
     #[test]
@@ -403,7 +412,10 @@ mod tests {
     fn escaped_qbxml_and_character_references_are_unescaped() {
         let body = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><sendRequestXMLResponse xmlns="http://developer.intuit.com/"><sendRequestXMLResult>&lt;?xml version="1.0" encoding="utf-8"?&gt;&#13; &lt;Name&gt;A &amp;amp; B&lt;/Name&gt;</sendRequestXMLResult></sendRequestXMLResponse></soap:Body></soap:Envelope>"#;
         let (text, _) = result(Method::SendRequestXml, body);
-        assert_eq!(text, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r <Name>A &amp; B</Name>");
+        assert_eq!(
+            text,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r <Name>A &amp; B</Name>"
+        );
     }
 
     #[test]
@@ -415,7 +427,10 @@ mod tests {
     #[test]
     fn result_in_another_namespace_is_not_a_result() {
         let body = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><closeConnectionResponse xmlns="http://localhost:8000//"><closeConnectionResult>OK</closeConnectionResult></closeConnectionResponse></soap:Body></soap:Envelope>"#;
-        assert_eq!(parse_reply(Method::CloseConnection, body), Ok(Reply::NoResult));
+        assert_eq!(
+            parse_reply(Method::CloseConnection, body),
+            Ok(Reply::NoResult)
+        );
     }
 
     #[test]

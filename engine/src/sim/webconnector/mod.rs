@@ -132,9 +132,7 @@ pub enum WcError {
     BadAuthenticate { found: Vec<String> },
     #[error("receiveResponseXML: the result {value:?} is not an integer percentage")]
     BadProgress { value: String },
-    #[error(
-        "the session went over {limit} SOAP calls; the server never ends it (endless NoOp?)"
-    )]
+    #[error("the session went over {limit} SOAP calls; the server never ends it (endless NoOp?)")]
     TooManyCalls { limit: u32 },
 }
 
@@ -425,7 +423,8 @@ impl WebConnector {
                     format!("hresult={hresult}, message={}", one_line(&message)),
                 )?
                 .text;
-            if reply.eq_ignore_ascii_case("done") || retries >= self.options.max_connection_error_retries
+            if reply.eq_ignore_ascii_case("done")
+                || retries >= self.options.max_connection_error_retries
             {
                 return Ok(Some(Outcome::ConnectionFailed { hresult, message }));
             }
@@ -501,13 +500,12 @@ impl WebConnector {
                     summary,
                 )?
                 .text;
-            let progress: i32 =
-                progress_text
-                    .trim()
-                    .parse()
-                    .map_err(|_| WcError::BadProgress {
-                        value: progress_text.clone(),
-                    })?;
+            let progress: i32 = progress_text
+                .trim()
+                .parse()
+                .map_err(|_| WcError::BadProgress {
+                    value: progress_text.clone(),
+                })?;
             self.transcript.last_progress = Some(progress);
             if progress < 0 {
                 let text = self.last_error(ticket)?;
@@ -544,19 +542,26 @@ impl WebConnector {
 
     fn last_error(&mut self, ticket: &str) -> Result<String, WcError> {
         Ok(self
-            .call(&Request::GetLastError { ticket }, format!("ticket={ticket}"))?
+            .call(
+                &Request::GetLastError { ticket },
+                format!("ticket={ticket}"),
+            )?
             .text)
     }
 
     fn close(&mut self, ticket: &str) -> Result<(), WcError> {
-        self.call(&Request::CloseConnection { ticket }, format!("ticket={ticket}"))?;
+        self.call(
+            &Request::CloseConnection { ticket },
+            format!("ticket={ticket}"),
+        )?;
         Ok(())
     }
 
     /// One SOAP call: send, check, parse, and record it in the transcript either way.
     fn call(&mut self, request: &Request<'_>, summary: String) -> Result<Answer, WcError> {
         let method = request.method();
-        let outcome = if self.transcript.calls.len() >= self.options.max_calls_per_session as usize {
+        let outcome = if self.transcript.calls.len() >= self.options.max_calls_per_session as usize
+        {
             Err(WcError::TooManyCalls {
                 limit: self.options.max_calls_per_session,
             })
@@ -681,7 +686,10 @@ fn summarise(text: &str) -> String {
     if flat.starts_with('<') {
         format!("{} chars of qbXML", text.len())
     } else if flat.chars().count() > SUMMARY_CHARS {
-        format!("{:?}…", flat.chars().take(SUMMARY_CHARS).collect::<String>())
+        format!(
+            "{:?}…",
+            flat.chars().take(SUMMARY_CHARS).collect::<String>()
+        )
     } else {
         format!("{flat:?}")
     }
