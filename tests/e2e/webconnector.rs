@@ -1033,11 +1033,12 @@ fn start_self_signed_https_server() -> String {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::io::{BufRead, BufReader, Read, Write};
 
-    let certs = CertificateDer::pem_slice_iter(include_bytes!("../fixtures/tls/localhost.cert.pem"))
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/tls/localhost.key.pem"))
-        .unwrap();
+    let certs =
+        CertificateDer::pem_slice_iter(include_bytes!("../fixtures/tls/localhost.cert.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+    let key =
+        PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/tls/localhost.key.pem")).unwrap();
     let config = Arc::new(
         rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -1049,7 +1050,10 @@ fn start_self_signed_https_server() -> String {
         .unwrap(),
     );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("https://localhost:{}/qbwc", listener.local_addr().unwrap().port());
+    let url = format!(
+        "https://localhost:{}/qbwc",
+        listener.local_addr().unwrap().port()
+    );
     std::thread::spawn(move || {
         for tcp in listener.incoming().flatten() {
             let config = config.clone();
@@ -1110,7 +1114,10 @@ fn self_signed_https_is_refused_unless_insecure() {
         .run_session(&mut ScriptedQuickBooks::default())
         .unwrap_err();
     assert!(matches!(err, WcError::Transport { .. }), "{err}");
-    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
 
     let options = WcOptions {
         insecure_tls: true,
@@ -1129,10 +1136,23 @@ fn self_signed_https_is_refused_unless_insecure() {
 fn sim_run_insecure_reaches_a_self_signed_https_server() {
     let url = start_self_signed_https_server();
     let cwd = tempfile::tempdir().unwrap();
-    let args = ["sim", "run", "--url", &url, "--user", "x", "--password", "y"];
+    let args = [
+        "sim",
+        "run",
+        "--url",
+        &url,
+        "--user",
+        "x",
+        "--password",
+        "y",
+    ];
     let refused = run(cwd.path(), &args);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).to_lowercase().contains("certificate"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&refused)
+    );
 
     let insecure = run(cwd.path(), &[&args[..], &["--insecure"]].concat());
     let stdout = String::from_utf8_lossy(&insecure.stdout);
@@ -1141,4 +1161,22 @@ fn sim_run_insecure_reaches_a_self_signed_https_server() {
         "{stdout}\n{}",
         stderr(&insecure)
     );
+}
+
+#[test]
+fn endless_noop_is_cut_off_at_the_call_limit() {
+    let server = QbwcServer::start(Script {
+        noops: u32::MAX,
+        ..Script::default()
+    });
+    let options = WcOptions {
+        max_calls_per_session: 12,
+        noop_wait: Duration::ZERO,
+        ..fast_options()
+    };
+    let err = WebConnector::new(&server.url, "acme", "s3cret", options)
+        .run_session(&mut ScriptedQuickBooks::default())
+        .unwrap_err();
+    assert!(matches!(err, WcError::TooManyCalls { limit: 12 }), "{err}");
+    assert_eq!(server.calls().len(), 12);
 }

@@ -8,8 +8,8 @@
 //! [`WebConnector::run_every`] repeats sessions like QBWC's "Auto-Run every N minutes".
 //! The wire format lives in [`envelope`]; this file holds the state machine and the transport.
 //!
-//! Known difference from QBWC: ureq sends `Expect: 100-continue` and waits up to one second for
-//! the interim `100 Continue`, like .NET; servers that never send it still get the body.
+//! Like .NET, the client sends `Expect: 100-continue` and waits (up to one second, ureq's
+//! default) for the interim `100 Continue`; servers that never send it still get the body.
 
 pub mod echo;
 pub mod envelope;
@@ -485,7 +485,7 @@ impl WebConnector {
             };
             self.transcript.responses_returned += 1;
             let summary = if hresult.is_empty() {
-                format!("response={} chars", response.len())
+                format!("response={}", qbxml_summary(&response))
             } else {
                 format!("hresult={hresult}, message={}", one_line(&message))
             };
@@ -680,11 +680,11 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A result on one line: qbXML by size, short text quoted.
+/// A result on one line: qbXML by its messages, short text quoted.
 fn summarise(text: &str) -> String {
     let flat = one_line(text);
     if flat.starts_with('<') {
-        format!("{} chars of qbXML", text.len())
+        qbxml_summary(text)
     } else if flat.chars().count() > SUMMARY_CHARS {
         format!(
             "{:?}…",
@@ -692,5 +692,62 @@ fn summarise(text: &str) -> String {
         )
     } else {
         format!("{flat:?}")
+    }
+}
+
+/// `qbXML CustomerAddRq x2, InvoiceAddRq (1234 chars)`: the request or response messages in a
+/// qbXML message set, counted, for the one-line transcript.
+fn qbxml_summary(qbxml: &str) -> String {
+    const MAX_NAMES: usize = 5;
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for tag in qbxml.split('<').skip(1) {
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .next()
+            .unwrap_or("");
+        if !(name.ends_with("Rq") || name.ends_with("Rs")) || name.starts_with("QBXMLMsgs") {
+            continue;
+        }
+        match counted.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((name, 1)),
+        }
+    }
+    let mut names: Vec<String> = counted
+        .iter()
+        .take(MAX_NAMES)
+        .map(|(name, count)| match count {
+            1 => name.to_string(),
+            n => format!("{name} x{n}"),
+        })
+        .collect();
+    if counted.len() > MAX_NAMES {
+        names.push("…".into());
+    }
+    format!("qbXML {} ({} chars)", names.join(", "), qbxml.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qbxml_is_summarised_by_its_messages() {
+        let rq = r#"<?xml version="1.0"?><QBXML><QBXMLMsgsRq onError="stopOnError"><CustomerAddRq requestID="1"><CustomerAdd/></CustomerAddRq><CustomerAddRq/><InvoiceAddRq/></QBXMLMsgsRq></QBXML>"#;
+        assert_eq!(
+            summarise(rq),
+            format!("qbXML CustomerAddRq x2, InvoiceAddRq ({} chars)", rq.len())
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut_to_one_line() {
+        let text = format!("first line\n{}", "x".repeat(200));
+        let summary = summarise(&text);
+        assert!(summary.starts_with("\"first line xxx"), "{summary}");
+        assert!(
+            summary.ends_with('…') && !summary.contains('\n'),
+            "{summary}"
+        );
     }
 }
