@@ -920,9 +920,10 @@ fn run_every_repeats_whole_sessions() {
         3,
     );
     assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r.is_normal()));
     assert!(
         runs.iter()
-            .all(|r| r.as_ref().unwrap().outcome == Some(Outcome::NoWork))
+            .all(|r| r.transcript.outcome == Some(Outcome::NoWork))
     );
     let versions = server
         .methods()
@@ -1179,4 +1180,30 @@ fn endless_noop_is_cut_off_at_the_call_limit() {
         .unwrap_err();
     assert!(matches!(err, WcError::TooManyCalls { limit: 12 }), "{err}");
     assert_eq!(server.calls().len(), 12);
+}
+
+#[test]
+fn auto_run_keeps_its_schedule_after_a_failed_session() {
+    let server = QbwcServer::start(Script {
+        fault_on: Some("authenticate"),
+        ..Script::default()
+    });
+    let runs = connector(&server).run_every(
+        &mut ScriptedQuickBooks::default(),
+        Duration::from_millis(10),
+        2,
+    );
+    assert_eq!(runs.len(), 2);
+    for run in &runs {
+        assert!(matches!(run.error, Some(WcError::Fault { .. })), "{run:?}");
+        assert!(!run.is_normal());
+        assert_eq!(
+            run.transcript.methods(),
+            vec![
+                Method::ServerVersion,
+                Method::ClientVersion,
+                Method::Authenticate
+            ]
+        );
+    }
 }

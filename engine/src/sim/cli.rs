@@ -98,18 +98,11 @@ fn run_sessions(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut all_normal = true;
     for (i, run) in runs.iter().enumerate() {
         println!("== session {} of {} ==", i + 1, args.times);
-        match run {
-            Ok(transcript) => {
-                println!("{transcript}");
-                all_normal &= transcript.outcome.as_ref().is_some_and(|o| o.is_normal());
-            }
-            Err(e) => {
-                // The failed session's calls so far, then the reason on stderr.
-                println!("{}", wc.transcript());
-                eprintln!("error: {e}");
-                all_normal = false;
-            }
+        println!("{}", run.transcript);
+        if let Some(e) = &run.error {
+            eprintln!("error: {e}");
         }
+        all_normal &= run.is_normal();
     }
     Ok(if all_normal {
         ExitCode::SUCCESS

@@ -262,6 +262,26 @@ impl fmt::Display for Transcript {
     }
 }
 
+/// One session of [`WebConnector::run_every`].
+#[derive(Debug)]
+pub struct ScheduledRun {
+    /// What the session did (up to the failing call when `error` is set).
+    pub transcript: Transcript,
+    pub error: Option<WcError>,
+}
+
+impl ScheduledRun {
+    /// True when the session ran without error and ended normally.
+    pub fn is_normal(&self) -> bool {
+        self.error.is_none()
+            && self
+                .transcript
+                .outcome
+                .as_ref()
+                .is_some_and(Outcome::is_normal)
+    }
+}
+
 /// The simulated Web Connector for one server URL and user.
 pub struct WebConnector {
     url: String,
@@ -311,17 +331,17 @@ impl WebConnector {
         Ok(self.transcript.clone())
     }
 
-    /// Runs up to `max_runs` sessions, `interval` apart (or further apart when authenticate
-    /// asked to postpone or set a minimum interval), like QBWC's Auto-Run. Stops at the first
-    /// [`WcError`], which ends the list.
+    /// Runs `runs` sessions, `interval` apart (or further apart when authenticate asked to
+    /// postpone or set a minimum interval), like QBWC's Auto-Run, which keeps its schedule after
+    /// a failed update too.
     pub fn run_every(
         &mut self,
         qb: &mut dyn QuickBooks,
         interval: Duration,
-        max_runs: u32,
-    ) -> Vec<Result<Transcript, WcError>> {
-        let mut runs = Vec::new();
-        for run in 0..max_runs {
+        runs: u32,
+    ) -> Vec<ScheduledRun> {
+        let mut done = Vec::new();
+        for run in 0..runs {
             if run > 0 {
                 let floor = [self.transcript.postpone, self.transcript.min_run_every]
                     .into_iter()
@@ -331,14 +351,13 @@ impl WebConnector {
                     .min(MAX_SERVER_DELAY);
                 std::thread::sleep(interval.max(floor));
             }
-            let result = self.run_session(qb);
-            let failed = result.is_err();
-            runs.push(result);
-            if failed {
-                break;
-            }
+            let error = self.run_session(qb).err();
+            done.push(ScheduledRun {
+                transcript: self.transcript.clone(),
+                error,
+            });
         }
-        runs
+        done
     }
 
     fn session(&mut self, qb: &mut dyn QuickBooks) -> Result<Outcome, WcError> {
