@@ -7,6 +7,7 @@
 //! any prefix, like .NET, but insists on the namespace and the `<method>Result` element name,
 //! because the real client fails without them.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use quick_xml::NsReader;
@@ -109,7 +110,7 @@ pub enum Request<'a> {
     },
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
     /// Which method this call is.
     pub fn method(&self) -> Method {
         match self {
@@ -126,9 +127,10 @@ impl Request<'_> {
         }
     }
 
-    /// The parameters as (element name, text), in wire order. Numbers are written in decimal.
-    fn params(&self) -> Vec<(&'static str, String)> {
-        let s = |v: &str| v.to_string();
+    /// The parameters as (element name, text), in wire order. Numbers are written in decimal;
+    /// strings are borrowed, so a large qbXML document is not copied.
+    fn params(&self) -> Vec<(&'static str, Cow<'a, str>)> {
+        let s = Cow::Borrowed;
         match *self {
             Request::ServerVersion => vec![],
             Request::ClientVersion { version } => vec![("strVersion", s(version))],
@@ -147,8 +149,8 @@ impl Request<'_> {
                 ("strHCPResponse", s(hcp_response)),
                 ("strCompanyFileName", s(company_file)),
                 ("qbXMLCountry", s(country)),
-                ("qbXMLMajorVers", major.to_string()),
-                ("qbXMLMinorVers", minor.to_string()),
+                ("qbXMLMajorVers", Cow::Owned(major.to_string())),
+                ("qbXMLMinorVers", Cow::Owned(minor.to_string())),
             ],
             Request::ReceiveResponseXml {
                 ticket,
@@ -196,7 +198,7 @@ pub fn build(request: &Request<'_>) -> String {
     body.push_str(ENVELOPE_OPEN);
     body.push('<');
     body.push_str(name);
-    body.push_str(r#" xmlns="http://developer.intuit.com/""#);
+    body.push_str(&format!(r#" xmlns="{QBWC_NS}""#));
     if params.is_empty() {
         body.push_str(" />");
     } else {
@@ -217,7 +219,7 @@ pub fn build(request: &Request<'_>) -> String {
 
 /// Escapes element text as the .NET XmlSerializer does: `&`, `<` and `>` only (quotes stay
 /// literal, which is why the capture shows `&lt;?xml version="1.0" ?&gt;`).
-fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+fn escape_text(text: &str) -> Cow<'_, str> {
     quick_xml::escape::partial_escape(text)
 }
 
