@@ -35,7 +35,9 @@ struct Script {
     requests: Vec<String>,
     connection_error_reply: String,
     /// When set, receiveResponseXML answers this instead of the percentage done.
-    progress_override: Option<i32>,
+    progress_override: Option<&'static str>,
+    /// When set, the inner XML of authenticateResult (replacing ticket + `auth_status`).
+    auth_result_xml: Option<&'static str>,
     /// sendRequestXML answers "" and getLastError "NoOp" this many times first.
     noops: u32,
     /// getLastError's text when there is nothing left to send.
@@ -54,6 +56,7 @@ impl Default for Script {
             requests: vec![qbxml_request("CustomerAddRq", "1")],
             connection_error_reply: "done".into(),
             progress_override: None,
+            auth_result_xml: None,
             noops: 0,
             last_error: String::new(),
             fault_on: None,
@@ -157,10 +160,13 @@ async fn handle(
     let result = match method.as_str() {
         "serverVersion" => text("scripted test server 1.0"),
         "clientVersion" => text(&s.script.client_version_reply.clone()),
-        "authenticate" => format!(
-            "<string>TICKET-1</string><string>{}</string>",
-            escape(&s.script.auth_status)
-        ),
+        "authenticate" => match s.script.auth_result_xml {
+            Some(xml) => xml.to_string(),
+            None => format!(
+                "<string>TICKET-1</string><string>{}</string>",
+                escape(&s.script.auth_status)
+            ),
+        },
         "sendRequestXML" => {
             if s.noops_left > 0 {
                 s.noops_left -= 1;
@@ -175,10 +181,10 @@ async fn handle(
         }
         "receiveResponseXML" => {
             let done = s.sent * 100 / s.script.requests.len().max(1);
-            s.script
-                .progress_override
-                .unwrap_or(done as i32)
-                .to_string()
+            match s.script.progress_override {
+                Some(progress) => progress.to_string(),
+                None => done.to_string(),
+            }
         }
         "getLastError" => {
             if std::mem::take(&mut s.noop_pending) {
@@ -189,6 +195,8 @@ async fn handle(
         }
         "connectionError" => text(&s.script.connection_error_reply.clone()),
         "closeConnection" => "OK".into(),
+        "getInteractiveURL" => text("https://sync.example.test/interactive?t=1&x=2"),
+        "interactiveRejected" => "OK".into(),
         other => panic!("unexpected method {other}"),
     };
     soap_ok(&method, &result)
@@ -769,7 +777,7 @@ fn processing_failure_is_returned_as_hresult_and_message_with_an_empty_response(
 #[test]
 fn negative_progress_leads_to_get_last_error_then_close_connection() {
     let server = QbwcServer::start(Script {
-        progress_override: Some(-3),
+        progress_override: Some("-3"),
         last_error: "Mapping failed for invoice 42".into(),
         ..Script::default()
     });
@@ -1206,4 +1214,100 @@ fn auto_run_keeps_its_schedule_after_a_failed_session() {
             ]
         );
     }
+}
+
+#[test]
+fn authenticate_busy_stops_without_opening_quickbooks() {
+    let server = QbwcServer::start(Script {
+        auth_status: "busy".into(),
+        ..Script::default()
+    });
+    let mut qb = ScriptedQuickBooks::default();
+    let transcript = connector(&server).run_session(&mut qb).unwrap();
+    assert_eq!(transcript.outcome, Some(Outcome::Busy));
+    assert!(qb.opened.is_empty());
+}
+
+#[test]
+fn authenticate_postpone_and_minimum_interval_are_recorded() {
+    let server = QbwcServer::start(Script {
+        auth_result_xml: Some(
+            "<string>T</string><string>none</string><string>30</string><string>600</string>",
+        ),
+        ..Script::default()
+    });
+    let transcript = connector(&server)
+        .run_session(&mut ScriptedQuickBooks::default())
+        .unwrap();
+    assert_eq!(transcript.postpone, Some(Duration::from_secs(30)));
+    assert_eq!(transcript.min_run_every, Some(Duration::from_secs(600)));
+}
+
+#[test]
+fn authenticate_items_in_the_wcf_arrays_namespace_fail_like_qbwc1012() {
+    let server = QbwcServer::start(Script {
+        auth_result_xml: Some(
+            r#"<a:string xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays">T</a:string><a:string xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"></a:string>"#,
+        ),
+        ..Script::default()
+    });
+    let err = connector(&server)
+        .run_session(&mut ScriptedQuickBooks::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, WcError::BadAuthenticate { found } if found.is_empty()),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("QBWC1012: Authentication failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_numeric_progress_is_an_error() {
+    let server = QbwcServer::start(Script {
+        progress_override: Some("fifty"),
+        ..Script::default()
+    });
+    let err = connector(&server)
+        .run_session(&mut ScriptedQuickBooks::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, WcError::BadProgress { value } if value == "fifty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn interactive_mode_is_declined_for_want_of_a_browser() {
+    let server = QbwcServer::start(Script {
+        requests: vec![],
+        last_error: "Interactive mode".into(),
+        ..Script::default()
+    });
+    let transcript = connector(&server)
+        .run_session(&mut ScriptedQuickBooks::default())
+        .unwrap();
+    assert_eq!(
+        server.methods()[3..],
+        names(&[
+            "sendRequestXML",
+            "getLastError",
+            "getInteractiveURL",
+            "interactiveRejected",
+            "closeConnection",
+        ])
+    );
+    assert_eq!(
+        server.call("getInteractiveURL").params["wcTicket"],
+        "TICKET-1"
+    );
+    assert_eq!(
+        transcript.outcome,
+        Some(Outcome::InteractiveDeclined {
+            url: "https://sync.example.test/interactive?t=1&x=2".into()
+        })
+    );
 }
