@@ -63,6 +63,9 @@ enum Command {
     /// Verify or export the audit log.
     #[command(subcommand)]
     Audit(admin::cli::AuditCommand),
+    /// Simulators: drive a QBWC server as the Web Connector does.
+    #[command(subcommand)]
+    Sim(crate::sim::cli::SimCommand),
 }
 
 /// Entry point used by the binary.
@@ -176,6 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(server::serve(state))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sim(command) => crate::sim::cli::run(command),
         Command::Doctor => {
             let findings = doctor::run(&config);
             for f in &findings {

@@ -41,3 +41,6 @@ pub trait QuickBooks: Send {
     /// Ends the QuickBooks session (iterators die with it).
     fn close(&mut self);
 }
+
+pub mod cli;
+pub mod webconnector;
