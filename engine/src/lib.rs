@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod logging;
+pub mod schedule;
 pub mod server;
 pub mod sim;
 pub mod store;
