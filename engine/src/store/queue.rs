@@ -192,6 +192,23 @@ pub struct JobView {
     pub response: Option<String>,
 }
 
+/// A job's routing facts (see [`Store::job_brief`]).
+#[derive(Debug, Clone)]
+pub struct JobBrief {
+    /// Plugin that produced it.
+    pub plugin: String,
+    /// Idempotency key.
+    pub key: String,
+    /// e.g. `CustomerAdd`.
+    pub request_type: String,
+    /// The request in flight is the job's probe, not the job itself.
+    pub probing: bool,
+    /// May adopt an existing list record on 3100.
+    pub adopt_existing: bool,
+    /// The plugin supplied a probe.
+    pub has_probe: bool,
+}
+
 /// Filter for [`Store::list_jobs`].
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
@@ -265,24 +282,59 @@ impl Store {
         })
     }
 
-    /// True when a session for this connection would have something to send now.
+    /// True when a session for this connection would have something to send now: an
+    /// unanswered message set to recover, a job to verify by probe, or a ready job. (In-doubt
+    /// jobs that only an admin can resolve do not make QuickBooks open for nothing.)
     pub fn has_work(&self, connection_id: i64) -> Result<bool, StoreError> {
         let now = now_ms();
         self.read(|c| {
-            let in_doubt: bool = c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='in_doubt')",
+            let recover: bool = c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM message_set WHERE connection_id=?1 AND state='in_doubt')",
                 [connection_id],
                 |r| r.get(0),
             )?;
-            if in_doubt {
+            if recover {
                 return Ok(true);
             }
             let ready: bool = c.query_row(
-                &format!("SELECT EXISTS({})", ELIGIBLE_SQL),
+                &format!("SELECT EXISTS({ELIGIBLE_SQL})"),
                 params![connection_id, now],
                 |r| r.get(0),
             )?;
             Ok(ready)
+        })
+    }
+
+    /// Jobs not yet finished for a connection (for the progress percentage).
+    pub fn pending_jobs(&self, connection_id: i64) -> Result<i64, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state IN ('available','retryable','sent','in_doubt')",
+                [connection_id],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// What the pipeline needs to judge a response for a job.
+    pub fn job_brief(&self, job_id: i64) -> Result<JobBrief, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL FROM job WHERE id=?1",
+                [job_id],
+                |r| {
+                    Ok(JobBrief {
+                        plugin: r.get(0)?,
+                        key: r.get(1)?,
+                        request_type: r.get(2)?,
+                        probing: r.get(3)?,
+                        adopt_existing: r.get(4)?,
+                        has_probe: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))
         })
     }
 

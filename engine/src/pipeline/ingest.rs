@@ -1,0 +1,82 @@
+//! Ingest: a source record enters through its plugin's `map` and lands in the queue.
+//!
+//! The record and every request the plugin made of it are committed in one transaction
+//! before the caller is answered, so a `202 Accepted` (or the CLI's "queued") means the
+//! record can no longer be lost. A record the plugin rejects is not stored at all.
+
+use qbridge_sdk::Request;
+
+use crate::plugins::{PluginError, PluginManager};
+use crate::store::queue::{Ingested, NewJob};
+use crate::store::{Store, StoreError};
+
+/// Largest record accepted (JSON text). Source APIs return records of a few KiB; anything
+/// near this is a mistake or an attack.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// Why a record was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body is not one JSON value.
+    #[error("the record is not valid JSON: {0}")]
+    BadJson(String),
+    /// Over [`MAX_RECORD_BYTES`].
+    #[error("the record is {0} bytes; at most {MAX_RECORD_BYTES} are accepted")]
+    TooLarge(usize),
+    /// The plugin looked at the record and refused it (422).
+    #[error("plugin {plugin} cannot map this {kind} record: {reason}")]
+    Rejected {
+        /// Plugin name.
+        plugin: String,
+        /// Record kind.
+        kind: String,
+        /// The plugin's reason, naming the field when it can.
+        reason: String,
+    },
+    /// The plugin failed (trap, limit, invalid output) or does not exist.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The store failed; nothing was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The queue's view of a plugin request.
+pub fn to_new_job(r: &Request) -> NewJob {
+    NewJob {
+        key: r.key.clone(),
+        depends_on: r.depends_on.clone(),
+        request_type: r.request_type().unwrap_or("unknown").to_string(),
+        qbxml: r.qbxml.clone(),
+        probe: r.probe.clone(),
+        adopt_existing: r.adopt_existing,
+        notes: r.notes.clone(),
+    }
+}
+
+/// Maps `record_json` with `plugin` and queues the result for `connection_id`.
+pub fn ingest(
+    store: &Store,
+    plugins: &PluginManager,
+    connection_id: i64,
+    plugin: &str,
+    kind: &str,
+    record_json: &str,
+) -> Result<Ingested, IngestError> {
+    if record_json.len() > MAX_RECORD_BYTES {
+        return Err(IngestError::TooLarge(record_json.len()));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(record_json).map_err(|e| IngestError::BadJson(e.to_string()))?;
+    let requests = plugins.map(plugin, kind, record_json)?.map_err(|e| IngestError::Rejected {
+        plugin: plugin.to_string(),
+        kind: kind.to_string(),
+        reason: e.to_string(),
+    })?;
+    let jobs: Vec<NewJob> = requests.iter().map(to_new_job).collect();
+    let source_id = ["id", "Id", "ID"]
+        .iter()
+        .find_map(|k| value.get(*k))
+        .map(|v| v.to_string().trim_matches('"').to_string());
+    Ok(store.enqueue_record(connection_id, plugin, kind, source_id.as_deref(), record_json, &jobs)?)
+}

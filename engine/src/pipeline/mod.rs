@@ -1,0 +1,274 @@
+//! The sync pipeline: source record → plugin `map` → queue → QBWC session → QuickBooks →
+//! outcome → plugin `on_response` → follow-ups.
+//!
+//! This module decides *what* QuickBooks is asked and what each answer means for a job; the
+//! queue (`store::queue`) makes every step durable and the QBWC session (`qbwc`) owns the
+//! protocol. Invariants:
+//! - A record is committed with all its jobs before the source is acknowledged ([`ingest`]).
+//! - A message set never contains a request whose dependencies have not completed, and the
+//!   claimed jobs are `sent` in SQLite before the XML leaves the engine.
+//! - A job whose outcome is unknown is resolved by qbXML error recovery (`oldMessageSetID`)
+//!   or its probe before anything is re-sent: the effect in QuickBooks is exactly once.
+
+pub mod ingest;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::plugins::PluginManager;
+use crate::qbwc::work::{SessionContext, SessionEnd, WorkError, WorkProvider};
+use crate::qbxml::{self, OnError, Outcome, Recovery, Response};
+use crate::store::queue::{BatchLimits, Claim, JobResult, NewJob};
+use crate::store::{Store, StoreError};
+
+/// What the current message set of a session was, to interpret its response.
+#[derive(Debug, Clone)]
+enum InFlight {
+    /// A status check of an unanswered message set.
+    Recover(String),
+    /// Requests (and the message set id, for mutating sets).
+    Send(Option<String>),
+}
+
+/// Per-session progress, for the percentage QBWC shows.
+#[derive(Debug, Default)]
+struct Progress {
+    in_flight: Option<InFlight>,
+    answered: u64,
+}
+
+/// The pipeline as a [`WorkProvider`] for the QBWC server.
+pub struct Pipeline {
+    store: Store,
+    plugins: Arc<PluginManager>,
+    limits: BatchLimits,
+    sessions: Mutex<HashMap<i64, Progress>>,
+}
+
+impl Pipeline {
+    /// A pipeline over the store and the running plugins.
+    pub fn new(store: Store, plugins: Arc<PluginManager>, limits: BatchLimits) -> Pipeline {
+        Pipeline {
+            store,
+            plugins,
+            limits,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_progress<T>(&self, session: i64, f: impl FnOnce(&mut Progress) -> T) -> T {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        f(map.entry(session).or_default())
+    }
+
+    /// What one response means for the job that sent it.
+    fn judge(&self, ctx: &SessionContext, job_id: i64, rs: &Response) -> Result<JobResult, StoreError> {
+        let brief = self.store.job_brief(job_id)?;
+        let follow_ups = |rs: &Response| -> Vec<NewJob> {
+            let xml = rs.ret_xml.as_deref().unwrap_or("");
+            match self.plugins.on_response(&brief.plugin, &brief.key, xml) {
+                Ok(requests) => requests.into_iter().map(|r| ingest::to_new_job(&r)).collect(),
+                Err(e) => {
+                    // The write is in QuickBooks either way; losing the follow-up is reported
+                    // on the job instead of failing the whole response.
+                    tracing::error!(job = job_id, plugin = %brief.plugin, error = %e, "plugin on_response failed");
+                    Vec::new()
+                }
+            }
+        };
+        let completed = |rs: &Response| JobResult::Completed {
+            object_id: rs.list_id.clone().or_else(|| rs.txn_id.clone()),
+            edit_sequence: rs.edit_sequence.clone(),
+            follow_ups: follow_ups(rs),
+        };
+        Ok(if brief.probing {
+            match &rs.outcome {
+                Outcome::Success | Outcome::Warning(_) if rs.ret_count > 0 => completed(rs),
+                Outcome::Success | Outcome::Warning(_) | Outcome::NoMatch => JobResult::NotApplied,
+                Outcome::Transient(code) => JobResult::Retry {
+                    code: *code,
+                    message: rs.message.clone(),
+                },
+                Outcome::Permanent { code, advice } => JobResult::Discard {
+                    code: *code,
+                    message: format!("the probe query failed: {}", rs.message),
+                    advice: advice.clone(),
+                },
+            }
+        } else {
+            match &rs.outcome {
+                Outcome::Success | Outcome::Warning(_) | Outcome::NoMatch => completed(rs),
+                Outcome::Transient(code) => JobResult::Retry {
+                    code: *code,
+                    message: rs.message.clone(),
+                },
+                Outcome::Permanent { code: 3100, .. } if brief.adopt_existing && brief.has_probe => JobResult::Verify {
+                    message: rs.message.clone(),
+                },
+                Outcome::Permanent { code: 3260, .. } => JobResult::Discard {
+                    code: 3260,
+                    message: rs.message.clone(),
+                    advice: permission_advice(ctx, &brief.plugin, &brief.request_type),
+                },
+                Outcome::Permanent { code, advice } => JobResult::Discard {
+                    code: *code,
+                    message: rs.message.clone(),
+                    advice: advice.clone(),
+                },
+            }
+        })
+    }
+
+    fn percent(&self, ctx: &SessionContext, answered: u64) -> Result<u8, StoreError> {
+        if !self.store.has_work(ctx.connection_id)? {
+            return Ok(100);
+        }
+        let pending = self.store.pending_jobs(ctx.connection_id)? as u64;
+        let total = answered + pending.max(1);
+        Ok(((answered * 100) / total).min(99) as u8)
+    }
+}
+
+/// Plain advice for status 3260: which permission, for which request, declared by which
+/// plugin, and how to fix it.
+pub fn permission_advice(ctx: &SessionContext, plugin: &str, request_type: &str) -> String {
+    let area = qbxml::permission_area(request_type)
+        .map(|a| format!("{} (Pro/Premier: {})", a.enterprise_name(), a.pro_name()))
+        .unwrap_or_else(|| "the area this request needs".to_string());
+    format!(
+        "The QuickBooks user the Web Connector logs in as for `{user}` lacks {area} access, needed by plugin {plugin} for {request_type}. \
+         Fix: in QuickBooks (Company > Users), give that user {area} access or the Full Access role — ideally a dedicated QuickBooks user for qbridge — \
+         and choose it under Edit > Preferences > Integrated Applications > Properties > Login as. Then retry the job.",
+        user = ctx.username
+    )
+}
+
+/// Job id from a requestID of the form `j<id>.<attempt>`.
+fn job_id_of(request_id: &str) -> Option<i64> {
+    request_id.strip_prefix('j')?.split('.').next()?.parse().ok()
+}
+
+fn work_err(e: impl std::fmt::Display) -> WorkError {
+    WorkError(format!("qbridge could not prepare the sync: {e}. The server log has details."))
+}
+
+impl WorkProvider for Pipeline {
+    fn has_work(&self, connection_id: i64) -> Result<bool, WorkError> {
+        self.store.has_work(connection_id).map_err(work_err)
+    }
+
+    fn next_request(&self, ctx: &SessionContext) -> Result<Option<String>, WorkError> {
+        let claim = self
+            .store
+            .claim(ctx.connection_id, ctx.session_id, self.limits)
+            .map_err(work_err)?;
+        let (xml, in_flight) = match claim {
+            None => return Ok(None),
+            Some(Claim::Recover { old_message_set_id }) => (
+                qbxml::build_message_set(
+                    ctx.qbxml_version,
+                    OnError::ContinueOnError,
+                    &Recovery::Old(old_message_set_id.clone()),
+                    &[],
+                ),
+                InFlight::Recover(old_message_set_id),
+            ),
+            Some(Claim::Send { message_set_id, jobs }) => {
+                let requests: Vec<(&str, &str)> =
+                    jobs.iter().map(|j| (j.request_id.as_str(), j.qbxml.as_str())).collect();
+                let recovery = match &message_set_id {
+                    Some(id) => Recovery::New(id.clone()),
+                    None => Recovery::None,
+                };
+                (
+                    // Everything in one set is independent (dependencies completed before),
+                    // so one failure must not stop the others.
+                    qbxml::build_message_set(ctx.qbxml_version, OnError::ContinueOnError, &recovery, &requests),
+                    InFlight::Send(message_set_id),
+                )
+            }
+        };
+        let xml = xml.map_err(work_err)?;
+        self.with_progress(ctx.session_id, |p| p.in_flight = Some(in_flight));
+        Ok(Some(xml))
+    }
+
+    fn receive_response(&self, ctx: &SessionContext, response_xml: &str) -> Result<u8, WorkError> {
+        let in_flight = self.with_progress(ctx.session_id, |p| p.in_flight.take());
+        let set = qbxml::parse_response(response_xml.as_bytes()).map_err(|e| {
+            WorkError(format!("QuickBooks' response could not be read ({e}); the requests will be verified next session"))
+        });
+        let set = match set {
+            Ok(set) => set,
+            Err(e) => {
+                // Unknown outcome: treat like a lost response.
+                let _ = self.store.session_lost(ctx.session_id);
+                return Err(e);
+            }
+        };
+        let message_set_id = match &in_flight {
+            Some(InFlight::Recover(old)) => {
+                let answered = set.responses.iter().any(|r| r.request_id.as_deref().and_then(job_id_of).is_some());
+                if !answered {
+                    // QuickBooks has no stored response for that set: verify each job by probe.
+                    self.store.recovery_unavailable(old).map_err(work_err)?;
+                    return self.percent(ctx, 0).map_err(work_err);
+                }
+                Some(old.clone())
+            }
+            Some(InFlight::Send(id)) => id.clone(),
+            None => None,
+        };
+        let mut results = Vec::with_capacity(set.responses.len());
+        for rs in &set.responses {
+            let Some(job_id) = rs.request_id.as_deref().and_then(job_id_of) else {
+                tracing::warn!(kind = %rs.kind, "response without a qbridge requestID ignored");
+                continue;
+            };
+            let result = self.judge(ctx, job_id, rs).map_err(work_err)?;
+            let raw = rs.ret_xml.clone().unwrap_or_else(|| {
+                format!("<{} statusCode=\"{}\" statusMessage=\"{}\"/>", rs.kind, rs.status_code, rs.message)
+            });
+            results.push((job_id, result, Some(raw)));
+        }
+        let answered = results.len() as u64;
+        self.store
+            .record_results(message_set_id.as_deref(), &results)
+            .map_err(work_err)?;
+        let total = self.with_progress(ctx.session_id, |p| {
+            p.answered += answered;
+            p.answered
+        });
+        self.percent(ctx, total).map_err(work_err)
+    }
+
+    fn receive_error(&self, ctx: &SessionContext, hresult: &str, message: &str) -> Result<(), WorkError> {
+        // The request processor failed instead of answering: whether anything was applied is
+        // unknown, so the sent jobs go in doubt and are checked before any re-send.
+        self.with_progress(ctx.session_id, |p| p.in_flight = None);
+        let n = self.store.session_lost(ctx.session_id).map_err(work_err)?;
+        tracing::warn!(hresult, message, jobs = n, connection = %ctx.connection, "QuickBooks failed to process a request set");
+        Ok(())
+    }
+
+    fn session_ended(&self, ctx: &SessionContext, how: SessionEnd) {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&ctx.session_id);
+        match self.store.session_lost(ctx.session_id) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(jobs = n, ?how, connection = %ctx.connection, "session ended with unanswered requests; they will be verified next session"),
+            Err(e) => tracing::error!(error = %e, "could not mark unanswered requests in doubt"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_carry_the_job_id() {
+        assert_eq!(job_id_of("j42.3"), Some(42));
+        assert_eq!(job_id_of("x42"), None);
+        assert_eq!(job_id_of("j.1"), None);
+    }
+}
