@@ -184,7 +184,7 @@ pub fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             check_name("user name", &username, "._@-")?;
             let password = auth::generate_password()?;
             let hash = auth::hash_password(&password)?;
-            store.add_qbwc_user(&connection, &username, &hash)?;
+            store.add_qbwc_user(&connection, &username, &qwc::new_guid(), &hash)?;
             println!("Web Connector user {username:?} added to connection {connection:?}.");
             print_password(&username, &password);
         }

@@ -108,7 +108,7 @@ pub fn qwc_for_user(store: &Store, config: &Config, username: &str) -> Result<St
         ("AppSupport", format!("{base}/")),
         ("UserName", user.username.clone()),
         ("OwnerID", owner),
-        ("FileID", connection.file_id.clone()),
+        ("FileID", user.file_id.clone()),
         ("QBType", "QBFS".into()),
     ];
     let mut out = String::from("<?xml version=\"1.0\"?>\r\n<QBWCXML>\r\n");

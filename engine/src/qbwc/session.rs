@@ -281,8 +281,10 @@ async fn negotiate(svc: &Arc<Service>, s: &mut SessionState, req: &SoapRequest) 
             Ok(parsed) => {
                 let mut host = parsed.host;
                 host.qbxml_version = hcp::negotiate(&host.supported_versions, client);
-                if let Some(stamp) = &host.file_id_stamp {
-                    wrong_file = !hcp::same_guid(stamp, &s.file_id);
+                if let Some(stamp) = host.file_id_stamp.clone() {
+                    let id = s.connection_id;
+                    let ours = db(svc, move |st| st.connection_file_ids(id)).await?;
+                    wrong_file = !ours.iter().any(|f| hcp::same_guid(&stamp, f));
                 }
                 let version = host.qbxml_version;
                 let id = s.connection_id;
@@ -335,8 +337,8 @@ async fn send_request(svc: &Arc<Service>, req: &SoapRequest) -> Result<Reply, Fa
     let id = s.id;
     if s.wrong_file {
         let text = format!(
-            "The open company file was set up for another qbridge connection (its FileID stamp does not match connection {:?}, FileID {}). Nothing was sent, to keep records out of the wrong books. Open the right company file, or issue this user's QWC file from the connection that owns this file.",
-            s.connection, s.file_id
+            "The open company file was set up for another qbridge connection (its FileID stamp is not one of connection {:?}). Nothing was sent, to keep records out of the wrong books. Open the right company file, or issue this user's QWC file from the connection that owns this file.",
+            s.connection
         );
         let t = text.clone();
         db(svc, move |st| st.set_qbwc_progress(id, false, &t)).await?;

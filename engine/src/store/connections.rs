@@ -64,6 +64,9 @@ pub struct QbwcUser {
     pub connection: String,
     /// `strUserName` as typed in the QWC file.
     pub username: String,
+    /// This user's QWC `FileID`: QBWC refuses an OwnerID/FileID pair already stamped in the
+    /// file (QBWC1039), so every Web Connector user of one company file needs its own.
+    pub file_id: String,
     /// argon2id PHC string.
     pub password_hash: String,
     /// A disabled user always gets `nvu`.
@@ -256,11 +259,12 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<QbwcUser> {
         password_hash: r.get(4)?,
         disabled: r.get(5)?,
         reported_path: r.get(6)?,
+        file_id: r.get(7)?,
     })
 }
 
 const USER_SELECT: &str = "SELECT u.id, u.connection_id, c.name, u.username, u.password_hash, \
-     u.disabled, u.reported_path FROM qbwc_user u JOIN qbwc_connection c ON c.id = u.connection_id";
+     u.disabled, u.reported_path, u.file_id FROM qbwc_user u JOIN qbwc_connection c ON c.id = u.connection_id";
 
 fn audit(tx: &Transaction<'_>, action: &str, target: &str) -> Result<(), StoreError> {
     append_in(
@@ -418,6 +422,7 @@ impl Store {
         &self,
         connection: &str,
         username: &str,
+        file_id: &str,
         password_hash: &str,
     ) -> Result<QbwcUser, StoreError> {
         self.write(|tx| {
@@ -433,9 +438,9 @@ impl Store {
                 )));
             }
             tx.execute(
-                "INSERT INTO qbwc_user(connection_id, username, password_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![id, username, password_hash, now_ms()],
+                "INSERT INTO qbwc_user(connection_id, username, file_id, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, username, file_id, password_hash, now_ms()],
             )?;
             audit(tx, "qbwc_user.add", username)
         })?;
@@ -481,6 +486,21 @@ impl Store {
             )
             .optional()
             .map_err(StoreError::from)
+        })
+    }
+
+    /// Every FileID that marks a company file as this connection's: the connection's own
+    /// and each of its users'.
+    pub fn connection_file_ids(&self, connection_id: i64) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT file_id FROM qbwc_connection WHERE id = ?1
+                 UNION ALL SELECT file_id FROM qbwc_user WHERE connection_id = ?1",
+            )?;
+            let rows = stmt
+                .query_map([connection_id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(rows)
         })
     }
 
@@ -784,7 +804,7 @@ mod tests {
     fn second_session_on_a_connection_is_busy_until_the_first_ends() {
         let (_d, s) = store();
         s.add_connection("acme", "{F}", "").unwrap();
-        let u = s.add_qbwc_user("acme", "alice", "$hash").unwrap();
+        let u = s.add_qbwc_user("acme", "alice", "{U1}", "$hash").unwrap();
         let (first, _) = s.claim_qbwc_session("t1", &u, RULES).unwrap();
         let Claim::Granted(id) = first else {
             panic!("first claim must be granted")
@@ -802,8 +822,8 @@ mod tests {
     fn differing_reported_paths_set_a_warning() {
         let (_d, s) = store();
         s.add_connection("acme", "{F}", "").unwrap();
-        let a = s.add_qbwc_user("acme", "alice", "$h").unwrap();
-        let b = s.add_qbwc_user("acme", "bob", "$h").unwrap();
+        let a = s.add_qbwc_user("acme", "alice", "{U1}", "$h").unwrap();
+        let b = s.add_qbwc_user("acme", "bob", "{U2}", "$h").unwrap();
         let warn = |x: (&str, &str), y: (&str, &str)| format!("{} {} / {} {}", x.0, x.1, y.0, y.1);
         assert_eq!(s.record_reported_path(a.id, r"Q:\Books\acme.qbw", warn).unwrap(), None);
         let w = s

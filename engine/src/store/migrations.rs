@@ -63,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY,
         connection_id INTEGER NOT NULL REFERENCES qbwc_connection(id),
         username TEXT NOT NULL UNIQUE,
+        file_id TEXT NOT NULL UNIQUE,
         password_hash TEXT NOT NULL,
         disabled INTEGER NOT NULL DEFAULT 0,
         reported_path TEXT,
