@@ -138,7 +138,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(server::serve(state))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connection(cmd) => qbwc::cli::run_connection(cmd, &config).map(|()| ExitCode::SUCCESS),
+        Command::Connection(cmd) => {
+            qbwc::cli::run_connection(cmd, &config).map(|()| ExitCode::SUCCESS)
+        }
         Command::User(cmd) => qbwc::cli::run_user(cmd, &config).map(|()| ExitCode::SUCCESS),
         Command::Qwc(args) => qbwc::cli::run_qwc(args, &config).map(|()| ExitCode::SUCCESS),
         Command::Doctor => {

@@ -276,7 +276,9 @@ const SETTINGS: &[Setting] = &[
         parse: |c, v| {
             let ok = !v.is_empty()
                 && v.split('.').count() <= 4
-                && v.split('.').all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()));
+                && v.split('.').all(|p| {
+                    !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit())
+                });
             if !ok {
                 return Err("a Web Connector version such as 2.3.0.215".into());
             }

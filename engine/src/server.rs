@@ -70,13 +70,19 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The certificate file has no usable PEM certificate.
-    #[error("tls.cert {path}: {message}. Point tls.cert at a PEM file with the certificate chain (-----BEGIN CERTIFICATE-----), server certificate first")]
+    #[error(
+        "tls.cert {path}: {message}. Point tls.cert at a PEM file with the certificate chain (-----BEGIN CERTIFICATE-----), server certificate first"
+    )]
     Cert { path: String, message: String },
     /// The key file has no usable PEM private key.
-    #[error("tls.key {path}: {message}. Point tls.key at the PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY) of the certificate")]
+    #[error(
+        "tls.key {path}: {message}. Point tls.key at the PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY) of the certificate"
+    )]
     Key { path: String, message: String },
     /// Both parse but do not belong together, or rustls refuses them.
-    #[error("tls.cert and tls.key cannot be used together: {0}. Check that the key is the one the certificate was issued for")]
+    #[error(
+        "tls.cert and tls.key cannot be used together: {0}. Check that the key is the one the certificate was issued for"
+    )]
     Pair(String),
 }
 

@@ -32,7 +32,9 @@ fn envelope(inner: &str) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn unesc(s: &str) -> String {
@@ -99,9 +101,15 @@ impl Soap {
     }
 
     fn authenticate(&self, user: &str, password: &str) -> (String, String) {
-        let raw = self.call("authenticate", &[("strUserName", user), ("strPassword", password)]);
+        let raw = self.call(
+            "authenticate",
+            &[("strUserName", user), ("strPassword", password)],
+        );
         let items = strings(&raw);
-        assert!(items.len() >= 2, "authenticate returns ticket and status: {raw}");
+        assert!(
+            items.len() >= 2,
+            "authenticate returns ticket and status: {raw}"
+        );
         (items[0].clone(), items[1].clone())
     }
 
@@ -122,7 +130,12 @@ impl Soap {
     fn receive_response(&self, ticket: &str, response: &str) -> i32 {
         self.call(
             "receiveResponseXML",
-            &[("ticket", ticket), ("response", response), ("hresult", ""), ("message", "")],
+            &[
+                ("ticket", ticket),
+                ("response", response),
+                ("hresult", ""),
+                ("message", ""),
+            ],
         )
         .parse()
         .expect("an int result")
@@ -145,7 +158,9 @@ fn result_of(body: &str, method: &str) -> String {
         .find(&open)
         .unwrap_or_else(|| panic!("no {open} in {body}"))
         + open.len();
-    let end = body.rfind(&close).unwrap_or_else(|| panic!("no {close} in {body}"));
+    let end = body
+        .rfind(&close)
+        .unwrap_or_else(|| panic!("no {close} in {body}"));
     body[start..end].to_string()
 }
 
@@ -209,20 +224,34 @@ fn captured_qbwc_requests_get_asmx_shaped_answers_with_the_right_meaning() {
     }
     // SOAPAction is only a hint: missing or wrong, the body decides.
     let body = &captured_requests()[0];
-    for action in [None, Some("\"http://developer.intuit.com/closeConnection\""), Some("x")] {
+    for action in [
+        None,
+        Some("\"http://developer.intuit.com/closeConnection\""),
+        Some("x"),
+    ] {
         let a = soap.post(action, body);
         assert!(result_of(&a.body, "serverVersion").starts_with("qbridge"));
     }
-    let a = soap.post(None, &envelope(&format!("<getServerVersion {NS}><ticket /></getServerVersion>")));
+    let a = soap.post(
+        None,
+        &envelope(&format!(
+            "<getServerVersion {NS}><ticket /></getServerVersion>"
+        )),
+    );
     assert!(result_of(&a.body, "getServerVersion").starts_with("qbridge"));
-    for (method, expect) in [
-        ("getInteractiveURL", ""),
-        ("interactiveDone", "Done"),
-    ] {
-        let a = soap.post(None, &envelope(&format!("<{method} {NS}><wcTicket>x</wcTicket></{method}>")));
+    for (method, expect) in [("getInteractiveURL", ""), ("interactiveDone", "Done")] {
+        let a = soap.post(
+            None,
+            &envelope(&format!("<{method} {NS}><wcTicket>x</wcTicket></{method}>")),
+        );
         assert_eq!(result_of(&a.body, method), expect);
     }
-    let a = soap.post(None, &envelope(&format!("<clientVersion {NS}><strVersion>1.5.0.0</strVersion></clientVersion>")));
+    let a = soap.post(
+        None,
+        &envelope(&format!(
+            "<clientVersion {NS}><strVersion>1.5.0.0</strVersion></clientVersion>"
+        )),
+    );
     assert_eq!(
         result_of(&a.body, "clientVersion"),
         "O:2.0.0.0",
@@ -295,7 +324,10 @@ impl WorkProvider for Scripted {
     }
 
     fn session_ended(&self, ctx: &SessionContext, how: SessionEnd) {
-        self.ended.lock().unwrap().push((ctx.connection.clone(), how));
+        self.ended
+            .lock()
+            .unwrap()
+            .push((ctx.connection.clone(), how));
     }
 }
 
@@ -415,7 +447,10 @@ fn full_session_sends_every_request_negotiates_the_version_and_closes() {
     srv.user("acme", "alice", "correct horse battery staple");
     let soap = Soap::new(&srv.base);
     assert!(soap.call("serverVersion", &[]).starts_with("qbridge"));
-    assert_eq!(soap.call("clientVersion", &[("strVersion", "2.3.0.215")]), "");
+    assert_eq!(
+        soap.call("clientVersion", &[("strVersion", "2.3.0.215")]),
+        ""
+    );
     let (ticket, file) = soap.authenticate("alice", "correct horse battery staple");
     assert_eq!(file, "", "no company file configured: use the open one");
     // The capture's QuickBooks Pro 2006 supports up to qbXML 5.0; QBWC claims 13.0.
@@ -428,7 +463,10 @@ fn full_session_sends_every_request_negotiates_the_version_and_closes() {
     assert_eq!(soap.text("closeConnection", &ticket), "OK");
     // The ticket is dead after closeConnection.
     assert_eq!(soap.send_request(&ticket, "", ""), "");
-    assert!(soap.text("getLastError", &ticket).contains("no longer valid"));
+    assert!(
+        soap.text("getLastError", &ticket)
+            .contains("no longer valid")
+    );
 
     let conn = srv.store.connection("acme").unwrap();
     let host = conn.host.expect("host info stored");
@@ -448,34 +486,40 @@ fn concurrent_sessions_for_two_connections_never_see_each_others_requests() {
     let srv = InProcess::start(work.clone(), |_| {});
     srv.user("north", "n-user", "pw-north-0123456789");
     srv.user("south", "s-user", "pw-south-0123456789");
-    let clients: Vec<_> = [("north", "n-user", "pw-north-0123456789"), ("south", "s-user", "pw-south-0123456789")]
-        .into_iter()
-        .map(|(conn, user, pw)| {
-            let base = srv.base.clone();
-            std::thread::spawn(move || {
-                let soap = Soap::new(&base);
-                let (ticket, _) = soap.authenticate(user, pw);
-                let mut seen = Vec::new();
-                loop {
-                    let req = soap.send_request(&ticket, "", &format!(r"C:\{conn}.qbw"));
-                    if req.is_empty() {
-                        break;
-                    }
-                    seen.push(req.clone());
-                    if soap.receive_response(&ticket, &answer_to(&req)) >= 100 {
-                        break;
-                    }
+    let clients: Vec<_> = [
+        ("north", "n-user", "pw-north-0123456789"),
+        ("south", "s-user", "pw-south-0123456789"),
+    ]
+    .into_iter()
+    .map(|(conn, user, pw)| {
+        let base = srv.base.clone();
+        std::thread::spawn(move || {
+            let soap = Soap::new(&base);
+            let (ticket, _) = soap.authenticate(user, pw);
+            let mut seen = Vec::new();
+            loop {
+                let req = soap.send_request(&ticket, "", &format!(r"C:\{conn}.qbw"));
+                if req.is_empty() {
+                    break;
                 }
-                assert_eq!(soap.text("closeConnection", &ticket), "OK");
-                (conn, seen)
-            })
+                seen.push(req.clone());
+                if soap.receive_response(&ticket, &answer_to(&req)) >= 100 {
+                    break;
+                }
+            }
+            assert_eq!(soap.text("closeConnection", &ticket), "OK");
+            (conn, seen)
         })
-        .collect();
+    })
+    .collect();
     for c in clients {
         let (conn, seen) = c.join().unwrap();
         assert_eq!(seen.len(), 5, "{conn} got all its requests");
         for req in seen {
-            assert!(req.contains(&format!("requestID=\"{conn}-")), "{conn} saw {req}");
+            assert!(
+                req.contains(&format!("requestID=\"{conn}-")),
+                "{conn} saw {req}"
+            );
         }
     }
 }
@@ -497,8 +541,15 @@ fn second_login_to_a_busy_company_file_gets_busy_until_the_lease_expires() {
     std::thread::sleep(Duration::from_millis(1500));
     let (second, status) = soap.authenticate("pc2", "pw-two-0123456789");
     assert_eq!(status, "", "an expired lease never locks the company file");
-    assert_eq!(soap.send_request(&first, "", ""), "", "the crashed session is gone");
-    assert!(soap.text("getLastError", &first).contains("no longer valid"));
+    assert_eq!(
+        soap.send_request(&first, "", ""),
+        "",
+        "the crashed session is gone"
+    );
+    assert!(
+        soap.text("getLastError", &first)
+            .contains("no longer valid")
+    );
     assert!(
         work.ended
             .lock()
@@ -506,7 +557,11 @@ fn second_login_to_a_busy_company_file_gets_busy_until_the_lease_expires() {
             .contains(&("acme".to_string(), SessionEnd::Expired))
     );
     // The two Windows users report the company file through different paths.
-    assert!(!soap.send_request(&second, "", r"\\server\Books\acme.qbw").is_empty());
+    assert!(
+        !soap
+            .send_request(&second, "", r"\\server\Books\acme.qbw")
+            .is_empty()
+    );
     drop(soap);
     let warning = srv.store.connection("acme").unwrap().path_warning;
     assert!(warning.is_none(), "one path reported so far");
@@ -515,7 +570,10 @@ fn second_login_to_a_busy_company_file_gets_busy_until_the_lease_expires() {
     let (third, _) = soap.authenticate("pc1", "pw-one-0123456789");
     soap.send_request(&third, "", r"Q:\Books\acme.qbw");
     let warning = srv.store.connection("acme").unwrap().path_warning.unwrap();
-    assert!(warning.contains("UNC path") && warning.contains("clear-path"), "{warning}");
+    assert!(
+        warning.contains("UNC path") && warning.contains("clear-path"),
+        "{warning}"
+    );
 }
 
 #[test]
@@ -528,11 +586,18 @@ fn connection_errors_give_advice_and_done_after_the_retries() {
     let err = |soap: &Soap| {
         soap.call(
             "connectionError",
-            &[("ticket", &ticket), ("hresult", "0x80040408"), ("message", "Could not start QuickBooks.")],
+            &[
+                ("ticket", &ticket),
+                ("hresult", "0x80040408"),
+                ("message", "Could not start QuickBooks."),
+            ],
         )
     };
     assert_eq!(err(&soap), "", "first failure: retry with the open file");
-    assert!(soap.text("getLastError", &ticket).contains("dedicated QuickBooks user"));
+    assert!(
+        soap.text("getLastError", &ticket)
+            .contains("dedicated QuickBooks user")
+    );
     assert_eq!(err(&soap), "done", "bounded retries");
     let last = srv.store.connection("acme").unwrap().last_error.unwrap().0;
     assert!(last.contains("dedicated QuickBooks user"), "{last}");
@@ -576,7 +641,10 @@ fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let mut rest = String::new();
     let _ = s.read_to_string(&mut rest);
     assert!(rest.contains("HTTP/1.1 200 OK"), "{rest}");
-    assert!(rest.contains("<clientVersionResult></clientVersionResult>"), "{rest}");
+    assert!(
+        rest.contains("<clientVersionResult></clientVersionResult>"),
+        "{rest}"
+    );
 }
 
 #[test]
@@ -611,7 +679,10 @@ fn hostile_inputs_get_clear_faults_and_the_server_keeps_serving() {
     );
     healthy(&server.base);
 
-    let mut latin1 = envelope(&format!("<authenticate {NS}><strUserName>Jos</strUserName></authenticate>")).into_bytes();
+    let mut latin1 = envelope(&format!(
+        "<authenticate {NS}><strUserName>Jos</strUserName></authenticate>"
+    ))
+    .into_bytes();
     let at = latin1.windows(3).position(|w| w == b"Jos").unwrap() + 3;
     latin1.insert(at, 0xe9);
     let resp = support::agent()
@@ -627,11 +698,16 @@ fn hostile_inputs_get_clear_faults_and_the_server_keeps_serving() {
 
     // Wrong ticket: the protocol's own error paths, not a fault.
     assert_eq!(soap.send_request("not-a-ticket", "", ""), "");
-    assert!(soap.text("getLastError", "not-a-ticket").contains("no longer valid"));
+    assert!(
+        soap.text("getLastError", "not-a-ticket")
+            .contains("no longer valid")
+    );
     healthy(&server.base);
 
     // 100 MB of password: refused after the first 16 KiB, long before 100 MB are read.
-    let head = envelope(&format!("<authenticate {NS}><strUserName>a</strUserName><strPassword>"));
+    let head = envelope(&format!(
+        "<authenticate {NS}><strUserName>a</strUserName><strPassword>"
+    ));
     let addr = server.base.trim_start_matches("http://").to_string();
     let total = 100 * 1024 * 1024;
     let mut s = TcpStream::connect(&addr).unwrap();
@@ -649,7 +725,10 @@ fn hostile_inputs_get_clear_faults_and_the_server_keeps_serving() {
         }
         written += chunk.len();
     }
-    assert!(written < total, "the server stopped reading early ({written} bytes written)");
+    assert!(
+        written < total,
+        "the server stopped reading early ({written} bytes written)"
+    );
     healthy(&server.base);
 
     // A declared Content-Length over the limit is refused without reading the body.
@@ -663,7 +742,8 @@ fn hostile_inputs_get_clear_faults_and_the_server_keeps_serving() {
     healthy(&server.base);
 
     // Slow-loris: headers that never finish are cut off by the header-read timeout.
-    let (answer, closed) = raw_exchange(&server.base, b"POST /qbwc HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    let (answer, closed) =
+        raw_exchange(&server.base, b"POST /qbwc HTTP/1.1\r\nHost: x\r\nX-Slow: ");
     assert!(closed, "the server hung up on headers that never finish");
     assert!(!answer.contains("200 OK"), "{answer}");
     healthy(&server.base);
@@ -692,7 +772,18 @@ fn cli_users_log_in_with_their_printed_password_until_rotated_or_disabled() {
     let data = tmp.path().join("data");
     let dd = data.to_str().unwrap();
     cli_ok(tmp.path(), &["connection", "add", "acme", "--data-dir", dd]);
-    let out = cli_ok(tmp.path(), &["user", "add", "--connection", "acme", "alice", "--data-dir", dd]);
+    let out = cli_ok(
+        tmp.path(),
+        &[
+            "user",
+            "add",
+            "--connection",
+            "acme",
+            "alice",
+            "--data-dir",
+            dd,
+        ],
+    );
     let password = printed_password(&out.stdout);
     assert!(password.len() >= 20, "{password}");
     let out = cli_ok(tmp.path(), &["user", "list", "--data-dir", dd]);
@@ -702,7 +793,9 @@ fn cli_users_log_in_with_their_printed_password_until_rotated_or_disabled() {
         for entry in std::fs::read_dir(&data).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
             assert!(
-                !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
+                !bytes
+                    .windows(password.len())
+                    .any(|w| w == password.as_bytes()),
                 "the password is stored in clear"
             );
         }
@@ -713,19 +806,36 @@ fn cli_users_log_in_with_their_printed_password_until_rotated_or_disabled() {
     let soap = Soap::new(&server.base);
     // `none`: the password is right and there is no work (the default pipeline has none).
     assert_eq!(soap.authenticate("alice", &password).1, "none");
-    assert_eq!(soap.authenticate("alice", "wrong-password-xxxxxxxx").1, "nvu");
+    assert_eq!(
+        soap.authenticate("alice", "wrong-password-xxxxxxxx").1,
+        "nvu"
+    );
     assert_eq!(soap.authenticate("mallory", &password).1, "nvu");
     assert!(server.terminate().success());
-    assert!(!server.log_text().contains(&password), "the password reached the log");
+    assert!(
+        !server.log_text().contains(&password),
+        "the password reached the log"
+    );
 
-    let out = cli_ok(tmp.path(), &["user", "rotate-password", "alice", "--data-dir", dd]);
+    let out = cli_ok(
+        tmp.path(),
+        &["user", "rotate-password", "alice", "--data-dir", dd],
+    );
     let rotated = printed_password(&out.stdout);
     assert_ne!(rotated, password);
     never_in_clear(&rotated);
     let mut server = Server::start_in(tmp.path(), &data, &[]);
     let soap = Soap::new(&server.base);
-    assert_eq!(soap.authenticate("alice", &password).1, "nvu", "old password");
-    assert_eq!(soap.authenticate("alice", &rotated).1, "none", "new password");
+    assert_eq!(
+        soap.authenticate("alice", &password).1,
+        "nvu",
+        "old password"
+    );
+    assert_eq!(
+        soap.authenticate("alice", &rotated).1,
+        "none",
+        "new password"
+    );
     assert!(server.terminate().success());
 
     cli_ok(tmp.path(), &["user", "disable", "alice", "--data-dir", dd]);
@@ -739,25 +849,75 @@ fn qwc_files_are_well_formed_distinct_per_user_and_refuse_plain_http_off_localho
     let tmp = tempfile::tempdir().unwrap();
     let dd = tmp.path().join("data");
     let dd = dd.to_str().unwrap();
-    cli_ok(tmp.path(), &["connection", "add", "acme", "--company-file", r"\\server\Books\acme.qbw", "--data-dir", dd]);
-    cli_ok(tmp.path(), &["user", "add", "--connection", "acme", "alice", "--data-dir", dd]);
-    cli_ok(tmp.path(), &["user", "add", "--connection", "acme", "bob", "--data-dir", dd]);
+    cli_ok(
+        tmp.path(),
+        &[
+            "connection",
+            "add",
+            "acme",
+            "--company-file",
+            r"\\server\Books\acme.qbw",
+            "--data-dir",
+            dd,
+        ],
+    );
+    cli_ok(
+        tmp.path(),
+        &[
+            "user",
+            "add",
+            "--connection",
+            "acme",
+            "alice",
+            "--data-dir",
+            dd,
+        ],
+    );
+    cli_ok(
+        tmp.path(),
+        &[
+            "user",
+            "add",
+            "--connection",
+            "acme",
+            "bob",
+            "--data-dir",
+            dd,
+        ],
+    );
     let mut files = Vec::new();
     for user in ["alice", "bob"] {
         let path = tmp.path().join(format!("{user}.qwc"));
         cli_ok(
             tmp.path(),
-            &["qwc", "--user", user, "--out", path.to_str().unwrap(), "--data-dir", dd, "--set", "server.public_url=https://sync.example.com"],
+            &[
+                "qwc",
+                "--user",
+                user,
+                "--out",
+                path.to_str().unwrap(),
+                "--data-dir",
+                dd,
+                "--set",
+                "server.public_url=https://sync.example.com",
+            ],
         );
         files.push(fields(&std::fs::read_to_string(path).unwrap()));
     }
     let get = |f: &Vec<(String, String)>, k: &str| {
-        f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("no {k}"))
+        f.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {k}"))
     };
     for k in ["FileID", "UserName", "AppName"] {
         assert_ne!(get(&files[0], k), get(&files[1], k), "{k} is per user");
     }
-    assert_eq!(get(&files[0], "OwnerID"), get(&files[1], "OwnerID"), "one OwnerID per installation");
+    assert_eq!(
+        get(&files[0], "OwnerID"),
+        get(&files[1], "OwnerID"),
+        "one OwnerID per installation"
+    );
     assert_eq!(get(&files[0], "AppURL"), "https://sync.example.com/qbwc");
     assert!(get(&files[0], "AppSupport").starts_with("https://sync.example.com/"));
     assert!(get(&files[0], "AppDescription").len() < 80);
@@ -767,20 +927,37 @@ fn qwc_files_are_well_formed_distinct_per_user_and_refuse_plain_http_off_localho
     assert_eq!(get(&files[0], "UnattendedModePref"), "umpRequired");
     assert_eq!(get(&files[0], "AuthFlags"), "0xF");
     let fid = get(&files[0], "FileID");
-    assert!(fid.starts_with('{') && fid.ends_with('}') && fid.len() == 38, "{fid}");
+    assert!(
+        fid.starts_with('{') && fid.ends_with('}') && fid.len() == 38,
+        "{fid}"
+    );
 
     let out = run(
         tmp.path(),
-        &["qwc", "--user", "alice", "--data-dir", dd, "--set", "server.public_url=http://sync.example.com"],
+        &[
+            "qwc",
+            "--user",
+            "alice",
+            "--data-dir",
+            dd,
+            "--set",
+            "server.public_url=http://sync.example.com",
+        ],
     );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("only connects over https") && err.contains("server.public_url"), "{err}");
+    assert!(
+        err.contains("only connects over https") && err.contains("server.public_url"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     let out = cli_ok(tmp.path(), &["connection", "list", "--data-dir", dd]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("acme") && text.contains("alice, bob"), "{text}");
+    assert!(
+        text.contains("acme") && text.contains("alice, bob"),
+        "{text}"
+    );
 }
 
 /// Leaf elements of a QWC file, checking well-formedness with a real XML parser.

@@ -90,8 +90,9 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
         let cap = self.per_minute;
         let rate = cap / 60.0;
         if self.map.len() >= MAX_BUCKETS && !self.map.contains_key(&key) {
-            self.map
-                .retain(|_, (tokens, at)| *tokens + rate * now.duration_since(*at).as_secs_f64() < cap);
+            self.map.retain(|_, (tokens, at)| {
+                *tokens + rate * now.duration_since(*at).as_secs_f64() < cap
+            });
             if self.map.len() >= MAX_BUCKETS {
                 return false;
             }

@@ -86,9 +86,7 @@ fn check_name(kind: &str, name: &str, extra: &str) -> anyhow::Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
     if !ok {
-        bail!(
-            "{kind} {name:?} is not allowed: use 1 to 64 letters, digits or any of {extra:?}"
-        );
+        bail!("{kind} {name:?} is not allowed: use 1 to 64 letters, digits or any of {extra:?}");
     }
     Ok(())
 }
@@ -112,14 +110,22 @@ fn describe(c: &ConnectionInfo, users: &[String]) -> String {
     if let Some(h) = &c.host {
         out.push_str(&format!(
             "  quickbooks:    {} ({} {}.{}, {}), qbXML {}.{}\n",
-            h.product_name, h.edition, h.major, h.minor, h.country, h.qbxml_version.0, h.qbxml_version.1
+            h.product_name,
+            h.edition,
+            h.major,
+            h.minor,
+            h.country,
+            h.qbxml_version.0,
+            h.qbxml_version.1
         ));
     }
     if let Some(w) = &c.path_warning {
         out.push_str(&format!("  WARNING:       {w}\n"));
     }
     if let Some((text, at)) = &c.last_error {
-        out.push_str(&format!("  last error:    {text} (at {at} ms since 1970)\n"));
+        out.push_str(&format!(
+            "  last error:    {text} (at {at} ms since 1970)\n"
+        ));
     }
     out
 }
@@ -130,7 +136,11 @@ pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result
     match cmd {
         ConnectionCommand::Add { name, company_file } => {
             check_name("connection name", &name, " ._-")?;
-            let c = store.add_connection(&name, &qwc::new_guid(), company_file.as_deref().unwrap_or(""))?;
+            let c = store.add_connection(
+                &name,
+                &qwc::new_guid(),
+                company_file.as_deref().unwrap_or(""),
+            )?;
             qwc::owner_id(&store)?;
             println!("Connection {:?} added (FileID {}).", c.name, c.file_id);
             println!("Next: qbridge user add --connection {:?} USERNAME", c.name);
@@ -162,7 +172,9 @@ pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result
         }
         ConnectionCommand::ClearPath { name } => {
             store.clear_reported_paths(&name)?;
-            println!("Reported company-file paths for {name:?} cleared; the next syncs report them again.");
+            println!(
+                "Reported company-file paths for {name:?} cleared; the next syncs report them again."
+            );
         }
     }
     Ok(())
@@ -173,14 +185,19 @@ fn print_password(username: &str, password: &str) {
     println!();
     println!("    {password}");
     println!();
-    println!("Type it into the Web Connector after adding the QWC file: qbridge qwc --user {username} --out {username}.qwc");
+    println!(
+        "Type it into the Web Connector after adding the QWC file: qbridge qwc --user {username} --out {username}.qwc"
+    );
 }
 
 /// Runs a `user` subcommand.
 pub fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config)?;
     match cmd {
-        UserCommand::Add { connection, username } => {
+        UserCommand::Add {
+            connection,
+            username,
+        } => {
             check_name("user name", &username, "._@-")?;
             let password = auth::generate_password()?;
             let hash = auth::hash_password(&password)?;
@@ -224,7 +241,10 @@ pub fn run_qwc(args: QwcArgs, config: &Config) -> anyhow::Result<()> {
         Some(path) => {
             std::fs::write(&path, text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            println!("Wrote {}. Open it in the QuickBooks Web Connector (Add an application).", path.display());
+            println!(
+                "Wrote {}. Open it in the QuickBooks Web Connector (Add an application).",
+                path.display()
+            );
         }
         None => print!("{text}"),
     }

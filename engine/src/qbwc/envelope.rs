@@ -115,7 +115,9 @@ pub(crate) enum EnvelopeError {
     Doctype,
     #[error("the XML is nested deeper than {MAX_DEPTH} elements")]
     TooDeep,
-    #[error("the entity &{0}; is not allowed; only &lt; &gt; &amp; &apos; &quot; and character references are")]
+    #[error(
+        "the entity &{0}; is not allowed; only &lt; &gt; &amp; &apos; &quot; and character references are"
+    )]
     Entity(String),
     #[error("a parameter is longer than the {0}-byte limit for embedded qbXML")]
     TextTooLong(usize),
@@ -440,12 +442,17 @@ mod tests {
             parse(long.as_bytes(), 1024),
             Err(EnvelopeError::TextTooLong(1024))
         );
-        assert_eq!(parse(&[0xff, 0xfe, 0x3c], 1024), Err(EnvelopeError::NotUtf8));
+        assert_eq!(
+            parse(&[0xff, 0xfe, 0x3c], 1024),
+            Err(EnvelopeError::NotUtf8)
+        );
     }
 
     #[test]
     fn sniff_names_the_method_from_a_prefix() {
-        let body = wrap(r#"<receiveResponseXML xmlns="http://developer.intuit.com/"><ticket>t</ticket><response>&lt;QBX"#);
+        let body = wrap(
+            r#"<receiveResponseXML xmlns="http://developer.intuit.com/"><ticket>t</ticket><response>&lt;QBX"#,
+        );
         assert_eq!(
             sniff_method(body.as_bytes()).unwrap(),
             Some(Method::ReceiveResponseXml)
@@ -462,6 +469,11 @@ mod tests {
         assert!(r.starts_with(r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/""#));
         assert!(r.contains(r#"<authenticateResponse xmlns="http://developer.intuit.com/"><authenticateResult><string>T</string><string></string></authenticateResult></authenticateResponse>"#), "{r}");
         let f = fault(FaultCode::Client, "bad <thing>");
-        assert!(f.contains("<faultcode>soap:Client</faultcode><faultstring>bad &lt;thing&gt;</faultstring>"), "{f}");
+        assert!(
+            f.contains(
+                "<faultcode>soap:Client</faultcode><faultstring>bad &lt;thing&gt;</faultstring>"
+            ),
+            "{f}"
+        );
     }
 }

@@ -164,7 +164,9 @@ mod tests {
 
     #[test]
     fn host_and_our_file_id_stamp_are_read() {
-        let h = parse(HCP, "{68B5925B-4347-4784-E58D-35A2D190962F}").unwrap().host;
+        let h = parse(HCP, "{68B5925B-4347-4784-E58D-35A2D190962F}")
+            .unwrap()
+            .host;
         assert_eq!(h.product_name, "QuickBooks Pro 2006");
         assert_eq!(h.edition, "Pro");
         assert_eq!((h.major, h.minor), (16, 0));
@@ -174,7 +176,13 @@ mod tests {
             h.file_id_stamp.as_deref(),
             Some("{ee032e95-47f7-2564-096f-2d4545fcb021}")
         );
-        assert_eq!(parse(HCP, "{00000000-0000-0000-0000-000000000000}").unwrap().host.file_id_stamp, None);
+        assert_eq!(
+            parse(HCP, "{00000000-0000-0000-0000-000000000000}")
+                .unwrap()
+                .host
+                .file_id_stamp,
+            None
+        );
     }
 
     #[test]

@@ -164,9 +164,12 @@ fn too_large(limit: usize) -> String {
 /// A wrong Content-Type is tolerated when the body is XML; only an explicit non-XML media
 /// type that cannot carry SOAP (e.g. a form or JSON) is refused up front.
 fn content_type_problem(headers: &HeaderMap) -> Option<&'static str> {
-    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?.to_ascii_lowercase();
-    if ct.starts_with("multipart/") || ct.contains("json") || ct.contains("x-www-form-urlencoded")
-    {
+    let ct = headers
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?
+        .to_ascii_lowercase();
+    if ct.starts_with("multipart/") || ct.contains("json") || ct.contains("x-www-form-urlencoded") {
         Some("Content-Type must be text/xml for SOAP 1.1 requests")
     } else {
         None
@@ -193,7 +196,9 @@ async fn read_bounded(mut body: Body, large: usize) -> Result<Vec<u8>, BodyProbl
     let mut method: Option<Method> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyProblem::Transport(e.to_string()))?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         let limit = match method {
             Some(m) if m.carries_qbxml() => large,
             Some(_) => SMALL_BODY,

@@ -101,7 +101,10 @@ pub fn qwc_for_user(store: &Store, config: &Config, username: &str) -> Result<St
         description = description.chars().take(79).collect();
     }
     let fields: &[(&str, String)] = &[
-        ("AppName", format!("qbridge {} ({})", connection.name, user.username)),
+        (
+            "AppName",
+            format!("qbridge {} ({})", connection.name, user.username),
+        ),
         ("AppID", String::new()),
         ("AppURL", url.clone()),
         ("AppDescription", description),
@@ -137,7 +140,10 @@ mod tests {
         assert_eq!(app_url(&c).unwrap(), "http://localhost:8080/qbwc");
         c.public_url = Some("http://sync.example.com".into());
         let err = app_url(&c).unwrap_err().to_string();
-        assert!(err.contains("only connects over https") && err.contains("server.public_url"), "{err}");
+        assert!(
+            err.contains("only connects over https") && err.contains("server.public_url"),
+            "{err}"
+        );
         c.public_url = Some("https://sync.example.com".into());
         assert_eq!(app_url(&c).unwrap(), "https://sync.example.com/qbwc");
         c.public_url = Some("http://127.0.0.1:9000".into());

@@ -44,7 +44,11 @@ impl From<StoreError> for Failure {
 }
 
 /// Answers one parsed request.
-pub(crate) async fn handle(svc: &Arc<Service>, req: SoapRequest, ip: IpAddr) -> Result<Reply, Failure> {
+pub(crate) async fn handle(
+    svc: &Arc<Service>,
+    req: SoapRequest,
+    ip: IpAddr,
+) -> Result<Reply, Failure> {
     match req.method {
         Method::ServerVersion | Method::GetServerVersion => Ok(Reply::Text(format!(
             "qbridge {}",
@@ -233,7 +237,10 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
         Ok(false) => return Ok(answer(&decoy, "none")),
         Err(e) => {
             let text = e.0.clone();
-            db(svc, move |s| s.record_connection_error(connection_id, &text)).await?;
+            db(svc, move |s| {
+                s.record_connection_error(connection_id, &text)
+            })
+            .await?;
             tracing::error!(connection = %user.connection, error = %e, "the pipeline could not tell whether there is work");
             return Ok(answer(&decoy, "none"));
         }
@@ -266,7 +273,11 @@ fn path_warning(a: (&str, &str), b: (&str, &str)) -> String {
 
 /// First `sendRequestXML` of a session: read what QuickBooks reported, negotiate the qbXML
 /// version, check the FileID stamp, and record the company-file path this user reported.
-async fn negotiate(svc: &Arc<Service>, s: &mut SessionState, req: &SoapRequest) -> Result<(), Failure> {
+async fn negotiate(
+    svc: &Arc<Service>,
+    s: &mut SessionState,
+    req: &SoapRequest,
+) -> Result<(), Failure> {
     let client = (
         req.param("qbXMLMajorVers").trim().parse().unwrap_or(0u32),
         req.param("qbXMLMinorVers").trim().parse().unwrap_or(0u32),
@@ -301,7 +312,11 @@ async fn negotiate(svc: &Arc<Service>, s: &mut SessionState, req: &SoapRequest) 
     let country = req.param("qbXMLCountry").to_string();
     if !company_file.is_empty() {
         let (user_id, path) = (s.user_id, company_file.clone());
-        if let Some(w) = db(svc, move |st| st.record_reported_path(user_id, &path, path_warning)).await? {
+        if let Some(w) = db(svc, move |st| {
+            st.record_reported_path(user_id, &path, path_warning)
+        })
+        .await?
+        {
             tracing::warn!(connection = %s.connection, "{w}");
         }
     }
@@ -352,7 +367,10 @@ async fn send_request(svc: &Arc<Service>, req: &SoapRequest) -> Result<Reply, Fa
         Ok(None) => (String::new(), false, "No more work.".to_string()),
         Err(e) => (String::new(), false, e.0),
     };
-    db(svc, move |st| st.set_qbwc_progress(id, awaiting, &last_error)).await?;
+    db(svc, move |st| {
+        st.set_qbwc_progress(id, awaiting, &last_error)
+    })
+    .await?;
     Ok(Reply::Text(reply))
 }
 
@@ -406,7 +424,11 @@ async fn connection_error(svc: &Arc<Service>, req: &SoapRequest) -> Result<Reply
     let count = db(svc, move |st| st.count_qbwc_connection_error(id, &t)).await?;
     tracing::warn!(connection = %s.connection, attempt = count, "{text}");
     if count > svc.config.qbwc_connection_error_retries {
-        if db(svc, move |st| st.end_qbwc_session(id, EndReason::ConnectionError)).await? {
+        if db(svc, move |st| {
+            st.end_qbwc_session(id, EndReason::ConnectionError)
+        })
+        .await?
+        {
             notify_ended(svc, vec![(s, EndReason::ConnectionError)]).await;
         }
         return Ok(Reply::Text("done".into()));

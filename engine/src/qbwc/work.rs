@@ -52,8 +52,12 @@ pub trait WorkProvider: Send + Sync + 'static {
     /// Handles QuickBooks' response to the last request; returns percent done (0..=100).
     fn receive_response(&self, ctx: &SessionContext, response_xml: &str) -> Result<u8, WorkError>;
     /// The request processor failed on the last request with this HRESULT and message.
-    fn receive_error(&self, ctx: &SessionContext, hresult: &str, message: &str)
-    -> Result<(), WorkError>;
+    fn receive_error(
+        &self,
+        ctx: &SessionContext,
+        hresult: &str,
+        message: &str,
+    ) -> Result<(), WorkError>;
     /// The session is over.
     fn session_ended(&self, ctx: &SessionContext, how: SessionEnd);
 }
@@ -71,7 +75,11 @@ impl WorkProvider for NoWork {
         Ok(None)
     }
 
-    fn receive_response(&self, _ctx: &SessionContext, _response_xml: &str) -> Result<u8, WorkError> {
+    fn receive_response(
+        &self,
+        _ctx: &SessionContext,
+        _response_xml: &str,
+    ) -> Result<u8, WorkError> {
         Ok(100)
     }
 

@@ -235,7 +235,10 @@ fn connection_from_row(r: &Row<'_>) -> rusqlite::Result<ConnectionInfo> {
             ),
         }),
     };
-    let last_error = match (r.get::<_, Option<String>>(14)?, r.get::<_, Option<i64>>(15)?) {
+    let last_error = match (
+        r.get::<_, Option<String>>(14)?,
+        r.get::<_, Option<i64>>(15)?,
+    ) {
         (Some(text), Some(at)) => Some((text, at)),
         _ => None,
     };
@@ -589,7 +592,11 @@ impl Store {
     }
 
     /// Stores plain-language advice for the connection's latest error.
-    pub fn record_connection_error(&self, connection_id: i64, text: &str) -> Result<(), StoreError> {
+    pub fn record_connection_error(
+        &self,
+        connection_id: i64,
+        text: &str,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE qbwc_connection SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
@@ -678,7 +685,11 @@ impl Store {
     }
 
     /// Stores what the first `sendRequestXML` of a session established.
-    pub fn set_qbwc_negotiated(&self, session_id: i64, n: &Negotiated<'_>) -> Result<(), StoreError> {
+    pub fn set_qbwc_negotiated(
+        &self,
+        session_id: i64,
+        n: &Negotiated<'_>,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE qbwc_session SET company_file = ?2, country = ?3, qbxml_major = ?4,
@@ -809,13 +820,19 @@ mod tests {
         let Claim::Granted(id) = first else {
             panic!("first claim must be granted")
         };
-        assert_eq!(s.claim_qbwc_session("t2", &u, RULES).unwrap().0, Claim::Busy);
+        assert_eq!(
+            s.claim_qbwc_session("t2", &u, RULES).unwrap().0,
+            Claim::Busy
+        );
         assert!(s.end_qbwc_session(id, EndReason::Closed).unwrap());
         assert!(matches!(
             s.claim_qbwc_session("t3", &u, RULES).unwrap().0,
             Claim::Granted(_)
         ));
-        assert_eq!(s.touch_qbwc_session("t1", RULES).unwrap(), SessionLookup::Unknown);
+        assert_eq!(
+            s.touch_qbwc_session("t1", RULES).unwrap(),
+            SessionLookup::Unknown
+        );
     }
 
     #[test]
@@ -825,7 +842,11 @@ mod tests {
         let a = s.add_qbwc_user("acme", "alice", "{U1}", "$h").unwrap();
         let b = s.add_qbwc_user("acme", "bob", "{U2}", "$h").unwrap();
         let warn = |x: (&str, &str), y: (&str, &str)| format!("{} {} / {} {}", x.0, x.1, y.0, y.1);
-        assert_eq!(s.record_reported_path(a.id, r"Q:\Books\acme.qbw", warn).unwrap(), None);
+        assert_eq!(
+            s.record_reported_path(a.id, r"Q:\Books\acme.qbw", warn)
+                .unwrap(),
+            None
+        );
         let w = s
             .record_reported_path(b.id, r"\\server\Books\acme.qbw", warn)
             .unwrap()
