@@ -53,11 +53,8 @@ pub fn parse(xml: &str, owner_id: &str) -> Result<Hcp, HcpError> {
                     ext = Default::default();
                 }
             }
-            Event::Text(t) => {
-                if text.len() < 4096 {
-                    text.push_str(&t.xml10_content());
-                }
-            }
+            // Values the engine keeps are short; a huge text node is not worth buffering.
+            Event::Text(t) if text.len() < 4096 => text.push_str(&t.xml10_content()),
             Event::GeneralRef(r) => {
                 if let Ok(Some(ch)) = r.resolve_char_ref() {
                     text.push(ch);
@@ -85,18 +82,16 @@ pub fn parse(xml: &str, owner_id: &str) -> Result<Hcp, HcpError> {
                         host.minor = value.parse().unwrap_or(0)
                     }
                     (Some("HostRet"), Some("Country")) => host.country = value,
-                    (Some("HostRet"), Some("SupportedQBXMLVersion")) => {
-                        if host.supported_versions.len() < 100 {
-                            host.supported_versions.push(value)
-                        }
+                    (Some("HostRet"), Some("SupportedQBXMLVersion"))
+                        if host.supported_versions.len() < 100 =>
+                    {
+                        host.supported_versions.push(value)
                     }
                     (Some("DataExtRet"), Some("OwnerID")) => ext.0 = value,
                     (Some("DataExtRet"), Some("DataExtName")) => ext.1 = value,
                     (Some("DataExtRet"), Some("DataExtValue")) => ext.2 = value,
-                    (_, Some("DataExtRet")) => {
-                        if same_guid(&ext.0, owner_id) && ext.1 == "FileID" {
-                            host.file_id_stamp = Some(ext.2.clone());
-                        }
+                    (_, Some("DataExtRet")) if same_guid(&ext.0, owner_id) && ext.1 == "FileID" => {
+                        host.file_id_stamp = Some(ext.2.clone());
                     }
                     _ => {}
                 }
@@ -142,13 +137,9 @@ pub fn negotiate(supported: &[String], client: (u32, u32)) -> (u32, u32) {
         .filter_map(|v| parse_version(v))
         .filter(|v| *v <= ceiling)
         .max();
-    match best {
-        Some(v) => v,
-        None if supported.is_empty() => ceiling,
-        // QuickBooks listed versions but none fits the ceiling: stay at the ceiling, which
-        // QuickBooks itself reported through the Web Connector.
-        None => ceiling,
-    }
+    // Nothing listed (or nothing under the ceiling): the ceiling itself, which the Web
+    // Connector reported as what the request processor speaks.
+    best.unwrap_or(ceiling)
 }
 
 fn parse_version(v: &str) -> Option<(u32, u32)> {

@@ -283,7 +283,7 @@ async fn negotiate(
         req.param("qbXMLMinorVers").trim().parse().unwrap_or(0u32),
     );
     let hcp_xml = req.param("strHCPResponse").to_string();
-    let owner = db(svc, |st| qwc::owner_id(st)).await?;
+    let owner = db(svc, qwc::owner_id).await?;
     let mut wrong_file = false;
     let version = if hcp_xml.trim().is_empty() {
         client.min(hcp::MAX_QBXML)
