@@ -276,7 +276,7 @@ fn check_app_url(config: &Config, running: bool, out: &mut Vec<Finding>) {
         Err(e) => out.push(finding(
             Level::Warn,
             CHECK,
-            format!("{health} does not answer from this machine: {e}"),
+            format!("QWC files send the Web Connector to {url}, but {health} does not answer from this machine: {e}"),
             Some("check server.public_url, DNS, the firewall and (behind a proxy) that it forwards to server.listen; a self-signed certificate is refused by the Web Connector too".into()),
         )),
     }

@@ -987,3 +987,121 @@ fn fields(xml: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/../tests/e2e/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// An agent that accepts the self-signed test certificate.
+fn insecure_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+#[test]
+fn https_is_served_directly_and_doctor_checks_the_certificate_pair() {
+    // tls-*.pem are a throw-away self-signed pair for localhost, made for these tests only.
+    let (cert, key, other) = (
+        fixture("tls-cert.pem"),
+        fixture("tls-key.pem"),
+        fixture("tls-other-key.pem"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dd = tmp.path().join("data");
+    let dd = dd.to_str().unwrap();
+    let set_cert = format!("tls.cert={cert}");
+    let out = run(
+        tmp.path(),
+        &[
+            "doctor",
+            "--data-dir",
+            dd,
+            "--set",
+            &set_cert,
+            "--set",
+            &format!("tls.key={other}"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("cannot be used together"), "{text}");
+
+    let set_key = format!("tls.key={key}");
+    let port = support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = tmp.path().join("tls.log");
+    let child = support::qbridge(tmp.path())
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--data-dir",
+            dd,
+            "--set",
+            &set_cert,
+            "--set",
+            &set_key,
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        base: format!("https://localhost:{port}"),
+        data_dir: tmp.path().join("data"),
+        log,
+        _tmp: None,
+    };
+    let agent = insecure_agent();
+    let mut up = false;
+    for _ in 0..400 {
+        if let Ok(mut r) = agent.get(&format!("{}/healthz", server.base)).call() {
+            up = r.status().as_u16() == 200
+                && r.body_mut().read_to_string().unwrap().contains("\"ok\"");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(up, "HTTPS healthz: {}", server.log_text());
+    let mut r = agent
+        .post(&format!("{}/qbwc", server.base))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .send(&captured_requests()[0])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        result_of(&r.body_mut().read_to_string().unwrap(), "serverVersion").starts_with("qbridge")
+    );
+
+    let out = run(
+        tmp.path(),
+        &[
+            "doctor",
+            "--data-dir",
+            dd,
+            "--listen",
+            &listen,
+            "--set",
+            &set_cert,
+            "--set",
+            &set_key,
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("belong together"), "{text}");
+    assert!(
+        text.contains(&format!("https://localhost:{port}/qbwc")),
+        "{text}"
+    );
+}

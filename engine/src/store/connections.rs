@@ -836,6 +836,29 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_invalidates_old_tickets_and_frees_the_company_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        s.add_connection("acme", "{F}", "").unwrap();
+        let u = s.add_qbwc_user("acme", "alice", "{U1}", "$h").unwrap();
+        assert!(matches!(
+            s.claim_qbwc_session("old", &u, RULES).unwrap().0,
+            Claim::Granted(_)
+        ));
+        drop(s);
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(
+            s.touch_qbwc_session("old", RULES).unwrap(),
+            SessionLookup::Unknown
+        );
+        let (claim, _) = s.claim_qbwc_session("new", &u, RULES).unwrap();
+        assert!(
+            matches!(claim, Claim::Granted(_)),
+            "not busy after a restart"
+        );
+    }
+
+    #[test]
     fn differing_reported_paths_set_a_warning() {
         let (_d, s) = store();
         s.add_connection("acme", "{F}", "").unwrap();
