@@ -37,8 +37,8 @@ use http_body_util::BodyExt;
 
 pub use advice::advice;
 pub use auth::{generate_password, hash_password};
-pub use hcp::{Hcp, HcpError, MAX_QBXML, negotiate};
-pub use qwc::{QwcError, app_url, is_localhost, new_guid, qwc_for_user};
+pub use hcp::MAX_QBXML;
+pub use qwc::{QwcError, app_url, new_guid, qwc_for_user};
 pub use work::{NoWork, SessionContext, SessionEnd, WorkError, WorkProvider};
 
 use crate::config::Config;

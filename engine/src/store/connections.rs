@@ -126,8 +126,6 @@ pub struct SessionState {
     pub connection_id: i64,
     /// That connection's name.
     pub connection: String,
-    /// The connection's FileID.
-    pub file_id: String,
     /// The connection's configured company file.
     pub configured_company_file: String,
     /// The user who logged in.
@@ -178,7 +176,7 @@ pub struct Negotiated<'a> {
 
 const META_OWNER_ID: &str = "qbwc.owner_id";
 
-const SESSION_COLUMNS: &str = "s.id, s.connection_id, c.name, c.file_id, c.company_file, s.user_id, \
+const SESSION_COLUMNS: &str = "s.id, s.connection_id, c.name, c.company_file, s.user_id, \
      u.username, s.company_file, s.country, s.qbxml_major, s.qbxml_minor, s.negotiated, \
      s.wrong_file, s.awaiting_response, s.connection_errors, s.last_error, s.created_at, s.lease_until, s.boot_id";
 
@@ -188,22 +186,21 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<(SessionState, i64, i64, St
             id: r.get(0)?,
             connection_id: r.get(1)?,
             connection: r.get(2)?,
-            file_id: r.get(3)?,
-            configured_company_file: r.get(4)?,
-            user_id: r.get(5)?,
-            username: r.get(6)?,
-            company_file: r.get(7)?,
-            country: r.get(8)?,
-            qbxml_version: (r.get(9)?, r.get(10)?),
-            negotiated: r.get(11)?,
-            wrong_file: r.get(12)?,
-            awaiting_response: r.get(13)?,
-            connection_errors: r.get(14)?,
-            last_error: r.get(15)?,
+            configured_company_file: r.get(3)?,
+            user_id: r.get(4)?,
+            username: r.get(5)?,
+            company_file: r.get(6)?,
+            country: r.get(7)?,
+            qbxml_version: (r.get(8)?, r.get(9)?),
+            negotiated: r.get(10)?,
+            wrong_file: r.get(11)?,
+            awaiting_response: r.get(12)?,
+            connection_errors: r.get(13)?,
+            last_error: r.get(14)?,
         },
+        r.get(15)?,
         r.get(16)?,
         r.get(17)?,
-        r.get(18)?,
     ))
 }
 
