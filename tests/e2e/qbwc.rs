@@ -653,7 +653,12 @@ fn hostile_inputs_get_clear_faults_and_the_server_keeps_serving() {
     let server = Server::start_in(
         tmp.path(),
         &tmp.path().join("data"),
-        &["--set", "server.header_read_timeout_secs=1"],
+        &[
+            "--set",
+            "server.header_read_timeout_secs=1",
+            "--set",
+            "qbwc.max_body_bytes=1048576",
+        ],
     );
     let soap = Soap::new(&server.base);
 
@@ -728,6 +733,33 @@ fn hostile_inputs_get_clear_faults_and_the_server_keeps_serving() {
     assert!(
         written < total,
         "the server stopped reading early ({written} bytes written)"
+    );
+    healthy(&server.base);
+
+    // A chunked receiveResponseXML (no declared length) is cut off at qbwc.max_body_bytes.
+    let head = envelope(&format!(
+        "<receiveResponseXML {NS}><ticket>t</ticket><response>"
+    ));
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /qbwc HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{head}\r\n",
+        head.len()
+    )
+    .unwrap();
+    let mut written = head.len();
+    while written < total {
+        if write!(s, "{:x}\r\n", chunk.len()).is_err()
+            || s.write_all(&chunk).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+        written += chunk.len();
+    }
+    assert!(
+        written < total,
+        "streamed body refused early ({written} bytes written)"
     );
     healthy(&server.base);
 
