@@ -460,6 +460,12 @@ fn full_session_sends_every_request_negotiates_the_version_and_closes() {
     let second = soap.send_request(&ticket, "", r"C:\Books\acme.qbw");
     assert!(second.contains("requestID=\"acme-1\""), "{second}");
     assert_eq!(soap.receive_response(&ticket, &answer_to(&second)), 100);
+    assert_eq!(
+        soap.send_request(&ticket, "", ""),
+        "",
+        "nothing more to send"
+    );
+    assert_eq!(soap.text("getLastError", &ticket), "No more work.");
     assert_eq!(soap.text("closeConnection", &ticket), "OK");
     // The ticket is dead after closeConnection.
     assert_eq!(soap.send_request(&ticket, "", ""), "");
@@ -573,6 +579,59 @@ fn second_login_to_a_busy_company_file_gets_busy_until_the_lease_expires() {
     assert!(
         warning.contains("UNC path") && warning.contains("clear-path"),
         "{warning}"
+    );
+}
+
+#[test]
+fn request_processor_errors_and_out_of_order_responses_take_the_error_path() {
+    let work = Scripted::new(1);
+    let srv = InProcess::start(work.clone(), |_| {});
+    srv.user("acme", "alice", "pw-alice-0123456789");
+    let soap = Soap::new(&srv.base);
+    let (ticket, _) = soap.authenticate("alice", "pw-alice-0123456789");
+    let request = soap.send_request(&ticket, "", "");
+    assert!(!request.is_empty());
+    let result = soap.call(
+        "receiveResponseXML",
+        &[
+            ("ticket", &ticket),
+            ("response", ""),
+            ("hresult", "0x80040400"),
+            (
+                "message",
+                "QuickBooks found an error when parsing the provided XML text stream.",
+            ),
+        ],
+    );
+    assert!(result.parse::<i32>().unwrap() < 0, "{result}");
+    let text = soap.text("getLastError", &ticket);
+    assert!(
+        text.contains("qbXML") && text.contains("0x80040400"),
+        "{text}"
+    );
+    // A response nobody asked for is refused, not handed to the pipeline.
+    assert!(soap.receive_response(&ticket, &answer_to(&request)) < 0);
+    assert!(
+        soap.text("getLastError", &ticket)
+            .contains("without a request outstanding")
+    );
+    assert!(work.received.lock().unwrap().is_empty());
+    let stored = srv.store.connection("acme").unwrap().last_error.unwrap().0;
+    assert!(stored.contains("qbXML"), "{stored}");
+}
+
+#[test]
+fn logins_beyond_the_rate_limit_get_nvu_even_with_the_right_password() {
+    let srv = InProcess::start(Scripted::new(1), |c| c.qbwc_auth_per_user_per_minute = 3);
+    srv.user("acme", "alice", "pw-alice-0123456789");
+    let soap = Soap::new(&srv.base);
+    for _ in 0..3 {
+        assert_eq!(soap.authenticate("alice", "guess-guess-guess").1, "nvu");
+    }
+    assert_eq!(
+        soap.authenticate("alice", "pw-alice-0123456789").1,
+        "nvu",
+        "no tokens left: refused before any hashing"
     );
 }
 
@@ -700,6 +759,16 @@ fn hostile_inputs_get_clear_faults_and_the_server_keeps_serving() {
 
     assert_fault(&soap.post(None, "username=admin&password=x"), "not XML");
     healthy(&server.base);
+    // A wrong Content-Type is tolerated when the body is XML.
+    let mut r = support::agent()
+        .post(&soap.url)
+        .header("Content-Type", "application/octet-stream")
+        .send(&captured_requests()[0])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        result_of(&r.body_mut().read_to_string().unwrap(), "serverVersion").starts_with("qbridge")
+    );
 
     // Wrong ticket: the protocol's own error paths, not a fault.
     assert_eq!(soap.send_request("not-a-ticket", "", ""), "");

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
@@ -113,10 +113,9 @@ async fn endpoint(State(svc): State<Arc<Service>>, req: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    // The Content-Type is not checked: QBWC always sends text/xml, and a wrong one is
+    // tolerated as long as the body is XML (checked below).
     let (parts, body) = req.into_parts();
-    if let Some(problem) = content_type_problem(&parts.headers) {
-        return client_fault(problem, true);
-    }
     let large = svc.config.qbwc_max_body_bytes.max(SMALL_BODY);
     let declared = parts
         .headers
@@ -159,21 +158,6 @@ fn too_large(limit: usize) -> String {
     format!(
         "the request body is larger than the {limit}-byte limit for this method (qbwc.max_body_bytes applies to sendRequestXML and receiveResponseXML, {SMALL_BODY} bytes to the others); ask for fewer records per request (MaxReturned, iterators)"
     )
-}
-
-/// A wrong Content-Type is tolerated when the body is XML; only an explicit non-XML media
-/// type that cannot carry SOAP (e.g. a form or JSON) is refused up front.
-fn content_type_problem(headers: &HeaderMap) -> Option<&'static str> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)?
-        .to_str()
-        .ok()?
-        .to_ascii_lowercase();
-    if ct.starts_with("multipart/") || ct.contains("json") || ct.contains("x-www-form-urlencoded") {
-        Some("Content-Type must be text/xml for SOAP 1.1 requests")
-    } else {
-        None
-    }
 }
 
 fn looks_like_xml(body: &[u8]) -> bool {
