@@ -130,6 +130,21 @@ fn describe(c: &ConnectionInfo, users: &[String]) -> String {
     out
 }
 
+/// "5 min ago" for a Unix-ms timestamp: enough to tell a stale error from a fresh one.
+fn age(at_ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(at_ms);
+    let secs = (now - at_ms).max(0) / 1000;
+    match secs {
+        0..=119 => format!("{secs} s ago"),
+        120..=7199 => format!("{} min ago", secs / 60),
+        7200..=172_799 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
 /// Runs a `connection` subcommand.
 pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config)?;
