@@ -123,9 +123,7 @@ fn describe(c: &ConnectionInfo, users: &[String]) -> String {
         out.push_str(&format!("  WARNING:       {w}\n"));
     }
     if let Some((text, at)) = &c.last_error {
-        out.push_str(&format!(
-            "  last error:    {text} (at {at} ms since 1970)\n"
-        ));
+        out.push_str(&format!("  last error:    {} ({text})\n", age(*at)));
     }
     out
 }
