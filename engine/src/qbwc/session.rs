@@ -246,6 +246,8 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
         }
     }
     let (ticket, hash) = new_ticket()?;
+    // Logs carry a prefix of the ticket's hash, never the ticket.
+    let ticket_ref = hash[..8].to_string();
     let rules = rules(svc);
     let claimer = user.clone();
     let (claim, ended) = db(svc, move |s| s.claim_qbwc_session(&hash, &claimer, rules)).await?;
@@ -258,7 +260,7 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
         Claim::Granted(id) => {
             let name = user.connection.clone();
             let connection = db(svc, move |s| s.connection(&name)).await?;
-            tracing::info!(session = id, connection = %user.connection, username = %user.username, "QBWC session started");
+            tracing::info!(session = id, ticket_ref, connection = %user.connection, username = %user.username, "QBWC session started");
             Ok(answer(&ticket, &connection.company_file))
         }
     }
