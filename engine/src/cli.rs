@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::store::{Store, StoreOptions};
-use crate::{admin, doctor, logging, server};
+use crate::{admin, doctor, logging, qbwc, server};
 
 /// qbridge — move records from business tools into QuickBooks Desktop.
 #[derive(Debug, Parser)]
@@ -66,6 +66,14 @@ enum Command {
     /// Simulators: drive a QBWC server as the Web Connector does.
     #[command(subcommand)]
     Sim(crate::sim::cli::SimCommand),
+    /// Manage connections (QuickBooks company files). Run while the server is stopped.
+    #[command(subcommand)]
+    Connection(qbwc::cli::ConnectionCommand),
+    /// Manage Web Connector users. Run while the server is stopped.
+    #[command(subcommand)]
+    User(qbwc::cli::UserCommand),
+    /// Write the .qwc file a Web Connector user adds to the Web Connector.
+    Qwc(qbwc::cli::QwcArgs),
 }
 
 /// Entry point used by the binary.
@@ -175,11 +183,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = server::AppState {
                 config: Arc::new(config),
                 store,
+                work: Arc::new(qbwc::NoWork),
             };
             runtime()?.block_on(server::serve(state))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(command) => crate::sim::cli::run(command),
+        Command::Connection(cmd) => {
+            qbwc::cli::run_connection(cmd, &config).map(|()| ExitCode::SUCCESS)
+        }
+        Command::User(cmd) => qbwc::cli::run_user(cmd, &config).map(|()| ExitCode::SUCCESS),
+        Command::Qwc(args) => qbwc::cli::run_qwc(args, &config).map(|()| ExitCode::SUCCESS),
         Command::Doctor => {
             let findings = doctor::run(&config);
             for f in &findings {

@@ -45,6 +45,28 @@ pub struct Config {
     pub db_readers: usize,
     /// Path of the QBWC SOAP endpoint.
     pub qbwc_path: String,
+    /// Longest time a client may take to send its request headers (slow-loris guard).
+    pub header_read_timeout: Duration,
+    /// Longest time one request may take, body and handling included.
+    pub request_timeout: Duration,
+    /// Oldest Web Connector version accepted (`clientVersion` answers `O:` below it).
+    pub qbwc_min_client_version: String,
+    /// A QBWC session with no call for this long is expired (its company file is free again).
+    pub qbwc_session_idle: Duration,
+    /// A QBWC session is expired this long after `authenticate`, whatever its activity.
+    pub qbwc_session_max: Duration,
+    /// `connectionError` calls per session answered with a retry before `done`.
+    pub qbwc_connection_error_retries: u32,
+    /// Largest SOAP body accepted for `sendRequestXML` and `receiveResponseXML`.
+    pub qbwc_max_body_bytes: usize,
+    /// Largest qbXML document accepted inside a SOAP string, after unescaping.
+    pub qbwc_max_qbxml_bytes: usize,
+    /// Login attempts allowed per Web Connector user per minute (before any hashing).
+    pub qbwc_auth_per_user_per_minute: u32,
+    /// Login attempts allowed per client IP per minute (before any hashing).
+    pub qbwc_auth_per_ip_per_minute: u32,
+    /// `RunEveryNMinutes` written into QWC files.
+    pub qbwc_run_every_minutes: u32,
 }
 
 impl Default for Config {
@@ -60,6 +82,17 @@ impl Default for Config {
             db_busy_timeout: Duration::from_secs(5),
             db_readers: 4,
             qbwc_path: "/qbwc".to_string(),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(300),
+            qbwc_min_client_version: "2.0.0.0".to_string(),
+            qbwc_session_idle: Duration::from_secs(600),
+            qbwc_session_max: Duration::from_secs(7200),
+            qbwc_connection_error_retries: 2,
+            qbwc_max_body_bytes: 32 * 1024 * 1024,
+            qbwc_max_qbxml_bytes: 32 * 1024 * 1024,
+            qbwc_auth_per_user_per_minute: 10,
+            qbwc_auth_per_ip_per_minute: 60,
+            qbwc_run_every_minutes: 15,
         }
     }
 }
@@ -221,6 +254,91 @@ const SETTINGS: &[Setting] = &[
                 return Err("a URL path such as /qbwc (letters, digits, / - _ .)".into());
             }
             c.qbwc_path = v.to_string();
+            Ok(())
+        },
+    },
+    Setting {
+        key: "server.header_read_timeout_secs",
+        parse: |c, v| {
+            c.header_read_timeout = Duration::from_secs(parse_in_range(v, 1, 300)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "server.request_timeout_secs",
+        parse: |c, v| {
+            c.request_timeout = Duration::from_secs(parse_in_range(v, 1, 3600)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.min_client_version",
+        parse: |c, v| {
+            let ok = !v.is_empty()
+                && v.split('.').count() <= 4
+                && v.split('.').all(|p| {
+                    !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit())
+                });
+            if !ok {
+                return Err("a Web Connector version such as 2.3.0.215".into());
+            }
+            c.qbwc_min_client_version = v.to_string();
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.session_idle_secs",
+        parse: |c, v| {
+            c.qbwc_session_idle = Duration::from_secs(parse_in_range(v, 1, 86_400)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.session_max_secs",
+        parse: |c, v| {
+            c.qbwc_session_max = Duration::from_secs(parse_in_range(v, 1, 7 * 86_400)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.connection_error_retries",
+        parse: |c, v| {
+            c.qbwc_connection_error_retries = parse_in_range(v, 0, 10)? as u32;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.max_body_bytes",
+        parse: |c, v| {
+            c.qbwc_max_body_bytes = parse_in_range(v, 65_536, 1 << 30)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.max_qbxml_bytes",
+        parse: |c, v| {
+            c.qbwc_max_qbxml_bytes = parse_in_range(v, 65_536, 1 << 30)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.auth_per_user_per_minute",
+        parse: |c, v| {
+            c.qbwc_auth_per_user_per_minute = parse_in_range(v, 1, 10_000)? as u32;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.auth_per_ip_per_minute",
+        parse: |c, v| {
+            c.qbwc_auth_per_ip_per_minute = parse_in_range(v, 1, 100_000)? as u32;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.run_every_minutes",
+        parse: |c, v| {
+            c.qbwc_run_every_minutes = parse_in_range(v, 1, 10_080)? as u32;
             Ok(())
         },
     },

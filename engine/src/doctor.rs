@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::store::{self, InstanceLock};
+use crate::{qbwc, server};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,7 @@ pub fn run(config: &Config) -> Vec<Finding> {
     check_database(data_dir, &mut out);
     check_listen(config, running.as_deref(), &mut out);
     check_tls(config, &mut out);
+    check_app_url(config, running.is_some(), &mut out);
     out
 }
 
@@ -222,36 +224,60 @@ fn check_tls(config: &Config, out: &mut Vec<Finding>) {
         ));
         return;
     };
-    for (path, marker, what) in [
-        (cert, "CERTIFICATE", "certificate"),
-        (key, "PRIVATE KEY", "private key"),
-    ] {
-        match std::fs::read_to_string(path) {
-            Ok(text) if text.contains("-----BEGIN ") && text.contains(marker) => out.push(finding(
-                Level::Ok,
-                CHECK,
-                format!(
-                    "{what} {} is a PEM {}",
-                    path.display(),
-                    marker.to_lowercase()
-                ),
-                None,
-            )),
-            Ok(_) => out.push(finding(
-                Level::Fail,
-                CHECK,
-                format!("{} does not contain a PEM {what}", path.display()),
-                Some(format!(
-                    "point tls.{} at a PEM file (-----BEGIN {marker}-----)",
-                    if what == "certificate" { "cert" } else { "key" }
-                )),
-            )),
-            Err(e) => out.push(finding(
-                Level::Fail,
-                CHECK,
-                format!("cannot read {what} {}: {e}", path.display()),
-                Some("check the path and the file's permissions".into()),
-            )),
+    // The same loader `serve` uses: PEM parsing, then rustls checks the key matches.
+    match server::load_tls(cert, key) {
+        Ok(_) => out.push(finding(
+            Level::Ok,
+            CHECK,
+            format!(
+                "certificate {} and private key {} parse and belong together",
+                cert.display(),
+                key.display()
+            ),
+            None,
+        )),
+        Err(e) => out.push(finding(Level::Fail, CHECK, e.to_string(), None)),
+    }
+}
+
+/// The AppURL written into QWC files must be one the Web Connector accepts, and (when the
+/// server runs) must really reach it.
+fn check_app_url(config: &Config, running: bool, out: &mut Vec<Finding>) {
+    const CHECK: &str = "app url";
+    let url = match qbwc::app_url(config) {
+        Ok(u) => u,
+        Err(e) => {
+            out.push(finding(Level::Fail, CHECK, e.to_string(), None));
+            return;
         }
+    };
+    if !running {
+        out.push(finding(
+            Level::Ok,
+            CHECK,
+            format!("QWC files send the Web Connector to {url} (not reachable-checked: the server is not running)"),
+            None,
+        ));
+        return;
+    }
+    let base = url.strip_suffix(&config.qbwc_path).unwrap_or(&url);
+    let health = format!("{base}/healthz");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    match agent.get(&health).call() {
+        Ok(_) => out.push(finding(
+            Level::Ok,
+            CHECK,
+            format!("{health} answers: the Web Connector can reach {url} from here"),
+            None,
+        )),
+        Err(e) => out.push(finding(
+            Level::Warn,
+            CHECK,
+            format!("QWC files send the Web Connector to {url}, but {health} does not answer from this machine: {e}"),
+            Some("check server.public_url, DNS, the firewall and (behind a proxy) that it forwards to server.listen; a self-signed certificate is refused by the Web Connector too".into()),
+        )),
     }
 }

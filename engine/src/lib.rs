@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod logging;
+pub mod qbwc;
 pub mod schedule;
 pub mod server;
 pub mod sim;

@@ -1,20 +1,38 @@
-//! The HTTP server: routes, start-up and graceful shutdown.
+//! The HTTP server: routes, the accept loop (plain http or HTTPS), timeouts and graceful
+//! shutdown.
 //!
 //! This file only wires things together; what each route means lives with its module
-//! (`qbwc` for the SOAP endpoint, `admin` for the API and UI).
+//! (`qbwc` for the SOAP endpoint, `admin` for the API and UI). The accept loop is our own
+//! (hyper directly, not `axum::serve`) so that one loop serves both plain http (behind a
+//! reverse proxy, or localhost) and HTTPS with rustls, and so that it can bound how long a
+//! client may take to send its headers (slow-loris) and how long any request may take.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::State;
-use axum::response::{IntoResponse, Json};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tower::ServiceExt;
 
 use crate::admin::auth::{Actor, ApiError};
 use crate::config::Config;
+use crate::qbwc::{self, WorkProvider};
 use crate::store::Store;
 
 /// State shared by every request handler.
@@ -24,6 +42,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The durable store.
     pub store: Store,
+    /// The pipeline the QBWC sessions ask for work.
+    pub work: Arc<dyn WorkProvider>,
 }
 
 impl axum::extract::FromRef<AppState> for Store {
@@ -34,6 +54,11 @@ impl axum::extract::FromRef<AppState> for Store {
 
 /// Builds the router with every route the engine serves.
 pub fn router(state: AppState) -> Router {
+    let soap = qbwc::router(
+        state.store.clone(),
+        state.config.clone(),
+        state.work.clone(),
+    );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/whoami", get(whoami))
@@ -41,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         // routes exist (401), authenticated ones get a plain 404.
         .fallback(not_found)
         .with_state(state)
+        .merge(soap)
 }
 
 async fn whoami(actor: Actor) -> impl IntoResponse {
@@ -68,23 +94,173 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }))
 }
 
+/// A TLS certificate/key pair that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file has no usable PEM certificate.
+    #[error(
+        "tls.cert {path}: {message}. Point tls.cert at a PEM file with the certificate chain (-----BEGIN CERTIFICATE-----), server certificate first"
+    )]
+    Cert { path: String, message: String },
+    /// The key file has no usable PEM private key.
+    #[error(
+        "tls.key {path}: {message}. Point tls.key at the PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY) of the certificate"
+    )]
+    Key { path: String, message: String },
+    /// Both parse but do not belong together, or rustls refuses them.
+    #[error(
+        "tls.cert and tls.key cannot be used together: {0}. Check that the key is the one the certificate was issued for"
+    )]
+    Pair(String),
+}
+
+/// Loads a PEM certificate chain and private key and checks that they match.
+pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let cert_err = |message: String| TlsError::Cert {
+        path: cert.display().to_string(),
+        message,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| cert_err(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_err("no certificate found".into()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
+        path: key.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Pair(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| TlsError::Pair(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and returns.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listen = state.config.listen;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| bind_hint(listen))?;
+    serve_with(listener, state, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// Tests use this to run the real server in-process with their own [`WorkProvider`].
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsAcceptor::from(load_tls(cert, key)?)),
+        _ => None,
+    };
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, data_dir = %state.config.data_dir.display(), "qbridge is listening");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("HTTP server failed")?;
+    tracing::info!(
+        address = %local,
+        scheme = if tls.is_some() { "https" } else { "http" },
+        data_dir = %config.data_dir.display(),
+        "qbridge is listening"
+    );
+    let app = router(state);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let watcher = graceful.watcher();
+        let app = app.clone();
+        let tls = tls.clone();
+        let config = config.clone();
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(config.header_read_timeout);
+            let timeout = config.request_timeout;
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                handle(app.clone(), req, remote, timeout)
+            });
+            let result = match tls {
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    // The handshake gets the same deadline as the headers.
+                    let handshake =
+                        tokio::time::timeout(config.header_read_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(tls_stream)) => {
+                            let conn = http.serve_connection(TokioIo::new(tls_stream), service);
+                            watcher.watch(conn).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    graceful.shutdown().await;
     tracing::info!("qbridge stopped cleanly");
     Ok(())
+}
+
+/// Runs one request through the router within the per-request deadline.
+async fn handle(
+    app: Router,
+    mut req: Request<Incoming>,
+    remote: SocketAddr,
+    timeout: Duration,
+) -> Result<Response, Infallible> {
+    req.extensions_mut().insert(ConnectInfo(remote));
+    let req = req.map(axum::body::Body::new);
+    match tokio::time::timeout(timeout, app.oneshot(req)).await {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(never)) => match never {},
+        Err(_) => {
+            tracing::warn!(%remote, "request exceeded server.request_timeout_secs");
+            let mut resp = (
+                StatusCode::REQUEST_TIMEOUT,
+                "the request took longer than server.request_timeout_secs\n",
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            Ok(resp)
+        }
+    }
 }
 
 /// What to tell the admin when the listening address is not available.

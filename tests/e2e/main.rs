@@ -7,4 +7,5 @@ mod support;
 
 mod admin;
 mod foundation;
+mod qbwc;
 mod webconnector;

@@ -130,6 +130,61 @@ const MIGRATIONS: &[&str] = &[
         CHECK(kind = 'token' OR expires_at IS NOT NULL)
     ) STRICT;
     "#,
+    // 4: QBWC connections (one per company file), their Web Connector users (argon2id
+    // hashes only) and sessions (SHA-256 of the ticket only; leases stamped with the boot id).
+    r#"
+    CREATE TABLE qbwc_connection(
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        file_id TEXT NOT NULL UNIQUE,
+        company_file TEXT NOT NULL DEFAULT '',
+        path_warning TEXT,
+        product_name TEXT,
+        edition TEXT,
+        qb_major INTEGER,
+        qb_minor INTEGER,
+        country TEXT,
+        supported_versions TEXT,
+        file_id_stamp TEXT,
+        qbxml_major INTEGER,
+        qbxml_minor INTEGER,
+        last_error TEXT,
+        last_error_at INTEGER,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE qbwc_user(
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL REFERENCES qbwc_connection(id),
+        username TEXT NOT NULL UNIQUE,
+        file_id TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        reported_path TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE qbwc_session(
+        id INTEGER PRIMARY KEY,
+        ticket_hash TEXT NOT NULL UNIQUE,
+        connection_id INTEGER NOT NULL REFERENCES qbwc_connection(id),
+        user_id INTEGER NOT NULL REFERENCES qbwc_user(id),
+        boot_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        lease_until INTEGER NOT NULL,
+        closed_at INTEGER,
+        end_reason TEXT,
+        company_file TEXT NOT NULL DEFAULT '',
+        country TEXT NOT NULL DEFAULT '',
+        qbxml_major INTEGER NOT NULL DEFAULT 0,
+        qbxml_minor INTEGER NOT NULL DEFAULT 0,
+        negotiated INTEGER NOT NULL DEFAULT 0,
+        wrong_file INTEGER NOT NULL DEFAULT 0,
+        awaiting_response INTEGER NOT NULL DEFAULT 0,
+        connection_errors INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX qbwc_session_open ON qbwc_session(connection_id) WHERE closed_at IS NULL;
+    "#,
 ];
 
 /// The schema version this binary writes.

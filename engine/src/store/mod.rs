@@ -13,6 +13,7 @@
 //!   will implement for multi-node hosting (see ARCHITECTURE.md).
 
 pub mod audit;
+pub mod connections;
 pub mod lock;
 mod migrations;
 pub mod queue;

@@ -1,0 +1,265 @@
+//! `qbridge connection …`, `qbridge user …` and `qbridge qwc …`: set up the company files
+//! and the Web Connector users that may sync them.
+//!
+//! These commands open the store, so they run while the server is stopped (one engine per
+//! data dir). Passwords are generated here, printed once on stdout, and stored only as
+//! argon2id hashes; they never reach a log.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use super::{auth, qwc};
+use crate::cli::open_store;
+use crate::config::Config;
+use crate::store::connections::ConnectionInfo;
+
+/// Connections: one per QuickBooks company file.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Add a connection (a company file to sync with).
+    Add {
+        /// Name used everywhere else (letters, digits, space, . _ -).
+        name: String,
+        /// Full path of the company file, as the Web Connector's PC sees it. Without it
+        /// the Web Connector uses whichever file is open.
+        #[arg(long, value_name = "PATH")]
+        company_file: Option<String>,
+    },
+    /// List connections with what QuickBooks reported and any warnings.
+    List,
+    /// Set the company-file path handed to the Web Connector.
+    SetPath {
+        /// Connection name.
+        name: String,
+        /// Full company-file path ("" = whichever file is open).
+        path: String,
+    },
+    /// Forget the company-file paths users reported and the warning about them.
+    ClearPath {
+        /// Connection name.
+        name: String,
+    },
+}
+
+/// Web Connector users: one per Windows user who runs the Web Connector.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user to a connection and print its password once.
+    Add {
+        /// Connection the user syncs.
+        #[arg(long, value_name = "NAME")]
+        connection: String,
+        /// User name (letters, digits, . _ @ -).
+        username: String,
+    },
+    /// Replace a user's password (the old one stops working) and print the new one once.
+    RotatePassword {
+        /// User name.
+        username: String,
+    },
+    /// Disable a user: its Web Connector can no longer log in.
+    Disable {
+        /// User name.
+        username: String,
+    },
+    /// List users.
+    List,
+}
+
+/// Write the .qwc file for a user.
+#[derive(Debug, Args)]
+pub struct QwcArgs {
+    /// The Web Connector user the file is for.
+    #[arg(long, value_name = "USERNAME")]
+    user: String,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+fn check_name(kind: &str, name: &str, extra: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    if !ok {
+        bail!("{kind} {name:?} is not allowed: use 1 to 64 letters, digits or any of {extra:?}");
+    }
+    Ok(())
+}
+
+fn describe(c: &ConnectionInfo, users: &[String]) -> String {
+    let mut out = format!("{}\n  file id:       {}\n", c.name, c.file_id);
+    let file = if c.company_file.is_empty() {
+        "(whichever file is open)"
+    } else {
+        &c.company_file
+    };
+    out.push_str(&format!("  company file:  {file}\n"));
+    out.push_str(&format!(
+        "  users:         {}\n",
+        if users.is_empty() {
+            "(none; add one with `qbridge user add`)".to_string()
+        } else {
+            users.join(", ")
+        }
+    ));
+    if let Some(h) = &c.host {
+        out.push_str(&format!(
+            "  quickbooks:    {} ({} {}.{}, {}), qbXML {}.{}\n",
+            h.product_name,
+            h.edition,
+            h.major,
+            h.minor,
+            h.country,
+            h.qbxml_version.0,
+            h.qbxml_version.1
+        ));
+    }
+    if let Some(w) = &c.path_warning {
+        out.push_str(&format!("  WARNING:       {w}\n"));
+    }
+    if let Some((text, at)) = &c.last_error {
+        out.push_str(&format!("  last error:    {} ({text})\n", age(*at)));
+    }
+    out
+}
+
+/// "5 min ago" for a Unix-ms timestamp: enough to tell a stale error from a fresh one.
+fn age(at_ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(at_ms);
+    let secs = (now - at_ms).max(0) / 1000;
+    match secs {
+        0..=119 => format!("{secs} s ago"),
+        120..=7199 => format!("{} min ago", secs / 60),
+        7200..=172_799 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// Runs a `connection` subcommand.
+pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    match cmd {
+        ConnectionCommand::Add { name, company_file } => {
+            check_name("connection name", &name, " ._-")?;
+            let c = store.add_connection(
+                &name,
+                &qwc::new_guid(),
+                company_file.as_deref().unwrap_or(""),
+            )?;
+            qwc::owner_id(&store)?;
+            println!("Connection {:?} added (FileID {}).", c.name, c.file_id);
+            println!("Next: qbridge user add --connection {:?} USERNAME", c.name);
+        }
+        ConnectionCommand::List => {
+            let users = store.qbwc_users()?;
+            let conns = store.connections()?;
+            if conns.is_empty() {
+                println!("No connections yet; add one with `qbridge connection add NAME`.");
+            }
+            for c in conns {
+                let names: Vec<String> = users
+                    .iter()
+                    .filter(|u| u.connection_id == c.id)
+                    .map(|u| {
+                        if u.disabled {
+                            format!("{} (disabled)", u.username)
+                        } else {
+                            u.username.clone()
+                        }
+                    })
+                    .collect();
+                print!("{}", describe(&c, &names));
+            }
+        }
+        ConnectionCommand::SetPath { name, path } => {
+            store.set_company_file(&name, &path)?;
+            println!("Connection {name:?} now asks the Web Connector to open {path:?}.");
+        }
+        ConnectionCommand::ClearPath { name } => {
+            store.clear_reported_paths(&name)?;
+            println!(
+                "Reported company-file paths for {name:?} cleared; the next syncs report them again."
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_password(username: &str, password: &str) {
+    println!("Password for Web Connector user {username:?} (shown only this once):");
+    println!();
+    println!("    {password}");
+    println!();
+    println!(
+        "Type it into the Web Connector after adding the QWC file: qbridge qwc --user {username} --out {username}.qwc"
+    );
+}
+
+/// Runs a `user` subcommand.
+pub fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    match cmd {
+        UserCommand::Add {
+            connection,
+            username,
+        } => {
+            check_name("user name", &username, "._@-")?;
+            let password = auth::generate_password()?;
+            let hash = auth::hash_password(&password)?;
+            store.add_qbwc_user(&connection, &username, &qwc::new_guid(), &hash)?;
+            println!("Web Connector user {username:?} added to connection {connection:?}.");
+            print_password(&username, &password);
+        }
+        UserCommand::RotatePassword { username } => {
+            let password = auth::generate_password()?;
+            let hash = auth::hash_password(&password)?;
+            store.set_qbwc_password(&username, &hash)?;
+            println!("The old password of {username:?} no longer works.");
+            print_password(&username, &password);
+        }
+        UserCommand::Disable { username } => {
+            store.disable_qbwc_user(&username)?;
+            println!("Web Connector user {username:?} is disabled; its logins now fail.");
+        }
+        UserCommand::List => {
+            for u in store.qbwc_users()? {
+                println!(
+                    "{}\tconnection {}{}{}",
+                    u.username,
+                    u.connection,
+                    if u.disabled { "\tdisabled" } else { "" },
+                    u.reported_path
+                        .map(|p| format!("\treports {p}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `qwc`.
+pub fn run_qwc(args: QwcArgs, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let text = qwc::qwc_for_user(&store, config, &args.user)?;
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "Wrote {}. Open it in the QuickBooks Web Connector (Add an application).",
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

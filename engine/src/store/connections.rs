@@ -1,0 +1,879 @@
+//! QBWC connections (one per QuickBooks company file), the Web Connector users that may log
+//! in to each, and the sessions (leases) those logins hold.
+//!
+//! Secrets never reach this table in clear: users carry an argon2id PHC string, sessions the
+//! SHA-256 of their ticket. A session is live only while its lease runs, its absolute
+//! lifetime has not passed and it was handed out by *this* process (`boot_id`): a restart
+//! therefore invalidates every old ticket at once, and a crashed Web Connector can never
+//! lock a company file for longer than one idle lease.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::audit::{AuditEntry, append_in, now_ms};
+use super::{Store, StoreError};
+
+/// One connection: a company file the engine syncs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// Row id.
+    pub id: i64,
+    /// Admin-chosen name, unique.
+    pub name: String,
+    /// `{GUID}` the Web Connector stamps into the company file (QWC `FileID`).
+    pub file_id: String,
+    /// Company file path handed to the Web Connector in `authenticate` ("" = the open file).
+    pub company_file: String,
+    /// Set when users of this connection report different paths for the company file.
+    pub path_warning: Option<String>,
+    /// What QuickBooks reported about itself in the last session, if any.
+    pub host: Option<HostInfo>,
+    /// Plain-language advice for the last error, and when it happened (Unix ms).
+    pub last_error: Option<(String, i64)>,
+}
+
+/// What QuickBooks reported in the first `sendRequestXML` of a session (HostQuery,
+/// CompanyQuery) plus the qbXML version negotiated from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostInfo {
+    /// e.g. `QuickBooks Pro 2006`.
+    pub product_name: String,
+    /// Pro, Premier, Enterprise, Accountant, … (derived from the product name).
+    pub edition: String,
+    /// QuickBooks major version.
+    pub major: u32,
+    /// QuickBooks minor version.
+    pub minor: u32,
+    /// Country code, e.g. `US`.
+    pub country: String,
+    /// Every `SupportedQBXMLVersion` reported, e.g. `["1.0", …, "13.0"]`.
+    pub supported_versions: Vec<String>,
+    /// The FileID stamp found under our OwnerID, if the file carries one.
+    pub file_id_stamp: Option<String>,
+    /// The negotiated qbXML version.
+    pub qbxml_version: (u32, u32),
+}
+
+/// A Web Connector user (one per Windows user / QWC file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QbwcUser {
+    /// Row id.
+    pub id: i64,
+    /// Connection the user belongs to.
+    pub connection_id: i64,
+    /// That connection's name.
+    pub connection: String,
+    /// `strUserName` as typed in the QWC file.
+    pub username: String,
+    /// This user's QWC `FileID`: QBWC refuses an OwnerID/FileID pair already stamped in the
+    /// file (QBWC1039), so every Web Connector user of one company file needs its own.
+    pub file_id: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// A disabled user always gets `nvu`.
+    pub disabled: bool,
+    /// The company-file path this user's Web Connector last reported.
+    pub reported_path: Option<String>,
+}
+
+/// Timing rules for a session lease, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseRules {
+    /// A session with no call for this long is expired.
+    pub idle_ms: i64,
+    /// A session older than this is expired whatever its activity.
+    pub absolute_ms: i64,
+}
+
+/// The outcome of asking for a session on a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The session was created with this id.
+    Granted(i64),
+    /// Another live session holds the connection.
+    Busy,
+}
+
+/// Why a session stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// `closeConnection`.
+    Closed,
+    /// Idle or absolute lifetime passed.
+    Expired,
+    /// The Web Connector gave up after `connectionError`.
+    ConnectionError,
+    /// Handed out by an earlier engine process.
+    Abandoned,
+}
+
+impl EndReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Closed => "closed",
+            EndReason::Expired => "expired",
+            EndReason::ConnectionError => "connection_error",
+            EndReason::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// The durable state of one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    /// Row id.
+    pub id: i64,
+    /// Connection it holds.
+    pub connection_id: i64,
+    /// That connection's name.
+    pub connection: String,
+    /// The connection's configured company file.
+    pub configured_company_file: String,
+    /// The user who logged in.
+    pub user_id: i64,
+    /// That user's name.
+    pub username: String,
+    /// Company file the Web Connector reported (`strCompanyFileName`).
+    pub company_file: String,
+    /// Country the Web Connector reported.
+    pub country: String,
+    /// Negotiated qbXML version (0.0 until the first `sendRequestXML`).
+    pub qbxml_version: (u32, u32),
+    /// True once the first `sendRequestXML` was handled.
+    pub negotiated: bool,
+    /// The company file carries another connection's FileID: no work is sent.
+    pub wrong_file: bool,
+    /// A request was sent and its response is due.
+    pub awaiting_response: bool,
+    /// `connectionError` calls seen so far.
+    pub connection_errors: u32,
+    /// Text `getLastError` returns.
+    pub last_error: String,
+}
+
+/// What a ticket look-up found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionLookup {
+    /// A live session; its lease was extended.
+    Live(SessionState),
+    /// The session existed but had expired (now ended); the caller tells the pipeline.
+    Expired(SessionState),
+    /// No open session has this ticket (never issued, closed, or from an earlier process).
+    Unknown,
+}
+
+/// Fields a session handler changes after the first `sendRequestXML`.
+#[derive(Debug, Clone)]
+pub struct Negotiated<'a> {
+    /// `strCompanyFileName`.
+    pub company_file: &'a str,
+    /// `qbXMLCountry`.
+    pub country: &'a str,
+    /// The negotiated qbXML version.
+    pub qbxml_version: (u32, u32),
+    /// The file carries another FileID under our OwnerID.
+    pub wrong_file: bool,
+}
+
+const META_OWNER_ID: &str = "qbwc.owner_id";
+
+const SESSION_COLUMNS: &str = "s.id, s.connection_id, c.name, c.company_file, s.user_id, \
+     u.username, s.company_file, s.country, s.qbxml_major, s.qbxml_minor, s.negotiated, \
+     s.wrong_file, s.awaiting_response, s.connection_errors, s.last_error, s.created_at, s.lease_until, s.boot_id";
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<(SessionState, i64, i64, String)> {
+    Ok((
+        SessionState {
+            id: r.get(0)?,
+            connection_id: r.get(1)?,
+            connection: r.get(2)?,
+            configured_company_file: r.get(3)?,
+            user_id: r.get(4)?,
+            username: r.get(5)?,
+            company_file: r.get(6)?,
+            country: r.get(7)?,
+            qbxml_version: (r.get(8)?, r.get(9)?),
+            negotiated: r.get(10)?,
+            wrong_file: r.get(11)?,
+            awaiting_response: r.get(12)?,
+            connection_errors: r.get(13)?,
+            last_error: r.get(14)?,
+        },
+        r.get(15)?,
+        r.get(16)?,
+        r.get(17)?,
+    ))
+}
+
+const CONNECTION_COLUMNS: &str = "id, name, file_id, company_file, path_warning, product_name, \
+     edition, qb_major, qb_minor, country, supported_versions, file_id_stamp, qbxml_major, \
+     qbxml_minor, last_error, last_error_at";
+
+fn connection_from_row(r: &Row<'_>) -> rusqlite::Result<ConnectionInfo> {
+    let product: Option<String> = r.get(5)?;
+    let host = match product {
+        None => None,
+        Some(product_name) => Some(HostInfo {
+            product_name,
+            edition: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            major: r.get::<_, Option<u32>>(7)?.unwrap_or(0),
+            minor: r.get::<_, Option<u32>>(8)?.unwrap_or(0),
+            country: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+            supported_versions: r
+                .get::<_, Option<String>>(10)?
+                .unwrap_or_default()
+                .split(',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect(),
+            file_id_stamp: r.get(11)?,
+            qbxml_version: (
+                r.get::<_, Option<u32>>(12)?.unwrap_or(0),
+                r.get::<_, Option<u32>>(13)?.unwrap_or(0),
+            ),
+        }),
+    };
+    let last_error = match (
+        r.get::<_, Option<String>>(14)?,
+        r.get::<_, Option<i64>>(15)?,
+    ) {
+        (Some(text), Some(at)) => Some((text, at)),
+        _ => None,
+    };
+    Ok(ConnectionInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        file_id: r.get(2)?,
+        company_file: r.get(3)?,
+        path_warning: r.get(4)?,
+        host,
+        last_error,
+    })
+}
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<QbwcUser> {
+    Ok(QbwcUser {
+        id: r.get(0)?,
+        connection_id: r.get(1)?,
+        connection: r.get(2)?,
+        username: r.get(3)?,
+        password_hash: r.get(4)?,
+        disabled: r.get(5)?,
+        reported_path: r.get(6)?,
+        file_id: r.get(7)?,
+    })
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.connection_id, c.name, u.username, u.password_hash, \
+     u.disabled, u.reported_path, u.file_id FROM qbwc_user u JOIN qbwc_connection c ON c.id = u.connection_id";
+
+fn audit(tx: &Transaction<'_>, action: &str, target: &str) -> Result<(), StoreError> {
+    append_in(
+        tx,
+        &AuditEntry {
+            actor: "cli".into(),
+            action: action.into(),
+            target: target.into(),
+            detail: serde_json::json!({}),
+            ip: None,
+            user_agent: None,
+        },
+    )?;
+    Ok(())
+}
+
+fn connection_id(tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError> {
+    tx.query_row(
+        "SELECT id FROM qbwc_connection WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "connection {name:?} (see `qbridge connection list`)"
+        ))
+    })
+}
+
+/// Runs an UPDATE keyed by username, or says the user does not exist.
+fn update_user(tx: &Transaction<'_>, sql: &str, username: &str) -> Result<(), StoreError> {
+    let n = tx.execute(sql, [username])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!(
+            "Web Connector user {username:?} (see `qbridge user list`)"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The installation-wide OwnerID, created with `generate` the first time it is needed.
+    pub fn qbwc_owner_id(&self, generate: impl FnOnce() -> String) -> Result<String, StoreError> {
+        self.write(|tx| {
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    [META_OWNER_ID],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            let id = generate();
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                params![META_OWNER_ID, id],
+            )?;
+            Ok(id)
+        })
+    }
+
+    /// Creates a connection with its FileID.
+    pub fn add_connection(
+        &self,
+        name: &str,
+        file_id: &str,
+        company_file: &str,
+    ) -> Result<ConnectionInfo, StoreError> {
+        self.write(|tx| {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM qbwc_connection WHERE name = ?1)",
+                [name],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Err(StoreError::Conflict(format!(
+                    "a connection named {name:?} already exists; choose another name"
+                )));
+            }
+            tx.execute(
+                "INSERT INTO qbwc_connection(name, file_id, company_file, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![name, file_id, company_file, now_ms()],
+            )?;
+            audit(tx, "connection.add", name)?;
+            Ok(())
+        })?;
+        self.connection(name)
+    }
+
+    /// One connection by name.
+    pub fn connection(&self, name: &str) -> Result<ConnectionInfo, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT {CONNECTION_COLUMNS} FROM qbwc_connection WHERE name = ?1"),
+                [name],
+                connection_from_row,
+            )
+            .optional()
+        })?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "connection {name:?} (see `qbridge connection list`)"
+            ))
+        })
+    }
+
+    /// Every connection, by name.
+    pub fn connections(&self) -> Result<Vec<ConnectionInfo>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM qbwc_connection ORDER BY name"
+            ))?;
+            let rows = stmt
+                .query_map([], connection_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Sets the company-file path `authenticate` hands to the Web Connector ("" = open file).
+    pub fn set_company_file(&self, name: &str, path: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let id = connection_id(tx, name)?;
+            tx.execute(
+                "UPDATE qbwc_connection SET company_file = ?2 WHERE id = ?1",
+                params![id, path],
+            )?;
+            audit(tx, "connection.set_path", name)
+        })
+    }
+
+    /// Forgets the paths users reported and the warning about them (after the admin fixed
+    /// the Windows side), so the next sessions report afresh.
+    pub fn clear_reported_paths(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let id = connection_id(tx, name)?;
+            tx.execute(
+                "UPDATE qbwc_user SET reported_path = NULL WHERE connection_id = ?1",
+                [id],
+            )?;
+            tx.execute(
+                "UPDATE qbwc_connection SET path_warning = NULL WHERE id = ?1",
+                [id],
+            )?;
+            audit(tx, "connection.clear_path", name)
+        })
+    }
+
+    /// Adds a Web Connector user to a connection.
+    pub fn add_qbwc_user(
+        &self,
+        connection: &str,
+        username: &str,
+        file_id: &str,
+        password_hash: &str,
+    ) -> Result<QbwcUser, StoreError> {
+        self.write(|tx| {
+            let id = connection_id(tx, connection)?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM qbwc_user WHERE username = ?1)",
+                [username],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Err(StoreError::Conflict(format!(
+                    "a Web Connector user named {username:?} already exists; choose another name or use `qbridge user rotate-password`"
+                )));
+            }
+            tx.execute(
+                "INSERT INTO qbwc_user(connection_id, username, file_id, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, username, file_id, password_hash, now_ms()],
+            )?;
+            audit(tx, "qbwc_user.add", username)
+        })?;
+        self.qbwc_user(username)?
+            .ok_or_else(|| StoreError::NotFound(format!("Web Connector user {username:?}")))
+    }
+
+    /// Replaces a user's password hash.
+    pub fn set_qbwc_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE qbwc_user SET password_hash = ?2 WHERE username = ?1",
+                params![username, password_hash],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "Web Connector user {username:?} (see `qbridge user list`)"
+                )));
+            }
+            audit(tx, "qbwc_user.rotate_password", username)
+        })
+    }
+
+    /// Disables a user: every later login gets `nvu`.
+    pub fn disable_qbwc_user(&self, username: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            update_user(
+                tx,
+                "UPDATE qbwc_user SET disabled = 1 WHERE username = ?1",
+                username,
+            )?;
+            audit(tx, "qbwc_user.disable", username)
+        })
+    }
+
+    /// One user by name.
+    pub fn qbwc_user(&self, username: &str) -> Result<Option<QbwcUser>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                &format!("{USER_SELECT} WHERE u.username = ?1"),
+                [username],
+                user_from_row,
+            )
+            .optional()
+            .map_err(StoreError::from)
+        })
+    }
+
+    /// Every FileID that marks a company file as this connection's: the connection's own
+    /// and each of its users'.
+    pub fn connection_file_ids(&self, connection_id: i64) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT file_id FROM qbwc_connection WHERE id = ?1
+                 UNION ALL SELECT file_id FROM qbwc_user WHERE connection_id = ?1",
+            )?;
+            let rows = stmt
+                .query_map([connection_id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Every user, by connection then name.
+    pub fn qbwc_users(&self) -> Result<Vec<QbwcUser>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!("{USER_SELECT} ORDER BY c.name, u.username"))?;
+            let rows = stmt
+                .query_map([], user_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Records the company-file path a user's Web Connector reported. When users of one
+    /// connection report different paths, `warn` builds the warning stored on the connection
+    /// from the two differing `(username, path)` pairs; it is returned when newly set.
+    pub fn record_reported_path(
+        &self,
+        user_id: i64,
+        path: &str,
+        warn: impl FnOnce((&str, &str), (&str, &str)) -> String,
+    ) -> Result<Option<String>, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE qbwc_user SET reported_path = ?2 WHERE id = ?1",
+                params![user_id, path],
+            )?;
+            let (conn_id, username): (i64, String) = tx.query_row(
+                "SELECT connection_id, username FROM qbwc_user WHERE id = ?1",
+                [user_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let other: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT username, reported_path FROM qbwc_user
+                     WHERE connection_id = ?1 AND id != ?2 AND reported_path IS NOT NULL
+                       AND reported_path != '' AND lower(reported_path) != lower(?3)
+                     ORDER BY username LIMIT 1",
+                    params![conn_id, user_id, path],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((other_user, other_path)) = other else {
+                return Ok(None);
+            };
+            let existing: Option<String> = tx.query_row(
+                "SELECT path_warning FROM qbwc_connection WHERE id = ?1",
+                [conn_id],
+                |r| r.get(0),
+            )?;
+            let text = warn((&other_user, &other_path), (&username, path));
+            if existing.as_deref() == Some(text.as_str()) {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE qbwc_connection SET path_warning = ?2 WHERE id = ?1",
+                params![conn_id, text],
+            )?;
+            Ok(Some(text))
+        })
+    }
+
+    /// Stores what QuickBooks reported about itself on the connection.
+    pub fn record_host_info(&self, connection_id: i64, host: &HostInfo) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE qbwc_connection SET product_name = ?2, edition = ?3, qb_major = ?4,
+                    qb_minor = ?5, country = ?6, supported_versions = ?7, file_id_stamp = ?8,
+                    qbxml_major = ?9, qbxml_minor = ?10 WHERE id = ?1",
+                params![
+                    connection_id,
+                    host.product_name,
+                    host.edition,
+                    host.major,
+                    host.minor,
+                    host.country,
+                    host.supported_versions.join(","),
+                    host.file_id_stamp,
+                    host.qbxml_version.0,
+                    host.qbxml_version.1
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Stores plain-language advice for the connection's latest error.
+    pub fn record_connection_error(
+        &self,
+        connection_id: i64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE qbwc_connection SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
+                params![connection_id, text, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Ends every open session that is no longer valid (expired, or from an earlier process)
+    /// and, unless another live session holds the connection, opens a new one.
+    /// Returns the claim and the sessions it ended, so the caller can tell the pipeline.
+    pub fn claim_qbwc_session(
+        &self,
+        ticket_hash: &str,
+        user: &QbwcUser,
+        rules: LeaseRules,
+    ) -> Result<(Claim, Vec<(SessionState, EndReason)>), StoreError> {
+        let boot = self.boot_id().to_string();
+        self.write(|tx| {
+            let now = now_ms();
+            let ended = reap(tx, &boot, now, rules)?;
+            let busy: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM qbwc_session WHERE connection_id = ?1 AND closed_at IS NULL)",
+                [user.connection_id],
+                |r| r.get(0),
+            )?;
+            if busy {
+                return Ok((Claim::Busy, ended));
+            }
+            tx.execute(
+                "INSERT INTO qbwc_session(ticket_hash, connection_id, user_id, boot_id, created_at,
+                    last_seen_at, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![
+                    ticket_hash,
+                    user.connection_id,
+                    user.id,
+                    boot,
+                    now,
+                    now + rules.idle_ms
+                ],
+            )?;
+            Ok((Claim::Granted(tx.last_insert_rowid()), ended))
+        })
+    }
+
+    /// Finds the open session for a ticket hash and extends its lease; an expired one is
+    /// ended and reported as such.
+    pub fn touch_qbwc_session(
+        &self,
+        ticket_hash: &str,
+        rules: LeaseRules,
+    ) -> Result<SessionLookup, StoreError> {
+        let boot = self.boot_id().to_string();
+        self.write(|tx| {
+            let now = now_ms();
+            let found = tx
+                .query_row(
+                    &format!(
+                        "SELECT {SESSION_COLUMNS} FROM qbwc_session s
+                         JOIN qbwc_connection c ON c.id = s.connection_id
+                         JOIN qbwc_user u ON u.id = s.user_id
+                         WHERE s.ticket_hash = ?1 AND s.closed_at IS NULL"
+                    ),
+                    [ticket_hash],
+                    session_from_row,
+                )
+                .optional()?;
+            let Some((state, created_at, lease_until, session_boot)) = found else {
+                return Ok(SessionLookup::Unknown);
+            };
+            if session_boot != boot {
+                end(tx, state.id, EndReason::Abandoned, now)?;
+                return Ok(SessionLookup::Unknown);
+            }
+            if lease_until <= now || created_at + rules.absolute_ms <= now {
+                end(tx, state.id, EndReason::Expired, now)?;
+                return Ok(SessionLookup::Expired(state));
+            }
+            tx.execute(
+                "UPDATE qbwc_session SET last_seen_at = ?2, lease_until = ?3 WHERE id = ?1",
+                params![state.id, now, now + rules.idle_ms],
+            )?;
+            Ok(SessionLookup::Live(state))
+        })
+    }
+
+    /// Stores what the first `sendRequestXML` of a session established.
+    pub fn set_qbwc_negotiated(
+        &self,
+        session_id: i64,
+        n: &Negotiated<'_>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE qbwc_session SET company_file = ?2, country = ?3, qbxml_major = ?4,
+                    qbxml_minor = ?5, wrong_file = ?6, negotiated = 1 WHERE id = ?1",
+                params![
+                    session_id,
+                    n.company_file,
+                    n.country,
+                    n.qbxml_version.0,
+                    n.qbxml_version.1,
+                    n.wrong_file
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records whether a response is due and the text `getLastError` returns next.
+    pub fn set_qbwc_progress(
+        &self,
+        session_id: i64,
+        awaiting_response: bool,
+        last_error: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE qbwc_session SET awaiting_response = ?2, last_error = ?3 WHERE id = ?1",
+                params![session_id, awaiting_response, last_error],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Counts one `connectionError` on the session; returns the new count.
+    pub fn count_qbwc_connection_error(
+        &self,
+        session_id: i64,
+        last_error: &str,
+    ) -> Result<u32, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE qbwc_session SET connection_errors = connection_errors + 1, last_error = ?2
+                 WHERE id = ?1",
+                params![session_id, last_error],
+            )?;
+            Ok(tx.query_row(
+                "SELECT connection_errors FROM qbwc_session WHERE id = ?1",
+                [session_id],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// Ends a session; false when it was already ended.
+    pub fn end_qbwc_session(&self, session_id: i64, reason: EndReason) -> Result<bool, StoreError> {
+        self.write(|tx| end(tx, session_id, reason, now_ms()))
+    }
+}
+
+fn end(tx: &Transaction<'_>, id: i64, reason: EndReason, now: i64) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE qbwc_session SET closed_at = ?2, end_reason = ?3 WHERE id = ?1 AND closed_at IS NULL",
+        params![id, now, reason.as_str()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Ends open sessions that are expired or belong to an earlier process.
+fn reap(
+    tx: &Transaction<'_>,
+    boot: &str,
+    now: i64,
+    rules: LeaseRules,
+) -> Result<Vec<(SessionState, EndReason)>, StoreError> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {SESSION_COLUMNS} FROM qbwc_session s
+         JOIN qbwc_connection c ON c.id = s.connection_id
+         JOIN qbwc_user u ON u.id = s.user_id
+         WHERE s.closed_at IS NULL AND (s.boot_id != ?1 OR s.lease_until <= ?2 OR s.created_at + ?3 <= ?2)"
+    ))?;
+    let stale = stmt
+        .query_map(params![boot, now, rules.absolute_ms], session_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    let mut ended = Vec::with_capacity(stale.len());
+    for (state, _, _, session_boot) in stale {
+        let reason = if session_boot != boot {
+            EndReason::Abandoned
+        } else {
+            EndReason::Expired
+        };
+        end(tx, state.id, reason, now)?;
+        ended.push((state, reason));
+    }
+    Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    const RULES: LeaseRules = LeaseRules {
+        idle_ms: 60_000,
+        absolute_ms: 600_000,
+    };
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn owner_id_is_generated_once() {
+        let (_d, s) = store();
+        let a = s.qbwc_owner_id(|| "{A}".into()).unwrap();
+        let b = s.qbwc_owner_id(|| "{B}".into()).unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("{A}", "{A}"));
+    }
+
+    #[test]
+    fn second_session_on_a_connection_is_busy_until_the_first_ends() {
+        let (_d, s) = store();
+        s.add_connection("acme", "{F}", "").unwrap();
+        let u = s.add_qbwc_user("acme", "alice", "{U1}", "$hash").unwrap();
+        let (first, _) = s.claim_qbwc_session("t1", &u, RULES).unwrap();
+        let Claim::Granted(id) = first else {
+            panic!("first claim must be granted")
+        };
+        assert_eq!(
+            s.claim_qbwc_session("t2", &u, RULES).unwrap().0,
+            Claim::Busy
+        );
+        assert!(s.end_qbwc_session(id, EndReason::Closed).unwrap());
+        assert!(matches!(
+            s.claim_qbwc_session("t3", &u, RULES).unwrap().0,
+            Claim::Granted(_)
+        ));
+        assert_eq!(
+            s.touch_qbwc_session("t1", RULES).unwrap(),
+            SessionLookup::Unknown
+        );
+    }
+
+    #[test]
+    fn a_restart_invalidates_old_tickets_and_frees_the_company_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        s.add_connection("acme", "{F}", "").unwrap();
+        let u = s.add_qbwc_user("acme", "alice", "{U1}", "$h").unwrap();
+        assert!(matches!(
+            s.claim_qbwc_session("old", &u, RULES).unwrap().0,
+            Claim::Granted(_)
+        ));
+        drop(s);
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(
+            s.touch_qbwc_session("old", RULES).unwrap(),
+            SessionLookup::Unknown
+        );
+        let (claim, _) = s.claim_qbwc_session("new", &u, RULES).unwrap();
+        assert!(
+            matches!(claim, Claim::Granted(_)),
+            "not busy after a restart"
+        );
+    }
+
+    #[test]
+    fn differing_reported_paths_set_a_warning() {
+        let (_d, s) = store();
+        s.add_connection("acme", "{F}", "").unwrap();
+        let a = s.add_qbwc_user("acme", "alice", "{U1}", "$h").unwrap();
+        let b = s.add_qbwc_user("acme", "bob", "{U2}", "$h").unwrap();
+        let warn = |x: (&str, &str), y: (&str, &str)| format!("{} {} / {} {}", x.0, x.1, y.0, y.1);
+        assert_eq!(
+            s.record_reported_path(a.id, r"Q:\Books\acme.qbw", warn)
+                .unwrap(),
+            None
+        );
+        let w = s
+            .record_reported_path(b.id, r"\\server\Books\acme.qbw", warn)
+            .unwrap()
+            .unwrap();
+        assert!(w.contains("alice") && w.contains("bob"), "{w}");
+        assert_eq!(s.connection("acme").unwrap().path_warning, Some(w));
+        s.clear_reported_paths("acme").unwrap();
+        assert_eq!(s.connection("acme").unwrap().path_warning, None);
+    }
+}
