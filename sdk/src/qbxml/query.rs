@@ -118,9 +118,13 @@ impl ListQuery {
         self
     }
 
+    /// Return at most this many records.
+    pub fn max_returned(mut self, max: u32) -> Self {
+        self.max_returned = Some(max);
+        self
+    }
+
     setters! {
-        /// Return at most this many records.
-        max_returned: u32,
         /// Filter by active status.
         active_status: ActiveStatus,
     }
@@ -326,9 +330,13 @@ impl TxnQuery {
         self
     }
 
+    /// Return at most this many transactions.
+    pub fn max_returned(mut self, max: u32) -> Self {
+        self.max_returned = Some(max);
+        self
+    }
+
     setters! {
-        /// Return at most this many transactions.
-        max_returned: u32,
         /// Transactions of this customer, vendor or other name.
         entity: Ref,
         /// Filter by payment (invoice and bill queries only).
