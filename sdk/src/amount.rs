@@ -46,7 +46,9 @@ pub enum AmountError {
     #[error("{0} is not a finite number")]
     NotFinite(String),
     /// The number has more integer digits than the qbXML type allows.
-    #[error("{value} has more than {max_digits} digits before the decimal point, which QuickBooks cannot store")]
+    #[error(
+        "{value} has more than {max_digits} digits before the decimal point, which QuickBooks cannot store"
+    )]
     TooLarge {
         /// The value, as text.
         value: String,
@@ -86,6 +88,8 @@ impl Amount {
     /// The decimal a JSON number stands for. serde_json hands numbers over as `f64`; the
     /// shortest text that round-trips to that `f64` (`1234.57`, not `1234.569999…`) is the
     /// number the source wrote, so it is parsed exactly from that text, with no float arithmetic.
+    /// (A `serde_json::Number` read with `arbitrary_precision`, or any integer, is exact with
+    /// `Amount::parse(&number.to_string())`.)
     pub fn from_f64(value: f64) -> Result<Amount, AmountError> {
         if !value.is_finite() {
             return Err(AmountError::NotFinite(value.to_string()));
@@ -238,26 +242,41 @@ mod tests {
 
     #[test]
     fn too_many_integer_digits_is_an_error() {
-        assert!(Amount::parse("9999999999999.99").unwrap().to_qb_amount().is_ok());
+        assert!(
+            Amount::parse("9999999999999.99")
+                .unwrap()
+                .to_qb_amount()
+                .is_ok()
+        );
         assert!(matches!(
             Amount::parse("10000000000000").unwrap().to_qb_amount(),
             Err(AmountError::TooLarge { max_digits: 13, .. })
         ));
         assert!(Amount::parse("10000000000").unwrap().to_qb_price().is_err());
         // 9999999999999.995 rounds up past 13 digits: refused, not wrapped.
-        assert!(Amount::parse("9999999999999.995").unwrap().to_qb_amount().is_err());
+        assert!(
+            Amount::parse("9999999999999.995")
+                .unwrap()
+                .to_qb_amount()
+                .is_err()
+        );
     }
 
     #[test]
     fn malformed_text_is_refused() {
-        for bad in ["", "-", ".", "1e3", "1,000.00", "$5", "1.2.3", "12a", "NaN", "--1"] {
+        for bad in [
+            "", "-", ".", "1e3", "1,000.00", "$5", "1.2.3", "12a", "NaN", "--1",
+        ] {
             assert!(Amount::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn json_floats_become_the_decimal_they_were_written_as() {
-        assert_eq!(Amount::from_f64(1234.57).unwrap(), Amount::parse("1234.57").unwrap());
+        assert_eq!(
+            Amount::from_f64(1234.57).unwrap(),
+            Amount::parse("1234.57").unwrap()
+        );
         assert_eq!(Amount::from_f64(0.1).unwrap().to_string(), "0.1");
         assert!(Amount::from_f64(f64::NAN).is_err());
         assert!(Amount::from_f64(1e300).is_err());
@@ -266,13 +285,25 @@ mod tests {
     #[test]
     fn minor_units_use_the_currency_factor() {
         assert_eq!(
-            Amount::from_minor_units(113456, 100).unwrap().to_qb_amount().unwrap(),
+            Amount::from_minor_units(113456, 100)
+                .unwrap()
+                .to_qb_amount()
+                .unwrap(),
             "1134.56"
         );
         assert_eq!(Amount::from_minor_units(500, 1).unwrap().to_string(), "500");
-        assert_eq!(Amount::from_minor_units(1234, 1000).unwrap().to_string(), "1.234");
-        assert_eq!(Amount::from_minor_units(1, 3), Err(AmountError::MinorUnitFactor(3)));
-        assert_eq!(Amount::from_cents(-15050).to_qb_amount().unwrap(), "-150.50");
+        assert_eq!(
+            Amount::from_minor_units(1234, 1000).unwrap().to_string(),
+            "1.234"
+        );
+        assert_eq!(
+            Amount::from_minor_units(1, 3),
+            Err(AmountError::MinorUnitFactor(3))
+        );
+        assert_eq!(
+            Amount::from_cents(-15050).to_qb_amount().unwrap(),
+            "-150.50"
+        );
     }
 
     #[test]

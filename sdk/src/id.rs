@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(r.len(), 11);
         assert!(r.starts_with("R~"));
         assert_eq!(r, ref_number("R", id, 11).unwrap());
-        assert_ne!(r, ref_number("R", "3f1b6a0e-6c2d-4d2b-9a51-2c0b7f7d9e12", 11).unwrap());
+        assert_ne!(
+            r,
+            ref_number("R", "3f1b6a0e-6c2d-4d2b-9a51-2c0b7f7d9e12", 11).unwrap()
+        );
         assert_eq!(ref_number("", id, 20).unwrap().len(), 20);
     }
 

@@ -80,29 +80,48 @@ impl Fitted {
 /// assert!(f.replaced && !f.truncated);
 /// ```
 pub fn fit(value: &str, max: usize, policy: TextPolicy) -> Result<Fitted, TextProblem> {
-    let text = transliterate(value);
-    let replaced = text != value;
-    if replaced && policy == TextPolicy::Reject {
-        return Err(TextProblem::NotLatin1);
-    }
-    let len = text.chars().count();
-    if len <= max {
-        return Ok(Fitted {
-            text,
-            replaced,
-            truncated: false,
-        });
+    // Stream and stop at the limit, so a megabyte memo costs `max` characters of work.
+    let mut text = String::with_capacity(value.len().min(max.saturating_mul(2)));
+    let mut count = 0;
+    let mut replaced = false;
+    let mut truncated = false;
+    let mut piece = String::new();
+    for c in value.chars() {
+        piece.clear();
+        push_latin1(c, &mut piece);
+        replaced |= piece.len() != c.len_utf8() || !piece.starts_with(c);
+        for t in piece.chars() {
+            if count == max {
+                truncated = true;
+                break;
+            }
+            text.push(t);
+            count += 1;
+        }
+        if truncated {
+            break;
+        }
     }
     if policy == TextPolicy::Reject {
-        return Err(TextProblem::TooLong { len, max });
+        if truncated {
+            let whole = transliterate(value);
+            return Err(if whole != value {
+                TextProblem::NotLatin1
+            } else {
+                TextProblem::TooLong {
+                    len: whole.chars().count(),
+                    max,
+                }
+            });
+        }
+        if replaced {
+            return Err(TextProblem::NotLatin1);
+        }
     }
-    // Every character is Latin-1 here, so cutting at a char boundary is cutting at a
-    // QuickBooks character boundary.
-    let text = text.chars().take(max).collect();
     Ok(Fitted {
         text,
         replaced,
-        truncated: true,
+        truncated,
     })
 }
 
@@ -148,8 +167,12 @@ fn push_latin1(c: char, out: &mut String) {
             '\u{20AC}' => out.push_str("EUR"),
             '\u{2122}' => out.push_str("TM"),
             '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => out.push(' '),
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
-            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{E0000}'..='\u{E007F}' => {}
+            '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{E0000}'..='\u{E007F}' => {}
             '\u{2600}'..='\u{27BF}' | '\u{2B00}'..='\u{2BFF}' | '\u{1F000}'..='\u{1FAFF}' => {}
             _ => out.push('?'),
         },
@@ -173,7 +196,10 @@ mod tests {
 
     #[test]
     fn latin1_letters_are_kept() {
-        assert_eq!(transliterate("Café Ünïcode ß £ © ½"), "Café Ünïcode ß £ © ½");
+        assert_eq!(
+            transliterate("Café Ünïcode ß £ © ½"),
+            "Café Ünïcode ß £ © ½"
+        );
     }
 
     #[test]
@@ -196,7 +222,10 @@ mod tests {
 
     #[test]
     fn control_characters_are_removed_but_line_breaks_kept() {
-        assert_eq!(transliterate("a\u{0}b\u{1B}c\u{85}d\te\r\nf"), "abcd\te\r\nf");
+        assert_eq!(
+            transliterate("a\u{0}b\u{1B}c\u{85}d\te\r\nf"),
+            "abcd\te\r\nf"
+        );
     }
 
     #[test]
@@ -217,7 +246,10 @@ mod tests {
             fit("abcd", 3, TextPolicy::Reject),
             Err(TextProblem::TooLong { len: 4, max: 3 })
         );
-        assert_eq!(fit("a–b", 9, TextPolicy::Reject), Err(TextProblem::NotLatin1));
+        assert_eq!(
+            fit("a–b", 9, TextPolicy::Reject),
+            Err(TextProblem::NotLatin1)
+        );
         assert_eq!(fit("Café", 4, TextPolicy::Reject).unwrap().text, "Café");
     }
 

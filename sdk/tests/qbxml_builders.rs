@@ -203,8 +203,13 @@ fn customer_mod_needs_list_id_and_edit_sequence_and_is_valid() {
         .notes("n")
         .currency_ref(name("US Dollar"))
         .build());
-    assert!(full.qbxml.contains("<Name>Acme Renamed</Name><ParentRef><ListID>"));
-    let err = CustomerMod::new("bad id with spaces", "1").build().unwrap_err();
+    assert!(
+        full.qbxml
+            .contains("<Name>Acme Renamed</Name><ParentRef><ListID>")
+    );
+    let err = CustomerMod::new("bad id with spaces", "1")
+        .build()
+        .unwrap_err();
     assert!(matches!(err, BuildError::InvalidId { .. }), "{err}");
 }
 
@@ -251,11 +256,22 @@ fn over_long_text_is_truncated_to_the_xsd_limit_with_a_note() {
     let b = ok(CustomerAdd::new(long.as_str())
         .phone("+1 (212) 555-0100 ext. 4711")
         .build());
-    assert!(b.qbxml.contains(&format!("<Name>{}</Name>", "A".repeat(41))));
+    assert!(
+        b.qbxml
+            .contains(&format!("<Name>{}</Name>", "A".repeat(41)))
+    );
     assert!(b.qbxml.contains("<Phone>+1 (212) 555-0100 ext</Phone>"));
     assert_eq!(b.notes.len(), 2);
-    assert!(b.notes[0].contains("truncated to 41 characters"), "{}", b.notes[0]);
-    assert!(b.notes[1].starts_with("CustomerAdd Phone:"), "{}", b.notes[1]);
+    assert!(
+        b.notes[0].contains("truncated to 41 characters"),
+        "{}",
+        b.notes[0]
+    );
+    assert!(
+        b.notes[1].starts_with("CustomerAdd Phone:"),
+        "{}",
+        b.notes[1]
+    );
 }
 
 #[test]
@@ -264,12 +280,18 @@ fn item_names_are_cut_at_31_characters_in_names_and_references() {
     let item = ok(ItemAdd::new(ItemKind::Service, long)
         .account_ref(name("Services"))
         .build());
-    assert!(item.qbxml.contains("<Name>Managed Services Premium Plan G</Name>"));
+    assert!(
+        item.qbxml
+            .contains("<Name>Managed Services Premium Plan G</Name>")
+    );
     // The invoice line refers to the item by its source name and still finds it.
     let inv = ok(InvoiceAdd::new(name("Acme"))
         .line(InvoiceLine::new(name(long)).amount(amt("1")))
         .build());
-    assert!(inv.qbxml.contains("<ItemRef><FullName>Managed Services Premium Plan G</FullName>"));
+    assert!(
+        inv.qbxml
+            .contains("<ItemRef><FullName>Managed Services Premium Plan G</FullName>")
+    );
 }
 
 #[test]
@@ -291,24 +313,42 @@ fn reject_policy_turns_over_long_text_into_an_error_naming_the_field() {
             problem: TextProblem::TooLong { len: 30, max: 29 },
         }
     );
-    assert!(err.to_string().contains("InvoiceLineAdd[2] Other1 is 30 characters long"));
+    assert!(
+        err.to_string()
+            .contains("InvoiceLineAdd[2] Other1 is 30 characters long")
+    );
     let err = VendorAdd::new("Délice – Paris")
         .policy(TextPolicy::Reject)
         .build()
         .unwrap_err();
-    assert!(matches!(err, BuildError::Text { problem: TextProblem::NotLatin1, .. }));
+    assert!(matches!(
+        err,
+        BuildError::Text {
+            problem: TextProblem::NotLatin1,
+            ..
+        }
+    ));
     // Latin-1 text that fits passes the strict policy unchanged.
-    assert!(ok(VendorAdd::new("Délice Paris").policy(TextPolicy::Reject).build())
+    assert!(
+        ok(VendorAdd::new("Délice Paris")
+            .policy(TextPolicy::Reject)
+            .build())
         .notes
-        .is_empty());
+        .is_empty()
+    );
 }
 
 #[test]
 fn markup_and_control_characters_never_break_the_xml() {
-    let b = ok(CustomerAdd::new("<b>A&B</b> \"quoted\" 'single' \u{0}\u{7}\u{1B}]]>")
-        .notes("line one\r\nline two\ttab \u{FFFE}\u{FFFF} \u{D7FF}")
-        .build());
-    assert!(b.qbxml.contains("&lt;b&gt;A&amp;B&lt;/b&gt; &quot;quoted&quot;"));
+    let b = ok(
+        CustomerAdd::new("<b>A&B</b> \"quoted\" 'single' \u{0}\u{7}\u{1B}]]>")
+            .notes("line one\r\nline two\ttab \u{FFFE}\u{FFFF} \u{D7FF}")
+            .build(),
+    );
+    assert!(
+        b.qbxml
+            .contains("&lt;b&gt;A&amp;B&lt;/b&gt; &quot;quoted&quot;")
+    );
 }
 
 // ---- vendors and items --------------------------------------------------------------------
@@ -347,7 +387,11 @@ fn vendor_add_minimal_and_full_are_valid() {
 
 #[test]
 fn every_item_kind_is_valid_minimal_and_full() {
-    for kind in [ItemKind::Service, ItemKind::NonInventory, ItemKind::OtherCharge] {
+    for kind in [
+        ItemKind::Service,
+        ItemKind::NonInventory,
+        ItemKind::OtherCharge,
+    ] {
         ok(ItemAdd::new(kind, "Widget")
             .account_ref(name("Sales"))
             .build());
@@ -435,8 +479,15 @@ fn invoice_add_minimal_and_full_are_valid() {
         .ar_account_ref(name("Accounts Receivable"))
         .class_ref(name("Consulting"))
         .build());
-    assert!(b.qbxml.contains("<Quantity>12.5</Quantity><UnitOfMeasure>hour</UnitOfMeasure><Rate>140</Rate>"));
-    assert!(b.qbxml.contains("<InvoiceLineAdd><Desc>Thank you for your business.</Desc></InvoiceLineAdd>"));
+    assert!(
+        b.qbxml.contains(
+            "<Quantity>12.5</Quantity><UnitOfMeasure>hour</UnitOfMeasure><Rate>140</Rate>"
+        )
+    );
+    assert!(
+        b.qbxml
+            .contains("<InvoiceLineAdd><Desc>Thank you for your business.</Desc></InvoiceLineAdd>")
+    );
 }
 
 #[test]
@@ -466,7 +517,11 @@ fn amounts_beyond_13_integer_digits_are_refused_naming_the_field() {
         .line(InvoiceLine::new(name("Labor")).amount(amt("12345678901234")))
         .build()
         .unwrap_err();
-    assert!(err.to_string().starts_with("InvoiceAdd InvoiceLineAdd[1] Amount:"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("InvoiceAdd InvoiceLineAdd[1] Amount:"),
+        "{err}"
+    );
 }
 
 // ---- bills, payments, cards, checks, purchase orders, journal entries ---------------------
@@ -500,7 +555,9 @@ fn full_item_line() -> ItemLine {
 
 #[test]
 fn bill_add_minimal_and_full_are_valid() {
-    ok(BillAdd::new(name("Northwind")).expense_line(expense()).build());
+    ok(BillAdd::new(name("Northwind"))
+        .expense_line(expense())
+        .build());
     let b = ok(BillAdd::new(name("Northwind"))
         .item_line(full_item_line())
         .expense_line(full_expense())
@@ -542,29 +599,42 @@ fn bill_payments_by_check_and_card_are_valid() {
         .txn_date(date("2025-03-15"))
         .ap_account_ref(name("Accounts Payable"))
         .build());
-    assert!(b.qbxml.contains("</BankAccountRef><RefNumber>ACH-7731</RefNumber>"));
+    assert!(
+        b.qbxml
+            .contains("</BankAccountRef><RefNumber>ACH-7731</RefNumber>")
+    );
     let printed = ok(BillPaymentAdd::check(name("Northwind"), name("Checking"))
         .is_to_be_printed(true)
         .applied_to(applied.clone())
         .build());
-    assert!(printed.qbxml.contains("<IsToBePrinted>true</IsToBePrinted>"));
-    assert!(BillPaymentAdd::check(name("N"), name("C"))
-        .is_to_be_printed(true)
-        .ref_number("1")
-        .applied_to(applied.clone())
-        .build()
-        .is_err());
-    ok(BillPaymentAdd::credit_card(name("Northwind"), name("Ramp Card"))
-        .applied_to(applied.clone())
-        .build());
-    ok(BillPaymentAdd::credit_card(name("Northwind"), name("Ramp Card"))
-        .external_guid(GUID)
-        .memo("m")
-        .ref_number("R-1")
-        .txn_date(date("2025-03-15"))
-        .ap_account_ref(name("Accounts Payable"))
-        .applied_to(applied)
-        .build());
+    assert!(
+        printed
+            .qbxml
+            .contains("<IsToBePrinted>true</IsToBePrinted>")
+    );
+    assert!(
+        BillPaymentAdd::check(name("N"), name("C"))
+            .is_to_be_printed(true)
+            .ref_number("1")
+            .applied_to(applied.clone())
+            .build()
+            .is_err()
+    );
+    ok(
+        BillPaymentAdd::credit_card(name("Northwind"), name("Ramp Card"))
+            .applied_to(applied.clone())
+            .build(),
+    );
+    ok(
+        BillPaymentAdd::credit_card(name("Northwind"), name("Ramp Card"))
+            .external_guid(GUID)
+            .memo("m")
+            .ref_number("R-1")
+            .txn_date(date("2025-03-15"))
+            .ap_account_ref(name("Accounts Payable"))
+            .applied_to(applied)
+            .build(),
+    );
     assert!(BillPaymentAdd::check(name("N"), name("C")).build().is_err());
 }
 
@@ -588,12 +658,18 @@ fn credit_card_charges_and_credits_are_valid() {
     let credit = ok(CreditCardAdd::credit(name("Ramp Card"))
         .expense_line(expense())
         .build());
-    assert!(credit.qbxml.starts_with("<CreditCardCreditAddRq><CreditCardCreditAdd>"));
+    assert!(
+        credit
+            .qbxml
+            .starts_with("<CreditCardCreditAddRq><CreditCardCreditAdd>")
+    );
 }
 
 #[test]
 fn check_add_minimal_and_full_are_valid() {
-    ok(CheckAdd::new(name("Checking")).expense_line(expense()).build());
+    ok(CheckAdd::new(name("Checking"))
+        .expense_line(expense())
+        .build());
     ok(CheckAdd::new(name("Checking"))
         .item_line(full_item_line())
         .expense_line(full_expense())
@@ -693,7 +769,10 @@ fn journal_entries_must_balance() {
         }
     );
     let one_sided = JournalEntryAdd::new().line(credit).build().unwrap_err();
-    assert!(matches!(one_sided, BuildError::Missing { .. }), "{one_sided}");
+    assert!(
+        matches!(one_sided, BuildError::Missing { .. }),
+        "{one_sided}"
+    );
 }
 
 // ---- queries ------------------------------------------------------------------------------
@@ -720,7 +799,13 @@ fn list_queries_are_valid_for_every_list() {
             .active_status(ActiveStatus::All)
             .max_returned(10)
             .build());
-        assert!(ListQuery::new(kind).list_id("1").full_name("A").build().is_err());
+        assert!(
+            ListQuery::new(kind)
+                .list_id("1")
+                .full_name("A")
+                .build()
+                .is_err()
+        );
     }
 }
 
@@ -738,7 +823,10 @@ fn transaction_probes_are_valid_for_every_type() {
     ] {
         ok(TxnQuery::new(kind).build());
         ok(TxnQuery::new(kind).ref_number("10457").build());
-        ok(TxnQuery::new(kind).txn_id("1A2B-1234567890").include_line_items(true).build());
+        ok(TxnQuery::new(kind)
+            .txn_id("1A2B-1234567890")
+            .include_line_items(true)
+            .build());
         ok(TxnQuery::new(kind)
             .include_ret_element("TxnID")
             .include_ret_element("ExternalGUID")
@@ -749,22 +837,32 @@ fn transaction_probes_are_valid_for_every_type() {
         ok(TxnQuery::new(kind)
             .entity(Ref::list_id("80000001-1234567890"))
             .build());
-        assert!(TxnQuery::new(kind).txn_id("1").ref_number("2").build().is_err());
+        assert!(
+            TxnQuery::new(kind)
+                .txn_id("1")
+                .ref_number("2")
+                .build()
+                .is_err()
+        );
     }
     ok(TxnQuery::new(TxnKind::Invoice)
         .include_linked_txns(true)
         .paid_status(PaidStatus::NotPaidOnly)
         .build());
-    assert!(TxnQuery::new(TxnKind::CreditCardCharge)
-        .paid_status(PaidStatus::All)
-        .build()
-        .is_err());
+    assert!(
+        TxnQuery::new(TxnKind::CreditCardCharge)
+            .paid_status(PaidStatus::All)
+            .build()
+            .is_err()
+    );
 }
 
 #[test]
 fn host_and_company_queries_are_valid() {
     ok(HostQuery::new().build());
-    ok(HostQuery::new().include_ret_element("SupportedQBXMLVersion").build());
+    ok(HostQuery::new()
+        .include_ret_element("SupportedQBXMLVersion")
+        .build());
     ok(CompanyQuery::new().build());
     ok(CompanyQuery::new()
         .include_ret_element("CompanyName")
@@ -804,10 +902,45 @@ impl Rng {
     /// Unicode text, often long, mixing what sources really send with what breaks XML.
     fn text(&mut self) -> String {
         const PIECES: &[&str] = &[
-            "a", "Z", "0", " ", ":", "&", "<", ">", "\"", "'", "]]>", "é", "Ü", "ß", "ÿ", "–",
-            "—", "“", "”", "…", "€", "™", "Ł", "œ", "東", "Ж", "👍🏽", "\u{200D}", "\u{FEFF}",
-            "\u{0}", "\u{7}", "\u{1B}", "\u{85}", "\t", "\r\n", "\u{FFFF}", "\u{10FFFF}",
-            "\u{D7FF}", "\u{E000}",
+            "a",
+            "Z",
+            "0",
+            " ",
+            ":",
+            "&",
+            "<",
+            ">",
+            "\"",
+            "'",
+            "]]>",
+            "é",
+            "Ü",
+            "ß",
+            "ÿ",
+            "–",
+            "—",
+            "“",
+            "”",
+            "…",
+            "€",
+            "™",
+            "Ł",
+            "œ",
+            "東",
+            "Ж",
+            "👍🏽",
+            "\u{200D}",
+            "\u{FEFF}",
+            "\u{0}",
+            "\u{7}",
+            "\u{1B}",
+            "\u{85}",
+            "\t",
+            "\r\n",
+            "\u{FFFF}",
+            "\u{10FFFF}",
+            "\u{D7FF}",
+            "\u{E000}",
         ];
         let len = match self.below(4) {
             0 => 0,

@@ -148,7 +148,10 @@ impl ItemLine {
         w.reference("ClassRef", self.class_ref.as_ref());
         w.reference("SalesTaxCodeRef", self.sales_tax_code_ref.as_ref());
         billable(w, self.billable_status);
-        w.reference("OverrideItemAccountRef", self.override_item_account_ref.as_ref());
+        w.reference(
+            "OverrideItemAccountRef",
+            self.override_item_account_ref.as_ref(),
+        );
     }
 }
 

@@ -178,13 +178,16 @@ pub struct Date {
 
 /// Why a date is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a date: write YYYY-MM-DD (a time after it, as in 2025-03-01T00:00:00Z, is ignored)")]
+#[error(
+    "{0:?} is not a date: write YYYY-MM-DD (a time after it, as in 2025-03-01T00:00:00Z, is ignored)"
+)]
 pub struct DateError(String);
 
 impl Date {
     /// The date `year-month-day`, checked against the calendar (years 1000 to 9999).
     pub fn new(year: u16, month: u8, day: u8) -> Result<Date, DateError> {
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let leap =
+            year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
         let days = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -254,9 +257,17 @@ fn full_name_limits(tag: &str) -> (usize, Option<usize>) {
     match tag {
         "CustomerRef" | "EntityRef" | "PayeeEntityRef" | "ShipToEntityRef" => (209, Some(41)),
         "VendorRef" | "PrefVendorRef" => (41, Some(41)),
-        "AccountRef" | "APAccountRef" | "ARAccountRef" | "BankAccountRef"
-        | "CreditCardAccountRef" | "OverrideItemAccountRef" | "DiscountAccountRef"
-        | "IncomeAccountRef" | "ExpenseAccountRef" | "ClassRef" | "ItemRef" => (159, Some(31)),
+        "AccountRef"
+        | "APAccountRef"
+        | "ARAccountRef"
+        | "BankAccountRef"
+        | "CreditCardAccountRef"
+        | "OverrideItemAccountRef"
+        | "DiscountAccountRef"
+        | "IncomeAccountRef"
+        | "ExpenseAccountRef"
+        | "ClassRef"
+        | "ItemRef" => (159, Some(31)),
         "SalesTaxCodeRef" | "CustomerSalesTaxCodeRef" => (3, None),
         "SalesRepRef" => (5, None),
         "ShipMethodRef" => (15, None),
@@ -439,7 +450,14 @@ mod tests {
             Date::new(2025, 3, 31).unwrap()
         );
         assert!(Date::parse("2024-02-29").is_ok());
-        for bad in ["2025-02-29", "2025-13-01", "25-03-01", "2025-3-1", "", "2025-03-01-02"] {
+        for bad in [
+            "2025-02-29",
+            "2025-13-01",
+            "25-03-01",
+            "2025-3-1",
+            "",
+            "2025-03-01-02",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -76,7 +76,10 @@ impl InvoiceLine {
         w.amount("Amount", self.amount);
         w.date("ServiceDate", self.service_date);
         w.reference("SalesTaxCodeRef", self.sales_tax_code_ref.as_ref());
-        w.reference("OverrideItemAccountRef", self.override_item_account_ref.as_ref());
+        w.reference(
+            "OverrideItemAccountRef",
+            self.override_item_account_ref.as_ref(),
+        );
         w.text("Other1", self.other1.as_deref(), 29);
         w.text("Other2", self.other2.as_deref(), 29);
     }

@@ -154,7 +154,11 @@ impl ListQuery {
         let filtered = self.max_returned.is_some()
             || self.active_status.is_some()
             || self.name_filter.is_some();
-        let ways = [!self.list_ids.is_empty(), !self.full_names.is_empty(), filtered];
+        let ways = [
+            !self.list_ids.is_empty(),
+            !self.full_names.is_empty(),
+            filtered,
+        ];
         if ways.iter().filter(|&&w| w).count() > 1 {
             w.fail(BuildError::Missing {
                 request: request.to_owned(),
@@ -369,7 +373,11 @@ impl TxnQuery {
             || self.txn_date_range.is_some()
             || self.entity.is_some()
             || self.paid_status.is_some();
-        let ways = [!self.txn_ids.is_empty(), !self.ref_numbers.is_empty(), filtered];
+        let ways = [
+            !self.txn_ids.is_empty(),
+            !self.ref_numbers.is_empty(),
+            filtered,
+        ];
         if ways.iter().filter(|&&w| w).count() > 1 {
             w.fail(BuildError::Missing {
                 request: request.to_owned(),
@@ -381,10 +389,14 @@ impl TxnQuery {
             what,
         };
         if self.paid_status.is_some() && !self.kind.has_paid_status() {
-            w.fail(unsupported("no PaidStatus filter (only invoice and bill queries have one)"));
+            w.fail(unsupported(
+                "no PaidStatus filter (only invoice and bill queries have one)",
+            ));
         }
         if self.include_linked_txns.is_some() && !self.kind.has_linked_txns() {
-            w.fail(unsupported("no IncludeLinkedTxns (this query type has none)"));
+            w.fail(unsupported(
+                "no IncludeLinkedTxns (this query type has none)",
+            ));
         }
         for id in &self.txn_ids {
             w.id("TxnID", id, ID_MAX);

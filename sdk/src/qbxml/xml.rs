@@ -292,7 +292,9 @@ mod tests {
         let built = w.finish().unwrap();
         assert_eq!(
             built.notes,
-            [r#"CustomerAdd Name: "Café Ünïcode – Ltd" → "Café Ünïcode - Ltd" (non-Latin-1 replaced)"#]
+            [
+                r#"CustomerAdd Name: "Café Ünïcode – Ltd" → "Café Ünïcode - Ltd" (non-Latin-1 replaced)"#
+            ]
         );
     }
 }
