@@ -491,6 +491,28 @@ fn invoice_add_minimal_and_full_are_valid() {
 }
 
 #[test]
+fn credit_memo_has_the_invoice_fields_and_credit_memo_lines() {
+    let b = ok(InvoiceAdd::credit_memo(name("St. Brigid's Parish School"))
+        .line(
+            InvoiceLine::new(name("SLA Service Credit"))
+                .amount(amt("500"))
+                .desc("April outage"),
+        )
+        .external_guid(GUID)
+        .customer_sales_tax_code_ref(name("Non"))
+        .memo("src:29685002")
+        .po_number("P")
+        .ref_number("10502C")
+        .txn_date(date("2025-04-30"))
+        .bill_address(address())
+        .build());
+    assert!(b.qbxml.starts_with("<CreditMemoAddRq><CreditMemoAdd>"));
+    assert!(b.qbxml.contains("<CreditMemoLineAdd><ItemRef>"));
+    let err = InvoiceAdd::credit_memo(name("A")).build().unwrap_err();
+    assert!(err.to_string().starts_with("CreditMemoAdd needs"), "{err}");
+}
+
+#[test]
 fn an_invoice_without_lines_is_refused() {
     let err = InvoiceAdd::new(name("Acme")).build().unwrap_err();
     assert!(matches!(err, BuildError::Missing { .. }), "{err}");
@@ -814,6 +836,7 @@ fn transaction_probes_are_valid_for_every_type() {
     let day = date("2025-03-01");
     for kind in [
         TxnKind::Invoice,
+        TxnKind::CreditMemo,
         TxnKind::Bill,
         TxnKind::PurchaseOrder,
         TxnKind::Check,

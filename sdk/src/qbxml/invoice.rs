@@ -1,4 +1,4 @@
-//! `InvoiceAdd` and its lines.
+//! `InvoiceAdd` and `CreditMemoAdd` (the same body) and their lines.
 
 use crate::amount::Amount;
 use crate::text::TextPolicy;
@@ -6,7 +6,7 @@ use crate::text::TextPolicy;
 use super::common::{Address, BuildError, Built, Date, Ref, setters};
 use super::xml::Writer;
 
-/// One `InvoiceLineAdd`.
+/// One `InvoiceLineAdd` (or `CreditMemoLineAdd`: the same fields).
 #[derive(Debug, Clone, Default)]
 pub struct InvoiceLine {
     item_ref: Option<Ref>,
@@ -85,7 +85,9 @@ impl InvoiceLine {
     }
 }
 
-/// `InvoiceAdd`: a sales invoice (accounts receivable).
+/// `InvoiceAdd`: a sales invoice (accounts receivable); or, made with
+/// [`credit_memo`](Self::credit_memo), `CreditMemoAdd`, which has the same fields (use it for
+/// a negative total: QuickBooks' handling of negative invoices is not documented).
 ///
 /// ```
 /// use qbridge_sdk::amount::Amount;
@@ -105,6 +107,7 @@ impl InvoiceLine {
 /// ```
 #[derive(Debug, Clone)]
 pub struct InvoiceAdd {
+    request: &'static str,
     customer_ref: Ref,
     class_ref: Option<Ref>,
     ar_account_ref: Option<Ref>,
@@ -137,7 +140,18 @@ pub struct InvoiceAdd {
 impl InvoiceAdd {
     /// An invoice to `customer_ref`; add at least one line.
     pub fn new(customer_ref: Ref) -> Self {
+        Self::with_request("InvoiceAdd", customer_ref)
+    }
+
+    /// A credit memo (`CreditMemoAdd`) for `customer_ref`, with positive line amounts for
+    /// what is credited; add at least one line.
+    pub fn credit_memo(customer_ref: Ref) -> Self {
+        Self::with_request("CreditMemoAdd", customer_ref)
+    }
+
+    fn with_request(request: &'static str, customer_ref: Ref) -> Self {
         InvoiceAdd {
+            request,
             customer_ref,
             class_ref: None,
             ar_account_ref: None,
@@ -231,9 +245,9 @@ impl InvoiceAdd {
         self
     }
 
-    /// The `<InvoiceAddRq>` element and notes.
+    /// The `<InvoiceAddRq>` (or `<CreditMemoAddRq>`) element and notes.
     pub fn build(&self) -> Result<Built, BuildError> {
-        let mut w = Writer::add("InvoiceAdd", self.policy);
+        let mut w = Writer::add(self.request, self.policy);
         w.reference("CustomerRef", Some(&self.customer_ref));
         w.reference("ClassRef", self.class_ref.as_ref());
         w.reference("ARAccountRef", self.ar_account_ref.as_ref());
@@ -262,14 +276,21 @@ impl InvoiceAdd {
         );
         w.text("Other", self.other.as_deref(), 29);
         w.guid("ExternalGUID", self.external_guid.as_deref());
-        if self.lines.is_empty() {
+        let line_tag = if self.request == "CreditMemoAdd" {
+            "CreditMemoLineAdd"
+        } else {
+            "InvoiceLineAdd"
+        };
+        let before = w.written();
+        for (i, line) in self.lines.iter().enumerate() {
+            w.item(line_tag, i, |w| line.write(w));
+        }
+        // A credit memo's schema requires a line element; an invoice needs one in practice.
+        if w.written() == before {
             w.fail(BuildError::Missing {
-                request: "InvoiceAdd".to_owned(),
+                request: self.request.to_owned(),
                 what: "at least one line",
             });
-        }
-        for (i, line) in self.lines.iter().enumerate() {
-            w.item("InvoiceLineAdd", i, |w| line.write(w));
         }
         w.finish()
     }

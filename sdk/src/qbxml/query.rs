@@ -216,6 +216,8 @@ fn write_ret_elements(w: &mut Writer, names: &[String]) {
 pub enum TxnKind {
     /// `InvoiceQuery`.
     Invoice,
+    /// `CreditMemoQuery`.
+    CreditMemo,
     /// `BillQuery`.
     Bill,
     /// `PurchaseOrderQuery`.
@@ -234,6 +236,7 @@ impl TxnKind {
     fn request(self) -> &'static str {
         match self {
             TxnKind::Invoice => "InvoiceQuery",
+            TxnKind::CreditMemo => "CreditMemoQuery",
             TxnKind::Bill => "BillQuery",
             TxnKind::PurchaseOrder => "PurchaseOrderQuery",
             TxnKind::Check => "CheckQuery",
@@ -250,7 +253,11 @@ impl TxnKind {
     fn has_linked_txns(self) -> bool {
         matches!(
             self,
-            TxnKind::Invoice | TxnKind::Bill | TxnKind::PurchaseOrder | TxnKind::Check
+            TxnKind::Invoice
+                | TxnKind::CreditMemo
+                | TxnKind::Bill
+                | TxnKind::PurchaseOrder
+                | TxnKind::Check
         )
     }
 }
