@@ -295,6 +295,21 @@ fn item_names_are_cut_at_31_characters_in_names_and_references() {
 }
 
 #[test]
+fn a_reference_too_long_for_its_list_is_refused_rather_than_cut() {
+    let err = CustomerAdd::new("Acme")
+        .sales_tax_code_ref(name("Taxable"))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BuildError::Text {
+            field: "CustomerAdd SalesTaxCodeRef FullName".into(),
+            problem: TextProblem::TooLong { len: 7, max: 3 },
+        }
+    );
+}
+
+#[test]
 fn reject_policy_turns_over_long_text_into_an_error_naming_the_field() {
     let err = InvoiceAdd::new(name("Acme"))
         .policy(TextPolicy::Reject)

@@ -296,8 +296,9 @@ impl Writer {
         let Some(value) = value else { return };
         self.element(tag, |w| match value {
             Ref::ListId(id) => w.id("ListID", id, ID_MAX),
+            // Without a per-part limit (terms, tax codes …) a long name is refused, never cut.
             Ref::FullName(name) => {
-                w.full_name("FullName", name, total, segment.unwrap_or(total));
+                w.full_name("FullName", name, total, segment.unwrap_or(usize::MAX));
             }
         });
     }
