@@ -60,6 +60,9 @@ pub enum AmountError {
         "minor-unit factor {0} is not a power of ten (1, 10, 100, 1000): cannot convert minor units"
     )]
     MinorUnitFactor(u64),
+    /// The number needs more than the 28 significant digits an exact decimal holds.
+    #[error("{0} needs more than 28 significant digits: it cannot be held exactly")]
+    Precision(String),
     /// Adding or subtracting overflowed the 28-digit range.
     #[error("the sum is out of range")]
     Overflow,
@@ -94,10 +97,7 @@ impl Amount {
         if !value.is_finite() {
             return Err(AmountError::NotFinite(value.to_string()));
         }
-        Amount::parse(&format!("{value}")).map_err(|_| AmountError::TooLarge {
-            value: format!("{value}"),
-            max_digits: 28,
-        })
+        Amount::parse(&format!("{value}")).map_err(|_| AmountError::Precision(value.to_string()))
     }
 
     /// An amount given in minor units (cents), with `per_major` minor units per major unit:
@@ -279,7 +279,11 @@ mod tests {
         );
         assert_eq!(Amount::from_f64(0.1).unwrap().to_string(), "0.1");
         assert!(Amount::from_f64(f64::NAN).is_err());
-        assert!(Amount::from_f64(1e300).is_err());
+        assert!(matches!(
+            Amount::from_f64(1e300),
+            Err(AmountError::Precision(_))
+        ));
+        assert!(Amount::from_f64(1e-300).is_err());
     }
 
     #[test]

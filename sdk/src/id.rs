@@ -7,8 +7,9 @@
 
 use uuid::Uuid;
 
-/// Root of every qbridge UUIDv5: `Uuid::new_v5(NAMESPACE_URL, "https://qbridge.invalid/id")`
-/// computed once and frozen here, because changing it would change every GUID ever issued.
+/// Root namespace of every qbridge UUIDv5: an arbitrary constant chosen once. It must never
+/// change: that would change every GUID and hashed RefNumber ever issued, and re-runs would
+/// no longer recognise their earlier records.
 const QBRIDGE_ROOT: Uuid = Uuid::from_u128(0x6d3c_5a1e_2f8b_5c4d_9e7a_1b2c_3d4e_5f60);
 
 /// Shortest hash part [`ref_number`] accepts: 6 base-32 characters, 30 bits.
@@ -55,8 +56,10 @@ pub fn external_guid(namespace: &str, source_id: &str) -> String {
 /// When `prefix + source_id` fits and is plain printable ASCII it is used as it is, so the
 /// number people see in QuickBooks matches the source (`ref_number("", "10457", 11)` is
 /// `10457`). Otherwise it is `prefix` + `~` + a base-32 hash of `source_id` filling the rest of
-/// the field (`ref_number("R", "3f1b6a0e-6c2d-4d2b", 11)` is `R~` and 9 hash characters); the
-/// `~` keeps hashed numbers apart from verbatim ones of ids that never contain `~`.
+/// the field, at most 25 characters of hash (`ref_number("R", "3f1b6a0e-6c2d-4d2b", 11)` is
+/// `R~` and 9 hash characters); the `~` keeps hashed numbers apart from verbatim ones of ids
+/// that never contain `~`. The hash is SHA-1 based (UUIDv5): 9 characters (45 bits) make an
+/// accidental clash between two records' numbers unlikely below millions of records.
 /// The same input always gives the same number.
 pub fn ref_number(prefix: &str, source_id: &str, max_len: usize) -> Result<String, IdError> {
     let verbatim = format!("{prefix}{source_id}");
