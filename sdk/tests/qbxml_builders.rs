@@ -1074,7 +1074,49 @@ fn random_input_never_panics_and_never_produces_invalid_qbxml() {
         let query = ListQuery::new(ListKind::Customer)
             .name_filter(MatchCriterion::Contains, rng.text())
             .policy(policy);
+        let bill = BillAdd::new(name(&rng.text()))
+            .ref_number(rng.text())
+            .vendor_address(Address {
+                addr5: Some(rng.text()),
+                state: Some(rng.text()),
+                ..Address::default()
+            })
+            .item_line(
+                ItemLine::new(name(&rng.text()))
+                    .desc(rng.text())
+                    .quantity(rng.amount())
+                    .cost(rng.amount())
+                    .amount(rng.amount()),
+            )
+            .policy(policy);
+        let check = CheckAdd::new(name(&rng.text()))
+            .ref_number(rng.text())
+            .expense_line(ExpenseLine::new(name(&rng.text()), rng.amount()))
+            .policy(policy);
+        let order = PurchaseOrderAdd::new(name(&rng.text()))
+            .vendor_msg(rng.text())
+            .other1(rng.text())
+            .line(
+                PurchaseOrderLine::new(name(&rng.text()))
+                    .manufacturer_part_number(rng.text())
+                    .rate(rng.amount()),
+            )
+            .policy(policy);
+        let payment = BillPaymentAdd::check(name(&rng.text()), name(&rng.text()))
+            .ref_number(rng.text())
+            .memo(rng.text())
+            .applied_to(AppliedToTxn::new(rng.text(), rng.amount()))
+            .policy(policy);
+        let probe = TxnQuery::new(TxnKind::Bill)
+            .ref_number(rng.text())
+            .include_ret_element(rng.text())
+            .policy(policy);
         for result in [
+            bill.build(),
+            check.build(),
+            order.build(),
+            payment.build(),
+            probe.build(),
             customer.build(),
             invoice.build(),
             card.build(),
@@ -1087,5 +1129,5 @@ fn random_input_never_panics_and_never_produces_invalid_qbxml() {
         }
     }
     // The generator must exercise the success path, not only errors.
-    assert!(built > 500, "only {built} requests built");
+    assert!(built > 600, "only {built} requests built");
 }
