@@ -6,7 +6,11 @@
 //! Feature `schema` (native only) adds [`schema::validate`], which checks a qbXML document
 //! against Intuit's XSD.
 
+pub mod amount;
+pub mod id;
+pub mod qbxml;
 mod request;
+pub mod text;
 pub use request::{Request, root_element};
 
 #[cfg(feature = "schema")]
