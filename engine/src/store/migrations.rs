@@ -185,6 +185,23 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX qbwc_session_open ON qbwc_session(connection_id) WHERE closed_at IS NULL;
     "#,
+    // 5: pull schedules (see store::schedules): cron in the firm's timezone, next fire in UTC.
+    r#"
+    CREATE TABLE schedule(
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL,
+        plugin TEXT NOT NULL,
+        cron TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        next_run_at INTEGER,
+        last_run_at INTEGER,
+        last_result TEXT,
+        cursor TEXT,
+        created_at INTEGER NOT NULL,
+        UNIQUE(connection_id, plugin)
+    ) STRICT;
+    CREATE INDEX schedule_due ON schedule(next_run_at) WHERE next_run_at IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -17,6 +17,7 @@ pub mod connections;
 pub mod lock;
 mod migrations;
 pub mod queue;
+pub mod schedules;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
