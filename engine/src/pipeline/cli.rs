@@ -1,0 +1,294 @@
+//! `qbridge jobs …`, `qbridge status`, `qbridge ingest …`, `qbridge schedule …`.
+//!
+//! These open the data dir directly (the server must be stopped — one engine per data dir);
+//! with a running server use the admin API (`/api/v1/jobs`, `/api/v1/ingest/{plugin}`).
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use super::ingest::ingest;
+use crate::config::Config;
+use crate::plugins::PluginManager;
+use crate::schedule::Schedule;
+use crate::store::Store;
+use crate::store::audit::now_ms;
+use crate::store::queue::{Enqueued, JobFilter, STATES};
+
+/// `qbridge jobs …`
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    command: Option<JobsCommand>,
+    /// Only jobs in this state (available, held, sent, in_doubt, retryable, completed, discarded, cancelled).
+    #[arg(long)]
+    state: Option<String>,
+    /// Only jobs of this connection.
+    #[arg(long)]
+    connection: Option<String>,
+    /// At most this many (newest first).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// A job with its request, last response, history and advice.
+    Show {
+        /// Job id.
+        id: i64,
+    },
+    /// Send a failed, held, cancelled or unresolved job again.
+    Retry {
+        /// Job id.
+        id: i64,
+    },
+    /// Stop a job that has not been applied; its dependents are held.
+    Cancel {
+        /// Job id.
+        id: i64,
+    },
+}
+
+/// `qbridge ingest …`
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Plugin that maps the records.
+    #[arg(long)]
+    plugin: String,
+    /// Connection (company file) the records are for; optional when there is only one.
+    #[arg(long)]
+    connection: Option<String>,
+    /// Record kind the plugin expects (e.g. invoice, company, transaction, bill).
+    #[arg(long)]
+    kind: String,
+    /// JSON file with one record or an array of records; `-` reads standard input.
+    file: String,
+}
+
+/// `qbridge schedule …`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Pull a plugin's source on a cron schedule (5 fields, the firm's timezone).
+    Add {
+        /// Connection the pulled records are for.
+        #[arg(long)]
+        connection: String,
+        /// Plugin that pulls.
+        #[arg(long)]
+        plugin: String,
+        /// e.g. "*/15 * * * *" or "0 6 * * 1-5".
+        #[arg(long)]
+        cron: String,
+        /// IANA timezone (default: the firm's, setting firm.timezone).
+        #[arg(long)]
+        timezone: Option<String>,
+    },
+    /// List schedules with their next run.
+    List,
+    /// Remove a schedule.
+    Remove {
+        /// Schedule id.
+        id: i64,
+    },
+}
+
+fn connection_id(store: &Store, name: Option<&str>) -> anyhow::Result<i64> {
+    match name {
+        Some(n) => Ok(store.connection(n)?.id),
+        None => {
+            let all = store.connections()?;
+            match all.as_slice() {
+                [only] => Ok(only.id),
+                [] => bail!("no connection exists yet: create one with `qbridge connection add NAME`"),
+                _ => bail!(
+                    "several connections exist ({}): choose one with --connection",
+                    all.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+    }
+}
+
+fn ago(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Runs `qbridge jobs …`.
+pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
+    match args.command {
+        None => {
+            if let Some(s) = &args.state
+                && !STATES.contains(&s.as_str())
+            {
+                bail!("unknown state {s:?}: expected one of {}", STATES.join(", "));
+            }
+            let filter = JobFilter {
+                state: args.state,
+                connection_id: args.connection.as_deref().map(|c| connection_id(store, Some(c))).transpose()?,
+                limit: args.limit,
+            };
+            let now = now_ms();
+            for j in store.list_jobs(&filter)? {
+                println!(
+                    "{:>6}  {:<10} {:<22} {:<28} {:>4}  {}",
+                    j.id,
+                    j.state,
+                    j.request_type,
+                    j.key,
+                    ago(now - j.created_at),
+                    j.advice.unwrap_or_default()
+                );
+            }
+        }
+        Some(JobsCommand::Show { id }) => {
+            let j = store.job(id)?;
+            println!("job {} — {} {} ({}, plugin {})", j.id, j.request_type, j.key, j.state, j.plugin);
+            println!("attempts: {}   depends on: {}", j.attempt, j.depends_on.join(", "));
+            if let Some(o) = &j.object_id {
+                println!("QuickBooks id: {o}");
+            }
+            if let Some(a) = &j.advice {
+                println!("advice: {a}");
+            }
+            for n in &j.notes {
+                println!("note: {n}");
+            }
+            println!("history: {}", serde_json::to_string_pretty(&j.errors)?);
+            println!("request:\n{}", j.qbxml.unwrap_or_default());
+            if let Some(r) = j.response {
+                println!("last response:\n{r}");
+            }
+        }
+        Some(JobsCommand::Retry { id }) => {
+            store.retry_job(id)?;
+            println!("job {id} will be sent in the next Web Connector session");
+        }
+        Some(JobsCommand::Cancel { id }) => {
+            store.cancel_job(id)?;
+            println!("job {id} cancelled");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `qbridge status`.
+pub fn status(store: &Store) -> anyhow::Result<()> {
+    let connections = store.connections()?;
+    let queue = store.queue_status()?;
+    if connections.is_empty() {
+        println!("no connections yet: `qbridge connection add NAME`, then `qbridge user add --connection NAME USER`");
+    }
+    for c in &connections {
+        println!("connection {} (id {})", c.name, c.id);
+        match queue.iter().find(|q| q.connection_id == c.id) {
+            Some(q) => {
+                let counts: Vec<String> = q.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+                println!("  jobs: {}", counts.join(", "));
+                if let Some(age) = q.oldest_waiting_ms {
+                    println!("  oldest waiting job: {}", ago(age));
+                }
+                let in_doubt = q.counts.iter().find(|(s, _)| s == "in_doubt").map_or(0, |(_, n)| *n);
+                if in_doubt > 0 {
+                    println!("  {in_doubt} job(s) in doubt: they are verified with QuickBooks in the next session");
+                }
+            }
+            None => println!("  jobs: none"),
+        }
+        if let Some(w) = &c.path_warning {
+            println!("  WARNING: {w}");
+        }
+        if let Some((e, at)) = &c.last_error {
+            println!("  last error ({} ago): {e}", ago(now_ms() - at));
+        }
+        for s in store.last_sessions(c.id)? {
+            let ended = match (&s.closed_at, &s.end_reason) {
+                (Some(t), Some(r)) => format!("ended {} ago ({r})", ago(now_ms() - t)),
+                _ => "in progress".to_string(),
+            };
+            println!("  last session of {}: started {} ago, {ended}", s.username, ago(now_ms() - s.started_at));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `qbridge ingest …`: maps and queues the records, printing one line per record.
+pub fn ingest_file(store: &Store, config: &Config, args: IngestArgs) -> anyhow::Result<()> {
+    let text = if args.file == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("cannot read standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file))?
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.file))?;
+    let records = match value {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    let connection = connection_id(store, args.connection.as_deref())?;
+    let plugins = PluginManager::open(store.clone(), config)?;
+    let (mut ok, mut failed) = (0, 0);
+    for (i, record) in records.iter().enumerate() {
+        match ingest(store, &plugins, connection, &args.plugin, &args.kind, &record.to_string()) {
+            Ok(r) => {
+                ok += 1;
+                let created = r.jobs.iter().filter(|(_, e)| matches!(e, Enqueued::Created(_))).count();
+                println!("record {i}: queued as record {} ({created} new job(s), {} total)", r.record_id, r.jobs.len());
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("record {i}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} record(s) were not queued (see above); {ok} were", records.len());
+    }
+    Ok(())
+}
+
+/// Runs `qbridge schedule …`.
+pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow::Result<()> {
+    match cmd {
+        ScheduleCommand::Add { connection, plugin, cron, timezone } => {
+            let tz = timezone.unwrap_or_else(|| config.firm_timezone.clone());
+            let parsed = Schedule::parse(&cron, &tz)?;
+            let conn = store.connection(&connection)?;
+            let next = parsed.next_after(chrono::Utc::now()).map(|t| t.timestamp_millis());
+            let id = store.add_schedule(conn.id, &plugin, parsed.expression(), &tz, next, "cli")?;
+            println!("schedule {id}: {plugin} pulls for {connection} {} ({tz})", parsed.describe().to_lowercase());
+        }
+        ScheduleCommand::List => {
+            for s in store.schedules()? {
+                let next = s
+                    .next_run_at
+                    .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+                    .map_or("never".to_string(), |t| t.to_rfc3339());
+                println!(
+                    "{:>4}  {:<10} conn {:<4} {:<16} {:<20} next {}  last: {}",
+                    s.id,
+                    s.plugin,
+                    s.connection_id,
+                    s.cron,
+                    s.timezone,
+                    next,
+                    s.last_result.unwrap_or_else(|| "never ran".into())
+                );
+            }
+        }
+        ScheduleCommand::Remove { id } => {
+            store.remove_schedule(id, "cli")?;
+            println!("schedule {id} removed");
+        }
+    }
+    Ok(())
+}
