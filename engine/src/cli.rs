@@ -54,6 +54,8 @@ enum Command {
     Version,
     /// Check the data dir, database, listening address and TLS settings.
     Doctor,
+    /// Check a qbXML file against Intuit's schema (13.0 or 16.0).
+    Validate(crate::qbxml::cli::ValidateArgs),
 }
 
 /// Entry point used by the binary.
@@ -129,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(server::serve(state))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Validate(args) => crate::qbxml::cli::run(&args),
         Command::Doctor => {
             let findings = doctor::run(&config);
             for f in &findings {
