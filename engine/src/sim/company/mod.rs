@@ -484,8 +484,16 @@ impl Company {
             return Err(parse_error());
         }
         let version = crate::qbxml::cli::declared_version(request);
-        if qbridge_sdk::schema::validate(version, request).is_err() {
-            return Err(parse_error());
+        if let Err(invalid) = qbridge_sdk::schema::validate(version, request) {
+            // QuickBooks answers an over-long string with status 3070 on that request, not
+            // with a parse failure of the whole set; the length checks below do that.
+            let only_lengths = invalid
+                .errors
+                .iter()
+                .all(|e| e.message.contains("facet 'maxLength'"));
+            if !only_lengths {
+                return Err(parse_error());
+            }
         }
         let root = tree::parse(request).ok_or_else(parse_error)?;
         let msgs = root.child("QBXMLMsgsRq").ok_or_else(parse_error)?;
