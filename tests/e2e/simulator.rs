@@ -94,11 +94,22 @@ fn duplicate_name_gets_3100_across_customers_vendors_and_item_types() {
     assert_eq!(one(&mut c, &customer_add("Acme")).outcome, Outcome::Success);
     let dup = one(&mut c, &customer_add("ACME"));
     assert_eq!(permanent_code(&dup), 3100);
-    assert_eq!(dup.message, r#"The name "ACME" of the list element is already in use."#);
-    assert_eq!(permanent_code(&one(&mut c, &vendor_add("Acme"))), 3100, "vendors share the name list");
+    assert_eq!(
+        dup.message,
+        r#"The name "ACME" of the list element is already in use."#
+    );
+    assert_eq!(
+        permanent_code(&one(&mut c, &vendor_add("Acme"))),
+        3100,
+        "vendors share the name list"
+    );
     one(&mut c, &item_add("Consulting"));
     let other_type = "<ItemNonInventoryAddRq><ItemNonInventoryAdd><Name>Consulting</Name><SalesOrPurchase><Price>1.00</Price><AccountRef><FullName>Services</FullName></AccountRef></SalesOrPurchase></ItemNonInventoryAdd></ItemNonInventoryAddRq>";
-    assert_eq!(permanent_code(&one(&mut c, other_type)), 3100, "item names span item types");
+    assert_eq!(
+        permanent_code(&one(&mut c, other_type)),
+        3100,
+        "item names span item types"
+    );
     assert_eq!(c.count("Customer"), 1);
     assert_eq!(c.count("Vendor"), 0);
 }
@@ -141,14 +152,22 @@ fn invoice_total_comes_from_its_lines_and_raises_the_customer_balance() {
     let r = one(&mut c, &invoice_add("Acme", "Consulting", "1001"));
     assert_eq!(r.outcome, Outcome::Success);
     let txn_id = r.txn_id.clone().unwrap();
-    assert!(r.ret_xml.as_deref().unwrap().contains("<Subtotal>141.00</Subtotal>"));
+    assert!(
+        r.ret_xml
+            .as_deref()
+            .unwrap()
+            .contains("<Subtotal>141.00</Subtotal>")
+    );
     let invoices = c.invoices();
     assert_eq!(invoices.len(), 1);
     assert_eq!(invoices[0].txn_id, txn_id);
     assert_eq!(invoices[0].total_cents, 14_100);
     assert_eq!(invoices[0].entity.as_deref(), Some("Acme"));
     assert_eq!(c.find_customer("Acme").unwrap().balance_cents, 14_100);
-    let by_ref = one(&mut c, "<InvoiceQueryRq><RefNumber>1001</RefNumber></InvoiceQueryRq>");
+    let by_ref = one(
+        &mut c,
+        "<InvoiceQueryRq><RefNumber>1001</RefNumber></InvoiceQueryRq>",
+    );
     assert_eq!(by_ref.txn_id.as_deref(), Some(txn_id.as_str()));
 }
 
@@ -169,8 +188,14 @@ fn stale_edit_sequence_gets_3200_and_a_fresh_one_works() {
     assert_ne!(second_seq, first_seq, "every Mod changes the EditSequence");
     let stale = one(&mut c, &modify(&first_seq, "Acme GmbH"));
     assert_eq!(permanent_code(&stale), 3200);
-    assert_eq!(stale.message, format!(r#"The provided edit sequence "{first_seq}" is out-of-date."#));
-    assert_eq!(one(&mut c, &modify(&second_seq, "Acme GmbH")).outcome, Outcome::Success);
+    assert_eq!(
+        stale.message,
+        format!(r#"The provided edit sequence "{first_seq}" is out-of-date."#)
+    );
+    assert_eq!(
+        one(&mut c, &modify(&second_seq, "Acme GmbH")).outcome,
+        Outcome::Success
+    );
 }
 
 #[test]
@@ -182,8 +207,14 @@ fn user_without_vendors_and_payables_gets_3260_on_bill_add() {
         Role::new(
             "Accounts Receivable",
             &[
-                (qbridge::qbxml::PermissionArea::CustomersReceivables, Access::Full),
-                (qbridge::qbxml::PermissionArea::VendorsPayables, Access::View),
+                (
+                    qbridge::qbxml::PermissionArea::CustomersReceivables,
+                    Access::Full,
+                ),
+                (
+                    qbridge::qbxml::PermissionArea::VendorsPayables,
+                    Access::View,
+                ),
                 (qbridge::qbxml::PermissionArea::Company, Access::View),
             ],
         ),
@@ -191,9 +222,15 @@ fn user_without_vendors_and_payables_gets_3260_on_bill_add() {
     c.set_login_as("Sam").unwrap();
     let r = one(&mut c, &bill_add("Paper Co", "10.00"));
     assert_eq!(permanent_code(&r), 3260);
-    assert_eq!(r.message, "Insufficient permission level to perform this action.");
+    assert_eq!(
+        r.message,
+        "Insufficient permission level to perform this action."
+    );
     assert_eq!(c.count("Bill"), 0);
-    let query = one(&mut c, "<VendorQueryRq><FullName>Paper Co</FullName></VendorQueryRq>");
+    let query = one(
+        &mut c,
+        "<VendorQueryRq><FullName>Paper Co</FullName></VendorQueryRq>",
+    );
     assert_eq!(query.outcome, Outcome::Success, "view access still reads");
     assert_eq!(one(&mut c, &customer_add("Acme")).outcome, Outcome::Success);
 }
@@ -205,7 +242,10 @@ fn iterator_returns_1000_customers_in_10_pages_of_100() {
         .map(|i| (format!("c{i}"), customer_add(&format!("Customer {i:04}"))))
         .collect();
     let pairs: Vec<(&str, &str)> = adds.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    let set = send(&mut c, &message_set(OnError::Continue, Recovery::None, &pairs));
+    let set = send(
+        &mut c,
+        &message_set(OnError::Continue, Recovery::None, &pairs),
+    );
     assert!(set.responses.iter().all(|r| r.outcome == Outcome::Success));
     assert_eq!(c.count("Customer"), 1000);
 
@@ -214,7 +254,11 @@ fn iterator_returns_1000_customers_in_10_pages_of_100() {
     let mut seen = 0;
     let mut id_holder;
     loop {
-        let rq = iterator_query("CustomerQuery", iteration, "<ActiveStatus>All</ActiveStatus>");
+        let rq = iterator_query(
+            "CustomerQuery",
+            iteration,
+            "<ActiveStatus>All</ActiveStatus>",
+        );
         let page = one(&mut c, &rq);
         assert_eq!(page.outcome, Outcome::Success);
         assert_eq!(page.ret_count, 100);
@@ -223,13 +267,19 @@ fn iterator_returns_1000_customers_in_10_pages_of_100() {
         match page.next_page() {
             Some(id) => {
                 id_holder = id.to_string();
-                iteration = Iteration::Continue { iterator_id: &id_holder, max_returned: 100 };
+                iteration = Iteration::Continue {
+                    iterator_id: &id_holder,
+                    max_returned: 100,
+                };
             }
             None => break,
         }
     }
     assert_eq!(seen, 1000);
-    assert_eq!(remaining, vec![900, 800, 700, 600, 500, 400, 300, 200, 100, 0]);
+    assert_eq!(
+        remaining,
+        vec![900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
+    );
 }
 
 #[test]
@@ -237,12 +287,25 @@ fn iterators_die_with_the_session() {
     let mut c = open_company();
     one(&mut c, &customer_add("A"));
     one(&mut c, &customer_add("B"));
-    let first = one(&mut c, &iterator_query("CustomerQuery", Iteration::Start { max_returned: 1 }, ""));
+    let first = one(
+        &mut c,
+        &iterator_query("CustomerQuery", Iteration::Start { max_returned: 1 }, ""),
+    );
     let id = first.next_page().unwrap().to_string();
     c.close();
     c.open("").unwrap();
-    let next = iterator_query("CustomerQuery", Iteration::Continue { iterator_id: &id, max_returned: 1 }, "");
-    assert!(matches!(one(&mut c, &next).outcome, Outcome::Permanent { .. }));
+    let next = iterator_query(
+        "CustomerQuery",
+        Iteration::Continue {
+            iterator_id: &id,
+            max_returned: 1,
+        },
+        "",
+    );
+    assert!(matches!(
+        one(&mut c, &next).outcome,
+        Outcome::Permanent { .. }
+    ));
 }
 
 #[test]
@@ -255,14 +318,26 @@ fn lost_response_is_recovered_with_old_message_set_id_and_nothing_is_applied_twi
         ..Faults::default()
     });
     let invoice = invoice_add("Acme", "Consulting", "1001");
-    let sent = message_set(OnError::Stop, Recovery::New("job7-a1".into()), &[("job7", &invoice)]);
+    let sent = message_set(
+        OnError::Stop,
+        Recovery::New("job7-a1".into()),
+        &[("job7", &invoice)],
+    );
     assert_eq!(c.process(&sent), Err(QbFailure::ResponseLost));
-    assert_eq!(c.count("Invoice"), 1, "QuickBooks applied it before the response was lost");
+    assert_eq!(
+        c.count("Invoice"),
+        1,
+        "QuickBooks applied it before the response was lost"
+    );
     c.close();
 
     // Next session: ask what became of the set instead of resending it.
     c.open("").unwrap();
-    let ask = message_set(OnError::Stop, Recovery::Old("job7-a1".into()), &[("job7", &invoice)]);
+    let ask = message_set(
+        OnError::Stop,
+        Recovery::Old("job7-a1".into()),
+        &[("job7", &invoice)],
+    );
     let recovered = send(&mut c, &ask);
     let status = recovered.message_set_status.unwrap();
     assert_eq!(status.code, Some(0));
@@ -274,8 +349,16 @@ fn lost_response_is_recovered_with_old_message_set_id_and_nothing_is_applied_twi
     assert_eq!(r.txn_id.as_deref(), Some(c.invoices()[0].txn_id.as_str()));
 
     assert_eq!(c.count("Invoice"), 1, "recovery applies nothing");
-    let applied: Vec<_> = c.write_log().iter().filter(|w| w.message_set_id.as_deref() == Some("job7-a1")).collect();
-    assert_eq!(applied.len(), 1, "the invoice was written exactly once: {applied:?}");
+    let applied: Vec<_> = c
+        .write_log()
+        .iter()
+        .filter(|w| w.message_set_id.as_deref() == Some("job7-a1"))
+        .collect();
+    assert_eq!(
+        applied.len(),
+        1,
+        "the invoice was written exactly once: {applied:?}"
+    );
 }
 
 #[test]
@@ -292,19 +375,47 @@ fn stop_on_error_stops_and_continue_on_error_runs_everything() {
     let mut c = open_company();
     let (a, b) = (customer_add("A"), customer_add("B"));
     let dup = customer_add("A");
-    let stop = send(&mut c, &message_set(OnError::Stop, Recovery::None, &[("1", &a), ("2", &dup), ("3", &b)]));
-    assert_eq!(stop.responses.len(), 2, "nothing after the failing request is processed");
+    let stop = send(
+        &mut c,
+        &message_set(
+            OnError::Stop,
+            Recovery::None,
+            &[("1", &a), ("2", &dup), ("3", &b)],
+        ),
+    );
+    assert_eq!(
+        stop.responses.len(),
+        2,
+        "nothing after the failing request is processed"
+    );
     assert_eq!(permanent_code(&stop.responses[1]), 3100);
     assert!(c.find_customer("B").is_none());
 
     let (d, e) = (customer_add("D"), customer_add("E"));
-    let cont = send(&mut c, &message_set(OnError::Continue, Recovery::None, &[("1", &d), ("2", &dup), ("3", &e)]));
+    let cont = send(
+        &mut c,
+        &message_set(
+            OnError::Continue,
+            Recovery::None,
+            &[("1", &d), ("2", &dup), ("3", &e)],
+        ),
+    );
     assert_eq!(cont.responses.len(), 3);
     assert!(c.find_customer("E").is_some());
 
     let (f, g) = (customer_add("F"), customer_add("G"));
-    send(&mut c, &message_set(OnError::Rollback, Recovery::None, &[("1", &f), ("2", &dup), ("3", &g)]));
-    assert!(c.find_customer("F").is_none(), "rollbackOnError undoes the set's earlier writes");
+    send(
+        &mut c,
+        &message_set(
+            OnError::Rollback,
+            Recovery::None,
+            &[("1", &f), ("2", &dup), ("3", &g)],
+        ),
+    );
+    assert!(
+        c.find_customer("F").is_none(),
+        "rollbackOnError undoes the set's earlier writes"
+    );
 }
 
 #[test]
@@ -326,7 +437,10 @@ fn paying_more_than_the_bill_gets_3210() {
     assert_eq!(over.message, "You cannot pay more than the amount due.");
     assert_eq!(one(&mut c, &pay("20.00")).outcome, Outcome::Success);
     assert_eq!(c.transactions(TxnKind::Bill)[0].open_cents, 3_000);
-    assert_eq!(c.find(ListKind::Vendor, "Paper Co").unwrap().balance_cents, 3_000);
+    assert_eq!(
+        c.find(ListKind::Vendor, "Paper Co").unwrap().balance_cents,
+        3_000
+    );
 }
 
 #[test]
@@ -358,7 +472,10 @@ fn every_transaction_type_is_written_and_read_back() {
         ("Bill", "BillQuery"),
         ("Invoice", "InvoiceQuery"),
     ] {
-        let r = one(&mut c, &format!("<{query}Rq><MaxReturned>10</MaxReturned></{query}Rq>"));
+        let r = one(
+            &mut c,
+            &format!("<{query}Rq><MaxReturned>10</MaxReturned></{query}Rq>"),
+        );
         assert_eq!(r.ret_count, 1, "{kind}");
     }
     let unbalanced = "<JournalEntryAddRq><JournalEntryAdd><JournalDebitLine><AccountRef><FullName>Checking</FullName></AccountRef><Amount>7.00</Amount></JournalDebitLine><JournalCreditLine><AccountRef><FullName>Checking</FullName></AccountRef><Amount>6.00</Amount></JournalCreditLine></JournalEntryAdd></JournalEntryAddRq>";
@@ -375,7 +492,10 @@ fn queries_filter_include_and_report_no_match() {
         "<CustomerQueryRq><NameFilter><MatchCriterion>StartsWith</MatchCriterion><Name>Zed</Name></NameFilter></CustomerQueryRq>",
     );
     assert_eq!(none.outcome, Outcome::NoMatch);
-    let missing = one(&mut c, "<CustomerQueryRq><FullName>Gamma</FullName></CustomerQueryRq>");
+    let missing = one(
+        &mut c,
+        "<CustomerQueryRq><FullName>Gamma</FullName></CustomerQueryRq>",
+    );
     assert_eq!(missing.outcome, Outcome::Warning(500));
     let only_names = one(
         &mut c,
@@ -384,29 +504,46 @@ fn queries_filter_include_and_report_no_match() {
     assert_eq!(only_names.ret_count, 1);
     assert_eq!(only_names.full_name.as_deref(), Some("Beta"));
     assert!(!only_names.ret_xml.unwrap().contains("EditSequence"));
-    let accounts = one(&mut c, "<AccountQueryRq><AccountType>Bank</AccountType></AccountQueryRq>");
+    let accounts = one(
+        &mut c,
+        "<AccountQueryRq><AccountType>Bank</AccountType></AccountQueryRq>",
+    );
     assert_eq!(accounts.full_name.as_deref(), Some("Checking"));
 }
 
 #[test]
 fn too_long_and_non_latin1_text_is_rejected_like_quickbooks() {
     let mut c = open_company();
-    for (rq, limit) in [(customer_add(&"N".repeat(42)), 41), (item_add(&"I".repeat(32)), 31)] {
-        let xml = build_message_set((13, 0), OnError::Stop, &Recovery::None, &[("1", &rq)]).unwrap();
+    for (rq, limit) in [
+        (customer_add(&"N".repeat(42)), 41),
+        (item_add(&"I".repeat(32)), 31),
+    ] {
+        let xml =
+            build_message_set((13, 0), OnError::Stop, &Recovery::None, &[("1", &rq)]).unwrap();
         // Our validator catches it before QuickBooks sees it...
         let errors = validate(QbxmlVersion::V13_0, &xml).unwrap_err().to_string();
-        assert!(errors.contains(&format!("maximum length of '{limit}'")), "{errors}");
+        assert!(
+            errors.contains(&format!("maximum length of '{limit}'")),
+            "{errors}"
+        );
         // ...and QuickBooks itself refuses just that request with 3070.
         let r = &send(&mut c, &xml).responses[0];
         assert_eq!(permanent_code(r), 3070);
         assert!(r.message.contains("is too long"), "{}", r.message);
     }
-    let cyrillic = message_set(OnError::Stop, Recovery::None, &[("1", &customer_add("Москва"))]);
+    let cyrillic = message_set(
+        OnError::Stop,
+        Recovery::None,
+        &[("1", &customer_add("Москва"))],
+    );
     let Err(QbFailure::Hresult { hresult, .. }) = c.process(&cyrillic) else {
         panic!("non-Latin-1 text must fail the parse")
     };
     assert_eq!(hresult, "0x80040400");
-    assert_eq!(one(&mut c, &customer_add("Café Zürich")).outcome, Outcome::Success);
+    assert_eq!(
+        one(&mut c, &customer_add("Café Zürich")).outcome,
+        Outcome::Success
+    );
 }
 
 #[test]
@@ -415,7 +552,10 @@ fn out_of_order_element_fails_validation_and_quickbooks_rejects_it() {
     for v in QbxmlVersion::ALL {
         let errors = validate(v, bad).unwrap_err();
         let text = errors.to_string();
-        assert!(text.contains("TxnDate") && text.contains("CustomerRef"), "{text}");
+        assert!(
+            text.contains("TxnDate") && text.contains("CustomerRef"),
+            "{text}"
+        );
         assert!(errors.errors[0].line.is_some());
     }
     let mut c = open_company();
@@ -426,15 +566,36 @@ fn out_of_order_element_fails_validation_and_quickbooks_rejects_it() {
             message: "QuickBooks found an error when parsing the provided XML text stream.".into(),
         })
     );
-    assert!(matches!(c.process("<QBXML><QBXMLMsgsRq"), Err(QbFailure::Hresult { .. })));
+    assert!(matches!(
+        c.process("<QBXML><QBXMLMsgsRq"),
+        Err(QbFailure::Hresult { .. })
+    ));
 }
 
 #[test]
 fn open_fails_the_way_real_installations_do() {
     let cases = [
-        (Faults { user_already_logged_in: true, ..Faults::default() }, "0x80040408"),
-        (Faults { other_company_open: true, ..Faults::default() }, "0x8004040A"),
-        (Faults { auto_login_denied: true, ..Faults::default() }, "0x8004041D"),
+        (
+            Faults {
+                user_already_logged_in: true,
+                ..Faults::default()
+            },
+            "0x80040408",
+        ),
+        (
+            Faults {
+                other_company_open: true,
+                ..Faults::default()
+            },
+            "0x8004040A",
+        ),
+        (
+            Faults {
+                auto_login_denied: true,
+                ..Faults::default()
+            },
+            "0x8004041D",
+        ),
     ];
     for (faults, expected) in cases {
         let mut c = Company::new("Acme.qbw");
@@ -448,15 +609,24 @@ fn open_fails_the_way_real_installations_do() {
         }
     }
     let mut c = Company::new("Acme.qbw");
-    assert!(matches!(c.open("Other.qbw"), Err(QbFailure::Hresult { hresult, .. }) if hresult == "0x8004040A"));
-    assert!(matches!(c.process("<QBXML/>"), Err(QbFailure::Hresult { .. })), "closed file");
+    assert!(
+        matches!(c.open("Other.qbw"), Err(QbFailure::Hresult { hresult, .. }) if hresult == "0x8004040A")
+    );
+    assert!(
+        matches!(c.process("<QBXML/>"), Err(QbFailure::Hresult { .. })),
+        "closed file"
+    );
 }
 
 #[test]
 fn lock_errors_follow_the_seed() {
     let outcomes = |seed: u64| {
         let mut c = open_company();
-        c.set_faults(Faults { lock_error_probability: 0.5, seed, ..Faults::default() });
+        c.set_faults(Faults {
+            lock_error_probability: 0.5,
+            seed,
+            ..Faults::default()
+        });
         (0..20)
             .map(|i| one(&mut c, &customer_add(&format!("C{i}"))).outcome)
             .collect::<Vec<_>>()
@@ -473,16 +643,27 @@ fn company_file_survives_save_and_load_with_its_recovery_state() {
     let path = dir.path().join("company.json");
     let mut c = open_company();
     let add = customer_add("Acme");
-    send(&mut c, &message_set(OnError::Stop, Recovery::New("s1".into()), &[("1", &add)]));
+    send(
+        &mut c,
+        &message_set(OnError::Stop, Recovery::New("s1".into()), &[("1", &add)]),
+    );
     c.save(&path).unwrap();
     let mut loaded = Company::load(&path).unwrap();
     loaded.open("").unwrap();
     assert!(loaded.find_customer("Acme").is_some());
-    let recovered = send(&mut loaded, &message_set(OnError::Stop, Recovery::Old("s1".into()), &[]));
+    let recovered = send(
+        &mut loaded,
+        &message_set(OnError::Stop, Recovery::Old("s1".into()), &[]),
+    );
     assert_eq!(recovered.message_set_status.unwrap().code, Some(0));
     assert_eq!(permanent_code(&one(&mut loaded, &add)), 3100);
     std::fs::write(&path, "{not json").unwrap();
-    assert!(Company::load(&path).unwrap_err().to_string().contains("not a simulated company file"));
+    assert!(
+        Company::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a simulated company file")
+    );
 }
 
 #[test]
@@ -492,21 +673,35 @@ fn hcp_response_answers_host_company_and_preferences() {
     valid_in_both_schemas(&hcp);
     let set = parse_response(hcp.as_bytes()).unwrap();
     let kinds: Vec<_> = set.responses.iter().map(|r| r.kind.as_str()).collect();
-    assert_eq!(kinds, ["HostQueryRs", "CompanyQueryRs", "PreferencesQueryRs"]);
+    assert_eq!(
+        kinds,
+        ["HostQueryRs", "CompanyQueryRs", "PreferencesQueryRs"]
+    );
     assert!(set.responses.iter().all(|r| r.outcome == Outcome::Success));
-    assert!(set.responses[0].ret_xml.as_deref().unwrap().contains("<SupportedQBXMLVersion>16.0</SupportedQBXMLVersion>"));
+    assert!(
+        set.responses[0]
+            .ret_xml
+            .as_deref()
+            .unwrap()
+            .contains("<SupportedQBXMLVersion>16.0</SupportedQBXMLVersion>")
+    );
 }
 
 /// The qbXML inside a captured receiveResponseXML SOAP envelope.
 fn soap_response_text(envelope: &str) -> String {
     let start = envelope.find("<response>").unwrap() + "<response>".len();
     let end = envelope.find("</response>").unwrap();
-    quick_xml::escape::unescape(&envelope[start..end]).unwrap().into_owned()
+    quick_xml::escape::unescape(&envelope[start..end])
+        .unwrap()
+        .into_owned()
 }
 
 #[test]
 fn real_flowlink_captures_parse_into_the_right_outcomes() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/captures/flowlink");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/spec/captures/flowlink"
+    );
     let sales = std::fs::read_to_string(format!("{dir}/sales_order_add_rs_raw.xml"));
     let Ok(sales) = sales else {
         panic!("the captures are expected at {dir}")
@@ -514,31 +709,59 @@ fn real_flowlink_captures_parse_into_the_right_outcomes() {
     let set = parse_response(soap_response_text(&sales).as_bytes()).unwrap();
     assert_eq!(set.responses[0].outcome, Outcome::NoMatch);
     assert_eq!(set.responses[1].outcome, Outcome::NoMatch);
-    let failures: Vec<_> = set.responses.iter().filter(|r| r.status_code == 3140).collect();
+    let failures: Vec<_> = set
+        .responses
+        .iter()
+        .filter(|r| r.status_code == 3140)
+        .collect();
     assert!(!failures.is_empty());
     for f in failures {
         assert!(matches!(f.outcome, Outcome::Permanent { code: 3140, .. }));
     }
-    let added = set.responses.iter().find(|r| r.kind == "SalesOrderAddRs").unwrap();
+    let added = set
+        .responses
+        .iter()
+        .find(|r| r.kind == "SalesOrderAddRs")
+        .unwrap();
     assert_eq!(added.txn_id.as_deref(), Some("4C-1415942229"));
     assert_eq!(added.ref_number.as_deref(), Some("13"));
 
     let items = std::fs::read_to_string(format!("{dir}/item_inventory_query_rs_raw.xml")).unwrap();
     let set = parse_response(soap_response_text(&items).as_bytes()).unwrap();
     assert_eq!(set.responses[0].outcome, Outcome::Success);
-    assert_eq!(set.responses[0].list_id.as_deref(), Some("80000027-1415713663"));
+    assert_eq!(
+        set.responses[0].list_id.as_deref(),
+        Some("80000027-1415713663")
+    );
 }
 
 #[test]
 fn validate_cli_accepts_a_valid_file_and_explains_an_invalid_one() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.xml");
-    std::fs::write(&good, message_set(OnError::Stop, Recovery::None, &[("1", &customer_add("Acme"))])).unwrap();
+    std::fs::write(
+        &good,
+        message_set(
+            OnError::Stop,
+            Recovery::None,
+            &[("1", &customer_add("Acme"))],
+        ),
+    )
+    .unwrap();
     let out = run(dir.path(), &["validate", good.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid (qbXML 13.0)");
-    let out = run(dir.path(), &["validate", "--version", "16.0", good.to_str().unwrap()]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid (qbXML 16.0)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "valid (qbXML 13.0)"
+    );
+    let out = run(
+        dir.path(),
+        &["validate", "--version", "16.0", good.to_str().unwrap()],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "valid (qbXML 16.0)"
+    );
 
     let bad = dir.path().join("bad.xml");
     std::fs::write(
@@ -549,6 +772,13 @@ fn validate_cli_accepts_a_valid_file_and_explains_an_invalid_one() {
     let out = run(dir.path(), &["validate", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("bad.xml:5:") && stdout.contains("TxnDate"), "{stdout}");
-    assert!(stderr(&out).contains("not valid qbXML 16.0"), "{}", stderr(&out));
+    assert!(
+        stdout.contains("bad.xml:5:") && stdout.contains("TxnDate"),
+        "{stdout}"
+    );
+    assert!(
+        stderr(&out).contains("not valid qbXML 16.0"),
+        "{}",
+        stderr(&out)
+    );
 }

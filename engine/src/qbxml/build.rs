@@ -83,7 +83,10 @@ pub fn build_message_set(
     recovery: &Recovery,
     requests: &[(&str, &str)],
 ) -> Result<String, QbxmlError> {
-    let body_len: usize = requests.iter().map(|(id, rq)| id.len() + rq.len() + 16).sum();
+    let body_len: usize = requests
+        .iter()
+        .map(|(id, rq)| id.len() + rq.len() + 16)
+        .sum();
     let mut out = String::with_capacity(body_len + 160);
     out.push_str(r#"<?xml version="1.0" encoding="utf-8"?>"#);
     out.push_str(&format!(
@@ -134,7 +137,9 @@ fn push_request(out: &mut String, index: usize, id: &str, rq: &str) -> Result<()
     if !name.ends_with("Rq") || name.is_empty() {
         return Err(bad("its element name does not end in \"Rq\""));
     }
-    let start_tag_end = rest.find('>').ok_or_else(|| bad("its start tag never closes"))?;
+    let start_tag_end = rest
+        .find('>')
+        .ok_or_else(|| bad("its start tag never closes"))?;
     if rest[..start_tag_end].contains("requestID") {
         return Err(bad("it already has a requestID attribute"));
     }
@@ -220,9 +225,17 @@ mod tests {
     #[test]
     fn request_id_over_50_chars_is_refused() {
         let long = "x".repeat(51);
-        let err = build_message_set((13, 0), OnError::Stop, &Recovery::None, &[(&long, CUSTOMER_ADD)])
-            .unwrap_err();
-        assert!(matches!(err, QbxmlError::RequestIdTooLong { len: 51, .. }), "{err}");
+        let err = build_message_set(
+            (13, 0),
+            OnError::Stop,
+            &Recovery::None,
+            &[(&long, CUSTOMER_ADD)],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, QbxmlError::RequestIdTooLong { len: 51, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -234,7 +247,10 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        assert!(matches!(err, QbxmlError::MessageSetIdTooLong { len: 24, .. }));
+        assert!(matches!(
+            err,
+            QbxmlError::MessageSetIdTooLong { len: 24, .. }
+        ));
     }
 
     #[test]
@@ -245,8 +261,12 @@ mod tests {
             "<HostQueryRq>",
             "HostQueryRq",
         ] {
-            let err = build_message_set((13, 0), OnError::Stop, &Recovery::None, &[("1", bad)]).unwrap_err();
-            assert!(matches!(err, QbxmlError::BadRequestElement { index: 0, .. }), "{bad}: {err}");
+            let err = build_message_set((13, 0), OnError::Stop, &Recovery::None, &[("1", bad)])
+                .unwrap_err();
+            assert!(
+                matches!(err, QbxmlError::BadRequestElement { index: 0, .. }),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -78,9 +78,18 @@ mod tests {
 
     #[test]
     fn declared_version_reads_the_processing_instruction() {
-        assert_eq!(declared_version(r#"<?xml version="1.0"?><?qbxml version="16.0"?><QBXML/>"#), QbxmlVersion::V16_0);
-        assert_eq!(declared_version(r#"<?qbxml version="14.0"?><QBXML/>"#), QbxmlVersion::V13_0);
-        assert_eq!(declared_version(r#"<?qbxml version="5.0"?><QBXML/>"#), QbxmlVersion::V13_0);
+        assert_eq!(
+            declared_version(r#"<?xml version="1.0"?><?qbxml version="16.0"?><QBXML/>"#),
+            QbxmlVersion::V16_0
+        );
+        assert_eq!(
+            declared_version(r#"<?qbxml version="14.0"?><QBXML/>"#),
+            QbxmlVersion::V13_0
+        );
+        assert_eq!(
+            declared_version(r#"<?qbxml version="5.0"?><QBXML/>"#),
+            QbxmlVersion::V13_0
+        );
         assert_eq!(declared_version("<QBXML/>"), QbxmlVersion::V13_0);
     }
 }

@@ -17,8 +17,8 @@ pub use build::{
     envelope_version, iterator_query, schema_for,
 };
 pub use parse::{
-    MAX_DEPTH, MAX_RESPONSES, MessageSetStatus, RET_XML_CAP, Response, ResponseSet,
-    large_customer_query_response, parse_response,
+    MAX_DEPTH, MAX_RESPONSES, MessageSetStatus, RET_XML_CAP, Response, ResponseSet, parse_response,
+    write_large_customer_query_response,
 };
 pub use status::{Outcome, PermissionArea, classify, permission_area};
 
@@ -63,16 +63,22 @@ pub enum QbxmlError {
     },
     /// The response declares a DOCTYPE, which qbXML never does (and which could expand
     /// entities without bound).
-    #[error("the qbXML response contains a DOCTYPE declaration; QuickBooks never sends one, so it was refused")]
+    #[error(
+        "the qbXML response contains a DOCTYPE declaration; QuickBooks never sends one, so it was refused"
+    )]
     Doctype,
     /// Elements nested deeper than [`MAX_DEPTH`].
-    #[error("the qbXML response nests elements deeper than {MAX_DEPTH} levels; refusing it as malformed")]
+    #[error(
+        "the qbXML response nests elements deeper than {MAX_DEPTH} levels; refusing it as malformed"
+    )]
     TooDeep,
     /// More than [`MAX_RESPONSES`] responses in one message set.
     #[error("the qbXML response holds more than {MAX_RESPONSES} responses; refusing it")]
     TooManyResponses,
     /// No `QBXMLMsgsRs` element: not a qbXML response at all.
-    #[error("the document has no <QBXMLMsgsRs> element, so it is not a qbXML response (an empty or SOAP-wrapped body?)")]
+    #[error(
+        "the document has no <QBXMLMsgsRs> element, so it is not a qbXML response (an empty or SOAP-wrapped body?)"
+    )]
     NotAResponse,
     /// A `*Rs` element without the required `statusCode` attribute.
     #[error("the {kind} response has no valid statusCode attribute; the response is not usable")]

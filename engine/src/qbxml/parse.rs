@@ -140,10 +140,11 @@ fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, QbxmlError> {
         })?;
         let key = a.key.as_ref().to_string();
         let value = a
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|err| QbxmlError::Malformed {
-            position: 0,
-            message: err.to_string(),
-        })?;
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|err| QbxmlError::Malformed {
+                position: 0,
+                message: err.to_string(),
+            })?;
         out.push((key, value.into_owned()));
     }
     Ok(out)
@@ -258,7 +259,11 @@ pub fn parse_response(input: impl BufRead) -> Result<ResponseSet, QbxmlError> {
                             st.field = summary_field(&name).then(|| (name.clone(), String::new()));
                         }
                         let raw: &str = e;
-                        let tag = if empty { format!("<{raw}/>") } else { format!("<{raw}>") };
+                        let tag = if empty {
+                            format!("<{raw}/>")
+                        } else {
+                            format!("<{raw}>")
+                        };
                         st.raw(&tag);
                         if empty {
                             close(st, depth);
@@ -350,7 +355,10 @@ fn close(st: &mut RsState, depth: usize) {
 }
 
 fn summary_field(name: &str) -> bool {
-    matches!(name, "ListID" | "TxnID" | "EditSequence" | "FullName" | "RefNumber")
+    matches!(
+        name,
+        "ListID" | "TxnID" | "EditSequence" | "FullName" | "RefNumber"
+    )
 }
 
 fn message_set_status(e: &BytesStart<'_>) -> Result<Option<MessageSetStatus>, QbxmlError> {
@@ -368,23 +376,26 @@ fn message_set_status(e: &BytesStart<'_>) -> Result<Option<MessageSetStatus>, Qb
     Ok((status.code.is_some() || status.message_set_id.is_some()).then_some(status))
 }
 
-/// A `CustomerQueryRs` message set with `records` customers, for memory benchmarks of the
-/// streaming parser (`qbridge` never sends this; tests and benches call it).
-pub fn large_customer_query_response(records: usize) -> String {
-    let mut out = String::with_capacity(records * 420 + 200);
-    out.push_str(r#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><CustomerQueryRs requestID="bench" statusCode="0" statusSeverity="Info" statusMessage="Status OK">"#);
+/// Writes a `CustomerQueryRs` message set with `records` customers, for memory benchmarks
+/// of the streaming parser (about 560 bytes per record; 100 000 records ≈ 50 MB). Written
+/// to a writer so a benchmark can produce a file without holding it in memory.
+pub fn write_large_customer_query_response(
+    mut out: impl std::io::Write,
+    records: usize,
+) -> std::io::Result<()> {
+    out.write_all(br#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><CustomerQueryRs requestID="bench" statusCode="0" statusSeverity="Info" statusMessage="Status OK">"#)?;
     for i in 0..records {
-        out.push_str(&format!(
+        write!(
+            out,
             "<CustomerRet><ListID>{:X}-1700000000</ListID><TimeCreated>2023-11-14T22:13:20+00:00</TimeCreated>\
              <TimeModified>2023-11-14T22:13:20+00:00</TimeModified><EditSequence>1700000000</EditSequence>\
              <Name>Customer {i} &amp; Co</Name><FullName>Customer {i} &amp; Co</FullName><IsActive>true</IsActive>\
              <Sublevel>0</Sublevel><CompanyName>Company number {i}</CompanyName><Phone>555-0100</Phone>\
              <Email>customer{i}@example.com</Email><Balance>0.00</Balance><TotalBalance>0.00</TotalBalance></CustomerRet>",
             0x8000_0000u64 + i as u64
-        ));
+        )?;
     }
-    out.push_str("</CustomerQueryRs></QBXMLMsgsRs></QBXML>");
-    out
+    out.write_all(b"</CustomerQueryRs></QBXMLMsgsRs></QBXML>")
 }
 
 #[cfg(test)]
@@ -415,8 +426,14 @@ mod tests {
         assert_eq!(add.full_name.as_deref(), Some("Smith & Sons:Job é"));
         assert_eq!(add.ret_count, 1);
         let ret = add.ret_xml.as_deref().unwrap();
-        assert!(ret.starts_with("<CustomerRet><ListID>") && ret.ends_with("</CustomerRet>"), "{ret}");
-        assert!(ret.contains("Smith &amp; Sons"), "raw XML stays escaped: {ret}");
+        assert!(
+            ret.starts_with("<CustomerRet><ListID>") && ret.ends_with("</CustomerRet>"),
+            "{ret}"
+        );
+        assert!(
+            ret.contains("Smith &amp; Sons"),
+            "raw XML stays escaped: {ret}"
+        );
         let inv = &set.responses[2];
         assert!(matches!(inv.outcome, Outcome::Permanent { code: 3140, .. }));
         assert!(inv.message.contains("\"Nobody\""));
@@ -429,7 +446,10 @@ mod tests {
         let set = parse_response(xml.as_bytes()).unwrap();
         assert_eq!(
             set.message_set_status,
-            Some(MessageSetStatus { code: Some(0), message_set_id: Some("set-7".into()) })
+            Some(MessageSetStatus {
+                code: Some(0),
+                message_set_id: Some("set-7".into())
+            })
         );
     }
 
@@ -438,17 +458,35 @@ mod tests {
         let xml = r#"<QBXML><QBXMLMsgsRs><CustomerQueryRs statusCode="0" statusSeverity="Info" statusMessage="Status OK" iteratorRemainingCount="900" iteratorID="{abc}"><CustomerRet><ListID>1</ListID></CustomerRet><CustomerRet><ListID>2</ListID></CustomerRet></CustomerQueryRs></QBXMLMsgsRs></QBXML>"#;
         let r = &parse_response(xml.as_bytes()).unwrap().responses[0];
         assert_eq!(r.ret_count, 2);
-        assert_eq!(r.list_id.as_deref(), Some("1"), "summary comes from the first Ret");
+        assert_eq!(
+            r.list_id.as_deref(),
+            Some("1"),
+            "summary comes from the first Ret"
+        );
         assert_eq!(r.next_page(), Some("{abc}"));
     }
 
     #[test]
     fn doctype_deep_nesting_and_non_responses_are_refused() {
-        let doctype = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><QBXML><QBXMLMsgsRs/></QBXML>"#;
-        assert!(matches!(parse_response(doctype.as_bytes()), Err(QbxmlError::Doctype)));
-        let deep = format!("{}{}", "<a>".repeat(MAX_DEPTH + 1), "</a>".repeat(MAX_DEPTH + 1));
-        assert!(matches!(parse_response(deep.as_bytes()), Err(QbxmlError::TooDeep)));
-        assert!(matches!(parse_response("<QBXML/>".as_bytes()), Err(QbxmlError::NotAResponse)));
+        let doctype =
+            r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><QBXML><QBXMLMsgsRs/></QBXML>"#;
+        assert!(matches!(
+            parse_response(doctype.as_bytes()),
+            Err(QbxmlError::Doctype)
+        ));
+        let deep = format!(
+            "{}{}",
+            "<a>".repeat(MAX_DEPTH + 1),
+            "</a>".repeat(MAX_DEPTH + 1)
+        );
+        assert!(matches!(
+            parse_response(deep.as_bytes()),
+            Err(QbxmlError::TooDeep)
+        ));
+        assert!(matches!(
+            parse_response("<QBXML/>".as_bytes()),
+            Err(QbxmlError::NotAResponse)
+        ));
         assert!(matches!(
             parse_response("<QBXML><QBXMLMsgsRs><CustomerAddRs>".as_bytes()),
             Err(QbxmlError::MissingStatus { .. })
@@ -459,9 +497,58 @@ mod tests {
         ));
     }
 
+    fn large(records: usize) -> String {
+        let mut out = Vec::new();
+        write_large_customer_query_response(&mut out, records).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Peak resident memory of this process in KiB (Linux).
+    fn peak_rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Benchmark, run alone: `cargo test --release -p qbridge --lib
+    /// streaming_parse_of_50_mb_stays_small -- --ignored --nocapture`. Parses a ~50 MB
+    /// response from a file and checks that the process's peak memory grew by far less
+    /// than the document's size.
+    #[test]
+    #[ignore = "benchmark; run alone with --ignored --nocapture"]
+    fn streaming_parse_of_50_mb_stays_small() {
+        let dir = std::env::temp_dir().join(format!("qbridge-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("customers.xml");
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        write_large_customer_query_response(file, 100_000).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let before = peak_rss_kib();
+        let reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+        let set = parse_response(reader).unwrap();
+        let grown = peak_rss_kib().saturating_sub(before);
+        std::fs::remove_dir_all(&dir).unwrap();
+        println!(
+            "parsed {size} bytes, {} records; peak RSS grew {grown} KiB",
+            set.responses[0].ret_count
+        );
+        assert_eq!(set.responses[0].ret_count, 100_000);
+        assert!(
+            size > 45_000_000,
+            "the document must be about 50 MB, got {size}"
+        );
+        assert!(
+            grown * 1024 < size / 4,
+            "peak memory grew {grown} KiB for a {size}-byte document"
+        );
+    }
+
     #[test]
     fn ret_xml_is_capped_at_whole_records() {
-        let xml = large_customer_query_response(5_000);
+        let xml = large(5_000);
         assert!(xml.len() > RET_XML_CAP, "the fixture must exceed the cap");
         let r = &parse_response(xml.as_bytes()).unwrap().responses[0];
         assert_eq!(r.ret_count, 5_000);
@@ -473,7 +560,7 @@ mod tests {
 
     #[test]
     fn generated_large_response_validates() {
-        let xml = large_customer_query_response(3);
+        let xml = large(3);
         for v in qbridge_sdk::schema::QbxmlVersion::ALL {
             qbridge_sdk::schema::validate(v, &xml).unwrap();
         }

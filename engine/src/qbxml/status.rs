@@ -52,20 +52,48 @@ pub fn classify(code: i32, severity: &str) -> Outcome {
 
 fn advice(code: i32) -> &'static str {
     match code {
-        1060 => "The requestID is invalid or longer than 50 characters; this is a bug in qbridge or the plugin, please report it.",
-        3070 => "A text field is longer than QuickBooks allows (names 41 characters, items/accounts/classes 31, most reference numbers 11). Shorten it in the source or in the plugin's mapping.",
-        3000..=3099 => "QuickBooks rejected the format of a value (an ID, date, number, boolean or text field). Check the record in the source and the plugin's mapping for the field named in the message.",
-        3100 => "The name is already in use in QuickBooks. Customer, vendor, employee and other names share one list, and item names are shared across item types: rename the record in the source, or map it to the existing QuickBooks record.",
-        3120 => "The record this request points at (by ListID or TxnID) no longer exists in QuickBooks — it may have been deleted or merged. Re-sync the mapping for it and try again.",
-        3130 => "The parent record (for example the customer of a job) does not exist in QuickBooks. Create the parent first, or fix the parent's name in the source.",
-        3140 => "The request refers to a customer, vendor, item, account or class that does not exist in QuickBooks. Create it in QuickBooks (or let the plugin create it first), or fix the name in the source, then retry.",
-        3171 => "The transaction is dated on or before the company file's closing date. Change the date, or ask the QuickBooks administrator to move the closing date.",
-        3200 => "Someone changed this record in QuickBooks after qbridge last read it (stale EditSequence). Re-query the record to get its current EditSequence, then send the change again.",
-        3210 => "QuickBooks refused a value as not allowed here (for example paying more than the amount due). Check the amounts and the record in the source.",
-        3250 => "This feature is turned off in the company file or missing from this QuickBooks edition (for example class tracking or sales tax). Turn it on in QuickBooks preferences, or stop sending the field.",
-        3260 => "The QuickBooks user qbridge logs in as does not have permission for this area. Give that user's role access to the area (Company > Users), or choose a Full Access user as 'Login as' under Integrated Applications.",
-        3261 => "The application is not allowed to access personal data (credit card numbers, SSNs). Allow it under Edit > Preferences > Integrated Applications, or stop sending that data.",
-        _ => "QuickBooks refused the request. The status message says why; fix the record or the mapping and retry.",
+        1060 => {
+            "The requestID is invalid or longer than 50 characters; this is a bug in qbridge or the plugin, please report it."
+        }
+        3070 => {
+            "A text field is longer than QuickBooks allows (names 41 characters, items/accounts/classes 31, most reference numbers 11). Shorten it in the source or in the plugin's mapping."
+        }
+        3000..=3099 => {
+            "QuickBooks rejected the format of a value (an ID, date, number, boolean or text field). Check the record in the source and the plugin's mapping for the field named in the message."
+        }
+        3100 => {
+            "The name is already in use in QuickBooks. Customer, vendor, employee and other names share one list, and item names are shared across item types: rename the record in the source, or map it to the existing QuickBooks record."
+        }
+        3120 => {
+            "The record this request points at (by ListID or TxnID) no longer exists in QuickBooks — it may have been deleted or merged. Re-sync the mapping for it and try again."
+        }
+        3130 => {
+            "The parent record (for example the customer of a job) does not exist in QuickBooks. Create the parent first, or fix the parent's name in the source."
+        }
+        3140 => {
+            "The request refers to a customer, vendor, item, account or class that does not exist in QuickBooks. Create it in QuickBooks (or let the plugin create it first), or fix the name in the source, then retry."
+        }
+        3171 => {
+            "The transaction is dated on or before the company file's closing date. Change the date, or ask the QuickBooks administrator to move the closing date."
+        }
+        3200 => {
+            "Someone changed this record in QuickBooks after qbridge last read it (stale EditSequence). Re-query the record to get its current EditSequence, then send the change again."
+        }
+        3210 => {
+            "QuickBooks refused a value as not allowed here (for example paying more than the amount due). Check the amounts and the record in the source."
+        }
+        3250 => {
+            "This feature is turned off in the company file or missing from this QuickBooks edition (for example class tracking or sales tax). Turn it on in QuickBooks preferences, or stop sending the field."
+        }
+        3260 => {
+            "The QuickBooks user qbridge logs in as does not have permission for this area. Give that user's role access to the area (Company > Users), or choose a Full Access user as 'Login as' under Integrated Applications."
+        }
+        3261 => {
+            "The application is not allowed to access personal data (credit card numbers, SSNs). Allow it under Edit > Preferences > Integrated Applications, or stop sending that data."
+        }
+        _ => {
+            "QuickBooks refused the request. The status message says why; fix the record or the mapping and retry."
+        }
     }
 }
 
@@ -151,8 +179,13 @@ pub fn permission_area(request_type: &str) -> Option<PermissionArea> {
     let area = match object {
         "Customer" | "Invoice" | "ReceivePayment" | "SalesReceipt" | "SalesOrder" | "Estimate"
         | "CreditMemo" | "Charge" => CustomersReceivables,
-        "Vendor" | "Bill" | "BillPaymentCheck" | "BillPaymentCreditCard" | "PurchaseOrder"
-        | "VendorCredit" | "ItemReceipt" => VendorsPayables,
+        "Vendor"
+        | "Bill"
+        | "BillPaymentCheck"
+        | "BillPaymentCreditCard"
+        | "PurchaseOrder"
+        | "VendorCredit"
+        | "ItemReceipt" => VendorsPayables,
         "Check" | "CreditCardCharge" | "CreditCardCredit" | "Deposit" | "Transfer" => Banking,
         "JournalEntry" => Accounting,
         "Employee" | "TimeTracking" => EmployeesPayroll,
@@ -178,7 +211,9 @@ mod tests {
         assert_eq!(classify(3175, "Error"), Outcome::Transient(3175));
         assert_eq!(classify(3180, "Error"), Outcome::Transient(3180));
         for code in [3100, 3140, 3200, 3260, 3070, 1060, 9999] {
-            assert!(matches!(classify(code, "Error"), Outcome::Permanent { code: c, .. } if c == code));
+            assert!(
+                matches!(classify(code, "Error"), Outcome::Permanent { code: c, .. } if c == code)
+            );
         }
     }
 
@@ -196,16 +231,43 @@ mod tests {
 
     #[test]
     fn permission_table_follows_research() {
-        assert_eq!(permission_area("InvoiceAddRq"), Some(PermissionArea::CustomersReceivables));
-        assert_eq!(permission_area("BillAdd"), Some(PermissionArea::VendorsPayables));
-        assert_eq!(permission_area("BillPaymentCheckAddRq"), Some(PermissionArea::VendorsPayables));
+        assert_eq!(
+            permission_area("InvoiceAddRq"),
+            Some(PermissionArea::CustomersReceivables)
+        );
+        assert_eq!(
+            permission_area("BillAdd"),
+            Some(PermissionArea::VendorsPayables)
+        );
+        assert_eq!(
+            permission_area("BillPaymentCheckAddRq"),
+            Some(PermissionArea::VendorsPayables)
+        );
         assert_eq!(permission_area("CheckAddRq"), Some(PermissionArea::Banking));
-        assert_eq!(permission_area("CreditCardChargeAddRq"), Some(PermissionArea::Banking));
-        assert_eq!(permission_area("JournalEntryAddRq"), Some(PermissionArea::Accounting));
-        assert_eq!(permission_area("ItemServiceAddRq"), Some(PermissionArea::Lists));
-        assert_eq!(permission_area("CompanyQueryRq"), Some(PermissionArea::Company));
+        assert_eq!(
+            permission_area("CreditCardChargeAddRq"),
+            Some(PermissionArea::Banking)
+        );
+        assert_eq!(
+            permission_area("JournalEntryAddRq"),
+            Some(PermissionArea::Accounting)
+        );
+        assert_eq!(
+            permission_area("ItemServiceAddRq"),
+            Some(PermissionArea::Lists)
+        );
+        assert_eq!(
+            permission_area("CompanyQueryRq"),
+            Some(PermissionArea::Company)
+        );
         assert_eq!(permission_area("HostQueryRq"), None);
-        assert_eq!(PermissionArea::VendorsPayables.to_string(), "Vendors & Payables");
-        assert_eq!(PermissionArea::VendorsPayables.pro_name(), "Purchases and Accounts Payable");
+        assert_eq!(
+            PermissionArea::VendorsPayables.to_string(),
+            "Vendors & Payables"
+        );
+        assert_eq!(
+            PermissionArea::VendorsPayables.pro_name(),
+            "Purchases and Accounts Payable"
+        );
     }
 }

@@ -121,7 +121,9 @@ impl Company {
             _ => {}
         }
         if let Some(obj) = op.strip_suffix("Add") {
-            let add = rq.child(op).ok_or_else(|| Reply::error(3000, "The request has no Add element."))?;
+            let add = rq
+                .child(op)
+                .ok_or_else(|| Reply::error(3000, "The request has no Add element."))?;
             if let Some(kind) = ListKind::from_tag(obj) {
                 return self.list_add(kind, add);
             }
@@ -240,7 +242,11 @@ impl Company {
         Ok((parent, full_name, sublevel))
     }
 
-    fn read_fields(kind: ListKind, node: &Node, into: &mut BTreeMap<String, String>) -> Result<(), Reply> {
+    fn read_fields(
+        kind: ListKind,
+        node: &Node,
+        into: &mut BTreeMap<String, String>,
+    ) -> Result<(), Reply> {
         for (field, max) in kind.fields() {
             if let Some(v) = node.text_of(field) {
                 check_len(v, field, *max)?;
@@ -261,9 +267,13 @@ impl Company {
                 .join(" "),
         };
         if name.is_empty() {
-            return Err(Reply::error(3000, format!("The {} has no name.", kind.tag())));
+            return Err(Reply::error(
+                3000,
+                format!("The {} has no name.", kind.tag()),
+            ));
         }
-        let (parent, full_name, sublevel) = self.placement(kind, &name, add.child("ParentRef"), None)?;
+        let (parent, full_name, sublevel) =
+            self.placement(kind, &name, add.child("ParentRef"), None)?;
         self.check_refs(add, kind.tag())?;
         let mut fields = BTreeMap::new();
         Self::read_fields(kind, add, &mut fields)?;
@@ -305,7 +315,10 @@ impl Company {
                 format!("The provided edit sequence \"{given}\" is out-of-date."),
             ));
         }
-        let name = m.text_of("Name").unwrap_or(&self.data.lists[i].name).to_string();
+        let name = m
+            .text_of("Name")
+            .unwrap_or(&self.data.lists[i].name)
+            .to_string();
         let old = &self.data.lists[i];
         let parent_ref = m.child("ParentRef");
         let (parent, full_name, sublevel) = if parent_ref.is_some() || name != old.name {
@@ -381,7 +394,11 @@ impl Company {
         };
         let now = self.tick();
         self.data.next_txn += 1;
-        let open = if matches!(kind, TxnKind::Invoice | TxnKind::Bill) { total } else { 0 };
+        let open = if matches!(kind, TxnKind::Invoice | TxnKind::Bill) {
+            total
+        } else {
+            0
+        };
         let record = TxnRecord {
             kind,
             txn_id: txn_id(self.data.next_txn, now),
@@ -391,7 +408,9 @@ impl Company {
             modified: now,
             entity,
             account,
-            txn_date: add.text_of("TxnDate").map_or_else(|| iso_date(now), str::to_string),
+            txn_date: add
+                .text_of("TxnDate")
+                .map_or_else(|| iso_date(now), str::to_string),
             ref_number,
             memo,
             total,
@@ -437,7 +456,10 @@ impl Company {
             let amount = a.text_of("PaymentAmount").map_or(Ok(bill.open), amount)?;
             let already: i64 = out.iter().filter(|(b, _)| b == id).map(|(_, a)| a).sum();
             if amount + already > bill.open {
-                return Err(Reply::error(3210, "You cannot pay more than the amount due."));
+                return Err(Reply::error(
+                    3210,
+                    "You cannot pay more than the amount due.",
+                ));
             }
             out.push((id.to_string(), amount));
         }
@@ -478,7 +500,10 @@ impl Company {
     fn list_ret(&self, r: &ListRecord, include: &[String]) -> String {
         let mut parts: Vec<(String, String)> = Vec::new();
         let mut el = |name: &str, value: &str| {
-            parts.push((name.to_string(), format!("<{name}>{}</{name}>", escape(value))));
+            parts.push((
+                name.to_string(),
+                format!("<{name}>{}</{name}>", escape(value)),
+            ));
         };
         el("ListID", &r.list_id);
         el("TimeCreated", &iso_time(r.created));
@@ -493,7 +518,10 @@ impl Company {
             parts.push(self.ref_xml("ParentRef", p));
         }
         let mut el = |name: &str, value: &str| {
-            parts.push((name.to_string(), format!("<{name}>{}</{name}>", escape(value))));
+            parts.push((
+                name.to_string(),
+                format!("<{name}>{}</{name}>", escape(value)),
+            ));
         };
         if r.kind.hierarchical() {
             el("Sublevel", &r.sublevel.to_string());
@@ -521,7 +549,10 @@ impl Company {
     fn txn_ret(&self, t: &TxnRecord, include: &[String]) -> String {
         let mut parts: Vec<(String, String)> = Vec::new();
         let el = |parts: &mut Vec<(String, String)>, name: &str, value: &str| {
-            parts.push((name.to_string(), format!("<{name}>{}</{name}>", escape(value))));
+            parts.push((
+                name.to_string(),
+                format!("<{name}>{}</{name}>", escape(value)),
+            ));
         };
         el(&mut parts, "TxnID", &t.txn_id);
         el(&mut parts, "TimeCreated", &iso_time(t.created));
@@ -625,11 +656,31 @@ impl Company {
         let (major, minor) = self.version;
         let mut versions = String::new();
         for v in [
-            (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (4, 0), (4, 1), (5, 0), (6, 0), (7, 0), (8, 0),
-            (9, 0), (10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (15, 0), (16, 0),
+            (1, 0),
+            (1, 1),
+            (2, 0),
+            (2, 1),
+            (3, 0),
+            (4, 0),
+            (4, 1),
+            (5, 0),
+            (6, 0),
+            (7, 0),
+            (8, 0),
+            (9, 0),
+            (10, 0),
+            (11, 0),
+            (12, 0),
+            (13, 0),
+            (14, 0),
+            (15, 0),
+            (16, 0),
         ] {
             if v <= (major, minor) {
-                versions.push_str(&format!("<SupportedQBXMLVersion>{}.{}</SupportedQBXMLVersion>", v.0, v.1));
+                versions.push_str(&format!(
+                    "<SupportedQBXMLVersion>{}.{}</SupportedQBXMLVersion>",
+                    v.0, v.1
+                ));
             }
         }
         format!(
@@ -674,7 +725,10 @@ impl Company {
                     self.session.iterators.remove(id);
                     return Ok(Reply::ok(String::new()));
                 }
-                let page: Vec<String> = state.remaining.drain(..max.min(state.remaining.len())).collect();
+                let page: Vec<String> = state
+                    .remaining
+                    .drain(..max.min(state.remaining.len()))
+                    .collect();
                 let left = state.remaining.len();
                 let include = state.include.clone();
                 let mut reply = Reply::ok(self.render(table, &page, &include));
@@ -687,7 +741,10 @@ impl Company {
             let mut remaining = ids;
             let page: Vec<String> = remaining.drain(..max.min(remaining.len())).collect();
             self.session.iterator_seq += 1;
-            let id = format!("{{{:08x}-0000-4000-8000-{:012x}}}", self.data.clock, self.session.iterator_seq);
+            let id = format!(
+                "{{{:08x}-0000-4000-8000-{:012x}}}",
+                self.data.clock, self.session.iterator_seq
+            );
             let left = remaining.len();
             self.session.iterators.insert(
                 id.clone(),
@@ -711,7 +768,9 @@ impl Company {
             let mut reply = Reply::status(
                 500,
                 "Warn",
-                format!("The query request has not been fully completed. There was a required element (\"{first}\") that could not be found in QuickBooks."),
+                format!(
+                    "The query request has not been fully completed. There was a required element (\"{first}\") that could not be found in QuickBooks."
+                ),
             );
             reply.body = body;
             return Ok(reply);
@@ -738,7 +797,11 @@ impl Company {
                     for c in explicit {
                         let v = c.text.trim();
                         match of_kind().find(|l| {
-                            if c.name == "ListID" { l.list_id == v } else { l.full_name.eq_ignore_ascii_case(v) }
+                            if c.name == "ListID" {
+                                l.list_id == v
+                            } else {
+                                l.full_name.eq_ignore_ascii_case(v)
+                            }
                         }) {
                             Some(l) => found.push(l.list_id.clone()),
                             None => missing.push(v.to_string()),
@@ -749,7 +812,9 @@ impl Company {
                 let active = rq.text_of("ActiveStatus").unwrap_or("ActiveOnly");
                 let name_filter = rq.child("NameFilter").map(|f| {
                     (
-                        f.text_of("MatchCriterion").unwrap_or("StartsWith").to_string(),
+                        f.text_of("MatchCriterion")
+                            .unwrap_or("StartsWith")
+                            .to_string(),
                         f.text_of("Name").unwrap_or("").to_lowercase(),
                     )
                 });
@@ -786,7 +851,11 @@ impl Company {
                         let v = c.text.trim();
                         let hits: Vec<String> = of_kind()
                             .filter(|t| {
-                                if c.name == "TxnID" { t.txn_id == v } else { t.ref_number.as_deref() == Some(v) }
+                                if c.name == "TxnID" {
+                                    t.txn_id == v
+                                } else {
+                                    t.ref_number.as_deref() == Some(v)
+                                }
                             })
                             .map(|t| t.txn_id.clone())
                             .collect();
@@ -798,14 +867,24 @@ impl Company {
                     return (found, missing);
                 }
                 let entity = rq.child("EntityFilter").and_then(|f| {
-                    let kinds = [ListKind::Customer, ListKind::Vendor, ListKind::Employee, ListKind::OtherName];
-                    Some(self.find_ref(&kinds, f).map(|i| self.data.lists[i].list_id.clone()))
+                    let kinds = [
+                        ListKind::Customer,
+                        ListKind::Vendor,
+                        ListKind::Employee,
+                        ListKind::OtherName,
+                    ];
+                    Some(
+                        self.find_ref(&kinds, f)
+                            .map(|i| self.data.lists[i].list_id.clone()),
+                    )
                 });
                 let range = rq.child("TxnDateRangeFilter");
                 let from = range.and_then(|r| r.text_of("FromTxnDate"));
                 let to = range.and_then(|r| r.text_of("ToTxnDate"));
                 for t in of_kind() {
-                    let entity_ok = entity.as_ref().is_none_or(|e| e.is_some() && t.entity == *e);
+                    let entity_ok = entity
+                        .as_ref()
+                        .is_none_or(|e| e.is_some() && t.entity == *e);
                     let from_ok = from.is_none_or(|f| t.txn_date.as_str() >= f);
                     let to_ok = to.is_none_or(|x| t.txn_date.as_str() <= x);
                     if entity_ok && from_ok && to_ok {
@@ -865,7 +944,12 @@ fn preferences_ret() -> String {
 
 fn amount(s: &str) -> Result<i64, Reply> {
     parse_cents(s).ok_or_else(|| {
-        Reply::error(3020, format!("There was an error when converting the amount \"{s}\" in the field \"Amount\"."))
+        Reply::error(
+            3020,
+            format!(
+                "There was an error when converting the amount \"{s}\" in the field \"Amount\"."
+            ),
+        )
     })
 }
 
@@ -877,7 +961,10 @@ fn line_amount(line: &Node) -> Result<i64, Reply> {
     let rate = line.text_of("Rate").or(line.text_of("Cost"));
     match (line.text_of("Quantity"), rate) {
         (Some(q), Some(r)) => times(q, r).ok_or_else(|| {
-            Reply::error(3020, format!("There was an error when converting the quantity \"{q}\" or rate \"{r}\"."))
+            Reply::error(
+                3020,
+                format!("There was an error when converting the quantity \"{q}\" or rate \"{r}\"."),
+            )
         }),
         (None, Some(r)) => amount(r),
         _ => Ok(0),

@@ -70,7 +70,10 @@ impl Role {
 
     /// QuickBooks' Admin: every area, full access.
     pub fn admin() -> Role {
-        let all: Vec<_> = PermissionArea::ALL.iter().map(|a| (*a, Access::Full)).collect();
+        let all: Vec<_> = PermissionArea::ALL
+            .iter()
+            .map(|a| (*a, Access::Full))
+            .collect();
         Role::new("Admin", &all)
     }
 
@@ -169,7 +172,9 @@ pub enum CompanyError {
         source: std::io::Error,
     },
     /// The JSON is not a simulated company file.
-    #[error("{path} is not a simulated company file ({source}); fix it or delete it to start a new one")]
+    #[error(
+        "{path} is not a simulated company file ({source}); fix it or delete it to start a new one"
+    )]
     Json {
         /// The file.
         path: PathBuf,
@@ -450,11 +455,14 @@ impl Company {
     /// Runs one request with the checks QuickBooks makes before the request itself.
     fn run_request(&mut self, rq: &tree::Node) -> (Reply, bool) {
         let op = rq.name.strip_suffix("Rq").unwrap_or(&rq.name);
-        let write = ["Add", "Mod", "Del", "Void"].iter().any(|s| op.ends_with(s));
+        let write = ["Add", "Mod", "Del", "Void"]
+            .iter()
+            .any(|s| op.ends_with(s));
         if let Some(id) = rq.attr("requestID")
             && id.chars().count() > MAX_REQUEST_ID
         {
-            let msg = format!("The requestID \"{id}\" is invalid (possibly too long, max 50 chars).");
+            let msg =
+                format!("The requestID \"{id}\" is invalid (possibly too long, max 50 chars).");
             return (Reply::error(1060, msg), false);
         }
         if let Some(area) = permission_area(&rq.name) {
@@ -462,14 +470,23 @@ impl Company {
             let granted = self.role().map_or(Access::None, |r| r.access(area));
             if granted < needed {
                 return (
-                    Reply::error(3260, "Insufficient permission level to perform this action."),
+                    Reply::error(
+                        3260,
+                        "Insufficient permission level to perform this action.",
+                    ),
                     false,
                 );
             }
         }
-        if write && self.faults.lock_error_probability > 0.0 && self.draw() < self.faults.lock_error_probability {
+        if write
+            && self.faults.lock_error_probability > 0.0
+            && self.draw() < self.faults.lock_error_probability
+        {
             return (
-                Reply::error(3175, "The transaction could not be locked. It is in use by another user."),
+                Reply::error(
+                    3175,
+                    "The transaction could not be locked. It is in use by another user.",
+                ),
                 false,
             );
         }
@@ -554,7 +571,10 @@ impl Company {
     fn recover(&self, old: &str) -> String {
         match self.recovery.get(&self.application) {
             Some(s) if s.id == old => wrap(
-                &format!(r#" newMessageSetID="{}" messageSetStatusCode="0""#, escape(old)),
+                &format!(
+                    r#" newMessageSetID="{}" messageSetStatusCode="0""#,
+                    escape(old)
+                ),
                 &s.responses,
             ),
             _ => wrap(r#" messageSetStatusCode="1""#, ""),
@@ -613,7 +633,8 @@ impl QuickBooks for Company {
         if self.faults.user_already_logged_in {
             return Err(hresult("0x80040408", "Could not start QuickBooks."));
         }
-        let other_file = !requested_path.is_empty() && !requested_path.eq_ignore_ascii_case(&self.file);
+        let other_file =
+            !requested_path.is_empty() && !requested_path.eq_ignore_ascii_case(&self.file);
         if self.faults.other_company_open || other_file {
             return Err(hresult(
                 "0x8004040A",

@@ -93,7 +93,9 @@ fn node(e: &BytesStart<'_>) -> Option<Node> {
     let mut attrs = Vec::new();
     for a in e.attributes() {
         let a = a.ok()?;
-        let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok()?;
+        let value = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .ok()?;
         attrs.push((a.key.as_ref().to_string(), value.into_owned()));
     }
     Some(Node {
