@@ -866,17 +866,11 @@ impl Company {
                     }
                     return (found, missing);
                 }
-                let entity = rq.child("EntityFilter").and_then(|f| {
-                    let kinds = [
-                        ListKind::Customer,
-                        ListKind::Vendor,
-                        ListKind::Employee,
-                        ListKind::OtherName,
-                    ];
-                    Some(
-                        self.find_ref(&kinds, f)
-                            .map(|i| self.data.lists[i].list_id.clone()),
-                    )
+                // EntityFilter names a customer, vendor, employee or other name, like EntityRef.
+                let names = ref_target("EntityRef").map_or(&[][..], |t| t.0);
+                let entity = rq.child("EntityFilter").map(|f| {
+                    self.find_ref(names, f)
+                        .map(|i| self.data.lists[i].list_id.clone())
                 });
                 let range = rq.child("TxnDateRangeFilter");
                 let from = range.and_then(|r| r.text_of("FromTxnDate"));
@@ -926,7 +920,7 @@ pub(crate) enum Table {
 fn ret_element(name: &str, parts: Vec<(String, String)>, include: &[String]) -> String {
     let mut out = format!("<{name}>");
     for (el, xml) in parts {
-        if include.is_empty() || include.iter().any(|i| *i == el) {
+        if include.is_empty() || include.contains(&el) {
             out.push_str(&xml);
         }
     }
