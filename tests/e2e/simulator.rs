@@ -782,3 +782,119 @@ fn validate_cli_accepts_a_valid_file_and_explains_an_invalid_one() {
         stderr(&out)
     );
 }
+
+#[test]
+fn every_list_type_is_written_and_read_back() {
+    let mut c = open_company();
+    let sales = "<SalesOrPurchase><Price>5.00</Price><AccountRef><FullName>Services</FullName></AccountRef></SalesOrPurchase>";
+    let adds = [
+        "<EmployeeAddRq><EmployeeAdd><FirstName>Ada</FirstName><LastName>Lovelace</LastName><Phone>555-0101</Phone></EmployeeAdd></EmployeeAddRq>".to_string(),
+        "<OtherNameAddRq><OtherNameAdd><Name>Landlord</Name><CompanyName>Estates Ltd</CompanyName><Email>rent@example.com</Email></OtherNameAdd></OtherNameAddRq>".to_string(),
+        "<ClassAddRq><ClassAdd><Name>East</Name></ClassAdd></ClassAddRq>".to_string(),
+        "<ClassAddRq><ClassAdd><Name>Boston</Name><ParentRef><FullName>East</FullName></ParentRef></ClassAdd></ClassAddRq>".to_string(),
+        "<AccountAddRq><AccountAdd><Name>Software</Name><AccountType>Expense</AccountType><AccountNumber>6100</AccountNumber><Desc>Subscriptions</Desc></AccountAdd></AccountAddRq>".to_string(),
+        format!("<ItemNonInventoryAddRq><ItemNonInventoryAdd><Name>Cable</Name>{sales}</ItemNonInventoryAdd></ItemNonInventoryAddRq>"),
+        format!("<ItemOtherChargeAddRq><ItemOtherChargeAdd><Name>Shipping</Name>{sales}</ItemOtherChargeAdd></ItemOtherChargeAddRq>"),
+        item_add("Consulting"),
+        "<VendorAddRq><VendorAdd><Name>Paper Co</Name><CompanyName>Paper Company</CompanyName><FirstName>Pat</FirstName></VendorAdd></VendorAddRq>".to_string(),
+    ];
+    for rq in &adds {
+        let r = one(&mut c, rq);
+        assert_eq!(r.outcome, Outcome::Success, "{rq}: {}", r.message);
+        assert!(r.list_id.is_some());
+    }
+    assert!(
+        c.find(ListKind::Employee, "Ada Lovelace").is_some(),
+        "EmployeeAdd without Name"
+    );
+    assert!(c.find(ListKind::Class, "East:Boston").is_some());
+    for (query, count) in [
+        ("EmployeeQuery", 1),
+        ("OtherNameQuery", 1),
+        ("ClassQuery", 2),
+        ("ItemQuery", 3),
+        ("ItemOtherChargeQuery", 1),
+        ("VendorQuery", 1),
+        ("AccountQuery", 7),
+    ] {
+        let r = one(&mut c, &format!("<{query}Rq/>"));
+        assert_eq!(r.ret_count, count, "{query}");
+    }
+    let sam = "<EmployeeAddRq><EmployeeAdd><Name>Landlord</Name></EmployeeAdd></EmployeeAddRq>";
+    assert_eq!(
+        permanent_code(&one(&mut c, sam)),
+        3100,
+        "employees share the name list"
+    );
+}
+
+#[test]
+fn renaming_a_customer_renames_its_jobs_and_respects_unique_names() {
+    let mut c = open_company();
+    let acme = one(&mut c, &customer_add("Acme"));
+    one(&mut c, &customer_add("Globex"));
+    one(
+        &mut c,
+        "<CustomerAddRq><CustomerAdd><Name>Roof</Name><ParentRef><FullName>Acme</FullName></ParentRef></CustomerAdd></CustomerAddRq>",
+    );
+    let rename = |name: &str, seq: &str| {
+        format!(
+            "<CustomerModRq><CustomerMod><ListID>{}</ListID><EditSequence>{seq}</EditSequence><Name>{name}</Name></CustomerMod></CustomerModRq>",
+            acme.list_id.as_deref().unwrap()
+        )
+    };
+    let seq = acme.edit_sequence.clone().unwrap();
+    assert_eq!(permanent_code(&one(&mut c, &rename("Globex", &seq))), 3100);
+    assert_eq!(
+        one(&mut c, &rename("Acme Corp", &seq)).outcome,
+        Outcome::Success
+    );
+    assert!(c.find_customer("Acme Corp:Roof").is_some());
+    assert!(c.find_customer("Acme:Roof").is_none());
+    let gone = "<CustomerModRq><CustomerMod><ListID>80FFFFFF-1</ListID><EditSequence>1</EditSequence><Name>X</Name></CustomerMod></CustomerModRq>";
+    assert_eq!(permanent_code(&one(&mut c, gone)), 3120);
+}
+
+#[test]
+fn bill_paid_by_credit_card_is_no_longer_open() {
+    let mut c = open_company();
+    one(&mut c, &vendor_add("Paper Co"));
+    let bill_id = one(&mut c, &bill_add("Paper Co", "25.00")).txn_id.unwrap();
+    let pay = format!(
+        "<BillPaymentCreditCardAddRq><BillPaymentCreditCardAdd><PayeeEntityRef><FullName>Paper Co</FullName></PayeeEntityRef>\
+         <CreditCardAccountRef><FullName>Credit Card</FullName></CreditCardAccountRef>\
+         <AppliedToTxnAdd><TxnID>{bill_id}</TxnID><PaymentAmount>25.00</PaymentAmount></AppliedToTxnAdd>\
+         </BillPaymentCreditCardAdd></BillPaymentCreditCardAddRq>"
+    );
+    assert_eq!(one(&mut c, &pay).outcome, Outcome::Success);
+    assert_eq!(c.transactions(TxnKind::Bill)[0].open_cents, 0);
+    let again = one(&mut c, &pay);
+    assert_eq!(
+        permanent_code(&again),
+        3210,
+        "a paid bill has nothing left to pay"
+    );
+    let unknown = pay.replace(&bill_id, "FFFF-1");
+    assert_eq!(permanent_code(&one(&mut c, &unknown)), 3120);
+}
+
+#[test]
+fn faults_are_read_from_json_and_typos_are_refused() {
+    let faults: Faults = serde_json::from_str(
+        r#"{"lose_response_after_apply": 2, "lock_error_probability": 0.25, "seed": 9, "latency_ms": 5}"#,
+    )
+    .unwrap();
+    assert_eq!(faults.lose_response_after_apply, Some(2));
+    assert_eq!(faults.latency_ms, 5);
+    assert!(serde_json::from_str::<Faults>(r#"{"lock_error_probabilty": 0.5}"#).is_err());
+}
+
+#[test]
+fn slow_quickbooks_still_answers() {
+    let mut c = open_company();
+    c.set_faults(Faults {
+        latency_ms: 20,
+        ..Faults::default()
+    });
+    assert_eq!(one(&mut c, &customer_add("Acme")).outcome, Outcome::Success);
+}

@@ -136,6 +136,9 @@ impl Company {
         {
             return self.list_mod(kind, m);
         } else if let Some(obj) = op.strip_suffix("Query") {
+            if obj == "Item" {
+                return self.query(Table::Items, rq);
+            }
             if let Some(kind) = ListKind::from_tag(obj) {
                 return self.query(Table::List(kind), rq);
             }
@@ -786,8 +789,8 @@ impl Company {
         let mut found = Vec::new();
         let mut missing = Vec::new();
         match table {
-            Table::List(kind) => {
-                let of_kind = || self.data.lists.iter().filter(move |l| l.kind == kind);
+            Table::List(_) | Table::Items => {
+                let of_kind = || self.data.lists.iter().filter(move |l| table.holds(l.kind));
                 let explicit: Vec<&Node> = rq
                     .children
                     .iter()
@@ -894,7 +897,7 @@ impl Company {
         let mut out = String::new();
         for id in ids {
             match table {
-                Table::List(_) => {
+                Table::List(_) | Table::Items => {
                     if let Some(l) = self.data.lists.iter().find(|l| &l.list_id == id) {
                         out.push_str(&self.list_ret(l, include));
                     }
@@ -914,7 +917,19 @@ impl Company {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Table {
     List(ListKind),
+    /// `ItemQuery`: every item type at once.
+    Items,
     Txn(TxnKind),
+}
+
+impl Table {
+    fn holds(self, kind: ListKind) -> bool {
+        match self {
+            Table::List(k) => k == kind,
+            Table::Items => kind.namespace() == NameSpace::Items,
+            Table::Txn(_) => false,
+        }
+    }
 }
 
 fn ret_element(name: &str, parts: Vec<(String, String)>, include: &[String]) -> String {
