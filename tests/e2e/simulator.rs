@@ -851,6 +851,16 @@ fn renaming_a_customer_renames_its_jobs_and_respects_unique_names() {
     );
     assert!(c.find_customer("Acme Corp:Roof").is_some());
     assert!(c.find_customer("Acme:Roof").is_none());
+    let renamed = c.find_customer("Acme Corp").unwrap();
+    let under_own_job = format!(
+        "<CustomerModRq><CustomerMod><ListID>{}</ListID><EditSequence>{}</EditSequence><ParentRef><FullName>Acme Corp:Roof</FullName></ParentRef></CustomerMod></CustomerModRq>",
+        renamed.list_id, renamed.edit_sequence
+    );
+    assert_eq!(
+        permanent_code(&one(&mut c, &under_own_job)),
+        3130,
+        "no cycles"
+    );
     let gone = "<CustomerModRq><CustomerMod><ListID>80FFFFFF-1</ListID><EditSequence>1</EditSequence><Name>X</Name></CustomerMod></CustomerModRq>";
     assert_eq!(permanent_code(&one(&mut c, gone)), 3120);
 }

@@ -202,39 +202,43 @@ impl Company {
         })
     }
 
-    /// Name, parent and full name for an Add or a Mod, with QuickBooks' checks.
+    /// The record a `ParentRef` names, or 3130. A customer's parent is a customer, an item's
+    /// any item, an account's an account, a class's a class.
+    fn resolve_parent(&self, kind: ListKind, p: &Node) -> Result<usize, Reply> {
+        let kinds: Vec<ListKind> = ListKind::ALL
+            .into_iter()
+            .filter(|k| same_tree(kind, *k))
+            .collect();
+        self.find_ref(&kinds, p).ok_or_else(|| {
+            let shown = p.text_of("FullName").or(p.text_of("ListID")).unwrap_or("");
+            Reply::error(
+                3130,
+                format!(
+                    "There is an invalid reference to a parent \"{shown}\" in the {}s list.",
+                    kind.tag()
+                ),
+            )
+        })
+    }
+
+    /// Parent ListID, full name and sublevel for a record named `name` under the record at
+    /// `parent`, with QuickBooks' length and uniqueness checks (`except`: the record being
+    /// modified, which may keep its own name).
     fn placement(
         &self,
         kind: ListKind,
         name: &str,
-        parent_ref: Option<&Node>,
+        parent: Option<usize>,
         except: Option<usize>,
     ) -> Result<(Option<String>, String, u32), Reply> {
         check_len(name, "Name", kind.max_name())?;
-        let (parent, full_name, sublevel) = match parent_ref {
-            Some(p) if kind.hierarchical() => {
-                let kinds: Vec<ListKind> = ListKind::ALL
-                    .into_iter()
-                    .filter(|k| same_tree(kind, *k))
-                    .collect();
-                let i = self.find_ref(&kinds, p).ok_or_else(|| {
-                    let shown = p.text_of("FullName").or(p.text_of("ListID")).unwrap_or("");
-                    Reply::error(
-                        3130,
-                        format!(
-                            "There is an invalid reference to a parent \"{shown}\" in the {}s list.",
-                            kind.tag()
-                        ),
-                    )
-                })?;
-                let parent = &self.data.lists[i];
-                (
-                    Some(parent.list_id.clone()),
-                    format!("{}:{name}", parent.full_name),
-                    parent.sublevel + 1,
-                )
-            }
-            _ => (None, name.to_string(), 0),
+        let (parent, full_name, sublevel) = match parent.map(|i| &self.data.lists[i]) {
+            Some(p) => (
+                Some(p.list_id.clone()),
+                format!("{}:{name}", p.full_name),
+                p.sublevel + 1,
+            ),
+            None => (None, name.to_string(), 0),
         };
         if self.name_taken(kind, &full_name, except) {
             return Err(Reply::error(
@@ -275,8 +279,11 @@ impl Company {
                 format!("The {} has no name.", kind.tag()),
             ));
         }
-        let (parent, full_name, sublevel) =
-            self.placement(kind, &name, add.child("ParentRef"), None)?;
+        let parent = match add.child("ParentRef") {
+            Some(p) if kind.hierarchical() => Some(self.resolve_parent(kind, p)?),
+            _ => None,
+        };
+        let (parent, full_name, sublevel) = self.placement(kind, &name, parent, None)?;
         self.check_refs(add, kind.tag())?;
         let mut fields = BTreeMap::new();
         Self::read_fields(kind, add, &mut fields)?;
@@ -323,21 +330,27 @@ impl Company {
             .unwrap_or(&self.data.lists[i].name)
             .to_string();
         let old = &self.data.lists[i];
-        let parent_ref = m.child("ParentRef");
-        let (parent, full_name, sublevel) = if parent_ref.is_some() || name != old.name {
-            let kept_parent = old.parent.clone().map(|p| Node {
-                name: "ParentRef".into(),
-                children: vec![Node {
-                    name: "ListID".into(),
-                    text: p,
-                    ..Node::default()
-                }],
-                ..Node::default()
-            });
-            self.placement(kind, &name, parent_ref.or(kept_parent.as_ref()), Some(i))?
-        } else {
-            (old.parent.clone(), old.full_name.clone(), old.sublevel)
+        let parent = match m.child("ParentRef") {
+            Some(p) if kind.hierarchical() => Some(self.resolve_parent(kind, p)?),
+            _ => old
+                .parent
+                .as_ref()
+                .and_then(|id| self.data.lists.iter().position(|l| &l.list_id == id)),
         };
+        let own_subtree = format!("{}:", old.full_name);
+        if let Some(p) = parent
+            && (p == i || self.data.lists[p].full_name.starts_with(&own_subtree))
+        {
+            return Err(Reply::error(
+                3130,
+                format!(
+                    "There is an invalid reference to a parent \"{}\" in the {}s list.",
+                    self.data.lists[p].full_name,
+                    kind.tag()
+                ),
+            ));
+        }
+        let (parent, full_name, sublevel) = self.placement(kind, &name, parent, Some(i))?;
         self.check_refs(m, kind.tag())?;
         let mut fields = old.fields.clone();
         Self::read_fields(kind, m, &mut fields)?;
@@ -502,47 +515,40 @@ impl Company {
     /// The `*Ret` for a list record, keeping only `include` elements when given.
     fn list_ret(&self, r: &ListRecord, include: &[String]) -> String {
         let mut parts: Vec<(String, String)> = Vec::new();
-        let mut el = |name: &str, value: &str| {
-            parts.push((
-                name.to_string(),
-                format!("<{name}>{}</{name}>", escape(value)),
-            ));
-        };
-        el("ListID", &r.list_id);
-        el("TimeCreated", &iso_time(r.created));
-        el("TimeModified", &iso_time(r.modified));
-        el("EditSequence", &r.edit_sequence);
-        el("Name", &r.name);
+        let el = push_element;
+        el(&mut parts, "ListID", &r.list_id);
+        el(&mut parts, "TimeCreated", &iso_time(r.created));
+        el(&mut parts, "TimeModified", &iso_time(r.modified));
+        el(&mut parts, "EditSequence", &r.edit_sequence);
+        el(&mut parts, "Name", &r.name);
         if r.kind.hierarchical() {
-            el("FullName", &r.full_name);
+            el(&mut parts, "FullName", &r.full_name);
         }
-        el("IsActive", if r.active { "true" } else { "false" });
+        el(
+            &mut parts,
+            "IsActive",
+            if r.active { "true" } else { "false" },
+        );
         if let Some(p) = &r.parent {
             parts.push(self.ref_xml("ParentRef", p));
         }
-        let mut el = |name: &str, value: &str| {
-            parts.push((
-                name.to_string(),
-                format!("<{name}>{}</{name}>", escape(value)),
-            ));
-        };
         if r.kind.hierarchical() {
-            el("Sublevel", &r.sublevel.to_string());
+            el(&mut parts, "Sublevel", &r.sublevel.to_string());
         }
         if let Some(t) = &r.account_type {
-            el("AccountType", t);
+            el(&mut parts, "AccountType", t);
         }
         for (field, _) in r.kind.fields() {
             if let Some(v) = r.fields.get(*field) {
-                el(field, v);
+                el(&mut parts, field, v);
             }
         }
         match r.kind {
             ListKind::Customer | ListKind::Account => {
-                el("Balance", &fmt_cents(r.balance));
-                el("TotalBalance", &fmt_cents(r.balance));
+                el(&mut parts, "Balance", &fmt_cents(r.balance));
+                el(&mut parts, "TotalBalance", &fmt_cents(r.balance));
             }
-            ListKind::Vendor => el("Balance", &fmt_cents(r.balance)),
+            ListKind::Vendor => el(&mut parts, "Balance", &fmt_cents(r.balance)),
             _ => {}
         }
         ret_element(&format!("{}Ret", r.kind.tag()), parts, include)
@@ -551,12 +557,7 @@ impl Company {
     /// The `*Ret` for a transaction (header only: the simulator does not return lines).
     fn txn_ret(&self, t: &TxnRecord, include: &[String]) -> String {
         let mut parts: Vec<(String, String)> = Vec::new();
-        let el = |parts: &mut Vec<(String, String)>, name: &str, value: &str| {
-            parts.push((
-                name.to_string(),
-                format!("<{name}>{}</{name}>", escape(value)),
-            ));
-        };
+        let el = push_element;
         el(&mut parts, "TxnID", &t.txn_id);
         el(&mut parts, "TimeCreated", &iso_time(t.created));
         el(&mut parts, "TimeModified", &iso_time(t.modified));
@@ -930,6 +931,14 @@ impl Table {
             Table::Txn(_) => false,
         }
     }
+}
+
+/// Appends `<name>value</name>` to a Ret's parts.
+fn push_element(parts: &mut Vec<(String, String)>, name: &str, value: &str) {
+    parts.push((
+        name.to_string(),
+        format!("<{name}>{}</{name}>", escape(value)),
+    ));
 }
 
 fn ret_element(name: &str, parts: Vec<(String, String)>, include: &[String]) -> String {

@@ -278,25 +278,13 @@ impl Company {
             current_set_id: None,
         };
         for (name, kind) in STARTING_ACCOUNTS {
-            let add = tree::Node {
-                name: "AccountAdd".into(),
-                children: [("Name", name), ("AccountType", kind)]
-                    .into_iter()
-                    .map(|(n, t)| tree::Node {
-                        name: n.into(),
-                        text: t.into(),
-                        ..tree::Node::default()
-                    })
-                    .collect(),
-                ..tree::Node::default()
-            };
-            let rq = tree::Node {
-                name: "AccountAddRq".into(),
-                children: vec![add],
-                ..tree::Node::default()
-            };
-            // The starting accounts have distinct valid names, so this cannot fail.
-            let _ = c.handle(&rq);
+            let xml = format!(
+                "<AccountAddRq><AccountAdd><Name>{name}</Name><AccountType>{kind}</AccountType></AccountAdd></AccountAddRq>"
+            );
+            // Fixed, distinct, valid names: neither the parse nor the add can fail.
+            if let Some(rq) = tree::parse(&xml) {
+                let _ = c.handle(&rq);
+            }
         }
         c.data.write_log.clear();
         c
