@@ -92,7 +92,7 @@ impl Response {
         }
     }
 
-    fn from_start(e: &BytesStart<'_>, kind: String) -> Result<Response, QbxmlError> {
+    fn from_start(e: &BytesStart<'_>, kind: String, position: u64) -> Result<Response, QbxmlError> {
         let mut r = Response {
             request_id: None,
             kind,
@@ -112,7 +112,7 @@ impl Response {
             ret_xml_truncated: false,
         };
         let mut code = None;
-        for (key, value) in attributes(e)? {
+        for (key, value) in attributes(e, position)? {
             match key.as_str() {
                 "requestID" => r.request_id = Some(value),
                 "statusCode" => code = value.trim().parse().ok(),
@@ -131,18 +131,19 @@ impl Response {
     }
 }
 
-fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, QbxmlError> {
+/// The element's attributes, unescaped; `position` locates errors.
+fn attributes(e: &BytesStart<'_>, position: u64) -> Result<Vec<(String, String)>, QbxmlError> {
     let mut out = Vec::new();
     for a in e.attributes() {
         let a = a.map_err(|err| QbxmlError::Malformed {
-            position: 0,
+            position,
             message: err.to_string(),
         })?;
         let key = a.key.as_ref().to_string();
         let value = a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|err| QbxmlError::Malformed {
-                position: 0,
+                position,
                 message: err.to_string(),
             })?;
         out.push((key, value.into_owned()));
@@ -230,14 +231,14 @@ pub fn parse_response(input: impl BufRead) -> Result<ResponseSet, QbxmlError> {
                 match (&mut rs, msgs_depth) {
                     (None, None) if name == "QBXMLMsgsRs" => {
                         msgs_depth = Some(depth);
-                        set.message_set_status = message_set_status(e)?;
+                        set.message_set_status = message_set_status(e, reader.buffer_position())?;
                     }
                     (None, Some(md)) if depth == md + 1 => {
                         if set.responses.len() >= MAX_RESPONSES {
                             return Err(QbxmlError::TooManyResponses);
                         }
                         let state = RsState {
-                            response: Response::from_start(e, name)?,
+                            response: Response::from_start(e, name, reader.buffer_position())?,
                             depth,
                             ret_buf: None,
                             ret_depth: None,
@@ -361,12 +362,15 @@ fn summary_field(name: &str) -> bool {
     )
 }
 
-fn message_set_status(e: &BytesStart<'_>) -> Result<Option<MessageSetStatus>, QbxmlError> {
+fn message_set_status(
+    e: &BytesStart<'_>,
+    position: u64,
+) -> Result<Option<MessageSetStatus>, QbxmlError> {
     let mut status = MessageSetStatus {
         code: None,
         message_set_id: None,
     };
-    for (key, value) in attributes(e)? {
+    for (key, value) in attributes(e, position)? {
         match key.as_str() {
             "messageSetStatusCode" => status.code = value.trim().parse().ok(),
             "newMessageSetID" => status.message_set_id = Some(value),
