@@ -908,3 +908,22 @@ fn slow_quickbooks_still_answers() {
     });
     assert_eq!(one(&mut c, &customer_add("Acme")).outcome, Outcome::Success);
 }
+
+#[test]
+fn a_newer_qbxml_version_than_quickbooks_supports_is_refused() {
+    let mut c = Company::new("Acme.qbw");
+    c.set_qbxml_version((13, 0));
+    c.open("").unwrap();
+    let newer = build_message_set(
+        (16, 0),
+        OnError::Stop,
+        &Recovery::None,
+        &[("1", &customer_add("A"))],
+    )
+    .unwrap();
+    assert!(
+        matches!(c.process(&newer), Err(QbFailure::Hresult { hresult, .. }) if hresult == "0x80040423")
+    );
+    let older = message_set(OnError::Stop, Recovery::None, &[("1", &customer_add("A"))]);
+    assert_eq!(send(&mut c, &older).responses[0].outcome, Outcome::Success);
+}

@@ -55,20 +55,23 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The version in the document's `<?qbxml version="X.Y"?>`, if it has one.
+pub(crate) fn declared_number(xml: &str) -> Option<(u32, u32)> {
+    let head = &xml[..xml.floor_char_boundary(4096)];
+    let pi = &head[head.find("<?qbxml")?..];
+    let pi = &pi[..pi.find("?>")?];
+    let v = pi.split("version=").nth(1)?;
+    let v = v.trim_start_matches(['"', '\'']);
+    let v = &v[..v.find(['"', '\''])?];
+    let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+    Some((major.trim().parse().ok()?, minor.trim().parse().ok()?))
+}
+
 /// The schema matching the document's `<?qbxml version="X.Y"?>`, or 13.0 when it has none
 /// or names a version older than every shipped schema.
 pub(crate) fn declared_version(xml: &str) -> QbxmlVersion {
-    let head = &xml[..xml.floor_char_boundary(4096)];
-    head.find("<?qbxml")
-        .and_then(|at| {
-            let pi = &head[at..];
-            let pi = &pi[..pi.find("?>")?];
-            let v = pi.split("version=").nth(1)?;
-            let v = v.trim_start_matches(['"', '\'']);
-            let v = &v[..v.find(['"', '\''])?];
-            let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
-            QbxmlVersion::highest_supported(major.trim().parse().ok()?, minor.trim().parse().ok()?)
-        })
+    declared_number(xml)
+        .and_then(|(major, minor)| QbxmlVersion::highest_supported(major, minor))
         .unwrap_or(QbxmlVersion::V13_0)
 }
 

@@ -488,6 +488,12 @@ impl Company {
         if request.len() > MAX_REQUEST_BYTES || request.chars().any(|c| u32::from(c) > 0xFF) {
             return Err(parse_error());
         }
+        if crate::qbxml::cli::declared_number(request).is_some_and(|v| v > self.version) {
+            return Err(hresult(
+                "0x80040423",
+                "The version of QBXML that was requested is not supported or is unknown.",
+            ));
+        }
         let version = crate::qbxml::cli::declared_version(request);
         if let Err(invalid) = qbridge_sdk::schema::validate(version, request) {
             // QuickBooks answers an over-long string with status 3070 on that request, not
