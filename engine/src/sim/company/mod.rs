@@ -16,6 +16,9 @@
 //!   A matching id returns the stored responses with `messageSetStatusCode="0"`, an unknown
 //!   one an empty set with `messageSetStatusCode="1"` (nothing of it was applied).
 //! - Transaction queries return headers only (no line items).
+//! - A Continue for an unknown or expired iteratorID gets 3120 (object not found).
+//! - Query by ListID/FullName/TxnID/RefNumber that misses gets 500 (Warn); a filter that
+//!   matches nothing gets 1 (no match).
 
 mod handlers;
 mod model;
