@@ -74,6 +74,8 @@ enum Command {
     User(qbwc::cli::UserCommand),
     /// Write the .qwc file a Web Connector user adds to the Web Connector.
     Qwc(qbwc::cli::QwcArgs),
+    /// Check a qbXML file against Intuit's schema (13.0 or 16.0).
+    Validate(crate::qbxml::cli::ValidateArgs),
 }
 
 /// Entry point used by the binary.
@@ -194,6 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => qbwc::cli::run_user(cmd, &config).map(|()| ExitCode::SUCCESS),
         Command::Qwc(args) => qbwc::cli::run_qwc(args, &config).map(|()| ExitCode::SUCCESS),
+        Command::Validate(args) => crate::qbxml::cli::run(&args),
         Command::Doctor => {
             let findings = doctor::run(&config);
             for f in &findings {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod doctor;
 pub mod logging;
 pub mod qbwc;
+pub mod qbxml;
 pub mod schedule;
 pub mod server;
 pub mod sim;

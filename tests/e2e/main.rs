@@ -8,4 +8,5 @@ mod support;
 mod admin;
 mod foundation;
 mod qbwc;
+mod simulator;
 mod webconnector;

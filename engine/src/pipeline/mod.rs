@@ -167,7 +167,7 @@ impl WorkProvider for Pipeline {
             Some(Claim::Recover { old_message_set_id }) => (
                 qbxml::build_message_set(
                     ctx.qbxml_version,
-                    OnError::ContinueOnError,
+                    OnError::Continue,
                     &Recovery::Old(old_message_set_id.clone()),
                     &[],
                 ),
@@ -183,7 +183,7 @@ impl WorkProvider for Pipeline {
                 (
                     // Everything in one set is independent (dependencies completed before),
                     // so one failure must not stop the others.
-                    qbxml::build_message_set(ctx.qbxml_version, OnError::ContinueOnError, &recovery, &requests),
+                    qbxml::build_message_set(ctx.qbxml_version, OnError::Continue, &recovery, &requests),
                     InFlight::Send(message_set_id),
                 )
             }

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::sim::QuickBooks;
-use crate::sim::webconnector::echo::EchoQuickBooks;
+use crate::sim::company::Company;
 use crate::sim::webconnector::{DEFAULT_CLIENT_VERSION, SoapActionStyle, WcOptions, WebConnector};
 
 /// The `qbridge sim` subcommands.
@@ -40,7 +39,8 @@ pub struct RunArgs {
     /// Accept self-signed TLS certificates (testing only).
     #[arg(long)]
     insecure: bool,
-    /// Company file (JSON) for the simulated company; without it an echo stand-in answers.
+    /// Company file (JSON) of the simulated company, created on first use and saved after the
+    /// run; without it a fresh in-memory company answers.
     #[arg(long, value_name = "FILE.json")]
     company: Option<PathBuf>,
     /// QBWC version sent in clientVersion.
@@ -68,16 +68,16 @@ pub fn run(command: SimCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The QuickBooks the simulated Web Connector drives. The integrator switches this one place
-/// to the simulated company (`sim::company`) once it lands.
-fn company_simulator(company: Option<&Path>) -> anyhow::Result<Box<dyn QuickBooks>> {
-    match company {
-        Some(path) => anyhow::bail!(
-            "--company {} needs the simulated company (sim::company), which this build does not include yet; run without --company to use the echo stand-in",
-            path.display()
+/// The simulated company the sessions run against: the file given with `--company` (created
+/// on first use, saved after the run so state carries over between runs), or a fresh
+/// in-memory company file.
+fn company_simulator(company: Option<&Path>) -> anyhow::Result<Company> {
+    Ok(match company {
+        Some(path) if path.exists() => Company::load(path)?,
+        _ => Company::new(
+            r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\qbridge-sim.qbw",
         ),
-        None => Ok(Box::new(EchoQuickBooks::new())),
-    }
+    })
 }
 
 fn run_sessions(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -94,7 +94,10 @@ fn run_sessions(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..WcOptions::default()
     };
     let mut wc = WebConnector::new(&args.url, &args.user, &args.password, options);
-    let runs = wc.run_every(qb.as_mut(), Duration::from_secs(args.every), args.times);
+    let runs = wc.run_every(&mut qb, Duration::from_secs(args.every), args.times);
+    if let Some(path) = &args.company {
+        qb.save(path)?;
+    }
     let mut all_normal = true;
     for (i, run) in runs.iter().enumerate() {
         println!("== session {} of {} ==", i + 1, args.times);

@@ -5,6 +5,8 @@
 //! [`QuickBooks`] trait is the seam between them: the simulated Web Connector drives any
 //! implementation of it, exactly as the real QBWC drives the QuickBooks request processor.
 
+pub mod company;
+
 /// A failure of the QuickBooks side, as the Web Connector sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QbFailure {

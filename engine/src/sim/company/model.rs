@@ -1,0 +1,325 @@
+//! The company file's records and the value conventions QuickBooks uses for them: ids
+//! like `80000001-1700000000`, EditSequences that change on every modification, ISO
+//! timestamps, and amounts with two decimals.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A list (name or item) type the simulator keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ListKind {
+    /// Customers and their jobs (`Parent:Child`).
+    Customer,
+    /// Vendors.
+    Vendor,
+    /// Employees.
+    Employee,
+    /// Other names.
+    OtherName,
+    /// Chart of accounts.
+    Account,
+    /// Classes.
+    Class,
+    /// Service items.
+    ItemService,
+    /// Non-inventory items.
+    ItemNonInventory,
+    /// Other-charge items.
+    ItemOtherCharge,
+}
+
+/// Names that must be unique together: QuickBooks shares one name space between customers,
+/// vendors, employees and other names, and another between all item types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameSpace {
+    Names,
+    Items,
+    Accounts,
+    Classes,
+}
+
+impl ListKind {
+    pub(crate) const ALL: [ListKind; 9] = [
+        ListKind::Customer,
+        ListKind::Vendor,
+        ListKind::Employee,
+        ListKind::OtherName,
+        ListKind::Account,
+        ListKind::Class,
+        ListKind::ItemService,
+        ListKind::ItemNonInventory,
+        ListKind::ItemOtherCharge,
+    ];
+
+    /// The qbXML object name, e.g. `ItemService`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            ListKind::Customer => "Customer",
+            ListKind::Vendor => "Vendor",
+            ListKind::Employee => "Employee",
+            ListKind::OtherName => "OtherName",
+            ListKind::Account => "Account",
+            ListKind::Class => "Class",
+            ListKind::ItemService => "ItemService",
+            ListKind::ItemNonInventory => "ItemNonInventory",
+            ListKind::ItemOtherCharge => "ItemOtherCharge",
+        }
+    }
+
+    pub(crate) fn from_tag(tag: &str) -> Option<ListKind> {
+        Self::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+
+    pub(crate) fn namespace(self) -> NameSpace {
+        match self {
+            ListKind::Customer | ListKind::Vendor | ListKind::Employee | ListKind::OtherName => {
+                NameSpace::Names
+            }
+            ListKind::Account => NameSpace::Accounts,
+            ListKind::Class => NameSpace::Classes,
+            _ => NameSpace::Items,
+        }
+    }
+
+    /// Longest Name QuickBooks accepts (sources-mapping.md §3.1).
+    pub(crate) fn max_name(self) -> usize {
+        match self.namespace() {
+            NameSpace::Names => 41,
+            _ => 31,
+        }
+    }
+
+    /// Whether records nest (`Parent:Child`) and their Ret carries FullName and Sublevel.
+    pub(crate) fn hierarchical(self) -> bool {
+        !matches!(
+            self,
+            ListKind::Vendor | ListKind::Employee | ListKind::OtherName
+        )
+    }
+
+    /// Plain text fields the simulator keeps, in the Ret's schema order, with their
+    /// QuickBooks length limits.
+    pub(crate) fn fields(self) -> &'static [(&'static str, usize)] {
+        match self {
+            ListKind::Customer | ListKind::Vendor | ListKind::OtherName => &[
+                ("CompanyName", 41),
+                ("FirstName", 25),
+                ("LastName", 25),
+                ("Phone", 21),
+                ("Email", 1023),
+            ],
+            ListKind::Employee => &[
+                ("FirstName", 25),
+                ("LastName", 25),
+                ("Phone", 21),
+                ("Email", 1023),
+            ],
+            ListKind::Account => &[("AccountNumber", 7), ("Desc", 200)],
+            _ => &[],
+        }
+    }
+}
+
+/// A transaction type the simulator keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TxnKind {
+    /// Invoices.
+    Invoice,
+    /// Bills.
+    Bill,
+    /// Bill payments by check.
+    BillPaymentCheck,
+    /// Bill payments by credit card.
+    BillPaymentCreditCard,
+    /// Credit card charges.
+    CreditCardCharge,
+    /// Credit card credits.
+    CreditCardCredit,
+    /// Checks.
+    Check,
+    /// Purchase orders.
+    PurchaseOrder,
+    /// Journal entries.
+    JournalEntry,
+}
+
+impl TxnKind {
+    const ALL: [TxnKind; 9] = [
+        TxnKind::Invoice,
+        TxnKind::Bill,
+        TxnKind::BillPaymentCheck,
+        TxnKind::BillPaymentCreditCard,
+        TxnKind::CreditCardCharge,
+        TxnKind::CreditCardCredit,
+        TxnKind::Check,
+        TxnKind::PurchaseOrder,
+        TxnKind::JournalEntry,
+    ];
+
+    /// The qbXML object name, e.g. `BillPaymentCheck`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            TxnKind::Invoice => "Invoice",
+            TxnKind::Bill => "Bill",
+            TxnKind::BillPaymentCheck => "BillPaymentCheck",
+            TxnKind::BillPaymentCreditCard => "BillPaymentCreditCard",
+            TxnKind::CreditCardCharge => "CreditCardCharge",
+            TxnKind::CreditCardCredit => "CreditCardCredit",
+            TxnKind::Check => "Check",
+            TxnKind::PurchaseOrder => "PurchaseOrder",
+            TxnKind::JournalEntry => "JournalEntry",
+        }
+    }
+
+    pub(crate) fn from_tag(tag: &str) -> Option<TxnKind> {
+        Self::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+
+    /// Longest RefNumber QuickBooks accepts (sources-mapping.md §3.1).
+    pub(crate) fn max_ref(self) -> usize {
+        if self == TxnKind::Bill { 20 } else { 11 }
+    }
+
+    /// The header reference naming the transaction's customer, vendor or payee.
+    pub(crate) fn entity_ref(self) -> Option<&'static str> {
+        match self {
+            TxnKind::Invoice => Some("CustomerRef"),
+            TxnKind::Bill | TxnKind::PurchaseOrder => Some("VendorRef"),
+            TxnKind::JournalEntry => None,
+            _ => Some("PayeeEntityRef"),
+        }
+    }
+
+    /// The header reference naming the bank, card or A/P account, if any.
+    pub(crate) fn account_ref(self) -> Option<&'static str> {
+        match self {
+            TxnKind::BillPaymentCheck => Some("BankAccountRef"),
+            TxnKind::BillPaymentCreditCard => Some("CreditCardAccountRef"),
+            TxnKind::CreditCardCharge | TxnKind::CreditCardCredit | TxnKind::Check => {
+                Some("AccountRef")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A record of one of the lists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ListRecord {
+    pub(crate) kind: ListKind,
+    pub(crate) list_id: String,
+    pub(crate) edit_sequence: String,
+    pub(crate) created: i64,
+    pub(crate) modified: i64,
+    pub(crate) name: String,
+    pub(crate) full_name: String,
+    pub(crate) parent: Option<String>,
+    pub(crate) sublevel: u32,
+    pub(crate) active: bool,
+    pub(crate) account_type: Option<String>,
+    pub(crate) fields: BTreeMap<String, String>,
+    /// Open balance in cents (customers, vendors, accounts).
+    pub(crate) balance: i64,
+}
+
+/// A transaction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TxnRecord {
+    pub(crate) kind: TxnKind,
+    pub(crate) txn_id: String,
+    pub(crate) txn_number: u32,
+    pub(crate) edit_sequence: String,
+    pub(crate) created: i64,
+    pub(crate) modified: i64,
+    /// ListID of the customer, vendor or payee.
+    pub(crate) entity: Option<String>,
+    /// ListID of the bank, card or header account.
+    pub(crate) account: Option<String>,
+    pub(crate) txn_date: String,
+    pub(crate) ref_number: Option<String>,
+    pub(crate) memo: Option<String>,
+    /// Total in cents, computed from the lines.
+    pub(crate) total: i64,
+    /// Amount still due in cents (invoices and bills).
+    pub(crate) open: i64,
+    /// Bills paid: (TxnID, cents).
+    pub(crate) applied: Vec<(String, i64)>,
+}
+
+/// A ListID: a hex sequence number and the creation time, like QuickBooks.
+pub(crate) fn list_id(seq: u32, ts: i64) -> String {
+    format!("{:X}-{ts}", 0x8000_0000u32.wrapping_add(seq))
+}
+
+/// A TxnID: like a ListID without the high bit, as in real files (`4C-1415942229`).
+pub(crate) fn txn_id(seq: u32, ts: i64) -> String {
+    format!("{seq:X}-{ts}")
+}
+
+/// `2023-11-14T22:13:20+00:00` for a Unix time.
+pub(crate) fn iso_time(ts: i64) -> String {
+    let (date, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
+    format!(
+        "{}T{:02}:{:02}:{:02}+00:00",
+        iso_date_of_day(date),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `2023-11-14` for a Unix time.
+pub(crate) fn iso_date(ts: i64) -> String {
+    iso_date_of_day(ts.div_euclid(86_400))
+}
+
+/// Civil date of a day number since 1970-01-01 (Howard Hinnant's algorithm).
+fn iso_date_of_day(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Parses a qbXML amount (`-12.5`, `100`, `3.456`) into cents, rounding half away from zero.
+pub(crate) fn parse_cents(s: &str) -> Option<i64> {
+    let v: f64 = s.trim().parse().ok()?;
+    v.is_finite().then(|| (v * 100.0).round() as i64)
+}
+
+/// Cents as a qbXML amount: `-0.50`.
+pub(crate) fn fmt_cents(c: i64) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", c.abs() / 100, c.abs() % 100)
+}
+
+/// Quantity × rate in cents.
+pub(crate) fn times(quantity: &str, rate: &str) -> Option<i64> {
+    let q: f64 = quantity.trim().parse().ok()?;
+    let r: f64 = rate.trim().parse().ok()?;
+    let v = q * r * 100.0;
+    v.is_finite().then(|| v.round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_look_like_quickbooks() {
+        assert_eq!(list_id(1, 1_700_000_000), "80000001-1700000000");
+        assert_eq!(txn_id(0x4C, 1_415_942_229), "4C-1415942229");
+        assert_eq!(iso_time(1_700_000_000), "2023-11-14T22:13:20+00:00");
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(parse_cents("12.345"), Some(1235));
+        assert_eq!(fmt_cents(-50), "-0.50");
+        assert_eq!(times("2.5", "10.00"), Some(2500));
+    }
+}
