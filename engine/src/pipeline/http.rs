@@ -1,0 +1,89 @@
+//! `POST /api/v1/ingest/{plugin}`: push a source record (scope `ingest` or higher).
+//!
+//! The answer is `202 Accepted` with the job ids only after the record and its jobs are
+//! committed; a record the plugin rejects gets `422` with the plugin's reason and nothing is
+//! stored.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::ingest::{IngestError, MAX_RECORD_BYTES, ingest};
+use crate::admin::auth::{Actor, ApiError};
+use crate::plugins::PluginError;
+use crate::server::AppState;
+use crate::store::tokens::Scope;
+
+/// Query parameters of the ingest route.
+#[derive(Debug, serde::Deserialize)]
+pub struct IngestQuery {
+    /// Record kind the plugin expects (`invoice`, `transaction`, …).
+    kind: String,
+    /// Connection name; optional when only one exists.
+    connection: Option<String>,
+}
+
+/// The ingest handler.
+pub async fn ingest_route(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(plugin): Path<String>,
+    Query(q): Query<IngestQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    actor.require(Scope::Ingest)?;
+    if body.len() > MAX_RECORD_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the record is {} bytes; at most {MAX_RECORD_BYTES} are accepted", body.len()),
+        ));
+    }
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the record must be UTF-8 JSON"))?;
+    let store = state.store.clone();
+    let plugins = state.plugins.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let connection_id = match q.connection.as_deref() {
+            Some(name) => store.connection(name).map(|c| c.id).map_err(IngestError::Store)?,
+            None => {
+                let all = store.connections().map_err(IngestError::Store)?;
+                match all.as_slice() {
+                    [only] => only.id,
+                    _ => {
+                        return Err(IngestError::Rejected {
+                            plugin: plugin.clone(),
+                            kind: q.kind.clone(),
+                            reason: format!(
+                                "name the connection with ?connection= (there are {} connections)",
+                                all.len()
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        ingest(&store, &plugins, connection_id, &plugin, &q.kind, &text)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"))?;
+    match result {
+        Ok(done) => Ok((StatusCode::ACCEPTED, Json(done)).into_response()),
+        Err(e) => {
+            let status = match &e {
+                IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
+                IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                IngestError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                IngestError::Plugin(PluginError::NotFound(_)) => StatusCode::NOT_FOUND,
+                IngestError::Plugin(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                IngestError::Store(crate::store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+                IngestError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                tracing::error!(error = %e, "ingest failed in the store");
+            }
+            Err(ApiError::new(status, e.to_string()))
+        }
+    }
+}
