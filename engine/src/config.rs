@@ -45,6 +45,9 @@ pub struct Config {
     pub db_readers: usize,
     /// Path of the QBWC SOAP endpoint.
     pub qbwc_path: String,
+    /// Key file for source secrets; `None` = `<data_dir>/secrets.key`. Admins may keep it
+    /// outside the data dir so backups of the database alone do not reveal the secrets.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             db_busy_timeout: Duration::from_secs(5),
             db_readers: 4,
             qbwc_path: "/qbwc".to_string(),
+            secrets_key_file: None,
         }
     }
 }
@@ -224,6 +228,13 @@ const SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "secrets.key_file",
+        parse: |c, v| {
+            c.secrets_key_file = non_empty_path(v)?;
+            Ok(())
+        },
+    },
 ];
 
 fn non_empty_path(v: &str) -> Result<Option<PathBuf>, String> {
@@ -369,6 +380,13 @@ impl Config {
     /// True when the server terminates TLS itself.
     pub fn serves_tls(&self) -> bool {
         self.tls_cert.is_some()
+    }
+
+    /// The source-secrets key file (`secrets.key_file`, default `<data_dir>/secrets.key`).
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
     }
 
     /// Path of the SQLite database inside the data dir.

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod lock;
 mod migrations;
 pub mod queue;
+pub mod secrets;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
