@@ -6,5 +6,7 @@
 mod support;
 
 mod admin;
+mod admin_api;
+mod browser;
 mod foundation;
 mod webconnector;

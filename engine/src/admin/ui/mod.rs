@@ -1,5 +1,5 @@
-//! The web UI: server-rendered pages over the same operations as the JSON API, plus two
-//! embedded static files (CSS and a small script for the countdowns). No build chain, no CDN.
+//! The web UI: server-rendered pages over the same operations as the JSON API, plus three
+//! embedded static files (CSS, an icon and a small script for the countdowns). No build chain, no CDN.
 //!
 //! Signing in stores the pasted token in an `HttpOnly; SameSite=Strict` cookie (`Secure` when
 //! qbridge serves HTTPS or its public URL is HTTPS); the `Actor` extractor accepts it and
@@ -24,6 +24,7 @@ use crate::store::tokens::TokenCheck;
 
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
+const ICON: &str = include_str!("static/favicon.svg");
 
 /// The UI routes (state: [`AppState`]).
 pub(crate) fn routes() -> Router<AppState> {
@@ -32,6 +33,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/static/app.js",
             get(|| async { asset("text/javascript", JS) }),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
         )
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
