@@ -47,8 +47,18 @@ const problems = [];
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // Pages answer 401 on purpose when signed out, and Chromium logs every non-2xx document as
+  // a console error; so failed loads are judged from the responses (any failing stylesheet,
+  // script or icon is a problem) and other console errors (CSP violations, script errors) all count.
   page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+      problems.push(`console error: ${m.text()}`);
+    }
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400 && r.request().resourceType() !== "document") {
+      problems.push(`${r.status()} for ${r.url()}`);
+    }
   });
   const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
   const text = () => page.locator("main").innerText();
