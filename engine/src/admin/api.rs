@@ -574,7 +574,7 @@ fn assess(q: QueueStatus) -> ConnectionHealth {
         )
     } else {
         format!(
-            "Needs attention: {} problem(s) below. {} completed so far.",
+            "{} problem(s) below; {} completed so far.",
             warnings.len(),
             n("completed")
         )

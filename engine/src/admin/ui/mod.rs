@@ -136,6 +136,7 @@ fn session_cookie(state: &AppState, value: &str, max_age: Option<i64>) -> Header
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = local_path(&form.next).to_string();
@@ -170,7 +171,9 @@ async fn login(
         action: "ui.login".into(),
         target: "ui".into(),
         detail: serde_json::Value::Null,
-        ip: None,
+        ip: extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

@@ -585,7 +585,7 @@ async fn audit_page(
     if rows.is_empty() {
         c.push_str("<p>No more rows.</p>");
     } else {
-        c.push_str("<table class=\"audit\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">Action</th><th scope=\"col\">Target</th><th scope=\"col\">Detail</th><th scope=\"col\">From</th></tr></thead><tbody>");
+        c.push_str("<div class=\"table-wrap\"><table class=\"audit\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">Action</th><th scope=\"col\">Target</th><th scope=\"col\">Detail</th><th scope=\"col\">From</th></tr></thead><tbody>");
         for r in &rows {
             let detail = if r.entry.detail.is_null() {
                 String::new()
@@ -604,7 +604,7 @@ async fn audit_page(
                 esc(r.entry.ip.as_deref().unwrap_or(""))
             );
         }
-        c.push_str("</tbody></table>");
+        c.push_str("</tbody></table></div>");
     }
     c.push_str("<nav class=\"pager\" aria-label=\"Audit pages\">");
     if after > 0 {
