@@ -217,3 +217,57 @@ where
         Ok(actor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_posts_from_our_own_host_count_as_same_origin() {
+        let host = (header::HOST, "qb.example.com:8443");
+        assert!(same_origin(&headers(&[
+            host.clone(),
+            (header::ORIGIN, "https://qb.example.com:8443")
+        ])));
+        assert!(same_origin(&headers(&[
+            host.clone(),
+            (header::REFERER, "https://qb.example.com:8443/jobs?x=1")
+        ])));
+        for evil in [
+            "https://evil.example",
+            "https://qb.example.com:8443.evil.example",
+            "https://qb.example.com",
+            "null",
+        ] {
+            assert!(
+                !same_origin(&headers(&[host.clone(), (header::ORIGIN, evil)])),
+                "{evil}"
+            );
+        }
+        assert!(
+            !same_origin(&headers(&[host])),
+            "neither Origin nor Referer"
+        );
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let h = headers(&[(
+            header::COOKIE,
+            "theme=dark; qbridge_session=qbr_abc ; other=1",
+        )]);
+        assert_eq!(session_cookie(&h), Some("qbr_abc"));
+        assert_eq!(
+            session_cookie(&headers(&[(header::COOKIE, "qbridge_sessionx=1")])),
+            None
+        );
+    }
+}

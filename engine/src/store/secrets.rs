@@ -51,6 +51,9 @@ pub enum SecretError {
     /// A name or value the caller gave is not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// The OS random source or the cipher failed (not the caller's fault).
+    #[error("cannot seal the secret: {0}. Check the system's random source and try again")]
+    Seal(String),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -191,8 +194,7 @@ impl Store {
             )));
         }
         let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| SecretError::Invalid(format!("no OS randomness: {e}")))?;
+        getrandom::fill(&mut nonce).map_err(|e| SecretError::Seal(e.to_string()))?;
         let sealed = key
             .cipher
             .encrypt(
@@ -202,10 +204,10 @@ impl Store {
                     aad: &aad(plugin, name),
                 },
             )
-            .map_err(|_| SecretError::Invalid("encryption failed".into()))?;
+            .map_err(|_| SecretError::Seal("encryption failed".into()))?;
         Ok(self.write(|tx| {
             let now = now_ms();
-            let replaced = tx.execute(
+            tx.execute(
                 "INSERT INTO secret(plugin, name, nonce, ciphertext, set_at, set_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(plugin, name) DO UPDATE SET nonce=excluded.nonce,
@@ -218,7 +220,7 @@ impl Store {
                     actor: actor.to_string(),
                     action: "secret.set".into(),
                     target: format!("secret:{plugin}/{name}"),
-                    detail: serde_json::json!({"rows": replaced}),
+                    detail: serde_json::Value::Null,
                     ..Default::default()
                 },
             )?;

@@ -65,8 +65,8 @@ pub(crate) fn countdown(remaining_ms: i64) -> String {
     )
 }
 
-/// Hidden form fields every POST form carries (none yet besides the origin check; kept as
-/// one place so forms stay uniform).
+/// A POST form. No hidden CSRF field is needed: the session cookie is `SameSite=Strict` and
+/// the `Actor` extractor refuses cookie-authenticated posts whose Origin/Referer is not ours.
 pub(crate) fn post_form(action: &str, class: &str, inner: &str) -> String {
     format!(
         "<form method=\"post\" action=\"{}\" class=\"{class}\">{inner}</form>",
