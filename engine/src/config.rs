@@ -492,4 +492,23 @@ mod tests {
             .to_string();
         assert!(err.contains("from 1 to 64"), "{err}");
     }
+
+    #[test]
+    fn secrets_key_file_defaults_into_the_data_dir_and_can_move_out() {
+        let c = Config::load(None, env(&[("QBRIDGE_DATA_DIR", "/var/lib/qb")]), &[]).unwrap();
+        assert_eq!(
+            c.secrets_key_path(),
+            PathBuf::from("/var/lib/qb/secrets.key")
+        );
+        let c = Config::load(
+            None,
+            env(&[("QBRIDGE_SECRETS_KEY_FILE", "/etc/qbridge/secrets.key")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.secrets_key_path(),
+            PathBuf::from("/etc/qbridge/secrets.key")
+        );
+    }
 }
