@@ -393,6 +393,10 @@ fn read_only_token_cannot_retry_jobs_while_an_operator_can() {
     );
     let (_, body) = api(&server, &reader, "get", "/api/v1/audit/verify", None);
     assert_eq!(json(&body)["intact"], true, "{body}");
+    // An ingest token (a source pushing records) sees neither jobs nor any page.
+    let ingest = new_token(&server, &admin, "ingest");
+    assert_eq!(api(&server, &ingest, "get", "/api/v1/jobs", None).0, 403);
+    assert_eq!(api(&server, &ingest, "get", "/", None).0, 403);
     // A read token may not see or touch secrets or tokens either.
     assert_eq!(api(&server, &reader, "get", "/api/v1/secrets", None).0, 403);
     assert_eq!(

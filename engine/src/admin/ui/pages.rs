@@ -57,7 +57,10 @@ async fn signed_in(
     uri: &Uri,
 ) -> Result<Signed, Response> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let actor = auth.map_err(|e| refusal(e, path))?;
+    // The UI is for people: an ingest-only token (a source pushing records) gets no pages.
+    let actor = auth
+        .and_then(|a| a.require(Scope::Read).map(|()| a))
+        .map_err(|e| refusal(e, path))?;
     let grants = active_grants(state).await.map_err(|e| refusal(e, path))?;
     Ok(Signed { actor, grants })
 }
@@ -214,9 +217,6 @@ async fn jobs(
     Query(q): Query<JobsQuery>,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    s.actor
-        .require(Scope::Read)
-        .map_err(|e| s.failed("/jobs", e))?;
     let connection = q
         .connection
         .as_deref()
@@ -291,9 +291,6 @@ async fn job_detail(
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    s.actor
-        .require(Scope::Read)
-        .map_err(|e| s.failed("/jobs", e))?;
     let j = api::job(&state, id)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
@@ -573,9 +570,6 @@ async fn audit_page(
     after: i64,
     verdict: Option<String>,
 ) -> PageResult {
-    s.actor
-        .require(Scope::Read)
-        .map_err(|e| s.failed("/audit", e))?;
     let rows = api::audit_rows(state, after, AUDIT_PAGE)
         .await
         .map_err(|e| s.failed("/audit", e))?;
@@ -633,9 +627,6 @@ async fn audit_verify(
     uri: Uri,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    s.actor
-        .require(Scope::Read)
-        .map_err(|e| s.failed("/audit", e))?;
     let v = api::verify_audit(&state)
         .await
         .map_err(|e| s.failed("/audit", e))?;
@@ -856,9 +847,6 @@ async fn connections(
     uri: Uri,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    s.actor
-        .require(Scope::Read)
-        .map_err(|e| s.failed("/connections", e))?;
     let health = api::queue_health(&state)
         .await
         .map_err(|e| s.failed("/connections", e))?;
@@ -888,9 +876,6 @@ async fn plugins(
     uri: Uri,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    s.actor
-        .require(Scope::Read)
-        .map_err(|e| s.failed("/plugins", e))?;
     let c = "<p class=\"notice-coming\">Coming with the plugin host: installed plugins, their versions, approval and permissions. Plugin credentials are managed on the <a href=\"/secrets\">Secrets</a> page already.</p>";
     Ok(s.show("/plugins", "Plugins", None, c))
 }
