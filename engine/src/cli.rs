@@ -63,6 +63,9 @@ enum Command {
     /// Verify or export the audit log.
     #[command(subcommand)]
     Audit(admin::cli::AuditCommand),
+    /// Store, list or delete plugins' source secrets (values are never shown).
+    #[command(subcommand)]
+    Secret(admin::secret_cli::SecretCommand),
     /// Simulators: drive a QBWC server as the Web Connector does.
     #[command(subcommand)]
     Sim(crate::sim::cli::SimCommand),
@@ -157,6 +160,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Secret(cmd) => {
+            admin::secret_cli::run(&config, &open_store(&config)?, cmd)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
             let store = open_store(&config)?;

@@ -67,6 +67,9 @@ pub struct Config {
     pub qbwc_auth_per_ip_per_minute: u32,
     /// `RunEveryNMinutes` written into QWC files.
     pub qbwc_run_every_minutes: u32,
+    /// Key file for source secrets; `None` = `<data_dir>/secrets.key`. Admins may keep it
+    /// outside the data dir so backups of the database alone do not reveal the secrets.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -93,6 +96,7 @@ impl Default for Config {
             qbwc_auth_per_user_per_minute: 10,
             qbwc_auth_per_ip_per_minute: 60,
             qbwc_run_every_minutes: 15,
+            secrets_key_file: None,
         }
     }
 }
@@ -342,6 +346,13 @@ const SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "secrets.key_file",
+        parse: |c, v| {
+            c.secrets_key_file = non_empty_path(v)?;
+            Ok(())
+        },
+    },
 ];
 
 fn non_empty_path(v: &str) -> Result<Option<PathBuf>, String> {
@@ -489,6 +500,13 @@ impl Config {
         self.tls_cert.is_some()
     }
 
+    /// The source-secrets key file (`secrets.key_file`, default `<data_dir>/secrets.key`).
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
+    }
+
     /// Path of the SQLite database inside the data dir.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("qbridge.db")
@@ -591,5 +609,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("from 1 to 64"), "{err}");
+    }
+
+    #[test]
+    fn secrets_key_file_defaults_into_the_data_dir_and_can_move_out() {
+        let c = Config::load(None, env(&[("QBRIDGE_DATA_DIR", "/var/lib/qb")]), &[]).unwrap();
+        assert_eq!(
+            c.secrets_key_path(),
+            PathBuf::from("/var/lib/qb/secrets.key")
+        );
+        let c = Config::load(
+            None,
+            env(&[("QBRIDGE_SECRETS_KEY_FILE", "/etc/qbridge/secrets.key")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.secrets_key_path(),
+            PathBuf::from("/etc/qbridge/secrets.key")
+        );
     }
 }

@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/whoami", get(whoami))
+        .merge(crate::admin::api::routes())
+        .merge(crate::admin::ui::routes())
         // Anything else needs a token: unauthenticated callers learn nothing about which
         // routes exist (401), authenticated ones get a plain 404.
         .fallback(not_found)

@@ -6,6 +6,8 @@
 mod support;
 
 mod admin;
+mod admin_api;
+mod browser;
 mod foundation;
 mod qbwc;
 mod simulator;

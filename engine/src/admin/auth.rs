@@ -1,5 +1,9 @@
 //! Request authentication for the admin API: `Authorization: Bearer qbr_…` (or `qbs_…` for
-//! support grants).
+//! support grants), or the web UI's session cookie holding the same token.
+//!
+//! The cookie is `HttpOnly; SameSite=Strict`; on top of that, a state-changing request that
+//! authenticates by cookie must come from a page of this server (`Origin`, or `Referer` when a
+//! browser omits it, names the request's own host), so no other site can post forms with it.
 //!
 //! Tokens are never logged; refusals say only whether a token was missing, malformed,
 //! unknown, expired or revoked, so a support engineer knows to ask for a new grant.
@@ -106,10 +110,41 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// Name of the web UI's session cookie (its value is the API token itself).
+pub(crate) const SESSION_COOKIE: &str = "qbridge_session";
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The session cookie's value, if the request carries one.
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+}
+
+/// True when `Origin` (or, without it, `Referer`) names this request's own `Host`: the form
+/// was posted by one of our pages, not by another site.
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let source = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    source
+        .and_then(|s| s.split_once("://"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+        .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
 }
 
 impl<S> FromRequestParts<S> for Actor
@@ -129,9 +164,19 @@ where
                 ),
             )
         };
-        let Some(presented) = bearer(&parts.headers).map(str::to_owned) else {
-            return Err(unauthorized("no token"));
+        let (presented, by_cookie) = match bearer(&parts.headers) {
+            Some(t) => (t.to_owned(), false),
+            None => match session_cookie(&parts.headers) {
+                Some(t) => (t.to_owned(), true),
+                None => return Err(unauthorized("no token")),
+            },
         };
+        if by_cookie && !parts.method.is_safe() && !same_origin(&parts.headers) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross-site request refused: submit the form from qbridge's own pages",
+            ));
+        }
         let check = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.check_token(&presented))
@@ -170,5 +215,59 @@ where
                 .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "audit failed"))??;
         }
         Ok(actor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_posts_from_our_own_host_count_as_same_origin() {
+        let host = (header::HOST, "qb.example.com:8443");
+        assert!(same_origin(&headers(&[
+            host.clone(),
+            (header::ORIGIN, "https://qb.example.com:8443")
+        ])));
+        assert!(same_origin(&headers(&[
+            host.clone(),
+            (header::REFERER, "https://qb.example.com:8443/jobs?x=1")
+        ])));
+        for evil in [
+            "https://evil.example",
+            "https://qb.example.com:8443.evil.example",
+            "https://qb.example.com",
+            "null",
+        ] {
+            assert!(
+                !same_origin(&headers(&[host.clone(), (header::ORIGIN, evil)])),
+                "{evil}"
+            );
+        }
+        assert!(
+            !same_origin(&headers(&[host])),
+            "neither Origin nor Referer"
+        );
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let h = headers(&[(
+            header::COOKIE,
+            "theme=dark; qbridge_session=qbr_abc ; other=1",
+        )]);
+        assert_eq!(session_cookie(&h), Some("qbr_abc"));
+        assert_eq!(
+            session_cookie(&headers(&[(header::COOKIE, "qbridge_sessionx=1")])),
+            None
+        );
     }
 }

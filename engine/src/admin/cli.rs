@@ -13,7 +13,7 @@ use crate::store::audit::{AuditVerdict, now_ms};
 use crate::store::tokens::Scope;
 
 /// The CLI's audit actor: who ran the command on this machine.
-fn cli_actor() -> String {
+pub(crate) fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -89,6 +89,20 @@ pub enum AuditCommand {
 
 /// Longest support grant: access that outlives a working day needs a new decision.
 const MAX_GRANT_MS: i64 = 72 * 3_600_000;
+
+/// The rules every support grant follows, from the CLI, the API or the UI: at most 72 h, and
+/// a reason. `asked` is the lifetime as the admin wrote it, for the message.
+pub(crate) fn grant_rules(ttl_ms: i64, asked: &str, reason: &str) -> anyhow::Result<()> {
+    if ttl_ms > MAX_GRANT_MS {
+        bail!(
+            "support access may last at most 72h (asked for {asked}); grant again when it runs out"
+        );
+    }
+    if reason.trim().is_empty() {
+        bail!("a reason must say why access is given (e.g. a ticket number)");
+    }
+    Ok(())
+}
 
 /// Parses `90m`, `8h`, `30d` into milliseconds.
 pub fn parse_duration(s: &str) -> anyhow::Result<i64> {
@@ -195,14 +209,7 @@ pub fn support(store: &Store, cmd: SupportCommand) -> anyhow::Result<()> {
         } => {
             let scope = scope_arg(&scope, &[Scope::Read, Scope::Operator])?;
             let ttl = parse_duration(&expires)?;
-            if ttl > MAX_GRANT_MS {
-                bail!(
-                    "support access may last at most 72h (asked for {expires}); grant again when it runs out"
-                );
-            }
-            if reason.trim().is_empty() {
-                bail!("--reason must say why access is given (e.g. a ticket number)");
-            }
+            grant_rules(ttl, &expires, &reason)?;
             let (id, secret) = store.create_token(
                 true,
                 scope,

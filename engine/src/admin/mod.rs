@@ -1,8 +1,12 @@
-//! Administration: API tokens, temporary support access, the audit trail — and (growing) the
-//! admin HTTP API and web UI.
+//! Administration: API tokens, temporary support access, the audit trail, source secrets, the
+//! admin HTTP API and the web UI.
 //!
-//! Every admin route goes through [`auth::Actor`], which checks the bearer token's scope,
-//! expiry and revocation on every request and audits every request made under a support grant.
+//! Every admin route goes through [`auth::Actor`], which checks the bearer token (or the UI's
+//! session cookie), its scope, expiry and revocation on every request and audits every request
+//! made under a support grant.
 
+pub(crate) mod api;
 pub mod auth;
 pub mod cli;
+pub mod secret_cli;
+pub(crate) mod ui;

@@ -202,6 +202,18 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX schedule_due ON schedule(next_run_at) WHERE next_run_at IS NOT NULL;
     "#,
+    // 6: source secrets, encrypted at rest (see store::secrets). The key is in a separate file.
+    r#"
+    CREATE TABLE secret(
+        plugin TEXT NOT NULL,
+        name TEXT NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        set_at INTEGER NOT NULL,
+        set_by TEXT NOT NULL,
+        PRIMARY KEY(plugin, name)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary writes.

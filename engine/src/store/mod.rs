@@ -18,6 +18,7 @@ pub mod lock;
 mod migrations;
 pub mod queue;
 pub mod schedules;
+pub mod secrets;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,750 @@
+//! The admin JSON API under `/api/v1/`: tokens, support grants, audit, jobs, queue status and
+//! write-only source secrets. Documented in `openapi.json` (served at `/api/v1/openapi.json`).
+//!
+//! Every route takes an [`Actor`] first, so an unauthenticated caller gets 401 before anything
+//! else is looked at; writes check the scope and are audited. The operations are functions of
+//! their own (`pub(crate)`) because the web UI performs exactly the same ones.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Actor, ApiError};
+use super::cli::{grant_rules, parse_duration};
+use crate::server::AppState;
+use crate::store::audit::{AuditRecord, AuditVerdict, now_ms};
+use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
+use crate::store::secrets::{SecretError, SecretKey, SecretName};
+use crate::store::tokens::{Scope, TokenInfo};
+
+/// The OpenAPI 3 description of every route below.
+const OPENAPI: &str = include_str!("openapi.json");
+/// Most rows one page of jobs or audit rows may hold.
+const MAX_PAGE: u32 = 1000;
+/// Most rows one audit export call returns; callers continue with `after`.
+const MAX_EXPORT: u32 = 10_000;
+
+/// The API routes (state: [`AppState`]).
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token_route))
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(revoke_token_route),
+        )
+        .route(
+            "/api/v1/grants",
+            get(list_grants)
+                .post(create_grant_route)
+                .delete(revoke_all_grants_route),
+        )
+        .route(
+            "/api/v1/grants/{id}",
+            axum::routing::delete(revoke_grant_route),
+        )
+        .route("/api/v1/audit", get(audit_page))
+        .route("/api/v1/audit/export", get(audit_export))
+        .route("/api/v1/audit/verify", get(audit_verify_route))
+        .route("/api/v1/jobs", get(list_jobs_route))
+        .route("/api/v1/jobs/{id}", get(show_job))
+        .route("/api/v1/jobs/{id}/retry", post(retry_job_route))
+        .route("/api/v1/jobs/{id}/cancel", post(cancel_job_route))
+        .route("/api/v1/queue", get(queue_route))
+        .route("/api/v1/secrets", get(list_secrets_route))
+        .route(
+            "/api/v1/secrets/{plugin}/{name}",
+            put(set_secret_route).delete(delete_secret_route),
+        )
+}
+
+/// Runs store work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal task failed; see the server log",
+        )
+    })?
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+impl From<SecretError> for ApiError {
+    fn from(e: SecretError) -> Self {
+        match e {
+            SecretError::Store(e) => e.into(),
+            SecretError::Invalid(m) => bad_request(m),
+            other => {
+                tracing::error!(error = %other, "source secrets unavailable");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
+async fn openapi(_actor: Actor) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+// ---- tokens -------------------------------------------------------------------------------
+
+/// A new token's request body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewToken {
+    /// Label.
+    pub name: String,
+    /// admin, operator, read or ingest.
+    pub scope: String,
+    /// Lifetime such as `30d`; absent = no expiry.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+}
+
+/// A token or grant just created: the only time its secret is shown.
+#[derive(Debug, Serialize)]
+pub(crate) struct Created {
+    /// Row id.
+    pub id: i64,
+    /// The secret, shown once.
+    pub token: String,
+    /// Unix ms, if it expires.
+    pub expires_at: Option<i64>,
+}
+
+fn scope_in(s: &str, allowed: &[Scope]) -> Result<Scope, ApiError> {
+    Scope::parse(s)
+        .filter(|scope| allowed.contains(scope))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+            bad_request(format!(
+                "invalid scope {s:?}: expected one of {}",
+                names.join(", ")
+            ))
+        })
+}
+
+fn duration(s: &str) -> Result<i64, ApiError> {
+    parse_duration(s).map_err(|e| bad_request(e.to_string()))
+}
+
+/// Creates an API token (admin).
+pub(crate) async fn create_token(
+    state: &AppState,
+    actor: &Actor,
+    req: NewToken,
+) -> Result<Created, ApiError> {
+    actor.require(Scope::Admin)?;
+    let scope = scope_in(
+        &req.scope,
+        &[Scope::Admin, Scope::Operator, Scope::Read, Scope::Ingest],
+    )?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(bad_request("a token needs a name of 1 to 100 characters"));
+    }
+    let expires_at = match req.expires_in.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => Some(now_ms() + duration(e)?),
+    };
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    let (id, token) =
+        blocking(move || Ok(store.create_token(false, scope, &name, None, expires_at, &who)?))
+            .await?;
+    Ok(Created {
+        id,
+        token,
+        expires_at,
+    })
+}
+
+/// Revokes a token (admin); it is refused from its next request on.
+pub(crate) async fn revoke_token(state: &AppState, actor: &Actor, id: i64) -> Result<(), ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    blocking(move || Ok(store.revoke_tokens(Some(id), &who)?)).await?;
+    Ok(())
+}
+
+async fn list_tokens(
+    actor: Actor,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    Ok(Json(
+        blocking(move || Ok(store.list_tokens(Some(false))?)).await?,
+    ))
+}
+
+async fn create_token_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Json(req): Json<NewToken>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(create_token(&state, &actor, req).await?),
+    ))
+}
+
+async fn revoke_token_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    revoke_token(&state, &actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- support grants -----------------------------------------------------------------------
+
+/// A support grant as listed, with its remaining time.
+#[derive(Debug, Serialize)]
+pub(crate) struct GrantView {
+    /// The grant (never its secret).
+    #[serde(flatten)]
+    pub grant: TokenInfo,
+    /// Usable now.
+    pub active: bool,
+    /// Milliseconds left while active.
+    pub remaining_ms: Option<i64>,
+}
+
+/// A new grant's request body (the CLI's rules: at most 72 h, a reason).
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewGrant {
+    /// Who receives it.
+    pub to: String,
+    /// read or operator.
+    pub scope: String,
+    /// Lifetime such as `8h`.
+    pub expires_in: String,
+    /// Why (ticket number).
+    pub reason: String,
+}
+
+/// Every grant, newest first.
+pub(crate) async fn grants(state: &AppState) -> Result<Vec<GrantView>, ApiError> {
+    let store = state.store.clone();
+    let list = blocking(move || Ok(store.list_tokens(Some(true))?)).await?;
+    let now = now_ms();
+    Ok(list
+        .into_iter()
+        .map(|grant| {
+            let active = grant.is_active(now);
+            GrantView {
+                remaining_ms: grant.expires_at.filter(|_| active).map(|e| e - now),
+                active,
+                grant,
+            }
+        })
+        .collect())
+}
+
+/// Gives temporary support access (admin).
+pub(crate) async fn create_grant(
+    state: &AppState,
+    actor: &Actor,
+    req: NewGrant,
+) -> Result<Created, ApiError> {
+    actor.require(Scope::Admin)?;
+    let scope = scope_in(&req.scope, &[Scope::Read, Scope::Operator])?;
+    let ttl = duration(&req.expires_in)?;
+    grant_rules(ttl, &req.expires_in, &req.reason).map_err(|e| bad_request(e.to_string()))?;
+    let to = req.to.trim().to_string();
+    if to.is_empty() || to.chars().count() > 100 {
+        return Err(bad_request(
+            "say who receives the access (1 to 100 characters), e.g. \"Jane Doe (Acme support)\"",
+        ));
+    }
+    let reason = req.reason.trim().chars().take(500).collect::<String>();
+    let expires_at = now_ms() + ttl;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    let (id, token) = blocking(move || {
+        Ok(store.create_token(true, scope, &to, Some(&reason), Some(expires_at), &who)?)
+    })
+    .await?;
+    Ok(Created {
+        id,
+        token,
+        expires_at: Some(expires_at),
+    })
+}
+
+/// Revokes one grant, or every active grant with `None` (admin). Returns how many.
+pub(crate) async fn revoke_grants(
+    state: &AppState,
+    actor: &Actor,
+    id: Option<i64>,
+) -> Result<usize, ApiError> {
+    actor.require(Scope::Admin)?;
+    if let Some(id) = id
+        && !grants(state).await?.iter().any(|g| g.grant.id == id)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("support grant {id} not found"),
+        ));
+    }
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    blocking(move || Ok(store.revoke_tokens(id, &who)?)).await
+}
+
+async fn list_grants(
+    actor: Actor,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<GrantView>>, ApiError> {
+    actor.require(Scope::Admin)?;
+    Ok(Json(grants(&state).await?))
+}
+
+async fn create_grant_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Json(req): Json<NewGrant>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(create_grant(&state, &actor, req).await?),
+    ))
+}
+
+async fn revoke_grant_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = revoke_grants(&state, &actor, Some(id)).await?;
+    Ok(Json(serde_json::json!({ "revoked": n })))
+}
+
+async fn revoke_all_grants_route(
+    actor: Actor,
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = revoke_grants(&state, &actor, None).await?;
+    Ok(Json(serde_json::json!({ "revoked": n })))
+}
+
+// ---- audit --------------------------------------------------------------------------------
+
+/// `?after=&limit=` paging.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Page {
+    /// Rows with a larger id than this.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many.
+    pub limit: Option<u32>,
+}
+
+/// Audit rows after `after`, oldest first.
+pub(crate) async fn audit_rows(
+    state: &AppState,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<AuditRecord>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || Ok(store.audit_rows(after, limit)?)).await
+}
+
+/// Result of a chain check, as the API and UI report it.
+#[derive(Debug, Serialize)]
+pub(crate) struct Verification {
+    /// True when every row matches the hash chain.
+    pub intact: bool,
+    /// Rows checked (when intact).
+    pub rows: Option<u64>,
+    /// First row that does not match (when broken).
+    pub broken_at: Option<i64>,
+    /// Plain-language verdict.
+    pub message: String,
+}
+
+/// Recomputes the audit hash chain.
+pub(crate) async fn verify_audit(state: &AppState) -> Result<Verification, ApiError> {
+    let store = state.store.clone();
+    Ok(match blocking(move || Ok(store.verify_audit()?)).await? {
+        AuditVerdict::Intact(n) => Verification {
+            intact: true,
+            rows: Some(n),
+            broken_at: None,
+            message: format!("Audit log intact: {n} rows, hash chain verified."),
+        },
+        AuditVerdict::Broken { id } => Verification {
+            intact: false,
+            rows: None,
+            broken_at: Some(id),
+            message: format!(
+                "The audit log was tampered with: row {id} does not match the hash chain (edited, inserted, or a row before it removed)."
+            ),
+        },
+    })
+}
+
+async fn audit_page(
+    actor: Actor,
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+    actor.require(Scope::Read)?;
+    let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    Ok(Json(audit_rows(&state, page.after, limit).await?))
+}
+
+async fn audit_export(
+    actor: Actor,
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Response, ApiError> {
+    actor.require(Scope::Read)?;
+    let limit = page.limit.unwrap_or(MAX_EXPORT).clamp(1, MAX_EXPORT);
+    let rows = audit_rows(&state, page.after, limit).await?;
+    let mut body = String::new();
+    for r in &rows {
+        let line = serde_json::to_string(r)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        body.push_str(&line);
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+async fn audit_verify_route(
+    actor: Actor,
+    State(state): State<AppState>,
+) -> Result<Json<Verification>, ApiError> {
+    actor.require(Scope::Read)?;
+    Ok(Json(verify_audit(&state).await?))
+}
+
+// ---- jobs and queue -----------------------------------------------------------------------
+
+/// `?state=&connection=&limit=` for the job list.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct JobQuery {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this connection id.
+    pub connection: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: Option<u32>,
+}
+
+/// Jobs matching the query, newest first.
+pub(crate) async fn jobs(state: &AppState, q: &JobQuery) -> Result<Vec<JobView>, ApiError> {
+    let wanted = q.state.as_deref().filter(|s| !s.is_empty());
+    if let Some(s) = wanted
+        && !STATES.contains(&s)
+    {
+        return Err(bad_request(format!(
+            "unknown job state {s:?}: expected one of {}",
+            STATES.join(", ")
+        )));
+    }
+    let filter = JobFilter {
+        state: wanted.map(str::to_string),
+        connection_id: q.connection,
+        limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+    };
+    let store = state.store.clone();
+    blocking(move || Ok(store.list_jobs(&filter)?)).await
+}
+
+/// One job with request, response and history.
+pub(crate) async fn job(state: &AppState, id: i64) -> Result<JobView, ApiError> {
+    let store = state.store.clone();
+    blocking(move || Ok(store.job(id)?)).await
+}
+
+/// What an operator may do to a job.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum JobAction {
+    /// Send it again.
+    Retry,
+    /// Stop it.
+    Cancel,
+}
+
+/// Retries or cancels a job (operator); audited.
+pub(crate) async fn act_on_job(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    action: JobAction,
+) -> Result<(), ApiError> {
+    actor.require(Scope::Operator)?;
+    let store = state.store.clone();
+    let entry = actor.audit(
+        match action {
+            JobAction::Retry => "job.retry",
+            JobAction::Cancel => "job.cancel",
+        },
+        &format!("job:{id}"),
+        serde_json::Value::Null,
+    );
+    blocking(move || {
+        match action {
+            JobAction::Retry => store.retry_job(id)?,
+            JobAction::Cancel => store.cancel_job(id)?,
+        }
+        store.audit(&entry)?;
+        Ok(())
+    })
+    .await
+}
+
+/// One connection's queue, counted and judged in plain language.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConnectionHealth {
+    /// Connection id.
+    pub connection_id: i64,
+    /// Jobs per state.
+    pub counts: std::collections::BTreeMap<String, i64>,
+    /// Age in ms of the oldest job waiting to be sent.
+    pub oldest_waiting_ms: Option<i64>,
+    /// Jobs whose outcome in QuickBooks is not known yet.
+    pub in_doubt: i64,
+    /// True when nothing needs an admin.
+    pub healthy: bool,
+    /// One sentence: does the sync work?
+    pub summary: String,
+    /// What needs attention, and what to do.
+    pub warnings: Vec<String>,
+}
+
+/// A waiting job older than this suggests the Web Connector is not running.
+const STALE_WAIT_MS: i64 = 3_600_000;
+
+/// `3h 05m`, `12m`, `40s`.
+pub(crate) fn human_duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match (s / 3600, (s % 3600) / 60) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m"),
+        (h, m) => format!("{h}h {m:02}m"),
+    }
+}
+
+fn assess(q: QueueStatus) -> ConnectionHealth {
+    let counts: std::collections::BTreeMap<String, i64> = q.counts.into_iter().collect();
+    let n = |s: &str| counts.get(s).copied().unwrap_or(0);
+    let mut warnings = Vec::new();
+    if n("discarded") > 0 {
+        warnings.push(format!(
+            "{} job(s) failed and will not be retried automatically: read the advice on each, fix the cause, then retry or cancel it.",
+            n("discarded")
+        ));
+    }
+    if n("held") > 0 {
+        warnings.push(format!(
+            "{} job(s) are held because a job they depend on failed or was cancelled.",
+            n("held")
+        ));
+    }
+    if n("in_doubt") > 0 {
+        warnings.push(format!(
+            "{} job(s) were sent but QuickBooks' answer never arrived; qbridge checks with QuickBooks on the next sync before sending anything again.",
+            n("in_doubt")
+        ));
+    }
+    if let Some(age) = q.oldest_waiting_ms.filter(|a| *a > STALE_WAIT_MS) {
+        warnings.push(format!(
+            "The oldest waiting job has waited {}: check that the Web Connector is running and its schedule is on.",
+            human_duration(age)
+        ));
+    }
+    let waiting = n("available") + n("retryable") + n("sent");
+    let summary = if warnings.is_empty() {
+        format!(
+            "Syncing normally: {} completed, {waiting} on the way to QuickBooks.",
+            n("completed")
+        )
+    } else {
+        format!(
+            "{} problem(s) below; {} completed so far.",
+            warnings.len(),
+            n("completed")
+        )
+    };
+    ConnectionHealth {
+        connection_id: q.connection_id,
+        in_doubt: n("in_doubt"),
+        healthy: warnings.is_empty(),
+        oldest_waiting_ms: q.oldest_waiting_ms,
+        counts,
+        summary,
+        warnings,
+    }
+}
+
+/// Every connection's queue health.
+pub(crate) async fn queue_health(state: &AppState) -> Result<Vec<ConnectionHealth>, ApiError> {
+    let store = state.store.clone();
+    let status = blocking(move || Ok(store.queue_status()?)).await?;
+    Ok(status.into_iter().map(assess).collect())
+}
+
+async fn list_jobs_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> Result<Json<Vec<JobView>>, ApiError> {
+    actor.require(Scope::Read)?;
+    Ok(Json(jobs(&state, &q).await?))
+}
+
+async fn show_job(
+    actor: Actor,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<JobView>, ApiError> {
+    actor.require(Scope::Read)?;
+    Ok(Json(job(&state, id).await?))
+}
+
+async fn retry_job_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<JobView>, ApiError> {
+    act_on_job(&state, &actor, id, JobAction::Retry).await?;
+    Ok(Json(job(&state, id).await?))
+}
+
+async fn cancel_job_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<JobView>, ApiError> {
+    act_on_job(&state, &actor, id, JobAction::Cancel).await?;
+    Ok(Json(job(&state, id).await?))
+}
+
+async fn queue_route(
+    actor: Actor,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ConnectionHealth>>, ApiError> {
+    actor.require(Scope::Read)?;
+    Ok(Json(queue_health(&state).await?))
+}
+
+// ---- source secrets -----------------------------------------------------------------------
+
+/// A secret's request body.
+#[derive(Deserialize)]
+pub(crate) struct SecretValue {
+    /// The value; stored encrypted, never returned.
+    pub value: String,
+}
+
+/// Names of stored secrets (admin); never values.
+pub(crate) async fn secret_names(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<Vec<SecretName>, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    blocking(move || Ok(store.secret_names(None)?)).await
+}
+
+/// Stores a secret (admin); the key file is opened (or created) on use.
+pub(crate) async fn set_secret(
+    state: &AppState,
+    actor: &Actor,
+    plugin: String,
+    name: String,
+    value: String,
+) -> Result<(), ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let key_path = state.config.secrets_key_path();
+    let who = actor.token.actor();
+    blocking(move || {
+        let key = SecretKey::open(&key_path)?;
+        Ok(store.set_secret(&key, &plugin, &name, &value, &who)?)
+    })
+    .await
+}
+
+/// Deletes a secret (admin).
+pub(crate) async fn delete_secret(
+    state: &AppState,
+    actor: &Actor,
+    plugin: String,
+    name: String,
+) -> Result<(), ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    blocking(move || Ok(store.delete_secret(&plugin, &name, &who)?)).await
+}
+
+async fn list_secrets_route(
+    actor: Actor,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<SecretName>>, ApiError> {
+    Ok(Json(secret_names(&state, &actor).await?))
+}
+
+async fn set_secret_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Path((plugin, name)): Path<(String, String)>,
+    Json(body): Json<SecretValue>,
+) -> Result<StatusCode, ApiError> {
+    set_secret(&state, &actor, plugin, name, body.value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_secret_route(
+    actor: Actor,
+    State(state): State<AppState>,
+    Path((plugin, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    delete_secret(&state, &actor, plugin, name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_hours_and_minutes() {
+        assert_eq!(human_duration(40_000), "40s");
+        assert_eq!(human_duration(12 * 60_000), "12m");
+        assert_eq!(human_duration(3 * 3_600_000 + 5 * 60_000), "3h 05m");
+    }
+
+    #[test]
+    fn a_queue_with_failures_needs_attention_and_says_what_to_do() {
+        let h = assess(QueueStatus {
+            connection_id: 1,
+            counts: vec![("completed".into(), 4), ("discarded".into(), 1)],
+            oldest_waiting_ms: Some(2 * STALE_WAIT_MS),
+        });
+        assert!(!h.healthy);
+        assert_eq!(h.warnings.len(), 2, "{:?}", h.warnings);
+        assert!(h.warnings[0].contains("retry or cancel"));
+        assert!(h.warnings[1].contains("Web Connector is running"));
+        let ok = assess(QueueStatus {
+            connection_id: 1,
+            counts: vec![("completed".into(), 4)],
+            oldest_waiting_ms: None,
+        });
+        assert!(ok.healthy && ok.summary.starts_with("Syncing normally"));
+    }
+}

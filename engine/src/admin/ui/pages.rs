@@ -1,0 +1,881 @@
+//! The signed-in pages: dashboard, jobs, support access, audit log, tokens, secrets, and the
+//! shells of the connections and plugins pages (filled by those modules after merge).
+//!
+//! Each page performs the same `api::` operation as the JSON API, so scope checks and audit
+//! rows are identical. Writes answer 303 to the page with a fixed notice key (so a reload never
+//! repeats a post), except creating a token or grant, whose secret is shown once in place.
+
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::html::{Frame, countdown, esc, page, post_form, time, url_part};
+use super::{active_grants, html_response, refusal};
+use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken, human_duration};
+use crate::admin::auth::{Actor, ApiError};
+use crate::server::AppState;
+use crate::store::queue::STATES;
+use crate::store::tokens::Scope;
+
+/// Page routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/jobs", get(jobs))
+        .route("/jobs/{id}", get(job_detail))
+        .route("/jobs/{id}/retry", post(retry))
+        .route("/jobs/{id}/cancel", post(cancel))
+        .route("/support", get(support).post(grant))
+        .route("/support/{id}/revoke", post(revoke_grant))
+        .route("/support/revoke-all", post(revoke_all))
+        .route("/audit", get(audit))
+        .route("/audit/verify", get(audit_verify))
+        .route("/tokens", get(tokens).post(create_token))
+        .route("/tokens/{id}/revoke", post(revoke_token))
+        .route("/secrets", get(secrets).post(set_secret))
+        .route("/secrets/{plugin}/{name}/delete", post(delete_secret))
+        .route("/connections", get(connections))
+        .route("/plugins", get(plugins))
+}
+
+/// A signed-in request: who, and the banner's grants.
+struct Signed {
+    actor: Actor,
+    grants: Vec<GrantView>,
+}
+
+type PageResult = Result<Response, Response>;
+
+async fn signed_in(
+    state: &AppState,
+    auth: Result<Actor, ApiError>,
+    uri: &Uri,
+) -> Result<Signed, Response> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    // The UI is for people: an ingest-only token (a source pushing records) gets no pages.
+    let actor = auth
+        .and_then(|a| a.require(Scope::Read).map(|()| a))
+        .map_err(|e| refusal(e, path))?;
+    let grants = active_grants(state).await.map_err(|e| refusal(e, path))?;
+    Ok(Signed { actor, grants })
+}
+
+impl Signed {
+    fn show(&self, nav: &str, title: &str, notice: Option<&str>, content: &str) -> Response {
+        self.render(StatusCode::OK, nav, title, notice, content)
+    }
+
+    fn render(
+        &self,
+        status: StatusCode,
+        nav: &str,
+        title: &str,
+        notice: Option<&str>,
+        content: &str,
+    ) -> Response {
+        let frame = Frame {
+            actor: &self.actor,
+            active_grants: &self.grants,
+            nav,
+            notice,
+        };
+        html_response(status, page(&frame, title, content))
+    }
+
+    /// An operation failed: say so on a page of the same section.
+    fn failed(&self, nav: &str, e: ApiError) -> Response {
+        let content = format!(
+            "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"{}\">Back</a></p>",
+            esc(&e.message),
+            esc(nav)
+        );
+        self.render(e.status, nav, "That did not work", None, &content)
+    }
+}
+
+/// `?notice=` keys: fixed texts, so a link cannot put words in qbridge's mouth.
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
+    Some(match q.notice.as_deref()? {
+        "retried" => "The job will be sent again on the next sync.",
+        "cancelled" => "The job was cancelled; jobs that depend on it are held.",
+        "grant-revoked" => "Support access revoked; it is refused from its next request on.",
+        "grants-revoked" => "Every active support grant was revoked.",
+        "token-revoked" => "Token revoked; it is refused from its next request on.",
+        "secret-set" => "Secret stored (encrypted). Its value is never shown again.",
+        "secret-deleted" => "Secret deleted.",
+        _ => return None,
+    })
+}
+
+fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+// ---- dashboard ----------------------------------------------------------------------------
+
+async fn dashboard(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let health = api::queue_health(&state)
+        .await
+        .map_err(|e| s.failed("/", e))?;
+    let mut c = String::new();
+    if health.is_empty() {
+        c.push_str("<p class=\"lead\">No jobs yet. When a source sends records, each company file's queue appears here with a plain verdict on whether the sync works.</p>");
+    }
+    for h in &health {
+        let id = h.connection_id;
+        let (class, mark) = if h.healthy {
+            ("ok", "Working")
+        } else {
+            ("attention", "Needs attention")
+        };
+        let _ = write!(
+            c,
+            "<section class=\"card {class}\" aria-labelledby=\"conn-{id}\"><h2 id=\"conn-{id}\">Connection {id}</h2>\
+<p class=\"verdict\"><span class=\"badge {class}\">{mark}</span> {}</p><dl class=\"facts\">\
+<dt>Oldest waiting job</dt><dd>{}</dd><dt>Outcome unknown (in doubt)</dt><dd>{}</dd></dl>",
+            esc(&h.summary),
+            h.oldest_waiting_ms
+                .map_or("none waiting".to_string(), |a| format!(
+                    "waiting {}",
+                    human_duration(a)
+                )),
+            h.in_doubt
+        );
+        if !h.warnings.is_empty() {
+            c.push_str("<ul class=\"warnings\">");
+            for w in &h.warnings {
+                let _ = write!(c, "<li>{}</li>", esc(w));
+            }
+            c.push_str("</ul>");
+        }
+        c.push_str("<table><caption>Jobs by state</caption><thead><tr><th scope=\"col\">State</th><th scope=\"col\">Jobs</th></tr></thead><tbody>");
+        for (state_name, n) in &h.counts {
+            let _ = write!(
+                c,
+                "<tr><td><a href=\"/jobs?connection={id}&amp;state={}\">{}</a></td><td>{n}</td></tr>",
+                url_part(state_name),
+                esc(state_name)
+            );
+        }
+        c.push_str("</tbody></table></section>");
+    }
+    Ok(s.show("/", "Dashboard", None, &c))
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
+    if !actor.token.scope.allows(Scope::Operator) {
+        return String::new();
+    }
+    let mut out = String::new();
+    if !matches!(state, "completed" | "sent") {
+        out.push_str(&post_form(
+            &format!("/jobs/{id}/retry"),
+            "inline",
+            &format!("<button type=\"submit\" aria-label=\"Retry job {id}\">Retry</button>"),
+        ));
+    }
+    if !matches!(state, "completed" | "sent" | "cancelled") {
+        out.push_str(&post_form(
+            &format!("/jobs/{id}/cancel"),
+            "inline",
+            &format!(
+                "<button type=\"submit\" class=\"secondary\" aria-label=\"Cancel job {id}\">Cancel</button>"
+            ),
+        ));
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct JobsQuery {
+    state: Option<String>,
+    connection: Option<String>,
+    notice: Option<String>,
+}
+
+async fn jobs(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Query(q): Query<JobsQuery>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let connection = q
+        .connection
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<i64>())
+        .transpose()
+        .map_err(|_| {
+            s.failed(
+                "/jobs",
+                ApiError::new(StatusCode::BAD_REQUEST, "the connection must be a number"),
+            )
+        })?;
+    let query = JobQuery {
+        state: q.state.clone(),
+        connection,
+        limit: Some(200),
+    };
+    let list = api::jobs(&state, &query)
+        .await
+        .map_err(|e| s.failed("/jobs", e))?;
+    let selected = q.state.as_deref().unwrap_or("");
+    let mut c = String::from(
+        "<form method=\"get\" action=\"/jobs\" class=\"filters\"><label for=\"state\">State</label><select id=\"state\" name=\"state\"><option value=\"\">any</option>",
+    );
+    for st in STATES {
+        let sel = if *st == selected { " selected" } else { "" };
+        let _ = write!(c, "<option value=\"{st}\"{sel}>{st}</option>");
+    }
+    let _ = write!(
+        c,
+        "</select><label for=\"connection\">Connection</label><input id=\"connection\" name=\"connection\" inputmode=\"numeric\" size=\"6\" value=\"{}\"><button type=\"submit\">Filter</button></form>",
+        connection.map(|c| c.to_string()).unwrap_or_default()
+    );
+    if list.is_empty() {
+        c.push_str("<p>No jobs match.</p>");
+    } else {
+        c.push_str("<table class=\"jobs\"><caption>Newest first (at most 200)</caption><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">Connection</th><th scope=\"col\">Plugin</th><th scope=\"col\">Request</th><th scope=\"col\">Key</th><th scope=\"col\">State</th><th scope=\"col\">Attempts</th><th scope=\"col\">Updated</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
+        for j in &list {
+            let _ = write!(
+                c,
+                "<tr><td><a href=\"/jobs/{id}\">#{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"state s-{}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                j.connection_id,
+                esc(&j.plugin),
+                esc(&j.request_type),
+                esc(&j.key),
+                esc(&j.state),
+                esc(&j.state),
+                j.attempt,
+                time(j.updated_at),
+                job_buttons(&s.actor, j.id, &j.state),
+                id = j.id,
+            );
+            if let Some(advice) = &j.advice {
+                let _ = write!(
+                    c,
+                    "<tr class=\"advice-row\"><td colspan=\"9\"><p class=\"advice\"><strong>What to do:</strong> {}</p></td></tr>",
+                    esc(advice)
+                );
+            }
+        }
+        c.push_str("</tbody></table>");
+    }
+    let notice = notice_text(&NoticeQuery { notice: q.notice });
+    Ok(s.show("/jobs", "Jobs", notice, &c))
+}
+
+async fn job_detail(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Query(nq): Query<NoticeQuery>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let j = api::job(&state, id)
+        .await
+        .map_err(|e| s.failed("/jobs", e))?;
+    let mut c = String::new();
+    if let Some(advice) = &j.advice {
+        let _ = write!(
+            c,
+            "<p class=\"advice\"><strong>What to do:</strong> {}</p>",
+            esc(advice)
+        );
+    }
+    let _ = write!(
+        c,
+        "<dl class=\"facts\"><dt>State</dt><dd><span class=\"state s-{st}\">{st}</span></dd><dt>Connection</dt><dd>{}</dd><dt>Plugin</dt><dd>{}</dd><dt>Key</dt><dd>{}</dd><dt>Request type</dt><dd>{}</dd><dt>Attempts</dt><dd>{}</dd><dt>Last status code</dt><dd>{}</dd><dt>QuickBooks id</dt><dd>{}</dd><dt>Depends on</dt><dd>{}</dd><dt>Created</dt><dd>{}</dd><dt>Updated</dt><dd>{}</dd></dl>{}",
+        j.connection_id,
+        esc(&j.plugin),
+        esc(&j.key),
+        esc(&j.request_type),
+        j.attempt,
+        j.last_status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "—".into()),
+        esc(j.object_id.as_deref().unwrap_or("—")),
+        esc(&if j.depends_on.is_empty() {
+            "nothing".to_string()
+        } else {
+            j.depends_on.join(", ")
+        }),
+        time(j.created_at),
+        time(j.updated_at),
+        job_buttons(&s.actor, j.id, &j.state),
+        st = esc(&j.state),
+    );
+    if !j.notes.is_empty() {
+        c.push_str("<h2>Adjustments made to fit QuickBooks</h2><ul>");
+        for n in &j.notes {
+            let _ = write!(c, "<li>{}</li>", esc(n));
+        }
+        c.push_str("</ul>");
+    }
+    c.push_str("<h2>History</h2>");
+    match j.errors.as_array().filter(|a| !a.is_empty()) {
+        None => c.push_str("<p>No errors so far.</p>"),
+        Some(errors) => {
+            c.push_str("<table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Attempt</th><th scope=\"col\">Code</th><th scope=\"col\">Message</th></tr></thead><tbody>");
+            for e in errors {
+                let field = |k: &str| {
+                    e.get(k)
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                        .unwrap_or_default()
+                };
+                let when = e
+                    .get("at")
+                    .and_then(|v| v.as_i64())
+                    .map(time)
+                    .unwrap_or_default();
+                let _ = write!(
+                    c,
+                    "<tr><td>{when}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&field("attempt")),
+                    esc(&field("code")),
+                    esc(&field("message"))
+                );
+            }
+            c.push_str("</tbody></table>");
+        }
+    }
+    let _ = write!(
+        c,
+        "<h2>Request sent</h2><pre class=\"xml\">{}</pre><h2>Last response</h2><pre class=\"xml\">{}</pre>",
+        esc(j.qbxml.as_deref().unwrap_or("(none)")),
+        esc(j.response.as_deref().unwrap_or("(no response yet)"))
+    );
+    Ok(s.show("/jobs", &format!("Job #{id}"), notice_text(&nq), &c))
+}
+
+async fn job_action(
+    auth: Result<Actor, ApiError>,
+    state: AppState,
+    uri: Uri,
+    id: i64,
+    action: JobAction,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    api::act_on_job(&state, &s.actor, id, action)
+        .await
+        .map_err(|e| s.failed("/jobs", e))?;
+    let key = match action {
+        JobAction::Retry => "retried",
+        JobAction::Cancel => "cancelled",
+    };
+    Ok(see_other(&format!("/jobs/{id}?notice={key}")))
+}
+
+async fn retry(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> PageResult {
+    job_action(auth, state, uri, id, JobAction::Retry).await
+}
+
+async fn cancel(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> PageResult {
+    job_action(auth, state, uri, id, JobAction::Cancel).await
+}
+
+// ---- support access -----------------------------------------------------------------------
+
+/// A secret shown once after creation.
+fn shown_once(what: &str, secret: &str) -> String {
+    format!(
+        "<div class=\"secret-once\" role=\"status\"><p><strong>{}</strong> It is shown only now; copy it and hand it over through a safe channel.</p><label for=\"new-secret\">Token</label><input id=\"new-secret\" readonly value=\"{}\" spellcheck=\"false\"></div>",
+        esc(what),
+        esc(secret)
+    )
+}
+
+async fn support_page(
+    s: &Signed,
+    state: &AppState,
+    created: Option<String>,
+    notice: Option<&str>,
+) -> PageResult {
+    s.actor
+        .require(Scope::Admin)
+        .map_err(|e| s.failed("/support", e))?;
+    let list = api::grants(state)
+        .await
+        .map_err(|e| s.failed("/support", e))?;
+    let mut c = created.unwrap_or_default();
+    c.push_str("<p class=\"lead\">Give a vendor's support engineer temporary access. Every request they make is written to the audit log; access ends by itself (at most 72 hours) and can be revoked at any time.</p>");
+    c.push_str("<form method=\"post\" action=\"/support\" class=\"stack\"><h2>Grant access</h2>\
+<label for=\"to\">Who receives it</label><input id=\"to\" name=\"to\" required maxlength=\"100\" placeholder=\"Jane Doe (Acme support)\">\
+<label for=\"scope\">Access</label><select id=\"scope\" name=\"scope\"><option value=\"read\">read: look at jobs and the audit log</option><option value=\"operator\">operator: also retry and cancel jobs</option></select>\
+<label for=\"expires_in\">For</label><select id=\"expires_in\" name=\"expires_in\"><option value=\"1h\">1 hour</option><option value=\"4h\">4 hours</option><option value=\"8h\" selected>8 hours</option><option value=\"24h\">24 hours</option><option value=\"72h\">72 hours (longest)</option></select>\
+<label for=\"reason\">Reason (ticket number, problem)</label><input id=\"reason\" name=\"reason\" required maxlength=\"500\">\
+<button type=\"submit\">Grant access</button></form>");
+    c.push_str("<h2>Grants</h2>");
+    if list.is_empty() {
+        c.push_str("<p>No support access was ever given.</p>");
+    } else {
+        c.push_str("<table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Who</th><th scope=\"col\">Access</th><th scope=\"col\">Reason</th><th scope=\"col\">Given</th><th scope=\"col\">Status</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        for g in &list {
+            let status = if g.active {
+                format!("active, ends in {}", countdown(g.remaining_ms.unwrap_or(0)))
+            } else if g.grant.revoked_at.is_some() {
+                "revoked".to_string()
+            } else {
+                "expired".to_string()
+            };
+            let action = if g.active {
+                post_form(
+                    &format!("/support/{}/revoke", g.grant.id),
+                    "inline",
+                    &format!(
+                        "<button type=\"submit\" class=\"danger\" aria-label=\"Revoke grant {} for {}\">Revoke</button>",
+                        g.grant.id,
+                        esc(&g.grant.name)
+                    ),
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                c,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td>{action}</td></tr>",
+                g.grant.id,
+                esc(&g.grant.name),
+                esc(g.grant.scope.as_str()),
+                esc(g.grant.reason.as_deref().unwrap_or("")),
+                time(g.grant.created_at)
+            );
+        }
+        c.push_str("</tbody></table>");
+        if list.iter().any(|g| g.active) {
+            c.push_str(&post_form(
+                "/support/revoke-all",
+                "",
+                "<button type=\"submit\" class=\"danger\">Revoke all support access now</button>",
+            ));
+        }
+    }
+    Ok(s.show("/support", "Support access", notice, &c))
+}
+
+async fn support(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Query(nq): Query<NoticeQuery>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    support_page(&s, &state, None, notice_text(&nq)).await
+}
+
+#[derive(Deserialize)]
+struct GrantForm {
+    to: String,
+    scope: String,
+    expires_in: String,
+    reason: String,
+}
+
+async fn grant(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Form(f): Form<GrantForm>,
+) -> PageResult {
+    let mut s = signed_in(&state, auth, &uri).await?;
+    let to = f.to.clone();
+    let created = api::create_grant(
+        &state,
+        &s.actor,
+        NewGrant {
+            to: f.to,
+            scope: f.scope,
+            expires_in: f.expires_in,
+            reason: f.reason,
+        },
+    )
+    .await
+    .map_err(|e| s.failed("/support", e))?;
+    // The banner must show the grant just made.
+    s.grants = active_grants(&state)
+        .await
+        .map_err(|e| s.failed("/support", e))?;
+    let shown = shown_once(&format!("Support access for {to} created."), &created.token);
+    support_page(&s, &state, Some(shown), None).await
+}
+
+async fn revoke_grant(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    api::revoke_grants(&state, &s.actor, Some(id))
+        .await
+        .map_err(|e| s.failed("/support", e))?;
+    Ok(see_other("/support?notice=grant-revoked"))
+}
+
+async fn revoke_all(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    api::revoke_grants(&state, &s.actor, None)
+        .await
+        .map_err(|e| s.failed("/support", e))?;
+    Ok(see_other("/support?notice=grants-revoked"))
+}
+
+// ---- audit --------------------------------------------------------------------------------
+
+/// Audit rows per page.
+const AUDIT_PAGE: u32 = 50;
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+async fn audit_page(
+    s: &Signed,
+    state: &AppState,
+    after: i64,
+    verdict: Option<String>,
+) -> PageResult {
+    let rows = api::audit_rows(state, after, AUDIT_PAGE)
+        .await
+        .map_err(|e| s.failed("/audit", e))?;
+    let mut c = verdict.unwrap_or_default();
+    c.push_str("<p class=\"lead\">Every change and every request under a support grant, oldest first. Each row is chained to the one before it by a hash, so an edited or removed row is detected.</p>\
+<form method=\"get\" action=\"/audit/verify\"><button type=\"submit\">Verify chain</button></form>");
+    if rows.is_empty() {
+        c.push_str("<p>No more rows.</p>");
+    } else {
+        c.push_str("<div class=\"table-wrap\"><table class=\"audit\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">Action</th><th scope=\"col\">Target</th><th scope=\"col\">Detail</th><th scope=\"col\">From</th></tr></thead><tbody>");
+        for r in &rows {
+            let detail = if r.entry.detail.is_null() {
+                String::new()
+            } else {
+                r.entry.detail.to_string()
+            };
+            let _ = write!(
+                c,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                r.id,
+                time(r.at),
+                esc(&r.entry.actor),
+                esc(&r.entry.action),
+                esc(&r.entry.target),
+                esc(&detail),
+                esc(r.entry.ip.as_deref().unwrap_or(""))
+            );
+        }
+        c.push_str("</tbody></table></div>");
+    }
+    c.push_str("<nav class=\"pager\" aria-label=\"Audit pages\">");
+    if after > 0 {
+        c.push_str("<a href=\"/audit\">First page</a> ");
+    }
+    if let Some(last) = rows.last().filter(|_| rows.len() as u32 == AUDIT_PAGE) {
+        let _ = write!(c, "<a href=\"/audit?after={}\">Next page</a>", last.id);
+    }
+    c.push_str("</nav>");
+    Ok(s.show("/audit", "Audit log", None, &c))
+}
+
+async fn audit(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Query(q): Query<AuditQuery>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    audit_page(&s, &state, q.after.max(0), None).await
+}
+
+async fn audit_verify(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let v = api::verify_audit(&state)
+        .await
+        .map_err(|e| s.failed("/audit", e))?;
+    let class = if v.intact { "verdict-ok" } else { "error" };
+    let verdict = format!(
+        "<p class=\"{class}\" role=\"status\">{}</p>",
+        esc(&v.message)
+    );
+    audit_page(&s, &state, 0, Some(verdict)).await
+}
+
+// ---- tokens -------------------------------------------------------------------------------
+
+async fn tokens_page(
+    s: &Signed,
+    state: &AppState,
+    created: Option<String>,
+    notice: Option<&str>,
+) -> PageResult {
+    s.actor
+        .require(Scope::Admin)
+        .map_err(|e| s.failed("/tokens", e))?;
+    let store = state.store.clone();
+    let list = api::blocking(move || Ok(store.list_tokens(Some(false))?))
+        .await
+        .map_err(|e| s.failed("/tokens", e))?;
+    let now = crate::store::audit::now_ms();
+    let mut c = created.unwrap_or_default();
+    c.push_str("<form method=\"post\" action=\"/tokens\" class=\"stack\"><h2>Create a token</h2>\
+<label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"100\" placeholder=\"monitoring\">\
+<label for=\"scope\">Scope</label><select id=\"scope\" name=\"scope\"><option value=\"read\">read</option><option value=\"operator\">operator (retry, cancel)</option><option value=\"admin\">admin (everything)</option><option value=\"ingest\">ingest (push records only)</option></select>\
+<label for=\"expires_in\">Expires after (e.g. 30d; empty = never)</label><input id=\"expires_in\" name=\"expires_in\" maxlength=\"12\">\
+<button type=\"submit\">Create token</button></form><h2>Tokens</h2>");
+    c.push_str("<table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Starts with</th><th scope=\"col\">Name</th><th scope=\"col\">Scope</th><th scope=\"col\">Created</th><th scope=\"col\">Status</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+    for t in &list {
+        let status = if t.revoked_at.is_some() {
+            "revoked".to_string()
+        } else if !t.is_active(now) {
+            "expired".to_string()
+        } else {
+            t.expires_at.map_or("active, no expiry".to_string(), |e| {
+                format!("active, expires {}", time(e))
+            })
+        };
+        let action = if t.is_active(now) {
+            post_form(
+                &format!("/tokens/{}/revoke", t.id),
+                "inline",
+                &format!(
+                    "<button type=\"submit\" class=\"danger\" aria-label=\"Revoke token {}\">Revoke</button>",
+                    t.id
+                ),
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            c,
+            "<tr><td>{}</td><td><code>{}…</code></td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td>{action}</td></tr>",
+            t.id,
+            esc(&t.prefix),
+            esc(&t.name),
+            esc(t.scope.as_str()),
+            time(t.created_at)
+        );
+    }
+    c.push_str("</tbody></table>");
+    Ok(s.show("/tokens", "Tokens", notice, &c))
+}
+
+async fn tokens(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Query(nq): Query<NoticeQuery>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    tokens_page(&s, &state, None, notice_text(&nq)).await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    name: String,
+    scope: String,
+    #[serde(default)]
+    expires_in: String,
+}
+
+async fn create_token(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Form(f): Form<TokenForm>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let name = f.name.clone();
+    let created = api::create_token(
+        &state,
+        &s.actor,
+        NewToken {
+            name: f.name,
+            scope: f.scope,
+            expires_in: Some(f.expires_in),
+        },
+    )
+    .await
+    .map_err(|e| s.failed("/tokens", e))?;
+    let shown = shown_once(
+        &format!("Token \u{201c}{name}\u{201d} created."),
+        &created.token,
+    );
+    tokens_page(&s, &state, Some(shown), None).await
+}
+
+async fn revoke_token(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    api::revoke_token(&state, &s.actor, id)
+        .await
+        .map_err(|e| s.failed("/tokens", e))?;
+    Ok(see_other("/tokens?notice=token-revoked"))
+}
+
+// ---- secrets ------------------------------------------------------------------------------
+
+async fn secrets(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Query(nq): Query<NoticeQuery>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let list = api::secret_names(&state, &s.actor)
+        .await
+        .map_err(|e| s.failed("/secrets", e))?;
+    let mut c = String::from(
+        "<p class=\"lead\">Credentials plugins use to reach their sources (API keys, passwords). Values are encrypted at rest and can be replaced or deleted, never shown again.</p>\
+<form method=\"post\" action=\"/secrets\" class=\"stack\" autocomplete=\"off\"><h2>Set a secret</h2>\
+<label for=\"plugin\">Plugin</label><input id=\"plugin\" name=\"plugin\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\">\
+<label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\" placeholder=\"api_key\">\
+<label for=\"value\">Value</label><input id=\"value\" name=\"value\" type=\"password\" required autocomplete=\"new-password\">\
+<button type=\"submit\">Store secret</button></form><h2>Stored secrets</h2>",
+    );
+    if list.is_empty() {
+        c.push_str("<p>No secrets stored.</p>");
+    } else {
+        c.push_str("<table><thead><tr><th scope=\"col\">Plugin</th><th scope=\"col\">Name</th><th scope=\"col\">Set</th><th scope=\"col\">By</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        for sn in &list {
+            let _ = write!(
+                c,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&sn.plugin),
+                esc(&sn.name),
+                time(sn.set_at),
+                esc(&sn.set_by),
+                post_form(
+                    &format!(
+                        "/secrets/{}/{}/delete",
+                        url_part(&sn.plugin),
+                        url_part(&sn.name)
+                    ),
+                    "inline",
+                    &format!(
+                        "<button type=\"submit\" class=\"danger\" aria-label=\"Delete secret {} of {}\">Delete</button>",
+                        esc(&sn.name),
+                        esc(&sn.plugin)
+                    )
+                )
+            );
+        }
+        c.push_str("</tbody></table>");
+    }
+    Ok(s.show("/secrets", "Secrets", notice_text(&nq), &c))
+}
+
+#[derive(Deserialize)]
+struct SecretForm {
+    plugin: String,
+    name: String,
+    value: String,
+}
+
+async fn set_secret(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Form(f): Form<SecretForm>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    api::set_secret(&state, &s.actor, f.plugin, f.name, f.value)
+        .await
+        .map_err(|e| s.failed("/secrets", e))?;
+    Ok(see_other("/secrets?notice=secret-set"))
+}
+
+async fn delete_secret(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Path((plugin, name)): Path<(String, String)>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    api::delete_secret(&state, &s.actor, plugin, name)
+        .await
+        .map_err(|e| s.failed("/secrets", e))?;
+    Ok(see_other("/secrets?notice=secret-deleted"))
+}
+
+// ---- shells for pages other modules fill ----------------------------------------------------
+
+async fn connections(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let health = api::queue_health(&state)
+        .await
+        .map_err(|e| s.failed("/connections", e))?;
+    let mut c = String::from(
+        "<p class=\"notice-coming\">Coming with the Web Connector endpoint: company-file users, passwords and the .QWC download. Until then this page lists the connections that have jobs.</p>",
+    );
+    if health.is_empty() {
+        c.push_str("<p>No connection has jobs yet.</p>");
+    } else {
+        c.push_str("<ul>");
+        for h in &health {
+            let _ = write!(
+                c,
+                "<li><a href=\"/jobs?connection={id}\">Connection {id}</a>: {}</li>",
+                esc(&h.summary),
+                id = h.connection_id
+            );
+        }
+        c.push_str("</ul>");
+    }
+    Ok(s.show("/connections", "Connections", None, &c))
+}
+
+async fn plugins(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let c = "<p class=\"notice-coming\">Coming with the plugin host: installed plugins, their versions, approval and permissions. Plugin credentials are managed on the <a href=\"/secrets\">Secrets</a> page already.</p>";
+    Ok(s.show("/plugins", "Plugins", None, c))
+}

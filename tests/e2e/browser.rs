@@ -1,0 +1,94 @@
+//! The web UI in a real browser: starts `qbridge serve` with a failed job in its data dir and
+//! runs `tests/browser/run.mjs` (Debian chromium driven by playwright-core) against it.
+//!
+//! Without node, chromium or `npm ci` in tests/browser the test prints a loud SKIPPED line and
+//! passes, unless `QBRIDGE_REQUIRE_BROWSER=1` (CI sets it after installing them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::admin_api::{bootstrap_token, seed_failed_job};
+use crate::support::{Server, wait_timeout};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the engine crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// What is missing to run the browser test, if anything.
+fn missing_tools(chromium: &Path, browser_dir: &Path) -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !node.is_ok_and(|s| s.success()) {
+        return Some("node is not installed".into());
+    }
+    if !chromium.exists() {
+        return Some(format!(
+            "{} is missing (apt-get install -y chromium)",
+            chromium.display()
+        ));
+    }
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        return Some("playwright-core is missing (run `npm ci` in tests/browser)".into());
+    }
+    None
+}
+
+#[test]
+fn web_ui_works_in_a_real_browser() {
+    let root = workspace();
+    let browser_dir = root.join("tests/browser");
+    let chromium = PathBuf::from(
+        std::env::var("QBRIDGE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    );
+    if let Some(why) = missing_tools(&chromium, &browser_dir) {
+        if std::env::var("QBRIDGE_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("QBRIDGE_REQUIRE_BROWSER=1 but the browser test cannot run: {why}");
+        }
+        eprintln!(
+            "\n!!!!!!!! SKIPPED: web_ui_works_in_a_real_browser — {why}. Set QBRIDGE_REQUIRE_BROWSER=1 to make this a failure. !!!!!!!!\n"
+        );
+        return;
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let failed = seed_failed_job(&data);
+    let server = Server::start_in(tmp.path(), &data, &[]);
+    let token = bootstrap_token(&server);
+    let shots = root.join("target/browser-screenshots");
+    let out_path = tmp.path().join("browser.out");
+    let err_path = tmp.path().join("browser.err");
+    let mut child = Command::new("node")
+        .arg("run.mjs")
+        .current_dir(&browser_dir)
+        .env("QBRIDGE_URL", &server.base)
+        .env("QBRIDGE_TOKEN", &token)
+        .env("QBRIDGE_FAILED_JOB", failed.to_string())
+        .env("QBRIDGE_SCREENSHOTS", &shots)
+        .env("QBRIDGE_CHROMIUM", &chromium)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("node starts");
+    let status = wait_timeout(&mut child, Duration::from_secs(300));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    println!("{stdout}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "browser test failed (status {status:?}).\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
+        server.log_text()
+    );
+    assert!(stdout.contains("browser test passed"), "{stdout}");
+}
