@@ -54,6 +54,9 @@ enum Command {
     Version,
     /// Check the data dir, database, listening address and TLS settings.
     Doctor,
+    /// Manage mapping plugins (install, list, approve, rollback, remove, new).
+    #[command(subcommand)]
+    Plugin(crate::plugins::cli::PluginCommand),
 }
 
 /// Entry point used by the binary.
@@ -122,13 +125,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Version => unreachable!("handled above"),
         Command::Serve => {
             let store = open_store(&config)?;
+            let plugins = Arc::new(crate::plugins::PluginManager::open(store.clone(), &config)?);
             let state = server::AppState {
                 config: Arc::new(config),
                 store,
+                plugins,
             };
             runtime()?.block_on(server::serve(state))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(command) => crate::plugins::cli::run(command, &config),
         Command::Doctor => {
             let findings = doctor::run(&config);
             for f in &findings {

@@ -45,6 +45,12 @@ pub struct Config {
     pub db_readers: usize,
     /// Path of the QBWC SOAP endpoint.
     pub qbwc_path: String,
+    /// Largest linear memory one plugin instance may use, in MiB.
+    pub plugin_memory_limit_mb: u64,
+    /// Longest one plugin call may run.
+    pub plugin_call_timeout: Duration,
+    /// minisign public keys (base64); when any is set, only plugins signed by one install.
+    pub plugin_trusted_keys: Vec<String>,
 }
 
 impl Default for Config {
@@ -60,6 +66,9 @@ impl Default for Config {
             db_busy_timeout: Duration::from_secs(5),
             db_readers: 4,
             qbwc_path: "/qbwc".to_string(),
+            plugin_memory_limit_mb: 64,
+            plugin_call_timeout: Duration::from_secs(1),
+            plugin_trusted_keys: Vec::new(),
         }
     }
 }
@@ -221,6 +230,40 @@ const SETTINGS: &[Setting] = &[
                 return Err("a URL path such as /qbwc (letters, digits, / - _ .)".into());
             }
             c.qbwc_path = v.to_string();
+            Ok(())
+        },
+    },
+    Setting {
+        key: "plugins.memory_limit_mb",
+        parse: |c, v| {
+            c.plugin_memory_limit_mb = parse_in_range(v, 1, 4096)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "plugins.call_timeout_ms",
+        parse: |c, v| {
+            c.plugin_call_timeout = Duration::from_millis(parse_in_range(v, 10, 600_000)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "plugins.trusted_keys",
+        parse: |c, v| {
+            // Comma-separated, so the same text works in TOML, the environment and --set.
+            let keys: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect();
+            if keys.iter().any(|k| k.len() != 56) {
+                return Err(
+                    "comma-separated minisign public keys (the 56-character base64 line of a .pub file)"
+                        .into(),
+                );
+            }
+            c.plugin_trusted_keys = keys;
             Ok(())
         },
     },

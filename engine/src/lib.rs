@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod logging;
+pub mod plugins;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -23,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The durable store.
     pub store: Store,
+    /// The running mapping plugins (install/approve/rollback go through it too).
+    pub plugins: Arc<crate::plugins::PluginManager>,
 }
 
 /// Builds the router with every route the engine serves.

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod lock;
 mod migrations;
+mod plugins;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use lock::InstanceLock;
+pub use plugins::{NewPluginVersion, PluginStatus, PluginVersion};
 
 /// Everything that can go wrong opening or using the store, with what to do about it.
 #[derive(Debug, thiserror::Error)]
