@@ -35,7 +35,7 @@ export_mapper!(ExampleMapper);
 const MAX_NAME: usize = 41;
 
 fn customer(record: &Value) -> Result<Request, MapError> {
-    let id = id(record, "id")?;
+    let id = id_of(record, "id")?;
     let (name, notes) = fit(text(record, "name")?, MAX_NAME, "name");
     let name = escape(&name);
     let mut xml = format!("<CustomerAddRq><CustomerAdd><Name>{name}</Name><CompanyName>{name}</CompanyName>");
@@ -56,8 +56,8 @@ fn customer(record: &Value) -> Result<Request, MapError> {
 }
 
 fn invoice(record: &Value) -> Result<Request, MapError> {
-    let id = id(record, "id")?;
-    let customer_id = id(record, "customer_id")?;
+    let id = id_of(record, "id")?;
+    let customer_id = id_of(record, "customer_id")?;
     let (customer, _) = fit(text(record, "customer_name")?, MAX_NAME, "customer_name");
     let number = text(record, "number")?;
     if number.len() > 11 {
@@ -98,7 +98,7 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
     })
 }
 
-fn id(record: &Value, field: &str) -> Result<String, MapError> {
+fn id_of(record: &Value, field: &str) -> Result<String, MapError> {
     match record.get(field) {
         Some(Value::Number(n)) => Ok(n.to_string()),
         Some(Value::String(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(s.clone()),
