@@ -16,7 +16,10 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("engine/ has a parent").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("engine/ has a parent")
+        .to_path_buf();
     let plugins = root.join("plugins");
     // Not the whole plugins/ folder: the inner build writes plugins/target, which would make
     // every build look dirty.
@@ -36,18 +39,16 @@ fn main() {
     let target_dir = plugins.join("target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&plugins).args([
-        "build",
-        "--release",
-        "--target",
-        TARGET,
-        "--target-dir",
-    ]);
+    cmd.current_dir(&plugins)
+        .args(["build", "--release", "--target", TARGET, "--target-dir"]);
     cmd.arg(&target_dir);
     scrub_env(&mut cmd);
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build the plugins in {}: {e}", plugins.display()));
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!(
+            "cannot run cargo to build the plugins in {}: {e}",
+            plugins.display()
+        )
+    });
     if !status.success() {
         panic!(
             "building the plugins workspace ({}) for {TARGET} failed; see the compiler output above. To retry by hand: cd plugins && cargo build --release --target {TARGET}",
@@ -69,7 +70,10 @@ fn main() {
         let file = format!("{artifact}.wasm");
         copy(&built.join(&file), &fixtures.join(&file));
     }
-    println!("cargo:rustc-env=QBRIDGE_PLUGIN_FIXTURES={}", fixtures.display());
+    println!(
+        "cargo:rustc-env=QBRIDGE_PLUGIN_FIXTURES={}",
+        fixtures.display()
+    );
 }
 
 fn env(name: &str) -> String {
@@ -78,7 +82,11 @@ fn env(name: &str) -> String {
 
 fn copy(from: &Path, to: &Path) {
     std::fs::copy(from, to).unwrap_or_else(|e| {
-        panic!("cannot copy plugin {} to {}: {e}", from.display(), to.display())
+        panic!(
+            "cannot copy plugin {} to {}: {e}",
+            from.display(),
+            to.display()
+        )
     });
 }
 
@@ -91,7 +99,10 @@ fn ensure_target() {
     else {
         return; // no rustup: the toolchain manager of this machine must provide the target
     };
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) {
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
         return;
     }
     let ok = Command::new("rustup")
@@ -99,7 +110,9 @@ fn ensure_target() {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed; run it by hand");
+        panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed; run it by hand"
+        );
     }
 }
 

@@ -225,7 +225,9 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), S
         for dep in &r.depends_on {
             check_key(dep).map_err(|e| format!("request {:?} depends_on: {e}", r.key))?;
         }
-        for (what, xml) in std::iter::once(("qbxml", &r.qbxml)).chain(r.probe.iter().map(|p| ("probe", p))) {
+        for (what, xml) in
+            std::iter::once(("qbxml", &r.qbxml)).chain(r.probe.iter().map(|p| ("probe", p)))
+        {
             if xml.len() > MAX_QBXML_LEN {
                 return Err(format!(
                     "request {:?}: {what} is {} bytes; at most {MAX_QBXML_LEN} are allowed",
@@ -236,7 +238,10 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), S
             let ty = crate::root_element(xml)
                 .map(|name| name.strip_suffix("Rq").unwrap_or(name))
                 .ok_or_else(|| {
-                    format!("request {:?}: {what} does not start with an XML element", r.key)
+                    format!(
+                        "request {:?}: {what} does not start with an XML element",
+                        r.key
+                    )
                 })?;
             if !manifest.request_types.iter().any(|t| t == ty) {
                 return Err(format!(

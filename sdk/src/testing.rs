@@ -55,7 +55,10 @@ pub fn check<M: Mapper>(requests: &[Request]) -> Result<(), String> {
 #[track_caller]
 pub fn assert_valid<M: Mapper>(requests: &[Request]) {
     if let Err(problem) = check::<M>(requests) {
-        panic!("plugin `{}` output is not valid: {problem}", M::manifest().name);
+        panic!(
+            "plugin `{}` output is not valid: {problem}",
+            M::manifest().name
+        );
     }
 }
 

@@ -68,12 +68,14 @@ fn hot_swap_under_load_fails_no_call_and_slow_call_finishes_on_its_version() {
     let seen_v2 = Arc::new(AtomicUsize::new(0));
     let callers: Vec<_> = (0..2)
         .map(|t| {
-            let (m, stop, calls, seen_v2) = (m.clone(), stop.clone(), calls.clone(), seen_v2.clone());
+            let (m, stop, calls, seen_v2) =
+                (m.clone(), stop.clone(), calls.clone(), seen_v2.clone());
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
-                    let out = map_ok(&m, "echo", "customer", &format!(r#"{{"id": {t}{n}}}"#));
+                    let id = t * 1_000_000 + n;
+                    let out = map_ok(&m, "echo", "customer", &format!(r#"{{"id": {id}}}"#));
                     if echo_version(&out) == "2.0.0" {
                         seen_v2.fetch_add(1, Ordering::Relaxed);
                     }
@@ -89,16 +91,20 @@ fn hot_swap_under_load_fails_no_call_and_slow_call_finishes_on_its_version() {
         let (m, started) = (m.clone(), started.clone());
         std::thread::spawn(move || {
             started.wait();
-            map_ok(&m, "echo", "slow", r#"{"id": 7, "ms": 400}"#)
+            map_ok(&m, "echo", "slow", r#"{"id": 7, "ms": 1000}"#)
         })
     };
     started.wait();
-    std::thread::sleep(Duration::from_millis(20));
+    // Give the slow call time to load 1.0.0 before the first swap.
+    std::thread::sleep(Duration::from_millis(100));
 
     for swap in 0..24 {
         let wasm = if swap % 2 == 0 { &v2 } else { &v1 };
         let outcome = m.install(wasm, None, "test").unwrap();
-        assert!(matches!(outcome, InstallOutcome::Activated { .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, InstallOutcome::Activated { .. }),
+            "{outcome:?}"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
     stop.store(true, Ordering::Relaxed);
@@ -106,8 +112,14 @@ fn hot_swap_under_load_fails_no_call_and_slow_call_finishes_on_its_version() {
         c.join().expect("no caller saw a failed call");
     }
     assert_eq!(echo_version(&slow.join().unwrap()), "1.0.0");
-    assert!(calls.load(Ordering::Relaxed) > 24, "callers kept calling during the swaps");
-    assert!(seen_v2.load(Ordering::Relaxed) > 0, "the new version served calls");
+    assert!(
+        calls.load(Ordering::Relaxed) > 24,
+        "callers kept calling during the swaps"
+    );
+    assert!(
+        seen_v2.load(Ordering::Relaxed) > 0,
+        "the new version served calls"
+    );
 }
 
 #[test]
@@ -117,20 +129,38 @@ fn misbehaving_plugins_are_contained_with_clear_errors() {
     m.install(&fixture("rogue"), None, "test").unwrap();
     m.install(&fixture("echo_v1"), None, "test").unwrap();
     let cases = [
-        ("loop", "plugin `rogue` 1.0.0 ran longer than 1 s and was stopped"),
-        ("alloc", "plugin `rogue` 1.0.0 exceeded its 64 MiB memory limit"),
-        ("panic", "plugin `rogue` 1.0.0 panicked: rogue fixture panics on purpose"),
-        ("undeclared", "is a InvoiceAdd request, which the manifest does not declare"),
+        (
+            "loop",
+            "plugin `rogue` 1.0.0 ran longer than 1 s and was stopped",
+        ),
+        (
+            "alloc",
+            "plugin `rogue` 1.0.0 exceeded its 64 MiB memory limit",
+        ),
+        (
+            "panic",
+            "plugin `rogue` 1.0.0 panicked: rogue fixture panics on purpose",
+        ),
+        (
+            "undeclared",
+            "is a InvoiceAdd request, which the manifest does not declare",
+        ),
         ("malformed", "is not well-formed XML"),
         ("bad-key", "the key is empty"),
     ];
     for (kind, expected) in cases {
         let err = m.map("rogue", kind, "{}").expect_err(kind).to_string();
         assert!(err.contains(expected), "{kind}: {err}");
-        assert!(err.contains("rogue"), "{kind}: error names the plugin: {err}");
+        assert!(
+            err.contains("rogue"),
+            "{kind}: error names the plugin: {err}"
+        );
         // The engine keeps serving: the same plugin and another one work right after.
         assert_eq!(map_ok(&m, "rogue", "ok", "{}").len(), 1, "after {kind}");
-        assert_eq!(echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)), "1.0.0");
+        assert_eq!(
+            echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)),
+            "1.0.0"
+        );
     }
 }
 
@@ -139,10 +169,19 @@ fn plugin_for_an_unsupported_interface_version_is_refused_at_install() {
     let dir = tempfile::tempdir().unwrap();
     let (m, _store) = manager(dir.path(), 1_000);
     let err = m.install(&fixture("future_api"), None, "test").unwrap_err();
-    assert!(matches!(err, PluginError::UnsupportedInterface { .. }), "{err:?}");
+    assert!(
+        matches!(err, PluginError::UnsupportedInterface { .. }),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("built for plugin interface 0.9.0") && text.contains("supports 0.1.0"), "{text}");
-    let err = m.install(b"not wasm at all", None, "test").unwrap_err().to_string();
+    assert!(
+        text.contains("built for plugin interface 0.9.0") && text.contains("supports 0.1.0"),
+        "{text}"
+    );
+    let err = m
+        .install(b"not wasm at all", None, "test")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a valid WebAssembly component"), "{err}");
 }
 
@@ -156,10 +195,16 @@ fn staged_escalation_runs_only_after_approval_and_approval_and_rollback_are_audi
         panic!("v3 declares InvoiceAdd too and must be staged: {outcome:?}");
     };
     assert_eq!(escalation.request_types, ["InvoiceAdd"]);
-    assert_eq!(echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)), "1.0.0");
+    assert_eq!(
+        echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)),
+        "1.0.0"
+    );
 
     m.approve("echo", "3.0.0", "bob").unwrap();
-    assert_eq!(echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)), "3.0.0");
+    assert_eq!(
+        echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)),
+        "3.0.0"
+    );
     let statuses: Vec<(String, PluginStatus)> = m
         .list()
         .unwrap()
@@ -169,11 +214,17 @@ fn staged_escalation_runs_only_after_approval_and_approval_and_rollback_are_audi
         .collect();
     assert_eq!(
         statuses,
-        [("1.0.0".into(), PluginStatus::Previous), ("3.0.0".into(), PluginStatus::Active)]
+        [
+            ("1.0.0".into(), PluginStatus::Previous),
+            ("3.0.0".into(), PluginStatus::Active)
+        ]
     );
 
     assert_eq!(m.rollback("echo", "carol").unwrap(), "1.0.0");
-    assert_eq!(echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)), "1.0.0");
+    assert_eq!(
+        echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)),
+        "1.0.0"
+    );
 
     let audit: Vec<(String, String, String)> = store
         .audit_rows(0, 100)
@@ -200,7 +251,12 @@ fn bundled_example_is_installed_on_first_start_and_maps_to_schema_valid_qbxml() 
     let example = m.list().unwrap().into_iter().find(|v| v.name == "example");
     assert_eq!(example.map(|v| v.status), Some(PluginStatus::Active));
 
-    let customer = map_ok(&m, "example", "customer", r#"{"id": 5, "name": "Acme & Co", "email": "ap@acme.test"}"#);
+    let customer = map_ok(
+        &m,
+        "example",
+        "customer",
+        r#"{"id": 5, "name": "Acme & Co", "email": "ap@acme.test"}"#,
+    );
     let invoice = map_ok(
         &m,
         "example",
@@ -214,7 +270,10 @@ fn bundled_example_is_installed_on_first_start_and_maps_to_schema_valid_qbxml() 
             validate(QbxmlVersion::V13_0, &doc).unwrap_or_else(|e| panic!("{}: {e}", r.key));
         }
     }
-    let err = m.map("example", "customer", r#"{"id": 5}"#).unwrap().unwrap_err();
+    let err = m
+        .map("example", "customer", r#"{"id": 5}"#)
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err.field.as_deref(), Some("name"));
 }
 
@@ -224,26 +283,56 @@ fn plugin_cli_installs_and_lists_offline_and_defers_to_a_running_server() {
     let data = tmp.path().join("data");
     let dd = data.to_str().unwrap();
     let echo = fixture_path("echo_v1");
-    let out = run(tmp.path(), &["plugin", "install", echo.to_str().unwrap(), "--data-dir", dd]);
+    let out = run(
+        tmp.path(),
+        &[
+            "plugin",
+            "install",
+            echo.to_str().unwrap(),
+            "--data-dir",
+            dd,
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("plugin echo 1.0.0 is installed and running"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("plugin echo 1.0.0 is installed and running")
+    );
 
     let out = run(tmp.path(), &["plugin", "list", "--data-dir", dd]);
     let list = String::from_utf8_lossy(&out.stdout);
     assert!(list.contains("echo") && list.contains("example"), "{list}");
-    assert!(list.contains("echo needs QuickBooks permissions: Customers & Receivables"), "{list}");
+    assert!(
+        list.contains("echo needs QuickBooks permissions: Customers & Receivables"),
+        "{list}"
+    );
 
     let _server = Server::start_in(tmp.path(), &data, &[]);
-    let out = run(tmp.path(), &["plugin", "install", echo.to_str().unwrap(), "--data-dir", dd]);
+    let out = run(
+        tmp.path(),
+        &[
+            "plugin",
+            "install",
+            echo.to_str().unwrap(),
+            "--data-dir",
+            dd,
+        ],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("a running qbridge server holds this data dir") && err.contains("POST /api/v1/plugins"), "{err}");
+    assert!(
+        err.contains("a running qbridge server holds this data dir")
+            && err.contains("POST /api/v1/plugins"),
+        "{err}"
+    );
 }
 
 /// A `cargo` command that does not inherit this test build's cargo settings.
 fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(dir).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, _) in std::env::vars() {
         if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "RUSTFLAGS" {
             cmd.env_remove(k);
@@ -260,15 +349,33 @@ fn plugin_new_scaffold_tests_pass_natively_and_it_builds_and_installs_as_a_compo
     let demo = tmp.path().join("demo");
 
     let out = cargo(&demo, &["test", "--quiet"]);
-    assert!(out.status.success(), "cargo test in the new plugin failed: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "cargo test in the new plugin failed: {}",
+        stderr(&out)
+    );
 
-    let out = cargo(&demo, &["build", "--release", "--quiet", "--target", "wasm32-wasip2"]);
+    let out = cargo(
+        &demo,
+        &["build", "--release", "--quiet", "--target", "wasm32-wasip2"],
+    );
     assert!(out.status.success(), "wasm build failed: {}", stderr(&out));
     let wasm = demo.join("target/wasm32-wasip2/release/demo.wasm");
     let data = tmp.path().join("data");
-    let out = run(tmp.path(), &["plugin", "install", wasm.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let out = run(
+        tmp.path(),
+        &[
+            "plugin",
+            "install",
+            wasm.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("plugin demo 0.1.0 is installed and running"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("plugin demo 0.1.0 is installed and running")
+    );
 }
 
 /// Measurement, not a check (numbers go to docs/benchmarks.md): warm `map` calls per second
@@ -293,7 +400,8 @@ fn measure_warm_map_rate_and_swap_latency() {
     let swaps = 50;
     let start = std::time::Instant::now();
     for i in 0..swaps {
-        m.install(if i % 2 == 0 { &v1 } else { &v2 }, None, "bench").unwrap();
+        m.install(if i % 2 == 0 { &v1 } else { &v2 }, None, "bench")
+            .unwrap();
     }
     let swap = start.elapsed() / swaps;
     println!("warm map: {rate:.0} records/s on one thread; install+swap from cache: {swap:?} each");

@@ -55,8 +55,12 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let dir = scaffold::new_plugin(name, &cwd).map_err(anyhow::Error::msg)?;
         println!("created plugin crate {}", dir.display());
-        println!("  cd {name} && cargo test                                   # run its tests natively");
-        println!("  cargo build --release --target wasm32-wasip2             # build the component");
+        println!(
+            "  cd {name} && cargo test                                   # run its tests natively"
+        );
+        println!(
+            "  cargo build --release --target wasm32-wasip2             # build the component"
+        );
         println!(
             "  qbridge plugin install target/wasm32-wasip2/release/{}.wasm",
             name.replace('-', "_")
@@ -93,7 +97,9 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
                     println!(
                         "plugin {name} {version} is staged: it asks for more than the running version ({escalation})"
                     );
-                    println!("the running version stays active until you approve: qbridge plugin approve {name} {version}");
+                    println!(
+                        "the running version stays active until you approve: qbridge plugin approve {name} {version}"
+                    );
                 }
                 InstallOutcome::AlreadyActive { name, version } => {
                     println!("plugin {name} {version} is already running (same file)")
@@ -152,7 +158,12 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
 fn open(config: &Config) -> anyhow::Result<PluginManager> {
     let store = match crate::cli::open_store(config) {
         Ok(store) => store,
-        Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked { .. })) => {
+        Err(e)
+            if matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::Locked { .. })
+            ) =>
+        {
             return Err(e.context(
                 "a running qbridge server holds this data dir; manage plugins through its admin API (POST /api/v1/plugins), or stop the server and run this command again",
             ));

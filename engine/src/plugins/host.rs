@@ -199,7 +199,9 @@ impl PluginHost {
             match load_cached(&self.engine, &path) {
                 Ok(component) => return Ok(component),
                 // Truncated or from another build: compile again below and overwrite it.
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "recompiling a plugin whose cached code cannot be loaded"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "recompiling a plugin whose cached code cannot be loaded")
+                }
             }
         }
         let compiled = self.engine.precompile_component(wasm).map_err(|e| {
@@ -208,17 +210,20 @@ impl PluginHost {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, &compiled)
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| {
-                PluginError::Host(format!("cannot write {}: {e}", path.display()))
-            })?;
+            .map_err(|e| PluginError::Host(format!("cannot write {}: {e}", path.display())))?;
         load_cached(&self.engine, &path).map_err(|e| PluginError::Host(e.to_string()))
     }
 
     fn cache_path(&self, wasm: &[u8]) -> PathBuf {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
-        self.cache_dir
-            .join(format!("{}-{:016x}.cwasm", sha256_hex(wasm), hasher.finish()))
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        self.cache_dir.join(format!(
+            "{}-{:016x}.cwasm",
+            sha256_hex(wasm),
+            hasher.finish()
+        ))
     }
 
     /// A fresh sandboxed store for one instance of `label`'s plugin.

@@ -96,7 +96,12 @@ impl HttpPolicy {
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = resp
             .body_mut()
@@ -160,7 +165,10 @@ impl HttpPolicy {
                 ));
             }
             let secret = self.source.secret(&self.plugin, name).ok_or_else(|| {
-                format!("secret {name:?} is not configured for plugin {}; ask the admin to set it", self.plugin)
+                format!(
+                    "secret {name:?} is not configured for plugin {}; ask the admin to set it",
+                    self.plugin
+                )
             })?;
             out.push_str(&secret);
             rest = &after[end + 2..];
@@ -177,7 +185,9 @@ fn https_host(url: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{url:?} is not an https:// URL; only HTTPS is allowed"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
-        return Err(format!("{url:?} carries credentials; use a declared secret instead"));
+        return Err(format!(
+            "{url:?} carries credentials; use a declared secret instead"
+        ));
     }
     let host = authority.split(':').next().unwrap_or("");
     if host.is_empty() {
@@ -231,12 +241,21 @@ mod tests {
     #[test]
     fn other_hosts_plain_http_and_literal_credentials_are_refused() {
         let p = policy();
-        let err = p.check(get("https://evil.example.net/", &[])).err().unwrap();
-        assert!(err.contains("evil.example.net is not in the manifest's allowed_hosts"), "{err}");
+        let err = p
+            .check(get("https://evil.example.net/", &[]))
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("evil.example.net is not in the manifest's allowed_hosts"),
+            "{err}"
+        );
         assert!(p.check(get("http://api.example.com/", &[])).is_err());
         assert!(p.check(get("https://x@api.example.com/", &[])).is_err());
         let err = p
-            .check(get("https://api.example.com/", &[("authorization", "Bearer abc")]))
+            .check(get(
+                "https://api.example.com/",
+                &[("authorization", "Bearer abc")],
+            ))
             .err()
             .unwrap();
         assert!(err.contains("must refer to a declared secret"), "{err}");

@@ -160,7 +160,9 @@ impl PluginManager {
                 Ok(generation) => {
                     map.insert(v.name.clone(), Arc::new(generation));
                 }
-                Err(e) => tracing::error!(plugin = %v.name, version = %v.version, error = %e, "cannot load plugin; it stays inactive"),
+                Err(e) => {
+                    tracing::error!(plugin = %v.name, version = %v.version, error = %e, "cannot load plugin; it stays inactive")
+                }
             }
         }
         self.active.store(Arc::new(map));
@@ -235,7 +237,12 @@ impl PluginManager {
         };
         let audit = AuditEntry {
             actor: actor.to_string(),
-            action: if staged { "plugin.stage" } else { "plugin.install" }.to_string(),
+            action: if staged {
+                "plugin.stage"
+            } else {
+                "plugin.install"
+            }
+            .to_string(),
             target: format!("plugin:{}@{}", m.name, m.version),
             detail: serde_json::json!({
                 "sha256": generation.sha256,
@@ -312,7 +319,11 @@ impl PluginManager {
         actor: &str,
     ) -> Result<(), PluginError> {
         let generation = self.prepare_stored(&row.name, &row.version)?;
-        let running = self.active.load().get(&row.name).map(|g| g.manifest.version.clone());
+        let running = self
+            .active
+            .load()
+            .get(&row.name)
+            .map(|g| g.manifest.version.clone());
         let audit = AuditEntry {
             actor: actor.to_string(),
             action: action.to_string(),
@@ -342,12 +353,14 @@ impl PluginManager {
             ip: None,
             user_agent: None,
         };
-        self.store.plugin_remove(name, &audit).map_err(|e| match e {
-            crate::store::StoreError::NotFound(_) => {
-                PluginError::NotFound(format!("no plugin named {name} is installed"))
-            }
-            other => other.into(),
-        })?;
+        self.store
+            .plugin_remove(name, &audit)
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound(_) => {
+                    PluginError::NotFound(format!("no plugin named {name} is installed"))
+                }
+                other => other.into(),
+            })?;
         let mut map = HashMap::clone(&self.active.load());
         map.remove(name);
         self.active.store(Arc::new(map));
@@ -404,9 +417,10 @@ impl PluginManager {
                 problem: format!("the response to {key} is too large to hand to the plugin"),
             });
         }
-        let requests = generation.with_instance(&self.host, self.host.limits.call_timeout, |i, s| {
-            i.on_response(s, key, response_xml)
-        })?;
+        let requests =
+            generation.with_instance(&self.host, self.host.limits.call_timeout, |i, s| {
+                i.on_response(s, key, response_xml)
+            })?;
         output::check_requests(&generation.manifest, &requests)?;
         Ok(requests)
     }
@@ -419,7 +433,11 @@ impl PluginManager {
         cursor: Option<&str>,
     ) -> Result<Result<Page, String>, PluginError> {
         let generation = self.generation(name)?;
-        let timeout = self.host.limits.call_timeout.max(std::time::Duration::from_secs(60));
+        let timeout = self
+            .host
+            .limits
+            .call_timeout
+            .max(std::time::Duration::from_secs(60));
         generation.with_instance(&self.host, timeout, |i, s| i.pull(s, cursor))
     }
 
@@ -430,7 +448,11 @@ impl PluginManager {
             names.sort_unstable();
             PluginError::NotFound(format!(
                 "no plugin named {name} is running (running: {})",
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ))
         })
     }

@@ -35,7 +35,9 @@ pub const SUPPORTED_INTERFACES: &[&str] = &["0.1.0"];
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The plugin asked for more memory than allowed.
-    #[error("plugin `{name}` {version} exceeded its {limit_mib} MiB memory limit ({detail}) and was stopped")]
+    #[error(
+        "plugin `{name}` {version} exceeded its {limit_mib} MiB memory limit ({detail}) and was stopped"
+    )]
     Memory {
         name: String,
         version: String,

@@ -2,8 +2,8 @@
 //! input: a request reaches the queue only if it is one well-formed XML element of a declared
 //! type, within size limits, with valid keys ("the sandbox promise").
 
-use quick_xml::events::Event;
 use qbridge_sdk::{Manifest, Request};
+use quick_xml::events::Event;
 
 use super::PluginError;
 
@@ -16,12 +16,17 @@ pub(crate) fn check_requests(manifest: &Manifest, requests: &[Request]) -> Resul
     };
     qbridge_sdk::mapper::check_requests(manifest, requests).map_err(fail)?;
     for r in requests {
-        for (what, xml) in std::iter::once(("qbxml", &r.qbxml)).chain(r.probe.iter().map(|p| ("probe", p))) {
+        for (what, xml) in
+            std::iter::once(("qbxml", &r.qbxml)).chain(r.probe.iter().map(|p| ("probe", p)))
+        {
             one_element(xml).map_err(|e| fail(format!("request {:?}: {what} {e}", r.key)))?;
         }
         for note in &r.notes {
             if note.len() > 1024 {
-                return Err(fail(format!("request {:?}: a note is longer than 1024 bytes", r.key)));
+                return Err(fail(format!(
+                    "request {:?}: a note is longer than 1024 bytes",
+                    r.key
+                )));
             }
         }
     }
@@ -66,17 +71,22 @@ fn one_element(xml: &str) -> Result<(), String> {
         (1, 0) => Ok(()),
         (_, d) if d > 0 => Err("is not well-formed XML: an element is not closed".into()),
         (0, _) => Err("contains no element".into()),
-        (n, _) => Err(format!("contains {n} elements; return exactly one per request")),
+        (n, _) => Err(format!(
+            "contains {n} elements; return exactly one per request"
+        )),
     }
 }
 
 /// Checks a manifest at install time.
 pub(crate) fn check_manifest(m: &Manifest) -> Result<(), PluginError> {
-    let bad = |what: String| PluginError::Invalid(format!("the plugin's manifest is not valid: {what}"));
+    let bad =
+        |what: String| PluginError::Invalid(format!("the plugin's manifest is not valid: {what}"));
     let name_ok = !m.name.is_empty()
         && m.name.len() <= 64
         && m.name.starts_with(|c: char| c.is_ascii_lowercase())
-        && m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && m.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !name_ok {
         return Err(bad(format!(
             "name {:?} must be 1–64 lowercase letters, digits and '-', starting with a letter",
@@ -84,7 +94,10 @@ pub(crate) fn check_manifest(m: &Manifest) -> Result<(), PluginError> {
         )));
     }
     if parse_semver(&m.version).is_none() {
-        return Err(bad(format!("version {:?} is not a semantic version such as 1.2.0", m.version)));
+        return Err(bad(format!(
+            "version {:?} is not a semantic version such as 1.2.0",
+            m.version
+        )));
     }
     if m.request_types.is_empty() {
         return Err(bad("it declares no request types".into()));
@@ -102,7 +115,9 @@ pub(crate) fn check_manifest(m: &Manifest) -> Result<(), PluginError> {
     }
     let bounded = |list: &[String], what: &str| {
         if list.len() > 64 || list.iter().any(|s| s.is_empty() || s.len() > 253) {
-            Err(bad(format!("{what} must hold at most 64 non-empty entries of at most 253 bytes")))
+            Err(bad(format!(
+                "{what} must hold at most 64 non-empty entries of at most 253 bytes"
+            )))
         } else {
             Ok(())
         }
@@ -111,9 +126,14 @@ pub(crate) fn check_manifest(m: &Manifest) -> Result<(), PluginError> {
     bounded(&m.allowed_hosts, "allowed_hosts")?;
     bounded(&m.secrets, "secrets")?;
     if !matches!(m.min_qbxml_version.as_str(), "13.0" | "16.0")
-        && m.min_qbxml_version.split_once('.').is_none_or(|(a, b)| a.parse::<u32>().is_err() || b.parse::<u32>().is_err())
+        && m.min_qbxml_version
+            .split_once('.')
+            .is_none_or(|(a, b)| a.parse::<u32>().is_err() || b.parse::<u32>().is_err())
     {
-        return Err(bad(format!("min_qbxml_version {:?} is not a version such as 13.0", m.min_qbxml_version)));
+        return Err(bad(format!(
+            "min_qbxml_version {:?} is not a version such as 13.0",
+            m.min_qbxml_version
+        )));
     }
     Ok(())
 }
@@ -133,16 +153,14 @@ pub(crate) fn parse_semver(v: &str) -> Option<(u64, u64, u64, Option<&str>)> {
 /// True when `a` is a newer version than `b` (a pre-release is older than its release).
 pub(crate) fn is_newer(a: &str, b: &str) -> bool {
     match (parse_semver(a), parse_semver(b)) {
-        (Some((a1, a2, a3, ap)), Some((b1, b2, b3, bp))) => {
-            match (a1, a2, a3).cmp(&(b1, b2, b3)) {
-                std::cmp::Ordering::Equal => match (ap, bp) {
-                    (None, Some(_)) => true,
-                    (Some(x), Some(y)) => x > y,
-                    _ => false,
-                },
-                other => other.is_gt(),
-            }
-        }
+        (Some((a1, a2, a3, ap)), Some((b1, b2, b3, bp))) => match (a1, a2, a3).cmp(&(b1, b2, b3)) {
+            std::cmp::Ordering::Equal => match (ap, bp) {
+                (None, Some(_)) => true,
+                (Some(x), Some(y)) => x > y,
+                _ => false,
+            },
+            other => other.is_gt(),
+        },
         _ => false,
     }
 }
@@ -153,7 +171,12 @@ mod tests {
 
     #[test]
     fn exactly_one_well_formed_element_is_accepted() {
-        assert!(one_element("<CustomerAddRq><CustomerAdd><Name>A &amp; B</Name></CustomerAdd></CustomerAddRq>").is_ok());
+        assert!(
+            one_element(
+                "<CustomerAddRq><CustomerAdd><Name>A &amp; B</Name></CustomerAdd></CustomerAddRq>"
+            )
+            .is_ok()
+        );
         assert!(one_element("  <HostQueryRq/>\n").is_ok());
         assert!(one_element("<A><B></A>").is_err());
         assert!(one_element("<A/><B/>").unwrap_err().contains("2 elements"));

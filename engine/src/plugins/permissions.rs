@@ -64,8 +64,13 @@ pub fn permission_area(request_type: &str) -> PermissionArea {
     match object {
         "Customer" | "Invoice" | "ReceivePayment" | "SalesReceipt" | "CreditMemo" | "Estimate"
         | "SalesOrder" | "Charge" => CustomersReceivables,
-        "Vendor" | "Bill" | "BillPaymentCheck" | "BillPaymentCreditCard" | "PurchaseOrder"
-        | "VendorCredit" | "ItemReceipt" => VendorsPayables,
+        "Vendor"
+        | "Bill"
+        | "BillPaymentCheck"
+        | "BillPaymentCreditCard"
+        | "PurchaseOrder"
+        | "VendorCredit"
+        | "ItemReceipt" => VendorsPayables,
         "CreditCardCharge" | "CreditCardCredit" => BankingCreditCardCharges,
         "Check" | "Deposit" => BankingChecks,
         "JournalEntry" => AccountingGeneralJournal,
@@ -115,7 +120,10 @@ mod tests {
     #[test]
     fn queries_need_the_same_area_as_their_list() {
         assert_eq!(permission_area("VendorQuery"), permission_area("VendorAdd"));
-        assert_eq!(permission_area("ItemServiceQuery"), PermissionArea::ListsItems);
+        assert_eq!(
+            permission_area("ItemServiceQuery"),
+            PermissionArea::ListsItems
+        );
         assert_eq!(
             permission_area("FrobnicateAdd"),
             PermissionArea::Other("FrobnicateAdd".into())
