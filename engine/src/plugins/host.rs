@@ -59,7 +59,7 @@ impl Limits {
 
     fn describe_timeout(&self) -> String {
         let ms = self.call_timeout.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{} s", ms / 1000)
         } else {
             format!("{ms} ms")

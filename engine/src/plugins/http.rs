@@ -129,7 +129,7 @@ impl HttpPolicy {
             ));
         }
         let host = https_host(&request.url)?;
-        if !self.allowed_hosts.iter().any(|h| *h == host) {
+        if !self.allowed_hosts.contains(&host) {
             return Err(format!(
                 "host {host} is not in the manifest's allowed_hosts ({}); declare it and have the admin approve the new version",
                 self.allowed_hosts.join(", ")
