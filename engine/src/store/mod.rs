@@ -94,8 +94,10 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    // Field order is drop order: the read-only connections must close before the writer, so
+    // that the writer is the last connection and checkpoints the WAL into the main file.
     readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Connection>,
     opts: StoreOptions,
     lock: InstanceLock,
 }
