@@ -186,6 +186,35 @@ fn plugin_for_an_unsupported_interface_version_is_refused_at_install() {
 }
 
 #[test]
+fn with_trusted_keys_configured_unsigned_and_badly_signed_plugins_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A syntactically valid minisign public key ("Ed", key id, 32-byte key) nobody signs with.
+    let key = "RWQBAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEiIyQlJico";
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        plugin_trusted_keys: vec![key.to_string()],
+        ..Config::default()
+    };
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let m = PluginManager::open(store, &config).unwrap();
+    let err = m
+        .install(&fixture("echo_v1"), None, "test")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plugins must be signed"), "{err}");
+    let err = m
+        .install(
+            &fixture("echo_v1"),
+            Some("untrusted comment: x\nnot a signature\n"),
+            "test",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("signature"), "{err}");
+    assert!(m.manifest("echo").is_none(), "nothing was installed");
+}
+
+#[test]
 fn staged_escalation_runs_only_after_approval_and_approval_and_rollback_are_audited() {
     let dir = tempfile::tempdir().unwrap();
     let (m, store) = manager(dir.path(), 1_000);

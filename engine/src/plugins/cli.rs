@@ -110,6 +110,7 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
             let versions = manager.list()?;
             if versions.is_empty() {
                 println!("no plugins installed");
+                return Ok(ExitCode::SUCCESS);
             }
             println!(
                 "{:<20} {:<12} {:<9} {:<14} {:<24} request types",
