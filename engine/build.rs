@@ -122,7 +122,18 @@ fn ensure_target() {
 fn scrub_env(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
-        let drop = (key.starts_with("CARGO_") && key != "CARGO_HOME")
+        // The user's cargo settings for registries, network and terminal still apply.
+        let keep = [
+            "CARGO_HOME",
+            "CARGO_NET_",
+            "CARGO_HTTP_",
+            "CARGO_REGISTRIES_",
+            "CARGO_REGISTRY_",
+            "CARGO_TERM_",
+        ]
+        .iter()
+        .any(|prefix| key.starts_with(prefix));
+        let drop = (key.starts_with("CARGO_") && !keep)
             || matches!(
                 key,
                 "RUSTFLAGS"
