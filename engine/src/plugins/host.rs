@@ -300,10 +300,19 @@ impl PluginHost {
                 message,
             };
         }
-        let mut message = format!("{error:#}");
+        // wasmtime appends a multi-line wasm backtrace; errors here are one line.
+        let mut message = format!("{error:#}")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         let stderr = stderr.trim();
         if !stderr.is_empty() {
-            message.push_str(&format!("; its stderr: {}", quote(stderr)));
+            message.push_str(&format!(
+                "; its stderr: {}",
+                quote(&stderr.replace('\n', " "))
+            ));
         }
         PluginError::Trap {
             name,
