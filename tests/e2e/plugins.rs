@@ -123,6 +123,25 @@ fn hot_swap_under_load_fails_no_call_and_slow_call_finishes_on_its_version() {
 }
 
 #[test]
+fn async_callers_map_on_the_blocking_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _store) = manager(dir.path(), 1_000);
+    let m = Arc::new(m);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let out = rt
+        .block_on(m.map_blocking(
+            "example".into(),
+            "customer".into(),
+            r#"{"id": 1, "name": "A"}"#.into(),
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(out[0].key, "customer:1");
+}
+
+#[test]
 fn misbehaving_plugins_are_contained_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (m, _store) = manager(dir.path(), 1_000);
@@ -162,6 +181,38 @@ fn misbehaving_plugins_are_contained_with_clear_errors() {
             "1.0.0"
         );
     }
+}
+
+#[test]
+fn compiled_code_is_cached_on_disk_and_a_damaged_cache_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (m, _store) = manager(dir.path(), 1_000);
+        m.install(&fixture("echo_v1"), None, "test").unwrap();
+    }
+    let cache: Vec<PathBuf> = std::fs::read_dir(dir.path().join("plugin-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        cache.len() >= 2
+            && cache
+                .iter()
+                .all(|p| p.extension().is_some_and(|e| e == "cwasm")),
+        "one .cwasm per component (echo and the bundled example): {cache:?}"
+    );
+    for path in &cache {
+        std::fs::write(path, b"damaged").unwrap();
+    }
+    let (m, _store) = manager(dir.path(), 1_000);
+    assert_eq!(
+        echo_version(&map_ok(&m, "echo", "customer", r#"{"id": 1}"#)),
+        "1.0.0"
+    );
+    assert!(
+        std::fs::metadata(&cache[0]).unwrap().len() > 1_000,
+        "the damaged file was rewritten"
+    );
 }
 
 #[test]

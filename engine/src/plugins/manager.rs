@@ -402,6 +402,19 @@ impl PluginManager {
         Ok(out)
     }
 
+    /// [`map`](Self::map) for async callers: runs on tokio's blocking pool, because a call
+    /// may run up to the CPU deadline and must not stall the async workers.
+    pub async fn map_blocking(
+        self: Arc<Self>,
+        name: String,
+        kind: String,
+        record_json: String,
+    ) -> Result<Result<Vec<Request>, MapError>, PluginError> {
+        tokio::task::spawn_blocking(move || self.map(&name, &kind, &record_json))
+            .await
+            .map_err(|e| PluginError::Host(format!("plugin call task failed: {e}")))?
+    }
+
     /// Follow-up requests after QuickBooks answered the request with `key`.
     pub fn on_response(
         &self,
