@@ -79,6 +79,18 @@ enum Command {
     Qwc(qbwc::cli::QwcArgs),
     /// Check a qbXML file against Intuit's schema (13.0 or 16.0).
     Validate(crate::qbxml::cli::ValidateArgs),
+    /// Queued jobs: list, show, retry, cancel.
+    Jobs(crate::pipeline::cli::JobsArgs),
+    /// Sync status per connection: jobs by state, lag, in-doubt work, last sessions.
+    Status,
+    /// Map source records with a plugin and queue them (server stopped; otherwise use the API).
+    Ingest(crate::pipeline::cli::IngestArgs),
+    /// Scheduled pulls from source systems.
+    #[command(subcommand)]
+    Schedule(crate::pipeline::cli::ScheduleCommand),
+    /// Manage mapping plugins (install, list, approve, rollback, remove, new).
+    #[command(subcommand)]
+    Plugin(crate::plugins::cli::PluginCommand),
 }
 
 /// Entry point used by the binary.
@@ -189,12 +201,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "First start: your admin token (shown once; create more with `qbridge token create`):\n{secret}"
                 );
             }
+            let plugins = Arc::new(crate::plugins::PluginManager::open(store.clone(), &config)?);
+            let work = Arc::new(crate::pipeline::Pipeline::new(
+                store.clone(),
+                plugins.clone(),
+                config.batch_limits(),
+            ));
             let state = server::AppState {
                 config: Arc::new(config),
                 store,
-                work: Arc::new(qbwc::NoWork),
+                work,
+                plugins,
             };
-            runtime()?.block_on(server::serve(state))?;
+            runtime()?.block_on(async {
+                let scheduler = tokio::spawn(crate::pipeline::pull::run_scheduler(
+                    state.store.clone(),
+                    state.plugins.clone(),
+                    state.config.schedule_check_every,
+                ));
+                let served = server::serve(state).await;
+                scheduler.abort();
+                served
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(command) => crate::sim::cli::run(command),
@@ -204,6 +232,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => qbwc::cli::run_user(cmd, &config).map(|()| ExitCode::SUCCESS),
         Command::Qwc(args) => qbwc::cli::run_qwc(args, &config).map(|()| ExitCode::SUCCESS),
         Command::Validate(args) => crate::qbxml::cli::run(&args),
+        Command::Plugin(command) => crate::plugins::cli::run(command, &config),
+        Command::Jobs(args) => {
+            crate::pipeline::cli::jobs(&open_store(&config)?, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            crate::pipeline::cli::status(&open_store(&config)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest(args) => {
+            crate::pipeline::cli::ingest_file(&open_store(&config)?, &config, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schedule(cmd) => {
+            crate::pipeline::cli::schedule(&open_store(&config)?, &config, cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor => {
             let findings = doctor::run(&config);
             for f in &findings {

@@ -70,6 +70,20 @@ pub struct Config {
     /// Key file for source secrets; `None` = `<data_dir>/secrets.key`. Admins may keep it
     /// outside the data dir so backups of the database alone do not reveal the secrets.
     pub secrets_key_file: Option<PathBuf>,
+    /// Requests per qbXML message set (fewer Web Connector round trips vs smaller sets).
+    pub batch_max_requests: usize,
+    /// Bytes of request XML per message set.
+    pub batch_max_bytes: usize,
+    /// The firm's IANA timezone: schedules fire in it.
+    pub firm_timezone: String,
+    /// How often the scheduler looks for due pulls.
+    pub schedule_check_every: Duration,
+    /// Largest linear memory one plugin instance may use, in MiB.
+    pub plugin_memory_limit_mb: u64,
+    /// Longest one plugin call may run.
+    pub plugin_call_timeout: Duration,
+    /// minisign public keys (base64); when any is set, only plugins signed by one install.
+    pub plugin_trusted_keys: Vec<String>,
 }
 
 impl Default for Config {
@@ -97,6 +111,13 @@ impl Default for Config {
             qbwc_auth_per_ip_per_minute: 60,
             qbwc_run_every_minutes: 15,
             secrets_key_file: None,
+            batch_max_requests: 50,
+            batch_max_bytes: 1024 * 1024,
+            firm_timezone: "UTC".to_string(),
+            schedule_check_every: Duration::from_secs(30),
+            plugin_memory_limit_mb: 64,
+            plugin_call_timeout: Duration::from_secs(1),
+            plugin_trusted_keys: Vec::new(),
         }
     }
 }
@@ -269,9 +290,23 @@ const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "plugins.memory_limit_mb",
+        parse: |c, v| {
+            c.plugin_memory_limit_mb = parse_in_range(v, 1, 4096)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "server.request_timeout_secs",
         parse: |c, v| {
             c.request_timeout = Duration::from_secs(parse_in_range(v, 1, 3600)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "plugins.call_timeout_ms",
+        parse: |c, v| {
+            c.plugin_call_timeout = Duration::from_millis(parse_in_range(v, 10, 600_000)?);
             Ok(())
         },
     },
@@ -347,9 +382,59 @@ const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "pipeline.batch_max_requests",
+        parse: |c, v| {
+            c.batch_max_requests = parse_in_range(v, 1, 1000)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "pipeline.batch_max_bytes",
+        parse: |c, v| {
+            c.batch_max_bytes = parse_in_range(v, 1024, 64 * 1024 * 1024)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "pipeline.schedule_check_secs",
+        parse: |c, v| {
+            c.schedule_check_every = Duration::from_secs(parse_in_range(v, 1, 3600)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "firm.timezone",
+        parse: |c, v| {
+            v.parse::<chrono_tz::Tz>()
+                .map_err(|_| "an IANA timezone name such as America/New_York".to_string())?;
+            c.firm_timezone = v.to_string();
+            Ok(())
+        },
+    },
+    Setting {
         key: "secrets.key_file",
         parse: |c, v| {
             c.secrets_key_file = non_empty_path(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "plugins.trusted_keys",
+        parse: |c, v| {
+            // Comma-separated, so the same text works in TOML, the environment and --set.
+            let keys: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect();
+            if keys.iter().any(|k| k.len() != 56) {
+                return Err(
+                    "comma-separated minisign public keys (the 56-character base64 line of a .pub file)"
+                        .into(),
+                );
+            }
+            c.plugin_trusted_keys = keys;
             Ok(())
         },
     },
@@ -505,6 +590,14 @@ impl Config {
         self.secrets_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secrets.key"))
+    }
+
+    /// Message-set limits for the queue.
+    pub fn batch_limits(&self) -> crate::store::queue::BatchLimits {
+        crate::store::queue::BatchLimits {
+            max_requests: self.batch_max_requests,
+            max_bytes: self.batch_max_bytes,
+        }
     }
 
     /// Path of the SQLite database inside the data dir.

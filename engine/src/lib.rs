@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod logging;
+pub mod pipeline;
+pub mod plugins;
 pub mod qbwc;
 pub mod qbxml;
 pub mod schedule;

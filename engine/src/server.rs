@@ -44,6 +44,8 @@ pub struct AppState {
     pub store: Store,
     /// The pipeline the QBWC sessions ask for work.
     pub work: Arc<dyn WorkProvider>,
+    /// The running mapping plugins (install/approve/rollback go through it too).
+    pub plugins: Arc<crate::plugins::PluginManager>,
 }
 
 impl axum::extract::FromRef<AppState> for Store {
@@ -62,6 +64,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/whoami", get(whoami))
+        .route(
+            "/api/v1/ingest/{plugin}",
+            axum::routing::post(crate::pipeline::http::ingest_route),
+        )
         .merge(crate::admin::api::routes())
         .merge(crate::admin::ui::routes())
         // Anything else needs a token: unauthenticated callers learn nothing about which

@@ -1,17 +1,26 @@
 //! `qbridge-sdk`: the crate plugin authors use to write qbridge mapping plugins.
 //!
-//! (Being built: the `Mapper` trait, `export_mapper!`, typed qbXML builders and the native
-//! test harness arrive with the plugin host.)
+//! A plugin implements [`Mapper`] (turn a source record into [`Request`]s), registers it with
+//! [`export_mapper!`], tests it natively with [`testing`], and is built with
+//! `cargo build --release --target wasm32-wasip2`. The guide is the crate's README.
 //!
 //! Feature `schema` (native only) adds [`schema::validate`], which checks a qbXML document
-//! against Intuit's XSD.
+//! against Intuit's XSD, and makes [`testing::check`] use it.
 
 pub mod amount;
+pub mod host;
 pub mod id;
+pub mod mapper;
 pub mod qbxml;
 mod request;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod text;
+
+pub use mapper::{INTERFACE_VERSION, Manifest, MapError, Mapper, Page, PulledRecord};
 pub use request::{Request, root_element};
+/// Re-exported so plugins need no direct dependency to read records.
+pub use serde_json;
 
 #[cfg(feature = "schema")]
 pub mod schema;

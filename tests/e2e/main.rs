@@ -9,6 +9,8 @@ mod admin;
 mod admin_api;
 mod browser;
 mod foundation;
+mod pipeline;
+mod plugins;
 mod qbwc;
 mod simulator;
 mod webconnector;

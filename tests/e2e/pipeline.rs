@@ -32,14 +32,31 @@ impl Deployment {
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         ok(&["connection", "add", "--data-dir", &dd, "acme"]);
-        let out = ok(&["user", "add", "--data-dir", &dd, "--connection", "acme", "qbridge-sync"]);
+        let out = ok(&[
+            "user",
+            "add",
+            "--data-dir",
+            &dd,
+            "--connection",
+            "acme",
+            "qbridge-sync",
+        ]);
         let password = out
             .lines()
             .map(str::trim)
             .find(|l| l.len() >= 20 && !l.contains(' '))
             .expect("password printed")
             .to_string();
-        let out = ok(&["token", "create", "--data-dir", &dd, "--scope", "ingest", "--name", "crm"]);
+        let out = ok(&[
+            "token",
+            "create",
+            "--data-dir",
+            &dd,
+            "--scope",
+            "ingest",
+            "--name",
+            "crm",
+        ]);
         let token = out.lines().last().unwrap().trim().to_string();
         Deployment {
             tmp,
@@ -65,17 +82,30 @@ impl Deployment {
 }
 
 /// POSTs one record; returns (status, body).
-pub fn ingest(server: &Server, token: &str, plugin: &str, kind: &str, record: &serde_json::Value) -> (u16, String) {
+pub fn ingest(
+    server: &Server,
+    token: &str,
+    plugin: &str,
+    kind: &str,
+    record: &serde_json::Value,
+) -> (u16, String) {
     let mut resp = agent()
-        .post(format!("{}/api/v1/ingest/{plugin}?kind={kind}", server.base))
+        .post(format!(
+            "{}/api/v1/ingest/{plugin}?kind={kind}",
+            server.base
+        ))
         .header("Authorization", &format!("Bearer {token}"))
         .header("Content-Type", "application/json")
         .send(record.to_string())
         .unwrap();
-    (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap(),
+    )
 }
 
-/// A simulated company file that already has the service items the example plugin uses.
+/// A simulated company file (which starts with a standard chart of accounts) that already has
+/// the service items the example plugin uses.
 pub fn company_with_items(items: &[&str]) -> Company {
     let mut c = Company::new(r"C:\Company Files\acme.qbw");
     let adds: String = items
@@ -86,19 +116,26 @@ pub fn company_with_items(items: &[&str]) -> Company {
             )
         })
         .collect();
-    let account = "<AccountAddRq><AccountAdd><Name>Services</Name><AccountType>Income</AccountType></AccountAdd></AccountAddRq>";
     let xml = format!(
-        r#"<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">{account}{adds}</QBXMLMsgsRq></QBXML>"#
+        r#"<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">{adds}</QBXMLMsgsRq></QBXML>"#
     );
     c.open("").unwrap();
     let out = c.process(&xml).unwrap();
-    assert!(!out.contains("statusSeverity=\"Error\""), "seeding failed: {out}");
+    assert!(
+        !out.contains("statusSeverity=\"Error\""),
+        "seeding failed: {out}"
+    );
     c.close();
     c
 }
 
 /// Runs Web Connector sessions until the server says there is no work (or `max` sessions).
-pub fn sync_until_idle(server: &Server, d: &Deployment, company: &mut Company, max: usize) -> usize {
+pub fn sync_until_idle(
+    server: &Server,
+    d: &Deployment,
+    company: &mut Company,
+    max: usize,
+) -> usize {
     let mut wc = WebConnector::new(
         &format!("{}/qbwc", server.base),
         &d.user,
@@ -134,7 +171,12 @@ fn invoice(id: u32, customer_id: u32) -> serde_json::Value {
 fn assert_no_duplicate_writes(company: &Company) {
     let mut seen = std::collections::HashSet::new();
     for w in company.write_log() {
-        assert!(seen.insert((w.request.clone(), w.name.clone())), "written twice: {} {}", w.request, w.name);
+        assert!(
+            seen.insert((w.request.clone(), w.name.clone())),
+            "written twice: {} {}",
+            w.request,
+            w.name
+        );
     }
 }
 
@@ -177,13 +219,32 @@ fn a_thousand_records_land_exactly_once_in_dependency_order() {
 fn a_rejected_record_gets_422_with_the_plugins_reason_and_nothing_is_stored() {
     let d = Deployment::new();
     let server = d.start();
-    let (status, body) = ingest(&server, &d.token, "example", "invoice", &serde_json::json!({"id": 1, "customer_id": 2}));
+    let (status, body) = ingest(
+        &server,
+        &d.token,
+        "example",
+        "invoice",
+        &serde_json::json!({"id": 1, "customer_id": 2}),
+    );
     assert_eq!(status, 422, "{body}");
-    assert!(body.contains("customer_name"), "the reason names the field: {body}");
-    let (status, body) = ingest(&server, &d.token, "nosuch", "invoice", &serde_json::json!({}));
+    assert!(
+        body.contains("customer_name"),
+        "the reason names the field: {body}"
+    );
+    let (status, body) = ingest(
+        &server,
+        &d.token,
+        "nosuch",
+        "invoice",
+        &serde_json::json!({}),
+    );
     assert_eq!(status, 404, "{body}");
     let mut company = company_with_items(&["Consulting"]);
-    assert_eq!(sync_until_idle(&server, &d, &mut company, 3), 0, "no work was queued");
+    assert_eq!(
+        sync_until_idle(&server, &d, &mut company, 3),
+        0,
+        "no work was queued"
+    );
 }
 
 #[test]
@@ -191,7 +252,10 @@ fn a_lost_response_is_resolved_by_error_recovery_without_a_second_add() {
     let d = Deployment::new();
     let server = d.start();
     for c in 0..5 {
-        assert_eq!(ingest(&server, &d.token, "example", "customer", &customer(c)).0, 202);
+        assert_eq!(
+            ingest(&server, &d.token, "example", "customer", &customer(c)).0,
+            202
+        );
     }
     let mut company = company_with_items(&[]);
     company.set_faults(Faults {
@@ -209,22 +273,40 @@ fn a_lost_response_is_resolved_by_error_recovery_without_a_second_add() {
 fn missing_permission_gets_advice_naming_area_request_type_and_plugin() {
     let d = Deployment::new();
     let server = d.start();
-    assert_eq!(ingest(&server, &d.token, "example", "customer", &customer(1)).0, 202);
-    assert_eq!(ingest(&server, &d.token, "example", "invoice", &invoice(500, 1)).0, 202);
+    assert_eq!(
+        ingest(&server, &d.token, "example", "customer", &customer(1)).0,
+        202
+    );
+    assert_eq!(
+        ingest(&server, &d.token, "example", "invoice", &invoice(500, 1)).0,
+        202
+    );
     let mut company = company_with_items(&["Consulting", "Support"]);
     // The "Login as" user may manage customers but not invoices.
     company.add_user(
         "sales-clerk",
-        Role::new("Customers only", &[(PermissionArea::CustomersReceivables, Access::View), (PermissionArea::Lists, Access::Full)]),
+        Role::new(
+            "Customers only",
+            &[
+                (PermissionArea::CustomersReceivables, Access::View),
+                (PermissionArea::Lists, Access::Full),
+            ],
+        ),
     );
     company.set_login_as("sales-clerk").unwrap();
     sync_until_idle(&server, &d, &mut company, 10);
     drop(server);
     let jobs = d.cli(&["jobs", "--state", "discarded"]);
     assert!(jobs.contains("CustomerAdd"), "{jobs}");
-    assert!(jobs.contains("Customers & Receivables"), "area named: {jobs}");
+    assert!(
+        jobs.contains("Customers & Receivables"),
+        "area named: {jobs}"
+    );
     assert!(jobs.contains("plugin example"), "plugin named: {jobs}");
     assert!(jobs.contains("qbridge-sync"), "user named: {jobs}");
     let held = d.cli(&["jobs", "--state", "held"]);
-    assert!(held.contains("InvoiceAdd") && held.contains("which failed"), "the invoice waits, with the reason: {held}");
+    assert!(
+        held.contains("InvoiceAdd") && held.contains("which failed"),
+        "the invoice waits, with the reason: {held}"
+    );
 }

@@ -352,10 +352,13 @@ impl InProcess {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let plugins =
+            Arc::new(qbridge::plugins::PluginManager::open(store.clone(), &config).unwrap());
         let state = AppState {
             config: Arc::new(config),
             store: store.clone(),
             work,
+            plugins,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

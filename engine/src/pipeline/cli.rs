@@ -101,10 +101,15 @@ fn connection_id(store: &Store, name: Option<&str>) -> anyhow::Result<i64> {
             let all = store.connections()?;
             match all.as_slice() {
                 [only] => Ok(only.id),
-                [] => bail!("no connection exists yet: create one with `qbridge connection add NAME`"),
+                [] => {
+                    bail!("no connection exists yet: create one with `qbridge connection add NAME`")
+                }
                 _ => bail!(
                     "several connections exist ({}): choose one with --connection",
-                    all.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    all.iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }
         }
@@ -132,7 +137,11 @@ pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
             }
             let filter = JobFilter {
                 state: args.state,
-                connection_id: args.connection.as_deref().map(|c| connection_id(store, Some(c))).transpose()?,
+                connection_id: args
+                    .connection
+                    .as_deref()
+                    .map(|c| connection_id(store, Some(c)))
+                    .transpose()?,
                 limit: args.limit,
             };
             let now = now_ms();
@@ -150,8 +159,15 @@ pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
         }
         Some(JobsCommand::Show { id }) => {
             let j = store.job(id)?;
-            println!("job {} — {} {} ({}, plugin {})", j.id, j.request_type, j.key, j.state, j.plugin);
-            println!("attempts: {}   depends on: {}", j.attempt, j.depends_on.join(", "));
+            println!(
+                "job {} — {} {} ({}, plugin {})",
+                j.id, j.request_type, j.key, j.state, j.plugin
+            );
+            println!(
+                "attempts: {}   depends on: {}",
+                j.attempt,
+                j.depends_on.join(", ")
+            );
             if let Some(o) = &j.object_id {
                 println!("QuickBooks id: {o}");
             }
@@ -184,20 +200,29 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
     let connections = store.connections()?;
     let queue = store.queue_status()?;
     if connections.is_empty() {
-        println!("no connections yet: `qbridge connection add NAME`, then `qbridge user add --connection NAME USER`");
+        println!(
+            "no connections yet: `qbridge connection add NAME`, then `qbridge user add --connection NAME USER`"
+        );
     }
     for c in &connections {
         println!("connection {} (id {})", c.name, c.id);
         match queue.iter().find(|q| q.connection_id == c.id) {
             Some(q) => {
-                let counts: Vec<String> = q.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+                let counts: Vec<String> =
+                    q.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
                 println!("  jobs: {}", counts.join(", "));
                 if let Some(age) = q.oldest_waiting_ms {
                     println!("  oldest waiting job: {}", ago(age));
                 }
-                let in_doubt = q.counts.iter().find(|(s, _)| s == "in_doubt").map_or(0, |(_, n)| *n);
+                let in_doubt = q
+                    .counts
+                    .iter()
+                    .find(|(s, _)| s == "in_doubt")
+                    .map_or(0, |(_, n)| *n);
                 if in_doubt > 0 {
-                    println!("  {in_doubt} job(s) in doubt: they are verified with QuickBooks in the next session");
+                    println!(
+                        "  {in_doubt} job(s) in doubt: they are verified with QuickBooks in the next session"
+                    );
                 }
             }
             None => println!("  jobs: none"),
@@ -213,7 +238,11 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
                 (Some(t), Some(r)) => format!("ended {} ago ({r})", ago(now_ms() - t)),
                 _ => "in progress".to_string(),
             };
-            println!("  last session of {}: started {} ago, {ended}", s.username, ago(now_ms() - s.started_at));
+            println!(
+                "  last session of {}: started {} ago, {ended}",
+                s.username,
+                ago(now_ms() - s.started_at)
+            );
         }
     }
     Ok(())
@@ -223,7 +252,9 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
 pub fn ingest_file(store: &Store, config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let text = if args.file == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("cannot read standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read standard input")?;
         s
     } else {
         std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file))?
@@ -238,11 +269,26 @@ pub fn ingest_file(store: &Store, config: &Config, args: IngestArgs) -> anyhow::
     let plugins = PluginManager::open(store.clone(), config)?;
     let (mut ok, mut failed) = (0, 0);
     for (i, record) in records.iter().enumerate() {
-        match ingest(store, &plugins, connection, &args.plugin, &args.kind, &record.to_string()) {
+        match ingest(
+            store,
+            &plugins,
+            connection,
+            &args.plugin,
+            &args.kind,
+            &record.to_string(),
+        ) {
             Ok(r) => {
                 ok += 1;
-                let created = r.jobs.iter().filter(|(_, e)| matches!(e, Enqueued::Created(_))).count();
-                println!("record {i}: queued as record {} ({created} new job(s), {} total)", r.record_id, r.jobs.len());
+                let created = r
+                    .jobs
+                    .iter()
+                    .filter(|(_, e)| matches!(e, Enqueued::Created(_)))
+                    .count();
+                println!(
+                    "record {i}: queued as record {} ({created} new job(s), {} total)",
+                    r.record_id,
+                    r.jobs.len()
+                );
             }
             Err(e) => {
                 failed += 1;
@@ -251,7 +297,10 @@ pub fn ingest_file(store: &Store, config: &Config, args: IngestArgs) -> anyhow::
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} record(s) were not queued (see above); {ok} were", records.len());
+        bail!(
+            "{failed} of {} record(s) were not queued (see above); {ok} were",
+            records.len()
+        );
     }
     Ok(())
 }
@@ -259,13 +308,23 @@ pub fn ingest_file(store: &Store, config: &Config, args: IngestArgs) -> anyhow::
 /// Runs `qbridge schedule …`.
 pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow::Result<()> {
     match cmd {
-        ScheduleCommand::Add { connection, plugin, cron, timezone } => {
+        ScheduleCommand::Add {
+            connection,
+            plugin,
+            cron,
+            timezone,
+        } => {
             let tz = timezone.unwrap_or_else(|| config.firm_timezone.clone());
             let parsed = Schedule::parse(&cron, &tz)?;
             let conn = store.connection(&connection)?;
-            let next = parsed.next_after(chrono::Utc::now()).map(|t| t.timestamp_millis());
+            let next = parsed
+                .next_after(chrono::Utc::now())
+                .map(|t| t.timestamp_millis());
             let id = store.add_schedule(conn.id, &plugin, parsed.expression(), &tz, next, "cli")?;
-            println!("schedule {id}: {plugin} pulls for {connection} {} ({tz})", parsed.describe().to_lowercase());
+            println!(
+                "schedule {id}: {plugin} pulls for {connection} {} ({tz})",
+                parsed.describe().to_lowercase()
+            );
         }
         ScheduleCommand::List => {
             for s in store.schedules()? {

@@ -37,7 +37,10 @@ pub async fn ingest_route(
     if body.len() > MAX_RECORD_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the record is {} bytes; at most {MAX_RECORD_BYTES} are accepted", body.len()),
+            format!(
+                "the record is {} bytes; at most {MAX_RECORD_BYTES} are accepted",
+                body.len()
+            ),
         ));
     }
     let text = String::from_utf8(body.to_vec())
@@ -46,7 +49,10 @@ pub async fn ingest_route(
     let plugins = state.plugins.clone();
     let result = tokio::task::spawn_blocking(move || {
         let connection_id = match q.connection.as_deref() {
-            Some(name) => store.connection(name).map(|c| c.id).map_err(IngestError::Store)?,
+            Some(name) => store
+                .connection(name)
+                .map(|c| c.id)
+                .map_err(IngestError::Store)?,
             None => {
                 let all = store.connections().map_err(IngestError::Store)?;
                 match all.as_slice() {

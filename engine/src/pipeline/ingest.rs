@@ -68,15 +68,24 @@ pub fn ingest(
     }
     let value: serde_json::Value =
         serde_json::from_str(record_json).map_err(|e| IngestError::BadJson(e.to_string()))?;
-    let requests = plugins.map(plugin, kind, record_json)?.map_err(|e| IngestError::Rejected {
-        plugin: plugin.to_string(),
-        kind: kind.to_string(),
-        reason: e.to_string(),
-    })?;
+    let requests = plugins
+        .map(plugin, kind, record_json)?
+        .map_err(|e| IngestError::Rejected {
+            plugin: plugin.to_string(),
+            kind: kind.to_string(),
+            reason: e.to_string(),
+        })?;
     let jobs: Vec<NewJob> = requests.iter().map(to_new_job).collect();
     let source_id = ["id", "Id", "ID"]
         .iter()
         .find_map(|k| value.get(*k))
         .map(|v| v.to_string().trim_matches('"').to_string());
-    Ok(store.enqueue_record(connection_id, plugin, kind, source_id.as_deref(), record_json, &jobs)?)
+    Ok(store.enqueue_record(
+        connection_id,
+        plugin,
+        kind,
+        source_id.as_deref(),
+        record_json,
+        &jobs,
+    )?)
 }

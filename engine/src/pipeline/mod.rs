@@ -10,13 +10,16 @@
 //! - A job whose outcome is unknown is resolved by qbXML error recovery (`oldMessageSetID`)
 //!   or its probe before anything is re-sent: the effect in QuickBooks is exactly once.
 
+pub mod cli;
+pub mod http;
 pub mod ingest;
+pub mod pull;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::plugins::PluginManager;
-use crate::qbwc::work::{SessionContext, SessionEnd, WorkError, WorkProvider};
+use crate::qbwc::{SessionContext, SessionEnd, WorkError, WorkProvider};
 use crate::qbxml::{self, OnError, Outcome, Recovery, Response};
 use crate::store::queue::{BatchLimits, Claim, JobResult, NewJob};
 use crate::store::{Store, StoreError};
@@ -62,12 +65,20 @@ impl Pipeline {
     }
 
     /// What one response means for the job that sent it.
-    fn judge(&self, ctx: &SessionContext, job_id: i64, rs: &Response) -> Result<JobResult, StoreError> {
+    fn judge(
+        &self,
+        ctx: &SessionContext,
+        job_id: i64,
+        rs: &Response,
+    ) -> Result<JobResult, StoreError> {
         let brief = self.store.job_brief(job_id)?;
         let follow_ups = |rs: &Response| -> Vec<NewJob> {
             let xml = rs.ret_xml.as_deref().unwrap_or("");
             match self.plugins.on_response(&brief.plugin, &brief.key, xml) {
-                Ok(requests) => requests.into_iter().map(|r| ingest::to_new_job(&r)).collect(),
+                Ok(requests) => requests
+                    .into_iter()
+                    .map(|r| ingest::to_new_job(&r))
+                    .collect(),
                 Err(e) => {
                     // The write is in QuickBooks either way; losing the follow-up is reported
                     // on the job instead of failing the whole response.
@@ -102,9 +113,13 @@ impl Pipeline {
                     code: *code,
                     message: rs.message.clone(),
                 },
-                Outcome::Permanent { code: 3100, .. } if brief.adopt_existing && brief.has_probe => JobResult::Verify {
-                    message: rs.message.clone(),
-                },
+                Outcome::Permanent { code: 3100, .. }
+                    if brief.adopt_existing && brief.has_probe =>
+                {
+                    JobResult::Verify {
+                        message: rs.message.clone(),
+                    }
+                }
                 Outcome::Permanent { code: 3260, .. } => JobResult::Discard {
                     code: 3260,
                     message: rs.message.clone(),
@@ -145,11 +160,18 @@ pub fn permission_advice(ctx: &SessionContext, plugin: &str, request_type: &str)
 
 /// Job id from a requestID of the form `j<id>.<attempt>`.
 fn job_id_of(request_id: &str) -> Option<i64> {
-    request_id.strip_prefix('j')?.split('.').next()?.parse().ok()
+    request_id
+        .strip_prefix('j')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn work_err(e: impl std::fmt::Display) -> WorkError {
-    WorkError(format!("qbridge could not prepare the sync: {e}. The server log has details."))
+    WorkError(format!(
+        "qbridge could not prepare the sync: {e}. The server log has details."
+    ))
 }
 
 impl WorkProvider for Pipeline {
@@ -173,9 +195,14 @@ impl WorkProvider for Pipeline {
                 ),
                 InFlight::Recover(old_message_set_id),
             ),
-            Some(Claim::Send { message_set_id, jobs }) => {
-                let requests: Vec<(&str, &str)> =
-                    jobs.iter().map(|j| (j.request_id.as_str(), j.qbxml.as_str())).collect();
+            Some(Claim::Send {
+                message_set_id,
+                jobs,
+            }) => {
+                let requests: Vec<(&str, &str)> = jobs
+                    .iter()
+                    .map(|j| (j.request_id.as_str(), j.qbxml.as_str()))
+                    .collect();
                 let recovery = match &message_set_id {
                     Some(id) => Recovery::New(id.clone()),
                     None => Recovery::None,
@@ -183,7 +210,12 @@ impl WorkProvider for Pipeline {
                 (
                     // Everything in one set is independent (dependencies completed before),
                     // so one failure must not stop the others.
-                    qbxml::build_message_set(ctx.qbxml_version, OnError::Continue, &recovery, &requests),
+                    qbxml::build_message_set(
+                        ctx.qbxml_version,
+                        OnError::Continue,
+                        &recovery,
+                        &requests,
+                    ),
                     InFlight::Send(message_set_id),
                 )
             }
@@ -208,7 +240,10 @@ impl WorkProvider for Pipeline {
         };
         let message_set_id = match &in_flight {
             Some(InFlight::Recover(old)) => {
-                let answered = set.responses.iter().any(|r| r.request_id.as_deref().and_then(job_id_of).is_some());
+                let answered = set
+                    .responses
+                    .iter()
+                    .any(|r| r.request_id.as_deref().and_then(job_id_of).is_some());
                 if !answered {
                     // QuickBooks has no stored response for that set: verify each job by probe.
                     self.store.recovery_unavailable(old).map_err(work_err)?;
@@ -227,7 +262,10 @@ impl WorkProvider for Pipeline {
             };
             let result = self.judge(ctx, job_id, rs).map_err(work_err)?;
             let raw = rs.ret_xml.clone().unwrap_or_else(|| {
-                format!("<{} statusCode=\"{}\" statusMessage=\"{}\"/>", rs.kind, rs.status_code, rs.message)
+                format!(
+                    "<{} statusCode=\"{}\" statusMessage=\"{}\"/>",
+                    rs.kind, rs.status_code, rs.message
+                )
             });
             results.push((job_id, result, Some(raw)));
         }
@@ -242,7 +280,12 @@ impl WorkProvider for Pipeline {
         self.percent(ctx, total).map_err(work_err)
     }
 
-    fn receive_error(&self, ctx: &SessionContext, hresult: &str, message: &str) -> Result<(), WorkError> {
+    fn receive_error(
+        &self,
+        ctx: &SessionContext,
+        hresult: &str,
+        message: &str,
+    ) -> Result<(), WorkError> {
         // The request processor failed instead of answering: whether anything was applied is
         // unknown, so the sent jobs go in doubt and are checked before any re-send.
         self.with_progress(ctx.session_id, |p| p.in_flight = None);
@@ -252,10 +295,15 @@ impl WorkProvider for Pipeline {
     }
 
     fn session_ended(&self, ctx: &SessionContext, how: SessionEnd) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&ctx.session_id);
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ctx.session_id);
         match self.store.session_lost(ctx.session_id) {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(jobs = n, ?how, connection = %ctx.connection, "session ended with unanswered requests; they will be verified next session"),
+            Ok(n) => {
+                tracing::warn!(jobs = n, ?how, connection = %ctx.connection, "session ended with unanswered requests; they will be verified next session")
+            }
             Err(e) => tracing::error!(error = %e, "could not mark unanswered requests in doubt"),
         }
     }

@@ -39,20 +39,35 @@ pub fn run_once(store: &Store, plugins: &PluginManager, row: &ScheduleRow) -> St
         };
         pages += 1;
         for r in &page.records {
-            match ingest(store, plugins, row.connection_id, &row.plugin, &r.kind, &r.record_json) {
+            match ingest(
+                store,
+                plugins,
+                row.connection_id,
+                &row.plugin,
+                &r.kind,
+                &r.record.to_string(),
+            ) {
                 Ok(_) => records += 1,
-                Err(e @ (IngestError::Rejected { .. } | IngestError::BadJson(_) | IngestError::TooLarge(_))) => {
+                Err(
+                    e @ (IngestError::Rejected { .. }
+                    | IngestError::BadJson(_)
+                    | IngestError::TooLarge(_)),
+                ) => {
                     rejected += 1;
                     tracing::warn!(plugin = %row.plugin, kind = %r.kind, error = %e, "pulled record rejected");
                 }
                 Err(e) => return format!("stopped after {records} records: {e}"),
             }
         }
-        if let Err(e) = store.save_pull_cursor(row.id, page.next_cursor.as_deref().or(cursor.as_deref())) {
+        if let Err(e) =
+            store.save_pull_cursor(row.id, page.next_cursor.as_deref().or(cursor.as_deref()))
+        {
             return format!("stopped after {records} records: {e}");
         }
         match page.next_cursor {
-            Some(next) if Some(&next) != cursor.as_ref() && !page.records.is_empty() => cursor = Some(next),
+            Some(next) if Some(&next) != cursor.as_ref() && !page.records.is_empty() => {
+                cursor = Some(next)
+            }
             _ => break,
         }
     }

@@ -877,3 +877,40 @@ mod tests {
         assert_eq!(s.connection("acme").unwrap().path_warning, None);
     }
 }
+
+/// The most recent session of one Web Connector user (for `qbridge status`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastSession {
+    /// Web Connector user.
+    pub username: String,
+    /// When `authenticate` succeeded, unix ms.
+    pub started_at: i64,
+    /// When it ended, unix ms (`None` while it runs).
+    pub closed_at: Option<i64>,
+    /// How it ended.
+    pub end_reason: Option<String>,
+}
+
+impl Store {
+    /// The latest session of every user of a connection.
+    pub fn last_sessions(&self, connection_id: i64) -> Result<Vec<LastSession>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT u.username, s.created_at, s.closed_at, s.end_reason FROM qbwc_user u
+                 JOIN qbwc_session s ON s.id = (SELECT MAX(id) FROM qbwc_session WHERE user_id = u.id)
+                 WHERE u.connection_id = ?1 ORDER BY u.username",
+            )?;
+            let rows = stmt
+                .query_map([connection_id], |r| {
+                    Ok(LastSession {
+                        username: r.get(0)?,
+                        started_at: r.get(1)?,
+                        closed_at: r.get(2)?,
+                        end_reason: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+}

@@ -214,6 +214,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY(plugin, name)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 7: the plugin registry: every installed version of every plugin (see store::plugins).
+    r#"
+    CREATE TABLE plugin_versions(
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        wasm BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'staged', 'previous', 'removed')),
+        approved_request_types TEXT NOT NULL DEFAULT '[]',
+        installed_by TEXT NOT NULL,
+        installed_at INTEGER NOT NULL,
+        approved_by TEXT,
+        approved_at INTEGER,
+        activated_at INTEGER,
+        UNIQUE(name, version)
+    ) STRICT;
+    CREATE UNIQUE INDEX plugin_versions_one_active ON plugin_versions(name) WHERE status = 'active';
+    CREATE UNIQUE INDEX plugin_versions_one_staged ON plugin_versions(name) WHERE status = 'staged';
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod connections;
 pub mod lock;
 mod migrations;
+mod plugins;
 pub mod queue;
 pub mod schedules;
 pub mod secrets;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use lock::InstanceLock;
+pub use plugins::{NewPluginVersion, PluginStatus, PluginVersion};
 
 /// Everything that can go wrong opening or using the store, with what to do about it.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,390 @@
+//! The [`Mapper`] trait a plugin implements, the types it exchanges with the engine, and
+//! [`export_mapper!`](crate::export_mapper), which turns a `Mapper` into a WASM component.
+//!
+//! A plugin is a plain Rust type implementing [`Mapper`]; the WIT bindings (interface
+//! `qbridge:plugin@0.1.0`, folder `wit/v0.1.0`) stay hidden inside the SDK. Mappers are
+//! *stateless* (associated functions, no `self`): the engine may start a fresh instance of a
+//! plugin at any time — after a swap, after a trap — so nothing may depend on earlier calls.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Request;
+
+/// Version of the plugin interface this SDK builds plugins for (the WIT package version).
+pub const INTERFACE_VERSION: &str = "0.1.0";
+
+/// Longest accepted idempotency key, in bytes.
+pub const MAX_KEY_LEN: usize = 200;
+/// Largest accepted qbXML request element (and probe), in bytes.
+pub const MAX_QBXML_LEN: usize = 256 * 1024;
+/// Most requests one call may return.
+pub const MAX_REQUESTS_PER_CALL: usize = 1_000;
+
+/// What a plugin is and what it may do; returned by [`Mapper::manifest`].
+///
+/// The engine shows it to the admin, derives the QuickBooks permission areas from
+/// `request_types`, and refuses at run time any request whose type is not declared here. A
+/// new version that declares more request types, hosts or secrets waits for the admin's
+/// approval before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Plugin name: lowercase letters, digits and `-`, e.g. `autotask`.
+    pub name: String,
+    /// Semantic version of this build, e.g. `1.4.0`.
+    pub version: String,
+    /// The system records come from, e.g. `Autotask`.
+    pub source_system: String,
+    /// qbXML request types this plugin may emit, without `Rq`: `CustomerAdd`, `InvoiceAdd`.
+    pub request_types: Vec<String>,
+    /// Hosts [`host::fetch`](crate::host::fetch) may reach, e.g. `webservices.autotask.net`.
+    pub allowed_hosts: Vec<String>,
+    /// Names of the secrets the engine may inject into HTTP requests.
+    pub secrets: Vec<String>,
+    /// Lowest qbXML version the emitted requests need, e.g. `13.0`.
+    pub min_qbxml_version: String,
+    /// Interface version the plugin was built for; [`Manifest::new`] sets it.
+    pub interface_version: String,
+    /// True when [`Mapper::pull`] is implemented.
+    pub supports_pull: bool,
+}
+
+impl Manifest {
+    /// A manifest with no permissions, qbXML 13.0 and this SDK's interface version.
+    pub fn new(name: &str, version: &str, source_system: &str) -> Manifest {
+        Manifest {
+            name: name.to_string(),
+            version: version.to_string(),
+            source_system: source_system.to_string(),
+            request_types: Vec::new(),
+            allowed_hosts: Vec::new(),
+            secrets: Vec::new(),
+            min_qbxml_version: "13.0".to_string(),
+            interface_version: INTERFACE_VERSION.to_string(),
+            supports_pull: false,
+        }
+    }
+
+    /// Declares the qbXML request types this plugin emits (`CustomerAdd`, …).
+    pub fn request_types(mut self, types: &[&str]) -> Manifest {
+        self.request_types = types.iter().map(|t| t.to_string()).collect();
+        self
+    }
+
+    /// Declares the hosts the plugin may reach over HTTP.
+    pub fn allowed_hosts(mut self, hosts: &[&str]) -> Manifest {
+        self.allowed_hosts = hosts.iter().map(|h| h.to_string()).collect();
+        self
+    }
+
+    /// Declares the secret names the plugin refers to as `{{secret:NAME}}`.
+    pub fn secrets(mut self, names: &[&str]) -> Manifest {
+        self.secrets = names.iter().map(|n| n.to_string()).collect();
+        self
+    }
+
+    /// Sets the lowest qbXML version the requests need (`13.0` or `16.0`).
+    pub fn min_qbxml_version(mut self, version: &str) -> Manifest {
+        self.min_qbxml_version = version.to_string();
+        self
+    }
+
+    /// Marks [`Mapper::pull`] as implemented.
+    pub fn supports_pull(mut self) -> Manifest {
+        self.supports_pull = true;
+        self
+    }
+}
+
+/// Why a record could not be mapped: what was wrong, and which source field when one is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapError {
+    /// The source field at fault, e.g. `companyName`.
+    pub field: Option<String>,
+    /// What was wrong and, when possible, what to do.
+    pub message: String,
+}
+
+impl MapError {
+    /// An error about the record as a whole.
+    pub fn new(message: impl Into<String>) -> MapError {
+        MapError {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error about one field.
+    pub fn field(field: &str, message: impl Into<String>) -> MapError {
+        MapError {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// A required field is absent or not a string/number.
+    pub fn missing(field: &str) -> MapError {
+        MapError::field(field, format!("`{field}` is missing or empty"))
+    }
+}
+
+impl std::fmt::Display for MapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "field `{field}`: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for MapError {}
+
+/// One record fetched by [`Mapper::pull`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PulledRecord {
+    /// Record kind, as later passed to [`Mapper::map`].
+    pub kind: String,
+    /// The record.
+    pub record: Value,
+}
+
+/// A page of pulled records.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    /// The records of this page.
+    pub records: Vec<PulledRecord>,
+    /// Cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A mapping plugin: turns source records into qbXML requests.
+///
+/// Implement it on a unit struct and register it with
+/// [`export_mapper!`](crate::export_mapper). Only [`manifest`](Mapper::manifest) and
+/// [`map`](Mapper::map) are required.
+pub trait Mapper {
+    /// Describes the plugin (see [`Manifest`]).
+    fn manifest() -> Manifest;
+
+    /// Maps one record of `kind` (e.g. `company`, `invoice`) to requests.
+    fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError>;
+
+    /// Follow-up requests once QuickBooks answered the request with `key` (e.g. a bill
+    /// payment that needs the bill's TxnID). Default: none.
+    fn on_response(key: &str, response_xml: &str) -> Vec<Request> {
+        let _ = (key, response_xml);
+        Vec::new()
+    }
+
+    /// The next page of records from the source system. Default: not supported (leave
+    /// [`Manifest::supports_pull`] off).
+    fn pull(cursor: Option<&str>) -> Result<Page, String> {
+        let _ = cursor;
+        Err(format!(
+            "plugin `{}` does not support pull; push records to qbridge instead",
+            Self::manifest().name
+        ))
+    }
+}
+
+/// Checks an idempotency key (also used for `depends_on` entries): 1 to [`MAX_KEY_LEN`]
+/// bytes of ASCII letters, digits and `: _ - . / @ #`.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(format!(
+            "the key is {} bytes long; at most {MAX_KEY_LEN} are allowed",
+            key.len()
+        ));
+    }
+    if let Some(bad) = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ":_-./@#".contains(*c)))
+    {
+        return Err(format!(
+            "the key {key:?} contains {bad:?}; use ASCII letters, digits and : _ - . / @ #"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what a plugin returned against its manifest: count, keys, dependency keys, sizes,
+/// and that every request's type is declared. (The engine additionally checks that each
+/// request is one well-formed XML element; [`crate::testing`] validates against the schema.)
+pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), String> {
+    if requests.len() > MAX_REQUESTS_PER_CALL {
+        return Err(format!(
+            "{} requests from one call; at most {MAX_REQUESTS_PER_CALL} are allowed",
+            requests.len()
+        ));
+    }
+    for r in requests {
+        check_key(&r.key).map_err(|e| format!("request key {:?}: {e}", r.key))?;
+        for dep in &r.depends_on {
+            check_key(dep).map_err(|e| format!("request {:?} depends_on: {e}", r.key))?;
+        }
+        for (what, xml) in
+            std::iter::once(("qbxml", &r.qbxml)).chain(r.probe.iter().map(|p| ("probe", p)))
+        {
+            if xml.len() > MAX_QBXML_LEN {
+                return Err(format!(
+                    "request {:?}: {what} is {} bytes; at most {MAX_QBXML_LEN} are allowed",
+                    r.key,
+                    xml.len()
+                ));
+            }
+            let ty = crate::root_element(xml)
+                .map(|name| name.strip_suffix("Rq").unwrap_or(name))
+                .ok_or_else(|| {
+                    format!(
+                        "request {:?}: {what} does not start with an XML element",
+                        r.key
+                    )
+                })?;
+            if !manifest.request_types.iter().any(|t| t == ty) {
+                return Err(format!(
+                    "request {:?} is a {ty} request, which the manifest does not declare (declared: {}); add it to request_types",
+                    r.key,
+                    manifest.request_types.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The glue between [`Mapper`] and the generated WIT bindings; used by
+/// [`export_mapper!`](crate::export_mapper) only.
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod __private {
+    wit_bindgen::generate!({
+        world: "mapper",
+        path: "../wit/v0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_mapper_world",
+    });
+
+    // The generated world also defines `Manifest`, `Request`, … at this module's root, so
+    // SDK types are named by path here.
+    use qbridge::plugin::types as wit;
+
+    fn request_to_wit(r: crate::Request) -> wit::Request {
+        wit::Request {
+            key: r.key,
+            depends_on: r.depends_on,
+            qbxml: r.qbxml,
+            probe: r.probe,
+            adopt_existing: r.adopt_existing,
+            notes: r.notes,
+        }
+    }
+
+    /// `manifest` export.
+    pub fn manifest<M: crate::Mapper>() -> wit::Manifest {
+        let m = M::manifest();
+        wit::Manifest {
+            name: m.name,
+            version: m.version,
+            source_system: m.source_system,
+            request_types: m.request_types,
+            allowed_hosts: m.allowed_hosts,
+            secrets: m.secrets,
+            min_qbxml_version: m.min_qbxml_version,
+            interface_version: m.interface_version,
+            supports_pull: m.supports_pull,
+        }
+    }
+
+    /// `map` export: parses the JSON, then runs the mapper.
+    pub fn map<M: crate::Mapper>(
+        kind: String,
+        record_json: String,
+    ) -> Result<Vec<wit::Request>, wit::MapError> {
+        let record: serde_json::Value =
+            serde_json::from_str(&record_json).map_err(|e| wit::MapError {
+                field: None,
+                message: format!("the record is not valid JSON: {e}"),
+            })?;
+        M::map(&kind, &record)
+            .map(|rs| rs.into_iter().map(request_to_wit).collect())
+            .map_err(|e| wit::MapError {
+                field: e.field,
+                message: e.message,
+            })
+    }
+
+    /// `on-response` export.
+    pub fn on_response<M: crate::Mapper>(key: String, response_xml: String) -> Vec<wit::Request> {
+        M::on_response(&key, &response_xml)
+            .into_iter()
+            .map(request_to_wit)
+            .collect()
+    }
+
+    /// `pull` export.
+    pub fn pull<M: crate::Mapper>(cursor: Option<String>) -> Result<wit::Page, String> {
+        let page = M::pull(cursor.as_deref())?;
+        Ok(wit::Page {
+            records: page
+                .records
+                .into_iter()
+                .map(|r| wit::PulledRecord {
+                    kind: r.kind,
+                    record_json: r.record.to_string(),
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+}
+
+/// Registers a [`Mapper`] as the plugin's implementation of the WIT exports.
+///
+/// ```ignore
+/// struct MyMapper;
+/// impl qbridge_sdk::Mapper for MyMapper { /* … */ }
+/// qbridge_sdk::export_mapper!(MyMapper);
+/// ```
+///
+/// On native targets (your `cargo test`) it expands to nothing, so the same crate builds for
+/// both; test the mapper with [`crate::testing`].
+#[macro_export]
+macro_rules! export_mapper {
+    ($mapper:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::mapper::__private as glue;
+            struct QbridgeExports;
+            impl glue::Guest for QbridgeExports {
+                fn manifest() -> glue::qbridge::plugin::types::Manifest {
+                    glue::manifest::<$mapper>()
+                }
+                fn map(
+                    kind: ::std::string::String,
+                    record_json: ::std::string::String,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<glue::qbridge::plugin::types::Request>,
+                    glue::qbridge::plugin::types::MapError,
+                > {
+                    glue::map::<$mapper>(kind, record_json)
+                }
+                fn on_response(
+                    key: ::std::string::String,
+                    response_xml: ::std::string::String,
+                ) -> ::std::vec::Vec<glue::qbridge::plugin::types::Request> {
+                    glue::on_response::<$mapper>(key, response_xml)
+                }
+                fn pull(
+                    cursor: ::std::option::Option<::std::string::String>,
+                ) -> ::std::result::Result<glue::qbridge::plugin::types::Page, ::std::string::String>
+                {
+                    glue::pull::<$mapper>(cursor)
+                }
+            }
+            $crate::mapper::__private::__export_mapper_world!(QbridgeExports with_types_in $crate::mapper::__private);
+        };
+    };
+}
