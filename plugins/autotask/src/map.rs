@@ -238,23 +238,31 @@ fn customer(company: Rec) -> Result<Vec<Request>, MapError> {
     customer_requests(company).map(|(requests, _)| requests)
 }
 
-/// One item to add: its QuickBooks full name, kind and key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One item to add: its QuickBooks full name, kind and key, and the source field it came
+/// from (for errors).
+#[derive(Debug, Clone)]
 struct Item {
     name: String,
     kind: ItemKind,
     key: String,
+    source: String,
 }
 
 impl Item {
     /// `~` in Autotask names is the sub-item separator (Autotask's own convention).
-    fn new(name: &str, kind: ItemKind) -> Item {
+    fn new(name: &str, kind: ItemKind, source: String) -> Item {
         let name = name.trim().replace('~', ":");
         let key = format!("item:{}", key_part("autotask:item", &name));
-        Item { name, kind, key }
+        Item {
+            name,
+            kind,
+            key,
+            source,
+        }
     }
 
-    fn request(&self, settings: &Settings, what: &str) -> Result<Request, MapError> {
+    fn request(&self, settings: &Settings) -> Result<Request, MapError> {
+        let what = self.source.as_str();
         let (income_key, bought) = match self.kind {
             ItemKind::Service => ("service_income", false),
             ItemKind::NonInventory => ("product_income", true),
@@ -320,7 +328,7 @@ fn invoice_lines(items: &[Entry], settings: &Settings) -> Result<Vec<Line>, MapE
     for entry in items {
         let item = entry.rec();
         let name = item.str("itemName", "the item name of the line")?;
-        let it = Item::new(name, billing_item_kind(item));
+        let it = Item::new(name, billing_item_kind(item), item.path_of("itemName"));
         let amount = item.amount("extendedPrice")?;
         let quantity = item.opt_amount("quantity")?;
         let desc = item.opt_str("description").map(str::to_string);
@@ -329,7 +337,7 @@ fn invoice_lines(items: &[Entry], settings: &Settings) -> Result<Vec<Line>, MapE
         if let Some(&at) = group.as_ref().and_then(|g| group_of.get(g)) {
             let line = &mut lines[at];
             line.amount = add_amounts(line.amount, amount, &item.path_of("extendedPrice"))?;
-            line.quantity = match (line.quantity, quantity, line.item == it) {
+            line.quantity = match (line.quantity, quantity, line.item.key == it.key) {
                 (Some(a), Some(b), true) => {
                     Some(add_amounts(a, b, &item.path_of("quantity"))?)
                 }
@@ -423,8 +431,7 @@ fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError
     let mut depends_on = vec![customer_key];
     for line in &lines {
         if !depends_on.contains(&line.item.key) {
-            let what = "billingItems.itemName";
-            requests.push(line.item.request(settings, what)?);
+            requests.push(line.item.request(settings)?);
             depends_on.push(line.item.key.clone());
         }
     }
@@ -623,9 +630,9 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
                 .str("productName", "the product name (or an embedded product object)")?
                 .to_string(),
         };
-        let it = Item::new(&name, ItemKind::NonInventory);
+        let it = Item::new(&name, ItemKind::NonInventory, item.path_of("product"));
         if !depends_on.contains(&it.key) {
-            requests.push(it.request(settings, &item.path_of("product"))?);
+            requests.push(it.request(settings)?);
             depends_on.push(it.key.clone());
         }
         let mut line = PurchaseOrderLine::new(Ref::full_name(&it.name))
@@ -637,9 +644,13 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         add = add.line(line);
     }
     if let Some(freight) = po.opt_amount("freight")?.filter(|f| !f.is_zero()) {
-        let it = Item::new("Freight", ItemKind::OtherCharge);
+        let it = Item::new(
+            "Freight",
+            ItemKind::OtherCharge,
+            po.path_of("freight"),
+        );
         if !depends_on.contains(&it.key) {
-            requests.push(it.request(settings, "purchaseOrder.freight")?);
+            requests.push(it.request(settings)?);
             depends_on.push(it.key.clone());
         }
         add = add.line(

@@ -1,5 +1,7 @@
 //! Test support shared by the Autotask and Ramp plugin tests (the Ramp tests include this
 //! file with `#[path]`): fixtures, and the check that every request is valid qbXML.
+// Each test binary compiles this module and uses a different subset of it.
+#![allow(dead_code)]
 
 use qbridge_sdk::Request;
 use qbridge_sdk::schema::{QbxmlVersion, validate};
