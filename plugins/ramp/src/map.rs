@@ -221,21 +221,38 @@ impl<'a> Coding<'a> {
                 "has no GL_ACCOUNT selection (nor has the record): code the GL account in Ramp",
             )
         })?;
-        let mut line = ExpenseLine::new(account, amount);
+        let mut line = ExpenseLine::new(checked(account, "GL_ACCOUNT", at)?, amount);
         if let Some(m) = memo {
             line = line.memo(m);
         }
         if let Some(c) = self.customer() {
-            line = line.customer_ref(c);
+            line = line.customer_ref(checked(c, "CUSTOMERS_JOBS", at)?);
         }
         if let Some(c) = self.class() {
-            line = line.class_ref(c);
+            line = line.class_ref(checked(c, "CLASS", at)?);
         }
         if let Some(b) = self.billable() {
             line = line.billable_status(b);
         }
         Ok(line)
     }
+}
+
+/// `r` when it is a ListID or a usable `Parent:Child` name; a selection whose name has an
+/// empty part (`Meals:`, `::`) is refused at the line's selections.
+fn checked(r: Ref, kind: &str, at: Rec) -> Result<Ref, MapError> {
+    if let Ref::FullName(name) = &r {
+        if name.split(':').any(|part| part.trim().is_empty()) {
+            return Err(at.error(
+                "accounting_field_selections",
+                format!(
+                    "the {kind} name {:?} has an empty part; ':' separates parent and child names: fix the name in Ramp or give its ListID as external_id",
+                    name.chars().take(60).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(r)
 }
 
 /// Expense lines from `line_items` (minor units), or one line for the whole `total` when
@@ -539,6 +556,7 @@ fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
         let item = Coding::new(line, line).item().ok_or_else(|| {
             line.error("accounting_field_selections", "has no INVENTORY_ITEM selection: code the item in Ramp")
         })?;
+        let item = checked(item, "INVENTORY_ITEM", line)?;
         let mut l = ItemLine::new(item).amount(amount);
         if let Some(q) = line.opt_amount("quantity")? {
             l = l.quantity(q);
