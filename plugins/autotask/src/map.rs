@@ -156,7 +156,10 @@ const BILLING_ADDRESS: [&str; 5] = [
 fn customer_requests(company: Rec) -> Result<(Vec<Request>, String), MapError> {
     let id = company.id("id")?;
     let mut notes = Vec::new();
-    let name = flat_name(company.str("companyName", "the customer's name")?, &mut notes);
+    let name = flat_name(
+        company.str("companyName", "the customer's name")?,
+        &mut notes,
+    );
     let mut requests = Vec::new();
     let mut depends_on = Vec::new();
     let full_name = match company.opt_id("parentCompanyID") {
@@ -224,7 +227,9 @@ fn customer_requests(company: Rec) -> Result<(Vec<Request>, String), MapError> {
     req.adopt_existing = true;
     req.probe = Some(
         request(
-            ListQuery::new(ListKind::Customer).full_name(&full_name).build(),
+            ListQuery::new(ListKind::Customer)
+                .full_name(&full_name)
+                .build(),
             "probe",
             &what,
         )?
@@ -338,9 +343,7 @@ fn invoice_lines(items: &[Entry], settings: &Settings) -> Result<Vec<Line>, MapE
             let line = &mut lines[at];
             line.amount = add_amounts(line.amount, amount, &item.path_of("extendedPrice"))?;
             line.quantity = match (line.quantity, quantity, line.item.key == it.key) {
-                (Some(a), Some(b), true) => {
-                    Some(add_amounts(a, b, &item.path_of("quantity"))?)
-                }
+                (Some(a), Some(b), true) => Some(add_amounts(a, b, &item.path_of("quantity"))?),
                 _ => None,
             };
             line.rate = None; // QuickBooks computes amount / quantity, as Autotask's extension.
@@ -375,7 +378,12 @@ fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError
         record
             .get("invoice")
             .filter(|v| v.is_object())
-            .ok_or_else(|| MapError::field("invoice", "is missing; an invoice record is {\"invoice\", \"company\", \"billingItems\"}"))?,
+            .ok_or_else(|| {
+                MapError::field(
+                    "invoice",
+                    "is missing; an invoice record is {\"invoice\", \"company\", \"billingItems\"}",
+                )
+            })?,
         "invoice",
     );
     let id = inv.id("id")?;
@@ -386,7 +394,12 @@ fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError
     let company_value = record
         .get("company")
         .filter(|v| v.is_object())
-        .ok_or_else(|| MapError::field("company", "is missing; the invoice needs its company (Companies row) to name the customer"))?;
+        .ok_or_else(|| {
+            MapError::field(
+                "company",
+                "is missing; the invoice needs its company (Companies row) to name the customer",
+            )
+        })?;
     let company = Rec::new(company_value, "company");
     if company.id("id")? != company_id {
         return Err(company.error(
@@ -439,7 +452,8 @@ fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError
     let credit = total.is_negative();
     let mut notes = Vec::new();
     let number = inv.opt_str("invoiceNumber").unwrap_or(&id);
-    let ref_no = ref_number("", number, 11).map_err(|e| inv.error("invoiceNumber", e.to_string()))?;
+    let ref_no =
+        ref_number("", number, 11).map_err(|e| inv.error("invoiceNumber", e.to_string()))?;
     if ref_no != number {
         notes.push(format!(
             "RefNumber: Autotask invoice number {number:?} does not fit QuickBooks' 11 characters; used {ref_no:?} (the full number is in the memo)"
@@ -465,10 +479,9 @@ fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError
     .ref_number(ref_no.clone())
     .memo(memo(&text, &marker))
     .external_guid(external_guid("autotask:invoice", &id));
-    if let Some(due) = inv.opt_calendar_date("dueDate")? {
-        if !credit {
-            add = add.due_date(due);
-        }
+    // A credit memo has no due date.
+    if let (Some(due), false) = (inv.opt_calendar_date("dueDate")?, credit) {
+        add = add.due_date(due);
     }
     if let Some(po) = inv.opt_str("orderNumber") {
         add = add.po_number(po);
@@ -548,7 +561,12 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
     let vendor_value = record
         .get("vendor")
         .filter(|v| v.is_object())
-        .ok_or_else(|| MapError::field("vendor", "is missing; the purchase order needs its vendor (Companies row)"))?;
+        .ok_or_else(|| {
+            MapError::field(
+                "vendor",
+                "is missing; the purchase order needs its vendor (Companies row)",
+            )
+        })?;
     let vendor = Rec::new(vendor_value, "vendor");
     let vendor_id = vendor.id("id")?;
     let mut notes = Vec::new();
@@ -627,7 +645,10 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
                 .str("name", "the product name")?
                 .to_string(),
             None => item
-                .str("productName", "the product name (or an embedded product object)")?
+                .str(
+                    "productName",
+                    "the product name (or an embedded product object)",
+                )?
                 .to_string(),
         };
         let it = Item::new(&name, ItemKind::NonInventory, item.path_of("product"));
@@ -644,11 +665,7 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         add = add.line(line);
     }
     if let Some(freight) = po.opt_amount("freight")?.filter(|f| !f.is_zero()) {
-        let it = Item::new(
-            "Freight",
-            ItemKind::OtherCharge,
-            po.path_of("freight"),
-        );
+        let it = Item::new("Freight", ItemKind::OtherCharge, po.path_of("freight"));
         if !depends_on.contains(&it.key) {
             requests.push(it.request(settings)?);
             depends_on.push(it.key.clone());
@@ -659,7 +676,11 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
                 .amount(freight),
         );
     }
-    let mut req = request(add.build(), &format!("purchase_order:{id}"), "purchaseOrder")?;
+    let mut req = request(
+        add.build(),
+        &format!("purchase_order:{id}"),
+        "purchaseOrder",
+    )?;
     req.depends_on = depends_on;
     req.probe = Some(probe(TxnKind::PurchaseOrder, &ref_no)?);
     requests.push(req);
@@ -749,7 +770,11 @@ fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         // Nothing the company owes the employee: no bill.
         return Ok(Vec::new());
     }
-    let mut req = request(add.build(), &format!("expense_report:{id}"), "expenseReport")?;
+    let mut req = request(
+        add.build(),
+        &format!("expense_report:{id}"),
+        "expenseReport",
+    )?;
     if !company_paid.is_empty() {
         req.notes.push(format!(
             "not reimbursable (paid by the company), left off the bill: {}",

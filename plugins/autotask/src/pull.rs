@@ -81,7 +81,9 @@ fn is_autotask_base(url: &str) -> bool {
         .is_some_and(|(host, path)| {
             host.ends_with(".autotask.net")
                 && host.starts_with("webservices")
-                && path.trim_end_matches('/').eq_ignore_ascii_case("atservicesrest/v1.0")
+                && path
+                    .trim_end_matches('/')
+                    .eq_ignore_ascii_case("atservicesrest/v1.0")
         })
 }
 
@@ -159,7 +161,10 @@ pub fn acknowledge_expense_report(base: &str, report_id: i64, txn_id: &str) -> H
 }
 
 /// `{items, pageDetails.nextPageUrl}` of a query answer.
-pub fn parse_items(response: &HttpResponse, what: &str) -> Result<(Vec<Value>, Option<String>), String> {
+pub fn parse_items(
+    response: &HttpResponse,
+    what: &str,
+) -> Result<(Vec<Value>, Option<String>), String> {
     let body = response.json(what)?;
     let items = body["items"]
         .as_array()
@@ -211,8 +216,10 @@ pub fn pull_page(
         let mut items = Vec::new();
         let mut request = billing_items_query(&cursor.base, id);
         for page in 0.. {
-            let (mut page_items, next) =
-                parse_items(&fetch(request.clone())?, &format!("BillingItems of invoice {id}"))?;
+            let (mut page_items, next) = parse_items(
+                &fetch(request.clone())?,
+                &format!("BillingItems of invoice {id}"),
+            )?;
             items.append(&mut page_items);
             match next {
                 None => break,

@@ -380,7 +380,11 @@ fn shift_days(date: Date, days: i32) -> Option<Date> {
 
 /// A builder's result as a [`Request`] under `key`, or a [`MapError`] naming `what` (the
 /// source record) and the qbXML field the builder refused.
-pub fn request(built: Result<Built, BuildError>, key: &str, what: &str) -> Result<Request, MapError> {
+pub fn request(
+    built: Result<Built, BuildError>,
+    key: &str,
+    what: &str,
+) -> Result<Request, MapError> {
     built
         .map(|b| b.into_request(key))
         .map_err(|e| MapError::field(what, format!("cannot be written as qbXML: {e}")))
@@ -442,7 +446,8 @@ impl HttpResponse {
                 text.chars().take(300).collect::<String>()
             ));
         }
-        serde_json::from_slice(&self.body).map_err(|e| format!("{what}: the answer is not JSON: {e}"))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("{what}: the answer is not JSON: {e}"))
     }
 }
 
@@ -481,8 +486,8 @@ mod tests {
         for bad in ["Europe/Berlin", "+2", "+15:00", "", "+02:60"] {
             assert_eq!(parse_offset(bad), None, "{bad}");
         }
-        let err = Settings::read(&json!({"_qbridge": {"timezone": "America/New_York"}}))
-            .unwrap_err();
+        let err =
+            Settings::read(&json!({"_qbridge": {"timezone": "America/New_York"}})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("_qbridge.timezone"));
     }
 
@@ -491,8 +496,14 @@ mod tests {
         let v = json!({"id": "a b", "n": 7, "amt": "12.345", "bad": true});
         let rec = Rec::new(&v, "invoice");
         assert_eq!(rec.id("n").unwrap(), "7");
-        assert_eq!(rec.id("id").unwrap_err().field.as_deref(), Some("invoice.id"));
-        assert_eq!(rec.id("none").unwrap_err().field.as_deref(), Some("invoice.none"));
+        assert_eq!(
+            rec.id("id").unwrap_err().field.as_deref(),
+            Some("invoice.id")
+        );
+        assert_eq!(
+            rec.id("none").unwrap_err().field.as_deref(),
+            Some("invoice.none")
+        );
         assert_eq!(rec.amount("amt").unwrap().to_string(), "12.345");
         assert!(rec.amount("bad").is_err());
         assert_eq!(key_part("x", "A-1"), "A-1");

@@ -20,17 +20,40 @@ fn basic_invoice_maps_to_customer_items_and_invoice() {
 
     let customer = by_key(&requests, "customer:29683501");
     assert!(customer.adopt_existing);
-    assert!(customer.qbxml.contains("<Name>Hudson Valley Dental Group</Name>"));
-    assert!(customer.qbxml.contains("<SalesTaxCodeRef><FullName>Tax</FullName></SalesTaxCodeRef>"));
+    assert!(
+        customer
+            .qbxml
+            .contains("<Name>Hudson Valley Dental Group</Name>")
+    );
+    assert!(
+        customer
+            .qbxml
+            .contains("<SalesTaxCodeRef><FullName>Tax</FullName></SalesTaxCodeRef>")
+    );
     assert!(customer.qbxml.contains("<Addr2>Suite 200</Addr2>"));
     assert!(customer.qbxml.contains("<Phone>(518) 555-0142</Phone>"));
-    assert!(customer.probe.as_deref().unwrap().contains("<FullName>Hudson Valley Dental Group</FullName>"));
+    assert!(
+        customer
+            .probe
+            .as_deref()
+            .unwrap()
+            .contains("<FullName>Hudson Valley Dental Group</FullName>")
+    );
 
-    let items: Vec<_> = requests.iter().filter(|r| r.key.starts_with("item:")).collect();
+    let items: Vec<_> = requests
+        .iter()
+        .filter(|r| r.key.starts_with("item:"))
+        .collect();
     let kinds: Vec<_> = items.iter().map(|r| r.request_type().unwrap()).collect();
-    assert_eq!(kinds, ["ItemServiceAdd", "ItemServiceAdd", "ItemNonInventoryAdd"]);
-    assert!(items.iter().all(|r| r.adopt_existing
-        && r.qbxml.contains("<FullName>Autotask Other</FullName>")));
+    assert_eq!(
+        kinds,
+        ["ItemServiceAdd", "ItemServiceAdd", "ItemNonInventoryAdd"]
+    );
+    assert!(
+        items
+            .iter()
+            .all(|r| r.adopt_existing && r.qbxml.contains("<FullName>Autotask Other</FullName>"))
+    );
 
     let invoice = by_key(&requests, "invoice:29684512");
     let x = &invoice.qbxml;
@@ -39,9 +62,18 @@ fn basic_invoice_maps_to_customer_items_and_invoice() {
     assert_eq!(all(x, "TxnDate"), ["2025-03-01"]);
     assert_eq!(all(x, "DueDate"), ["2025-03-31"]);
     assert_eq!(all(x, "PONumber"), ["PO-88231"]);
-    assert_eq!(all(x, "Amount"), ["225.00", "1625.00", "350.00"], "sum 2200.00 = invoiceTotal − tax");
-    assert_eq!(all(x, "ServiceDate"), ["2025-02-14", "2025-02-01", "2025-02-20"]);
-    assert!(x.contains("<CustomerRef><FullName>Hudson Valley Dental Group</FullName></CustomerRef>"));
+    assert_eq!(
+        all(x, "Amount"),
+        ["225.00", "1625.00", "350.00"],
+        "sum 2200.00 = invoiceTotal − tax"
+    );
+    assert_eq!(
+        all(x, "ServiceDate"),
+        ["2025-02-14", "2025-02-01", "2025-02-20"]
+    );
+    assert!(
+        x.contains("<CustomerRef><FullName>Hudson Valley Dental Group</FullName></CustomerRef>")
+    );
     assert!(x.contains("src:autotask:invoice:29684512</Memo>"));
     assert!(x.contains("<ExternalGUID>{"));
     let mut deps = invoice.depends_on.clone();
@@ -51,16 +83,36 @@ fn basic_invoice_maps_to_customer_items_and_invoice() {
     expected.sort();
     assert_eq!(deps, expected);
     let probe = invoice.probe.as_deref().unwrap();
-    assert!(probe.starts_with("<InvoiceQueryRq>") && probe.contains("<RefNumber>10457</RefNumber>"));
-    assert!(invoice.notes.iter().any(|n| n.contains("28") && n.contains("tax")), "{:?}", invoice.notes);
+    assert!(
+        probe.starts_with("<InvoiceQueryRq>") && probe.contains("<RefNumber>10457</RefNumber>")
+    );
+    assert!(
+        invoice
+            .notes
+            .iter()
+            .any(|n| n.contains("28") && n.contains("tax")),
+        "{:?}",
+        invoice.notes
+    );
 }
 
 #[test]
 fn negative_total_becomes_a_credit_memo_with_negated_lines() {
-    let requests = mapped("invoice", &fixture("autotask-invoice-3-credit-expense.json"));
+    let requests = mapped(
+        "invoice",
+        &fixture("autotask-invoice-3-credit-expense.json"),
+    );
     let customer = by_key(&requests, "customer:29683950");
-    assert!(customer.qbxml.contains("<SalesTaxCodeRef><FullName>Non</FullName></SalesTaxCodeRef>"));
-    assert!(customer.qbxml.contains("<ResaleNumber>EX-12-3456789</ResaleNumber>"));
+    assert!(
+        customer
+            .qbxml
+            .contains("<SalesTaxCodeRef><FullName>Non</FullName></SalesTaxCodeRef>")
+    );
+    assert!(
+        customer
+            .qbxml
+            .contains("<ResaleNumber>EX-12-3456789</ResaleNumber>")
+    );
     assert!(customer.qbxml.contains("St. Brigid&apos;s Parish School"));
 
     let credit = by_key(&requests, "invoice:29685002");
@@ -69,10 +121,25 @@ fn negative_total_becomes_a_credit_memo_with_negated_lines() {
     // −500.00 service credit and +87.50 mileage: a 412.50 credit.
     assert_eq!(all(x, "Amount"), ["500.00", "-87.50"]);
     assert_eq!(all(x, "Rate"), ["500", "-0.7"]);
-    assert!(x.contains("<CustomerSalesTaxCodeRef><FullName>Non</FullName></CustomerSalesTaxCodeRef>"));
+    assert!(
+        x.contains("<CustomerSalesTaxCodeRef><FullName>Non</FullName></CustomerSalesTaxCodeRef>")
+    );
     assert_eq!(all(x, "PONumber"), ["CUSTOMER-PO-2025-ACCOUNTI"]);
-    assert!(credit.notes.iter().any(|n| n.starts_with("CreditMemoAdd PONumber")), "{:?}", credit.notes);
-    assert!(credit.probe.as_deref().unwrap().starts_with("<CreditMemoQueryRq>"));
+    assert!(
+        credit
+            .notes
+            .iter()
+            .any(|n| n.starts_with("CreditMemoAdd PONumber")),
+        "{:?}",
+        credit.notes
+    );
+    assert!(
+        credit
+            .probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<CreditMemoQueryRq>")
+    );
 
     let kind_of = |name: &str| {
         requests
@@ -98,7 +165,10 @@ fn two_invoices_share_the_item_jobs() {
             .collect::<Vec<_>>()
     };
     assert_eq!(items(&a), items(&b));
-    assert_ne!(by_key(&b, "invoice:29690000").qbxml, by_key(&a, "invoice:29684512").qbxml);
+    assert_ne!(
+        by_key(&b, "invoice:29690000").qbxml,
+        by_key(&a, "invoice:29684512").qbxml
+    );
 }
 
 #[test]
@@ -115,7 +185,11 @@ fn grouped_billing_items_become_one_line() {
     let x = &by_key(&requests, "invoice:29684512").qbxml;
     assert_eq!(all(x, "Amount"), ["300.00", "1625.00", "350.00"]);
     assert_eq!(all(x, "Quantity")[0], "2", "1.5 + 0.5 hours of one item");
-    assert_eq!(all(x, "Rate").len(), 2, "QuickBooks computes the grouped line's rate");
+    assert_eq!(
+        all(x, "Rate").len(),
+        2,
+        "QuickBooks computes the grouped line's rate"
+    );
 }
 
 #[test]
@@ -124,7 +198,10 @@ fn lines_that_do_not_add_up_are_refused() {
     record["billingItems"].as_array_mut().unwrap().pop();
     let err = map("invoice", &record).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("billingItems"));
-    assert!(err.message.contains("1850") && err.message.contains("2200"), "{err}");
+    assert!(
+        err.message.contains("1850") && err.message.contains("2200"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -141,14 +218,20 @@ fn missing_required_fields_are_named() {
         assert_eq!(err.field.as_deref(), Some(path), "{err}");
     }
     let mut record = fixture("autotask-invoice-1-basic.json");
-    record["billingItems"][1].as_object_mut().unwrap().remove("extendedPrice");
+    record["billingItems"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("extendedPrice");
     assert_eq!(
         map("invoice", &record).unwrap_err().field.as_deref(),
         Some("billingItems[1].extendedPrice")
     );
     let mut record = fixture("autotask-invoice-1-basic.json");
     record.as_object_mut().unwrap().remove("company");
-    assert_eq!(map("invoice", &record).unwrap_err().field.as_deref(), Some("company"));
+    assert_eq!(
+        map("invoice", &record).unwrap_err().field.as_deref(),
+        Some("company")
+    );
 }
 
 #[test]
@@ -159,8 +242,17 @@ fn a_long_invoice_number_gets_a_stable_hashed_ref_number_and_a_note() {
     let invoice = by_key(&requests, "invoice:29684512");
     let number = all(&invoice.qbxml, "RefNumber").remove(0);
     assert!(number.starts_with('~') && number.len() == 11, "{number}");
-    assert!(invoice.qbxml.contains("Autotask invoice INV-2025-000010457"));
-    assert!(invoice.notes.iter().any(|n| n.contains("INV-2025-000010457")));
+    assert!(
+        invoice
+            .qbxml
+            .contains("Autotask invoice INV-2025-000010457")
+    );
+    assert!(
+        invoice
+            .notes
+            .iter()
+            .any(|n| n.contains("INV-2025-000010457"))
+    );
     assert_eq!(map("invoice", &record).unwrap(), requests, "deterministic");
 }
 
@@ -185,13 +277,30 @@ fn item_dates_are_converted_to_the_firms_time_zone() {
 #[test]
 fn account_overrides_reach_the_items() {
     let mut record = fixture("autotask-invoice-1-basic.json");
-    record["_qbridge"] = json!({"accounts": {"income": "Sales", "product_income": "Hardware Sales"}});
+    record["_qbridge"] =
+        json!({"accounts": {"income": "Sales", "product_income": "Hardware Sales"}});
     let requests = mapped("invoice", &record);
-    let service = requests.iter().find(|r| r.request_type() == Some("ItemServiceAdd")).unwrap();
-    assert!(service.qbxml.contains("<AccountRef><FullName>Sales</FullName></AccountRef>"));
-    let product = requests.iter().find(|r| r.request_type() == Some("ItemNonInventoryAdd")).unwrap();
-    assert!(product.qbxml.contains("<IncomeAccountRef><FullName>Hardware Sales</FullName></IncomeAccountRef>"));
-    assert!(product.qbxml.contains("<ExpenseAccountRef><FullName>Cost of Goods Sold</FullName></ExpenseAccountRef>"));
+    let service = requests
+        .iter()
+        .find(|r| r.request_type() == Some("ItemServiceAdd"))
+        .unwrap();
+    assert!(
+        service
+            .qbxml
+            .contains("<AccountRef><FullName>Sales</FullName></AccountRef>")
+    );
+    let product = requests
+        .iter()
+        .find(|r| r.request_type() == Some("ItemNonInventoryAdd"))
+        .unwrap();
+    assert!(
+        product
+            .qbxml
+            .contains("<IncomeAccountRef><FullName>Hardware Sales</FullName></IncomeAccountRef>")
+    );
+    assert!(product.qbxml.contains(
+        "<ExpenseAccountRef><FullName>Cost of Goods Sold</FullName></ExpenseAccountRef>"
+    ));
 }
 
 #[test]
@@ -201,12 +310,19 @@ fn child_company_is_a_job_under_its_embedded_parent() {
     let child = by_key(&requests, "customer:29684100");
     assert_eq!(child.depends_on, ["customer:29683501"]);
     let x = &child.qbxml;
-    assert!(x.contains("<Name>Hudson Valley Dental- Kingston Office</Name>"), "{x}");
+    assert!(
+        x.contains("<Name>Hudson Valley Dental- Kingston Office</Name>"),
+        "{x}"
+    );
     assert!(x.contains("<ParentRef><FullName>Hudson Valley Dental Group</FullName></ParentRef>"));
     assert!(x.contains("<BillAddress><Addr1>PO Box 77</Addr1><City>Albany</City>"));
     assert!(x.contains("<ShipAddress><Addr1>12 Wall St</Addr1>"));
     assert!(x.contains("<SalesTaxCodeRef><FullName>Non</FullName></SalesTaxCodeRef>"));
-    assert!(child.notes.iter().any(|n| n.contains("':'")), "{:?}", child.notes);
+    assert!(
+        child.notes.iter().any(|n| n.contains("':'")),
+        "{:?}",
+        child.notes
+    );
     assert!(child.probe.as_deref().unwrap().contains(
         "<FullName>Hudson Valley Dental Group:Hudson Valley Dental- Kingston Office</FullName>"
     ));
@@ -236,32 +352,56 @@ fn purchase_order_maps_to_vendor_items_and_purchase_order() {
     assert_eq!(all(x, "Rate"), ["298.4", "12.5"]);
     assert_eq!(all(x, "Amount"), ["24.99"], "freight line");
     assert!(x.contains("<VendorMsg>Deliver to front desk, 9-5</VendorMsg>"));
-    assert!(x.contains("<ShipAddress><Addr1>Hudson Valley Dental Group</Addr1><Addr2>410 Delaware Ave</Addr2>"));
+    assert!(x.contains(
+        "<ShipAddress><Addr1>Hudson Valley Dental Group</Addr1><Addr2>410 Delaware Ave</Addr2>"
+    ));
     // `~` is Autotask's sub-item separator; the long part is cut to 31 with a note.
     let cable = requests
         .iter()
-        .find(|r| r.qbxml.contains("<ParentRef><FullName>Cables</FullName></ParentRef>"))
+        .find(|r| {
+            r.qbxml
+                .contains("<ParentRef><FullName>Cables</FullName></ParentRef>")
+        })
         .expect("sub-item of Cables");
     assert!(!cable.notes.is_empty());
     assert_eq!(po.depends_on.len(), 4, "vendor, two products, freight");
-    assert!(po.probe.as_deref().unwrap().starts_with("<PurchaseOrderQueryRq>"));
+    assert!(
+        po.probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<PurchaseOrderQueryRq>")
+    );
 }
 
 #[test]
 fn expense_report_is_a_bill_to_the_employees_vendor() {
     let requests = mapped("expense_report", &fixture("autotask-expense-report-1.json"));
-    assert_eq!(keys(&requests), ["vendor:resource-29682990", "expense_report:8801"]);
+    assert_eq!(
+        keys(&requests),
+        ["vendor:resource-29682990", "expense_report:8801"]
+    );
     assert!(requests[0].qbxml.contains("<Name>v-Okafor, Dana</Name>"));
     let bill = &requests[1];
     let x = &bill.qbxml;
     assert_eq!(all(x, "RefNumber"), ["ER8801"]);
     assert_eq!(all(x, "TxnDate"), ["2025-04-19"]);
     assert_eq!(all(x, "Amount"), ["87.50", "23.10", "-50.00"]);
-    assert!(x.contains("<AccountRef><FullName>Travel:Mileage</FullName></AccountRef><Amount>87.50</Amount>"));
-    assert!(x.contains("<AccountRef><FullName>Autotask Expenses</FullName></AccountRef><Amount>23.10</Amount>"));
+    assert!(x.contains(
+        "<AccountRef><FullName>Travel:Mileage</FullName></AccountRef><Amount>87.50</Amount>"
+    ));
+    assert!(x.contains(
+        "<AccountRef><FullName>Autotask Expenses</FullName></AccountRef><Amount>23.10</Amount>"
+    ));
     // 2025-04-17T02:00Z is the 16th in UTC−5.
-    assert!(x.contains("<Memo>2025-04-16 Mileage to St. Brigid&apos;s</Memo>"), "{x}");
-    assert!(bill.notes.iter().any(|n| n.contains("items[2]") && n.contains("189")));
+    assert!(
+        x.contains("<Memo>2025-04-16 Mileage to St. Brigid&apos;s</Memo>"),
+        "{x}"
+    );
+    assert!(
+        bill.notes
+            .iter()
+            .any(|n| n.contains("items[2]") && n.contains("189"))
+    );
 }
 
 #[test]

@@ -52,37 +52,63 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
             {"op": "gt", "field": "id", "value": 29684000},
             {"op": "eq", "field": "isVoided", "value": false}]})
     );
-    assert!(sent.iter().all(|r| r.headers.iter().any(|(k, v)| k == "Secret" && v == "{{secret:autotask.secret}}")));
+    assert!(sent.iter().all(|r| {
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "Secret" && v == "{{secret:autotask.secret}}")
+    }));
     assert!(log.contains(&"GET https://webservices5.autotask.net/atservicesrest/v1.0/BillingItems/query/next?paging=p2".to_string()));
 
     assert_eq!(page.records.len(), 2);
     let (kind, second) = &page.records[1];
     assert_eq!(kind, "invoice");
-    assert_eq!(second["billingItems"].as_array().unwrap().len(), 2, "both item pages");
-    assert_eq!(second["company"]["parentCompany"]["companyName"], "Hudson Valley Dental Group");
+    assert_eq!(
+        second["billingItems"].as_array().unwrap().len(),
+        2,
+        "both item pages"
+    );
+    assert_eq!(
+        second["company"]["parentCompany"]["companyName"],
+        "Hudson Valley Dental Group"
+    );
     // More invoices exist: the next cursor continues after the last id of this page.
     let next = Cursor::parse(page.next_cursor.as_deref()).unwrap();
     assert_eq!(next.after_id, 29684600);
-    assert_eq!(next.base, "https://webservices5.autotask.net/atservicesrest/v1.0");
+    assert_eq!(
+        next.base,
+        "https://webservices5.autotask.net/atservicesrest/v1.0"
+    );
 
     for (kind, record) in &page.records {
         let requests = map(kind, record).unwrap_or_else(|e| panic!("{e}"));
         support::assert_valid(&requests, REQUEST_TYPES);
     }
     let child = map("invoice", second).unwrap();
-    assert_eq!(support::keys(&child)[..2], ["customer:29683501", "customer:29684100"]);
+    assert_eq!(
+        support::keys(&child)[..2],
+        ["customer:29683501", "customer:29684100"]
+    );
 }
 
 #[test]
 fn an_http_failure_fails_the_page_with_the_status() {
-    let err = pull_page(None, |_| Ok(HttpResponse { status: 401, body: b"bad credentials".to_vec() }))
-        .unwrap_err();
-    assert!(err.contains("401") && err.contains("bad credentials"), "{err}");
+    let err = pull_page(None, |_| {
+        Ok(HttpResponse {
+            status: 401,
+            body: b"bad credentials".to_vec(),
+        })
+    })
+    .unwrap_err();
+    assert!(
+        err.contains("401") && err.contains("bad credentials"),
+        "{err}"
+    );
 }
 
 #[test]
 fn cursors_outside_autotask_are_refused() {
-    let evil = json!({"after_id": 1, "base": "https://evil.example/atservicesrest/v1.0"}).to_string();
+    let evil =
+        json!({"after_id": 1, "base": "https://evil.example/atservicesrest/v1.0"}).to_string();
     assert!(Cursor::parse(Some(&evil)).is_err());
     assert!(Cursor::parse(Some("12")).is_err());
     assert_eq!(Cursor::parse(None).unwrap().after_id, 0);
@@ -92,7 +118,13 @@ fn cursors_outside_autotask_are_refused() {
 fn acknowledgements_mark_the_source_records() {
     let base = "https://webservices5.autotask.net/atservicesrest/v1.0";
     let ack = acknowledge_invoice(base, 29684512, "2025-03-02T10:00:00Z");
-    assert_eq!((ack.method.as_str(), ack.url.as_str()), ("PATCH", "https://webservices5.autotask.net/atservicesrest/v1.0/Invoices"));
+    assert_eq!(
+        (ack.method.as_str(), ack.url.as_str()),
+        (
+            "PATCH",
+            "https://webservices5.autotask.net/atservicesrest/v1.0/Invoices"
+        )
+    );
     assert_eq!(
         serde_json::from_slice::<Value>(&ack.body).unwrap(),
         json!({"id": 29684512, "webServiceDate": "2025-03-02T10:00:00Z"})

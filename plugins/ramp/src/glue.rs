@@ -32,7 +32,10 @@ impl Mapper for Ramp {
     fn on_response(key: &str, response_xml: &str) -> Vec<Request> {
         // The interface has no error channel here: log, so the admin sees why no payment came.
         crate::response::on_response(key, response_xml).unwrap_or_else(|e| {
-            host::log(host::Level::Error, &format!("no bill payments for {key}: {e}"));
+            host::log(
+                host::Level::Error,
+                &format!("no bill payments for {key}: {e}"),
+            );
             Vec::new()
         })
     }

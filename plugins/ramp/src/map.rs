@@ -40,8 +40,8 @@ use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{
-    BillAdd, BillableStatus, CreditCardAdd, Date, ExpenseLine, ItemLine, ListKind, ListQuery,
-    Ref, TxnKind, TxnQuery, VendorAdd,
+    BillAdd, BillableStatus, CreditCardAdd, Date, ExpenseLine, ItemLine, ListKind, ListQuery, Ref,
+    TxnKind, TxnQuery, VendorAdd,
 };
 use serde_json::Value;
 
@@ -75,7 +75,10 @@ const MEMO_TEXT_MAX: usize = 1_000;
 pub fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
     let settings = Settings::read(record)?;
     match kind {
-        "transaction" => transaction(Rec::new(unwrap(record, "transaction"), "transaction"), &settings),
+        "transaction" => transaction(
+            Rec::new(unwrap(record, "transaction"), "transaction"),
+            &settings,
+        ),
         "bill" => bill(Rec::new(unwrap(record, "bill"), "bill"), &settings),
         "reimbursement" => reimbursement(
             Rec::new(unwrap(record, "reimbursement"), "reimbursement"),
@@ -107,9 +110,12 @@ pub fn bank_account(settings: &Settings) -> String {
 /// A Ramp CurrencyAmount (`{amount, currency_code, minor_unit_conversion_rate}`) at `key`,
 /// checked to be in `currency` when both are known.
 fn currency_amount(rec: Rec, key: &str, currency: Option<&str>) -> Result<Amount, MapError> {
-    let obj = rec
-        .opt_obj(key)
-        .ok_or_else(|| rec.error(key, "is missing; expected {amount (minor units), currency_code}"))?;
+    let obj = rec.opt_obj(key).ok_or_else(|| {
+        rec.error(
+            key,
+            "is missing; expected {amount (minor units), currency_code}",
+        )
+    })?;
     let path = rec.path_of(key);
     let amount = Rec::new(&obj, &path);
     let units = obj["amount"]
@@ -118,16 +124,21 @@ fn currency_amount(rec: Rec, key: &str, currency: Option<&str>) -> Result<Amount
     let factor = match obj.get("minor_unit_conversion_rate") {
         None | Some(Value::Null) => 100,
         Some(v) => v.as_u64().ok_or_else(|| {
-            amount.error("minor_unit_conversion_rate", "is not a positive integer (100 for cents)")
+            amount.error(
+                "minor_unit_conversion_rate",
+                "is not a positive integer (100 for cents)",
+            )
         })?,
     };
-    if let (Some(expected), Some(found)) = (currency, amount.opt_str("currency_code")) {
-        if !expected.eq_ignore_ascii_case(found) {
-            return Err(amount.error(
-                "currency_code",
-                format!("is {found} but the record is in {expected}; lines must be in the record's currency"),
-            ));
-        }
+    if let (Some(expected), Some(found)) = (currency, amount.opt_str("currency_code"))
+        && !expected.eq_ignore_ascii_case(found)
+    {
+        return Err(amount.error(
+            "currency_code",
+            format!(
+                "is {found} but the record is in {expected}; lines must be in the record's currency"
+            ),
+        ));
     }
     Amount::from_minor_units(units, factor).map_err(|e| amount.error("amount", e.to_string()))
 }
@@ -135,7 +146,10 @@ fn currency_amount(rec: Rec, key: &str, currency: Option<&str>) -> Result<Amount
 /// A reference from a selection: its `external_id` as ListID when it looks like one (hex,
 /// `-`, at most 36 characters), else its name as FullName.
 fn selection_ref(selection: &Value) -> Option<Ref> {
-    let external = selection["external_id"].as_str().map(str::trim).unwrap_or("");
+    let external = selection["external_id"]
+        .as_str()
+        .map(str::trim)
+        .unwrap_or("");
     if !external.is_empty()
         && external.len() <= 36
         && external.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
@@ -201,7 +215,9 @@ impl<'a> Coding<'a> {
     }
 
     fn billable(&self) -> Option<BillableStatus> {
-        let name = self.of_type("BILLABLE")?["name"].as_str()?.to_ascii_lowercase();
+        let name = self.of_type("BILLABLE")?["name"]
+            .as_str()?
+            .to_ascii_lowercase();
         Some(if name.contains("not") || name == "false" || name == "no" {
             BillableStatus::NotBillable
         } else {
@@ -214,7 +230,12 @@ impl<'a> Coding<'a> {
     }
 
     /// An expense line for `amount`, coded; refused without a GL account.
-    fn expense_line(&self, amount: Amount, memo: Option<&str>, at: Rec) -> Result<ExpenseLine, MapError> {
+    fn expense_line(
+        &self,
+        amount: Amount,
+        memo: Option<&str>,
+        at: Rec,
+    ) -> Result<ExpenseLine, MapError> {
         let account = self.account().ok_or_else(|| {
             at.error(
                 "accounting_field_selections",
@@ -241,16 +262,16 @@ impl<'a> Coding<'a> {
 /// `r` when it is a ListID or a usable `Parent:Child` name; a selection whose name has an
 /// empty part (`Meals:`, `::`) is refused at the line's selections.
 fn checked(r: Ref, kind: &str, at: Rec) -> Result<Ref, MapError> {
-    if let Ref::FullName(name) = &r {
-        if name.split(':').any(|part| part.trim().is_empty()) {
-            return Err(at.error(
+    if let Ref::FullName(name) = &r
+        && name.split(':').any(|part| part.trim().is_empty())
+    {
+        return Err(at.error(
                 "accounting_field_selections",
                 format!(
                     "the {kind} name {:?} has an empty part; ':' separates parent and child names: fix the name in Ramp or give its ListID as external_id",
                     name.chars().take(60).collect::<String>()
                 ),
             ));
-        }
     }
     Ok(r)
 }
@@ -379,9 +400,14 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     let refund = amount.is_negative();
     let date = match t.opt_calendar_date("accounting_date")? {
         Some(d) => d,
-        None => t.opt_local_date("user_transaction_time", settings)?.ok_or_else(|| {
-            t.error("accounting_date", "is missing, and so is user_transaction_time: the charge needs a date")
-        })?,
+        None => t
+            .opt_local_date("user_transaction_time", settings)?
+            .ok_or_else(|| {
+                t.error(
+                    "accounting_date",
+                    "is missing, and so is user_transaction_time: the charge needs a date",
+                )
+            })?,
     };
     let lines = expense_lines(t, amount, "amount", t.opt_str("currency_code"), refund)?;
     let ref_no = ref_number("", &id, 11).map_err(|e| t.error("id", e.to_string()))?;
@@ -427,7 +453,10 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
 }
 
 /// The payments of a bill that QuickBooks should record, and notes on those it should not.
-fn bill_payments(b: Rec, currency: Option<&str>) -> Result<(Vec<PlannedPayment>, Vec<String>), MapError> {
+fn bill_payments(
+    b: Rec,
+    currency: Option<&str>,
+) -> Result<(Vec<PlannedPayment>, Vec<String>), MapError> {
     let mut entries: Vec<Entry> = b.entries("payments")?;
     if entries.is_empty() {
         // The legacy single `payment` object.
@@ -463,7 +492,9 @@ fn bill_payments(b: Rec, currency: Option<&str>) -> Result<(Vec<PlannedPayment>,
             by_card,
             date,
             amount,
-            reference: p.opt_str("customer_friendly_payment_id").map(str::to_string),
+            reference: p
+                .opt_str("customer_friendly_payment_id")
+                .map(str::to_string),
         });
     }
     if planned.len() > crate::response::MAX_PAYMENTS {
@@ -498,8 +529,11 @@ fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
         // Ramp already holds the vendor's QuickBooks ListID.
         Some(list_id) => Ref::list_id(list_id),
         None => {
-            let (req, vendor_ref) =
-                vendor(vendor_name, v.opt_str("id").unwrap_or(vendor_name), "bill.vendor.name")?;
+            let (req, vendor_ref) = vendor(
+                vendor_name,
+                v.opt_str("id").unwrap_or(vendor_name),
+                "bill.vendor.name",
+            )?;
             depends_on.push(req.key.clone());
             requests.push(req);
             vendor_ref
@@ -547,14 +581,21 @@ fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
         let line = entry.rec();
         let amount = currency_amount(line, "amount", currency.as_deref())?;
         add_sum(amount, line)?;
-        add = add.expense_line(Coding::new(line, b).expense_line(amount, line.opt_str("memo"), line)?);
+        add = add.expense_line(Coding::new(line, b).expense_line(
+            amount,
+            line.opt_str("memo"),
+            line,
+        )?);
     }
     for entry in &b.entries("inventory_line_items")? {
         let line = entry.rec();
         let amount = currency_amount(line, "amount", currency.as_deref())?;
         add_sum(amount, line)?;
         let item = Coding::new(line, line).item().ok_or_else(|| {
-            line.error("accounting_field_selections", "has no INVENTORY_ITEM selection: code the item in Ramp")
+            line.error(
+                "accounting_field_selections",
+                "has no INVENTORY_ITEM selection: code the item in Ramp",
+            )
         })?;
         let item = checked(item, "INVENTORY_ITEM", line)?;
         let mut l = ItemLine::new(item).amount(amount);
@@ -593,10 +634,17 @@ fn reimbursement(r: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> 
     let currency = r.opt_str("currency");
     let user = r.str("user_full_name", "the employee's name")?;
     let user_id = r.opt_id("user_id").unwrap_or_else(|| user.to_string());
-    let (vendor_req, vendor_ref) = vendor(&format!("{user} - Ramp"), &user_id, "reimbursement.user_full_name")?;
-    let date: Date = r
-        .opt_calendar_date("transaction_date")?
-        .ok_or_else(|| r.error("transaction_date", "is missing; the reimbursement needs its date"))?;
+    let (vendor_req, vendor_ref) = vendor(
+        &format!("{user} - Ramp"),
+        &user_id,
+        "reimbursement.user_full_name",
+    )?;
+    let date: Date = r.opt_calendar_date("transaction_date")?.ok_or_else(|| {
+        r.error(
+            "transaction_date",
+            "is missing; the reimbursement needs its date",
+        )
+    })?;
     let lines = expense_lines(r, amount, "amount", currency, false)?;
     let ref_no = ref_number("R", &id, 20).map_err(|e| r.error("id", e.to_string()))?;
     let mut notes = Vec::new();

@@ -116,7 +116,10 @@ pub fn list_request(resource: &str, start: Option<&str>) -> HttpRequest {
 }
 
 /// `{data, page.next}` of a list answer: the records and the `start` of the next page.
-pub fn parse_list(response: &HttpResponse, what: &str) -> Result<(Vec<Value>, Option<String>), String> {
+pub fn parse_list(
+    response: &HttpResponse,
+    what: &str,
+) -> Result<(Vec<Value>, Option<String>), String> {
     let body = response.json(what)?;
     let data = body["data"]
         .as_array()
@@ -166,8 +169,9 @@ pub fn pull_page(
     let (index, start) = match cursor {
         None => (0, None),
         Some(text) => {
-            let v: Value = serde_json::from_str(text)
-                .map_err(|e| format!("cursor {text:?} is not JSON like {{\"resource\": \"bills\"}}: {e}"))?;
+            let v: Value = serde_json::from_str(text).map_err(|e| {
+                format!("cursor {text:?} is not JSON like {{\"resource\": \"bills\"}}: {e}")
+            })?;
             let resource = v["resource"].as_str().unwrap_or("");
             let index = RESOURCES
                 .iter()

@@ -113,7 +113,9 @@ impl PaymentPlan {
         let Some(at) = memo.rfind(TAG) else {
             return Ok(None);
         };
-        let bad = |what: &str| format!("the payment plan in the bill memo is damaged ({what}); was the memo edited?");
+        let bad = |what: &str| {
+            format!("the payment plan in the bill memo is damaged ({what}); was the memo edited?")
+        };
         let mut parts = memo[at + TAG.len()..].trim_end().split(';');
         let mut account = |name: &str| {
             parts
@@ -212,11 +214,16 @@ pub fn on_response(key: &str, response_xml: &str) -> Result<Vec<Request>, MapErr
         return Ok(Vec::new());
     };
     // Only the bill's header: line and linked-transaction elements have TxnIDs and memos too.
-    let header = ["<ExpenseLineRet", "<ItemLineRet", "<LinkedTxn", "<ItemGroupLineRet"]
-        .iter()
-        .filter_map(|t| response_xml.find(t))
-        .min()
-        .map_or(response_xml, |end| &response_xml[..end]);
+    let header = [
+        "<ExpenseLineRet",
+        "<ItemLineRet",
+        "<LinkedTxn",
+        "<ItemGroupLineRet",
+    ]
+    .iter()
+    .filter_map(|t| response_xml.find(t))
+    .min()
+    .map_or(response_xml, |end| &response_xml[..end]);
     let field = |what: &str| MapError::field(key, format!("the BillRet has no {what}"));
     let memo = element(header, "Memo").unwrap_or_default();
     let Some(plan) = PaymentPlan::parse(&memo).map_err(|e| MapError::field(key, e))? else {
@@ -262,7 +269,10 @@ mod tests {
 
     #[test]
     fn entities_are_unescaped() {
-        assert_eq!(unescape("A &amp; B &lt;&#233;&#x41;&gt; &bogus; &"), "A & B <éA> &bogus; &");
+        assert_eq!(
+            unescape("A &amp; B &lt;&#233;&#x41;&gt; &bogus; &"),
+            "A & B <éA> &bogus; &"
+        );
     }
 
     #[test]
@@ -277,7 +287,8 @@ mod tests {
                 reference: None,
             }],
         };
-        let memo = plan.append_to("Paid qbridge-pay/1;bank=x;card=y;B,2025-01-01,1.00, src:ramp:bill:1");
+        let memo =
+            plan.append_to("Paid qbridge-pay/1;bank=x;card=y;B,2025-01-01,1.00, src:ramp:bill:1");
         assert_eq!(PaymentPlan::parse(&memo).unwrap(), Some(plan));
         assert_eq!(PaymentPlan::parse("no plan").unwrap(), None);
         assert!(PaymentPlan::parse("qbridge-pay/1;bank=a;card=b;X,1,2,3").is_err());

@@ -35,29 +35,64 @@ fn bill_ret(bill: &Request) -> String {
 
 #[test]
 fn card_split_maps_to_vendor_and_credit_card_charge() {
-    let requests = mapped("transaction", &fixture("ramp-transaction-1-card-split.json"));
+    let requests = mapped(
+        "transaction",
+        &fixture("ramp-transaction-1-card-split.json"),
+    );
     assert_eq!(requests.len(), 2, "{:?}", keys(&requests));
     let vendor = &requests[0];
     assert!(vendor.key.starts_with("vendor:") && vendor.adopt_existing);
-    assert!(vendor.qbxml.contains("<Name>Café Déjà Vu - Zürich Flughafen</Name>"));
-    assert!(!vendor.notes.is_empty(), "the en dash is transliterated with a note");
-    assert!(vendor.probe.as_deref().unwrap().starts_with("<VendorQueryRq>"));
+    assert!(
+        vendor
+            .qbxml
+            .contains("<Name>Café Déjà Vu - Zürich Flughafen</Name>")
+    );
+    assert!(
+        !vendor.notes.is_empty(),
+        "the en dash is transliterated with a note"
+    );
+    assert!(
+        vendor
+            .probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<VendorQueryRq>")
+    );
 
-    let charge = by_key(&requests, "transaction:3f1b6a0e-6c2d-4d2b-9a51-2c0b7f7d9e11");
+    let charge = by_key(
+        &requests,
+        "transaction:3f1b6a0e-6c2d-4d2b-9a51-2c0b7f7d9e11",
+    );
     let x = &charge.qbxml;
     assert_eq!(charge.request_type(), Some("CreditCardChargeAdd"));
-    assert_eq!(charge.depends_on, [vendor.key.clone()]);
+    assert_eq!(charge.depends_on, std::slice::from_ref(&vendor.key));
     assert!(x.contains("<AccountRef><FullName>Ramp Card</FullName></AccountRef>"));
-    assert!(x.contains("<PayeeEntityRef><FullName>Café Déjà Vu - Zürich Flughafen</FullName></PayeeEntityRef>"));
-    assert_eq!(all(x, "TxnDate"), ["2025-05-03"], "accounting_date, not the UTC card time");
-    assert_eq!(all(x, "Amount"), ["800.00", "434.57"], "80000 + 43457 cents = 1234.57");
+    assert!(x.contains(
+        "<PayeeEntityRef><FullName>Café Déjà Vu - Zürich Flughafen</FullName></PayeeEntityRef>"
+    ));
+    assert_eq!(
+        all(x, "TxnDate"),
+        ["2025-05-03"],
+        "accounting_date, not the UTC card time"
+    );
+    assert_eq!(
+        all(x, "Amount"),
+        ["800.00", "434.57"],
+        "80000 + 43457 cents = 1234.57"
+    );
     assert!(x.contains("<AccountRef><ListID>8000002A-1599999999</ListID></AccountRef>"));
     assert!(x.contains("<CustomerRef><ListID>80000031-1600000000</ListID></CustomerRef>"));
     assert_eq!(all(x, "ClassRef").len(), 2, "Sales:EMEA on both lines");
     let number = all(x, "RefNumber").remove(0);
     assert!(number.starts_with('~') && number.len() == 11);
     assert!(x.contains("src:ramp:transaction:3f1b6a0e-6c2d-4d2b-9a51-2c0b7f7d9e11</Memo>"));
-    assert!(charge.probe.as_deref().unwrap().contains(&format!("<RefNumber>{number}</RefNumber>")));
+    assert!(
+        charge
+            .probe
+            .as_deref()
+            .unwrap()
+            .contains(&format!("<RefNumber>{number}</RefNumber>"))
+    );
 }
 
 #[test]
@@ -71,7 +106,13 @@ fn a_refund_is_a_card_credit_of_absolute_amounts() {
     assert!(x.contains("<BillableStatus>NotBillable</BillableStatus>"));
     // 02:15 UTC on June 1st is May 31st in UTC−4.
     assert_eq!(all(x, "TxnDate"), ["2025-05-31"]);
-    assert!(credit.probe.as_deref().unwrap().starts_with("<CreditCardCreditQueryRq>"));
+    assert!(
+        credit
+            .probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<CreditCardCreditQueryRq>")
+    );
 }
 
 #[test]
@@ -122,19 +163,34 @@ fn a_line_without_a_gl_account_is_refused() {
 fn bill_maps_with_hashed_ref_number_item_line_and_payment_plan() {
     let requests = mapped("bill", &fixture("ramp-bill-3-partial-payments.json"));
     assert_eq!(requests.len(), 2);
-    assert!(requests[0].qbxml.contains("<Name>Nordic Logistics AB</Name>"));
+    assert!(
+        requests[0]
+            .qbxml
+            .contains("<Name>Nordic Logistics AB</Name>")
+    );
     let bill = by_key(&requests, "bill:6e3816e3-0e53-42ae-b075-bdb0adff10c4");
     let x = &bill.qbxml;
     assert_eq!(all(x, "TxnDate"), ["2025-03-31"]);
     assert_eq!(all(x, "DueDate"), ["2025-04-30"]);
     let number = all(x, "RefNumber").remove(0);
     assert!(number.starts_with('~') && number.len() == 20, "{number}");
-    assert!(bill.notes.iter().any(|n| n.contains("INV/2025/EMEA/0000012345")));
-    assert_eq!(all(x, "Amount"), ["9999.99", "1500.01", "1000.00"], "sum 12500.00");
+    assert!(
+        bill.notes
+            .iter()
+            .any(|n| n.contains("INV/2025/EMEA/0000012345"))
+    );
+    assert_eq!(
+        all(x, "Amount"),
+        ["9999.99", "1500.01", "1000.00"],
+        "sum 12500.00"
+    );
     assert!(x.contains("<ItemRef><ListID>80000102-1599999999</ListID></ItemRef>"));
     assert!(x.contains("<Quantity>40</Quantity><Cost>25</Cost><Amount>1000.00</Amount>"));
     let memo = all(x, "Memo").remove(0);
-    assert!(memo.starts_with("INV/2025/EMEA/0000012345 Q2 freight"), "{memo}");
+    assert!(
+        memo.starts_with("INV/2025/EMEA/0000012345 Q2 freight"),
+        "{memo}"
+    );
     assert!(memo.ends_with(
         "src:ramp:bill:6e3816e3-0e53-42ae-b075-bdb0adff10c4 qbridge-pay/1;bank=Ramp Bill Pay;card=Ramp Card;B,2025-04-25,10000.00,A6PMDVX628;C,2025-04-28,2500.00,Q9ZK2M1T4B"
     ), "{memo}");
@@ -158,17 +214,34 @@ fn bill_response_yields_one_payment_per_ramp_payment() {
     assert_eq!(ach.request_type(), Some("BillPaymentCheckAdd"));
     assert_eq!(card.request_type(), Some("BillPaymentCreditCardAdd"));
     for p in &payments {
-        assert_eq!(p.depends_on, [bill.key.clone()]);
-        assert!(p.qbxml.contains("<PayeeEntityRef><ListID>80000099-1714575600</ListID></PayeeEntityRef>"));
-        assert!(p.qbxml.contains("<AppliedToTxnAdd><TxnID>1A2B-1234567890</TxnID>"));
+        assert_eq!(p.depends_on, std::slice::from_ref(&bill.key));
+        assert!(
+            p.qbxml
+                .contains("<PayeeEntityRef><ListID>80000099-1714575600</ListID></PayeeEntityRef>")
+        );
+        assert!(
+            p.qbxml
+                .contains("<AppliedToTxnAdd><TxnID>1A2B-1234567890</TxnID>")
+        );
     }
-    assert!(ach.qbxml.contains("<BankAccountRef><FullName>Ramp Bill Pay</FullName></BankAccountRef>"));
-    assert!(card.qbxml.contains("<CreditCardAccountRef><FullName>Ramp Card</FullName></CreditCardAccountRef>"));
+    assert!(
+        ach.qbxml
+            .contains("<BankAccountRef><FullName>Ramp Bill Pay</FullName></BankAccountRef>")
+    );
+    assert!(
+        card.qbxml.contains(
+            "<CreditCardAccountRef><FullName>Ramp Card</FullName></CreditCardAccountRef>"
+        )
+    );
     assert_eq!(all(&ach.qbxml, "PaymentAmount"), ["10000.00"]);
     assert_eq!(all(&card.qbxml, "PaymentAmount"), ["2500.00"]);
     assert_eq!(all(&ach.qbxml, "TxnDate"), ["2025-04-25"]);
     assert_eq!(all(&ach.qbxml, "RefNumber"), ["A6PMDVX628"]);
-    assert_eq!(on_response(&bill.key, &bill_ret(bill)).unwrap(), payments, "deterministic");
+    assert_eq!(
+        on_response(&bill.key, &bill_ret(bill)).unwrap(),
+        payments,
+        "deterministic"
+    );
 }
 
 #[test]
@@ -210,7 +283,11 @@ fn a_bill_with_a_known_vendor_refers_to_its_list_id() {
     record["bill"]["vendor"]["remote_id"] = json!("80000077-1599999999");
     let requests = mapped("bill", &record);
     assert_eq!(requests.len(), 1);
-    assert!(requests[0].qbxml.contains("<VendorRef><ListID>80000077-1599999999</ListID></VendorRef>"));
+    assert!(
+        requests[0]
+            .qbxml
+            .contains("<VendorRef><ListID>80000077-1599999999</ListID></VendorRef>")
+    );
     assert!(requests[0].depends_on.is_empty());
 }
 
@@ -218,10 +295,19 @@ fn a_bill_with_a_known_vendor_refers_to_its_list_id() {
 fn bill_totals_must_match_and_missing_fields_are_named() {
     let mut record = fixture("ramp-bill-3-partial-payments.json");
     record["bill"]["amount"]["amount"] = json!(1250001);
-    assert_eq!(map("bill", &record).unwrap_err().field.as_deref(), Some("bill.amount"));
+    assert_eq!(
+        map("bill", &record).unwrap_err().field.as_deref(),
+        Some("bill.amount")
+    );
     let mut record = fixture("ramp-bill-3-partial-payments.json");
-    record["bill"]["vendor"].as_object_mut().unwrap().remove("name");
-    assert_eq!(map("bill", &record).unwrap_err().field.as_deref(), Some("bill.vendor.name"));
+    record["bill"]["vendor"]
+        .as_object_mut()
+        .unwrap()
+        .remove("name");
+    assert_eq!(
+        map("bill", &record).unwrap_err().field.as_deref(),
+        Some("bill.vendor.name")
+    );
     let mut record = fixture("ramp-bill-3-partial-payments.json");
     record["bill"]["line_items"][0]["amount"]["currency_code"] = json!("EUR");
     assert_eq!(
@@ -232,18 +318,31 @@ fn bill_totals_must_match_and_missing_fields_are_named() {
 
 #[test]
 fn reimbursement_is_a_bill_to_the_employee_then_its_payment() {
-    let requests = mapped("reimbursement", &fixture("ramp-reimbursement-1-mileage.json"));
+    let requests = mapped(
+        "reimbursement",
+        &fixture("ramp-reimbursement-1-mileage.json"),
+    );
     assert_eq!(requests.len(), 2);
-    assert!(requests[0].qbxml.contains("<Name>Renée O&apos;Connor - Ramp</Name>"));
+    assert!(
+        requests[0]
+            .qbxml
+            .contains("<Name>Renée O&apos;Connor - Ramp</Name>")
+    );
     let bill = &requests[1];
-    assert_eq!(bill.key, "reimbursement:9d1f2e3a-4b5c-4d6e-8f70-1a2b3c4d5e6f");
+    assert_eq!(
+        bill.key,
+        "reimbursement:9d1f2e3a-4b5c-4d6e-8f70-1a2b3c4d5e6f"
+    );
     let x = &bill.qbxml;
     assert_eq!(all(x, "Amount"), ["18.99", "45.21"]);
     assert!(x.contains("<AccountRef><FullName>Office Supplies:Printing</FullName></AccountRef>"));
     assert_eq!(all(x, "TxnDate"), ["2025-05-06"]);
     let payments = on_response(&bill.key, &bill_ret(bill)).unwrap();
     assert_valid(&payments, REQUEST_TYPES);
-    assert_eq!(keys(&payments), ["reimbursement-payment:9d1f2e3a-4b5c-4d6e-8f70-1a2b3c4d5e6f:1"]);
+    assert_eq!(
+        keys(&payments),
+        ["reimbursement-payment:9d1f2e3a-4b5c-4d6e-8f70-1a2b3c4d5e6f:1"]
+    );
     assert_eq!(payments[0].request_type(), Some("BillPaymentCheckAdd"));
     assert_eq!(all(&payments[0].qbxml, "PaymentAmount"), ["64.20"]);
     assert_eq!(all(&payments[0].qbxml, "TxnDate"), ["2025-05-09"]);

@@ -21,9 +21,9 @@ fn text() -> impl Strategy<Value = String> {
 
 /// An accounting field selection of `kind`: a ListID, or only a name.
 fn selection(kind: &'static str) -> impl Strategy<Value = Value> {
-    (text(), proptest::option::of("8[0-9A-F]{7}-[0-9]{10}")).prop_map(move |(name, id)| {
-        json!({"id": "x", "name": name, "type": kind, "external_id": id})
-    })
+    (text(), proptest::option::of("8[0-9A-F]{7}-[0-9]{10}")).prop_map(
+        move |(name, id)| json!({"id": "x", "name": name, "type": kind, "external_id": id}),
+    )
 }
 
 prop_compose! {
@@ -102,8 +102,12 @@ prop_compose! {
 
 /// The element text between `<tag>` and `</tag>`, still escaped.
 fn raw<'a>(xml: &'a str, tag: &str) -> &'a str {
-    let start = xml.find(&format!("<{tag}>")).map_or(0, |s| s + tag.len() + 2);
-    let end = xml[start..].find(&format!("</{tag}>")).map_or(start, |e| start + e);
+    let start = xml
+        .find(&format!("<{tag}>"))
+        .map_or(0, |s| s + tag.len() + 2);
+    let end = xml[start..]
+        .find(&format!("</{tag}>"))
+        .map_or(start, |e| start + e);
     &xml[start..end]
 }
 

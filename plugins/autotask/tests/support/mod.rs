@@ -66,7 +66,9 @@ pub fn all(xml: &str, tag: &str) -> Vec<String> {
     xml.match_indices(&open)
         .filter_map(|(at, _)| {
             let start = at + open.len();
-            xml[start..].find(&close).map(|end| xml[start..start + end].to_string())
+            xml[start..]
+                .find(&close)
+                .map(|end| xml[start..start + end].to_string())
         })
         .collect()
 }
