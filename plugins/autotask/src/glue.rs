@@ -11,9 +11,11 @@ struct Autotask;
 
 impl Mapper for Autotask {
     fn manifest() -> Manifest {
+        let hosts = crate::pull::allowed_hosts();
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         Manifest::new("autotask", env!("CARGO_PKG_VERSION"), "Autotask")
             .request_types(crate::map::REQUEST_TYPES)
-            .allowed_hosts(&["webservices.autotask.net"])
+            .allowed_hosts(&hosts)
             .secrets(crate::pull::SECRETS)
             .supports_pull()
     }

@@ -27,6 +27,16 @@ pub const PAGE_SIZE: u32 = 50;
 pub const MAX_ITEM_PAGES: usize = 10;
 /// The API root used when the cursor names no zone.
 pub const DEFAULT_BASE: &str = "https://webservices.autotask.net/atservicesrest/v1.0";
+/// Highest Autotask zone number (`webservicesN.autotask.net`) the manifest allows.
+pub const MAX_ZONE: u8 = 30;
+
+/// The hosts the manifest declares: the zone-less host and every zone host up to
+/// [`MAX_ZONE`], since the database's zone is only known per connection.
+pub fn allowed_hosts() -> Vec<String> {
+    std::iter::once("webservices.autotask.net".to_string())
+        .chain((1..=MAX_ZONE).map(|n| format!("webservices{n}.autotask.net")))
+        .collect()
+}
 /// Secret names the manifest declares.
 pub const SECRETS: &[&str] = &[
     "autotask.integration_code",
@@ -79,8 +89,7 @@ fn is_autotask_base(url: &str) -> bool {
     url.strip_prefix("https://")
         .and_then(|rest| rest.split_once('/'))
         .is_some_and(|(host, path)| {
-            host.ends_with(".autotask.net")
-                && host.starts_with("webservices")
+            allowed_hosts().iter().any(|h| h == host)
                 && path
                     .trim_end_matches('/')
                     .eq_ignore_ascii_case("atservicesrest/v1.0")

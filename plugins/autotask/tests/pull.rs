@@ -111,6 +111,12 @@ fn cursors_outside_autotask_are_refused() {
         json!({"after_id": 1, "base": "https://evil.example/atservicesrest/v1.0"}).to_string();
     assert!(Cursor::parse(Some(&evil)).is_err());
     assert!(Cursor::parse(Some("12")).is_err());
+    let far =
+        json!({"after_id": 1, "base": "https://webservices99.autotask.net/atservicesrest/v1.0"});
+    assert!(
+        Cursor::parse(Some(&far.to_string())).is_err(),
+        "not a declared host"
+    );
     assert_eq!(Cursor::parse(None).unwrap().after_id, 0);
 }
 
