@@ -409,3 +409,26 @@ fn unknown_kinds_are_refused() {
     let err = map("ticket", &json!({})).unwrap_err();
     assert!(err.message.contains("ticket"));
 }
+
+#[test]
+fn the_manifest_declares_exactly_the_types_the_samples_emit() {
+    let samples = [
+        ("invoice", "autotask-invoice-1-basic.json"),
+        ("invoice", "autotask-invoice-3-credit-expense.json"),
+        ("company", "autotask-company-2-child.json"),
+        ("purchase_order", "autotask-purchase-order-1.json"),
+        ("expense_report", "autotask-expense-report-1.json"),
+    ];
+    let mut emitted = std::collections::BTreeSet::new();
+    for (kind, file) in samples {
+        for r in mapped(kind, &fixture(file)) {
+            for xml in std::iter::once(&r.qbxml).chain(r.probe.iter()) {
+                let root = qbridge_sdk::root_element(xml).unwrap();
+                emitted.insert(root.strip_suffix("Rq").unwrap().to_string());
+            }
+        }
+    }
+    let declared: std::collections::BTreeSet<String> =
+        REQUEST_TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(emitted, declared);
+}

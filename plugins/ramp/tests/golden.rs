@@ -356,3 +356,31 @@ fn paybacks_and_user_to_business_reimbursements_map_to_nothing() {
         assert_eq!(map("reimbursement", &record).unwrap(), vec![], "{value}");
     }
 }
+
+#[test]
+fn the_manifest_declares_exactly_the_types_the_samples_emit() {
+    let samples = [
+        ("transaction", "ramp-transaction-1-card-split.json"),
+        ("transaction", "ramp-transaction-2-refund.json"),
+        ("bill", "ramp-bill-3-partial-payments.json"),
+        ("reimbursement", "ramp-reimbursement-1-mileage.json"),
+    ];
+    let mut requests = Vec::new();
+    for (kind, file) in samples {
+        let mapped = mapped(kind, &fixture(file));
+        let last = mapped.last().unwrap();
+        requests.extend(on_response(&last.key, &bill_ret(last)).unwrap());
+        requests.extend(mapped);
+    }
+    let emitted: std::collections::BTreeSet<String> = requests
+        .iter()
+        .flat_map(|r| std::iter::once(&r.qbxml).chain(r.probe.iter()))
+        .map(|xml| {
+            let root = qbridge_sdk::root_element(xml).unwrap();
+            root.strip_suffix("Rq").unwrap().to_string()
+        })
+        .collect();
+    let declared: std::collections::BTreeSet<String> =
+        REQUEST_TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(emitted, declared);
+}
