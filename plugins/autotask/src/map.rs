@@ -165,8 +165,7 @@ fn customer_requests(company: Rec) -> Result<(Vec<Request>, String), MapError> {
     let full_name = match company.opt_id("parentCompanyID") {
         None => name.clone(),
         Some(parent_id) => {
-            let parent_obj = company.opt_obj("parentCompany");
-            let parent_name = match &parent_obj {
+            let parent_name = match company.opt_obj("parentCompany") {
                 Some(parent) => {
                     let path = company.path_of("parentCompany");
                     let (parent_requests, parent_name) =
@@ -641,7 +640,7 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
     for entry in &entries {
         let item = entry.rec();
         let name = match item.opt_obj("product") {
-            Some(product) => Rec::new(&product, &item.path_of("product"))
+            Some(product) => Rec::new(product, &item.path_of("product"))
                 .str("name", "the product name")?
                 .to_string(),
             None => item

@@ -182,8 +182,8 @@ impl<'a> Rec<'a> {
     }
 
     /// A nested object; `None` when absent or not an object.
-    pub fn opt_obj(&self, key: &str) -> Option<Value> {
-        self.get(key).filter(|v| v.is_object()).cloned()
+    pub fn opt_obj(&self, key: &str) -> Option<&'a Value> {
+        self.get(key).filter(|v| v.is_object())
     }
 
     /// The entries of an array field (absent or null: none), at most [`MAX_ENTRIES`].

@@ -117,7 +117,7 @@ fn currency_amount(rec: Rec, key: &str, currency: Option<&str>) -> Result<Amount
         )
     })?;
     let path = rec.path_of(key);
-    let amount = Rec::new(&obj, &path);
+    let amount = Rec::new(obj, &path);
     let units = obj["amount"]
         .as_i64()
         .ok_or_else(|| amount.error("amount", "is not an integer number of minor units (cents)"))?;
@@ -418,6 +418,18 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
             h["last_name"].as_str().unwrap_or("")
         )
     });
+    // A foreign-currency purchase: keep what was charged abroad visible to the accountant.
+    let original = t
+        .opt_obj("original_transaction_amount")
+        .map(|o| Rec::new(o, ""))
+        .filter(|o| o.opt_str("currency_code") != t.opt_str("currency_code"))
+        .and_then(|o| {
+            let amount = currency_amount(t, "original_transaction_amount", None).ok()?;
+            Some(format!(
+                "(original {amount} {})",
+                o.opt_str("currency_code")?
+            ))
+        });
     let marker = memo_marker(&format!("ramp:transaction:{id}"));
     let account = Ref::full_name(card_account(settings));
     let mut add = if refund {
@@ -427,7 +439,10 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     }
     .txn_date(date)
     .ref_number(ref_no.clone())
-    .memo(memo(&[t.opt_str("memo"), holder.as_deref()], &marker))
+    .memo(memo(
+        &[t.opt_str("memo"), original.as_deref(), holder.as_deref()],
+        &marker,
+    ))
     .external_guid(external_guid("ramp:transaction", &id));
     let mut requests = Vec::new();
     let mut depends_on = Vec::new();
@@ -512,16 +527,15 @@ fn bill_payments(
 
 fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     let id = b.id("id")?;
-    let currency_amount_obj = b.opt_obj("amount");
-    let currency = currency_amount_obj
-        .as_ref()
+    let currency = b
+        .opt_obj("amount")
         .and_then(|a| a["currency_code"].as_str().map(str::to_string));
     let total = currency_amount(b, "amount", None)?;
     let vendor_value = b
         .opt_obj("vendor")
         .ok_or_else(|| b.error("vendor", "is missing; a bill needs its vendor"))?;
     let vendor_path = b.path_of("vendor");
-    let v = Rec::new(&vendor_value, &vendor_path);
+    let v = Rec::new(vendor_value, &vendor_path);
     let vendor_name = v.str("name", "the vendor's name")?;
     let mut requests = Vec::new();
     let mut depends_on = Vec::new();

@@ -87,6 +87,10 @@ fn card_split_maps_to_vendor_and_credit_card_charge() {
     assert!(number.starts_with('~') && number.len() == 11);
     assert!(x.contains("src:ramp:transaction:3f1b6a0e-6c2d-4d2b-9a51-2c0b7f7d9e11</Memo>"));
     assert!(
+        x.contains("(original 1134.56 EUR)"),
+        "the foreign amount stays visible"
+    );
+    assert!(
         charge
             .probe
             .as_deref()
