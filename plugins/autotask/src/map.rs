@@ -278,7 +278,9 @@ impl Item {
                 .account_name("income")
                 .unwrap_or(DEFAULT_INCOME_ACCOUNT),
         );
-        let add = ItemAdd::new(self.kind, self.name.clone());
+        // Items are shared by name across invoices, so the GUID derives from the name.
+        let add = ItemAdd::new(self.kind, self.name.clone())
+            .external_guid(external_guid("autotask:item", &self.name));
         let add = if bought {
             add.income_account_ref(income)
                 .expense_account_ref(settings.account("product_cost", DEFAULT_COST_ACCOUNT))
