@@ -1,0 +1,434 @@
+//! Golden tests: the sample Autotask records in `tests/fixtures/sources/` map to the
+//! documented requests, every one valid against qbXML 13.0 and 16.0.
+
+mod support;
+
+use qbridge_plugin_autotask::map::{REQUEST_TYPES, map};
+use serde_json::{Value, json};
+use support::{all, assert_valid, by_key, fixture, keys};
+
+fn mapped(kind: &str, record: &Value) -> Vec<qbridge_sdk::Request> {
+    let requests = map(kind, record).unwrap_or_else(|e| panic!("{e}"));
+    assert_valid(&requests, REQUEST_TYPES);
+    requests
+}
+
+#[test]
+fn basic_invoice_maps_to_customer_items_and_invoice() {
+    let requests = mapped("invoice", &fixture("autotask-invoice-1-basic.json"));
+    assert_eq!(requests.len(), 5, "{:?}", keys(&requests));
+
+    let customer = by_key(&requests, "customer:29683501");
+    assert!(customer.adopt_existing);
+    assert!(
+        customer
+            .qbxml
+            .contains("<Name>Hudson Valley Dental Group</Name>")
+    );
+    assert!(
+        customer
+            .qbxml
+            .contains("<SalesTaxCodeRef><FullName>Tax</FullName></SalesTaxCodeRef>")
+    );
+    assert!(customer.qbxml.contains("<Addr2>Suite 200</Addr2>"));
+    assert!(customer.qbxml.contains("<Phone>(518) 555-0142</Phone>"));
+    assert!(
+        customer
+            .probe
+            .as_deref()
+            .unwrap()
+            .contains("<FullName>Hudson Valley Dental Group</FullName>")
+    );
+
+    let items: Vec<_> = requests
+        .iter()
+        .filter(|r| r.key.starts_with("item:"))
+        .collect();
+    let kinds: Vec<_> = items.iter().map(|r| r.request_type().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["ItemServiceAdd", "ItemServiceAdd", "ItemNonInventoryAdd"]
+    );
+    assert!(
+        items
+            .iter()
+            .all(|r| r.adopt_existing && r.qbxml.contains("<FullName>Autotask Other</FullName>"))
+    );
+
+    let invoice = by_key(&requests, "invoice:29684512");
+    let x = &invoice.qbxml;
+    assert_eq!(invoice.request_type(), Some("InvoiceAdd"));
+    assert_eq!(all(x, "RefNumber"), ["10457"]);
+    assert_eq!(all(x, "TxnDate"), ["2025-03-01"]);
+    assert_eq!(all(x, "DueDate"), ["2025-03-31"]);
+    assert_eq!(all(x, "PONumber"), ["PO-88231"]);
+    assert_eq!(
+        all(x, "Amount"),
+        ["225.00", "1625.00", "350.00"],
+        "sum 2200.00 = invoiceTotal − tax"
+    );
+    assert_eq!(
+        all(x, "ServiceDate"),
+        ["2025-02-14", "2025-02-01", "2025-02-20"]
+    );
+    assert!(
+        x.contains("<CustomerRef><FullName>Hudson Valley Dental Group</FullName></CustomerRef>")
+    );
+    assert!(x.contains("src:autotask:invoice:29684512</Memo>"));
+    assert!(x.contains("<ExternalGUID>{"));
+    let mut deps = invoice.depends_on.clone();
+    deps.sort();
+    let mut expected: Vec<String> = items.iter().map(|r| r.key.clone()).collect();
+    expected.push("customer:29683501".into());
+    expected.sort();
+    assert_eq!(deps, expected);
+    let probe = invoice.probe.as_deref().unwrap();
+    assert!(
+        probe.starts_with("<InvoiceQueryRq>") && probe.contains("<RefNumber>10457</RefNumber>")
+    );
+    assert!(
+        invoice
+            .notes
+            .iter()
+            .any(|n| n.contains("28") && n.contains("tax")),
+        "{:?}",
+        invoice.notes
+    );
+}
+
+#[test]
+fn negative_total_becomes_a_credit_memo_with_negated_lines() {
+    let requests = mapped(
+        "invoice",
+        &fixture("autotask-invoice-3-credit-expense.json"),
+    );
+    let customer = by_key(&requests, "customer:29683950");
+    assert!(
+        customer
+            .qbxml
+            .contains("<SalesTaxCodeRef><FullName>Non</FullName></SalesTaxCodeRef>")
+    );
+    assert!(
+        customer
+            .qbxml
+            .contains("<ResaleNumber>EX-12-3456789</ResaleNumber>")
+    );
+    assert!(customer.qbxml.contains("St. Brigid&apos;s Parish School"));
+
+    let credit = by_key(&requests, "invoice:29685002");
+    assert_eq!(credit.request_type(), Some("CreditMemoAdd"));
+    let x = &credit.qbxml;
+    // −500.00 service credit and +87.50 mileage: a 412.50 credit.
+    assert_eq!(all(x, "Amount"), ["500.00", "-87.50"]);
+    assert_eq!(all(x, "Rate"), ["500", "-0.7"]);
+    assert!(
+        x.contains("<CustomerSalesTaxCodeRef><FullName>Non</FullName></CustomerSalesTaxCodeRef>")
+    );
+    assert_eq!(all(x, "PONumber"), ["CUSTOMER-PO-2025-ACCOUNTI"]);
+    assert!(
+        credit
+            .notes
+            .iter()
+            .any(|n| n.starts_with("CreditMemoAdd PONumber")),
+        "{:?}",
+        credit.notes
+    );
+    assert!(
+        credit
+            .probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<CreditMemoQueryRq>")
+    );
+
+    let kind_of = |name: &str| {
+        requests
+            .iter()
+            .find(|r| r.qbxml.contains(&format!("<Name>{name}</Name>")))
+            .and_then(|r| r.request_type())
+    };
+    assert_eq!(kind_of("Mileage"), Some("ItemOtherChargeAdd"));
+    assert_eq!(kind_of("SLA Service Credit"), Some("ItemServiceAdd"));
+}
+
+#[test]
+fn two_invoices_share_the_item_jobs() {
+    let a = mapped("invoice", &fixture("autotask-invoice-1-basic.json"));
+    let mut second = fixture("autotask-invoice-1-basic.json");
+    second["invoice"]["id"] = json!(29690000);
+    second["invoice"]["invoiceNumber"] = json!("10999");
+    let b = mapped("invoice", &second);
+    let items = |r: &[qbridge_sdk::Request]| {
+        r.iter()
+            .filter(|r| r.key.starts_with("item:"))
+            .map(|r| r.key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(items(&a), items(&b));
+    assert_ne!(
+        by_key(&b, "invoice:29690000").qbxml,
+        by_key(&a, "invoice:29684512").qbxml
+    );
+}
+
+#[test]
+fn grouped_billing_items_become_one_line() {
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    let mut extra = record["billingItems"][0].clone();
+    extra["id"] = json!(7100299);
+    extra["quantity"] = json!(0.5);
+    extra["extendedPrice"] = json!(75.0);
+    extra["description"] = json!("Follow-up call");
+    record["billingItems"].as_array_mut().unwrap().push(extra);
+    record["invoice"]["invoiceTotal"] = json!(2303.0);
+    let requests = mapped("invoice", &record);
+    let x = &by_key(&requests, "invoice:29684512").qbxml;
+    assert_eq!(all(x, "Amount"), ["300.00", "1625.00", "350.00"]);
+    assert_eq!(all(x, "Quantity")[0], "2", "1.5 + 0.5 hours of one item");
+    assert_eq!(
+        all(x, "Rate").len(),
+        2,
+        "QuickBooks computes the grouped line's rate"
+    );
+}
+
+#[test]
+fn lines_that_do_not_add_up_are_refused() {
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    record["billingItems"].as_array_mut().unwrap().pop();
+    let err = map("invoice", &record).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("billingItems"));
+    assert!(
+        err.message.contains("1850") && err.message.contains("2200"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_required_fields_are_named() {
+    let cases = [
+        ("invoice", "companyID", "invoice.companyID"),
+        ("invoice", "invoiceDateTime", "invoice.invoiceDateTime"),
+        ("invoice", "id", "invoice.id"),
+    ];
+    for (object, field, path) in cases {
+        let mut record = fixture("autotask-invoice-1-basic.json");
+        record[object].as_object_mut().unwrap().remove(field);
+        let err = map("invoice", &record).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some(path), "{err}");
+    }
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    record["billingItems"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("extendedPrice");
+    assert_eq!(
+        map("invoice", &record).unwrap_err().field.as_deref(),
+        Some("billingItems[1].extendedPrice")
+    );
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    record.as_object_mut().unwrap().remove("company");
+    assert_eq!(
+        map("invoice", &record).unwrap_err().field.as_deref(),
+        Some("company")
+    );
+}
+
+#[test]
+fn a_long_invoice_number_gets_a_stable_hashed_ref_number_and_a_note() {
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    record["invoice"]["invoiceNumber"] = json!("INV-2025-000010457");
+    let requests = mapped("invoice", &record);
+    let invoice = by_key(&requests, "invoice:29684512");
+    let number = all(&invoice.qbxml, "RefNumber").remove(0);
+    assert!(number.starts_with('~') && number.len() == 11, "{number}");
+    assert!(
+        invoice
+            .qbxml
+            .contains("Autotask invoice INV-2025-000010457")
+    );
+    assert!(
+        invoice
+            .notes
+            .iter()
+            .any(|n| n.contains("INV-2025-000010457"))
+    );
+    assert_eq!(map("invoice", &record).unwrap(), requests, "deterministic");
+}
+
+#[test]
+fn voided_invoices_map_to_nothing() {
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    record["invoice"]["isVoided"] = json!(true);
+    assert_eq!(map("invoice", &record).unwrap(), vec![]);
+}
+
+#[test]
+fn item_dates_are_converted_to_the_firms_time_zone() {
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    record["_qbridge"] = json!({"timezone": "+10:00"});
+    let requests = mapped("invoice", &record);
+    // 2025-02-14T15:30Z is already the 15th in UTC+10; calendar fields stay as they are.
+    let x = &by_key(&requests, "invoice:29684512").qbxml;
+    assert_eq!(all(x, "ServiceDate")[0], "2025-02-15");
+    assert_eq!(all(x, "TxnDate"), ["2025-03-01"]);
+}
+
+#[test]
+fn account_overrides_reach_the_items() {
+    let mut record = fixture("autotask-invoice-1-basic.json");
+    record["_qbridge"] =
+        json!({"accounts": {"income": "Sales", "product_income": "Hardware Sales"}});
+    let requests = mapped("invoice", &record);
+    let service = requests
+        .iter()
+        .find(|r| r.request_type() == Some("ItemServiceAdd"))
+        .unwrap();
+    assert!(
+        service
+            .qbxml
+            .contains("<AccountRef><FullName>Sales</FullName></AccountRef>")
+    );
+    let product = requests
+        .iter()
+        .find(|r| r.request_type() == Some("ItemNonInventoryAdd"))
+        .unwrap();
+    assert!(
+        product
+            .qbxml
+            .contains("<IncomeAccountRef><FullName>Hardware Sales</FullName></IncomeAccountRef>")
+    );
+    assert!(product.qbxml.contains(
+        "<ExpenseAccountRef><FullName>Cost of Goods Sold</FullName></ExpenseAccountRef>"
+    ));
+}
+
+#[test]
+fn child_company_is_a_job_under_its_embedded_parent() {
+    let requests = mapped("company", &fixture("autotask-company-2-child.json"));
+    assert_eq!(keys(&requests), ["customer:29683501", "customer:29684100"]);
+    let child = by_key(&requests, "customer:29684100");
+    assert_eq!(child.depends_on, ["customer:29683501"]);
+    let x = &child.qbxml;
+    assert!(
+        x.contains("<Name>Hudson Valley Dental- Kingston Office</Name>"),
+        "{x}"
+    );
+    assert!(x.contains("<ParentRef><FullName>Hudson Valley Dental Group</FullName></ParentRef>"));
+    assert!(x.contains("<BillAddress><Addr1>PO Box 77</Addr1><City>Albany</City>"));
+    assert!(x.contains("<ShipAddress><Addr1>12 Wall St</Addr1>"));
+    assert!(x.contains("<SalesTaxCodeRef><FullName>Non</FullName></SalesTaxCodeRef>"));
+    assert!(
+        child.notes.iter().any(|n| n.contains("':'")),
+        "{:?}",
+        child.notes
+    );
+    assert!(child.probe.as_deref().unwrap().contains(
+        "<FullName>Hudson Valley Dental Group:Hudson Valley Dental- Kingston Office</FullName>"
+    ));
+}
+
+#[test]
+fn child_company_takes_the_parent_name_field_or_names_what_is_missing() {
+    let mut record = fixture("autotask-company-2-child.json");
+    record.as_object_mut().unwrap().remove("parentCompany");
+    let err = map("company", &record).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("company.parentCompanyName"));
+    record["parentCompanyName"] = json!("Hudson Valley Dental Group");
+    let requests = mapped("company", &record);
+    assert_eq!(keys(&requests), ["customer:29684100"]);
+    assert_eq!(requests[0].depends_on, ["customer:29683501"]);
+}
+
+#[test]
+fn purchase_order_maps_to_vendor_items_and_purchase_order() {
+    let requests = mapped("purchase_order", &fixture("autotask-purchase-order-1.json"));
+    let vendor = by_key(&requests, "vendor:29683990");
+    assert!(vendor.adopt_existing && vendor.qbxml.contains("<Name>Ingram Micro</Name>"));
+    let po = by_key(&requests, "purchase_order:3301");
+    let x = &po.qbxml;
+    assert_eq!(all(x, "RefNumber"), ["HVDG-PO-118"]);
+    assert_eq!(all(x, "TxnDate"), ["2025-02-18"]);
+    assert_eq!(all(x, "Rate"), ["298.4", "12.5"]);
+    assert_eq!(all(x, "Amount"), ["24.99"], "freight line");
+    assert!(x.contains("<VendorMsg>Deliver to front desk, 9-5</VendorMsg>"));
+    assert!(x.contains(
+        "<ShipAddress><Addr1>Hudson Valley Dental Group</Addr1><Addr2>410 Delaware Ave</Addr2>"
+    ));
+    // `~` is Autotask's sub-item separator; the long part is cut to 31 with a note.
+    let cable = requests
+        .iter()
+        .find(|r| {
+            r.qbxml
+                .contains("<ParentRef><FullName>Cables</FullName></ParentRef>")
+        })
+        .expect("sub-item of Cables");
+    assert!(!cable.notes.is_empty());
+    assert_eq!(po.depends_on.len(), 4, "vendor, two products, freight");
+    assert!(
+        po.probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<PurchaseOrderQueryRq>")
+    );
+}
+
+#[test]
+fn expense_report_is_a_bill_to_the_employees_vendor() {
+    let requests = mapped("expense_report", &fixture("autotask-expense-report-1.json"));
+    assert_eq!(
+        keys(&requests),
+        ["vendor:resource-29682990", "expense_report:8801"]
+    );
+    assert!(requests[0].qbxml.contains("<Name>v-Okafor, Dana</Name>"));
+    let bill = &requests[1];
+    let x = &bill.qbxml;
+    assert_eq!(all(x, "RefNumber"), ["ER8801"]);
+    assert_eq!(all(x, "TxnDate"), ["2025-04-19"]);
+    assert_eq!(all(x, "Amount"), ["87.50", "23.10", "-50.00"]);
+    assert!(x.contains(
+        "<AccountRef><FullName>Travel:Mileage</FullName></AccountRef><Amount>87.50</Amount>"
+    ));
+    assert!(x.contains(
+        "<AccountRef><FullName>Autotask Expenses</FullName></AccountRef><Amount>23.10</Amount>"
+    ));
+    // 2025-04-17T02:00Z is the 16th in UTC−5.
+    assert!(
+        x.contains("<Memo>2025-04-16 Mileage to St. Brigid&apos;s</Memo>"),
+        "{x}"
+    );
+    assert!(
+        bill.notes
+            .iter()
+            .any(|n| n.contains("items[2]") && n.contains("189"))
+    );
+}
+
+#[test]
+fn unknown_kinds_are_refused() {
+    let err = map("ticket", &json!({})).unwrap_err();
+    assert!(err.message.contains("ticket"));
+}
+
+#[test]
+fn the_manifest_declares_exactly_the_types_the_samples_emit() {
+    let samples = [
+        ("invoice", "autotask-invoice-1-basic.json"),
+        ("invoice", "autotask-invoice-3-credit-expense.json"),
+        ("company", "autotask-company-2-child.json"),
+        ("purchase_order", "autotask-purchase-order-1.json"),
+        ("expense_report", "autotask-expense-report-1.json"),
+    ];
+    let mut emitted = std::collections::BTreeSet::new();
+    for (kind, file) in samples {
+        for r in mapped(kind, &fixture(file)) {
+            for xml in std::iter::once(&r.qbxml).chain(r.probe.iter()) {
+                let root = qbridge_sdk::root_element(xml).unwrap();
+                emitted.insert(root.strip_suffix("Rq").unwrap().to_string());
+            }
+        }
+    }
+    let declared: std::collections::BTreeSet<String> =
+        REQUEST_TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(emitted, declared);
+}

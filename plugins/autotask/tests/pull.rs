@@ -1,0 +1,143 @@
+//! Pull and acknowledgement: the HTTP requests the plugin asks the host to make, run against
+//! recorded Autotask answers (`tests/fixtures/sources/autotask-pull-1-invoices-page.json`);
+//! the bundles a page yields map to valid requests.
+
+mod support;
+
+use qbridge_plugin_autotask::map::{REQUEST_TYPES, map};
+use qbridge_plugin_autotask::pull::{
+    Cursor, PAGE_SIZE, acknowledge_expense_report, acknowledge_invoice, pull_page,
+};
+use qbridge_plugin_autotask::record::{HttpRequest, HttpResponse};
+use serde_json::{Value, json};
+
+/// Answers from the recording; a query's answer is chosen by the invoice it filters on.
+fn recorded(answers: &Value, request: &HttpRequest, log: &mut Vec<String>) -> HttpResponse {
+    let mut key = format!("{} {}", request.method, request.url);
+    if request.url.ends_with("/BillingItems/query") {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        key = format!("{key}#{}", body["filter"][0]["value"]);
+    }
+    log.push(key.clone());
+    match answers.get(&key) {
+        Some(body) => HttpResponse {
+            status: 200,
+            body: body.to_string().into_bytes(),
+        },
+        None => HttpResponse {
+            status: 404,
+            body: b"{\"errors\":[\"not recorded\"]}".to_vec(),
+        },
+    }
+}
+
+#[test]
+fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
+    let recording = support::fixture("autotask-pull-1-invoices-page.json");
+    let cursor = recording["cursor"].to_string();
+    let mut log = Vec::new();
+    let mut sent = Vec::new();
+    let page = pull_page(Some(&cursor), |request| {
+        sent.push(request.clone());
+        Ok(recorded(&recording["answers"], &request, &mut log))
+    })
+    .unwrap();
+
+    // The query: invoices after the cursor, not voided, one page.
+    let query: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(sent[0].method, "POST");
+    assert_eq!(
+        query,
+        json!({"MaxRecords": PAGE_SIZE, "filter": [
+            {"op": "gt", "field": "id", "value": 29684000},
+            {"op": "eq", "field": "isVoided", "value": false}]})
+    );
+    assert!(sent.iter().all(|r| {
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "Secret" && v == "{{secret:autotask.secret}}")
+    }));
+    assert!(log.contains(&"GET https://webservices5.autotask.net/atservicesrest/v1.0/BillingItems/query/next?paging=p2".to_string()));
+
+    assert_eq!(page.records.len(), 2);
+    let (kind, second) = &page.records[1];
+    assert_eq!(kind, "invoice");
+    assert_eq!(
+        second["billingItems"].as_array().unwrap().len(),
+        2,
+        "both item pages"
+    );
+    assert_eq!(
+        second["company"]["parentCompany"]["companyName"],
+        "Hudson Valley Dental Group"
+    );
+    // More invoices exist: the next cursor continues after the last id of this page.
+    let next = Cursor::parse(page.next_cursor.as_deref()).unwrap();
+    assert_eq!(next.after_id, 29684600);
+    assert_eq!(
+        next.base,
+        "https://webservices5.autotask.net/atservicesrest/v1.0"
+    );
+
+    for (kind, record) in &page.records {
+        let requests = map(kind, record).unwrap_or_else(|e| panic!("{e}"));
+        support::assert_valid(&requests, REQUEST_TYPES);
+    }
+    let child = map("invoice", second).unwrap();
+    assert_eq!(
+        support::keys(&child)[..2],
+        ["customer:29683501", "customer:29684100"]
+    );
+}
+
+#[test]
+fn an_http_failure_fails_the_page_with_the_status() {
+    let err = pull_page(None, |_| {
+        Ok(HttpResponse {
+            status: 401,
+            body: b"bad credentials".to_vec(),
+        })
+    })
+    .unwrap_err();
+    assert!(
+        err.contains("401") && err.contains("bad credentials"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cursors_outside_autotask_are_refused() {
+    let evil =
+        json!({"after_id": 1, "base": "https://evil.example/atservicesrest/v1.0"}).to_string();
+    assert!(Cursor::parse(Some(&evil)).is_err());
+    assert!(Cursor::parse(Some("12")).is_err());
+    let far =
+        json!({"after_id": 1, "base": "https://webservices99.autotask.net/atservicesrest/v1.0"});
+    assert!(
+        Cursor::parse(Some(&far.to_string())).is_err(),
+        "not a declared host"
+    );
+    assert_eq!(Cursor::parse(None).unwrap().after_id, 0);
+}
+
+#[test]
+fn acknowledgements_mark_the_source_records() {
+    let base = "https://webservices5.autotask.net/atservicesrest/v1.0";
+    let ack = acknowledge_invoice(base, 29684512, "2025-03-02T10:00:00Z");
+    assert_eq!(
+        (ack.method.as_str(), ack.url.as_str()),
+        (
+            "PATCH",
+            "https://webservices5.autotask.net/atservicesrest/v1.0/Invoices"
+        )
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&ack.body).unwrap(),
+        json!({"id": 29684512, "webServiceDate": "2025-03-02T10:00:00Z"})
+    );
+    let ack = acknowledge_expense_report(base, 8801, "1A2B-1234567890");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&ack.body).unwrap(),
+        json!({"id": 8801, "quickBooksReferenceNumber": "1A2B-1234567890"})
+    );
+}

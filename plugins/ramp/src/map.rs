@@ -1,0 +1,697 @@
+//! Ramp records → qbXML requests: pure functions over the JSON of Ramp's Developer API,
+//! natively testable.
+//!
+//! | kind | record (bare, or wrapped as `{"transaction": …}` …) | requests |
+//! |---|---|---|
+//! | `transaction` | a Transaction | `VendorAdd` (merchant) + `CreditCardChargeAdd` (amount > 0) or `CreditCardCreditAdd` (amount < 0, absolute amounts) |
+//! | `bill` | a Bill | `VendorAdd` (unless `vendor.remote_id` is the ListID) + `BillAdd`; payments follow in [`crate::response`] |
+//! | `reimbursement` | a Reimbursement | `VendorAdd` (the employee) + `BillAdd`; when `REIMBURSED`, its payment follows in [`crate::response`] |
+//!
+//! Mapping decisions:
+//! - Units: `Transaction.amount` and `Reimbursement.amount` are decimals; every line, bill and
+//!   payment amount is a CurrencyAmount in minor units (`minor_unit_conversion_rate`, default
+//!   100). Lines must sum **exactly** to the header amount, else the record is refused naming
+//!   the field; every line must be in the header's currency.
+//! - Coding (`accounting_field_selections`, a line's override the header's per type):
+//!   `GL_ACCOUNT` → the line's account, `CUSTOMERS_JOBS` → CustomerRef, `CLASS` (or `OTHER`
+//!   whose category is "Class") → ClassRef, `BILLABLE` → BillableStatus, `INVENTORY_ITEM` →
+//!   ItemRef. `external_id` is used as the ListID when it looks like one (`80000031-…`), else
+//!   the name as FullName. A line without a GL account is refused: nothing is booked to a
+//!   guessed account.
+//! - Accounts (`_qbridge`): the card liability account `_qbridge.card_account` (or
+//!   `accounts.card`), default **"Ramp Card"**; bill payments by ACH, check or wire come from
+//!   `accounts.bank`, default **"Ramp Bill Pay"**.
+//! - Vendors are matched by name (`adopt_existing`, probe `VendorQuery` by name), key
+//!   `vendor:<name key>`, shared by merchants and bill vendors; a reimbursed employee is the
+//!   vendor `<full name> - Ramp` (QuickBooks names are unique across customers, vendors and
+//!   employees, so the employee's own name would clash with their employee record).
+//! - Dates: `accounting_date`, `issued_at`, `due_at`, `payment_date`, `transaction_date` are
+//!   calendar dates; `user_transaction_time` (used when there is no accounting date) is an
+//!   instant, converted to the firm's date (`_qbridge.timezone`).
+//! - RefNumber: a card transaction's is a stable hash of its id (11 characters); a bill's is
+//!   `invoice_number` when it fits 20 characters, else a stable hash (the number stays in the
+//!   memo). ExternalGUID = UUIDv5 of the id; memo ends with `src:ramp:<kind>:<id>`.
+//! - Skipped (an empty result, nothing to book): declined or errored card transactions,
+//!   reimbursements of type `PAYBACK_*` or direction `USER_TO_BUSINESS` (an employee paying the
+//!   company back is recorded against the card spend it repays, not as a new bill).
+//!   Pending card transactions are refused (`transaction.state`): map them once cleared.
+
+use qbridge_sdk::Request;
+use qbridge_sdk::amount::Amount;
+use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
+use qbridge_sdk::qbxml::{
+    BillAdd, BillableStatus, CreditCardAdd, Date, ExpenseLine, ItemLine, ListKind, ListQuery, Ref,
+    TxnKind, TxnQuery, VendorAdd,
+};
+use serde_json::Value;
+
+use crate::record::{Entry, MapError, Rec, Settings, key_part, request, unwrap};
+use crate::response::{PaymentPlan, PlannedPayment};
+
+/// Every qbXML request type this plugin emits (requests, probes and follow-ups).
+pub const REQUEST_TYPES: &[&str] = &[
+    "VendorAdd",
+    "VendorQuery",
+    "CreditCardChargeAdd",
+    "CreditCardChargeQuery",
+    "CreditCardCreditAdd",
+    "CreditCardCreditQuery",
+    "BillAdd",
+    "BillQuery",
+    "BillPaymentCheckAdd",
+    "BillPaymentCreditCardAdd",
+];
+
+/// Default card liability account (type Credit Card in QuickBooks).
+pub const DEFAULT_CARD_ACCOUNT: &str = "Ramp Card";
+/// Default bank account bill payments by ACH, check or wire come from.
+pub const DEFAULT_BANK_ACCOUNT: &str = "Ramp Bill Pay";
+
+/// Characters of free memo text kept, so the marker and payment plan after it always fit
+/// QuickBooks' 4095-character memo.
+const MEMO_TEXT_MAX: usize = 1_000;
+
+/// Maps one Ramp record of `kind` to requests, in dependency order.
+pub fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
+    let settings = Settings::read(record)?;
+    match kind {
+        "transaction" => transaction(
+            Rec::new(unwrap(record, "transaction"), "transaction"),
+            &settings,
+        ),
+        "bill" => bill(Rec::new(unwrap(record, "bill"), "bill"), &settings),
+        "reimbursement" => reimbursement(
+            Rec::new(unwrap(record, "reimbursement"), "reimbursement"),
+            &settings,
+        ),
+        other => Err(MapError::new(format!(
+            "unknown record kind {other:?}; the Ramp plugin maps transaction, bill and reimbursement"
+        ))),
+    }
+}
+
+/// The card account: `_qbridge.card_account`, `_qbridge.accounts.card`, or the default.
+pub fn card_account(settings: &Settings) -> String {
+    settings
+        .text("card_account")
+        .or(settings.account_name("card"))
+        .unwrap_or(DEFAULT_CARD_ACCOUNT)
+        .to_string()
+}
+
+/// The bank account of bill payments: `_qbridge.accounts.bank`, or the default.
+pub fn bank_account(settings: &Settings) -> String {
+    settings
+        .account_name("bank")
+        .unwrap_or(DEFAULT_BANK_ACCOUNT)
+        .to_string()
+}
+
+/// A Ramp CurrencyAmount (`{amount, currency_code, minor_unit_conversion_rate}`) at `key`,
+/// checked to be in `currency` when both are known.
+fn currency_amount(rec: Rec, key: &str, currency: Option<&str>) -> Result<Amount, MapError> {
+    let obj = rec.opt_obj(key).ok_or_else(|| {
+        rec.error(
+            key,
+            "is missing; expected {amount (minor units), currency_code}",
+        )
+    })?;
+    let path = rec.path_of(key);
+    let amount = Rec::new(obj, &path);
+    let units = obj["amount"]
+        .as_i64()
+        .ok_or_else(|| amount.error("amount", "is not an integer number of minor units (cents)"))?;
+    let factor = match obj.get("minor_unit_conversion_rate") {
+        None | Some(Value::Null) => 100,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            amount.error(
+                "minor_unit_conversion_rate",
+                "is not a positive integer (100 for cents)",
+            )
+        })?,
+    };
+    if let (Some(expected), Some(found)) = (currency, amount.opt_str("currency_code"))
+        && !expected.eq_ignore_ascii_case(found)
+    {
+        return Err(amount.error(
+            "currency_code",
+            format!(
+                "is {found} but the record is in {expected}; lines must be in the record's currency"
+            ),
+        ));
+    }
+    Amount::from_minor_units(units, factor).map_err(|e| amount.error("amount", e.to_string()))
+}
+
+/// A reference from a selection: its `external_id` as ListID when it looks like one (hex,
+/// `-`, at most 36 characters), else its name as FullName.
+fn selection_ref(selection: &Value) -> Option<Ref> {
+    let external = selection["external_id"]
+        .as_str()
+        .map(str::trim)
+        .unwrap_or("");
+    if !external.is_empty()
+        && external.len() <= 36
+        && external.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return Some(Ref::list_id(external));
+    }
+    selection["name"]
+        .as_str()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| Ref::full_name(n.trim()))
+}
+
+/// The coding of a line: its own selections, falling back per type to the header's.
+struct Coding<'a> {
+    line: Vec<&'a Value>,
+    header: Vec<&'a Value>,
+}
+
+impl<'a> Coding<'a> {
+    fn new(line: Rec<'a>, header: Rec<'a>) -> Coding<'a> {
+        let of = |rec: Rec<'a>| -> Vec<&'a Value> {
+            rec.value()
+                .get("accounting_field_selections")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().take(crate::record::MAX_ENTRIES).collect())
+                .unwrap_or_default()
+        };
+        Coding {
+            line: of(line),
+            header: of(header),
+        }
+    }
+
+    fn find(&self, matches: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+        self.line
+            .iter()
+            .chain(self.header.iter())
+            .find(|s| matches(s))
+            .copied()
+    }
+
+    fn of_type(&self, kind: &str) -> Option<&'a Value> {
+        self.find(|s| s["type"].as_str() == Some(kind))
+    }
+
+    fn account(&self) -> Option<Ref> {
+        self.of_type("GL_ACCOUNT").and_then(selection_ref)
+    }
+
+    fn customer(&self) -> Option<Ref> {
+        self.of_type("CUSTOMERS_JOBS").and_then(selection_ref)
+    }
+
+    fn class(&self) -> Option<Ref> {
+        self.find(|s| {
+            s["type"].as_str() == Some("CLASS")
+                || (s["type"].as_str() == Some("OTHER")
+                    && s["category_info"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("class")))
+        })
+        .and_then(selection_ref)
+    }
+
+    fn billable(&self) -> Option<BillableStatus> {
+        let name = self.of_type("BILLABLE")?["name"]
+            .as_str()?
+            .to_ascii_lowercase();
+        Some(if name.contains("not") || name == "false" || name == "no" {
+            BillableStatus::NotBillable
+        } else {
+            BillableStatus::Billable
+        })
+    }
+
+    fn item(&self) -> Option<Ref> {
+        self.of_type("INVENTORY_ITEM").and_then(selection_ref)
+    }
+
+    /// An expense line for `amount`, coded; refused without a GL account.
+    fn expense_line(
+        &self,
+        amount: Amount,
+        memo: Option<&str>,
+        at: Rec,
+    ) -> Result<ExpenseLine, MapError> {
+        let account = self.account().ok_or_else(|| {
+            at.error(
+                "accounting_field_selections",
+                "has no GL_ACCOUNT selection (nor has the record): code the GL account in Ramp",
+            )
+        })?;
+        let mut line = ExpenseLine::new(checked(account, "GL_ACCOUNT", at)?, amount);
+        if let Some(m) = memo {
+            line = line.memo(m);
+        }
+        if let Some(c) = self.customer() {
+            line = line.customer_ref(checked(c, "CUSTOMERS_JOBS", at)?);
+        }
+        if let Some(c) = self.class() {
+            line = line.class_ref(checked(c, "CLASS", at)?);
+        }
+        if let Some(b) = self.billable() {
+            line = line.billable_status(b);
+        }
+        Ok(line)
+    }
+}
+
+/// `r` when it is a ListID or a usable `Parent:Child` name; a selection whose name has an
+/// empty part (`Meals:`, `::`) is refused at the line's selections.
+fn checked(r: Ref, kind: &str, at: Rec) -> Result<Ref, MapError> {
+    if let Ref::FullName(name) = &r
+        && name.split(':').any(|part| part.trim().is_empty())
+    {
+        return Err(at.error(
+                "accounting_field_selections",
+                format!(
+                    "the {kind} name {:?} has an empty part; ':' separates parent and child names: fix the name in Ramp or give its ListID as external_id",
+                    name.chars().take(60).collect::<String>()
+                ),
+            ));
+    }
+    Ok(r)
+}
+
+/// Expense lines from `line_items` (minor units), or one line for the whole `total` when
+/// there are none; their sum must equal `total`. `negate` writes every amount with the
+/// opposite sign (a refund is a card credit of absolute amounts).
+fn expense_lines(
+    header: Rec,
+    total: Amount,
+    total_field: &str,
+    currency: Option<&str>,
+    negate: bool,
+) -> Result<Vec<ExpenseLine>, MapError> {
+    let sign = |a: Amount| if negate { -a } else { a };
+    let entries = header.entries("line_items")?;
+    if entries.is_empty() {
+        return Ok(vec![Coding::new(header, header).expense_line(
+            sign(total),
+            None,
+            header,
+        )?]);
+    }
+    let mut sum = Amount::ZERO;
+    let mut lines = Vec::new();
+    for entry in &entries {
+        let line = entry.rec();
+        let amount = currency_amount(line, "amount", currency)?;
+        sum = sum
+            .checked_add(amount)
+            .map_err(|e| line.error("amount", e.to_string()))?;
+        lines.push(Coding::new(line, header).expense_line(
+            sign(amount),
+            line.opt_str("memo"),
+            line,
+        )?);
+    }
+    if sum != total {
+        return Err(header.error(
+            total_field,
+            format!(
+                "is {total} but line_items sum to {sum}: the split does not add up; fix it in Ramp"
+            ),
+        ));
+    }
+    Ok(lines)
+}
+
+/// Free text and the source marker.
+fn memo(parts: &[Option<&str>], marker: &str) -> String {
+    let text: String = parts
+        .iter()
+        .flatten()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MEMO_TEXT_MAX)
+        .collect();
+    if text.is_empty() {
+        marker.to_string()
+    } else {
+        format!("{text} {marker}")
+    }
+}
+
+/// A vendor matched by name: its `VendorAdd` (adopt, probe by name) and its reference.
+fn vendor(name: &str, guid_source: &str, what: &str) -> Result<(Request, Ref), MapError> {
+    let mut notes = Vec::new();
+    let flat = if name.contains(':') {
+        let flat = name.replace(':', "-");
+        notes.push(format!(
+            "vendor name {name:?} → {flat:?} (':' separates parent and child names in QuickBooks)"
+        ));
+        flat
+    } else {
+        name.trim().to_string()
+    };
+    let key = format!("vendor:{}", key_part("ramp:vendor", &flat));
+    let mut req = request(
+        VendorAdd::new(flat.clone())
+            .external_guid(external_guid("ramp:vendor", guid_source))
+            .build(),
+        &key,
+        what,
+    )?;
+    req.notes.extend(notes);
+    req.adopt_existing = true;
+    req.probe = Some(
+        request(
+            ListQuery::new(ListKind::Vendor).full_name(&flat).build(),
+            "probe",
+            what,
+        )?
+        .qbxml,
+    );
+    Ok((req, Ref::full_name(flat)))
+}
+
+/// The idempotency probe of a transaction: a query by RefNumber.
+fn probe(kind: TxnKind, ref_no: &str) -> Result<String, MapError> {
+    let mut query = TxnQuery::new(kind).ref_number(ref_no);
+    for element in ["TxnID", "RefNumber", "Memo", "ExternalGUID"] {
+        query = query.include_ret_element(element);
+    }
+    request(query.build(), "probe", "RefNumber").map(|r| r.qbxml)
+}
+
+fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
+    let id = t.id("id")?;
+    match t.opt_str("state") {
+        Some("DECLINED" | "ERROR") => return Ok(Vec::new()),
+        Some(state @ ("PENDING" | "PENDING_INITIATION")) => {
+            return Err(t.error(
+                "state",
+                format!("is {state}: the charge has not settled; map it once it is CLEARED"),
+            ));
+        }
+        _ => {}
+    }
+    let amount = t.amount("amount")?;
+    if amount.is_zero() {
+        return Ok(Vec::new()); // Nothing moved on the card.
+    }
+    let refund = amount.is_negative();
+    let date = match t.opt_calendar_date("accounting_date")? {
+        Some(d) => d,
+        None => t
+            .opt_local_date("user_transaction_time", settings)?
+            .ok_or_else(|| {
+                t.error(
+                    "accounting_date",
+                    "is missing, and so is user_transaction_time: the charge needs a date",
+                )
+            })?,
+    };
+    let lines = expense_lines(t, amount, "amount", t.opt_str("currency_code"), refund)?;
+    let ref_no = ref_number("", &id, 11).map_err(|e| t.error("id", e.to_string()))?;
+    let holder = t.opt_obj("card_holder").map(|h| {
+        format!(
+            "Card: {} {}",
+            h["first_name"].as_str().unwrap_or(""),
+            h["last_name"].as_str().unwrap_or("")
+        )
+    });
+    // A foreign-currency purchase: keep what was charged abroad visible to the accountant.
+    let original = t
+        .opt_obj("original_transaction_amount")
+        .map(|o| Rec::new(o, ""))
+        .filter(|o| o.opt_str("currency_code") != t.opt_str("currency_code"))
+        .and_then(|o| {
+            let amount = currency_amount(t, "original_transaction_amount", None).ok()?;
+            Some(format!(
+                "(original {amount} {})",
+                o.opt_str("currency_code")?
+            ))
+        });
+    let marker = memo_marker(&format!("ramp:transaction:{id}"));
+    let account = Ref::full_name(card_account(settings));
+    let mut add = if refund {
+        CreditCardAdd::credit(account)
+    } else {
+        CreditCardAdd::charge(account)
+    }
+    .txn_date(date)
+    .ref_number(ref_no.clone())
+    .memo(memo(
+        &[t.opt_str("memo"), original.as_deref(), holder.as_deref()],
+        &marker,
+    ))
+    .external_guid(external_guid("ramp:transaction", &id));
+    let mut requests = Vec::new();
+    let mut depends_on = Vec::new();
+    if let Some(merchant) = t.opt_str("merchant_name") {
+        let (vendor_req, vendor_ref) = vendor(merchant, merchant, "transaction.merchant_name")?;
+        depends_on.push(vendor_req.key.clone());
+        requests.push(vendor_req);
+        add = add.payee_entity_ref(vendor_ref);
+    }
+    for line in lines {
+        add = add.expense_line(line);
+    }
+    let mut req = request(add.build(), &format!("transaction:{id}"), "transaction")?;
+    req.depends_on = depends_on;
+    let kind = if refund {
+        TxnKind::CreditCardCredit
+    } else {
+        TxnKind::CreditCardCharge
+    };
+    req.probe = Some(probe(kind, &ref_no)?);
+    requests.push(req);
+    Ok(requests)
+}
+
+/// The payments of a bill that QuickBooks should record, and notes on those it should not.
+fn bill_payments(
+    b: Rec,
+    currency: Option<&str>,
+) -> Result<(Vec<PlannedPayment>, Vec<String>), MapError> {
+    let mut entries: Vec<Entry> = b.entries("payments")?;
+    if entries.is_empty() {
+        // The legacy single `payment` object.
+        if let Some(v) = b.value().get("payment").filter(|p| p.is_object()) {
+            entries.push(Entry {
+                value: v,
+                path: b.path_of("payment"),
+            });
+        }
+    }
+    let mut planned = Vec::new();
+    let mut notes = Vec::new();
+    for entry in &entries {
+        let p = entry.rec();
+        let amount = currency_amount(p, "amount", currency)?;
+        let method = p.opt_str("payment_method").unwrap_or("ACH");
+        let by_card = match method {
+            "CARD" | "ONE_TIME_CARD" => true,
+            "VENDOR_CREDIT" | "PAID_MANUALLY" => {
+                notes.push(format!(
+                    "{} ({amount}, {method}) is not a Ramp payment: record it in QuickBooks where it was made",
+                    entry.path
+                ));
+                continue;
+            }
+            _ => false, // ACH, CHECK, INTERNATIONAL, SWIFT, wires: from the bank account.
+        };
+        let date = p
+            .opt_calendar_date("payment_date")?
+            .or(p.opt_calendar_date("effective_date")?)
+            .ok_or_else(|| p.error("payment_date", "is missing; a payment needs its date"))?;
+        planned.push(PlannedPayment {
+            by_card,
+            date,
+            amount,
+            reference: p
+                .opt_str("customer_friendly_payment_id")
+                .map(str::to_string),
+        });
+    }
+    if planned.len() > crate::response::MAX_PAYMENTS {
+        return Err(b.error(
+            "payments",
+            format!(
+                "has {} payments; at most {} are recorded per bill: record the rest by hand",
+                planned.len(),
+                crate::response::MAX_PAYMENTS
+            ),
+        ));
+    }
+    Ok((planned, notes))
+}
+
+fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
+    let id = b.id("id")?;
+    let currency = b
+        .opt_obj("amount")
+        .and_then(|a| a["currency_code"].as_str().map(str::to_string));
+    let total = currency_amount(b, "amount", None)?;
+    let vendor_value = b
+        .opt_obj("vendor")
+        .ok_or_else(|| b.error("vendor", "is missing; a bill needs its vendor"))?;
+    let vendor_path = b.path_of("vendor");
+    let v = Rec::new(vendor_value, &vendor_path);
+    let vendor_name = v.str("name", "the vendor's name")?;
+    let mut requests = Vec::new();
+    let mut depends_on = Vec::new();
+    let vendor_ref = match v.opt_str("remote_id") {
+        // Ramp already holds the vendor's QuickBooks ListID.
+        Some(list_id) => Ref::list_id(list_id),
+        None => {
+            let (req, vendor_ref) = vendor(
+                vendor_name,
+                v.opt_str("id").unwrap_or(vendor_name),
+                "bill.vendor.name",
+            )?;
+            depends_on.push(req.key.clone());
+            requests.push(req);
+            vendor_ref
+        }
+    };
+
+    let mut notes = Vec::new();
+    let number = b.opt_str("invoice_number");
+    let ref_no = ref_number("", number.unwrap_or(&id), 20)
+        .map_err(|e| b.error("invoice_number", e.to_string()))?;
+    if let Some(n) = number.filter(|n| *n != ref_no) {
+        notes.push(format!(
+            "RefNumber: invoice number {n:?} does not fit QuickBooks' 20 characters; used {ref_no:?} (the full number is in the memo)"
+        ));
+    }
+    let (payments, payment_notes) = bill_payments(b, currency.as_deref())?;
+    notes.extend(payment_notes);
+    let plan = PaymentPlan {
+        bank_account: bank_account(settings),
+        card_account: card_account(settings),
+        payments,
+    };
+    let marker = memo_marker(&format!("ramp:bill:{id}"));
+    let mut add = BillAdd::new(vendor_ref)
+        .ref_number(ref_no.clone())
+        .memo(plan.append_to(&memo(&[number, b.opt_str("memo")], &marker)))
+        .external_guid(external_guid("ramp:bill", &id));
+    if let Some(date) = b
+        .opt_calendar_date("issued_at")?
+        .or(b.opt_calendar_date("accounting_date")?)
+    {
+        add = add.txn_date(date);
+    }
+    if let Some(due) = b.opt_calendar_date("due_at")? {
+        add = add.due_date(due);
+    }
+
+    let mut sum = Amount::ZERO;
+    let mut add_sum = |a: Amount, at: Rec| {
+        sum.checked_add(a)
+            .map(|s| sum = s)
+            .map_err(|e| at.error("amount", e.to_string()))
+    };
+    for entry in &b.entries("line_items")? {
+        let line = entry.rec();
+        let amount = currency_amount(line, "amount", currency.as_deref())?;
+        add_sum(amount, line)?;
+        add = add.expense_line(Coding::new(line, b).expense_line(
+            amount,
+            line.opt_str("memo"),
+            line,
+        )?);
+    }
+    for entry in &b.entries("inventory_line_items")? {
+        let line = entry.rec();
+        let amount = currency_amount(line, "amount", currency.as_deref())?;
+        add_sum(amount, line)?;
+        let item = Coding::new(line, line).item().ok_or_else(|| {
+            line.error(
+                "accounting_field_selections",
+                "has no INVENTORY_ITEM selection: code the item in Ramp",
+            )
+        })?;
+        let item = checked(item, "INVENTORY_ITEM", line)?;
+        let mut l = ItemLine::new(item).amount(amount);
+        if let Some(q) = line.opt_amount("quantity")? {
+            l = l.quantity(q);
+        }
+        if line.opt_obj("unit_price").is_some() {
+            l = l.cost(currency_amount(line, "unit_price", currency.as_deref())?);
+        }
+        if let Some(m) = line.opt_str("memo") {
+            l = l.desc(m);
+        }
+        add = add.item_line(l);
+    }
+    if sum != total {
+        return Err(b.error(
+            "amount",
+            format!("is {total} but line_items and inventory_line_items sum to {sum}: the bill does not add up"),
+        ));
+    }
+    let mut req = request(add.build(), &format!("bill:{id}"), "bill")?;
+    req.notes.extend(notes);
+    req.depends_on = depends_on;
+    req.probe = Some(probe(TxnKind::Bill, &ref_no)?);
+    requests.push(req);
+    Ok(requests)
+}
+
+fn reimbursement(r: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
+    let id = r.id("id")?;
+    let kind = r.opt_str("type").unwrap_or("");
+    if kind.starts_with("PAYBACK") || r.opt_str("direction") == Some("USER_TO_BUSINESS") {
+        return Ok(Vec::new());
+    }
+    let amount = r.amount("amount")?;
+    let currency = r.opt_str("currency");
+    let user = r.str("user_full_name", "the employee's name")?;
+    let user_id = r.opt_id("user_id").unwrap_or_else(|| user.to_string());
+    let (vendor_req, vendor_ref) = vendor(
+        &format!("{user} - Ramp"),
+        &user_id,
+        "reimbursement.user_full_name",
+    )?;
+    let date: Date = r.opt_calendar_date("transaction_date")?.ok_or_else(|| {
+        r.error(
+            "transaction_date",
+            "is missing; the reimbursement needs its date",
+        )
+    })?;
+    let lines = expense_lines(r, amount, "amount", currency, false)?;
+    let ref_no = ref_number("R", &id, 20).map_err(|e| r.error("id", e.to_string()))?;
+    let mut notes = Vec::new();
+    let mut payments = Vec::new();
+    if r.opt_str("state") == Some("REIMBURSED") {
+        let paid = r.opt_calendar_date("accounting_date")?.unwrap_or(date);
+        notes.push(format!(
+            "Ramp gives no payment date for reimbursements: the payment is dated {paid} (accounting_date, else transaction_date)"
+        ));
+        payments.push(PlannedPayment {
+            by_card: false,
+            date: paid,
+            amount,
+            reference: r.opt_str("payment_id").map(str::to_string),
+        });
+    }
+    let plan = PaymentPlan {
+        bank_account: bank_account(settings),
+        card_account: card_account(settings),
+        payments,
+    };
+    let marker = memo_marker(&format!("ramp:reimbursement:{id}"));
+    let mut add = BillAdd::new(vendor_ref)
+        .txn_date(date)
+        .ref_number(ref_no.clone())
+        .memo(plan.append_to(&memo(&[r.opt_str("merchant"), r.opt_str("memo")], &marker)))
+        .external_guid(external_guid("ramp:reimbursement", &id));
+    for line in lines {
+        add = add.expense_line(line);
+    }
+    let mut req = request(add.build(), &format!("reimbursement:{id}"), "reimbursement")?;
+    req.notes.extend(notes);
+    req.depends_on = vec![vendor_req.key.clone()];
+    req.probe = Some(probe(TxnKind::Bill, &ref_no)?);
+    Ok(vec![vendor_req, req])
+}
