@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bundled plugins: (crate artifact name, file name in OUT_DIR/bundled).
-const BUNDLED: &[(&str, &str)] = &[("qbridge_plugin_example", "example.wasm")];
+const BUNDLED: &[(&str, &str)] = &[
+    ("qbridge_plugin_example", "example.wasm"),
+    ("qbridge_plugin_autotask", "autotask.wasm"),
+    ("qbridge_plugin_ramp", "ramp.wasm"),
+];
 /// Test fixtures, copied to OUT_DIR/fixtures under their artifact names.
 const FIXTURES: &[&str] = &["echo_v1", "echo_v2", "echo_v3", "rogue", "future_api"];
 const TARGET: &str = "wasm32-wasip2";
@@ -27,6 +31,8 @@ fn main() {
         "plugins/Cargo.toml",
         "plugins/Cargo.lock",
         "plugins/example",
+        "plugins/autotask",
+        "plugins/ramp",
         "plugins/fixtures",
         "sdk/Cargo.toml",
         "sdk/src",

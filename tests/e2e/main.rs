@@ -13,4 +13,5 @@ mod pipeline;
 mod plugins;
 mod qbwc;
 mod simulator;
+mod sources;
 mod webconnector;

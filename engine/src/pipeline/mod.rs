@@ -261,10 +261,16 @@ impl WorkProvider for Pipeline {
                 continue;
             };
             let result = self.judge(ctx, job_id, rs).map_err(work_err)?;
+            // What `jobs show` displays: the Ret elements, or the status as a well-formed element.
             let raw = rs.ret_xml.clone().unwrap_or_else(|| {
+                let message = rs
+                    .message
+                    .replace('&', "&amp;")
+                    .replace('"', "&quot;")
+                    .replace('<', "&lt;");
                 format!(
-                    "<{} statusCode=\"{}\" statusMessage=\"{}\"/>",
-                    rs.kind, rs.status_code, rs.message
+                    "<{} statusCode=\"{}\" statusMessage=\"{message}\"/>",
+                    rs.kind, rs.status_code
                 )
             });
             results.push((job_id, result, Some(raw)));

@@ -3,7 +3,17 @@
 //! the `plugins/` workspace into `OUT_DIR/bundled/`.
 
 /// (file name, component bytes) of every bundled plugin.
-pub(crate) const PLUGINS: &[(&str, &[u8])] = &[(
-    "example.wasm",
-    include_bytes!(concat!(env!("OUT_DIR"), "/bundled/example.wasm")),
-)];
+pub(crate) const PLUGINS: &[(&str, &[u8])] = &[
+    (
+        "example.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/bundled/example.wasm")),
+    ),
+    (
+        "autotask.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/bundled/autotask.wasm")),
+    ),
+    (
+        "ramp.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/bundled/ramp.wasm")),
+    ),
+];

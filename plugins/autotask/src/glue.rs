@@ -1,6 +1,6 @@
 //! WASM glue: the SDK's `Mapper` implementation over [`crate::map`] and [`crate::pull`].
 //! Written against the mapper API of branch `plugins` (`qbridge_sdk::{Mapper, Manifest, …}`,
-//! `qbridge_sdk::host::fetch`); enabled with feature `wasm` once that API is merged.
+//! `qbridge_sdk::host::fetch`).
 
 use qbridge_sdk::serde_json::Value;
 use qbridge_sdk::{Manifest, MapError, Mapper, Page, PulledRecord, Request, export_mapper, host};

@@ -3,12 +3,11 @@
 //! orders and bills.
 //!
 //! The logic is plain Rust, tested natively: [`map`] (records → requests) and [`pull`]
-//! (HTTP requests to fetch records and acknowledge them). The WASM glue (feature `wasm`) only
+//! (HTTP requests to fetch records and acknowledge them). The WASM glue (`glue.rs`) only
 //! adapts it to the SDK's `Mapper` trait.
 
 pub mod map;
 pub mod pull;
 pub mod record;
 
-#[cfg(feature = "wasm")]
 mod glue;

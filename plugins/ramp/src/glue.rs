@@ -1,6 +1,5 @@
 //! WASM glue: the SDK's `Mapper` implementation over [`crate::map`], [`crate::response`] and
-//! [`crate::pull`]. Written against the mapper API of branch `plugins`; enabled with feature
-//! `wasm` once that API is merged.
+//! [`crate::pull`].
 
 use qbridge_sdk::serde_json::Value;
 use qbridge_sdk::{Manifest, MapError, Mapper, Page, PulledRecord, Request, export_mapper, host};

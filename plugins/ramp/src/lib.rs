@@ -4,7 +4,7 @@
 //!
 //! The logic is plain Rust, tested natively: [`map`] (records → requests), [`response`]
 //! (bill payments once the bill's TxnID is known) and [`pull`] (HTTP requests to fetch and
-//! acknowledge records). The WASM glue (feature `wasm`) only adapts it to the SDK's `Mapper`.
+//! acknowledge records). The WASM glue (`glue.rs`) only adapts it to the SDK's `Mapper`.
 
 pub mod map;
 pub mod pull;
@@ -12,5 +12,4 @@ pub mod pull;
 pub mod record;
 pub mod response;
 
-#[cfg(feature = "wasm")]
 mod glue;
