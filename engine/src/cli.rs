@@ -79,6 +79,12 @@ enum Command {
     Qwc(qbwc::cli::QwcArgs),
     /// Check a qbXML file against Intuit's schema (13.0 or 16.0).
     Validate(crate::qbxml::cli::ValidateArgs),
+    /// See the whole product work: engine, simulated QuickBooks and Web Connector, sample records.
+    Demo {
+        /// Keep the demo's data dir here instead of a temporary folder.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
     /// Queued jobs: list, show, retry, cancel.
     Jobs(crate::pipeline::cli::JobsArgs),
     /// Sync status per connection: jobs by state, lag, in-doubt work, last sessions.
@@ -233,6 +239,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Qwc(args) => qbwc::cli::run_qwc(args, &config).map(|()| ExitCode::SUCCESS),
         Command::Validate(args) => crate::qbxml::cli::run(&args),
         Command::Plugin(command) => crate::plugins::cli::run(command, &config),
+        Command::Demo { keep } => {
+            crate::demo::run(keep.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Jobs(args) => {
             crate::pipeline::cli::jobs(&open_store(&config)?, args)?;
             Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod doctor;
 pub mod logging;
 pub mod pipeline;

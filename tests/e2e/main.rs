@@ -10,6 +10,7 @@ mod admin_api;
 mod browser;
 mod foundation;
 mod pipeline;
+mod plugin_crates;
 mod plugins;
 mod qbwc;
 mod simulator;

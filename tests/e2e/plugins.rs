@@ -5,7 +5,7 @@
 //! script; the host is the real wasmtime host, the registry a real SQLite file.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -15,7 +15,7 @@ use qbridge::plugins::{InstallOutcome, PluginError, PluginManager};
 use qbridge::store::{PluginStatus, Store, StoreOptions};
 use qbridge_sdk::Request;
 
-use crate::support::{Server, run, stderr};
+use crate::support::{Server, cargo, run, stderr};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES")).join(format!("{name}.wasm"));
@@ -404,21 +404,6 @@ fn plugin_cli_installs_and_lists_offline_and_defers_to_a_running_server() {
             && err.contains("POST /api/v1/plugins"),
         "{err}"
     );
-}
-
-/// A `cargo` command that does not inherit this test build's cargo settings.
-fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(dir)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "RUSTFLAGS" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.output().expect("cargo runs")
 }
 
 #[test]

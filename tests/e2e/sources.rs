@@ -4,93 +4,16 @@
 
 use std::path::Path;
 
-use qbridge::sim::QuickBooks;
-use qbridge::sim::company::Company;
+use qbridge::demo;
 
 use crate::pipeline::{Deployment, ingest, sync_until_idle};
 
-/// A sample record from `tests/fixtures/sources`, without its `_meta` notes and with Ramp's
-/// ERP ids removed: the simulated company cannot have QuickBooks' ListIDs of someone else's
-/// file, so references go by full name (which the plugins fall back to).
-fn fixture(name: &str) -> serde_json::Value {
+/// A sample record from `tests/fixtures/sources`, as `qbridge demo` feeds it to the plugin.
+fn fixture(name: &str, key: Option<&str>) -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/sources")
         .join(name);
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    strip(&mut v);
-    v
-}
-
-fn strip(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            map.remove("external_id");
-            map.remove("_meta");
-            map.values_mut().for_each(strip);
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
-        _ => {}
-    }
-}
-
-/// The record a plugin maps: Ramp samples wrap it under one key, Autotask bundles are whole.
-fn record(sample: &serde_json::Value, key: Option<&str>) -> serde_json::Value {
-    match key {
-        Some(k) => sample[k].clone(),
-        None => sample.clone(),
-    }
-}
-
-/// The accounts, customer:jobs and classes a firm set up before turning the sync on.
-fn firm_company() -> Company {
-    let mut c = Company::new(r"C:\Company Files\firm.qbw");
-    let account = |name: &str, kind: &str| {
-        format!(
-            "<AccountAddRq><AccountAdd><Name>{name}</Name><AccountType>{kind}</AccountType></AccountAdd></AccountAddRq>"
-        )
-    };
-    let sub_account = |parent: &str, name: &str, kind: &str| {
-        format!(
-            "<AccountAddRq><AccountAdd><Name>{name}</Name><ParentRef><FullName>{parent}</FullName></ParentRef><AccountType>{kind}</AccountType></AccountAdd></AccountAddRq>"
-        )
-    };
-    let mut rq = String::new();
-    for (name, kind) in [
-        ("Autotask Other", "Income"),
-        ("Autotask Expenses", "Expense"),
-        ("Cost of Goods Sold", "CostOfGoodsSold"),
-        ("Ramp Card", "CreditCard"),
-        ("Ramp Bill Pay", "Bank"),
-        ("Meals", "Expense"),
-        ("Software", "Expense"),
-        ("Travel", "Expense"),
-        ("Freight &amp; Delivery", "Expense"),
-        ("Computer Equipment", "Expense"),
-    ] {
-        rq.push_str(&account(name, kind));
-    }
-    rq.push_str(&sub_account("Meals", "Client Entertainment", "Expense"));
-    rq.push_str(&sub_account("Meals", "Staff Meals", "Expense"));
-    rq.push_str(&sub_account("Freight &amp; Delivery", "Duties", "Expense"));
-    rq.push_str("<ItemNonInventoryAddRq><ItemNonInventoryAdd><Name>Pallet - EUR 1200x800</Name><SalesOrPurchase><AccountRef><FullName>Cost of Goods Sold</FullName></AccountRef></SalesOrPurchase></ItemNonInventoryAdd></ItemNonInventoryAddRq>");
-    rq.push_str(
-        "<CustomerAddRq><CustomerAdd><Name>Acme Holdings</Name></CustomerAdd></CustomerAddRq>",
-    );
-    rq.push_str("<CustomerAddRq><CustomerAdd><Name>EMEA Rollout</Name><ParentRef><FullName>Acme Holdings</FullName></ParentRef></CustomerAdd></CustomerAddRq>");
-    rq.push_str("<ClassAddRq><ClassAdd><Name>Sales</Name></ClassAdd></ClassAddRq>");
-    rq.push_str("<ClassAddRq><ClassAdd><Name>EMEA</Name><ParentRef><FullName>Sales</FullName></ParentRef></ClassAdd></ClassAddRq>");
-    let xml = format!(
-        r#"<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="continueOnError">{rq}</QBXMLMsgsRq></QBXML>"#
-    );
-    c.open("").unwrap();
-    let out = c.process(&xml).unwrap();
-    assert!(
-        !out.contains("statusSeverity=\"Error\""),
-        "seeding failed: {out}"
-    );
-    c.close();
-    c
+    demo::sample_record(&std::fs::read_to_string(path).unwrap(), key).unwrap()
 }
 
 fn push_all(
@@ -108,30 +31,31 @@ fn push_all(
 fn autotask_and_ramp_records_land_correctly_and_reingesting_creates_nothing() {
     let d = Deployment::new();
     let server = d.start();
-    let ramp_txn = fixture("ramp-transaction-1-card-split.json");
-    let ramp_refund = fixture("ramp-transaction-2-refund.json");
-    let ramp_bill = fixture("ramp-bill-3-partial-payments.json");
     let records = vec![
         (
             "autotask",
             "invoice",
-            fixture("autotask-invoice-1-basic.json"),
+            fixture("autotask-invoice-1-basic.json", None),
         ),
         (
             "ramp",
             "transaction",
-            record(&ramp_txn, Some("transaction")),
+            fixture("ramp-transaction-1-card-split.json", Some("transaction")),
         ),
         (
             "ramp",
             "transaction",
-            record(&ramp_refund, Some("transaction")),
+            fixture("ramp-transaction-2-refund.json", Some("transaction")),
         ),
-        ("ramp", "bill", record(&ramp_bill, Some("bill"))),
+        (
+            "ramp",
+            "bill",
+            fixture("ramp-bill-3-partial-payments.json", Some("bill")),
+        ),
     ];
     push_all(&server, &d, &records);
 
-    let mut company = firm_company();
+    let mut company = demo::firm_company(r"C:\Company Files\firm.qbw").unwrap();
     let writes_before = company.write_log().len();
     sync_until_idle(&server, &d, &mut company, 30);
     drop(server);
@@ -178,5 +102,47 @@ fn autotask_and_ramp_records_land_correctly_and_reingesting_creates_nothing() {
         company.write_log().len(),
         writes,
         "re-ingesting wrote nothing"
+    );
+}
+
+#[test]
+fn demo_runs_the_whole_product_and_its_counts_match_the_company() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = crate::support::run(tmp.path(), &["demo", "--log-level", "warn"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        crate::support::stderr(&out)
+    );
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("Summary:"))
+        .expect("summary line");
+    // "Summary: 5 records → N requests → M QuickBooks objects created; 0 failed"
+    assert!(
+        summary.contains("5 records") && summary.ends_with("0 failed"),
+        "{summary}"
+    );
+    let created: usize = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Created in QuickBooks"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            l.split_whitespace()
+                .last()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert!(
+        summary.contains(&format!("{created} QuickBooks objects created")),
+        "{summary} vs {created}"
+    );
+    assert!(
+        text.contains("non-Latin-1 replaced"),
+        "warnings such as transliterated names are shown"
     );
 }

@@ -179,3 +179,19 @@ pub fn agent() -> ureq::Agent {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A `cargo` command that does not inherit this test build's cargo settings (nested builds of
+/// the plugin workspace and of scaffolded plugins).
+pub fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "RUSTFLAGS" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().expect("cargo runs")
+}

@@ -1,0 +1,313 @@
+//! `qbridge demo`: the whole product in one command, on a temporary data dir.
+//!
+//! It starts the engine in-process (real HTTP on 127.0.0.1, real SQLite), creates a
+//! connection and a Web Connector user, sets up a simulated QuickBooks company file with the
+//! accounts a firm would have, ingests the sample Autotask and Ramp records through the
+//! bundled plugins, runs simulated Web Connector sessions until nothing is left, and prints
+//! what happened. The counts it prints come from the simulated company and the queue, so
+//! they must agree.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::pipeline::ingest::ingest;
+use crate::plugins::PluginManager;
+use crate::qbwc;
+use crate::server::{AppState, serve_with};
+use crate::sim::QuickBooks;
+use crate::sim::company::Company;
+use crate::sim::webconnector::{Outcome, WcOptions, WebConnector};
+use crate::store::queue::JobFilter;
+use crate::store::{Store, StoreOptions};
+
+/// The sample records: (plugin, kind, file name, the key the record sits under, if any).
+const SAMPLES: &[(&str, &str, &str, Option<&str>)] = &[
+    ("autotask", "invoice", "autotask-invoice-1-basic.json", None),
+    ("autotask", "company", "autotask-company-2-child.json", None),
+    (
+        "ramp",
+        "transaction",
+        "ramp-transaction-1-card-split.json",
+        Some("transaction"),
+    ),
+    (
+        "ramp",
+        "transaction",
+        "ramp-transaction-2-refund.json",
+        Some("transaction"),
+    ),
+    (
+        "ramp",
+        "bill",
+        "ramp-bill-3-partial-payments.json",
+        Some("bill"),
+    ),
+];
+
+fn sample_text(file: &str) -> &'static str {
+    match file {
+        "autotask-invoice-1-basic.json" => {
+            include_str!("../../tests/fixtures/sources/autotask-invoice-1-basic.json")
+        }
+        "autotask-company-2-child.json" => {
+            include_str!("../../tests/fixtures/sources/autotask-company-2-child.json")
+        }
+        "ramp-transaction-1-card-split.json" => {
+            include_str!("../../tests/fixtures/sources/ramp-transaction-1-card-split.json")
+        }
+        "ramp-transaction-2-refund.json" => {
+            include_str!("../../tests/fixtures/sources/ramp-transaction-2-refund.json")
+        }
+        "ramp-bill-3-partial-payments.json" => {
+            include_str!("../../tests/fixtures/sources/ramp-bill-3-partial-payments.json")
+        }
+        other => unreachable!("no sample {other}"),
+    }
+}
+
+/// A sample as the plugin receives it: notes removed, and Ramp's ERP ids removed because the
+/// simulated company cannot have another firm's ListIDs (the plugins then go by full name).
+pub fn sample_record(json: &str, key: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("external_id");
+                map.remove("_meta");
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_str(json)?;
+    strip(&mut v);
+    Ok(match key {
+        Some(k) => v
+            .get(k)
+            .cloned()
+            .with_context(|| format!("sample has no `{k}`"))?,
+        None => v,
+    })
+}
+
+/// A simulated company file set up as a firm would before turning the sync on: the income,
+/// expense, card and bank accounts the plugins post to, a customer:job and a class.
+pub fn firm_company(path: &str) -> anyhow::Result<Company> {
+    let mut c = Company::new(path);
+    let mut rq = String::new();
+    let account = |name: &str, parent: Option<&str>, kind: &str| {
+        let parent = parent.map_or(String::new(), |p| {
+            format!("<ParentRef><FullName>{p}</FullName></ParentRef>")
+        });
+        format!(
+            "<AccountAddRq><AccountAdd><Name>{name}</Name>{parent}<AccountType>{kind}</AccountType></AccountAdd></AccountAddRq>"
+        )
+    };
+    for (name, parent, kind) in [
+        ("Autotask Other", None, "Income"),
+        ("Autotask Expenses", None, "Expense"),
+        ("Cost of Goods Sold", None, "CostOfGoodsSold"),
+        ("Ramp Card", None, "CreditCard"),
+        ("Ramp Bill Pay", None, "Bank"),
+        ("Meals", None, "Expense"),
+        ("Client Entertainment", Some("Meals"), "Expense"),
+        ("Staff Meals", Some("Meals"), "Expense"),
+        ("Software", None, "Expense"),
+        ("Travel", None, "Expense"),
+        ("Computer Equipment", None, "Expense"),
+        ("Freight &amp; Delivery", None, "Expense"),
+        ("Duties", Some("Freight &amp; Delivery"), "Expense"),
+    ] {
+        rq.push_str(&account(name, parent, kind));
+    }
+    rq.push_str(
+        "<CustomerAddRq><CustomerAdd><Name>Acme Holdings</Name></CustomerAdd></CustomerAddRq>",
+    );
+    rq.push_str("<CustomerAddRq><CustomerAdd><Name>EMEA Rollout</Name><ParentRef><FullName>Acme Holdings</FullName></ParentRef></CustomerAdd></CustomerAddRq>");
+    rq.push_str("<ClassAddRq><ClassAdd><Name>Sales</Name></ClassAdd></ClassAddRq>");
+    rq.push_str("<ClassAddRq><ClassAdd><Name>EMEA</Name><ParentRef><FullName>Sales</FullName></ParentRef></ClassAdd></ClassAddRq>");
+    rq.push_str("<ItemNonInventoryAddRq><ItemNonInventoryAdd><Name>Pallet - EUR 1200x800</Name><SalesOrPurchase><AccountRef><FullName>Cost of Goods Sold</FullName></AccountRef></SalesOrPurchase></ItemNonInventoryAdd></ItemNonInventoryAddRq>");
+    let xml = format!(
+        r#"<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">{rq}</QBXMLMsgsRq></QBXML>"#
+    );
+    c.open("").map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let out = c.process(&xml).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    c.close();
+    if out.contains("statusSeverity=\"Error\"") {
+        bail!("setting up the simulated company failed: {out}");
+    }
+    Ok(c)
+}
+
+/// Runs the demo; `keep` keeps the data dir at that path instead of a temporary one.
+pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new().prefix("qbridge-demo-").tempdir()?;
+    let data_dir: PathBuf = keep.map_or_else(|| tmp.path().join("data"), Path::to_path_buf);
+    let config = Config {
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    let store = Store::open(&config.data_dir, StoreOptions::default())?;
+    println!("qbridge demo — data dir {}", data_dir.display());
+
+    // 1. A connection (company file) and a Web Connector user, as `qbridge connection add`
+    //    and `qbridge user add` would make them.
+    let file = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\demo-firm.qbw";
+    store.add_connection("demo-firm", &qbwc::new_guid(), file)?;
+    let password = qbwc::generate_password()?;
+    store.add_qbwc_user(
+        "demo-firm",
+        "demo-sync",
+        &qbwc::new_guid(),
+        &qbwc::hash_password(&password)?,
+    )?;
+    let connection = store.connection("demo-firm")?.id;
+
+    // 2. The engine, serving on a free loopback port.
+    let plugins = Arc::new(PluginManager::open(store.clone(), &config)?);
+    let work = Arc::new(Pipeline::new(
+        store.clone(),
+        plugins.clone(),
+        config.batch_limits(),
+    ));
+    let state = AppState {
+        config: Arc::new(config),
+        store: store.clone(),
+        work,
+        plugins: plugins.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("http://{}/qbwc", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(serve_with(listener, state, async {
+        let _ = stopped.await;
+    }));
+    println!("engine listening at {url}");
+
+    // 3. The sample records, through the bundled plugins.
+    println!("\nRecords");
+    let mut ingested = 0;
+    for (plugin, kind, name, key) in SAMPLES {
+        let record = sample_record(sample_text(name), *key)?;
+        let done = ingest(
+            &store,
+            &plugins,
+            connection,
+            plugin,
+            kind,
+            &record.to_string(),
+        )
+        .with_context(|| format!("ingesting {name}"))?;
+        ingested += 1;
+        println!(
+            "  {plugin:<9} {kind:<12} {name:<38} → {} request(s)",
+            done.jobs.len()
+        );
+    }
+
+    // 4. QuickBooks and the Web Connector, until the engine has nothing left to send.
+    let mut company = firm_company(file)?;
+    // What the firm set up itself is not the sync's doing.
+    let set_up = company.write_log().len();
+    let mut wc = WebConnector::new(
+        &url,
+        "demo-sync",
+        &password,
+        WcOptions {
+            noop_wait: Duration::from_millis(50),
+            ..WcOptions::default()
+        },
+    );
+    let mut sessions = 0;
+    loop {
+        let transcript = wc
+            .run_session(&mut company)
+            .map_err(|e| anyhow::anyhow!("Web Connector session failed: {e}"))?;
+        if transcript.outcome == Some(Outcome::NoWork) {
+            break;
+        }
+        sessions += 1;
+        if sessions > 100 {
+            bail!("the sync did not finish within 100 sessions");
+        }
+    }
+    let _ = stop.send(());
+    runtime.block_on(server)??;
+
+    // 5. What happened, from the company file and the queue.
+    let jobs = store.list_jobs(&JobFilter {
+        limit: 10_000,
+        ..JobFilter::default()
+    })?;
+    let completed = jobs.iter().filter(|j| j.state == "completed").count();
+    println!(
+        "\nSync: {sessions} Web Connector session(s), {} request(s) queued, {completed} completed",
+        jobs.len()
+    );
+    println!("\nCreated in QuickBooks");
+    let mut created = 0;
+    for kind in [
+        "Customer",
+        "Vendor",
+        "ItemService",
+        "ItemNonInventory",
+        "ItemOtherCharge",
+        "Invoice",
+        "CreditCardCharge",
+        "CreditCardCredit",
+        "Bill",
+        "BillPaymentCheck",
+        "BillPaymentCreditCard",
+    ] {
+        let n = company.write_log()[set_up..]
+            .iter()
+            .filter(|w| w.request == kind)
+            .count();
+        if n > 0 {
+            created += n;
+            println!("  {kind:<22} {n}");
+        }
+    }
+    let notes: Vec<String> = jobs
+        .iter()
+        .flat_map(|j| j.notes.iter().map(move |n| format!("{}: {n}", j.key)))
+        .collect();
+    if !notes.is_empty() {
+        println!("\nAdjusted to fit QuickBooks");
+        for n in &notes {
+            println!("  {n}");
+        }
+    }
+    let failed: Vec<_> = jobs.iter().filter(|j| j.state != "completed").collect();
+    if !failed.is_empty() {
+        println!("\nNot completed");
+        for j in &failed {
+            println!(
+                "  job {} {} {} ({}): {}",
+                j.id,
+                j.request_type,
+                j.key,
+                j.state,
+                j.advice.clone().unwrap_or_default()
+            );
+        }
+    }
+    println!(
+        "\nSummary: {ingested} records → {} requests → {created} QuickBooks objects created; {} failed",
+        jobs.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        bail!("{} request(s) did not complete (see above)", failed.len());
+    }
+    Ok(())
+}
