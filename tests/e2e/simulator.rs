@@ -700,7 +700,7 @@ fn soap_response_text(envelope: &str) -> String {
 fn real_flowlink_captures_parse_into_the_right_outcomes() {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/spec/captures/flowlink"
+        "/../tests/fixtures/captures/flowlink"
     );
     let sales = std::fs::read_to_string(format!("{dir}/sales_order_add_rs_raw.xml"));
     let Ok(sales) = sales else {
