@@ -310,3 +310,61 @@ fn missing_permission_gets_advice_naming_area_request_type_and_plugin() {
         "the invoice waits, with the reason: {held}"
     );
 }
+
+#[test]
+fn sim_run_completes_a_full_session_against_a_running_serve_from_the_command_line() {
+    let d = Deployment::new();
+    let server = d.start();
+    assert_eq!(
+        ingest(&server, &d.token, "example", "customer", &customer(1)).0,
+        202
+    );
+    let url = format!("{}/qbwc", server.base);
+    let out = run(
+        d.tmp.path(),
+        &[
+            "sim",
+            "run",
+            "--url",
+            &url,
+            "--user",
+            &d.user,
+            "--password",
+            &d.password,
+        ],
+    );
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{transcript}{}", stderr(&out));
+    for call in [
+        "serverVersion",
+        "clientVersion",
+        "authenticate",
+        "sendRequestXML",
+        "receiveResponseXML",
+        "closeConnection",
+    ] {
+        assert!(
+            transcript.contains(call),
+            "{call} missing from:\n{transcript}"
+        );
+    }
+    // The work is done: the next session finds nothing to do.
+    let out = run(
+        d.tmp.path(),
+        &[
+            "sim",
+            "run",
+            "--url",
+            &url,
+            "--user",
+            &d.user,
+            "--password",
+            &d.password,
+        ],
+    );
+    let again = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !again.contains("sendRequestXML"),
+        "{again}"
+    );
+}
