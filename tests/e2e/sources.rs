@@ -146,3 +146,58 @@ fn demo_runs_the_whole_product_and_its_counts_match_the_company() {
         "warnings such as transliterated names are shown"
     );
 }
+
+#[test]
+fn a_missing_permission_holds_only_what_depends_on_it_and_other_work_flows() {
+    use qbridge::qbxml::PermissionArea;
+    use qbridge::sim::company::{Access, Role};
+
+    let d = Deployment::new();
+    let server = d.start();
+    let records = vec![
+        (
+            "ramp",
+            "transaction",
+            fixture("ramp-transaction-1-card-split.json", Some("transaction")),
+        ),
+        (
+            "autotask",
+            "invoice",
+            fixture("autotask-invoice-1-basic.json", None),
+        ),
+    ];
+    push_all(&server, &d, &records);
+    let mut company = demo::firm_company(r"C:\Company Files\firm.qbw").unwrap();
+    // The "Login as" user may bill customers but has no Vendors & Payables access.
+    company.add_user(
+        "ar-clerk",
+        Role::new(
+            "Receivables clerk",
+            &[
+                (PermissionArea::CustomersReceivables, Access::Full),
+                (PermissionArea::Lists, Access::Full),
+            ],
+        ),
+    );
+    company.set_login_as("ar-clerk").unwrap();
+    sync_until_idle(&server, &d, &mut company, 30);
+    drop(server);
+
+    assert_eq!(
+        company.count("Invoice"),
+        1,
+        "the Autotask invoice went through"
+    );
+    assert_eq!(company.count("CreditCardCharge"), 0);
+    let failed = d.cli(&["jobs", "--state", "discarded"]);
+    assert!(
+        failed.contains("VendorAdd") && failed.contains("Vendors & Payables"),
+        "{failed}"
+    );
+    assert!(failed.contains("plugin ramp"), "{failed}");
+    let held = d.cli(&["jobs", "--state", "held"]);
+    assert!(
+        held.contains("CreditCardChargeAdd"),
+        "the charge waits for its vendor: {held}"
+    );
+}
