@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod failpoint;
 pub mod logging;
 pub mod pipeline;
 pub mod plugins;
