@@ -47,10 +47,6 @@ fn web_connector(server: &Server, d: &Deployment) -> WebConnector {
 /// The end state every crash must still reach: each record once in QuickBooks, every job
 /// completed, no message set awaiting recovery, and a sound database file.
 fn assert_exactly_once_and_intact(d: &Deployment, company: &Company, records: usize) {
-    assert_eq!(company.count("Customer"), records, "customers in QuickBooks");
-    assert_eq!(company.count("Invoice"), records, "invoices in QuickBooks");
-    assert_no_duplicate_writes(company);
-
     // Read-only, after a clean stop: the test observes the queue, it never changes it.
     let db = Connection::open_with_flags(
         d.data_dir.join("qbridge.db"),
@@ -66,10 +62,10 @@ fn assert_exactly_once_and_intact(d: &Deployment, company: &Company, records: us
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(unfinished.is_empty(), "jobs not completed: {unfinished:?}");
-    let completed: i64 = db
+    let jobs: i64 = db
         .query_row("SELECT COUNT(*) FROM job", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(completed as usize, 2 * records, "one job per record");
+    assert_eq!(jobs as usize, 2 * records, "one job per record");
     let open_sets: i64 = db
         .query_row(
             "SELECT COUNT(*) FROM message_set WHERE state IN ('sent','in_doubt','recovering')",
@@ -85,6 +81,10 @@ fn assert_exactly_once_and_intact(d: &Deployment, company: &Company, records: us
     let mut fk = db.prepare("PRAGMA foreign_key_check").unwrap();
     let violations = fk.query_map([], |_| Ok(())).unwrap().count();
     assert_eq!(violations, 0, "foreign key violations");
+
+    assert_eq!(company.count("Customer"), records, "customers in QuickBooks");
+    assert_eq!(company.count("Invoice"), records, "invoices in QuickBooks");
+    assert_no_duplicate_writes(company);
 }
 
 /// For each of `points` in turn: arms it, runs one session that must die there; then restarts
@@ -154,7 +154,7 @@ fn crash_while_recovering_an_unanswered_message_set_is_recovered_on_the_next_sta
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -214,7 +214,7 @@ fn sigkill_at_random_instants_of_sessions_never_duplicates_or_strands_a_record()
             }
             company
         });
-        std::thread::sleep(Duration::from_millis(rng.next() % 300));
+        std::thread::sleep(Duration::from_millis(rng.next_u64() % 300));
         signal(&server.child, "KILL");
         wait_timeout(&mut server.child, Duration::from_secs(30)).expect("SIGKILL ends the server");
         company = session.join().expect("the Web Connector thread ends");
