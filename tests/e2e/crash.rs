@@ -82,7 +82,11 @@ fn assert_exactly_once_and_intact(d: &Deployment, company: &Company, records: us
     let violations = fk.query_map([], |_| Ok(())).unwrap().count();
     assert_eq!(violations, 0, "foreign key violations");
 
-    assert_eq!(company.count("Customer"), records, "customers in QuickBooks");
+    assert_eq!(
+        company.count("Customer"),
+        records,
+        "customers in QuickBooks"
+    );
     assert_eq!(company.count("Invoice"), records, "invoices in QuickBooks");
     assert_no_duplicate_writes(company);
 }
