@@ -485,7 +485,8 @@ impl Config {
         }
         let mut env: Vec<(String, String)> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("QBRIDGE_"))
+            // The crash-test switch is read by `failpoint`, not a setting.
+            .filter(|(k, _)| k.starts_with("QBRIDGE_") && k != crate::failpoint::ENV)
             .collect();
         env.sort();
         for (var, value) in env {

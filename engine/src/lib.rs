@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod failpoint;
 pub mod logging;
 pub mod pipeline;
 pub mod plugins;

@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod admin_api;
 mod browser;
+mod crash;
 mod foundation;
 mod pipeline;
 mod plugin_crates;

@@ -154,11 +154,11 @@ pub fn sync_until_idle(
     panic!("still work after {max} sessions")
 }
 
-fn customer(id: u32) -> serde_json::Value {
+pub fn customer(id: u32) -> serde_json::Value {
     serde_json::json!({"id": id, "name": format!("Customer {id:04}"), "email": format!("c{id}@example.com")})
 }
 
-fn invoice(id: u32, customer_id: u32) -> serde_json::Value {
+pub fn invoice(id: u32, customer_id: u32) -> serde_json::Value {
     serde_json::json!({
         "id": id,
         "customer_id": customer_id,
@@ -168,7 +168,7 @@ fn invoice(id: u32, customer_id: u32) -> serde_json::Value {
     })
 }
 
-fn assert_no_duplicate_writes(company: &Company) {
+pub fn assert_no_duplicate_writes(company: &Company) {
     let mut seen = std::collections::HashSet::new();
     for w in company.write_log() {
         assert!(

@@ -72,6 +72,16 @@ impl Server {
 
     /// Starts a server with `--data-dir data_dir` (cwd `cwd`) plus `extra` arguments.
     pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(cwd, data_dir, extra, &[])
+    }
+
+    /// [`Server::start_in`] with extra environment variables (e.g. `QBRIDGE_FAILPOINTS`).
+    pub fn start_with_env(
+        cwd: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let log = cwd.join(format!("server-{port}.log"));
@@ -81,6 +91,7 @@ impl Server {
         args.extend(extra);
         let child = qbridge(cwd)
             .args(&args)
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -222,6 +222,7 @@ impl WorkProvider for Pipeline {
         };
         let xml = xml.map_err(work_err)?;
         self.with_progress(ctx.session_id, |p| p.in_flight = Some(in_flight));
+        crate::failpoint::hit("queue::after_claim_commit");
         Ok(Some(xml))
     }
 
@@ -238,6 +239,7 @@ impl WorkProvider for Pipeline {
                 return Err(e);
             }
         };
+        crate::failpoint::hit("pipeline::after_send_before_commit");
         let message_set_id = match &in_flight {
             Some(InFlight::Recover(old)) => {
                 let answered = set
@@ -279,6 +281,7 @@ impl WorkProvider for Pipeline {
         self.store
             .record_results(message_set_id.as_deref(), &results)
             .map_err(work_err)?;
+        crate::failpoint::hit("pipeline::after_commit_before_reply");
         let total = self.with_progress(ctx.session_id, |p| {
             p.answered += answered;
             p.answered

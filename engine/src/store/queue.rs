@@ -231,6 +231,13 @@ pub struct QueueStatus {
     pub oldest_waiting_ms: Option<i64>,
 }
 
+/// A job whose probe (a query: it changes nothing) was sent in a probe-only set, which has no
+/// message set id to recover: if unanswered it is simply probed again.
+const UNANSWERED_PROBE: &str = "state='sent' AND verify=1 AND message_set_id IS NULL";
+/// Message sets with jobs whose outcome is unknown. Matched by set id, not session id: a set
+/// being recovered carries the recovering session's id while its jobs keep the sending one's.
+const IN_DOUBT_SETS: &str =
+    "SELECT message_set_id FROM job WHERE state='in_doubt' AND message_set_id IS NOT NULL";
 const TERMINAL: &str = "('completed','discarded','cancelled')";
 /// Responses are kept for `jobs show`; cap them so a huge query answer cannot bloat the queue.
 const MAX_STORED_RESPONSE: usize = 64 * 1024;
@@ -516,6 +523,10 @@ impl Store {
     pub fn session_lost(&self, session_id: i64) -> Result<usize, StoreError> {
         self.write(|tx| {
             let now = now_ms();
+            tx.execute(
+                &format!("UPDATE job SET state='available', updated_at=?2 WHERE session_id=?1 AND {UNANSWERED_PROBE}"),
+                params![session_id, now],
+            )?;
             let n = tx.execute(
                 "UPDATE job SET state='in_doubt', updated_at=?2 WHERE session_id=?1 AND state='sent'",
                 params![session_id, now],
@@ -534,13 +545,19 @@ impl Store {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
             let now = now_ms();
+            tx.execute(
+                &format!("UPDATE job SET state='available', updated_at=?2 WHERE lease_owner IS NOT ?1 AND {UNANSWERED_PROBE}"),
+                params![boot, now],
+            )?;
             let n = tx.execute(
                 "UPDATE job SET state='in_doubt', updated_at=?2 WHERE state='sent' AND lease_owner IS NOT ?1",
                 params![boot, now],
             )?;
             tx.execute(
-                "UPDATE message_set SET state='in_doubt' WHERE state IN ('sent','recovering')
-                 AND session_id IN (SELECT DISTINCT session_id FROM job WHERE state='in_doubt')",
+                &format!(
+                    "UPDATE message_set SET state='in_doubt' WHERE state IN ('sent','recovering')
+                     AND id IN ({IN_DOUBT_SETS})"
+                ),
                 [],
             )?;
             // A set with no live jobs left needs no recovery.
