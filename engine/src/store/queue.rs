@@ -376,15 +376,18 @@ impl Store {
                     old_message_set_id: old,
                 }));
             }
-            // 2. Jobs whose outcome is unknown and cannot be recovered: verify by probe.
+            // 2. Jobs whose outcome is unknown and cannot be recovered: verify by probe
+            //    (also a probe that QuickBooks asked us to retry later, once it is due).
             let mut stmt = tx.prepare(
-                "SELECT id, probe, attempt FROM job WHERE connection_id=?1 AND state='available'
+                "SELECT id, probe, attempt FROM job WHERE connection_id=?1
+                 AND (state='available' OR (state='retryable' AND run_at<=?3))
                  AND verify=1 AND probe IS NOT NULL ORDER BY priority, id LIMIT ?2",
             )?;
             let probes: Vec<(i64, String, i64)> = stmt
-                .query_map(params![connection_id, limits.max_requests as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?
+                .query_map(
+                    params![connection_id, limits.max_requests as i64, now],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?
                 .collect::<Result<_, _>>()?;
             drop(stmt);
             let picked = if !probes.is_empty() {
@@ -728,10 +731,12 @@ impl Store {
     }
 }
 
-/// Jobs ready to send for connection ?1 at time ?2: available (not verifying) or retryable
-/// and due, with every dependency completed (a mapping exists for each dependency key).
+/// Jobs ready to send for connection ?1 at time ?2: available or retryable and due, not being
+/// verified (a job whose earlier attempt may have landed is only ever probed, never re-sent,
+/// until the probe proves it absent), with every dependency completed (a mapping exists for
+/// each dependency key).
 const ELIGIBLE_SELECT: &str = "SELECT j.id, j.qbxml, j.attempt FROM job j
-    WHERE j.connection_id=?1 AND ((j.state='available' AND j.verify=0) OR j.state='retryable') AND j.run_at<=?2
+    WHERE j.connection_id=?1 AND j.state IN ('available','retryable') AND j.verify=0 AND j.run_at<=?2
       AND NOT EXISTS (SELECT 1 FROM job_dep d WHERE d.job_id=j.id AND NOT EXISTS (
           SELECT 1 FROM mapping m WHERE m.connection_id=j.connection_id AND m.plugin=j.plugin AND m.key=d.depends_on))";
 const ELIGIBLE_SQL: &str = "SELECT 1 FROM job j
@@ -1239,6 +1244,32 @@ mod tests {
         assert!(!jobs2[0].probing);
         assert_ne!(again.unwrap(), set, "a re-send gets a new message set id");
         assert_ne!(jobs2[0].request_id, jobs[0].request_id);
+    }
+
+    #[test]
+    fn a_probe_told_to_retry_is_probed_again_never_resent_unverified() {
+        let (_d, s) = open();
+        s.enqueue_record(1, "p", "x", None, "{}", &[job("a", &[])])
+            .unwrap();
+        let (set, _) = sent(s.claim(1, 1, LIMITS).unwrap());
+        s.session_lost(1).unwrap();
+        s.recovery_unavailable(&set.unwrap()).unwrap();
+        let (_, probes) = sent(s.claim(1, 2, LIMITS).unwrap());
+        assert!(probes[0].probing);
+        let busy = JobResult::Retry {
+            code: 3175,
+            message: "locked".into(),
+        };
+        s.record_results(None, &[(probes[0].job_id, busy, None)])
+            .unwrap();
+        s.write(|tx| tx.execute("UPDATE job SET run_at=0", []))
+            .unwrap();
+        let (_, again) = sent(s.claim(1, 2, LIMITS).unwrap());
+        assert!(
+            again[0].probing,
+            "the request itself must not be re-sent before the probe answers"
+        );
+        assert!(again[0].qbxml.contains("CustomerQueryRq"));
     }
 
     #[test]
