@@ -91,6 +91,8 @@ enum Command {
     /// Manage mapping plugins (install, list, approve, rollback, remove, new).
     #[command(subcommand)]
     Plugin(crate::plugins::cli::PluginCommand),
+    /// Measure throughput, latency, memory, hot swap and start-up (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Entry point used by the binary.
@@ -233,6 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Qwc(args) => qbwc::cli::run_qwc(args, &config).map(|()| ExitCode::SUCCESS),
         Command::Validate(args) => crate::qbxml::cli::run(&args),
         Command::Plugin(command) => crate::plugins::cli::run(command, &config),
+        Command::Bench(args) => crate::bench::run(args),
         Command::Jobs(args) => {
             crate::pipeline::cli::jobs(&open_store(&config)?, args)?;
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,8 @@ mod admin;
 mod admin_api;
 mod browser;
 mod foundation;
+mod hostile;
+mod load;
 mod pipeline;
 mod plugins;
 mod qbwc;
