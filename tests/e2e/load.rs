@@ -7,7 +7,7 @@
 //! qbridge --test e2e load::` (see docs/benchmarks.md).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use qbridge::sim::company::{Company, Faults};
@@ -120,8 +120,16 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
     let d = Deployment::new();
     let tenants = tenants(&d, n);
     // Short session leases, so that sessions cut off by lost responses free their company
-    // file quickly.
-    let extra = ["--set", "qbwc.session_idle_secs=2"];
+    // file quickly; login limits lifted because every Web Connector here logs in from
+    // 127.0.0.1, many times over (retries after kills and lost responses).
+    let extra = [
+        "--set",
+        "qbwc.session_idle_secs=2",
+        "--set",
+        "qbwc.auth_per_user_per_minute=10000",
+        "--set",
+        "qbwc.auth_per_ip_per_minute=100000",
+    ];
     let mut server = Server::start_in(d.tmp.path(), &d.data_dir, &extra);
     for (i, t) in tenants.iter().enumerate() {
         for r in 0..RECORDS_PER_CONNECTION {

@@ -19,6 +19,16 @@ use crate::sim::{QbFailure, QuickBooks};
 /// work fails the benchmark instead of hanging it.
 const MAX_SESSIONS: usize = 200;
 
+/// Every simulated Web Connector logs in from 127.0.0.1 and runs back-to-back sessions, so
+/// the login rate limits (10 per user and 60 per address a minute by default) are lifted to
+/// their maxima: the benchmark measures the sync path, not the brute-force guard.
+const UNLIMITED_LOGINS: &[&str] = &[
+    "--set",
+    "qbwc.auth_per_user_per_minute=10000",
+    "--set",
+    "qbwc.auth_per_ip_per_minute=100000",
+];
+
 /// A `qbridge serve` child on a free port; killed on drop.
 pub(crate) struct ServerProcess {
     child: Child,
@@ -27,13 +37,17 @@ pub(crate) struct ServerProcess {
 
 impl ServerProcess {
     /// Starts the server and returns it with the time to the first `/healthz` 200.
-    pub(crate) fn start(data_dir: &Path) -> anyhow::Result<(ServerProcess, Duration)> {
+    pub(crate) fn start(
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<(ServerProcess, Duration)> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let listen = format!("127.0.0.1:{port}");
         let started = Instant::now();
         let child = qbridge()?
             .args(["serve", "--listen", &listen, "--log-level", "warn", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -112,9 +126,9 @@ pub(crate) fn agent() -> ureq::Agent {
 pub(crate) fn startup_and_size(work: &Path) -> anyhow::Result<Vec<Row>> {
     let exe = std::env::current_exe()?;
     let size = std::fs::metadata(&exe)?.len();
-    let (first, t_fresh) = ServerProcess::start(&work.join("startup"))?;
+    let (first, t_fresh) = ServerProcess::start(&work.join("startup"), &[])?;
     drop(first);
-    let (_second, t_warm) = ServerProcess::start(&work.join("startup"))?;
+    let (_second, t_warm) = ServerProcess::start(&work.join("startup"), &[])?;
     Ok(vec![
         row("start-up", "binary size", format!("{:.1} MiB", size as f64 / 1048576.0)),
         row(
@@ -222,7 +236,7 @@ pub(crate) fn throughput(work: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Row>>
     let data_dir = work.join("soap");
     let most = sizes.concurrency.iter().copied().max().unwrap_or(1);
     let (conns, token) = deploy(&data_dir, most)?;
-    let (server, _) = ServerProcess::start(&data_dir)?;
+    let (server, _) = ServerProcess::start(&data_dir, UNLIMITED_LOGINS)?;
     let mut rows = Vec::new();
     let idle = proc_status_kib(server.pid(), "VmRSS").unwrap_or(0);
     rows.push(row("memory", "server RSS at idle", format!("{:.1} MiB", idle as f64 / 1024.0)));
