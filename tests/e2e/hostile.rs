@@ -117,9 +117,9 @@ fn soap_attacks_get_faults_the_server_keeps_serving_and_the_queue_is_unchanged()
     healthy(&server);
 
     let deep = format!(
-        "{ENVELOPE_HEAD}{}{}{ENVELOPE_TAIL}",
-        "<x>".repeat(100_000),
-        "</x>".repeat(100_000)
+        r#"{ENVELOPE_HEAD}<receiveResponseXML xmlns="http://developer.intuit.com/"><ticket>t</ticket><response>{}{}</response></receiveResponseXML>{ENVELOPE_TAIL}"#,
+        "<x>".repeat(20_000),
+        "</x>".repeat(20_000)
     );
     assert_fault(post_soap(&server, "text/xml", deep.as_bytes()), "nested deeper");
     healthy(&server);
