@@ -62,10 +62,18 @@ pub fn qwc(data: &[u8]) {
     let username = parts.next().unwrap_or_default();
     let mut config = Config::default();
     if let Some(url) = parts.next() {
-        let _ = config.apply("server.public_url", url, qbridge::config::Origin::Flag("fuzz".into()));
+        let _ = config.apply(
+            "server.public_url",
+            url,
+            qbridge::config::Origin::Flag("fuzz".into()),
+        );
     }
     if let Some(path) = parts.next() {
-        let _ = config.apply("qbwc.path", path, qbridge::config::Origin::Flag("fuzz".into()));
+        let _ = config.apply(
+            "qbwc.path",
+            path,
+            qbridge::config::Origin::Flag("fuzz".into()),
+        );
     }
     let store = qwc_store();
     if store.add_connection(connection, "{FILE-ID}", "").is_err() {
@@ -117,8 +125,7 @@ pub fn plugin_output(data: &[u8]) {
         adopt_existing: true,
         notes: vec![],
     };
-    if qbridge::plugins::output::check_requests(&manifest, std::slice::from_ref(&request)).is_ok()
-    {
+    if qbridge::plugins::output::check_requests(&manifest, std::slice::from_ref(&request)).is_ok() {
         let x = request.qbxml.trim();
         assert!(
             x.starts_with('<') && x.ends_with('>'),
@@ -167,9 +174,34 @@ impl Rng {
 
 /// Tokens that tend to reach interesting parser states.
 const DICTIONARY: &[&[u8]] = &[
-    b"<", b">", b"</", b"/>", b"&amp;", b"&lt;", b"&#x0;", b"&#65;", b"&xxe;", b"<!DOCTYPE x [<!ENTITY a \"b\">]>",
-    b"<![CDATA[", b"]]>", b"<?xml version=\"1.0\"?>", b"\"", b"'", b"=", b"\0", b"\xef\xbb\xbf",
-    b"\xff", b"soap:", b"xmlns=\"\"", b"[", b"]", b"\n", b"=\"", b"0x", b"-1", b"99999999999999999999",
+    b"<",
+    b">",
+    b"</",
+    b"/>",
+    b"&amp;",
+    b"&lt;",
+    b"&#x0;",
+    b"&#65;",
+    b"&xxe;",
+    b"<!DOCTYPE x [<!ENTITY a \"b\">]>",
+    b"<![CDATA[",
+    b"]]>",
+    b"<?xml version=\"1.0\"?>",
+    b"\"",
+    b"'",
+    b"=",
+    b"\0",
+    b"\xef\xbb\xbf",
+    b"\xff",
+    b"soap:",
+    b"xmlns=\"\"",
+    b"[",
+    b"]",
+    b"\n",
+    b"=\"",
+    b"0x",
+    b"-1",
+    b"99999999999999999999",
 ];
 
 /// One mutation of `input`: flips, inserts, deletes, dictionary tokens, splices, repeats.

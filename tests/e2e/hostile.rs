@@ -88,7 +88,11 @@ fn assert_queued_work_lands_once(server: &Server, d: &Deployment) {
     let mut company = company_with_items(&[]);
     sync_until_idle(server, d, &mut company, 20);
     assert_eq!(company.count("Customer"), 5);
-    let mut names: Vec<&str> = company.write_log().iter().map(|w| w.name.as_str()).collect();
+    let mut names: Vec<&str> = company
+        .write_log()
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
     let all = names.len();
     names.sort();
     names.dedup();
@@ -106,14 +110,20 @@ fn soap_attacks_get_faults_the_server_keeps_serving_and_the_queue_is_unchanged()
     let external = format!(
         r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>{ENVELOPE_HEAD}<authenticate xmlns="http://developer.intuit.com/"><strUserName>&xxe;</strUserName></authenticate>{ENVELOPE_TAIL}"#
     );
-    assert_fault(post_soap(&server, "text/xml", external.as_bytes()), "DOCTYPE");
+    assert_fault(
+        post_soap(&server, "text/xml", external.as_bytes()),
+        "DOCTYPE",
+    );
     healthy(&server);
 
     // An undeclared entity without a DOCTYPE: refused by name, never expanded.
     let entity = format!(
         r#"{ENVELOPE_HEAD}<authenticate xmlns="http://developer.intuit.com/"><strUserName>&lol9;</strUserName></authenticate>{ENVELOPE_TAIL}"#
     );
-    assert_fault(post_soap(&server, "text/xml", entity.as_bytes()), "the entity &amp;lol9; is not allowed");
+    assert_fault(
+        post_soap(&server, "text/xml", entity.as_bytes()),
+        "the entity &amp;lol9; is not allowed",
+    );
     healthy(&server);
 
     let deep = format!(
@@ -121,7 +131,10 @@ fn soap_attacks_get_faults_the_server_keeps_serving_and_the_queue_is_unchanged()
         "<x>".repeat(20_000),
         "</x>".repeat(20_000)
     );
-    assert_fault(post_soap(&server, "text/xml", deep.as_bytes()), "nested deeper");
+    assert_fault(
+        post_soap(&server, "text/xml", deep.as_bytes()),
+        "nested deeper",
+    );
     healthy(&server);
 
     let (status, body) = post_soap(&server, "text/xml", &[0xff, 0xfe, 0x00, 0x3c]);
@@ -131,11 +144,19 @@ fn soap_attacks_get_faults_the_server_keeps_serving_and_the_queue_is_unchanged()
 
     // Wrong content types: a JSON or form body is refused as not being a SOAP envelope.
     assert_fault(
-        post_soap(&server, "application/json", br#"{"method": "authenticate"}"#),
+        post_soap(
+            &server,
+            "application/json",
+            br#"{"method": "authenticate"}"#,
+        ),
         "not XML",
     );
     assert_fault(
-        post_soap(&server, "application/x-www-form-urlencoded", b"strUserName=a&strPassword=b"),
+        post_soap(
+            &server,
+            "application/x-www-form-urlencoded",
+            b"strUserName=a&strPassword=b",
+        ),
         "not XML",
     );
     healthy(&server);
@@ -172,7 +193,10 @@ fn soap_attacks_get_faults_the_server_keeps_serving_and_the_queue_is_unchanged()
         // Keep dribbling until the server hangs up (a closed socket ends the read).
         let _ = s.write_all(b"X-Slow: 1\r\n");
         let _ = s.read_to_end(&mut buf);
-        assert!(Instant::now() < cut_off_by, "slow-loris connection still open");
+        assert!(
+            Instant::now() < cut_off_by,
+            "slow-loris connection still open"
+        );
         assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
     }
     healthy(&server);
@@ -197,19 +221,40 @@ fn brute_force_logins_hit_the_rate_limit_and_the_real_user_still_logs_in_after()
     );
     for n in 0..40 {
         let guess = format!("guess-{n:04}-guess-guess");
-        let body = soap(&server, &Request::Authenticate { user: &d.user, password: &guess });
+        let body = soap(
+            &server,
+            &Request::Authenticate {
+                user: &d.user,
+                password: &guess,
+            },
+        );
         assert!(body.contains("<string>nvu</string>"), "{body}");
     }
     // The limit is engaged: even the right password is refused before any hashing.
-    let body = soap(&server, &Request::Authenticate { user: &d.user, password: &d.password });
+    let body = soap(
+        &server,
+        &Request::Authenticate {
+            user: &d.user,
+            password: &d.password,
+        },
+    );
     assert!(body.contains("<string>nvu</string>"), "{body}");
     healthy(&server);
     // The bucket refills (0.5 logins/s here): the legitimate user gets in again.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let body = soap(&server, &Request::Authenticate { user: &d.user, password: &d.password });
+        let body = soap(
+            &server,
+            &Request::Authenticate {
+                user: &d.user,
+                password: &d.password,
+            },
+        );
         if !body.contains("<string>nvu</string>") {
-            assert!(!body.contains("<string>none</string>"), "work is queued: {body}");
+            assert!(
+                !body.contains("<string>none</string>"),
+                "work is queued: {body}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "the real user never got back in");
@@ -246,7 +291,10 @@ fn replayed_and_expired_tickets_get_the_protocols_error_path_and_lose_nothing() 
     // Replayed: a ticket used after closeConnection is no longer valid.
     let ticket = ticket_of(&soap(
         &server,
-        &Request::Authenticate { user: &d.user, password: &d.password },
+        &Request::Authenticate {
+            user: &d.user,
+            password: &d.password,
+        },
     ));
     soap(&server, &Request::CloseConnection { ticket: &ticket });
     let replayed = send(&ticket);
@@ -261,23 +309,43 @@ fn replayed_and_expired_tickets_get_the_protocols_error_path_and_lose_nothing() 
     // Expired: idle past qbwc.session_idle_secs.
     let ticket = ticket_of(&soap(
         &server,
-        &Request::Authenticate { user: &d.user, password: &d.password },
+        &Request::Authenticate {
+            user: &d.user,
+            password: &d.password,
+        },
     ));
     std::thread::sleep(Duration::from_millis(2_500));
     let body = send(&ticket);
-    assert!(!body.contains("CustomerAdd"), "an expired ticket gets no work: {body}");
+    assert!(
+        !body.contains("CustomerAdd"),
+        "an expired ticket gets no work: {body}"
+    );
     healthy(&server);
 
     server.terminate();
-    assert_eq!(queue_snapshot(&d), before, "no job was lost to the dead sessions");
+    assert_eq!(
+        queue_snapshot(&d),
+        before,
+        "no job was lost to the dead sessions"
+    );
     let server = start(&d, &[]);
     assert_queued_work_lands_once(&server, &d);
 }
 
 /// POSTs raw bytes to the ingest API; returns (status, body).
-fn post_ingest(server: &Server, token: &str, plugin: &str, kind: &str, ct: &str, body: &[u8]) -> (u16, String) {
+fn post_ingest(
+    server: &Server,
+    token: &str,
+    plugin: &str,
+    kind: &str,
+    ct: &str,
+    body: &[u8],
+) -> (u16, String) {
     let mut resp = agent()
-        .post(format!("{}/api/v1/ingest/{plugin}?kind={kind}", server.base))
+        .post(format!(
+            "{}/api/v1/ingest/{plugin}?kind={kind}",
+            server.base
+        ))
         .header("Authorization", &format!("Bearer {token}"))
         .header("Content-Type", ct)
         .send(body)
@@ -294,7 +362,10 @@ fn hostile_ingest_bodies_and_garbage_plugin_output_store_nothing() {
     let rogue = std::path::Path::new(env!("QBRIDGE_PLUGIN_FIXTURES")).join("rogue.wasm");
     d.cli(&["plugin", "install", rogue.to_str().unwrap()]);
     let before_with_rogue = queue_snapshot(&d);
-    assert_eq!(before_with_rogue, before, "installing a plugin queues nothing");
+    assert_eq!(
+        before_with_rogue, before,
+        "installing a plugin queues nothing"
+    );
     let mut server = start(&d, &[]);
     let json = "application/json";
     let post = |plugin: &str, kind: &str, ct: &str, body: &[u8]| {
@@ -317,7 +388,14 @@ fn hostile_ingest_bodies_and_garbage_plugin_output_store_nothing() {
     healthy(&server);
 
     // Wrong token or none: refused before the body is looked at.
-    let (status, _) = post_ingest(&server, "qbt_not-a-token", "example", "customer", json, b"{}");
+    let (status, _) = post_ingest(
+        &server,
+        "qbt_not-a-token",
+        "example",
+        "customer",
+        json,
+        b"{}",
+    );
     assert_eq!(status, 401);
 
     // A plugin that returns garbage qbXML is refused with its name and what was wrong.
@@ -329,12 +407,19 @@ fn hostile_ingest_bodies_and_garbage_plugin_output_store_nothing() {
     ] {
         let (status, body) = post("rogue", kind, json, b"{}");
         assert_eq!(status, 422, "{kind}: {body}");
-        assert!(body.contains("rogue") && body.contains(expected), "{kind}: {body}");
+        assert!(
+            body.contains("rogue") && body.contains(expected),
+            "{kind}: {body}"
+        );
         healthy(&server);
     }
 
     server.terminate();
-    assert_eq!(queue_snapshot(&d), before, "no attack queued or lost anything");
+    assert_eq!(
+        queue_snapshot(&d),
+        before,
+        "no attack queued or lost anything"
+    );
     let server = start(&d, &[]);
     assert_queued_work_lands_once(&server, &d);
 }

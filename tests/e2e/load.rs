@@ -6,8 +6,8 @@
 //! CI size: 8 connections. Full size: `QBRIDGE_LOAD_CONNECTIONS=64 cargo test --release -p
 //! qbridge --test e2e load::` (see docs/benchmarks.md).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use qbridge::sim::company::{Company, Faults};
@@ -189,7 +189,9 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
     }
     server.terminate();
     let store = Store::open(&d.data_dir, StoreOptions::default()).unwrap();
-    store.integrity_check().expect("PRAGMA integrity_check is ok");
+    store
+        .integrity_check()
+        .expect("PRAGMA integrity_check is ok");
     for state in ["available", "sent", "in_doubt", "retryable", "held"] {
         let stuck = store
             .list_jobs(&JobFilter {

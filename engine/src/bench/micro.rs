@@ -17,7 +17,9 @@ use crate::store::{Store, StoreOptions};
 
 /// The bundled example plugin's own source, compiled natively: the baseline the WASM
 /// plugin is compared with (its `export_mapper!` glue only exists on wasm32).
+/// Formatted by the plugins workspace, not ours.
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../../../plugins/example/src/lib.rs"]
 mod example_native;
 

@@ -97,7 +97,11 @@ fn markdown(rows: &[Row], quick: bool) -> String {
     out
 }
 
-pub(crate) fn row(section: &'static str, metric: impl Into<String>, value: impl Into<String>) -> Row {
+pub(crate) fn row(
+    section: &'static str,
+    metric: impl Into<String>,
+    value: impl Into<String>,
+) -> Row {
     Row {
         section,
         metric: metric.into(),

@@ -44,7 +44,14 @@ impl ServerProcess {
         let listen = format!("127.0.0.1:{port}");
         let started = Instant::now();
         let child = qbridge()?
-            .args(["serve", "--listen", &listen, "--log-level", "warn", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                &listen,
+                "--log-level",
+                "warn",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::null())
@@ -129,7 +136,11 @@ pub(crate) fn startup_and_size(work: &Path) -> anyhow::Result<Vec<Row>> {
     drop(first);
     let (_second, t_warm) = ServerProcess::start(&work.join("startup"), &[])?;
     Ok(vec![
-        row("start-up", "binary size", format!("{:.1} MiB", size as f64 / 1048576.0)),
+        row(
+            "start-up",
+            "binary size",
+            format!("{:.1} MiB", size as f64 / 1048576.0),
+        ),
         row(
             "start-up",
             "to first /healthz 200, fresh data dir (migrations, bundled plugin install)",
@@ -202,7 +213,11 @@ pub(crate) fn throughput(work: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Row>>
     let (server, _) = ServerProcess::start(&data_dir, UNLIMITED_LOGINS)?;
     let mut rows = Vec::new();
     let idle = proc_status_kib(server.pid(), "VmRSS").unwrap_or(0);
-    rows.push(row("memory", "server RSS at idle", format!("{:.1} MiB", idle as f64 / 1024.0)));
+    rows.push(row(
+        "memory",
+        "server RSS at idle",
+        format!("{:.1} MiB", idle as f64 / 1024.0),
+    ));
     let mut batch = 0;
     for &c in sizes.concurrency {
         batch += 1;
@@ -228,7 +243,10 @@ pub(crate) fn throughput(work: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Row>>
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().map_err(|_| anyhow::anyhow!("a Web Connector thread panicked"))?)
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("a Web Connector thread panicked"))?
+                })
                 .collect::<anyhow::Result<Vec<Tally>>>()
         })?;
         let elapsed = started.elapsed().as_secs_f64();
@@ -267,7 +285,9 @@ pub(crate) fn throughput(work: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Row>>
         ));
         rows.push(row(
             "queue",
-            format!("{label}: jobs/s ingested→applied ({records} records)"),
+            format!(
+                "{label}: jobs/s queued→applied in QuickBooks ({records} records; sync time only)"
+            ),
             format!("{:.0}", records as f64 / elapsed),
         ));
         rows.push(row(
@@ -282,12 +302,22 @@ pub(crate) fn throughput(work: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Row>>
         ));
     }
     let hwm = proc_status_kib(server.pid(), "VmHWM").unwrap_or(0);
-    rows.push(row("memory", "server VmHWM after all levels", format!("{:.1} MiB", hwm as f64 / 1024.0)));
+    rows.push(row(
+        "memory",
+        "server VmHWM after all levels",
+        format!("{:.1} MiB", hwm as f64 / 1024.0),
+    ));
     Ok(rows)
 }
 
 /// Pushes `per` new customers for each connection over HTTP; returns how many.
-fn ingest(server: &ServerProcess, token: &str, conns: &[Conn], per: usize, batch: usize) -> anyhow::Result<usize> {
+fn ingest(
+    server: &ServerProcess,
+    token: &str,
+    conns: &[Conn],
+    per: usize,
+    batch: usize,
+) -> anyhow::Result<usize> {
     let agent = agent();
     let mut n = 0;
     for conn in conns {
