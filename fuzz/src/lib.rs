@@ -160,7 +160,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -168,7 +168,7 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -214,7 +214,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
                 let i = rng.below(out.len());
                 out[i] ^= 1 << rng.below(8);
             }
-            1 => out.insert(at, rng.next() as u8),
+            1 => out.insert(at, rng.next_u64() as u8),
             2 if at < out.len() => {
                 let end = (at + 1 + rng.below(16)).min(out.len());
                 out.drain(at..end);
