@@ -97,6 +97,8 @@ enum Command {
     /// Manage mapping plugins (install, list, approve, rollback, remove, new).
     #[command(subcommand)]
     Plugin(crate::plugins::cli::PluginCommand),
+    /// Measure throughput, latency, memory, hot swap and start-up (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Entry point used by the binary.
@@ -243,6 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::demo::run(keep.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => crate::bench::run(args),
         Command::Jobs(args) => {
             crate::pipeline::cli::jobs(&open_store(&config)?, args)?;
             Ok(ExitCode::SUCCESS)

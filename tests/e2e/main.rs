@@ -10,6 +10,8 @@ mod admin_api;
 mod browser;
 mod crash;
 mod foundation;
+mod hostile;
+mod load;
 mod pipeline;
 mod plugin_crates;
 mod plugins;

@@ -16,7 +16,7 @@ pub mod cli;
 mod host;
 mod http;
 mod manager;
-mod output;
+pub mod output;
 mod permissions;
 mod scaffold;
 mod v0_1_0;

@@ -8,7 +8,7 @@ use quick_xml::events::Event;
 use super::PluginError;
 
 /// Checks a call's requests; the error names the plugin and what was wrong.
-pub(crate) fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), PluginError> {
+pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), PluginError> {
     let fail = |problem: String| PluginError::BadOutput {
         name: manifest.name.clone(),
         version: manifest.version.clone(),

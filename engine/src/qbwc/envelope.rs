@@ -25,7 +25,7 @@ const ENVELOPE_CLOSE: &str = "</soap:Body></soap:Envelope>";
 
 /// The Web Connector methods this endpoint answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Method {
+pub enum Method {
     ServerVersion,
     /// The name the Programmer's Guide documents for `serverVersion`.
     GetServerVersion,
@@ -88,7 +88,7 @@ pub(crate) fn method_names() -> String {
 
 /// A parsed request: the method and its parameters by local name, in body order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SoapRequest {
+pub struct SoapRequest {
     pub method: Method,
     pub params: Vec<(String, String)>,
 }
@@ -106,7 +106,7 @@ impl SoapRequest {
 
 /// Why a body is not an acceptable SOAP request. Each message says what was wrong.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum EnvelopeError {
+pub enum EnvelopeError {
     #[error("the request body is not UTF-8 text; the Web Connector sends UTF-8 SOAP")]
     NotUtf8,
     #[error("the request body is empty; expected a SOAP envelope")]
@@ -132,7 +132,7 @@ pub(crate) enum EnvelopeError {
 }
 
 /// Parses a whole (size-capped) body. `max_text` caps every parameter after unescaping.
-pub(crate) fn parse(body: &[u8], max_text: usize) -> Result<SoapRequest, EnvelopeError> {
+pub fn parse(body: &[u8], max_text: usize) -> Result<SoapRequest, EnvelopeError> {
     let text = std::str::from_utf8(body).map_err(|_| EnvelopeError::NotUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {

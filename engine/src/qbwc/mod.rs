@@ -18,7 +18,7 @@
 mod advice;
 mod auth;
 pub mod cli;
-mod envelope;
+pub mod envelope;
 mod hcp;
 mod qwc;
 mod session;

@@ -103,6 +103,8 @@ struct Inner {
     // that the writer is the last connection and checkpoints the WAL into the main file.
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Connection>,
+    /// Write transactions begun since open (for `qbridge bench`: transactions per job).
+    writes: std::sync::atomic::AtomicU64,
     opts: StoreOptions,
     lock: InstanceLock,
 }
@@ -127,6 +129,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(writer),
+                writes: std::sync::atomic::AtomicU64::new(0),
                 readers: Mutex::new(readers),
                 opts,
                 lock,
@@ -153,6 +156,9 @@ impl Store {
         E: From<rusqlite::Error>,
     {
         let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;
@@ -182,6 +188,11 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner())
             .push(conn);
         result
+    }
+
+    /// Write transactions begun by this handle's process since the store was opened.
+    pub fn write_transactions(&self) -> u64 {
+        self.inner.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Full `PRAGMA integrity_check`; `Ok(())` or the first problems SQLite reports.

@@ -6,7 +6,7 @@
 use qbridge_sdk::serde_json::Value;
 use qbridge_sdk::{MapError, Manifest, Mapper, Request, export_mapper};
 
-struct ExampleMapper;
+pub struct ExampleMapper;
 
 impl Mapper for ExampleMapper {
     fn manifest() -> Manifest {
