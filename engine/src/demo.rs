@@ -70,6 +70,11 @@ fn sample_text(file: &str) -> &'static str {
     }
 }
 
+/// A bundled sample record by file name, as the plugin receives it (JSON text).
+pub fn sample(file: &str, key: Option<&str>) -> anyhow::Result<String> {
+    Ok(sample_record(sample_text(file), key)?.to_string())
+}
+
 /// A sample as the plugin receives it: notes removed, and Ramp's ERP ids removed because the
 /// simulated company cannot have another firm's ListIDs (the plugins then go by full name).
 pub fn sample_record(json: &str, key: Option<&str>) -> anyhow::Result<serde_json::Value> {

@@ -45,14 +45,32 @@ pub(crate) fn plugins(work: &Path, calls: usize) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut wasm_rate = None;
     for p in m.list()? {
-        if p.manifest.request_types.iter().all(|t| t != "CustomerAdd") {
+        if p.status != crate::store::PluginStatus::Active {
             continue;
         }
+        // Each bundled plugin on the records it exists for: the example on generated
+        // customers, Autotask and Ramp on their sample invoice bundle and card transaction.
+        let (kind, sample) = match p.name.as_str() {
+            "example" => ("customer", None),
+            "autotask" => (
+                "invoice",
+                Some(crate::demo::sample("autotask-invoice-1-basic.json", None)?),
+            ),
+            "ramp" => (
+                "transaction",
+                Some(crate::demo::sample(
+                    "ramp-transaction-1-card-split.json",
+                    Some("transaction"),
+                )?),
+            ),
+            _ => continue,
+        };
+        let record = |i: usize| sample.clone().unwrap_or_else(|| customer(i));
         // Warm up: the first call instantiates the component.
-        m.map(&p.name, "customer", &customer(0))??;
+        m.map(&p.name, kind, &record(0))??;
         let started = Instant::now();
         for i in 0..calls {
-            m.map(&p.name, "customer", &customer(i))??;
+            m.map(&p.name, kind, &record(i))??;
         }
         let rate = calls as f64 / started.elapsed().as_secs_f64();
         if p.name == "example" {
@@ -60,7 +78,7 @@ pub(crate) fn plugins(work: &Path, calls: usize) -> anyhow::Result<Vec<Row>> {
         }
         rows.push(row(
             "plugins",
-            format!("{} {} (WASM, warm): customer records/s", p.name, p.version),
+            format!("{} {} (WASM, warm): {kind} records/s", p.name, p.version),
             format!("{rate:.0}"),
         ));
     }
