@@ -134,14 +134,20 @@ fn a_running_server_hot_swaps_stages_approves_and_rolls_back_through_the_api() {
 
     // The same file again changes nothing.
     let (s, body) = install(&server, &admin, &fixture("echo-v2"));
-    assert_eq!((s, json(&body)["outcome"].clone()), (201, "already_active".into()));
+    assert_eq!(
+        (s, json(&body)["outcome"].clone()),
+        (201, "already_active".into())
+    );
 
     // v3 asks for InvoiceAdd as well: staged, v2 keeps running.
     let (s, body) = install(&server, &admin, &fixture("echo-v3"));
     assert_eq!(s, 201, "{body}");
     let out = json(&body);
     assert_eq!(out["outcome"], "staged");
-    assert_eq!(out["escalation"]["request_types"], serde_json::json!(["InvoiceAdd"]));
+    assert_eq!(
+        out["escalation"]["request_types"],
+        serde_json::json!(["InvoiceAdd"])
+    );
     assert_eq!(
         out["escalation"]["permission_areas"][0]["name"],
         "Customers & Receivables"
@@ -156,14 +162,21 @@ fn a_running_server_hot_swaps_stages_approves_and_rolls_back_through_the_api() {
         .cloned()
         .unwrap();
     assert_eq!(staged["status"], "staged");
-    assert_eq!(staged["escalation"]["request_types"], serde_json::json!(["InvoiceAdd"]));
+    assert_eq!(
+        staged["escalation"]["request_types"],
+        serde_json::json!(["InvoiceAdd"])
+    );
     let by = staged["installed_by"].as_str().unwrap();
     assert!(
         by.starts_with("token:") && by.ends_with("(admin)"),
         "the API actor is recorded: {by}"
     );
 
-    let (s, body) = post(&server, &admin, "/api/v1/plugins/echo/versions/3.0.0/approve");
+    let (s, body) = post(
+        &server,
+        &admin,
+        "/api/v1/plugins/echo/versions/3.0.0/approve",
+    );
     assert_eq!(s, 200, "{body}");
     assert_eq!(mapped_by(&server, &d, &admin, 4), "3.0.0");
 
@@ -186,13 +199,28 @@ fn a_running_server_hot_swaps_stages_approves_and_rolls_back_through_the_api() {
         .call()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
-    let (s, body) = ingest(&server, &d.token, "echo", "customer", &serde_json::json!({"id": 6}));
+    let (s, body) = ingest(
+        &server,
+        &d.token,
+        "echo",
+        "customer",
+        &serde_json::json!({"id": 6}),
+    );
     assert_eq!(s, 404, "a removed plugin maps nothing: {body}");
     let _ = resp.body_mut().read_to_string();
 
     let (_, audit, _) = get_with(&server, Some(&admin), "/api/v1/audit?limit=1000");
-    for action in ["plugin.install", "plugin.stage", "plugin.approve", "plugin.rollback", "plugin.remove"] {
-        assert!(audit.contains(&format!("\"{action}\"")), "{action} audited: {audit}");
+    for action in [
+        "plugin.install",
+        "plugin.stage",
+        "plugin.approve",
+        "plugin.rollback",
+        "plugin.remove",
+    ] {
+        assert!(
+            audit.contains(&format!("\"{action}\"")),
+            "{action} audited: {audit}"
+        );
     }
 }
 
@@ -211,7 +239,11 @@ fn a_read_only_token_cannot_install_and_bad_uploads_are_refused_plainly() {
     let (s, body) = install(&server, &admin, b"not a component");
     assert_eq!(s, 422, "{body}");
     assert!(body.contains("cannot install the plugin"), "{body}");
-    let (s, body) = post(&server, &admin, "/api/v1/plugins/echo/versions/9.9.9/approve");
+    let (s, body) = post(
+        &server,
+        &admin,
+        "/api/v1/plugins/echo/versions/9.9.9/approve",
+    );
     assert_eq!(s, 404, "{body}");
     let mut resp = agent()
         .post(format!("{}/api/v1/plugins", server.base))
@@ -220,7 +252,12 @@ fn a_read_only_token_cannot_install_and_bad_uploads_are_refused_plainly() {
         .send("{}")
         .unwrap();
     assert_eq!(resp.status().as_u16(), 415);
-    assert!(resp.body_mut().read_to_string().unwrap().contains("application/wasm"));
+    assert!(
+        resp.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("application/wasm")
+    );
 }
 
 #[test]
@@ -232,14 +269,14 @@ fn plugin_install_with_url_hot_swaps_a_running_server() {
     let cli = |args: &[&str], token: Option<&str>| {
         let mut all = vec!["plugin"];
         all.extend_from_slice(args);
-        all.extend(["--url", &server.base]);
+        all.extend(["--url", server.base.as_str()]);
         if let Some(t) = token {
             all.extend(["--token", t]);
         }
         run(d.tmp.path(), &all)
     };
     let v1 = fixtures.join("echo-v1.wasm");
-    let out = cli(&["install", v1.to_str().unwrap()], Some(&admin));
+    let out = cli(&["install", v1.to_str().unwrap()], Some(admin.as_str()));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("plugin echo 1.0.0 is installed and running")
@@ -247,20 +284,26 @@ fn plugin_install_with_url_hot_swaps_a_running_server() {
     assert_eq!(mapped_by(&server, &d, &admin, 1), "1.0.0");
 
     let v3 = fixtures.join("echo-v3.wasm");
-    let out = cli(&["install", v3.to_str().unwrap()], Some(&admin));
+    let out = cli(&["install", v3.to_str().unwrap()], Some(admin.as_str()));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("is staged") && text.contains("InvoiceAdd"), "{text}");
+    assert!(
+        text.contains("is staged") && text.contains("InvoiceAdd"),
+        "{text}"
+    );
 
-    let out = cli(&["approve", "echo", "3.0.0"], Some(&admin));
+    let out = cli(&["approve", "echo", "3.0.0"], Some(admin.as_str()));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(mapped_by(&server, &d, &admin, 2), "3.0.0");
 
-    let out = cli(&["list"], Some(&admin));
+    let out = cli(&["list"], Some(admin.as_str()));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("echo needs QuickBooks permissions: Customers & Receivables"), "{text}");
+    assert!(
+        text.contains("echo needs QuickBooks permissions: Customers & Receivables"),
+        "{text}"
+    );
 
-    let out = cli(&["rollback", "echo"], Some(&admin));
+    let out = cli(&["rollback", "echo"], Some(admin.as_str()));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("rolled back to 1.0.0"));
     assert_eq!(mapped_by(&server, &d, &admin, 3), "1.0.0");

@@ -63,7 +63,15 @@ fn web_ui_works_in_a_real_browser() {
     let dd = data.to_str().unwrap();
     for args in [
         &["connection", "add", "--data-dir", dd, "acme"][..],
-        &["user", "add", "--data-dir", dd, "--connection", "acme", "qbridge-sync"],
+        &[
+            "user",
+            "add",
+            "--data-dir",
+            dd,
+            "--connection",
+            "acme",
+            "qbridge-sync",
+        ],
     ] {
         let out = run(tmp.path(), args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
@@ -82,7 +90,10 @@ fn web_ui_works_in_a_real_browser() {
             .send(&wasm[..])
             .unwrap();
         let body = resp.body_mut().read_to_string().unwrap();
-        assert!(body.contains(&format!("\"outcome\":\"{outcome}\"")), "{fixture}: {body}");
+        assert!(
+            body.contains(&format!("\"outcome\":\"{outcome}\"")),
+            "{fixture}: {body}"
+        );
     }
     let shots = root.join("target/browser-screenshots");
     let out_path = tmp.path().join("browser.out");

@@ -43,7 +43,10 @@ pub(crate) fn routes() -> Router<AppState> {
             post(approve_route),
         )
         .route("/api/v1/plugins/{name}/rollback", post(rollback_route))
-        .route("/api/v1/plugins/{name}", axum::routing::delete(remove_route))
+        .route(
+            "/api/v1/plugins/{name}",
+            axum::routing::delete(remove_route),
+        )
 }
 
 impl From<PluginError> for ApiError {
@@ -251,8 +254,7 @@ pub(crate) async fn install_plugin(
     }
     let manager = state.plugins.clone();
     let who = actor.token.actor();
-    let outcome =
-        blocking(move || Ok(manager.install(&wasm, signature.as_deref(), &who)?)).await?;
+    let outcome = blocking(move || Ok(manager.install(&wasm, signature.as_deref(), &who)?)).await?;
     Ok(outcome.into())
 }
 

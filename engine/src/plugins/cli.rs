@@ -308,8 +308,7 @@ struct Activated {
 fn segment(s: &str) -> anyhow::Result<&str> {
     if !s.is_empty()
         && s.len() <= 200
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
     {
         Ok(s)
@@ -418,7 +417,8 @@ impl Client {
         &self,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> anyhow::Result<String> {
-        let mut resp = result.with_context(|| format!("cannot reach the qbridge server at {}", self.base))?;
+        let mut resp =
+            result.with_context(|| format!("cannot reach the qbridge server at {}", self.base))?;
         let status = resp.status();
         let text = resp
             .body_mut()
@@ -442,7 +442,10 @@ impl Client {
     ) -> anyhow::Result<T> {
         let text = self.body(result)?;
         serde_json::from_str(&text).with_context(|| {
-            format!("the server at {} answered something other than the plugins API: {text:.200}", self.base)
+            format!(
+                "the server at {} answered something other than the plugins API: {text:.200}",
+                self.base
+            )
         })
     }
 

@@ -12,7 +12,10 @@ pub use crate::qbxml::{PermissionArea, permission_area};
 pub fn permission_areas<'a>(
     request_types: impl IntoIterator<Item = &'a str>,
 ) -> BTreeSet<PermissionArea> {
-    request_types.into_iter().filter_map(permission_area).collect()
+    request_types
+        .into_iter()
+        .filter_map(permission_area)
+        .collect()
 }
 
 #[cfg(test)]
@@ -34,7 +37,13 @@ mod tests {
         let names: Vec<String> = areas.iter().map(ToString::to_string).collect();
         assert_eq!(
             names,
-            ["Customers & Receivables", "Vendors & Payables", "Banking", "Lists", "Accounting"]
+            [
+                "Customers & Receivables",
+                "Vendors & Payables",
+                "Banking",
+                "Lists",
+                "Accounting"
+            ]
         );
     }
 }

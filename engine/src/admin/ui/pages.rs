@@ -1016,8 +1016,10 @@ async fn plugins(
     for name in names {
         let of: Vec<&PluginView> = versions.iter().filter(|v| v.name == name).collect();
         let _ = write!(c, "<section class=\"plugin\"><h2>{}</h2>", esc(name));
-        for v in of.iter().filter(|v| v.escalation.is_some()) {
-            let Some(e) = &v.escalation else { continue };
+        for (v, e) in of
+            .iter()
+            .filter_map(|v| v.escalation.as_ref().map(|e| (v, e)))
+        {
             let _ = write!(
                 c,
                 "<div class=\"staged\" role=\"region\" aria-label=\"Staged version {ver}\"><h3>Version {ver} waits for approval</h3><p>Approving lets it use, beyond the running version:</p><ul>\
