@@ -163,8 +163,11 @@ try {
   expect(download.suggestedFilename() === `${qwcUser}.qwc`, `the download is named ${qwcUser}.qwc`);
   const qwc = readFileSync(await download.path(), "utf8");
   expect(qwc.includes("<QBWCXML>") && qwc.includes(`<UserName>${qwcUser}</UserName>`) && qwc.includes(`<AppURL>${base}`), "the downloaded QWC names the user and this server");
-  const qwcResp = await page.request.get(`${base}/qwc/${qwcUser}`);
-  expect(qwcResp.status() === 200 && qwcResp.headers()["content-type"] === "application/xml", "the QWC is served as application/xml");
+  const [qwcStatus, qwcType, qwcDisposition] = await page.evaluate(async (url) => {
+    const r = await fetch(url);
+    return [r.status, r.headers.get("content-type"), r.headers.get("content-disposition")];
+  }, `${base}/qwc/${qwcUser}`);
+  expect(qwcStatus === 200 && qwcType === "application/xml" && qwcDisposition === `attachment; filename="${qwcUser}.qwc"`, "the QWC is served as an application/xml attachment");
 
   // 9. Plugins: the staged version's permission diff, approve, rollback offered, upload.
   await page.getByRole("link", { name: "Plugins", exact: true }).click();
