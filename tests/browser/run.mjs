@@ -162,7 +162,7 @@ try {
   ]);
   expect(download.suggestedFilename() === `${qwcUser}.qwc`, `the download is named ${qwcUser}.qwc`);
   const qwc = readFileSync(await download.path(), "utf8");
-  expect(qwc.includes("<QBWCXML>") && qwc.includes(`<UserName>${qwcUser}</UserName>`) && qwc.includes(`<AppURL>${base}`), "the downloaded QWC names the user and this server");
+  expect(qwc.includes("<QBWCXML>") && qwc.includes(`<UserName>${qwcUser}</UserName>`) && qwc.includes(`<AppURL>${base.replace("127.0.0.1", "localhost")}/qbwc</AppURL>`), "the downloaded QWC names the user and this server");
   const [qwcStatus, qwcType, qwcDisposition] = await page.evaluate(async (url) => {
     const r = await fetch(url);
     return [r.status, r.headers.get("content-type"), r.headers.get("content-disposition")];

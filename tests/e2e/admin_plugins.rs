@@ -69,7 +69,7 @@ fn get_with(server: &Server, token: Option<&str>, path: &str) -> (u16, String, O
 
 /// The status of each `echo` version the API lists, as (version, status).
 fn echo_versions(server: &Server, token: &str) -> Vec<(String, String)> {
-    let (s, body) = get_with(server, Some(token), "/api/v1/plugins");
+    let (s, body, _) = get_with(server, Some(token), "/api/v1/plugins");
     assert_eq!(s, 200, "{body}");
     json(&body)
         .as_array()
@@ -96,7 +96,7 @@ fn mapped_by(server: &Server, d: &Deployment, admin: &str, id: u64) -> String {
         &serde_json::json!({"id": id}),
     );
     assert_eq!(s, 202, "{body}");
-    let (s, body) = get_with(server, Some(admin), "/api/v1/jobs?limit=1000");
+    let (s, body, _) = get_with(server, Some(admin), "/api/v1/jobs?limit=1000");
     assert_eq!(s, 200, "{body}");
     let jobs = json(&body);
     let job = jobs
@@ -119,13 +119,13 @@ fn a_running_server_hot_swaps_stages_approves_and_rolls_back_through_the_api() {
     let admin = token(&d, "admin");
     let server = d.start();
 
-    let (s, body) = install(&server, &admin, &fixture("echo-v1"));
+    let (s, body) = install(&server, &admin, &fixture("echo_v1"));
     assert_eq!(s, 201, "{body}");
     assert_eq!(json(&body)["outcome"], "activated");
     assert_eq!(mapped_by(&server, &d, &admin, 1), "1.0.0");
 
     // Same permissions: the next call runs on v2, no restart.
-    let (s, body) = install(&server, &admin, &fixture("echo-v2"));
+    let (s, body) = install(&server, &admin, &fixture("echo_v2"));
     assert_eq!(s, 201, "{body}");
     let out = json(&body);
     assert_eq!(out["outcome"], "activated");
@@ -133,14 +133,14 @@ fn a_running_server_hot_swaps_stages_approves_and_rolls_back_through_the_api() {
     assert_eq!(mapped_by(&server, &d, &admin, 2), "2.0.0");
 
     // The same file again changes nothing.
-    let (s, body) = install(&server, &admin, &fixture("echo-v2"));
+    let (s, body) = install(&server, &admin, &fixture("echo_v2"));
     assert_eq!(
         (s, json(&body)["outcome"].clone()),
         (201, "already_active".into())
     );
 
     // v3 asks for InvoiceAdd as well: staged, v2 keeps running.
-    let (s, body) = install(&server, &admin, &fixture("echo-v3"));
+    let (s, body) = install(&server, &admin, &fixture("echo_v3"));
     assert_eq!(s, 201, "{body}");
     let out = json(&body);
     assert_eq!(out["outcome"], "staged");
@@ -230,7 +230,7 @@ fn a_read_only_token_cannot_install_and_bad_uploads_are_refused_plainly() {
     let admin = token(&d, "admin");
     let read = token(&d, "read");
     let server = d.start();
-    let (s, body) = install(&server, &read, &fixture("echo-v1"));
+    let (s, body) = install(&server, &read, &fixture("echo_v1"));
     assert_eq!(s, 403, "{body}");
     assert!(body.contains("needs `admin`"), "{body}");
     let (s, _, _) = get_with(&server, Some(&read), "/api/v1/plugins");
@@ -275,7 +275,7 @@ fn plugin_install_with_url_hot_swaps_a_running_server() {
         }
         run(d.tmp.path(), &all)
     };
-    let v1 = fixtures.join("echo-v1.wasm");
+    let v1 = fixtures.join("echo_v1.wasm");
     let out = cli(&["install", v1.to_str().unwrap()], Some(admin.as_str()));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -283,7 +283,7 @@ fn plugin_install_with_url_hot_swaps_a_running_server() {
     );
     assert_eq!(mapped_by(&server, &d, &admin, 1), "1.0.0");
 
-    let v3 = fixtures.join("echo-v3.wasm");
+    let v3 = fixtures.join("echo_v3.wasm");
     let out = cli(&["install", v3.to_str().unwrap()], Some(admin.as_str()));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -347,7 +347,11 @@ fn an_admin_downloads_a_well_formed_qwc_and_strangers_get_401() {
             .unwrap_or_else(|| panic!("{name} missing: {body}"))
     };
     assert_eq!(text("UserName"), "qbridge-sync");
-    assert!(text("AppURL").starts_with(&server.base), "{body}");
+    // A loopback listener is named `localhost`, the one http host the Web Connector accepts.
+    assert_eq!(
+        text("AppURL"),
+        format!("{}/qbwc", server.base.replace("127.0.0.1", "localhost"))
+    );
     assert!(text("FileID").starts_with('{'));
 
     assert_eq!(get_with(&server, None, "/qwc/qbridge-sync").0, 401);

@@ -81,7 +81,7 @@ fn web_ui_works_in_a_real_browser() {
     let token = bootstrap_token(&server);
     // echo 1.0.0 runs; 3.0.0 asks for InvoiceAdd too, so it waits on the plugins page.
     let fixtures = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES"));
-    for (fixture, outcome) in [("echo-v1", "activated"), ("echo-v3", "staged")] {
+    for (fixture, outcome) in [("echo_v1", "activated"), ("echo_v3", "staged")] {
         let wasm = std::fs::read(fixtures.join(format!("{fixture}.wasm"))).unwrap();
         let mut resp = agent()
             .post(format!("{}/api/v1/plugins", server.base))
@@ -107,7 +107,7 @@ fn web_ui_works_in_a_real_browser() {
         .env("QBRIDGE_SCREENSHOTS", &shots)
         .env("QBRIDGE_CHROMIUM", &chromium)
         .env("QBRIDGE_QWC_USER", "qbridge-sync")
-        .env("QBRIDGE_UPLOAD_WASM", fixtures.join("echo-v2.wasm"))
+        .env("QBRIDGE_UPLOAD_WASM", fixtures.join("echo_v2.wasm"))
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
