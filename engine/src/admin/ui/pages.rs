@@ -941,7 +941,7 @@ async fn connections(
 fn quickbooks_checklist(overview: &SetupOverview) -> String {
     let mut c = String::from(
         "<section class=\"checklist\"><h2>QuickBooks user checklist</h2><ol>\
-<li>In QuickBooks, signed in as the Admin, create a dedicated user for qbridge, for example <code>qbridge-sync</code> (Enterprise: Company &gt; Users &gt; Set Up Users and Roles; Pro/Premier: Company &gt; Set Up Users and Passwords). A dedicated user avoids collisions with a person signed in under their own login..</li>",
+<li>In QuickBooks, signed in as the Admin, create a dedicated user for qbridge, for example <code>qbridge-sync</code> (Enterprise: Company &gt; Users &gt; Set Up Users and Roles; Pro/Premier: Company &gt; Set Up Users and Passwords). A dedicated user avoids collisions with a person signed in under their own login.</li>",
     );
     if overview.areas.is_empty() {
         c.push_str("<li>Give it <strong>Full Access</strong>. No active plugin declares request types yet, so no narrower list can be given.</li>");
@@ -1023,7 +1023,7 @@ async fn plugins(
             let _ = write!(
                 c,
                 "<div class=\"staged\" role=\"region\" aria-label=\"Staged version {ver}\"><h3>Version {ver} waits for approval</h3><p>Approving lets it use, beyond the running version:</p><ul>\
-<li>Request types: {rt}</li><li>QuickBooks areas: {areas}</li><li>Hosts: {hosts}</li><li>Secrets: {secrets}</li></ul>\
+<li>Request types: {rt}</li><li>QuickBooks areas those request types use: {areas}</li><li>Hosts: {hosts}</li><li>Secrets: {secrets}</li></ul>\
 <p>Give the dedicated QuickBooks user the new areas before approving, or its requests fail with a permission error.</p>{form}</div>",
                 ver = esc(&v.version),
                 rt = list_items(&e.request_types),
