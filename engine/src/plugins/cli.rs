@@ -467,7 +467,7 @@ fn open(config: &Config) -> anyhow::Result<PluginManager> {
             ) =>
         {
             return Err(e.context(
-                "a running qbridge server holds this data dir; run this command again with --url <the server's address> and an admin token (--token or QBRIDGE_TOKEN), or stop the server first",
+                "a running qbridge server holds this data dir; run this command again with --url <the server's address> and an admin token (--token or QBRIDGE_TOKEN) to go through its admin API (POST /api/v1/plugins), or stop the server first",
             ));
         }
         Err(e) => return Err(e),
