@@ -1,10 +1,12 @@
 // Real-browser test of the qbridge web UI: Debian's chromium driven by playwright-core.
 //
 // Started by tests/e2e/browser.rs against a running `qbridge serve` whose data dir holds one
-// failed job. Env: QBRIDGE_URL, QBRIDGE_TOKEN (admin), QBRIDGE_FAILED_JOB (its id),
+// failed job, a connection with a Web Connector user, and plugin echo 1.0.0 running with 3.0.0
+// staged. Env: QBRIDGE_URL, QBRIDGE_TOKEN (admin), QBRIDGE_FAILED_JOB (its id),
+// QBRIDGE_QWC_USER (the Web Connector user), QBRIDGE_UPLOAD_WASM (a component to upload),
 // QBRIDGE_SCREENSHOTS (folder for PNGs), QBRIDGE_CHROMIUM (default /usr/bin/chromium).
 // Exits non-zero with a message on the first failed expectation.
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -13,6 +15,8 @@ const base = mustEnv("QBRIDGE_URL");
 const token = mustEnv("QBRIDGE_TOKEN");
 const failedJob = mustEnv("QBRIDGE_FAILED_JOB");
 const shots = mustEnv("QBRIDGE_SCREENSHOTS");
+const qwcUser = mustEnv("QBRIDGE_QWC_USER");
+const uploadWasm = mustEnv("QBRIDGE_UPLOAD_WASM");
 const executablePath = process.env.QBRIDGE_CHROMIUM || "/usr/bin/chromium";
 
 function mustEnv(name) {
@@ -144,7 +148,45 @@ try {
   expect(!(await page.content()).includes("sk_browser_SECRET_VALUE"), "the audit log does not hold the secret");
   await shot("09-audit");
 
-  // 8. Sign out: back to the sign-in form; pages refuse again.
+  // 8. Web Connector setup: the QWC download and the QuickBooks user checklist.
+  await page.getByRole("link", { name: "Connections", exact: true }).click();
+  expect(await page.getByRole("heading", { name: "Web Connector setup" }).isVisible(), "the connections page is the Web Connector setup");
+  const setup = await text();
+  expect(setup.includes("QuickBooks user checklist") && setup.includes("qbridge-sync"), "the checklist names a dedicated QuickBooks user");
+  expect(setup.includes("Customers & Receivables") && setup.includes("Login as") && setup.includes("Allow this application to log in automatically"), "the checklist lists the active plugins' areas and the auto-login settings");
+  expect(setup.includes("No Company Open") && setup.includes("single-user mode"), "the checklist covers No Company Open and the first authorisation");
+  await shot("10-web-connector-setup");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: `Download ${qwcUser}.qwc` }).click(),
+  ]);
+  expect(download.suggestedFilename() === `${qwcUser}.qwc`, `the download is named ${qwcUser}.qwc`);
+  const qwc = readFileSync(await download.path(), "utf8");
+  expect(qwc.includes("<QBWCXML>") && qwc.includes(`<UserName>${qwcUser}</UserName>`) && qwc.includes(`<AppURL>${base.replace("127.0.0.1", "localhost")}/qbwc</AppURL>`), "the downloaded QWC names the user and this server");
+  const [qwcStatus, qwcType, qwcDisposition] = await page.evaluate(async (url) => {
+    const r = await fetch(url);
+    return [r.status, r.headers.get("content-type"), r.headers.get("content-disposition")];
+  }, `${base}/qwc/${qwcUser}`);
+  expect(qwcStatus === 200 && qwcType === "application/xml" && qwcDisposition === `attachment; filename="${qwcUser}.qwc"`, "the QWC is served as an application/xml attachment");
+
+  // 9. Plugins: the staged version's permission diff, approve, rollback offered, upload.
+  await page.getByRole("link", { name: "Plugins", exact: true }).click();
+  const staged = page.getByRole("region", { name: "Staged version 3.0.0" });
+  expect(await staged.isVisible(), "the staged version waits for approval");
+  expect((await staged.innerText()).includes("InvoiceAdd"), "the permissions diff shows the added request type");
+  await shot("11-plugins-staged");
+  await page.getByRole("button", { name: "Approve echo 3.0.0" }).click();
+  await page.waitForURL(/notice=plugin-approved/);
+  expect((await page.getByRole("region", { name: "Staged version 3.0.0" }).count()) === 0, "approved, nothing waits any more");
+  expect(await page.getByRole("button", { name: "Roll echo back to the previous version" }).isVisible(), "rollback is offered");
+  await shot("12-plugins-approved");
+  await page.getByLabel("Component (.wasm)").setInputFiles(uploadWasm);
+  await page.getByRole("button", { name: "Install", exact: true }).click();
+  await page.waitForURL(/notice=plugin-activated/);
+  expect((await text()).includes("Installed: the new version serves the next call"), "an uploaded component is installed");
+  await shot("13-plugins-uploaded");
+
+  // 10. Sign out: back to the sign-in form; pages refuse again.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(`${base}/login`);
   resp = await page.goto(`${base}/jobs`);

@@ -31,6 +31,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/secrets"),
     ("put", "/api/v1/secrets/{plugin}/{name}"),
     ("delete", "/api/v1/secrets/{plugin}/{name}"),
+    ("get", "/api/v1/plugins"),
+    ("post", "/api/v1/plugins"),
+    ("delete", "/api/v1/plugins/{name}"),
+    ("post", "/api/v1/plugins/{name}/rollback"),
+    ("post", "/api/v1/plugins/{name}/versions/{version}/approve"),
+    ("get", "/qwc/{user}"),
 ];
 
 /// The web UI's pages (each answers 401 with the sign-in form when not signed in).
@@ -535,7 +541,9 @@ fn unauthenticated_requests_get_401_except_healthz_login_and_static_assets() {
         let concrete = path
             .replace("{id}", "1")
             .replace("{plugin}", "ramp")
-            .replace("{name}", "api_key");
+            .replace("{name}", "api_key")
+            .replace("{version}", "1.0.0")
+            .replace("{user}", "nosuch");
         let body = matches!(*method, "post" | "put").then_some("{}");
         let (s, resp) = call(&server, method, &concrete, &[], body);
         assert_eq!(s, 401, "{method} {concrete}: {resp}");
@@ -661,7 +669,9 @@ fn openapi_parses_and_lists_every_route_served() {
             let concrete = path
                 .replace("{id}", "999999")
                 .replace("{plugin}", "nosuch")
-                .replace("{name}", "nosuch");
+                .replace("{name}", "nosuch")
+                .replace("{version}", "1.0.0")
+                .replace("{user}", "nosuch");
             let (_, resp) = api(&server, &admin, method, &concrete, Some("{}"));
             assert!(!resp.contains("no such route"), "{method} {path}: {resp}");
         }

@@ -1,5 +1,6 @@
-//! The web UI in a real browser: starts `qbridge serve` with a failed job in its data dir and
-//! runs `tests/browser/run.mjs` (Debian chromium driven by playwright-core) against it.
+//! The web UI in a real browser: starts `qbridge serve` with a failed job, a connection with a
+//! Web Connector user and a staged plugin version, and runs `tests/browser/run.mjs` (Debian
+//! chromium driven by playwright-core) against it.
 //!
 //! Without node, chromium or `npm ci` in tests/browser the test prints a loud SKIPPED line and
 //! passes, unless `QBRIDGE_REQUIRE_BROWSER=1` (CI sets it after installing them).
@@ -9,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::admin_api::{bootstrap_token, seed_failed_job};
-use crate::support::{Server, wait_timeout};
+use crate::support::{Server, agent, run, stderr, wait_timeout};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,9 +60,41 @@ fn web_ui_works_in_a_real_browser() {
 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    let dd = data.to_str().unwrap();
+    for args in [
+        &["connection", "add", "--data-dir", dd, "acme"][..],
+        &[
+            "user",
+            "add",
+            "--data-dir",
+            dd,
+            "--connection",
+            "acme",
+            "qbridge-sync",
+        ],
+    ] {
+        let out = run(tmp.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
     let failed = seed_failed_job(&data);
     let server = Server::start_in(tmp.path(), &data, &[]);
     let token = bootstrap_token(&server);
+    // echo 1.0.0 runs; 3.0.0 asks for InvoiceAdd too, so it waits on the plugins page.
+    let fixtures = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES"));
+    for (fixture, outcome) in [("echo_v1", "activated"), ("echo_v3", "staged")] {
+        let wasm = std::fs::read(fixtures.join(format!("{fixture}.wasm"))).unwrap();
+        let mut resp = agent()
+            .post(format!("{}/api/v1/plugins", server.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/wasm")
+            .send(&wasm[..])
+            .unwrap();
+        let body = resp.body_mut().read_to_string().unwrap();
+        assert!(
+            body.contains(&format!("\"outcome\":\"{outcome}\"")),
+            "{fixture}: {body}"
+        );
+    }
     let shots = root.join("target/browser-screenshots");
     let out_path = tmp.path().join("browser.out");
     let err_path = tmp.path().join("browser.err");
@@ -73,6 +106,8 @@ fn web_ui_works_in_a_real_browser() {
         .env("QBRIDGE_FAILED_JOB", failed.to_string())
         .env("QBRIDGE_SCREENSHOTS", &shots)
         .env("QBRIDGE_CHROMIUM", &chromium)
+        .env("QBRIDGE_QWC_USER", "qbridge-sync")
+        .env("QBRIDGE_UPLOAD_WASM", fixtures.join("echo_v2.wasm"))
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()

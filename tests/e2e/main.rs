@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod admin_api;
+mod admin_plugins;
 mod browser;
 mod crash;
 mod foundation;

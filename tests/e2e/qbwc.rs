@@ -1065,7 +1065,7 @@ fn qwc_files_are_well_formed_distinct_per_user_and_refuse_plain_http_off_localho
 }
 
 /// Leaf elements of a QWC file, checking well-formedness with a real XML parser.
-fn fields(xml: &str) -> Vec<(String, String)> {
+pub(crate) fn fields(xml: &str) -> Vec<(String, String)> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     reader.config_mut().check_end_names = true;

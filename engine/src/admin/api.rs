@@ -59,6 +59,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/secrets/{plugin}/{name}",
             put(set_secret_route).delete(delete_secret_route),
         )
+        .merge(super::plugins_api::routes())
+        .merge(super::setup_api::routes())
 }
 
 /// Runs store work off the async threads.

@@ -62,7 +62,8 @@ pub struct Escalation {
 }
 
 impl Escalation {
-    fn between(running: &Manifest, new: &Manifest) -> Escalation {
+    /// What `new` declares that `running` does not.
+    pub(crate) fn between(running: &Manifest, new: &Manifest) -> Escalation {
         let added = |old: &[String], new: &[String]| -> Vec<String> {
             new.iter().filter(|x| !old.contains(x)).cloned().collect()
         };

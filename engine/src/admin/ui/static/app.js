@@ -1,5 +1,6 @@
-// qbridge admin UI: keeps countdowns running. The server renders the remaining time, so the
-// page is correct without this script and with any client clock; this only ticks it down.
+// qbridge admin UI: keeps countdowns running (the server renders the remaining time, so the
+// page is correct without this script and with any client clock; this only ticks it down),
+// and posts a chosen plugin component to the API as its raw bytes, as the CLI does.
 "use strict";
 (function () {
   const start = Date.now();
@@ -26,4 +27,34 @@
     tick();
     setInterval(tick, 1000);
   }
+})();
+
+(function () {
+  const form = document.getElementById("plugin-upload");
+  if (!form) return;
+  const notices = { activated: "plugin-activated", staged: "plugin-staged", already_active: "plugin-unchanged" };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = document.getElementById("plugin-upload-status");
+    const file = document.getElementById("plugin-file").files[0];
+    const signature = document.getElementById("plugin-signature").files[0];
+    if (!file) return;
+    const headers = { "Content-Type": "application/wasm" };
+    if (signature) {
+      // A header holds one line: the .minisig file's newlines travel as the two characters \n.
+      headers["X-Qbridge-Signature"] = (await signature.text()).replace(/\r\n/g, "\n").split("\n").join("\\n");
+    }
+    status.textContent = "Installing " + file.name + "…";
+    try {
+      const resp = await fetch("/api/v1/plugins", { method: "POST", headers, body: file, credentials: "same-origin" });
+      const body = await resp.json().catch(() => ({}));
+      if (resp.ok) {
+        location.assign("/plugins?notice=" + (notices[body.outcome] || "plugin-activated"));
+      } else {
+        status.textContent = "Not installed: " + (body.error || "HTTP " + resp.status);
+      }
+    } catch (e) {
+      status.textContent = "Not installed: " + e;
+    }
+  });
 })();
