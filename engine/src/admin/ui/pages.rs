@@ -868,7 +868,7 @@ async fn connections(
         .await
         .map_err(|e| s.failed("/connections", e))?;
     let mut c = String::from(
-        "<p class=\"lead\">Each connection is one QuickBooks company file. On the computer where QuickBooks runs, open the Web Connector, choose <em>Add an application</em> and pick the user's <code>.qwc</code> file, then enter that user's password (set with <code>qbridge user password</code>).</p>",
+        "<p class=\"lead\">Each connection is one QuickBooks company file. On the computer where QuickBooks runs, open the Web Connector, choose <em>Add an application</em> and pick the user's <code>.qwc</code> file, then enter that user's password (shown once by <code>qbridge user add</code>; a lost one is replaced with <code>qbridge user rotate-password</code>).</p>",
     );
     if overview.connections.is_empty() {
         c.push_str("<p>No connection yet. Create one with <code>qbridge connection add NAME</code> and a Web Connector user with <code>qbridge user add</code>.</p>");
