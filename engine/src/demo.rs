@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::pipeline::ingest::ingest;
 use crate::plugins::PluginManager;
-use crate::qbwc;
+use crate::qbwc::accounts;
 use crate::server::{AppState, serve_with};
 use crate::sim::QuickBooks;
 use crate::sim::company::Company;
@@ -163,15 +163,8 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
     // 1. A connection (company file) and a Web Connector user, as `qbridge connection add`
     //    and `qbridge user add` would make them.
     let file = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\demo-firm.qbw";
-    store.add_connection("demo-firm", &qbwc::new_guid(), file)?;
-    let password = qbwc::generate_password()?;
-    store.add_qbwc_user(
-        "demo-firm",
-        "demo-sync",
-        &qbwc::new_guid(),
-        &qbwc::hash_password(&password)?,
-    )?;
-    let connection = store.connection("demo-firm")?.id;
+    let connection = accounts::add_connection(&store, "demo-firm", file, "demo")?.id;
+    let password = accounts::add_user(&store, "demo-firm", "demo-sync", "demo")?;
 
     // 2. The engine, serving on a free loopback port.
     let plugins = Arc::new(PluginManager::open(store.clone(), &config)?);

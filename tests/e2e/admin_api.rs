@@ -37,6 +37,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/plugins/{name}/rollback"),
     ("post", "/api/v1/plugins/{name}/versions/{version}/approve"),
     ("get", "/qwc/{user}"),
+    ("get", "/api/v1/connections"),
+    ("post", "/api/v1/connections"),
+    ("post", "/api/v1/connections/{name}/users"),
+    ("post", "/api/v1/users/{username}/rotate-password"),
+    ("post", "/api/v1/users/{username}/disable"),
+    ("get", "/api/v1/schedules"),
+    ("post", "/api/v1/schedules"),
+    ("delete", "/api/v1/schedules/{id}"),
+    ("post", "/api/v1/ingest/{plugin}"),
 ];
 
 /// The web UI's pages (each answers 401 with the sign-in form when not signed in).
@@ -543,7 +552,8 @@ fn unauthenticated_requests_get_401_except_healthz_login_and_static_assets() {
             .replace("{plugin}", "ramp")
             .replace("{name}", "api_key")
             .replace("{version}", "1.0.0")
-            .replace("{user}", "nosuch");
+            .replace("{user}", "nosuch")
+            .replace("{username}", "nosuch");
         let body = matches!(*method, "post" | "put").then_some("{}");
         let (s, resp) = call(&server, method, &concrete, &[], body);
         assert_eq!(s, 401, "{method} {concrete}: {resp}");
@@ -671,9 +681,146 @@ fn openapi_parses_and_lists_every_route_served() {
                 .replace("{plugin}", "nosuch")
                 .replace("{name}", "nosuch")
                 .replace("{version}", "1.0.0")
-                .replace("{user}", "nosuch");
+                .replace("{user}", "nosuch")
+                .replace("{username}", "nosuch");
             let (_, resp) = api(&server, &admin, method, &concrete, Some("{}"));
             assert!(!resp.contains("no such route"), "{method} {path}: {resp}");
         }
     }
+}
+
+#[test]
+fn connections_users_and_schedules_are_managed_over_the_api_with_passwords_shown_once() {
+    use qbridge::sim::company::Company;
+    use qbridge::sim::webconnector::{Outcome, WcOptions, WebConnector};
+
+    let server = Server::start();
+    let admin = bootstrap_token(&server);
+    let reader = new_token(&server, &admin, "read");
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/connections",
+        Some(r#"{"name":"acme"}"#),
+    );
+    assert_eq!(s, 201, "{body}");
+    let (s, _) = api(
+        &server,
+        &reader,
+        "post",
+        "/api/v1/connections",
+        Some(r#"{"name":"x"}"#),
+    );
+    assert_eq!(s, 403, "read scope cannot add connections");
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/connections",
+        Some(r#"{"name":"bad/name"}"#),
+    );
+    assert_eq!(s, 400, "{body}");
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/connections/acme/users",
+        Some(r#"{"username":"acme-sync"}"#),
+    );
+    assert_eq!(s, 201, "{body}");
+    let password = json(&body)["password"].as_str().unwrap().to_string();
+    assert!(password.len() >= 20);
+
+    // The listing never shows a password or its hash.
+    let (s, body) = api(&server, &reader, "get", "/api/v1/connections", None);
+    assert_eq!(s, 200);
+    assert!(
+        body.contains("acme-sync") && !body.contains(&password) && !body.contains("argon2"),
+        "{body}"
+    );
+
+    // The password works with the Web Connector; after a rotation only the new one does.
+    let url = format!("{}/qbwc", server.base);
+    let session = |pw: &str| {
+        let mut wc = WebConnector::new(&url, "acme-sync", pw, WcOptions::default());
+        wc.run_session(&mut Company::new(r"C:\acme.qbw"))
+            .unwrap()
+            .outcome
+    };
+    assert_eq!(session(&password), Some(Outcome::NoWork));
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/users/acme-sync/rotate-password",
+        None,
+    );
+    assert_eq!(s, 200, "{body}");
+    let rotated = json(&body)["password"].as_str().unwrap().to_string();
+    assert_eq!(session(&password), Some(Outcome::InvalidUser));
+    assert_eq!(session(&rotated), Some(Outcome::NoWork));
+    let (s, _) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/users/acme-sync/disable",
+        None,
+    );
+    assert_eq!(s, 204);
+    assert_eq!(session(&rotated), Some(Outcome::InvalidUser));
+
+    // Schedules: checked cron, a plugin that can pull, removable; all audited as the token.
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/schedules",
+        Some(r#"{"connection":"acme","plugin":"ramp","cron":"0 */5 * * * *"}"#),
+    );
+    assert_eq!(s, 400, "6 fields refused: {body}");
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/schedules",
+        Some(r#"{"connection":"acme","plugin":"example","cron":"*/15 * * * *"}"#),
+    );
+    assert_eq!(s, 400, "example cannot pull: {body}");
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/schedules",
+        Some(
+            r#"{"connection":"acme","plugin":"ramp","cron":"*/15 * * * *","timezone":"America/New_York"}"#,
+        ),
+    );
+    assert_eq!(s, 201, "{body}");
+    let id = json(&body)["id"].as_i64().unwrap();
+    let (_, body) = api(&server, &reader, "get", "/api/v1/schedules", None);
+    assert!(body.contains("America/New_York"), "{body}");
+    let (s, _) = api(
+        &server,
+        &admin,
+        "delete",
+        &format!("/api/v1/schedules/{id}"),
+        None,
+    );
+    assert_eq!(s, 204);
+    let (_, body) = api(&server, &admin, "get", "/api/v1/audit", None);
+    for action in [
+        "connection.add",
+        "qbwc_user.add",
+        "qbwc_user.rotate_password",
+        "qbwc_user.disable",
+        "schedule.set",
+        "schedule.remove",
+    ] {
+        assert!(body.contains(action), "{action} audited: {body}");
+    }
+    assert!(
+        !body.contains("\"actor\":\"cli\""),
+        "API changes are audited as the token, not the CLI"
+    );
 }

@@ -389,7 +389,7 @@ impl InProcess {
     fn user(&self, connection: &str, username: &str, password: &str) {
         if self.store.connection(connection).is_err() {
             self.store
-                .add_connection(connection, &qbridge::qbwc::new_guid(), "")
+                .add_connection(connection, &qbridge::qbwc::new_guid(), "", "test")
                 .unwrap();
         }
         self.store
@@ -398,6 +398,7 @@ impl InProcess {
                 username,
                 &qbridge::qbwc::new_guid(),
                 &hash_password(password).unwrap(),
+                "test",
             )
             .unwrap();
     }

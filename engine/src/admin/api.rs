@@ -61,6 +61,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .merge(super::plugins_api::routes())
         .merge(super::setup_api::routes())
+        .merge(super::connections_api::routes())
 }
 
 /// Runs store work off the async threads.

@@ -8,6 +8,7 @@
 pub(crate) mod api;
 pub mod auth;
 pub mod cli;
+mod connections_api;
 pub(crate) mod plugins_api;
 pub mod secret_cli;
 pub(crate) mod setup_api;

@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::{auth, qwc};
+use super::{accounts, qwc};
 use crate::cli::open_store;
 use crate::config::Config;
 use crate::store::connections::ConnectionInfo;
@@ -79,18 +79,6 @@ pub struct QwcArgs {
     out: Option<PathBuf>,
 }
 
-fn check_name(kind: &str, name: &str, extra: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
-    if !ok {
-        bail!("{kind} {name:?} is not allowed: use 1 to 64 letters, digits or any of {extra:?}");
-    }
-    Ok(())
-}
-
 fn describe(c: &ConnectionInfo, users: &[String]) -> String {
     let mut out = format!("{}\n  file id:       {}\n", c.name, c.file_id);
     let file = if c.company_file.is_empty() {
@@ -148,13 +136,12 @@ pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result
     let store = open_store(config)?;
     match cmd {
         ConnectionCommand::Add { name, company_file } => {
-            check_name("connection name", &name, " ._-")?;
-            let c = store.add_connection(
+            let c = accounts::add_connection(
+                &store,
                 &name,
-                &qwc::new_guid(),
                 company_file.as_deref().unwrap_or(""),
+                "cli",
             )?;
-            qwc::owner_id(&store)?;
             println!("Connection {:?} added (FileID {}).", c.name, c.file_id);
             println!("Next: qbridge user add --connection {:?} USERNAME", c.name);
         }
@@ -211,22 +198,17 @@ pub fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             connection,
             username,
         } => {
-            check_name("user name", &username, "._@-")?;
-            let password = auth::generate_password()?;
-            let hash = auth::hash_password(&password)?;
-            store.add_qbwc_user(&connection, &username, &qwc::new_guid(), &hash)?;
+            let password = accounts::add_user(&store, &connection, &username, "cli")?;
             println!("Web Connector user {username:?} added to connection {connection:?}.");
             print_password(&username, &password);
         }
         UserCommand::RotatePassword { username } => {
-            let password = auth::generate_password()?;
-            let hash = auth::hash_password(&password)?;
-            store.set_qbwc_password(&username, &hash)?;
+            let password = accounts::rotate_password(&store, &username, "cli")?;
             println!("The old password of {username:?} no longer works.");
             print_password(&username, &password);
         }
         UserCommand::Disable { username } => {
-            store.disable_qbwc_user(&username)?;
+            store.disable_qbwc_user(&username, "cli")?;
             println!("Web Connector user {username:?} is disabled; its logins now fail.");
         }
         UserCommand::List => {

@@ -15,6 +15,7 @@
 //! may then grow to `qbwc.max_body_bytes`. A declared Content-Length above the limit is
 //! refused before any of the body is read (so `Expect: 100-continue` clients never send it).
 
+pub mod accounts;
 mod advice;
 mod auth;
 pub mod cli;

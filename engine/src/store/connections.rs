@@ -266,11 +266,11 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<QbwcUser> {
 const USER_SELECT: &str = "SELECT u.id, u.connection_id, c.name, u.username, u.password_hash, \
      u.disabled, u.reported_path, u.file_id FROM qbwc_user u JOIN qbwc_connection c ON c.id = u.connection_id";
 
-fn audit(tx: &Transaction<'_>, action: &str, target: &str) -> Result<(), StoreError> {
+fn audit(tx: &Transaction<'_>, actor: &str, action: &str, target: &str) -> Result<(), StoreError> {
     append_in(
         tx,
         &AuditEntry {
-            actor: "cli".into(),
+            actor: actor.into(),
             action: action.into(),
             target: target.into(),
             detail: serde_json::json!({}),
@@ -335,6 +335,7 @@ impl Store {
         name: &str,
         file_id: &str,
         company_file: &str,
+        actor: &str,
     ) -> Result<ConnectionInfo, StoreError> {
         self.write(|tx| {
             let exists: bool = tx.query_row(
@@ -352,7 +353,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4)",
                 params![name, file_id, company_file, now_ms()],
             )?;
-            audit(tx, "connection.add", name)?;
+            audit(tx, actor, "connection.add", name)?;
             Ok(())
         })?;
         self.connection(name)
@@ -396,7 +397,7 @@ impl Store {
                 "UPDATE qbwc_connection SET company_file = ?2 WHERE id = ?1",
                 params![id, path],
             )?;
-            audit(tx, "connection.set_path", name)
+            audit(tx, "cli", "connection.set_path", name)
         })
     }
 
@@ -413,7 +414,7 @@ impl Store {
                 "UPDATE qbwc_connection SET path_warning = NULL WHERE id = ?1",
                 [id],
             )?;
-            audit(tx, "connection.clear_path", name)
+            audit(tx, "cli", "connection.clear_path", name)
         })
     }
 
@@ -424,6 +425,7 @@ impl Store {
         username: &str,
         file_id: &str,
         password_hash: &str,
+        actor: &str,
     ) -> Result<QbwcUser, StoreError> {
         self.write(|tx| {
             let id = connection_id(tx, connection)?;
@@ -442,14 +444,19 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, username, file_id, password_hash, now_ms()],
             )?;
-            audit(tx, "qbwc_user.add", username)
+            audit(tx, actor, "qbwc_user.add", username)
         })?;
         self.qbwc_user(username)?
             .ok_or_else(|| StoreError::NotFound(format!("Web Connector user {username:?}")))
     }
 
     /// Replaces a user's password hash.
-    pub fn set_qbwc_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError> {
+    pub fn set_qbwc_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE qbwc_user SET password_hash = ?2 WHERE username = ?1",
@@ -460,19 +467,19 @@ impl Store {
                     "Web Connector user {username:?} (see `qbridge user list`)"
                 )));
             }
-            audit(tx, "qbwc_user.rotate_password", username)
+            audit(tx, actor, "qbwc_user.rotate_password", username)
         })
     }
 
     /// Disables a user: every later login gets `nvu`.
-    pub fn disable_qbwc_user(&self, username: &str) -> Result<(), StoreError> {
+    pub fn disable_qbwc_user(&self, username: &str, actor: &str) -> Result<(), StoreError> {
         self.write(|tx| {
             update_user(
                 tx,
                 "UPDATE qbwc_user SET disabled = 1 WHERE username = ?1",
                 username,
             )?;
-            audit(tx, "qbwc_user.disable", username)
+            audit(tx, actor, "qbwc_user.disable", username)
         })
     }
 
@@ -811,8 +818,10 @@ mod tests {
     #[test]
     fn second_session_on_a_connection_is_busy_until_the_first_ends() {
         let (_d, s) = store();
-        s.add_connection("acme", "{F}", "").unwrap();
-        let u = s.add_qbwc_user("acme", "alice", "{U1}", "$hash").unwrap();
+        s.add_connection("acme", "{F}", "", "test").unwrap();
+        let u = s
+            .add_qbwc_user("acme", "alice", "{U1}", "$hash", "test")
+            .unwrap();
         let (first, _) = s.claim_qbwc_session("t1", &u, RULES).unwrap();
         let Claim::Granted(id) = first else {
             panic!("first claim must be granted")
@@ -836,8 +845,10 @@ mod tests {
     fn a_restart_invalidates_old_tickets_and_frees_the_company_file() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        s.add_connection("acme", "{F}", "").unwrap();
-        let u = s.add_qbwc_user("acme", "alice", "{U1}", "$h").unwrap();
+        s.add_connection("acme", "{F}", "", "test").unwrap();
+        let u = s
+            .add_qbwc_user("acme", "alice", "{U1}", "$h", "test")
+            .unwrap();
         assert!(matches!(
             s.claim_qbwc_session("old", &u, RULES).unwrap().0,
             Claim::Granted(_)
@@ -858,9 +869,13 @@ mod tests {
     #[test]
     fn differing_reported_paths_set_a_warning() {
         let (_d, s) = store();
-        s.add_connection("acme", "{F}", "").unwrap();
-        let a = s.add_qbwc_user("acme", "alice", "{U1}", "$h").unwrap();
-        let b = s.add_qbwc_user("acme", "bob", "{U2}", "$h").unwrap();
+        s.add_connection("acme", "{F}", "", "test").unwrap();
+        let a = s
+            .add_qbwc_user("acme", "alice", "{U1}", "$h", "test")
+            .unwrap();
+        let b = s
+            .add_qbwc_user("acme", "bob", "{U2}", "$h", "test")
+            .unwrap();
         let warn = |x: (&str, &str), y: (&str, &str)| format!("{} {} / {} {}", x.0, x.1, y.0, y.1);
         assert_eq!(
             s.record_reported_path(a.id, r"Q:\Books\acme.qbw", warn)

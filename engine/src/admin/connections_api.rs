@@ -1,0 +1,266 @@
+//! Admin API for connections (company files), Web Connector users and pull schedules.
+//!
+//! Reads need `read`; changes need `admin` and are audited as the API caller. Passwords
+//! are returned once, by the call that creates or rotates them; they are never readable again.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+
+use super::api::blocking;
+use super::auth::{Actor, ApiError};
+use crate::qbwc::accounts::{self, AccountError};
+use crate::schedule::Schedule;
+use crate::server::AppState;
+use crate::store::tokens::Scope;
+
+/// The routes of this module.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/connections",
+            get(list_connections).post(add_connection),
+        )
+        .route("/api/v1/connections/{name}/users", post(add_user))
+        .route(
+            "/api/v1/users/{username}/rotate-password",
+            post(rotate_password),
+        )
+        .route("/api/v1/users/{username}/disable", post(disable_user))
+        .route("/api/v1/schedules", get(list_schedules).post(add_schedule))
+        .route("/api/v1/schedules/{id}", delete(remove_schedule))
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(s) => s.into(),
+            AccountError::InvalidName { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+            }
+            AccountError::Password(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
+    }
+}
+
+/// A Web Connector user as listed (never its password hash).
+#[derive(serde::Serialize)]
+struct UserView {
+    username: String,
+    disabled: bool,
+    reported_path: Option<String>,
+}
+
+/// A connection as listed.
+#[derive(serde::Serialize)]
+struct ConnectionView {
+    name: String,
+    file_id: String,
+    company_file: String,
+    path_warning: Option<String>,
+    last_error: Option<String>,
+    users: Vec<UserView>,
+}
+
+async fn list_connections(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<Vec<ConnectionView>>, ApiError> {
+    actor.require(Scope::Read)?;
+    let store = state.store.clone();
+    let views = blocking(move || {
+        let users = store.qbwc_users()?;
+        Ok(store
+            .connections()?
+            .into_iter()
+            .map(|c| ConnectionView {
+                users: users
+                    .iter()
+                    .filter(|u| u.connection_id == c.id)
+                    .map(|u| UserView {
+                        username: u.username.clone(),
+                        disabled: u.disabled,
+                        reported_path: u.reported_path.clone(),
+                    })
+                    .collect(),
+                name: c.name,
+                file_id: c.file_id,
+                company_file: c.company_file,
+                path_warning: c.path_warning,
+                last_error: c.last_error.map(|(e, _)| e),
+            })
+            .collect())
+    })
+    .await?;
+    Ok(Json(views))
+}
+
+#[derive(serde::Deserialize)]
+struct NewConnection {
+    name: String,
+    #[serde(default)]
+    company_file: String,
+}
+
+async fn add_connection(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<NewConnection>,
+) -> Result<Response, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    let c = blocking(move || {
+        Ok(accounts::add_connection(
+            &store,
+            &body.name,
+            &body.company_file,
+            &who,
+        )?)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"name": c.name, "file_id": c.file_id})),
+    )
+        .into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct NewUser {
+    username: String,
+}
+
+async fn add_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(connection): Path<String>,
+    Json(body): Json<NewUser>,
+) -> Result<Response, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    let username = body.username.clone();
+    let password = blocking(move || {
+        Ok(accounts::add_user(
+            &store,
+            &connection,
+            &body.username,
+            &who,
+        )?)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"username": username, "password": password, "shown_once": true})),
+    )
+        .into_response())
+}
+
+async fn rotate_password(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(username): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    let name = username.clone();
+    let password = blocking(move || Ok(accounts::rotate_password(&store, &name, &who)?)).await?;
+    Ok(Json(
+        serde_json::json!({"username": username, "password": password, "shown_once": true}),
+    ))
+}
+
+async fn disable_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    blocking(move || Ok(store.disable_qbwc_user(&username, &who)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_schedules(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<Vec<crate::store::schedules::ScheduleRow>>, ApiError> {
+    actor.require(Scope::Read)?;
+    let store = state.store.clone();
+    Ok(Json(blocking(move || Ok(store.schedules()?)).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct NewSchedule {
+    connection: String,
+    plugin: String,
+    cron: String,
+    timezone: Option<String>,
+}
+
+async fn add_schedule(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<NewSchedule>,
+) -> Result<Response, ApiError> {
+    actor.require(Scope::Admin)?;
+    let tz = body
+        .timezone
+        .unwrap_or_else(|| state.config.firm_timezone.clone());
+    let schedule = Schedule::parse(&body.cron, &tz)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    if state
+        .plugins
+        .manifest(&body.plugin)
+        .is_none_or(|m| !m.supports_pull)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "plugin {} is not running or cannot pull records",
+                body.plugin
+            ),
+        ));
+    }
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    let next = schedule
+        .next_after(chrono::Utc::now())
+        .map(|t| t.timestamp_millis());
+    let id = blocking(move || {
+        let connection = store.connection(&body.connection)?;
+        Ok(store.add_schedule(
+            connection.id,
+            &body.plugin,
+            schedule.expression(),
+            &tz,
+            next,
+            &who,
+        )?)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "next_run_at": next})),
+    )
+        .into_response())
+}
+
+async fn remove_schedule(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    blocking(move || Ok(store.remove_schedule(id, &who)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
