@@ -200,7 +200,31 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
                 limit: 10,
             })
             .unwrap();
-        assert!(stuck.is_empty(), "jobs left {state}: {stuck:?}");
+        if !stuck.is_empty() {
+            // Where the stuck jobs' message sets stand, to tell a stranding bug from a slow sync.
+            let conn = rusqlite::Connection::open(d.data_dir.join("qbridge.db")).unwrap();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT j.id, j.message_set_id, j.session_id, m.state, m.session_id FROM job j
+                     LEFT JOIN message_set m ON m.id = j.message_set_id WHERE j.state = ?1",
+                )
+                .unwrap();
+            let sets: Vec<String> = stmt
+                .query_map([state], |r| {
+                    Ok(format!(
+                        "job {} set {:?} (job session {:?}) set state {:?} set session {:?}",
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<i64>>(4)?
+                    ))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            panic!("jobs left {state}: {}", sets.join("; "));
+        }
     }
     let done = store
         .list_jobs(&JobFilter {

@@ -238,6 +238,12 @@ const UNANSWERED_PROBE: &str = "state='sent' AND verify=1 AND message_set_id IS 
 /// being recovered carries the recovering session's id while its jobs keep the sending one's.
 const IN_DOUBT_SETS: &str =
     "SELECT message_set_id FROM job WHERE state='in_doubt' AND message_set_id IS NOT NULL";
+/// In-doubt jobs of connection ?1 that no pending recovery covers: their message set was
+/// already answered or resolved (or they have none). Nothing would ever resolve them, so they
+/// are verified by probe — which is always safe, because a probe changes nothing.
+const UNCOVERED_IN_DOUBT: &str = "connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL
+    AND (message_set_id IS NULL OR message_set_id NOT IN
+         (SELECT id FROM message_set WHERE state IN ('in_doubt','recovering')))";
 const TERMINAL: &str = "('completed','discarded','cancelled')";
 /// Responses are kept for `jobs show`; cap them so a huge query answer cannot bloat the queue.
 const MAX_STORED_RESPONSE: usize = 64 * 1024;
@@ -290,13 +296,20 @@ impl Store {
     }
 
     /// True when a session for this connection would have something to send now: an
-    /// unanswered message set to recover, a job to verify by probe, or a ready job. (In-doubt
-    /// jobs that only an admin can resolve do not make QuickBooks open for nothing.)
+    /// unanswered message set to recover, a job to verify by probe, or a ready job — or jobs
+    /// still `sent` by an earlier session: if that session is dead (an abandoned Web
+    /// Connector), only a new session's login ends it and puts its jobs in doubt, so
+    /// answering `none` here would strand them. (In-doubt jobs that only an admin can resolve
+    /// do not make QuickBooks open for nothing.)
     pub fn has_work(&self, connection_id: i64) -> Result<bool, StoreError> {
         let now = now_ms();
         self.read(|c| {
             let recover: bool = c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM message_set WHERE connection_id=?1 AND state='in_doubt')",
+                &format!(
+                    "SELECT EXISTS(SELECT 1 FROM message_set WHERE connection_id=?1 AND state='in_doubt')
+                     OR EXISTS(SELECT 1 FROM job WHERE {UNCOVERED_IN_DOUBT})
+                     OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='sent')"
+                ),
                 [connection_id],
                 |r| r.get(0),
             )?;
@@ -358,6 +371,10 @@ impl Store {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
             let now = now_ms();
+            tx.execute(
+                &format!("UPDATE job SET state='available', verify=1, updated_at=?2 WHERE {UNCOVERED_IN_DOUBT}"),
+                params![connection_id, now],
+            )?;
             // 1. An unanswered mutating message set: ask QuickBooks for its stored response.
             let pending: Option<String> = tx
                 .query_row(
@@ -1270,6 +1287,30 @@ mod tests {
             "the request itself must not be re-sent before the probe answers"
         );
         assert!(again[0].qbxml.contains("CustomerQueryRq"));
+    }
+
+    #[test]
+    fn an_in_doubt_job_no_recovery_covers_is_probed_not_stranded() {
+        let (_d, s) = open();
+        s.enqueue_record(1, "p", "x", None, "{}", &[job("a", &[])])
+            .unwrap();
+        let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
+        // Its set was answered without it (or resolved) while the job itself went in doubt.
+        s.write(|tx| {
+            tx.execute("UPDATE job SET state='in_doubt'", [])?;
+            tx.execute(
+                "UPDATE message_set SET state='answered' WHERE id=?1",
+                [set.as_deref()],
+            )
+        })
+        .unwrap();
+        assert!(s.has_work(1).unwrap(), "the job must not be forgotten");
+        let (_, probes) = sent(s.claim(1, 2, LIMITS).unwrap());
+        assert_eq!(probes[0].job_id, jobs[0].job_id);
+        assert!(
+            probes[0].probing,
+            "verified by probe before anything is re-sent"
+        );
     }
 
     #[test]
