@@ -76,11 +76,20 @@ pub fn qwc(data: &[u8]) {
         );
     }
     let store = qwc_store();
-    if store.add_connection(connection, "{FILE-ID}", "").is_err() {
+    if store
+        .add_connection(connection, "{FILE-ID}", "", "fuzz")
+        .is_err()
+    {
         return;
     }
     if store
-        .add_qbwc_user(connection, username, "{FILE-ID}", "$argon2id$unused")
+        .add_qbwc_user(
+            connection,
+            username,
+            "{FILE-ID}",
+            "$argon2id$unused",
+            "fuzz",
+        )
         .is_err()
     {
         return;
