@@ -455,6 +455,18 @@ fn parse_in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
+/// `QBRIDGE_*` variables that are not settings, so they are neither applied nor refused:
+/// the CLI's API token (`qbridge plugin … --url`), the crash-test failpoints, and the
+/// switches of the test and benchmark harnesses, which CI exports for the whole run.
+const NOT_SETTINGS: &[&str] = &[
+    "QBRIDGE_TOKEN",
+    crate::failpoint::ENV,
+    "QBRIDGE_REQUIRE_BROWSER",
+    "QBRIDGE_LOAD_CONNECTIONS",
+    "QBRIDGE_FUZZ_ITERATIONS",
+    "QBRIDGE_PLUGIN_FIXTURES",
+];
+
 /// The environment variable that sets `key`: `server.listen` → `QBRIDGE_SERVER_LISTEN`.
 pub fn env_var_for(key: &str) -> String {
     format!("QBRIDGE_{}", key.replace('.', "_").to_ascii_uppercase())
@@ -485,8 +497,7 @@ impl Config {
         }
         let mut env: Vec<(String, String)> = env
             .into_iter()
-            // The crash-test switch is read by `failpoint`, not a setting.
-            .filter(|(k, _)| k.starts_with("QBRIDGE_") && k != crate::failpoint::ENV)
+            .filter(|(k, _)| k.starts_with("QBRIDGE_") && !NOT_SETTINGS.contains(&k.as_str()))
             .collect();
         env.sort();
         for (var, value) in env {
@@ -687,6 +698,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("QBRIDGE_LISTN"), "{err}");
+    }
+
+    #[test]
+    fn tool_variables_are_not_mistaken_for_settings() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("QBRIDGE_REQUIRE_BROWSER", "1"),
+                ("QBRIDGE_TOKEN", "qbr_x"),
+                ("QBRIDGE_SERVER_LISTEN", "127.0.0.1:9"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9);
     }
 
     #[test]
