@@ -3,9 +3,7 @@
 //! `qbridge_sdk::host::fetch`).
 
 use qbridge_sdk::serde_json::Value;
-use qbridge_sdk::{Manifest, MapError, Mapper, Page, PulledRecord, Request, export_mapper, host};
-
-use crate::record::{HttpRequest, HttpResponse};
+use qbridge_sdk::{Manifest, MapError, Mapper, Page, Request, export_mapper};
 
 struct Autotask;
 
@@ -28,29 +26,8 @@ impl Mapper for Autotask {
     }
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
-        let page = crate::pull::pull_page(cursor, fetch)?;
-        Ok(Page {
-            records: page
-                .records
-                .into_iter()
-                .map(|(kind, record)| PulledRecord { kind, record })
-                .collect(),
-            next_cursor: page.next_cursor,
-        })
+        Ok(crate::pull::pull_page(cursor, crate::record::host_fetch)?.into_sdk())
     }
-}
-
-fn fetch(request: HttpRequest) -> Result<HttpResponse, String> {
-    let response = host::fetch(host::HttpRequest {
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body: request.body,
-    })?;
-    Ok(HttpResponse {
-        status: response.status,
-        body: response.body,
-    })
 }
 
 export_mapper!(Autotask);

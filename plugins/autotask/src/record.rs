@@ -460,6 +460,35 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+impl Page {
+    /// This page in the SDK's shape, as `Mapper::pull` returns it.
+    pub fn into_sdk(self) -> qbridge_sdk::Page {
+        qbridge_sdk::Page {
+            records: self
+                .records
+                .into_iter()
+                .map(|(kind, record)| qbridge_sdk::PulledRecord { kind, record })
+                .collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// Performs `request` through the engine's host-mediated HTTP (the only way out of the
+/// sandbox; natively, in tests, the SDK's host refuses every request).
+pub fn host_fetch(request: HttpRequest) -> Result<HttpResponse, String> {
+    let response = qbridge_sdk::host::fetch(qbridge_sdk::host::HttpRequest {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+    })?;
+    Ok(HttpResponse {
+        status: response.status,
+        body: response.body,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

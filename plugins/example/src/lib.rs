@@ -4,7 +4,7 @@
 //! has something to run.
 
 use qbridge_sdk::serde_json::Value;
-use qbridge_sdk::{MapError, Manifest, Mapper, Request, export_mapper};
+use qbridge_sdk::{Manifest, MapError, Mapper, Request, export_mapper};
 
 pub struct ExampleMapper;
 
@@ -38,7 +38,8 @@ fn customer(record: &Value) -> Result<Request, MapError> {
     let id = id_of(record, "id")?;
     let (name, notes) = fit(text(record, "name")?, MAX_NAME, "name");
     let name = escape(&name);
-    let mut xml = format!("<CustomerAddRq><CustomerAdd><Name>{name}</Name><CompanyName>{name}</CompanyName>");
+    let mut xml =
+        format!("<CustomerAddRq><CustomerAdd><Name>{name}</Name><CompanyName>{name}</CompanyName>");
     if let Some(email) = record.get("email").and_then(Value::as_str) {
         xml.push_str(&format!("<Email>{}</Email>", escape(email)));
     }
@@ -61,7 +62,10 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
     let (customer, _) = fit(text(record, "customer_name")?, MAX_NAME, "customer_name");
     let number = text(record, "number")?;
     if number.len() > 11 {
-        return Err(MapError::field("number", "QuickBooks invoice numbers are at most 11 characters"));
+        return Err(MapError::field(
+            "number",
+            "QuickBooks invoice numbers are at most 11 characters",
+        ));
     }
     let lines = record
         .get("lines")
@@ -74,7 +78,8 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
         escape(number)
     );
     for (i, line) in lines.iter().enumerate() {
-        let item = text(line, "item").map_err(|_| MapError::field(&format!("lines[{i}].item"), "missing"))?;
+        let item = text(line, "item")
+            .map_err(|_| MapError::field(&format!("lines[{i}].item"), "missing"))?;
         let amount = line
             .get("amount")
             .and_then(Value::as_f64)
@@ -101,7 +106,9 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
 fn id_of(record: &Value, field: &str) -> Result<String, MapError> {
     match record.get(field) {
         Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::String(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(s.clone()),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            Ok(s.clone())
+        }
         _ => Err(MapError::missing(field)),
     }
 }
@@ -126,5 +133,7 @@ fn fit(value: &str, max: usize, field: &str) -> (String, Vec<String>) {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
