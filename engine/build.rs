@@ -15,7 +15,14 @@ const BUNDLED: &[(&str, &str)] = &[
     ("qbridge_plugin_ramp", "ramp.wasm"),
 ];
 /// Test fixtures, copied to OUT_DIR/fixtures under their artifact names.
-const FIXTURES: &[&str] = &["echo_v1", "echo_v2", "echo_v3", "rogue", "future_api"];
+const FIXTURES: &[&str] = &[
+    "echo_v1",
+    "echo_v2",
+    "echo_v3",
+    "rogue",
+    "future_api",
+    "legacy_v0_1",
+];
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {

@@ -22,7 +22,7 @@ use crate::server::{AppState, serve_with};
 use crate::sim::QuickBooks;
 use crate::sim::company::Company;
 use crate::sim::webconnector::{Outcome, WcOptions, WebConnector};
-use crate::store::queue::JobFilter;
+use crate::store::queue::{JobFilter, Origin};
 use crate::store::{Store, StoreOptions};
 
 /// The sample records: (plugin, kind, file name, the key the record sits under, if any).
@@ -197,6 +197,7 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
     for (plugin, kind, name, key) in SAMPLES {
         let record = sample_record(sample_text(name), *key)?;
         let done = ingest(
+            Origin::Push,
             &store,
             &plugins,
             connection,

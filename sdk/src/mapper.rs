@@ -2,7 +2,7 @@
 //! [`export_mapper!`](crate::export_mapper), which turns a `Mapper` into a WASM component.
 //!
 //! A plugin is a plain Rust type implementing [`Mapper`]; the WIT bindings (interface
-//! `qbridge:plugin@0.1.0`, folder `wit/v0.1.0`) stay hidden inside the SDK. Mappers are
+//! `qbridge:plugin@0.2.0`, folder `wit/v0.2.0`) stay hidden inside the SDK. Mappers are
 //! *stateless* (associated functions, no `self`): the engine may start a fresh instance of a
 //! plugin at any time — after a swap, after a trap — so nothing may depend on earlier calls.
 
@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::Request;
 
 /// Version of the plugin interface this SDK builds plugins for (the WIT package version).
-pub const INTERFACE_VERSION: &str = "0.1.0";
+pub const INTERFACE_VERSION: &str = "0.2.0";
 
 /// Longest accepted idempotency key, in bytes.
 pub const MAX_KEY_LEN: usize = 200;
@@ -47,6 +47,10 @@ pub struct Manifest {
     pub interface_version: String,
     /// True when [`Mapper::pull`] is implemented.
     pub supports_pull: bool,
+    /// True when [`Mapper::acknowledge`] is implemented (set with
+    /// [`Manifest::supports_acknowledge`]). Absent in manifests of 0.1.0 plugins.
+    #[serde(default)]
+    pub supports_acknowledge: bool,
 }
 
 impl Manifest {
@@ -62,6 +66,7 @@ impl Manifest {
             min_qbxml_version: "13.0".to_string(),
             interface_version: INTERFACE_VERSION.to_string(),
             supports_pull: false,
+            supports_acknowledge: false,
         }
     }
 
@@ -92,6 +97,12 @@ impl Manifest {
     /// Marks [`Mapper::pull`] as implemented.
     pub fn supports_pull(mut self) -> Manifest {
         self.supports_pull = true;
+        self
+    }
+
+    /// Marks [`Mapper::acknowledge`] as implemented.
+    pub fn supports_acknowledge(mut self) -> Manifest {
+        self.supports_acknowledge = true;
         self
     }
 }
@@ -185,6 +196,21 @@ pub trait Mapper {
             Self::manifest().name
         ))
     }
+
+    /// Tells the source system that QuickBooks accepted the request `key`, made from the
+    /// pulled `record` of `kind`; `response_xml` is QuickBooks' `…Ret` element (TxnID or
+    /// ListID). Called only for records the engine pulled, after the write is durable, and
+    /// again with backoff after an error — so it must be idempotent. Keys that need nothing
+    /// return `Ok(())`. Default: nothing to do (leave [`Manifest::supports_acknowledge`] off).
+    fn acknowledge(
+        kind: &str,
+        record: &Value,
+        key: &str,
+        response_xml: &str,
+    ) -> Result<(), String> {
+        let _ = (kind, record, key, response_xml);
+        Ok(())
+    }
 }
 
 /// Checks an idempotency key (also used for `depends_on` entries): 1 to [`MAX_KEY_LEN`]
@@ -262,7 +288,7 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), S
 pub mod __private {
     wit_bindgen::generate!({
         world: "mapper",
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_mapper_world",
     });
@@ -295,6 +321,7 @@ pub mod __private {
             min_qbxml_version: m.min_qbxml_version,
             interface_version: m.interface_version,
             supports_pull: m.supports_pull,
+            supports_acknowledge: m.supports_acknowledge,
         }
     }
 
@@ -324,6 +351,18 @@ pub mod __private {
             .collect()
     }
 
+    /// `acknowledge` export: parses the JSON, then runs the mapper.
+    pub fn acknowledge<M: crate::Mapper>(
+        kind: String,
+        record_json: String,
+        key: String,
+        response_xml: String,
+    ) -> Result<(), String> {
+        let record: serde_json::Value = serde_json::from_str(&record_json)
+            .map_err(|e| format!("the record is not valid JSON: {e}"))?;
+        M::acknowledge(&kind, &record, &key, &response_xml)
+    }
+
     /// `pull` export.
     pub fn pull<M: crate::Mapper>(cursor: Option<String>) -> Result<wit::Page, String> {
         let page = M::pull(cursor.as_deref())?;
@@ -349,11 +388,14 @@ pub mod __private {
 /// qbridge_sdk::export_mapper!(MyMapper);
 /// ```
 ///
-/// On native targets (your `cargo test`) it expands to nothing, so the same crate builds for
-/// both; test the mapper with [`crate::testing`].
+/// On native targets (your `cargo test`) it only names the mapper (so an unused-code lint
+/// does not flag it), so the same crate builds for both; test the mapper with
+/// [`crate::testing`].
 #[macro_export]
 macro_rules! export_mapper {
     ($mapper:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::Manifest = <$mapper as $crate::Mapper>::manifest;
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::mapper::__private as glue;
@@ -382,6 +424,14 @@ macro_rules! export_mapper {
                 ) -> ::std::result::Result<glue::qbridge::plugin::types::Page, ::std::string::String>
                 {
                     glue::pull::<$mapper>(cursor)
+                }
+                fn acknowledge(
+                    kind: ::std::string::String,
+                    record_json: ::std::string::String,
+                    key: ::std::string::String,
+                    response_xml: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    glue::acknowledge::<$mapper>(kind, record_json, key, response_xml)
                 }
             }
             $crate::mapper::__private::__export_mapper_world!(QbridgeExports with_types_in $crate::mapper::__private);

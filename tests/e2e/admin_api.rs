@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use qbridge::store::queue::{BatchLimits, Claim, JobResult, NewJob};
+use qbridge::store::queue::{BatchLimits, Claim, JobResult, NewJob, Origin};
 use qbridge::store::tokens::Scope;
 use qbridge::store::{Store, StoreOptions};
 
@@ -77,6 +77,7 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
     };
     store
         .enqueue_record(
+            Origin::Push,
             1,
             "demo",
             "invoice",
@@ -116,6 +117,7 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
                         object_id: Some("80000001-1".into()),
                         edit_sequence: Some("1".into()),
                         follow_ups: vec![],
+                        acknowledge: false,
                     },
                     None,
                 ),

@@ -216,6 +216,37 @@ fn compiled_code_is_cached_on_disk_and_a_damaged_cache_is_recompiled() {
 }
 
 #[test]
+fn plugin_built_for_interface_0_1_keeps_running_beside_0_2_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _store) = manager(dir.path(), 1_000);
+    let outcome = m.install(&fixture("legacy_v0_1"), None, "test").unwrap();
+    assert!(
+        matches!(outcome, InstallOutcome::Activated { .. }),
+        "{outcome:?}"
+    );
+    let manifest = m.manifest("legacy").unwrap();
+    assert_eq!(manifest.interface_version, "0.1.0");
+    assert!(!manifest.supports_acknowledge);
+    assert!(!m.acknowledges("legacy"));
+    let out = map_ok(&m, "legacy", "customer", r#"{"id": 7}"#);
+    assert_eq!(out[0].key, "customer:7");
+    assert!(
+        m.on_response("legacy", "customer:7", "<CustomerRet/>")
+            .unwrap()
+            .is_empty()
+    );
+    // Acknowledging is a no-op for an interface that has no such call.
+    assert_eq!(
+        m.acknowledge("legacy", "customer", "{}", "customer:7", "")
+            .unwrap(),
+        Ok(())
+    );
+    // The bundled plugins are built with this SDK, for 0.2.0, and acknowledge pulls.
+    assert!(m.acknowledges("ramp") && m.acknowledges("autotask"));
+    assert!(!m.acknowledges("example"));
+}
+
+#[test]
 fn plugin_for_an_unsupported_interface_version_is_refused_at_install() {
     let dir = tempfile::tempdir().unwrap();
     let (m, _store) = manager(dir.path(), 1_000);
@@ -226,7 +257,7 @@ fn plugin_for_an_unsupported_interface_version_is_refused_at_install() {
     );
     let text = err.to_string();
     assert!(
-        text.contains("built for plugin interface 0.9.0") && text.contains("supports 0.1.0"),
+        text.contains("built for plugin interface 0.9.0") && text.contains("supports 0.1.0, 0.2.0"),
         "{text}"
     );
     let err = m

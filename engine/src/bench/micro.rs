@@ -13,6 +13,7 @@ use qbridge_sdk::Mapper;
 use super::{Row, percentile_ms, proc_status_kib, row};
 use crate::config::Config;
 use crate::plugins::{InstallOutcome, PluginManager};
+use crate::store::queue::Origin;
 use crate::store::{Store, StoreOptions};
 
 /// The bundled example plugin's own source, compiled natively: the baseline the WASM
@@ -259,7 +260,7 @@ pub(crate) fn queue_transactions(work: &Path, records: usize) -> anyhow::Result<
             job(format!("customer:{i}"), vec![]),
             job(format!("invoice:{i}"), vec![format!("customer:{i}")]),
         ];
-        store.enqueue_record(1, "bench", "invoice", None, "{}", &jobs)?;
+        store.enqueue_record(Origin::Push, 1, "bench", "invoice", None, "{}", &jobs)?;
     }
     let enqueued = store.write_transactions() - before;
     let limits = BatchLimits {
@@ -283,6 +284,7 @@ pub(crate) fn queue_transactions(work: &Path, records: usize) -> anyhow::Result<
                     object_id: Some(format!("{}-1", j.job_id)),
                     edit_sequence: Some("1".into()),
                     follow_ups: vec![],
+                    acknowledge: false,
                 };
                 (j.job_id, done, None)
             })

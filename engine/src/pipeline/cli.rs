@@ -13,8 +13,9 @@ use crate::config::Config;
 use crate::plugins::PluginManager;
 use crate::schedule::Schedule;
 use crate::store::Store;
+use crate::store::acks::AckCounts;
 use crate::store::audit::now_ms;
-use crate::store::queue::{Enqueued, JobFilter, STATES};
+use crate::store::queue::{Enqueued, JobFilter, Origin, STATES};
 
 /// `qbridge jobs …`
 #[derive(Debug, Args)]
@@ -49,6 +50,8 @@ enum JobsCommand {
         /// Job id.
         id: i64,
     },
+    /// Try again every source acknowledgement that was given up (see `qbridge status`).
+    RetryAcks,
 }
 
 /// `qbridge ingest …`
@@ -191,6 +194,10 @@ pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
             store.cancel_job(id)?;
             println!("job {id} cancelled");
         }
+        Some(JobsCommand::RetryAcks) => {
+            let n = store.retry_failed_acks(&crate::admin::cli::cli_actor())?;
+            println!("{n} source acknowledgement(s) will be tried again by the running server");
+        }
     }
     Ok(())
 }
@@ -203,6 +210,23 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
         println!(
             "no connections yet: `qbridge connection add NAME`, then `qbridge user add --connection NAME USER`"
         );
+    }
+    let acks = store.ack_counts()?;
+    if acks != AckCounts::default() {
+        println!(
+            "source acknowledgements: {} done, {} pending, {} failed",
+            acks.done, acks.pending, acks.failed
+        );
+        for f in store.failed_acks(10)? {
+            println!(
+                "  FAILED job {} ({} {}) after {} attempts: {} — fix the cause, then `qbridge jobs retry-acks`",
+                f.job_id,
+                f.plugin,
+                f.key,
+                f.attempts,
+                f.last_error.as_deref().unwrap_or("no reason recorded")
+            );
+        }
     }
     for c in &connections {
         println!("connection {} (id {})", c.name, c.id);
@@ -270,6 +294,7 @@ pub fn ingest_file(store: &Store, config: &Config, args: IngestArgs) -> anyhow::
     let (mut ok, mut failed) = (0, 0);
     for (i, record) in records.iter().enumerate() {
         match ingest(
+            Origin::Push,
             store,
             &plugins,
             connection,
@@ -320,7 +345,14 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
             let next = parsed
                 .next_after(chrono::Utc::now())
                 .map(|t| t.timestamp_millis());
-            let id = store.add_schedule(conn.id, &plugin, parsed.expression(), &tz, next, "cli")?;
+            let id = store.add_schedule(
+                conn.id,
+                &plugin,
+                parsed.expression(),
+                &tz,
+                next,
+                &crate::admin::cli::cli_actor(),
+            )?;
             println!(
                 "schedule {id}: {plugin} pulls for {connection} {} ({tz})",
                 parsed.describe().to_lowercase()
@@ -345,7 +377,7 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
             }
         }
         ScheduleCommand::Remove { id } => {
-            store.remove_schedule(id, "cli")?;
+            store.remove_schedule(id, &crate::admin::cli::cli_actor())?;
             println!("schedule {id} removed");
         }
     }

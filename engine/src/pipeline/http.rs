@@ -14,6 +14,7 @@ use super::ingest::{IngestError, MAX_RECORD_BYTES, ingest};
 use crate::admin::auth::{Actor, ApiError};
 use crate::plugins::PluginError;
 use crate::server::AppState;
+use crate::store::queue::Origin;
 use crate::store::tokens::Scope;
 
 /// Query parameters of the ingest route.
@@ -70,7 +71,15 @@ pub async fn ingest_route(
                 }
             }
         };
-        ingest(&store, &plugins, connection_id, &plugin, &q.kind, &text)
+        ingest(
+            Origin::Push,
+            &store,
+            &plugins,
+            connection_id,
+            &plugin,
+            &q.kind,
+            &text,
+        )
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"))?;

@@ -7,7 +7,7 @@
 use qbridge_sdk::Request;
 
 use crate::plugins::{PluginError, PluginManager};
-use crate::store::queue::{Ingested, NewJob};
+use crate::store::queue::{Ingested, NewJob, Origin};
 use crate::store::{Store, StoreError};
 
 /// Largest record accepted (JSON text). Source APIs return records of a few KiB; anything
@@ -54,8 +54,10 @@ pub fn to_new_job(r: &Request) -> NewJob {
     }
 }
 
-/// Maps `record_json` with `plugin` and queues the result for `connection_id`.
+/// Maps `record_json` with `plugin` and queues the result for `connection_id`; `origin` says
+/// whether it was pushed to qbridge or pulled (pulled records are acknowledged to the source).
 pub fn ingest(
+    origin: Origin,
     store: &Store,
     plugins: &PluginManager,
     connection_id: i64,
@@ -81,6 +83,7 @@ pub fn ingest(
         .find_map(|k| value.get(*k))
         .map(|v| v.to_string().trim_matches('"').to_string());
     Ok(store.enqueue_record(
+        origin,
         connection_id,
         plugin,
         kind,

@@ -1,5 +1,6 @@
 //! The sync pipeline: source record → plugin `map` → queue → QBWC session → QuickBooks →
-//! outcome → plugin `on_response` → follow-ups.
+//! outcome → plugin `on_response` → follow-ups, and for pulled records plugin `acknowledge`
+//! → source system ([`acks`]).
 //!
 //! This module decides *what* QuickBooks is asked and what each answer means for a job; the
 //! queue (`store::queue`) makes every step durable and the QBWC session (`qbwc`) owns the
@@ -10,6 +11,7 @@
 //! - A job whose outcome is unknown is resolved by qbXML error recovery (`oldMessageSetID`)
 //!   or its probe before anything is re-sent: the effect in QuickBooks is exactly once.
 
+pub mod acks;
 pub mod cli;
 pub mod http;
 pub mod ingest;
@@ -91,6 +93,7 @@ impl Pipeline {
             object_id: rs.list_id.clone().or_else(|| rs.txn_id.clone()),
             edit_sequence: rs.edit_sequence.clone(),
             follow_ups: follow_ups(rs),
+            acknowledge: self.plugins.acknowledges(&brief.plugin),
         };
         Ok(if brief.probing {
             match &rs.outcome {

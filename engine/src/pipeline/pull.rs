@@ -14,6 +14,7 @@ use crate::plugins::PluginManager;
 use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::store::audit::now_ms;
+use crate::store::queue::Origin;
 use crate::store::schedules::ScheduleRow;
 
 /// Most pages one run may fetch: a runaway cursor must not pull forever.
@@ -40,6 +41,7 @@ pub fn run_once(store: &Store, plugins: &PluginManager, row: &ScheduleRow) -> St
         pages += 1;
         for r in &page.records {
             match ingest(
+                Origin::Pull,
                 store,
                 plugins,
                 row.connection_id,

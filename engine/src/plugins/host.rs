@@ -22,8 +22,9 @@ use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::PluginError;
 use super::http::HttpPolicy;
-use super::{PluginError, v0_1_0};
+use super::interface::{self, Instance, Prepared};
 
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -84,6 +85,22 @@ pub(crate) struct HostState {
     pub(crate) http: HttpPolicy,
 }
 
+impl HostState {
+    /// A log line from the plugin, tagged with its name and version and cut to 4,096
+    /// characters (a plugin must not flood the engine's log).
+    pub(crate) fn plugin_log(&self, level: tracing::Level, message: &str) {
+        let message: String = message.chars().take(4096).collect();
+        let (plugin, version) = (&self.label.name, &self.label.version);
+        match level {
+            tracing::Level::ERROR => tracing::error!(plugin, version, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, version, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, version, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, version, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, version, "{message}"),
+        }
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -130,12 +147,13 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The engine, the linker per supported interface version, and the compiled-code cache.
+/// The engine, the linker (imports of every supported interface version), and the
+/// compiled-code cache.
 pub(crate) struct PluginHost {
     /// Distinguishes hosts in the per-thread instance cache (tests run several in a process).
     id: u64,
     engine: Engine,
-    linker_v0_1: Linker<HostState>,
+    linker: Linker<HostState>,
     cache_dir: PathBuf,
     pub(crate) limits: Limits,
 }
@@ -163,7 +181,7 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Host(e.to_string()))?;
-        v0_1_0::add_to_linker(&mut linker).map_err(|e| PluginError::Host(e.to_string()))?;
+        interface::add_to_linker(&mut linker).map_err(|e| PluginError::Host(e.to_string()))?;
         std::fs::create_dir_all(&cache_dir).map_err(|e| {
             PluginError::Host(format!(
                 "cannot create the plugin cache {}: {e}",
@@ -173,7 +191,7 @@ impl PluginHost {
         Ok(PluginHost {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             engine,
-            linker_v0_1: linker,
+            linker,
             cache_dir,
             limits,
         })
@@ -181,15 +199,10 @@ impl PluginHost {
 
     /// Compiles `wasm` (or loads its cached compilation) and links it against the interface
     /// version it was built for.
-    pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<v0_1_0::Prepared, PluginError> {
+    pub(crate) fn prepare(&self, wasm: &[u8]) -> Result<Prepared, PluginError> {
         let component = self.component(wasm)?;
         let version = interface_version(&component, &self.engine)?;
-        match version.as_str() {
-            v if v.starts_with("0.1.") => v0_1_0::Prepared::new(&self.linker_v0_1, &component),
-            other => Err(PluginError::UnsupportedInterface {
-                found: other.to_string(),
-            }),
-        }
+        Prepared::new(&self.linker, &component, &version)
     }
 
     /// The compiled component, from `<cache>/<sha256>-<compat>.cwasm` when present.
@@ -388,7 +401,7 @@ struct Cached {
     generation: u64,
     calls: u32,
     store: Store<HostState>,
-    instance: v0_1_0::Instance,
+    instance: Instance,
 }
 
 thread_local! {
@@ -402,7 +415,7 @@ pub(crate) struct Generation {
     pub(crate) id: u64,
     pub(crate) manifest: qbridge_sdk::Manifest,
     pub(crate) sha256: String,
-    pub(crate) prepared: v0_1_0::Prepared,
+    pub(crate) prepared: Prepared,
     pub(crate) http: HttpPolicy,
 }
 
@@ -412,7 +425,7 @@ impl Generation {
     pub(crate) fn new(
         manifest: qbridge_sdk::Manifest,
         sha256: String,
-        prepared: v0_1_0::Prepared,
+        prepared: Prepared,
         http: HttpPolicy,
     ) -> Generation {
         Generation {
@@ -439,7 +452,7 @@ impl Generation {
         &self,
         host: &PluginHost,
         timeout: Duration,
-        f: impl FnOnce(&v0_1_0::Instance, &mut Store<HostState>) -> wasmtime::Result<T>,
+        f: impl FnOnce(&Instance, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
         let key = (host.id(), self.manifest.name.clone());
         let cached = INSTANCES

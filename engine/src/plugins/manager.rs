@@ -448,12 +448,48 @@ impl PluginManager {
         cursor: Option<&str>,
     ) -> Result<Result<Page, String>, PluginError> {
         let generation = self.generation(name)?;
-        let timeout = self
-            .host
+        generation.with_instance(&self.host, self.network_timeout(), |i, s| i.pull(s, cursor))
+    }
+
+    /// True when the running version of `name` acknowledges pulled records to its source.
+    pub fn acknowledges(&self, name: &str) -> bool {
+        self.generation(name)
+            .is_ok_and(|g| g.manifest.supports_acknowledge)
+    }
+
+    /// Tells the source system that QuickBooks accepted request `key` made from the pulled
+    /// record `record_json` of `kind`. The inner error is the plugin's (or the source's)
+    /// reason to try again later. Like pull it waits on the network, so it gets pull's
+    /// deadline.
+    pub fn acknowledge(
+        &self,
+        name: &str,
+        kind: &str,
+        record_json: &str,
+        key: &str,
+        response_xml: &str,
+    ) -> Result<Result<(), String>, PluginError> {
+        let generation = self.generation(name)?;
+        if record_json.len() > MAX_INPUT_BYTES || response_xml.len() > MAX_INPUT_BYTES {
+            return Err(PluginError::BadOutput {
+                name: name.to_string(),
+                version: generation.manifest.version.clone(),
+                problem: format!(
+                    "the record or response of {key} is too large to hand to the plugin"
+                ),
+            });
+        }
+        generation.with_instance(&self.host, self.network_timeout(), |i, s| {
+            i.acknowledge(s, kind, record_json, key, response_xml)
+        })
+    }
+
+    /// The deadline of calls that wait on the source system through the host.
+    fn network_timeout(&self) -> std::time::Duration {
+        self.host
             .limits
             .call_timeout
-            .max(std::time::Duration::from_secs(60));
-        generation.with_instance(&self.host, timeout, |i, s| i.pull(s, cursor))
+            .max(std::time::Duration::from_secs(60))
     }
 
     fn generation(&self, name: &str) -> Result<Arc<Generation>, PluginError> {

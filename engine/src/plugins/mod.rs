@@ -1,7 +1,8 @@
 //! Mapping plugins: WASM components that turn source records into qbXML requests.
 //!
 //! - `host` — the wasmtime engine, compiled-code cache, sandbox and per-call limits.
-//! - `v0_1_0` — bindings for interface `qbridge:plugin@0.1.0` (one module per version).
+//! - `interface` — the supported interface versions behind one `Prepared`/`Instance`;
+//!   `v0_1_0`, `v0_2_0` — the bindings of `qbridge:plugin@0.1.0` and `@0.2.0`.
 //! - `manager` — [`PluginManager`]: install, hot swap, staging/approval, rollback, calls.
 //! - `output` — checks on untrusted plugin output and manifests.
 //! - `permissions` — QuickBooks permission areas per request type.
@@ -15,11 +16,13 @@ mod bundled;
 pub mod cli;
 mod host;
 mod http;
+mod interface;
 mod manager;
 pub mod output;
 mod permissions;
 mod scaffold;
 mod v0_1_0;
+mod v0_2_0;
 
 pub use host::Limits;
 pub use http::{NoSecrets, SecretSource};
@@ -29,7 +32,7 @@ pub use permissions::{PermissionArea, permission_area, permission_areas};
 use crate::store::StoreError;
 
 /// Interface versions this engine runs (`qbridge:plugin@X`).
-pub const SUPPORTED_INTERFACES: &[&str] = &["0.1.0"];
+pub const SUPPORTED_INTERFACES: &[&str] = &["0.1.0", "0.2.0"];
 
 /// Everything that can go wrong installing or calling a plugin, phrased for the admin.
 #[derive(Debug, thiserror::Error)]

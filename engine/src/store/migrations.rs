@@ -235,6 +235,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX plugin_versions_one_active ON plugin_versions(name) WHERE status = 'active';
     CREATE UNIQUE INDEX plugin_versions_one_staged ON plugin_versions(name) WHERE status = 'staged';
     "#,
+    // 8: source acknowledgements (see store::acks): where a record came from, and for every
+    // QuickBooks write of a pulled record, telling its source system it is synced.
+    r#"
+    ALTER TABLE record ADD COLUMN origin TEXT NOT NULL DEFAULT 'push' CHECK(origin IN ('push', 'pull'));
+    CREATE TABLE source_ack(
+        job_id INTEGER PRIMARY KEY REFERENCES job(id) ON DELETE CASCADE,
+        state TEXT NOT NULL CHECK(state IN ('pending', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        done_at INTEGER
+    ) STRICT;
+    CREATE INDEX source_ack_due ON source_ack(next_at) WHERE state = 'pending';
+    "#,
 ];
 
 /// The schema version this binary writes.

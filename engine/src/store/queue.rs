@@ -116,6 +116,25 @@ pub enum Claim {
     },
 }
 
+/// How a record reached qbridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Sent to qbridge (ingest API or CLI): its sender owns the source's bookkeeping.
+    Push,
+    /// Pulled from the source by a plugin's `pull`: qbridge acknowledges it to the source
+    /// once QuickBooks accepted it.
+    Pull,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Push => "push",
+            Origin::Pull => "pull",
+        }
+    }
+}
+
 /// The fate of one sent request, decided by the pipeline from QuickBooks' answer.
 #[derive(Debug, Clone)]
 pub enum JobResult {
@@ -127,6 +146,9 @@ pub enum JobResult {
         edit_sequence: Option<String>,
         /// Follow-up requests from the plugin's `on_response`.
         follow_ups: Vec<NewJob>,
+        /// The plugin acknowledges to its source: if the job's record was pulled, queue a
+        /// source acknowledgement in the same transaction (see `store::acks`).
+        acknowledge: bool,
     },
     /// A probe found nothing: the original request was not applied; send it again.
     NotApplied,
@@ -268,6 +290,7 @@ impl Store {
     /// acknowledged only after this returns `Ok`.
     pub fn enqueue_record(
         &self,
+        origin: Origin,
         connection_id: i64,
         plugin: &str,
         kind: &str,
@@ -278,9 +301,9 @@ impl Store {
         self.write(|tx| {
             let now = now_ms();
             tx.execute(
-                "INSERT INTO record(connection_id, plugin, kind, source_id, payload, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![connection_id, plugin, kind, source_id, payload, now],
+                "INSERT INTO record(connection_id, plugin, kind, source_id, payload, received_at, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![connection_id, plugin, kind, source_id, payload, now, origin.as_str()],
             )?;
             let record_id = tx.last_insert_rowid();
             let mut out = Vec::with_capacity(jobs.len());
@@ -906,6 +929,7 @@ fn apply_result(
             object_id,
             edit_sequence,
             follow_ups,
+            acknowledge,
         } => {
             let (connection_id, plugin, key, request_type, record_id): (
                 i64,
@@ -931,6 +955,9 @@ fn apply_result(
             )?;
             for f in follow_ups {
                 insert_job(tx, connection_id, &plugin, record_id, f, now)?;
+            }
+            if *acknowledge {
+                super::acks::queue_ack(tx, job_id, now)?;
             }
         }
         JobResult::NotApplied => {
@@ -1085,6 +1112,7 @@ mod tests {
             object_id: Some(id.into()),
             edit_sequence: Some("1".into()),
             follow_ups: vec![],
+            acknowledge: false,
         }
     }
 
@@ -1092,6 +1120,7 @@ mod tests {
     fn dependents_wait_until_their_dependency_completed() {
         let (_d, s) = open();
         s.enqueue_record(
+            Origin::Push,
             1,
             "p",
             "invoice",
@@ -1125,25 +1154,25 @@ mod tests {
     fn reingesting_is_a_no_op_while_live_and_after_completion() {
         let (_d, s) = open();
         let first = s
-            .enqueue_record(1, "p", "c", None, "{}", &[job("a", &[])])
+            .enqueue_record(Origin::Push, 1, "p", "c", None, "{}", &[job("a", &[])])
             .unwrap();
         let Enqueued::Created(id) = first.jobs[0].1 else {
             panic!()
         };
         let again = s
-            .enqueue_record(1, "p", "c", None, "{}", &[job("a", &[])])
+            .enqueue_record(Origin::Push, 1, "p", "c", None, "{}", &[job("a", &[])])
             .unwrap();
         assert_eq!(again.jobs[0].1, Enqueued::Existing(id));
         let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
         s.record_results(set.as_deref(), &[(jobs[0].job_id, done("X"), None)])
             .unwrap();
         let third = s
-            .enqueue_record(1, "p", "c", None, "{}", &[job("a", &[])])
+            .enqueue_record(Origin::Push, 1, "p", "c", None, "{}", &[job("a", &[])])
             .unwrap();
         assert_eq!(third.jobs[0].1, Enqueued::AlreadyInQuickBooks);
         // Another connection is another company file: it needs its own copy.
         let other = s
-            .enqueue_record(2, "p", "c", None, "{}", &[job("a", &[])])
+            .enqueue_record(Origin::Push, 2, "p", "c", None, "{}", &[job("a", &[])])
             .unwrap();
         assert!(matches!(other.jobs[0].1, Enqueued::Created(_)));
     }
@@ -1152,6 +1181,7 @@ mod tests {
     fn failed_dependency_holds_dependents_and_independent_work_flows() {
         let (_d, s) = open();
         s.enqueue_record(
+            Origin::Push,
             1,
             "p",
             "x",
@@ -1207,8 +1237,16 @@ mod tests {
             "held work is not sent to fail with 3140"
         );
         // A new record depending on the failed key is held at once.
-        s.enqueue_record(1, "p", "x", None, "{}", &[job("inv2", &["cust"])])
-            .unwrap();
+        s.enqueue_record(
+            Origin::Push,
+            1,
+            "p",
+            "x",
+            None,
+            "{}",
+            &[job("inv2", &["cust"])],
+        )
+        .unwrap();
         assert_eq!(
             s.list_jobs(&JobFilter {
                 state: Some("held".into()),
@@ -1240,7 +1278,7 @@ mod tests {
     #[test]
     fn lost_session_leads_to_recovery_then_probe_then_resend() {
         let (_d, s) = open();
-        s.enqueue_record(1, "p", "x", None, "{}", &[job("a", &[])])
+        s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
             .unwrap();
         let (set, jobs) = sent(s.claim(1, 7, LIMITS).unwrap());
         let set = set.unwrap();
@@ -1266,7 +1304,7 @@ mod tests {
     #[test]
     fn a_probe_told_to_retry_is_probed_again_never_resent_unverified() {
         let (_d, s) = open();
-        s.enqueue_record(1, "p", "x", None, "{}", &[job("a", &[])])
+        s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
             .unwrap();
         let (set, _) = sent(s.claim(1, 1, LIMITS).unwrap());
         s.session_lost(1).unwrap();
@@ -1292,7 +1330,7 @@ mod tests {
     #[test]
     fn an_in_doubt_job_no_recovery_covers_is_probed_not_stranded() {
         let (_d, s) = open();
-        s.enqueue_record(1, "p", "x", None, "{}", &[job("a", &[])])
+        s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
             .unwrap();
         let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
         // Its set was answered without it (or resolved) while the job itself went in doubt.
@@ -1318,7 +1356,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
-            s.enqueue_record(1, "p", "x", None, "{}", &[job("a", &[])])
+            s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
                 .unwrap();
             sent(s.claim(1, 1, LIMITS).unwrap());
         }
@@ -1333,7 +1371,7 @@ mod tests {
     #[test]
     fn transient_errors_back_off_and_exhaustion_discards() {
         let (_d, s) = open();
-        s.enqueue_record(1, "p", "x", None, "{}", &[job("a", &[])])
+        s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
             .unwrap();
         let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
         let retry = JobResult::Retry {
@@ -1361,7 +1399,8 @@ mod tests {
     fn batches_respect_the_byte_budget() {
         let (_d, s) = open();
         let jobs: Vec<NewJob> = (0..5).map(|i| job(&format!("k{i}"), &[])).collect();
-        s.enqueue_record(1, "p", "x", None, "{}", &jobs).unwrap();
+        s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &jobs)
+            .unwrap();
         let one = jobs[0].qbxml.len();
         let (_, claimed) = sent(
             s.claim(

@@ -1,6 +1,5 @@
-//! WASM glue: the SDK's `Mapper` implementation over [`crate::map`] and [`crate::pull`].
-//! Written against the mapper API of branch `plugins` (`qbridge_sdk::{Mapper, Manifest, …}`,
-//! `qbridge_sdk::host::fetch`).
+//! WASM glue: the SDK's `Mapper` implementation over [`crate::map`] and [`crate::pull`]
+//! (pull and acknowledgement).
 
 use qbridge_sdk::serde_json::Value;
 use qbridge_sdk::{Manifest, MapError, Mapper, Page, Request, export_mapper};
@@ -16,6 +15,7 @@ impl Mapper for Autotask {
             .allowed_hosts(&hosts)
             .secrets(crate::pull::SECRETS)
             .supports_pull()
+            .supports_acknowledge()
     }
 
     fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
@@ -27,6 +27,22 @@ impl Mapper for Autotask {
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
         Ok(crate::pull::pull_page(cursor, crate::record::host_fetch)?.into_sdk())
+    }
+
+    fn acknowledge(
+        kind: &str,
+        record: &Value,
+        key: &str,
+        response_xml: &str,
+    ) -> Result<(), String> {
+        let now = qbridge_sdk::host::now();
+        match crate::pull::acknowledgement(kind, record, key, response_xml, &now)? {
+            Some(request) => {
+                let what = format!("{} {}", request.method, request.url);
+                crate::record::host_fetch(request)?.ok(&what)
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -14,12 +14,15 @@
 //! - Each invoice becomes an `invoice` bundle: `GET /Companies/{companyID}` (and its parent,
 //!   embedded as `parentCompany`) and `POST /BillingItems/query` on `invoiceID`, following
 //!   `nextPageUrl` up to [`MAX_ITEM_PAGES`] pages.
-//! - Acknowledgement ([`acknowledge_invoice`], [`acknowledge_expense_report`]): after
-//!   QuickBooks accepted the write, mark the record as processed in Autotask.
+//!   The bundle also carries `"_source": {"base": …}`, the zone it came from, so that its
+//!   acknowledgement goes back to the same database.
+//! - Acknowledgement ([`acknowledgement`]: [`acknowledge_invoice`],
+//!   [`acknowledge_expense_report`]): after QuickBooks accepted the write, mark the record as
+//!   processed in Autotask.
 
 use serde_json::{Value, json};
 
-use crate::record::{HttpRequest, HttpResponse, Page};
+use crate::record::{HttpRequest, HttpResponse, Page, element};
 
 /// Invoices per page (Autotask returns at most 500 per query).
 pub const PAGE_SIZE: u32 = 50;
@@ -252,7 +255,7 @@ pub fn pull_page(
         last = last.max(id);
         records.push((
             "invoice".to_string(),
-            json!({"invoice": invoice, "company": company, "billingItems": items}),
+            json!({"invoice": invoice, "company": company, "billingItems": items, "_source": {"base": cursor.base}}),
         ));
     }
     let next_cursor = (more.is_some() || records.len() == PAGE_SIZE as usize).then(|| {
@@ -266,4 +269,39 @@ pub fn pull_page(
         records,
         next_cursor,
     })
+}
+
+/// The acknowledgement of the completed request `key` made from the pulled `record` of
+/// `kind`, at `now` (RFC 3339 UTC): the invoice itself (`invoice:<id>`) or an expense
+/// report's bill (`expense_report:<id>`, with its TxnID). `None` for the customers and items
+/// an invoice needed. The zone is the record's `_source.base` (the default zone otherwise).
+pub fn acknowledgement(
+    kind: &str,
+    record: &Value,
+    key: &str,
+    response_xml: &str,
+    now: &str,
+) -> Result<Option<HttpRequest>, String> {
+    let base = match record["_source"]["base"].as_str() {
+        Some(base) if is_autotask_base(base) => base.trim_end_matches('/'),
+        Some(base) => {
+            return Err(format!(
+                "the record's _source.base {base:?} is not an Autotask zone URL"
+            ));
+        }
+        None => DEFAULT_BASE,
+    };
+    let id = |rest: &str| {
+        rest.parse::<i64>()
+            .map_err(|_| format!("{key}: {rest:?} is not an Autotask id"))
+    };
+    match (kind, key.split_once(':')) {
+        ("invoice", Some(("invoice", rest))) => Ok(Some(acknowledge_invoice(base, id(rest)?, now))),
+        ("expense_report", Some(("expense_report", rest))) => {
+            let txn_id = element(response_xml, "TxnID")
+                .ok_or_else(|| format!("QuickBooks' answer to {key} has no TxnID to write back"))?;
+            Ok(Some(acknowledge_expense_report(base, id(rest)?, &txn_id)))
+        }
+        _ => Ok(None),
+    }
 }

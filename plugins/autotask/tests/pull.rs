@@ -6,7 +6,7 @@ mod support;
 
 use qbridge_plugin_autotask::map::{REQUEST_TYPES, map};
 use qbridge_plugin_autotask::pull::{
-    Cursor, PAGE_SIZE, acknowledge_expense_report, acknowledge_invoice, pull_page,
+    Cursor, PAGE_SIZE, acknowledge_expense_report, acknowledge_invoice, acknowledgement, pull_page,
 };
 use qbridge_plugin_autotask::record::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
@@ -140,4 +140,48 @@ fn acknowledgements_mark_the_source_records() {
         serde_json::from_slice::<Value>(&ack.body).unwrap(),
         json!({"id": 8801, "quickBooksReferenceNumber": "1A2B-1234567890"})
     );
+}
+
+#[test]
+fn a_pulled_invoice_is_acknowledged_in_the_zone_it_came_from() {
+    let base = "https://webservices5.autotask.net/atservicesrest/v1.0";
+    let record = json!({"invoice": {"id": 29684512}, "_source": {"base": base}});
+    let now = "2025-03-02T10:00:00Z";
+    let ack = acknowledgement("invoice", &record, "invoice:29684512", "<InvoiceRet/>", now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ack, acknowledge_invoice(base, 29684512, now));
+    // The customer and items an invoice needed are not Autotask's to track.
+    assert_eq!(
+        acknowledgement(
+            "invoice",
+            &record,
+            "customer:29683501",
+            "<CustomerRet/>",
+            now
+        )
+        .unwrap(),
+        None
+    );
+    // An expense report's bill writes its TxnID back.
+    let ack = acknowledgement(
+        "expense_report",
+        &json!({}),
+        "expense_report:8801",
+        "<BillRet><TxnID>1A2B-1234567890</TxnID></BillRet>",
+        now,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        ack,
+        acknowledge_expense_report(
+            "https://webservices.autotask.net/atservicesrest/v1.0",
+            8801,
+            "1A2B-1234567890"
+        )
+    );
+    // A record cannot redirect the acknowledgement elsewhere.
+    let evil = json!({"_source": {"base": "https://evil.example/atservicesrest/v1.0"}});
+    assert!(acknowledgement("invoice", &evil, "invoice:1", "", now).is_err());
 }

@@ -1,5 +1,5 @@
 //! WASM glue: the SDK's `Mapper` implementation over [`crate::map`], [`crate::response`] and
-//! [`crate::pull`].
+//! [`crate::pull`] (pull and acknowledgement).
 
 use qbridge_sdk::serde_json::Value;
 use qbridge_sdk::{Manifest, MapError, Mapper, Page, Request, export_mapper, host};
@@ -20,6 +20,7 @@ impl Mapper for Ramp {
             .allowed_hosts(&[crate::pull::HOST])
             .secrets(crate::pull::SECRETS)
             .supports_pull()
+            .supports_acknowledge()
     }
 
     fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
@@ -39,6 +40,18 @@ impl Mapper for Ramp {
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
         Ok(crate::pull::pull_page(cursor, crate::record::host_fetch)?.into_sdk())
+    }
+
+    fn acknowledge(
+        _kind: &str,
+        _record: &Value,
+        key: &str,
+        response_xml: &str,
+    ) -> Result<(), String> {
+        match crate::pull::acknowledgement(key, response_xml)? {
+            Some(request) => crate::record::host_fetch(request)?.ok("POST /accounting/syncs"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -7,26 +7,27 @@
 //!   re-pull maps them again and the engine's idempotency keys drop the repeats.
 //! - Cursor: `{"resource": "bills", "start": "<Ramp's start>"}`; the resources are walked in
 //!   the order transactions, bills, reimbursements; `None` after the last page of the last.
-//! - Authentication: the data calls send `Authorization: Bearer {{secret:ramp.access_token}}`.
-//!   Ramp issues that token by OAuth2 client credentials ([`token_request`], Basic
-//!   `{{secret:ramp.client_basic}}` = base64 of `client_id:client_secret`), but the host only
-//!   lets credential headers come from declared secrets, so a token fetched by the plugin
-//!   cannot be used: the host (or the admin) must keep `ramp.access_token` current.
-//! - Acknowledgement ([`acknowledge`]): `POST /developer/v1/accounting/syncs` with the
-//!   QuickBooks TxnID as `reference_id` and a deterministic idempotency key, so a retry is
-//!   recognised by Ramp.
+//! - Authentication: every call sends `Authorization: Bearer {{secret:ramp.access_token}}`.
+//!   Ramp issues that token by OAuth2 client credentials; the admin stores `ramp.access_token`
+//!   as an OAuth2 client-credentials secret (`qbridge secret set ramp ramp.access_token
+//!   --oauth2-token-url https://api.ramp.com/developer/v1/token --oauth2-client-id …`) and
+//!   the engine fetches and renews the token: the plugin never sees a credential.
+//! - Acknowledgement ([`acknowledgement`]): once QuickBooks accepted a pulled record's
+//!   transaction, `POST /developer/v1/accounting/syncs` with the QuickBooks TxnID as
+//!   `reference_id` and a deterministic idempotency key, so a retry is recognised by Ramp and
+//!   the record leaves Ramp's ready-to-sync list.
 
 use qbridge_sdk::id::external_guid;
 use serde_json::{Value, json};
 
-use crate::record::{HttpRequest, HttpResponse, Page};
+use crate::record::{HttpRequest, HttpResponse, Page, element};
 
 /// The only host the plugin reaches.
 pub const HOST: &str = "api.ramp.com";
 /// API root.
 pub const BASE: &str = "https://api.ramp.com/developer/v1";
 /// Secret names the manifest declares.
-pub const SECRETS: &[&str] = &["ramp.access_token", "ramp.client_basic"];
+pub const SECRETS: &[&str] = &["ramp.access_token"];
 /// Records per page.
 pub const PAGE_SIZE: u32 = 100;
 /// Ramp list resources and the record kind each yields, in pull order.
@@ -68,25 +69,6 @@ fn bearer() -> Vec<(String, String)> {
         ),
         ("Accept".into(), "application/json".into()),
     ]
-}
-
-/// `POST /developer/v1/token` (client credentials) for the scopes the plugin uses.
-pub fn token_request() -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        url: format!("{BASE}/token"),
-        headers: vec![
-            (
-                "Authorization".into(),
-                "Basic {{secret:ramp.client_basic}}".into(),
-            ),
-            (
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-        ],
-        body: b"grant_type=client_credentials&scope=transactions%3Aread%20bills%3Aread%20reimbursements%3Aread%20accounting%3Aread%20accounting%3Awrite".to_vec(),
-    }
 }
 
 /// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
@@ -220,4 +202,24 @@ pub fn acknowledge(sync_type: SyncType, id: &str, txn_id: &str) -> HttpRequest {
         .to_string()
         .into_bytes(),
     }
+}
+
+/// The acknowledgement of the completed request `key`, whose QuickBooks `…Ret` is
+/// `response_xml`: a card transaction, a bill, one of a bill's payments, or a reimbursement.
+/// `None` for requests Ramp does not track (vendors, reimbursement payments).
+pub fn acknowledgement(key: &str, response_xml: &str) -> Result<Option<HttpRequest>, String> {
+    let (sync_type, id) = match key.split_once(':') {
+        Some(("transaction", id)) => (SyncType::Transaction, id),
+        Some(("bill", id)) => (SyncType::Bill, id),
+        // `bill-payment:<bill id>:<n>`: Ramp records payments against the bill.
+        Some(("bill-payment", rest)) => (
+            SyncType::BillPayment,
+            rest.rsplit_once(':').map_or(rest, |(bill, _)| bill),
+        ),
+        Some(("reimbursement", id)) => (SyncType::Reimbursement, id),
+        _ => return Ok(None),
+    };
+    let txn_id = element(response_xml, "TxnID")
+        .ok_or_else(|| format!("QuickBooks' answer to {key} has no TxnID to report to Ramp"))?;
+    Ok(Some(acknowledge(sync_type, id, &txn_id)))
 }

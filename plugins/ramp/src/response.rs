@@ -26,7 +26,7 @@ use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{AppliedToTxn, BillPaymentAdd, Date, Ref};
 
-use crate::record::{MapError, request};
+use crate::record::{MapError, element, request};
 
 /// Most payments one bill's plan carries (keeps the memo within 4095 characters).
 pub const MAX_PAYMENTS: usize = 40;
@@ -153,55 +153,6 @@ impl PaymentPlan {
     }
 }
 
-/// The text of the first `<tag>` in `xml`, unescaped.
-fn element(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{tag}>"))?;
-    Some(unescape(&xml[start..end]))
-}
-
-/// XML character and entity references → text.
-fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let Some(end) = rest.find(';').filter(|&e| e <= 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..end];
-        let c = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .map(|h| u32::from_str_radix(h, 16))
-                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
-                .and_then(Result::ok)
-                .and_then(char::from_u32),
-        };
-        match c {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Follow-up requests for the completed request `key` whose `*Ret` is `response_xml`: the
 /// payments of a bill (`bill:<id>`) or reimbursement (`reimbursement:<id>`); nothing for
 /// other keys. An error means the response cannot be read; the glue logs it.
@@ -266,14 +217,6 @@ pub fn on_response(key: &str, response_xml: &str) -> Result<Vec<Request>, MapErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entities_are_unescaped() {
-        assert_eq!(
-            unescape("A &amp; B &lt;&#233;&#x41;&gt; &bogus; &"),
-            "A & B <éA> &bogus; &"
-        );
-    }
 
     #[test]
     fn a_plan_survives_encoding_with_awkward_account_names() {

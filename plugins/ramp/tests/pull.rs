@@ -5,7 +5,7 @@
 mod support;
 
 use qbridge_plugin_ramp::map::{REQUEST_TYPES, map};
-use qbridge_plugin_ramp::pull::{SyncType, acknowledge, pull_page, token_request};
+use qbridge_plugin_ramp::pull::{SyncType, acknowledge, acknowledgement, pull_page};
 use qbridge_plugin_ramp::record::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
@@ -83,16 +83,30 @@ fn acknowledgement_reports_the_txn_id_with_a_stable_idempotency_key() {
 }
 
 #[test]
-fn the_token_request_uses_the_client_credentials_secret() {
-    let t = token_request();
-    assert_eq!(t.url, "https://api.ramp.com/developer/v1/token");
-    assert!(t.headers.contains(&(
-        "Authorization".into(),
-        "Basic {{secret:ramp.client_basic}}".into()
-    )));
-    assert!(
-        String::from_utf8(t.body)
-            .unwrap()
-            .starts_with("grant_type=client_credentials")
+fn each_synced_kind_is_acknowledged_with_its_txn_id_and_others_are_not() {
+    let ret = "<BillRet><TxnID>1A2B-1234567890</TxnID><ExpenseLineRet><TxnLineID>9-1</TxnLineID></ExpenseLineRet></BillRet>";
+    let body = |key: &str| -> Value {
+        serde_json::from_slice(&acknowledgement(key, ret).unwrap().unwrap().body).unwrap()
+    };
+    for (key, sync_type, id) in [
+        ("transaction:3f1b6a0e", "TRANSACTION_SYNC", "3f1b6a0e"),
+        ("bill:6e3816e3", "BILL_SYNC", "6e3816e3"),
+        ("bill-payment:6e3816e3:2", "BILL_PAYMENT_SYNC", "6e3816e3"),
+        ("reimbursement:77aa", "REIMBURSEMENT_SYNC", "77aa"),
+    ] {
+        let b = body(key);
+        assert_eq!(b["sync_type"], sync_type, "{key}");
+        assert_eq!(
+            b["successful_syncs"],
+            json!([{"id": id, "reference_id": "1A2B-1234567890"}]),
+            "{key}"
+        );
+    }
+    assert_eq!(acknowledgement("vendor:acme", ret).unwrap(), None);
+    assert_eq!(
+        acknowledgement("reimbursement-payment:77aa:1", ret).unwrap(),
+        None
     );
+    let err = acknowledgement("bill:6e3816e3", "<BillRet></BillRet>").unwrap_err();
+    assert!(err.contains("no TxnID"), "{err}");
 }
