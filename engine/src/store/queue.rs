@@ -1151,6 +1151,87 @@ mod tests {
     }
 
     #[test]
+    fn only_completed_jobs_of_pulled_records_are_acknowledged_with_backoff_until_given_up() {
+        let (_d, s) = open();
+        s.enqueue_record(
+            Origin::Pull,
+            1,
+            "p",
+            "bill",
+            None,
+            r#"{"id":1}"#,
+            &[job("pulled", &[])],
+        )
+        .unwrap();
+        s.enqueue_record(
+            Origin::Push,
+            1,
+            "p",
+            "bill",
+            None,
+            "{}",
+            &[job("pushed", &[])],
+        )
+        .unwrap();
+        let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
+        assert_eq!(jobs.len(), 2);
+        let ack = |id: &str| JobResult::Completed {
+            object_id: Some(id.into()),
+            edit_sequence: None,
+            follow_ups: vec![],
+            acknowledge: true,
+        };
+        let results: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.job_id,
+                    ack("T-1"),
+                    Some("<BillRet><TxnID>T-1</TxnID></BillRet>".to_string()),
+                )
+            })
+            .collect();
+        s.record_results(set.as_deref(), &results).unwrap();
+        let due = s.due_acks(now_ms(), 10).unwrap();
+        assert_eq!(due.len(), 1, "only the pulled record's job: {due:?}");
+        let pulled = &due[0];
+        assert_eq!(
+            (pulled.key.as_str(), pulled.kind.as_str()),
+            ("pulled", "bill")
+        );
+        assert_eq!(pulled.record_json, r#"{"id":1}"#);
+        assert!(pulled.response_xml.contains("<TxnID>T-1</TxnID>"));
+
+        // A failure backs off: not due again right away.
+        assert!(
+            !s.ack_attempt_failed(pulled.job_id, "HTTP 503", 60_000)
+                .unwrap()
+        );
+        assert!(s.due_acks(now_ms(), 10).unwrap().is_empty());
+        assert!(s.due_acks(now_ms() + 60_001, 10).unwrap().len() == 1);
+        // … until the budget is spent.
+        for _ in 1..super::super::acks::MAX_ATTEMPTS - 1 {
+            assert!(!s.ack_attempt_failed(pulled.job_id, "HTTP 503", 0).unwrap());
+        }
+        assert!(s.ack_attempt_failed(pulled.job_id, "HTTP 503", 0).unwrap());
+        let counts = s.ack_counts().unwrap();
+        assert_eq!((counts.pending, counts.failed, counts.done), (0, 1, 0));
+        assert_eq!(
+            s.failed_acks(10).unwrap()[0].last_error.as_deref(),
+            Some("HTTP 503")
+        );
+        assert!(s.due_acks(now_ms() + 10_000_000, 10).unwrap().is_empty());
+
+        // The admin retries; success is final.
+        assert_eq!(s.retry_failed_acks("cli:test").unwrap(), 1);
+        let due = s.due_acks(now_ms(), 10).unwrap();
+        assert_eq!(due[0].attempts, 0);
+        s.ack_done(due[0].job_id).unwrap();
+        let counts = s.ack_counts().unwrap();
+        assert_eq!((counts.pending, counts.failed, counts.done), (0, 0, 1));
+    }
+
+    #[test]
     fn reingesting_is_a_no_op_while_live_and_after_completion() {
         let (_d, s) = open();
         let first = s
