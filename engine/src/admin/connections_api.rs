@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/users/{username}/disable", post(disable_user))
         .route("/api/v1/schedules", get(list_schedules).post(add_schedule))
         .route("/api/v1/schedules/{id}", delete(remove_schedule))
+        .route("/api/v1/schedules/{id}/run", post(run_schedule_now))
 }
 
 impl From<AccountError> for ApiError {
@@ -203,6 +204,8 @@ struct NewSchedule {
     plugin: String,
     cron: String,
     timezone: Option<String>,
+    /// Where the pull starts, in the plugin's cursor format.
+    cursor: Option<String>,
 }
 
 async fn add_schedule(
@@ -242,6 +245,7 @@ async fn add_schedule(
             schedule.expression(),
             &tz,
             next,
+            body.cursor.as_deref(),
             &who,
         )?)
     })
@@ -263,4 +267,18 @@ async fn remove_schedule(
     let who = actor.token.actor();
     blocking(move || Ok(store.remove_schedule(id, &who)?)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// "Pull now": the scheduler runs the schedule at its next check (within
+/// `pipeline.schedule_check_secs`).
+async fn run_schedule_now(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    blocking(move || Ok(store.run_schedule_now(id, &who)?)).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -87,6 +87,11 @@ pub enum ScheduleCommand {
         /// IANA timezone (default: the firm's, setting firm.timezone).
         #[arg(long)]
         timezone: Option<String>,
+        /// Where the pull starts, in the plugin's cursor format, e.g. for Autotask the zone
+        /// and the last invoice already in QuickBooks:
+        /// '{"after_id": 29684000, "base": "https://webservices5.autotask.net/atservicesrest/v1.0"}'.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// List schedules with their next run.
     List,
@@ -338,6 +343,7 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
             plugin,
             cron,
             timezone,
+            cursor,
         } => {
             let tz = timezone.unwrap_or_else(|| config.firm_timezone.clone());
             let parsed = Schedule::parse(&cron, &tz)?;
@@ -351,6 +357,7 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
                 parsed.expression(),
                 &tz,
                 next,
+                cursor.as_deref(),
                 &crate::admin::cli::cli_actor(),
             )?;
             println!(

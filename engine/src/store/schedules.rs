@@ -33,6 +33,9 @@ pub struct ScheduleRow {
     pub cursor: Option<String>,
 }
 
+/// Longest start cursor an admin may set (plugins' cursors are small JSON objects).
+const MAX_CURSOR_BYTES: usize = 4096;
+
 const COLUMNS: &str =
     "id, connection_id, plugin, cron, timezone, next_run_at, last_run_at, last_result, cursor";
 
@@ -51,7 +54,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
 }
 
 impl Store {
-    /// Adds a schedule (one per connection and plugin) and audits it.
+    /// Adds (or replaces) the schedule of a connection and plugin, and audits it. `cursor`,
+    /// when given, is where the plugin's pull starts (e.g. Autotask's zone and first invoice
+    /// id); when absent a replaced schedule keeps its cursor.
+    #[allow(clippy::too_many_arguments)]
     pub fn add_schedule(
         &self,
         connection_id: i64,
@@ -59,15 +65,22 @@ impl Store {
         cron: &str,
         timezone: &str,
         next_run_at: Option<i64>,
+        cursor: Option<&str>,
         actor: &str,
     ) -> Result<i64, StoreError> {
+        if cursor.is_some_and(|c| c.len() > MAX_CURSOR_BYTES) {
+            return Err(StoreError::Conflict(format!(
+                "the start cursor is longer than {MAX_CURSOR_BYTES} bytes"
+            )));
+        }
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO schedule(connection_id, plugin, cron, timezone, next_run_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO schedule(connection_id, plugin, cron, timezone, next_run_at, cursor, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(connection_id, plugin) DO UPDATE SET cron=excluded.cron,
-                   timezone=excluded.timezone, next_run_at=excluded.next_run_at",
-                params![connection_id, plugin, cron, timezone, next_run_at, now_ms()],
+                   timezone=excluded.timezone, next_run_at=excluded.next_run_at,
+                   cursor=COALESCE(excluded.cursor, schedule.cursor)",
+                params![connection_id, plugin, cron, timezone, next_run_at, cursor, now_ms()],
             )?;
             let id: i64 = tx.query_row(
                 "SELECT id FROM schedule WHERE connection_id=?1 AND plugin=?2",
@@ -80,7 +93,7 @@ impl Store {
                     actor: actor.to_string(),
                     action: "schedule.set".into(),
                     target: format!("schedule:{id}"),
-                    detail: serde_json::json!({"plugin": plugin, "cron": cron, "timezone": timezone}),
+                    detail: serde_json::json!({"plugin": plugin, "cron": cron, "timezone": timezone, "cursor": cursor}),
                     ..Default::default()
                 },
             )?;
@@ -108,6 +121,30 @@ impl Store {
                 &super::audit::AuditEntry {
                     actor: actor.to_string(),
                     action: "schedule.remove".into(),
+                    target: format!("schedule:{id}"),
+                    ..Default::default()
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Makes schedule `id` due now ("pull now"): the scheduler runs it at its next check,
+    /// and its cron times resume after that run.
+    pub fn run_schedule_now(&self, id: i64, actor: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if tx.execute(
+                "UPDATE schedule SET next_run_at=?2 WHERE id=?1",
+                params![id, now_ms()],
+            )? == 0
+            {
+                return Err(StoreError::NotFound(format!("schedule {id}")));
+            }
+            super::audit::append_in(
+                tx,
+                &super::audit::AuditEntry {
+                    actor: actor.to_string(),
+                    action: "schedule.run_now".into(),
                     target: format!("schedule:{id}"),
                     ..Default::default()
                 },
@@ -186,7 +223,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let id = s
-            .add_schedule(1, "ramp", "*/15 * * * *", "UTC", Some(1_000), "test")
+            .add_schedule(1, "ramp", "*/15 * * * *", "UTC", Some(1_000), None, "test")
             .unwrap();
         assert!(
             s.claim_due_schedules(999, |_, _| Some(0))
