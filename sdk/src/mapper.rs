@@ -164,7 +164,10 @@ pub struct PulledRecord {
 pub struct Page {
     /// The records of this page.
     pub records: Vec<PulledRecord>,
-    /// Cursor for the next page; `None` on the last page.
+    /// Cursor for the next page: the engine saves it and asks again with it until it stops
+    /// changing. `None` when the source is exhausted — the next run then starts without a
+    /// cursor (a sweep). A mapper resuming from a high-water mark returns the mark even on
+    /// its last page.
     pub next_cursor: Option<String>,
 }
 

@@ -61,15 +61,14 @@ pub fn run_once(store: &Store, plugins: &PluginManager, row: &ScheduleRow) -> St
                 Err(e) => return format!("stopped after {records} records: {e}"),
             }
         }
-        if let Err(e) =
-            store.save_pull_cursor(row.id, page.next_cursor.as_deref().or(cursor.as_deref()))
-        {
+        // `None` means the source is exhausted and the next run starts from the beginning (a
+        // sweep, like Ramp's ready lists); a plugin that resumes from a high-water mark
+        // returns it even on its last page, and the run ends when the cursor stops moving.
+        if let Err(e) = store.save_pull_cursor(row.id, page.next_cursor.as_deref()) {
             return format!("stopped after {records} records: {e}");
         }
         match page.next_cursor {
-            Some(next) if Some(&next) != cursor.as_ref() && !page.records.is_empty() => {
-                cursor = Some(next)
-            }
+            Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
             _ => break,
         }
     }

@@ -8,9 +8,10 @@
 //! - Cursor: the highest invoice id already pulled (ids only grow), optionally with the zone
 //!   URL: `{"after_id": 29684512, "base": "https://webservices5.autotask.net/atservicesrest/v1.0"}`.
 //!   A page is `POST /Invoices/query` with `id > after_id` and `isVoided = false`, at most
-//!   [`PAGE_SIZE`] invoices; the next cursor is the page's last id. Filtering on the id rather
-//!   than following `pageDetails.nextPageUrl` keeps the cursor valid across restarts (Autotask's
-//!   next-page URLs are tied to one query); `nextPageUrl` only tells whether more exist.
+//!   [`PAGE_SIZE`] invoices; the next cursor is the page's last id — also on the last page, so
+//!   the next run resumes there (the engine stops a run when the cursor stops moving).
+//!   Filtering on the id rather than following `pageDetails.nextPageUrl` keeps the cursor
+//!   valid across restarts (Autotask's next-page URLs are tied to one query).
 //! - Each invoice becomes an `invoice` bundle: `GET /Companies/{companyID}` (and its parent,
 //!   embedded as `parentCompany`) and `POST /BillingItems/query` on `invoiceID`, following
 //!   `nextPageUrl` up to [`MAX_ITEM_PAGES`] pages.
@@ -204,7 +205,7 @@ pub fn pull_page(
     mut fetch: impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
 ) -> Result<Page, String> {
     let cursor = Cursor::parse(cursor)?;
-    let (invoices, more) = parse_items(&fetch(invoices_query(&cursor))?, "Invoices/query")?;
+    let (invoices, _) = parse_items(&fetch(invoices_query(&cursor))?, "Invoices/query")?;
     let mut records = Vec::new();
     let mut last = cursor.after_id;
     for invoice in invoices.into_iter().take(PAGE_SIZE as usize) {
@@ -258,13 +259,15 @@ pub fn pull_page(
             json!({"invoice": invoice, "company": company, "billingItems": items, "_source": {"base": cursor.base}}),
         ));
     }
-    let next_cursor = (more.is_some() || records.len() == PAGE_SIZE as usize).then(|| {
+    // Always the high-water mark, also on the last page: the next run resumes after it, and
+    // the engine stops asking once it no longer moves.
+    let next_cursor = Some(
         Cursor {
             after_id: last,
             base: cursor.base.clone(),
         }
-        .to_text()
-    });
+        .to_text(),
+    );
     Ok(Page {
         records,
         next_cursor,

@@ -71,13 +71,25 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
         second["company"]["parentCompany"]["companyName"],
         "Hudson Valley Dental Group"
     );
-    // More invoices exist: the next cursor continues after the last id of this page.
+    // The next cursor continues after the last id of this page (whether or not more exist:
+    // it is also where the next scheduled run resumes).
     let next = Cursor::parse(page.next_cursor.as_deref()).unwrap();
     assert_eq!(next.after_id, 29684600);
     assert_eq!(
         next.base,
         "https://webservices5.autotask.net/atservicesrest/v1.0"
     );
+
+    // A page with nothing new hands back the cursor it was given: the run ends there.
+    let empty = pull_page(page.next_cursor.as_deref(), |_| {
+        Ok(HttpResponse {
+            status: 200,
+            body: br#"{"items": [], "pageDetails": {"count": 0, "nextPageUrl": null}}"#.to_vec(),
+        })
+    })
+    .unwrap();
+    assert!(empty.records.is_empty());
+    assert_eq!(empty.next_cursor, page.next_cursor);
 
     for (kind, record) in &page.records {
         let requests = map(kind, record).unwrap_or_else(|e| panic!("{e}"));
