@@ -126,9 +126,9 @@ impl MapError {
     }
 
     /// An error about one field.
-    pub fn field(field: &str, message: impl Into<String>) -> MapError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> MapError {
         MapError {
-            field: Some(field.to_string()),
+            field: Some(field.into()),
             message: message.into(),
         }
     }

@@ -19,10 +19,7 @@ impl Mapper for Autotask {
     }
 
     fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
-        crate::map::map(kind, record).map_err(|e| MapError {
-            field: e.field,
-            message: e.message,
-        })
+        crate::map::map(kind, record)
     }
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {

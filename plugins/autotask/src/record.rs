@@ -5,7 +5,6 @@
 //! Shared by the Autotask and Ramp plugins (the Ramp crate includes this file with `#[path]`)
 //! until the SDK grows an equivalent; keep it free of anything source-specific.
 
-use std::fmt;
 
 use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
@@ -16,44 +15,8 @@ use serde_json::Value;
 /// more is refused rather than mapped into an oversized request.
 pub const MAX_ENTRIES: usize = 500;
 
-/// Why a record could not be mapped; field for field the SDK's `MapError` (branch `plugins`),
-/// into which the WASM glue converts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapError {
-    /// The source field at fault, as a path: `invoice.companyID`, `billingItems[1].rate`.
-    pub field: Option<String>,
-    /// What was wrong and what to do about it.
-    pub message: String,
-}
-
-impl MapError {
-    /// An error about the record as a whole.
-    pub fn new(message: impl Into<String>) -> MapError {
-        MapError {
-            field: None,
-            message: message.into(),
-        }
-    }
-
-    /// An error about one field.
-    pub fn field(field: impl Into<String>, message: impl Into<String>) -> MapError {
-        MapError {
-            field: Some(field.into()),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for MapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.field {
-            Some(field) => write!(f, "field `{field}`: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for MapError {}
+/// Why a record could not be mapped (the SDK's type: the field path and what to do).
+pub use qbridge_sdk::MapError;
 
 /// A JSON object together with its path in the record, so every error names the field.
 #[derive(Debug, Clone, Copy)]

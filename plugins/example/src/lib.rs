@@ -79,11 +79,11 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
     );
     for (i, line) in lines.iter().enumerate() {
         let item = text(line, "item")
-            .map_err(|_| MapError::field(&format!("lines[{i}].item"), "missing"))?;
+            .map_err(|_| MapError::field(format!("lines[{i}].item"), "missing"))?;
         let amount = line
             .get("amount")
             .and_then(Value::as_f64)
-            .ok_or_else(|| MapError::field(&format!("lines[{i}].amount"), "must be a number"))?;
+            .ok_or_else(|| MapError::field(format!("lines[{i}].amount"), "must be a number"))?;
         xml.push_str(&format!(
             "<InvoiceLineAdd><ItemRef><FullName>{}</FullName></ItemRef><Amount>{amount:.2}</Amount></InvoiceLineAdd>",
             escape(item)

@@ -6,13 +6,6 @@ use qbridge_sdk::{Manifest, MapError, Mapper, Page, Request, export_mapper, host
 
 struct Ramp;
 
-fn sdk_error(e: crate::record::MapError) -> MapError {
-    MapError {
-        field: e.field,
-        message: e.message,
-    }
-}
-
 impl Mapper for Ramp {
     fn manifest() -> Manifest {
         Manifest::new("ramp", env!("CARGO_PKG_VERSION"), "Ramp")
@@ -24,7 +17,7 @@ impl Mapper for Ramp {
     }
 
     fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
-        crate::map::map(kind, record).map_err(sdk_error)
+        crate::map::map(kind, record)
     }
 
     fn on_response(key: &str, response_xml: &str) -> Vec<Request> {
