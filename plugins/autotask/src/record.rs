@@ -5,7 +5,6 @@
 //! Shared by the Autotask and Ramp plugins (the Ramp crate includes this file with `#[path]`)
 //! until the SDK grows an equivalent; keep it free of anything source-specific.
 
-
 use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::qbxml::{BuildError, Built, Date, Ref};
