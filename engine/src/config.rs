@@ -84,6 +84,8 @@ pub struct Config {
     pub plugin_call_timeout: Duration,
     /// minisign public keys (base64); when any is set, only plugins signed by one install.
     pub plugin_trusted_keys: Vec<String>,
+    /// Source hosts whose plugin requests go to a local plain-HTTP fake instead (testing only).
+    pub source_endpoints: crate::plugins::endpoints::SourceEndpoints,
 }
 
 impl Default for Config {
@@ -118,6 +120,7 @@ impl Default for Config {
             plugin_memory_limit_mb: 64,
             plugin_call_timeout: Duration::from_secs(1),
             plugin_trusted_keys: Vec::new(),
+            source_endpoints: Default::default(),
         }
     }
 }
@@ -435,6 +438,13 @@ const SETTINGS: &[Setting] = &[
                 );
             }
             c.plugin_trusted_keys = keys;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "source_endpoints",
+        parse: |c, v| {
+            c.source_endpoints = crate::plugins::endpoints::SourceEndpoints::parse(v)?;
             Ok(())
         },
     },
