@@ -742,6 +742,31 @@ mod tests {
     }
 
     #[test]
+    fn source_endpoints_default_to_none_and_accept_only_loopback_fakes() {
+        assert!(Config::default().source_endpoints.is_empty());
+        let c = Config::load(
+            None,
+            env(&[("QBRIDGE_SOURCE_ENDPOINTS", "api.ramp.com=127.0.0.1:8123")]),
+            &[],
+        )
+        .unwrap();
+        assert!(c.source_endpoints.redirects("api.ramp.com"));
+        let err = Config::load(
+            None,
+            env(&[("QBRIDGE_SOURCE_ENDPOINTS", "api.ramp.com=192.168.1.9:80")]),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`source_endpoints` (environment variable QBRIDGE_SOURCE_ENDPOINTS)")
+                && err.contains("entry \"api.ramp.com=192.168.1.9:80\" is not a loopback address")
+                && !err.contains('\n'),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_key_file_defaults_into_the_data_dir_and_can_move_out() {
         let c = Config::load(None, env(&[("QBRIDGE_DATA_DIR", "/var/lib/qb")]), &[]).unwrap();
         assert_eq!(

@@ -31,7 +31,8 @@ pub(crate) const MAX_TOKEN_RESPONSE_BYTES: u64 = 64 * 1024;
 /// Longest access token accepted (it goes into a header).
 const MAX_TOKEN_CHARS: usize = 16 * 1024;
 
-/// A token as the endpoint issued it.
+/// A token as the endpoint issued it (its Debug shows `[redacted]`).
+#[derive(Debug)]
 pub(crate) struct Issued {
     pub token: Redacted<String>,
     /// Seconds until it expires, if the endpoint said.
