@@ -217,10 +217,16 @@ fn ramp_pulls_with_host_fetched_tokens_renewed_when_stale_and_once_after_a_401()
     assert_eq!(seen, expected);
 
     let requests = fake.requests();
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("ramp-client:{CLIENT_SECRET}"));
-    for r in requests.iter().filter(|r| r.path() == "/developer/v1/token") {
-        assert_eq!(r.header("authorization"), Some(format!("Basic {basic}").as_str()));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("ramp-client:{CLIENT_SECRET}"));
+    for r in requests
+        .iter()
+        .filter(|r| r.path() == "/developer/v1/token")
+    {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Basic {basic}").as_str())
+        );
         assert_eq!(
             r.header("content-type"),
             Some("application/x-www-form-urlencoded")
@@ -234,15 +240,23 @@ fn ramp_pulls_with_host_fetched_tokens_renewed_when_stale_and_once_after_a_401()
         assert_eq!(r.header("host"), Some("api.ramp.com"), "{r:?}");
     }
     assert!(
-        requests[1].target.starts_with("/developer/v1/transactions?sync_ready=true"),
+        requests[1]
+            .target
+            .starts_with("/developer/v1/transactions?sync_ready=true"),
         "the query goes along: {}",
         requests[1].target
     );
 
     server.terminate();
     let log = server.log_text();
-    assert!(log.contains("source_endpoints") && log.contains("never set in production"), "{log}");
-    assert!(!log.contains(CLIENT_SECRET) && !log.contains("tok-"), "{log}");
+    assert!(
+        log.contains("source_endpoints") && log.contains("never set in production"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(CLIENT_SECRET) && !log.contains("tok-"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -283,7 +297,11 @@ fn only_listed_hosts_are_redirected_and_plain_secrets_arrive_as_headers() {
         "{ramp}"
     );
     let requests = fake.requests();
-    assert_eq!(requests.len(), 1, "only Autotask reached the fake: {requests:?}");
+    assert_eq!(
+        requests.len(),
+        1,
+        "only Autotask reached the fake: {requests:?}"
+    );
     let r = &requests[0];
     assert_eq!(
         (r.method.as_str(), r.path()),
@@ -350,8 +368,16 @@ fn grants_are_set_over_the_api_validated_and_listed_without_secret_material() {
             "exactly one of `value`",
         ),
         // A listed host may use plain http (its fake is local anyway).
-        (grant("http://api.ramp.com/developer/v1/token", CLIENT_SECRET), 204, ""),
-        (grant("https://api.ramp.com/developer/v1/token", CLIENT_SECRET), 204, ""),
+        (
+            grant("http://api.ramp.com/developer/v1/token", CLIENT_SECRET),
+            204,
+            "",
+        ),
+        (
+            grant("https://api.ramp.com/developer/v1/token", CLIENT_SECRET),
+            204,
+            "",
+        ),
     ] {
         let (s, text) = put_secret(&server, &admin, path, &body);
         assert_eq!(s, status, "{body}: {text}");
@@ -359,10 +385,17 @@ fn grants_are_set_over_the_api_validated_and_listed_without_secret_material() {
         seen.push(text);
     }
     assert_eq!(
-        put_secret(&server, &admin, "/api/v1/secrets/ramp/plain", &json!({"value": "v-1"})).0,
+        put_secret(
+            &server,
+            &admin,
+            "/api/v1/secrets/ramp/plain",
+            &json!({"value": "v-1"})
+        )
+        .0,
         204
     );
-    let listed: Value = serde_json::from_str(&get_text(&server, &admin, "/api/v1/secrets")).unwrap();
+    let listed: Value =
+        serde_json::from_str(&get_text(&server, &admin, "/api/v1/secrets")).unwrap();
     assert_eq!(listed[0]["name"], "plain");
     assert_eq!(listed[0]["kind"], "value");
     assert_eq!(listed[1]["name"], "ramp.access_token");
@@ -374,7 +407,10 @@ fn grants_are_set_over_the_api_validated_and_listed_without_secret_material() {
     server.terminate();
     seen.push(server.log_text());
     for text in &seen {
-        assert!(!text.contains(CLIENT_SECRET), "the client secret leaked: {text}");
+        assert!(
+            !text.contains(CLIENT_SECRET),
+            "the client secret leaked: {text}"
+        );
     }
     let listed = setup.cli(&["secret", "list"], "");
     assert!(

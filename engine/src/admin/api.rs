@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Actor, ApiError};
 use super::cli::{grant_rules, parse_duration};
+use crate::logging::Redacted;
 use crate::server::AppState;
 use crate::store::audit::{AuditRecord, AuditVerdict, now_ms};
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
-use crate::logging::Redacted;
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
 use crate::store::tokens::{Scope, TokenInfo};
 

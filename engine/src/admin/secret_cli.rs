@@ -71,7 +71,9 @@ pub fn run(config: &Config, store: &Store, cmd: SecretCommand) -> anyhow::Result
             std::io::stdin()
                 .take(MAX_STDIN)
                 .read_to_string(&mut value)
-                .with_context(|| format!("cannot read the {what} from stdin (it must be UTF-8 text)"))?;
+                .with_context(|| {
+                    format!("cannot read the {what} from stdin (it must be UTF-8 text)")
+                })?;
             // A trailing newline comes from `echo` or an editor, never from the secret.
             let value = value.trim_end_matches(['\r', '\n']);
             if value.is_empty() {
@@ -115,7 +117,10 @@ pub fn run(config: &Config, store: &Store, cmd: SecretCommand) -> anyhow::Result
                     ),
                     (SecretKind::Unreadable, _) => "unreadable: set it again".to_string(),
                 };
-                println!("{:<24} {:<24} {kind:<48} set by {}", s.plugin, s.name, s.set_by);
+                println!(
+                    "{:<24} {:<24} {kind:<48} set by {}",
+                    s.plugin, s.name, s.set_by
+                );
             }
         }
         SecretCommand::Delete { plugin, name } => {

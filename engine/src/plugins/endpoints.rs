@@ -38,9 +38,7 @@ impl SourceEndpoints {
                     "comma-separated host=ADDR pairs such as api.ramp.com=127.0.0.1:8123; entry {entry:?} {why}"
                 )
             };
-            let (host, addr) = entry
-                .split_once('=')
-                .ok_or_else(|| bad("has no `=`"))?;
+            let (host, addr) = entry.split_once('=').ok_or_else(|| bad("has no `=`"))?;
             let host = host.trim().to_ascii_lowercase();
             if host.is_empty()
                 || host.len() > 253
@@ -223,14 +221,23 @@ mod tests {
             }
         );
         assert!(e.route("http://webservices.autotask.net/a").is_err());
-        assert!(SourceEndpoints::default().route("http://api.ramp.com/").is_err());
+        assert!(
+            SourceEndpoints::default()
+                .route("http://api.ramp.com/")
+                .is_err()
+        );
         assert!(e.check_token_url("http://api.ramp.com/token").is_ok());
         let err = SourceEndpoints::default()
             .check_token_url("http://api.ramp.com/token")
             .unwrap_err();
-        assert!(err.contains("only accepted for hosts listed in source_endpoints"), "{err}");
-        assert!(SourceEndpoints::default()
-            .check_token_url("https://api.ramp.com/token")
-            .is_ok());
+        assert!(
+            err.contains("only accepted for hosts listed in source_endpoints"),
+            "{err}"
+        );
+        assert!(
+            SourceEndpoints::default()
+                .check_token_url("https://api.ramp.com/token")
+                .is_ok()
+        );
     }
 }

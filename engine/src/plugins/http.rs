@@ -320,12 +320,16 @@ impl HttpPolicy {
                     "secret {name:?} is not declared in the manifest's secrets"
                 ));
             }
-            let secret = self.http.secrets.secret(&self.plugin, name).ok_or_else(|| {
-                format!(
-                    "secret {name:?} is not configured for plugin {}; ask the admin to set it",
-                    self.plugin
-                )
-            })?;
+            let secret = self
+                .http
+                .secrets
+                .secret(&self.plugin, name)
+                .ok_or_else(|| {
+                    format!(
+                        "secret {name:?} is not configured for plugin {}; ask the admin to set it",
+                        self.plugin
+                    )
+                })?;
             match secret {
                 Secret::Value(v) => out.push_str(&v.0),
                 Secret::Oauth2ClientCredentials(grant) => {

@@ -282,14 +282,18 @@ mod tests {
         let cache = TokenCache::default();
         let g = grant("s");
         let t0 = Instant::now();
-        cache.token("ramp", "t", &g, t0, || issued("A", None)).unwrap();
+        cache
+            .token("ramp", "t", &g, t0, || issued("A", None))
+            .unwrap();
         cache.forget("ramp", "t", "older-token");
         let kept = cache
             .token("ramp", "t", &g, t0, || panic!("still cached"))
             .unwrap();
         assert_eq!(kept.0, "A");
         cache.forget("ramp", "t", "A");
-        let fetched = cache.token("ramp", "t", &g, t0, || issued("B", None)).unwrap();
+        let fetched = cache
+            .token("ramp", "t", &g, t0, || issued("B", None))
+            .unwrap();
         assert_eq!(fetched.0, "B");
     }
 
@@ -298,9 +302,11 @@ mod tests {
         let cache = Arc::new(TokenCache::default());
         let g = grant("s");
         let t0 = Instant::now();
-        assert!(cache
-            .token("ramp", "t", &g, t0, || Err("down".into()))
-            .is_err());
+        assert!(
+            cache
+                .token("ramp", "t", &g, t0, || Err("down".into()))
+                .is_err()
+        );
         let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let threads: Vec<_> = (0..8)
             .map(|_| {
@@ -327,7 +333,10 @@ mod tests {
         let (headers, body) = token_request(&grant("p@ss word"));
         // RFC 6749 §2.3.1: id and secret are form-encoded before Base64.
         let expected = base64::engine::general_purpose::STANDARD.encode("id%3A1:p%40ss+word");
-        assert_eq!(headers[0], ("Authorization".into(), format!("Basic {expected}")));
+        assert_eq!(
+            headers[0],
+            ("Authorization".into(), format!("Basic {expected}"))
+        );
         assert_eq!(headers[1].1, "application/x-www-form-urlencoded");
         assert_eq!(
             String::from_utf8(body).unwrap(),
@@ -350,9 +359,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!((ok.token.0.as_str(), ok.expires_in), ("tok", Some(864_000)));
-        let as_text =
-            read_token_response("t", "h", 200, br#"{"access_token":"tok","expires_in":"30"}"#)
-                .unwrap();
+        let as_text = read_token_response(
+            "t",
+            "h",
+            200,
+            br#"{"access_token":"tok","expires_in":"30"}"#,
+        )
+        .unwrap();
         assert_eq!(as_text.expires_in, Some(30));
         let err = read_token_response(
             "ramp.access_token",
@@ -369,7 +382,10 @@ mod tests {
         );
         assert!(!err.contains("SECRET-ECHO"), "{err}");
         let err = read_token_response("t", "h", 503, b"busy").unwrap_err();
-        assert!(err.contains("HTTP 503") && err.contains("try again later"), "{err}");
+        assert!(
+            err.contains("HTTP 503") && err.contains("try again later"),
+            "{err}"
+        );
         let err = read_token_response("t", "h", 200, br#"{"token":"x"}"#).unwrap_err();
         assert!(err.contains("without a usable access_token"), "{err}");
         assert!(read_token_response("t", "h", 200, b"{\"access_token\":\"a\\nb\"}").is_err());

@@ -233,7 +233,9 @@ impl ClientCredentials {
         if let Some(scope) = &self.scope {
             // RFC 6749 §3.3: scope tokens are printable ASCII except `"` and `\`, space-separated.
             let token_ok = |t: &str| {
-                !t.is_empty() && t.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+                !t.is_empty()
+                    && t.bytes()
+                        .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
             };
             if scope.len() > MAX_SCOPE_CHARS || !scope.split(' ').all(token_ok) {
                 return invalid(format!(
@@ -312,14 +314,13 @@ impl Secret {
             return Some(Secret::Value(Redacted(plain)));
         };
         let e: Envelope = serde_json::from_str(json).ok()?;
-        (e.v == ENVELOPE_VERSION && e.kind == GRANT_KIND).then(|| {
-            Secret::Oauth2ClientCredentials(ClientCredentials {
-                token_url: e.token_url,
-                client_id: e.client_id,
-                client_secret: Redacted(e.client_secret),
-                scope: e.scope,
-            })
-        })
+        let readable = e.v == ENVELOPE_VERSION && e.kind == GRANT_KIND;
+        readable.then_some(Secret::Oauth2ClientCredentials(ClientCredentials {
+            token_url: e.token_url,
+            client_id: e.client_id,
+            client_secret: Redacted(e.client_secret),
+            scope: e.scope,
+        }))
     }
 
     fn kind(&self) -> SecretKind {
@@ -382,7 +383,13 @@ impl Store {
                     .into(),
             ));
         }
-        self.seal_and_store(key, plugin, name, &Secret::Value(Redacted(value.into())), actor)
+        self.seal_and_store(
+            key,
+            plugin,
+            name,
+            &Secret::Value(Redacted(value.into())),
+            actor,
+        )
     }
 
     /// Seals and stores (or replaces) an OAuth2 client-credentials grant; audited with its
@@ -466,7 +473,14 @@ impl Store {
             )?;
             let rows = stmt
                 .query_map([plugin], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok::<_, StoreError>(rows)
@@ -743,7 +757,10 @@ mod tests {
         assert_eq!(listed[0].kind, SecretKind::Oauth2ClientCredentials);
         assert_eq!(listed[0].token_host.as_deref(), Some("api.ramp.com"));
         let shown = serde_json::to_string(&listed).unwrap();
-        assert!(shown.contains(r#""kind":"oauth2-client-credentials""#), "{shown}");
+        assert!(
+            shown.contains(r#""kind":"oauth2-client-credentials""#),
+            "{shown}"
+        );
         let audit = serde_json::to_string(&s.audit_rows(0, 10).unwrap()[0].entry.detail).unwrap();
         assert!(audit.contains("api.ramp.com/developer/v1/token"), "{audit}");
         drop(s);
