@@ -750,7 +750,13 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert!(c.source_endpoints.redirects("api.ramp.com"));
+        assert_eq!(
+            c.source_endpoints
+                .route("https://api.ramp.com/developer/v1/token")
+                .unwrap()
+                .url,
+            "http://127.0.0.1:8123/developer/v1/token"
+        );
         let err = Config::load(
             None,
             env(&[("QBRIDGE_SOURCE_ENDPOINTS", "api.ramp.com=192.168.1.9:80")]),

@@ -75,11 +75,6 @@ impl SourceEndpoints {
             .join(", ")
     }
 
-    /// Whether `host` is redirected.
-    pub fn redirects(&self, host: &str) -> bool {
-        self.targets.contains_key(&host.to_ascii_lowercase())
-    }
-
     /// Where a request to `url` goes: `https://` URLs of listed hosts go to `http://ADDR` with
     /// the same path and query, others unchanged. A plain `http://` URL is only allowed for a
     /// listed host (a token endpoint set up against a local fake); anything else is refused.
@@ -155,8 +150,11 @@ mod tests {
             " API.ramp.com=127.0.0.1:8123, webservices5.autotask.net=[::1]:9,x.example=localhost:80,",
         )
         .unwrap();
-        assert!(e.redirects("api.ramp.com") && e.redirects("X.EXAMPLE"));
-        assert!(!e.redirects("ramp.com"));
+        assert_eq!(
+            e.route("https://X.EXAMPLE/a").unwrap().url,
+            "http://localhost:80/a"
+        );
+        assert_eq!(e.route("https://ramp.com/a").unwrap().host_header, None);
         assert_eq!(
             e.describe(),
             "api.ramp.com → http://127.0.0.1:8123, webservices5.autotask.net → http://[::1]:9, x.example → http://localhost:80"

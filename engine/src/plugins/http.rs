@@ -116,7 +116,7 @@ impl SourceHttp {
 
     /// Sends a checked, substituted request (to its `source_endpoints` fake, if listed) and
     /// reads at most `limit` bytes of the answer.
-    fn send(&self, request: &Request, limit: u64) -> Result<Response, String> {
+    fn send(&self, request: Request, limit: u64) -> Result<Response, String> {
         let route = self.endpoints.route(&request.url)?;
         let mut builder = ureq::http::Request::builder()
             .method(request.method.as_str())
@@ -133,7 +133,7 @@ impl SourceHttp {
             builder = builder.header("Host", host);
         }
         let req = builder
-            .body(request.body.clone())
+            .body(request.body)
             .map_err(|e| format!("invalid request: {e}"))?;
         let mut resp = self
             .agent
@@ -188,7 +188,7 @@ impl SourceHttp {
         };
         // The transport error names the URL only; it never carries the request's headers.
         let response = self
-            .send(&request, oauth2::MAX_TOKEN_RESPONSE_BYTES)
+            .send(request, oauth2::MAX_TOKEN_RESPONSE_BYTES)
             .map_err(|e| format!("secret {name:?}: the token request failed: {e}"))?;
         oauth2::read_token_response(name, &host, response.status, &response.body)
     }
@@ -241,7 +241,7 @@ impl HttpPolicy {
     pub(crate) fn fetch(&self, request: Request) -> Result<Response, String> {
         let checked = self.check(request)?;
         let (ready, used) = self.substitute_all(&checked)?;
-        let response = self.http.send(&ready, MAX_RESPONSE_BYTES)?;
+        let response = self.http.send(ready, MAX_RESPONSE_BYTES)?;
         if response.status != 401 || used.is_empty() {
             return Ok(response);
         }
@@ -249,7 +249,7 @@ impl HttpPolicy {
             self.http.tokens.forget(&self.plugin, name, &token.0);
         }
         let (ready, _) = self.substitute_all(&checked)?;
-        self.http.send(&ready, MAX_RESPONSE_BYTES)
+        self.http.send(ready, MAX_RESPONSE_BYTES)
     }
 
     /// The policy part of [`fetch`](Self::fetch): validates, no I/O. Placeholders stay in
