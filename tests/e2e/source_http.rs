@@ -447,3 +447,53 @@ fn non_loopback_source_endpoints_are_a_one_line_config_error_and_doctor_warns() 
         "{report}"
     );
 }
+
+#[test]
+fn a_refused_token_request_fails_the_pull_naming_secret_and_status_and_nothing_else_is_sent() {
+    let fake = FakeSource::start(|req: &Recorded| match req.path() {
+        "/developer/v1/token" => Reply::json(
+            401,
+            json!({"error": "invalid_client", "error_description": "bad client"}),
+        ),
+        _ => ramp_page(),
+    });
+    let setup = Setup::new();
+    setup.cli(
+        &[
+            "secret",
+            "set",
+            "ramp",
+            "ramp.access_token",
+            "--oauth2-token-url",
+            "https://api.ramp.com/developer/v1/token",
+            "--oauth2-client-id",
+            "ramp-client",
+        ],
+        CLIENT_SECRET,
+    );
+    setup.schedule("ramp");
+    let server = setup.serve(&format!("api.ramp.com={}", fake.base_addr()));
+    let admin = bootstrap_token(&server);
+    let runs = first_runs(&server, &admin);
+    let result = result_of(&runs, "ramp");
+    assert!(
+        result.starts_with("pull failed")
+            && result.contains("secret \"ramp.access_token\"")
+            && result.contains("api.ramp.com answered HTTP 401 (invalid_client)")
+            && result.contains("check the client id, client secret and scope"),
+        "{result}"
+    );
+    assert!(!result.contains(CLIENT_SECRET), "{result}");
+    let paths: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/developer/v1/token"],
+        "no list request without a token"
+    );
+    let token_request = &fake.requests()[0];
+    assert_eq!(token_request.body_text(), "grant_type=client_credentials");
+}
