@@ -30,7 +30,7 @@ const MAX_VALUE_BYTES: usize = 16 * 1024;
 const MAX_NAME_CHARS: usize = 64;
 /// Longest token endpoint URL of a grant.
 const MAX_URL_CHARS: usize = 2048;
-/// Longest client id or scope of a grant.
+/// Longest client id of a grant.
 const MAX_CLIENT_ID_CHARS: usize = 512;
 /// Longest scope list of a grant.
 const MAX_SCOPE_CHARS: usize = 1024;
