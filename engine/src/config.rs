@@ -84,6 +84,8 @@ pub struct Config {
     pub plugin_call_timeout: Duration,
     /// minisign public keys (base64); when any is set, only plugins signed by one install.
     pub plugin_trusted_keys: Vec<String>,
+    /// Source hosts whose plugin requests go to a local plain-HTTP fake instead (testing only).
+    pub source_endpoints: crate::plugins::endpoints::SourceEndpoints,
 }
 
 impl Default for Config {
@@ -118,6 +120,7 @@ impl Default for Config {
             plugin_memory_limit_mb: 64,
             plugin_call_timeout: Duration::from_secs(1),
             plugin_trusted_keys: Vec::new(),
+            source_endpoints: Default::default(),
         }
     }
 }
@@ -438,6 +441,13 @@ const SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "source_endpoints",
+        parse: |c, v| {
+            c.source_endpoints = crate::plugins::endpoints::SourceEndpoints::parse(v)?;
+            Ok(())
+        },
+    },
 ];
 
 fn non_empty_path(v: &str) -> Result<Option<PathBuf>, String> {
@@ -729,6 +739,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("from 1 to 64"), "{err}");
+    }
+
+    #[test]
+    fn source_endpoints_default_to_none_and_accept_only_loopback_fakes() {
+        assert!(Config::default().source_endpoints.is_empty());
+        let c = Config::load(
+            None,
+            env(&[("QBRIDGE_SOURCE_ENDPOINTS", "api.ramp.com=127.0.0.1:8123")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.source_endpoints
+                .route("https://api.ramp.com/developer/v1/token")
+                .unwrap()
+                .url,
+            "http://127.0.0.1:8123/developer/v1/token"
+        );
+        let err = Config::load(
+            None,
+            env(&[("QBRIDGE_SOURCE_ENDPOINTS", "api.ramp.com=192.168.1.9:80")]),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`source_endpoints` (environment variable QBRIDGE_SOURCE_ENDPOINTS)")
+                && err.contains("entry \"api.ramp.com=192.168.1.9:80\" is not a loopback address")
+                && !err.contains('\n'),
+            "{err}"
+        );
     }
 
     #[test]

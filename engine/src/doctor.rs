@@ -75,7 +75,24 @@ pub fn run(config: &Config) -> Vec<Finding> {
     check_listen(config, running.as_deref(), &mut out);
     check_tls(config, &mut out);
     check_app_url(config, running.is_some(), &mut out);
+    check_source_endpoints(config, &mut out);
     out
+}
+
+/// `source_endpoints` sends source credentials to local plain-HTTP fakes: fine in a test
+/// set-up, never in production, so it is always worth a warning.
+fn check_source_endpoints(config: &Config, out: &mut Vec<Finding>) {
+    if !config.source_endpoints.is_empty() {
+        out.push(finding(
+            Level::Warn,
+            "sources",
+            format!(
+                "source_endpoints redirects plugin requests to local fakes: {}",
+                config.source_endpoints.describe()
+            ),
+            Some("this is for testing only; unset source_endpoints (QBRIDGE_SOURCE_ENDPOINTS) in production".into()),
+        ));
+    }
 }
 
 fn check_data_dir(data_dir: &Path, out: &mut Vec<Finding>) {

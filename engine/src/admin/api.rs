@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Actor, ApiError};
 use super::cli::{grant_rules, parse_duration};
+use crate::logging::Redacted;
 use crate::server::AppState;
 use crate::store::audit::{AuditRecord, AuditVerdict, now_ms};
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
-use crate::store::secrets::{SecretError, SecretKey, SecretName};
+use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
 use crate::store::tokens::{Scope, TokenInfo};
 
 /// The OpenAPI 3 description of every route below.
@@ -646,24 +647,50 @@ async fn queue_route(
 
 // ---- source secrets -----------------------------------------------------------------------
 
-/// A secret's request body.
+/// A secret's request body: a plain `value`, or an OAuth2 client-credentials grant the host
+/// turns into access tokens. Exactly one of the two.
 #[derive(Deserialize)]
-pub(crate) struct SecretValue {
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretBody {
     /// The value; stored encrypted, never returned.
-    pub value: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    /// The grant; stored encrypted, never returned.
+    #[serde(default)]
+    pub oauth2_client_credentials: Option<GrantBody>,
 }
 
-/// Names of stored secrets (admin); never values.
+/// An OAuth2 client-credentials grant as the API accepts it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrantBody {
+    /// The source's token endpoint (https).
+    pub token_url: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: String,
+    /// Space-separated scopes, if the source wants them named.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// Names and kinds of stored secrets (admin); never values.
 pub(crate) async fn secret_names(
     state: &AppState,
     actor: &Actor,
 ) -> Result<Vec<SecretName>, ApiError> {
     actor.require(Scope::Admin)?;
     let store = state.store.clone();
-    blocking(move || Ok(store.secret_names(None)?)).await
+    let key_path = state.config.secrets_key_path();
+    blocking(move || {
+        let key = SecretKey::open(&key_path)?;
+        Ok(store.secret_names(&key, None)?)
+    })
+    .await
 }
 
-/// Stores a secret (admin); the key file is opened (or created) on use.
+/// Stores a plain secret value (admin); the key file is opened (or created) on use.
 pub(crate) async fn set_secret(
     state: &AppState,
     actor: &Actor,
@@ -678,6 +705,31 @@ pub(crate) async fn set_secret(
     blocking(move || {
         let key = SecretKey::open(&key_path)?;
         Ok(store.set_secret(&key, &plugin, &name, &value, &who)?)
+    })
+    .await
+}
+
+/// Stores an OAuth2 client-credentials grant (admin). Its token URL must be https (or name a
+/// host listed in `source_endpoints`).
+pub(crate) async fn set_secret_grant(
+    state: &AppState,
+    actor: &Actor,
+    plugin: String,
+    name: String,
+    grant: ClientCredentials,
+) -> Result<(), ApiError> {
+    actor.require(Scope::Admin)?;
+    state
+        .config
+        .source_endpoints
+        .check_token_url(&grant.token_url)
+        .map_err(bad_request)?;
+    let store = state.store.clone();
+    let key_path = state.config.secrets_key_path();
+    let who = actor.token.actor();
+    blocking(move || {
+        let key = SecretKey::open(&key_path)?;
+        Ok(store.set_secret_grant(&key, &plugin, &name, &grant, &who)?)
     })
     .await
 }
@@ -706,9 +758,27 @@ async fn set_secret_route(
     actor: Actor,
     State(state): State<AppState>,
     Path((plugin, name)): Path<(String, String)>,
-    Json(body): Json<SecretValue>,
+    Json(body): Json<SecretBody>,
 ) -> Result<StatusCode, ApiError> {
-    set_secret(&state, &actor, plugin, name, body.value).await?;
+    match (body.value, body.oauth2_client_credentials) {
+        (Some(value), None) => set_secret(&state, &actor, plugin, name, value).await?,
+        (None, Some(g)) => {
+            let grant = ClientCredentials {
+                token_url: g.token_url,
+                client_id: g.client_id,
+                client_secret: Redacted(g.client_secret),
+                scope: g.scope.filter(|s| !s.is_empty()),
+            };
+            set_secret_grant(&state, &actor, plugin, name, grant).await?
+        }
+        _ => {
+            // Scope first: a caller without admin rights learns nothing about the body.
+            actor.require(Scope::Admin)?;
+            return Err(bad_request(
+                "give exactly one of `value` (a plain secret) or `oauth2_client_credentials` ({token_url, client_id, client_secret, scope})",
+            ));
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,9 +5,21 @@
 //! plugin only *names* (declared in `secrets`), so secret values never enter the sandbox.
 //! Authorization-like headers must come from a secret: a plugin cannot smuggle its own
 //! credentials past the admin's review. Bodies are bounded both ways.
+//!
+//! A secret stored as an OAuth2 client-credentials grant is substituted with a current access
+//! token the host obtains from the grant's token endpoint (see `oauth2`); when the source
+//! answers 401 the token is renewed and the request retried once. The token endpoint must be
+//! one of the plugin's `allowed_hosts` too, so a plugin cannot have the client secret sent
+//! anywhere the admin did not approve. Hosts listed in `source_endpoints` are reached over
+//! plain HTTP on loopback instead (see `endpoints`): for tests only, nothing else changes.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use super::endpoints::SourceEndpoints;
+use super::oauth2::{self, TokenCache};
+use crate::logging::Redacted;
+use crate::store::secrets::{ClientCredentials, Secret};
 
 /// Largest response body handed to a plugin.
 const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
@@ -19,8 +31,8 @@ const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "c
 /// Where plugin secrets come from (the admin's secret store). The engine asks for a secret
 /// only when a plugin that declared it makes a request naming it.
 pub trait SecretSource: Send + Sync {
-    /// The value of secret `name` for plugin `plugin`, if configured.
-    fn secret(&self, plugin: &str, name: &str) -> Option<String>;
+    /// Secret `name` of plugin `plugin`, if configured.
+    fn secret(&self, plugin: &str, name: &str) -> Option<Secret>;
 }
 
 /// The secrets an admin stored (`qbridge secret set`, `PUT /api/v1/secrets/…`), decrypted
@@ -44,7 +56,7 @@ impl StoredSecrets {
 }
 
 impl SecretSource for StoredSecrets {
-    fn secret(&self, plugin: &str, name: &str) -> Option<String> {
+    fn secret(&self, plugin: &str, name: &str) -> Option<Secret> {
         let key = self.key.get_or_init(|| match crate::store::secrets::SecretKey::open(&self.key_path) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -52,8 +64,8 @@ impl SecretSource for StoredSecrets {
                 None
             }
         });
-        match self.store.secret_value(key.as_ref()?, plugin, name) {
-            Ok(v) => v.map(|r| r.0),
+        match self.store.secret(key.as_ref()?, plugin, name) {
+            Ok(v) => v,
             Err(e) => {
                 tracing::error!(plugin, name, error = %e, "cannot read a stored secret");
                 None
@@ -66,8 +78,119 @@ impl SecretSource for StoredSecrets {
 pub struct NoSecrets;
 
 impl SecretSource for NoSecrets {
-    fn secret(&self, _plugin: &str, _name: &str) -> Option<String> {
+    fn secret(&self, _plugin: &str, _name: &str) -> Option<Secret> {
         None
+    }
+}
+
+/// What every plugin's HTTP shares: the secret source, the `source_endpoints` redirects, the
+/// access-token cache and one connection pool. One per [`PluginManager`](super::PluginManager).
+pub(crate) struct SourceHttp {
+    secrets: Arc<dyn SecretSource>,
+    endpoints: SourceEndpoints,
+    tokens: TokenCache,
+    agent: ureq::Agent,
+}
+
+impl SourceHttp {
+    /// Logs one WARN line when `endpoints` redirects anything: that is for tests only.
+    pub(crate) fn new(secrets: Arc<dyn SecretSource>, endpoints: SourceEndpoints) -> SourceHttp {
+        if !endpoints.is_empty() {
+            tracing::warn!(
+                redirects = %endpoints.describe(),
+                "source_endpoints sends plugin requests for these hosts to local plain-HTTP endpoints, for testing against a local fake; never set in production"
+            );
+        }
+        SourceHttp {
+            secrets,
+            endpoints,
+            tokens: TokenCache::default(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .max_redirects(0)
+                .build()
+                .into(),
+        }
+    }
+
+    /// Sends a checked, substituted request (to its `source_endpoints` fake, if listed) and
+    /// reads at most `limit` bytes of the answer.
+    fn send(&self, request: Request, limit: u64) -> Result<Response, String> {
+        let route = self.endpoints.route(&request.url)?;
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method.as_str())
+            .uri(&route.url);
+        for (name, value) in &request.headers {
+            // A redirected request names the original host; the plugin's own Host header
+            // would make two.
+            if route.host_header.is_some() && name.eq_ignore_ascii_case("host") {
+                continue;
+            }
+            builder = builder.header(name, value);
+        }
+        if let Some(host) = &route.host_header {
+            builder = builder.header("Host", host);
+        }
+        let req = builder
+            .body(request.body)
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let mut resp = self
+            .agent
+            .run(req)
+            .map_err(|e| format!("{} {} failed: {e}", request.method, request.url))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| format!("reading the response of {} failed: {e}", request.url))?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Asks the grant's token endpoint for a new access token.
+    fn fetch_token(
+        &self,
+        name: &str,
+        grant: &ClientCredentials,
+        allowed_hosts: &[String],
+    ) -> Result<oauth2::Issued, String> {
+        let host = grant.token_host().unwrap_or_default();
+        if !allowed_hosts.contains(&host) {
+            return Err(format!(
+                "secret {name:?} is an OAuth2 grant whose token endpoint host {host} is not in the manifest's allowed_hosts; the admin must store the source's own token URL"
+            ));
+        }
+        self.endpoints
+            .check_token_url(&grant.token_url)
+            .map_err(|e| format!("secret {name:?}: {e}"))?;
+        let (headers, body) = oauth2::token_request(grant);
+        let request = Request {
+            method: "POST".into(),
+            url: grant.token_url.clone(),
+            headers,
+            body,
+        };
+        // The transport error names the URL only; it never carries the request's headers.
+        let response = self
+            .send(request, oauth2::MAX_TOKEN_RESPONSE_BYTES)
+            .map_err(|e| format!("secret {name:?}: the token request failed: {e}"))?;
+        oauth2::read_token_response(name, &host, response.status, &response.body)
     }
 }
 
@@ -92,11 +215,14 @@ pub(crate) struct HttpPolicy {
     plugin: String,
     allowed_hosts: Vec<String>,
     secrets: Vec<String>,
-    source: Arc<dyn SecretSource>,
+    http: Arc<SourceHttp>,
 }
 
+/// Access tokens substituted into one request: (secret name, token).
+type UsedTokens = Vec<(String, Redacted<String>)>;
+
 impl HttpPolicy {
-    pub(crate) fn new(manifest: &qbridge_sdk::Manifest, source: Arc<dyn SecretSource>) -> Self {
+    pub(crate) fn new(manifest: &qbridge_sdk::Manifest, http: Arc<SourceHttp>) -> Self {
         HttpPolicy {
             plugin: manifest.name.clone(),
             allowed_hosts: manifest
@@ -105,57 +231,29 @@ impl HttpPolicy {
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
             secrets: manifest.secrets.clone(),
-            source,
+            http,
         }
     }
 
-    /// Checks the request, injects secrets and performs it. Errors are phrased for the plugin
-    /// author and never contain a secret value.
+    /// Checks the request, injects secrets and performs it. A 401 to a request that carried
+    /// a host-obtained access token renews the token and retries once. Errors are phrased for
+    /// the plugin author and never contain a secret value.
     pub(crate) fn fetch(&self, request: Request) -> Result<Response, String> {
-        let prepared = self.check(request)?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .max_redirects(0)
-            .build()
-            .into();
-        let mut builder = ureq::http::Request::builder()
-            .method(prepared.method.as_str())
-            .uri(&prepared.url);
-        for (name, value) in &prepared.headers {
-            builder = builder.header(name, value);
+        let checked = self.check(request)?;
+        let (ready, used) = self.substitute_all(&checked)?;
+        let response = self.http.send(ready, MAX_RESPONSE_BYTES)?;
+        if response.status != 401 || used.is_empty() {
+            return Ok(response);
         }
-        let req = builder
-            .body(prepared.body)
-            .map_err(|e| format!("invalid request: {e}"))?;
-        let mut resp = agent
-            .run(req)
-            .map_err(|e| format!("{} {} failed: {e}", prepared.method, prepared.url))?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()
-            .map_err(|e| format!("reading the response of {} failed: {e}", prepared.url))?;
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        for (name, token) in &used {
+            self.http.tokens.forget(&self.plugin, name, &token.0);
+        }
+        let (ready, _) = self.substitute_all(&checked)?;
+        self.http.send(ready, MAX_RESPONSE_BYTES)
     }
 
-    /// The policy part of [`fetch`](Self::fetch): validates and substitutes, no I/O.
+    /// The policy part of [`fetch`](Self::fetch): validates, no I/O. Placeholders stay in
+    /// place (a retry substitutes them again).
     fn check(&self, mut request: Request) -> Result<Request, String> {
         request.method = request.method.to_ascii_uppercase();
         if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&request.method.as_str()) {
@@ -174,21 +272,40 @@ impl HttpPolicy {
                 self.allowed_hosts.join(", ")
             ));
         }
-        for (name, value) in &mut request.headers {
-            let has_secret = value.contains("{{secret:");
-            if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) && !has_secret {
+        for (name, value) in &request.headers {
+            if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                && !value.contains("{{secret:")
+            {
                 return Err(format!(
                     "header {name} must refer to a declared secret ({{{{secret:NAME}}}}), not carry a literal value"
                 ));
-            }
-            if has_secret {
-                *value = self.substitute(value)?;
             }
         }
         Ok(request)
     }
 
-    fn substitute(&self, value: &str) -> Result<String, String> {
+    /// A copy of `request` with every placeholder substituted, and the access tokens used.
+    fn substitute_all(&self, request: &Request) -> Result<(Request, UsedTokens), String> {
+        let mut used = Vec::new();
+        let mut headers = Vec::with_capacity(request.headers.len());
+        for (name, value) in &request.headers {
+            let value = if value.contains("{{secret:") {
+                self.substitute(value, &mut used)?
+            } else {
+                value.clone()
+            };
+            headers.push((name.clone(), value));
+        }
+        let ready = Request {
+            method: request.method.clone(),
+            url: request.url.clone(),
+            headers,
+            body: request.body.clone(),
+        };
+        Ok((ready, used))
+    }
+
+    fn substitute(&self, value: &str, used: &mut UsedTokens) -> Result<String, String> {
         let mut out = String::new();
         let mut rest = value;
         while let Some(start) = rest.find("{{secret:") {
@@ -203,13 +320,30 @@ impl HttpPolicy {
                     "secret {name:?} is not declared in the manifest's secrets"
                 ));
             }
-            let secret = self.source.secret(&self.plugin, name).ok_or_else(|| {
-                format!(
-                    "secret {name:?} is not configured for plugin {}; ask the admin to set it",
-                    self.plugin
-                )
-            })?;
-            out.push_str(&secret);
+            let secret = self
+                .http
+                .secrets
+                .secret(&self.plugin, name)
+                .ok_or_else(|| {
+                    format!(
+                        "secret {name:?} is not configured for plugin {}; ask the admin to set it",
+                        self.plugin
+                    )
+                })?;
+            match secret {
+                Secret::Value(v) => out.push_str(&v.0),
+                Secret::Oauth2ClientCredentials(grant) => {
+                    let token = self.http.tokens.token(
+                        &self.plugin,
+                        name,
+                        &grant,
+                        Instant::now(),
+                        || self.http.fetch_token(name, &grant, &self.allowed_hosts),
+                    )?;
+                    out.push_str(&token.0);
+                    used.push((name.to_string(), token));
+                }
+            }
             rest = &after[end + 2..];
         }
         out.push_str(rest);
@@ -241,8 +375,8 @@ mod tests {
 
     struct OneSecret;
     impl SecretSource for OneSecret {
-        fn secret(&self, _plugin: &str, name: &str) -> Option<String> {
-            (name == "api.key").then(|| "s3cr3t".to_string())
+        fn secret(&self, _plugin: &str, name: &str) -> Option<Secret> {
+            (name == "api.key").then(|| Secret::Value(Redacted("s3cr3t".to_string())))
         }
     }
 
@@ -250,7 +384,13 @@ mod tests {
         let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
             .allowed_hosts(&["api.example.com"])
             .secrets(&["api.key"]);
-        HttpPolicy::new(&manifest, Arc::new(OneSecret))
+        let http = SourceHttp::new(Arc::new(OneSecret), SourceEndpoints::default());
+        HttpPolicy::new(&manifest, Arc::new(http))
+    }
+
+    /// What would go on the wire: checked and substituted.
+    fn prepare(p: &HttpPolicy, request: Request) -> Result<Request, String> {
+        p.substitute_all(&p.check(request)?).map(|(r, _)| r)
     }
 
     fn get(url: &str, headers: &[(&str, &str)]) -> Request {
@@ -267,12 +407,14 @@ mod tests {
 
     #[test]
     fn declared_secret_is_injected_into_an_allowed_host_request() {
-        let checked = policy()
-            .check(get(
+        let checked = prepare(
+            &policy(),
+            get(
                 "https://API.example.com:443/v1?x=1",
                 &[("Authorization", "Bearer {{secret:api.key}}")],
-            ))
-            .unwrap();
+            ),
+        )
+        .unwrap();
         assert_eq!(checked.method, "GET");
         assert_eq!(checked.headers[0].1, "Bearer s3cr3t");
     }
@@ -302,14 +444,54 @@ mod tests {
 
     #[test]
     fn undeclared_secrets_are_refused_without_revealing_values() {
-        let err = policy()
-            .check(get(
-                "https://api.example.com/",
-                &[("X-Key", "{{secret:other}}")],
-            ))
-            .err()
-            .unwrap();
+        let err = prepare(
+            &policy(),
+            get("https://api.example.com/", &[("X-Key", "{{secret:other}}")]),
+        )
+        .err()
+        .unwrap();
         assert!(err.contains("\"other\" is not declared"), "{err}");
         assert!(!err.contains("s3cr3t"));
+    }
+
+    struct GrantTo(&'static str);
+    impl SecretSource for GrantTo {
+        fn secret(&self, _plugin: &str, _name: &str) -> Option<Secret> {
+            Some(Secret::Oauth2ClientCredentials(ClientCredentials {
+                token_url: self.0.into(),
+                client_id: "id".into(),
+                client_secret: Redacted("CLIENT-SECRET".into()),
+                scope: None,
+            }))
+        }
+    }
+
+    #[test]
+    fn a_grant_is_never_sent_to_a_token_endpoint_outside_allowed_hosts() {
+        let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
+            .allowed_hosts(&["api.example.com"])
+            .secrets(&["api.key"]);
+        for url in [
+            "https://collector.example.net/token",
+            "http://api.example.com/token",
+        ] {
+            let http = SourceHttp::new(Arc::new(GrantTo(url)), SourceEndpoints::default());
+            let p = HttpPolicy::new(&manifest, Arc::new(http));
+            let err = prepare(
+                &p,
+                get(
+                    "https://api.example.com/v1",
+                    &[("Authorization", "Bearer {{secret:api.key}}")],
+                ),
+            )
+            .err()
+            .unwrap();
+            assert!(err.starts_with("secret \"api.key\""), "{err}");
+            assert!(
+                err.contains("not in the manifest's allowed_hosts") || err.contains("plain http"),
+                "{err}"
+            );
+            assert!(!err.contains("CLIENT-SECRET"), "{err}");
+        }
     }
 }

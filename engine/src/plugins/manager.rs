@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use qbridge_sdk::{Manifest, MapError, Page, Request};
 
 use super::host::{Generation, Label, Limits, PluginHost, sha256_hex};
-use super::http::{HttpPolicy, NoSecrets, SecretSource};
+use super::http::{HttpPolicy, SecretSource, SourceHttp};
 use super::{PluginError, SUPPORTED_INTERFACES, bundled, output};
 use crate::config::Config;
 use crate::store::audit::AuditEntry;
@@ -101,7 +101,7 @@ impl std::fmt::Display for Escalation {
 pub struct PluginManager {
     host: PluginHost,
     store: Store,
-    secrets: Arc<dyn SecretSource>,
+    http: Arc<SourceHttp>,
     trusted_keys: Vec<minisign_verify::PublicKey>,
     /// name → running generation; replaced wholesale on every change (readers never lock).
     active: ArcSwap<HashMap<String, Arc<Generation>>>,
@@ -117,7 +117,8 @@ impl PluginManager {
         Self::open_with(store, config, Arc::new(secrets))
     }
 
-    /// [`open`](Self::open) with a source for plugin secrets.
+    /// [`open`](Self::open) with a source for plugin secrets (requests still go through the
+    /// configured `source_endpoints`).
     pub fn open_with(
         store: Store,
         config: &Config,
@@ -141,7 +142,7 @@ impl PluginManager {
         let manager = PluginManager {
             host: PluginHost::new(config.data_dir.join("plugin-cache"), limits)?,
             store,
-            secrets,
+            http: Arc::new(SourceHttp::new(secrets, config.source_endpoints.clone())),
             trusted_keys,
             active: ArcSwap::from_pointee(HashMap::new()),
             admin: Mutex::new(()),
@@ -546,9 +547,10 @@ impl PluginManager {
             name: "(plugin being installed)".into(),
             version: "?".into(),
         };
+        // The placeholder manifest allows no host, so nothing can be fetched during this call.
         let mut store = self
             .host
-            .store(label, HttpPolicy::new(&installing, Arc::new(NoSecrets)));
+            .store(label, HttpPolicy::new(&installing, self.http.clone()));
         let timeout = self.host.limits.call_timeout;
         self.host.arm(&mut store, timeout);
         let manifest = prepared
@@ -561,7 +563,7 @@ impl PluginManager {
             });
         }
         output::check_manifest(&manifest)?;
-        let http = HttpPolicy::new(&manifest, self.secrets.clone());
+        let http = HttpPolicy::new(&manifest, self.http.clone());
         Ok(Generation::new(manifest, sha256_hex(wasm), prepared, http))
     }
 

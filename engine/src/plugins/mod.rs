@@ -7,6 +7,8 @@
 //! - `output` — checks on untrusted plugin output and manifests.
 //! - `permissions` — QuickBooks permission areas per request type.
 //! - `http` — host-mediated HTTP with secret injection.
+//! - `oauth2` — access tokens the host obtains for OAuth2 client-credentials secrets.
+//! - `endpoints` — `source_endpoints`: listed source hosts sent to local fakes (tests).
 //! - `cli` — `qbridge plugin …` (and `scaffold`, the template for `plugin new`).
 //!
 //! A misbehaving plugin fails its call with a [`PluginError`]; it never takes the engine
@@ -14,10 +16,12 @@
 
 mod bundled;
 pub mod cli;
+pub mod endpoints;
 mod host;
 mod http;
 mod interface;
 mod manager;
+mod oauth2;
 pub mod output;
 mod permissions;
 mod scaffold;

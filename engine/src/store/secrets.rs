@@ -4,8 +4,14 @@
 //! (default `<data_dir>/secrets.key`, 0600), so a copy of the database alone reveals nothing.
 //! The associated data binds a ciphertext to its `plugin` and `name`: a row copied onto another
 //! secret's name fails to decrypt instead of handing one plugin another plugin's key.
-//! Values are write-only for admins: listing shows names and when they were set, never values;
-//! only the plugin host reads them ([`Store::secret_value`]).
+//! Values are write-only for admins: listing shows names, kinds and when they were set, never
+//! values; only the plugin host reads them ([`Store::secret`]).
+//!
+//! A secret is either a plain value or an OAuth2 client-credentials grant ([`ClientCredentials`])
+//! from which the plugin host obtains access tokens. A grant is stored inside the same sealed
+//! plaintext as a small versioned JSON envelope behind a NUL marker, so no schema change was
+//! needed and plain values stored before grants existed still read as plain values (a plain
+//! value cannot contain NUL, so it can never be mistaken for an envelope).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +28,18 @@ use crate::logging::Redacted;
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 /// Longest plugin or secret name.
 const MAX_NAME_CHARS: usize = 64;
+/// Longest token endpoint URL of a grant.
+const MAX_URL_CHARS: usize = 2048;
+/// Longest client id of a grant.
+const MAX_CLIENT_ID_CHARS: usize = 512;
+/// Longest scope list of a grant.
+const MAX_SCOPE_CHARS: usize = 1024;
+/// Longest client secret of a grant.
+const MAX_CLIENT_SECRET_BYTES: usize = 4096;
+/// Opens the sealed plaintext of a grant: plain values never contain NUL, so never start so.
+const ENVELOPE_MARKER: &str = "\0qbridge-secret\0";
+/// Envelope format written by this version.
+const ENVELOPE_VERSION: u32 = 1;
 const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 24;
 
@@ -45,7 +63,7 @@ pub enum SecretError {
     KeyCorrupt { path: PathBuf, len: u64 },
     /// The stored value does not open with this key (other key file, or the row was altered).
     #[error(
-        "secret {plugin}/{name} cannot be decrypted with the key in use (a different key file, or the stored row was altered). Set it again"
+        "secret {plugin}/{name} cannot be decrypted with the key in use (a different key file, an altered row, or a format from a newer qbridge). Set it again"
     )]
     Undecryptable { plugin: String, name: String },
     /// A name or value the caller gave is not acceptable.
@@ -144,6 +162,173 @@ pub struct SecretName {
     pub set_at: i64,
     /// Who set it (audit actor).
     pub set_by: String,
+    /// A plain value or a grant (or unreadable with the key in use).
+    pub kind: SecretKind,
+    /// For a grant, the token endpoint's host (never the client secret or a token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_host: Option<String>,
+}
+
+/// What kind of secret a stored row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretKind {
+    /// A plain value substituted as is.
+    Value,
+    /// An OAuth2 client-credentials grant; the host substitutes a current access token.
+    Oauth2ClientCredentials,
+    /// Stored, but it does not open with the key in use (set it again).
+    Unreadable,
+}
+
+/// An OAuth2 client-credentials grant (RFC 6749 §4.4) the plugin host turns into access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    /// The token endpoint, e.g. `https://api.ramp.com/developer/v1/token`.
+    pub token_url: String,
+    /// The client id (sent with the secret by HTTP Basic authentication).
+    pub client_id: String,
+    /// The client secret; never printed.
+    pub client_secret: Redacted<String>,
+    /// Space-separated scopes to ask for, if the source wants them named.
+    pub scope: Option<String>,
+}
+
+impl ClientCredentials {
+    /// The lowercase host of the token endpoint (`None` when the URL has none).
+    pub fn token_host(&self) -> Option<String> {
+        url_host(&self.token_url)
+    }
+
+    /// Checks what an admin gave: an http(s) URL with a host and no credentials, a non-empty
+    /// client id and secret, scopes in RFC 6749 syntax, everything bounded.
+    fn check(&self) -> Result<(), SecretError> {
+        let invalid = |m: String| Err(SecretError::Invalid(m));
+        let url = &self.token_url;
+        if url.len() > MAX_URL_CHARS
+            || !(url.starts_with("https://") || url.starts_with("http://"))
+            || self.token_host().is_none()
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return invalid(format!(
+                "token URL {url:?} is not usable: give the source's https:// token endpoint (at most {MAX_URL_CHARS} characters, no spaces, no user:password@)"
+            ));
+        }
+        let id = &self.client_id;
+        if id.is_empty() || id.len() > MAX_CLIENT_ID_CHARS || id.chars().any(|c| c.is_control()) {
+            return invalid(format!(
+                "the client id must be 1 to {MAX_CLIENT_ID_CHARS} characters without control characters"
+            ));
+        }
+        let secret = &self.client_secret.0;
+        if secret.is_empty()
+            || secret.len() > MAX_CLIENT_SECRET_BYTES
+            || secret.chars().any(|c| c.is_control())
+        {
+            return invalid(format!(
+                "the client secret must be 1 to {MAX_CLIENT_SECRET_BYTES} bytes without control characters (got {} bytes)",
+                secret.len()
+            ));
+        }
+        if let Some(scope) = &self.scope {
+            // RFC 6749 §3.3: scope tokens are printable ASCII except `"` and `\`, space-separated.
+            let token_ok = |t: &str| {
+                !t.is_empty()
+                    && t.bytes()
+                        .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+            };
+            if scope.len() > MAX_SCOPE_CHARS || !scope.split(' ').all(token_ok) {
+                return invalid(format!(
+                    "scope {scope:?} is not a space-separated list of scope names (at most {MAX_SCOPE_CHARS} characters, printable ASCII without quotes or backslashes)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The lowercase host of an `http(s)://` URL, if it names one and carries no credentials.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') {
+        return None;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => &authority[..v6.find(']')? + 2],
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// A stored secret as the plugin host reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A plain value, substituted as is.
+    Value(Redacted<String>),
+    /// A grant; the host substitutes an access token obtained with it.
+    Oauth2ClientCredentials(ClientCredentials),
+}
+
+/// The sealed form of a grant: versioned so a later format can be told apart.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    v: u32,
+    kind: String,
+    token_url: String,
+    client_id: String,
+    client_secret: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// The envelope's `kind` of a client-credentials grant.
+const GRANT_KIND: &str = "oauth2-client-credentials";
+
+impl Secret {
+    /// The plaintext that is sealed.
+    fn to_plaintext(&self) -> String {
+        match self {
+            Secret::Value(v) => v.0.clone(),
+            Secret::Oauth2ClientCredentials(grant) => {
+                let envelope = Envelope {
+                    v: ENVELOPE_VERSION,
+                    kind: GRANT_KIND.into(),
+                    token_url: grant.token_url.clone(),
+                    client_id: grant.client_id.clone(),
+                    client_secret: grant.client_secret.0.clone(),
+                    scope: grant.scope.clone(),
+                };
+                // Serialising plain strings cannot fail.
+                let json = serde_json::to_string(&envelope).unwrap_or_default();
+                format!("{ENVELOPE_MARKER}{json}")
+            }
+        }
+    }
+
+    /// Reads an opened plaintext; `None` when it is an envelope this version cannot read.
+    fn from_plaintext(plain: String) -> Option<Secret> {
+        let Some(json) = plain.strip_prefix(ENVELOPE_MARKER) else {
+            return Some(Secret::Value(Redacted(plain)));
+        };
+        let e: Envelope = serde_json::from_str(json).ok()?;
+        let readable = e.v == ENVELOPE_VERSION && e.kind == GRANT_KIND;
+        readable.then_some(Secret::Oauth2ClientCredentials(ClientCredentials {
+            token_url: e.token_url,
+            client_id: e.client_id,
+            client_secret: Redacted(e.client_secret),
+            scope: e.scope,
+        }))
+    }
+
+    fn kind(&self) -> SecretKind {
+        match self {
+            Secret::Value(_) => SecretKind::Value,
+            Secret::Oauth2ClientCredentials(_) => SecretKind::Oauth2ClientCredentials,
+        }
+    }
 }
 
 /// Checks a plugin or secret name: 1–64 of `A-Z a-z 0-9 _ . -`. Keeps names safe in URLs,
@@ -177,7 +362,7 @@ fn aad(plugin: &str, name: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Seals and stores (or replaces) a secret; audited without its value.
+    /// Seals and stores (or replaces) a plain secret value; audited without its value.
     pub fn set_secret(
         &self,
         key: &SecretKey,
@@ -186,13 +371,51 @@ impl Store {
         value: &str,
         actor: &str,
     ) -> Result<(), SecretError> {
-        check_names(plugin, name)?;
         if value.is_empty() || value.len() > MAX_VALUE_BYTES {
             return Err(SecretError::Invalid(format!(
                 "a secret value must be 1 to {MAX_VALUE_BYTES} bytes (got {})",
                 value.len()
             )));
         }
+        if value.contains('\0') {
+            return Err(SecretError::Invalid(
+                "a secret value cannot contain NUL characters; check that the right file was given"
+                    .into(),
+            ));
+        }
+        self.seal_and_store(
+            key,
+            plugin,
+            name,
+            &Secret::Value(Redacted(value.into())),
+            actor,
+        )
+    }
+
+    /// Seals and stores (or replaces) an OAuth2 client-credentials grant; audited with its
+    /// token URL, never its client secret.
+    pub fn set_secret_grant(
+        &self,
+        key: &SecretKey,
+        plugin: &str,
+        name: &str,
+        grant: &ClientCredentials,
+        actor: &str,
+    ) -> Result<(), SecretError> {
+        grant.check()?;
+        let secret = Secret::Oauth2ClientCredentials(grant.clone());
+        self.seal_and_store(key, plugin, name, &secret, actor)
+    }
+
+    fn seal_and_store(
+        &self,
+        key: &SecretKey,
+        plugin: &str,
+        name: &str,
+        secret: &Secret,
+        actor: &str,
+    ) -> Result<(), SecretError> {
+        check_names(plugin, name)?;
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).map_err(|e| SecretError::Seal(e.to_string()))?;
         let sealed = key
@@ -200,11 +423,17 @@ impl Store {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: value.as_bytes(),
+                    msg: secret.to_plaintext().as_bytes(),
                     aad: &aad(plugin, name),
                 },
             )
             .map_err(|_| SecretError::Seal("encryption failed".into()))?;
+        let detail = match secret {
+            Secret::Value(_) => serde_json::Value::Null,
+            Secret::Oauth2ClientCredentials(g) => {
+                serde_json::json!({"kind": GRANT_KIND, "token_url": g.token_url})
+            }
+        };
         Ok(self.write(|tx| {
             let now = now_ms();
             tx.execute(
@@ -220,7 +449,7 @@ impl Store {
                     actor: actor.to_string(),
                     action: "secret.set".into(),
                     target: format!("secret:{plugin}/{name}"),
-                    detail: serde_json::Value::Null,
+                    detail,
                     ..Default::default()
                 },
             )?;
@@ -228,25 +457,52 @@ impl Store {
         })?)
     }
 
-    /// Names of stored secrets (of one plugin, or all), sorted; never values.
-    pub fn secret_names(&self, plugin: Option<&str>) -> Result<Vec<SecretName>, StoreError> {
-        self.read(|c| {
+    /// Stored secrets (of one plugin, or all), sorted, with their kind; never values. Each row
+    /// is opened with `key` to tell its kind; one that does not open is listed as
+    /// [`SecretKind::Unreadable`] so the admin can set it again.
+    pub fn secret_names(
+        &self,
+        key: &SecretKey,
+        plugin: Option<&str>,
+    ) -> Result<Vec<SecretName>, SecretError> {
+        type Row = (String, String, i64, String, Vec<u8>, Vec<u8>);
+        let rows: Vec<Row> = self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT plugin, name, set_at, set_by FROM secret
+                "SELECT plugin, name, set_at, set_by, nonce, ciphertext FROM secret
                  WHERE ?1 IS NULL OR plugin=?1 ORDER BY plugin, name",
             )?;
             let rows = stmt
                 .query_map([plugin], |r| {
-                    Ok(SecretName {
-                        plugin: r.get(0)?,
-                        name: r.get(1)?,
-                        set_at: r.get(2)?,
-                        set_by: r.get(3)?,
-                    })
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+            Ok::<_, StoreError>(rows)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(plugin, name, set_at, set_by, nonce, sealed)| {
+                let secret = open_sealed(key, &plugin, &name, &nonce, &sealed).ok();
+                let token_host = match &secret {
+                    Some(Secret::Oauth2ClientCredentials(g)) => g.token_host(),
+                    _ => None,
+                };
+                SecretName {
+                    kind: secret.map_or(SecretKind::Unreadable, |s| s.kind()),
+                    token_host,
+                    plugin,
+                    name,
+                    set_at,
+                    set_by,
+                }
+            })
+            .collect())
     }
 
     /// Deletes a secret; audited. `NotFound` when it does not exist.
@@ -273,14 +529,14 @@ impl Store {
         })
     }
 
-    /// The plain value, for the plugin host only (it injects it into the plugin's HTTP
-    /// calls). Wrapped in [`Redacted`] so it cannot end up in a log line by accident.
-    pub fn secret_value(
+    /// The secret, for the plugin host only (it injects it into the plugin's HTTP calls).
+    /// Values are wrapped in [`Redacted`] so they cannot end up in a log line by accident.
+    pub fn secret(
         &self,
         key: &SecretKey,
         plugin: &str,
         name: &str,
-    ) -> Result<Option<Redacted<String>>, SecretError> {
+    ) -> Result<Option<Secret>, SecretError> {
         let row: Option<(Vec<u8>, Vec<u8>)> = self.read(|c| {
             Ok::<_, StoreError>(
                 c.query_row(
@@ -291,30 +547,40 @@ impl Store {
                 .optional()?,
             )
         })?;
-        let Some((nonce, sealed)) = row else {
-            return Ok(None);
-        };
-        let undecryptable = || SecretError::Undecryptable {
-            plugin: plugin.to_string(),
-            name: name.to_string(),
-        };
-        if nonce.len() != NONCE_BYTES {
-            return Err(undecryptable());
-        }
-        let plain = key
-            .cipher
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &sealed,
-                    aad: &aad(plugin, name),
-                },
-            )
-            .map_err(|_| undecryptable())?;
-        String::from_utf8(plain)
-            .map(|v| Some(Redacted(v)))
-            .map_err(|_| undecryptable())
+        row.map(|(nonce, sealed)| open_sealed(key, plugin, name, &nonce, &sealed))
+            .transpose()
     }
+}
+
+/// Decrypts one row and reads its plaintext.
+fn open_sealed(
+    key: &SecretKey,
+    plugin: &str,
+    name: &str,
+    nonce: &[u8],
+    sealed: &[u8],
+) -> Result<Secret, SecretError> {
+    let undecryptable = || SecretError::Undecryptable {
+        plugin: plugin.to_string(),
+        name: name.to_string(),
+    };
+    if nonce.len() != NONCE_BYTES {
+        return Err(undecryptable());
+    }
+    let plain = key
+        .cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: sealed,
+                aad: &aad(plugin, name),
+            },
+        )
+        .map_err(|_| undecryptable())?;
+    String::from_utf8(plain)
+        .ok()
+        .and_then(Secret::from_plaintext)
+        .ok_or_else(undecryptable)
 }
 
 #[cfg(test)]
@@ -334,11 +600,11 @@ mod tests {
         let (dir, s, key) = setup();
         s.set_secret(&key, "ramp", "api_key", "sk_live_TOPSECRET", "cli:test")
             .unwrap();
-        let got = s.secret_value(&key, "ramp", "api_key").unwrap().unwrap();
-        assert_eq!(got.0, "sk_live_TOPSECRET");
-        assert_eq!(format!("{got:?}"), "[redacted]");
-        assert_eq!(s.secret_value(&key, "ramp", "other").unwrap(), None);
-        let names = s.secret_names(Some("ramp")).unwrap();
+        let got = s.secret(&key, "ramp", "api_key").unwrap().unwrap();
+        assert_eq!(got, Secret::Value(Redacted("sk_live_TOPSECRET".into())));
+        assert!(!format!("{got:?}").contains("TOPSECRET"));
+        assert_eq!(s.secret(&key, "ramp", "other").unwrap(), None);
+        let names = s.secret_names(&key, Some("ramp")).unwrap();
         assert_eq!(names.len(), 1);
         assert_eq!(
             (names[0].name.as_str(), names[0].set_by.as_str()),
@@ -368,7 +634,7 @@ mod tests {
         })
         .unwrap();
         assert!(matches!(
-            s.secret_value(&key, "stripe", "api_key"),
+            s.secret(&key, "stripe", "api_key"),
             Err(SecretError::Undecryptable { .. })
         ));
     }
@@ -378,7 +644,7 @@ mod tests {
         let (dir, s, key) = setup();
         s.set_secret(&key, "ramp", "api_key", "value", "t").unwrap();
         let other = SecretKey::open(&dir.path().join("other.key")).unwrap();
-        assert!(s.secret_value(&other, "ramp", "api_key").is_err());
+        assert!(s.secret(&other, "ramp", "api_key").is_err());
     }
 
     #[cfg(unix)]
@@ -419,5 +685,161 @@ mod tests {
             .map(|r| r.entry.action)
             .collect();
         assert_eq!(actions, ["secret.set", "secret.delete"]);
+    }
+
+    fn grant() -> ClientCredentials {
+        ClientCredentials {
+            token_url: "https://api.ramp.com/developer/v1/token".into(),
+            client_id: "client-1".into(),
+            client_secret: Redacted("CLIENT-SECRET-XYZ".into()),
+            scope: Some("transactions:read bills:read".into()),
+        }
+    }
+
+    /// Seals `plaintext` the way every version before grants did, without going through
+    /// [`Store::set_secret`].
+    fn store_raw(s: &Store, key: &SecretKey, plugin: &str, name: &str, plaintext: &str) {
+        let nonce = [7u8; NONCE_BYTES];
+        let sealed = key
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &aad(plugin, name),
+                },
+            )
+            .unwrap();
+        s.write(|tx| {
+            tx.execute(
+                "INSERT INTO secret(plugin, name, nonce, ciphertext, set_at, set_by)
+                 VALUES (?1, ?2, ?3, ?4, 1, 'old version')",
+                params![plugin, name, &nonce[..], sealed],
+            )
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn values_stored_before_grants_existed_still_read_as_plain_values() {
+        let (_d, s, key) = setup();
+        // Even a plain value that looks like a grant's JSON stays a plain value.
+        let json_like = r#"{"v":1,"kind":"oauth2-client-credentials","token_url":"https://x"}"#;
+        store_raw(&s, &key, "ramp", "old", "sk_live_OLD");
+        store_raw(&s, &key, "ramp", "json", json_like);
+        assert_eq!(
+            s.secret(&key, "ramp", "old").unwrap(),
+            Some(Secret::Value(Redacted("sk_live_OLD".into())))
+        );
+        assert_eq!(
+            s.secret(&key, "ramp", "json").unwrap(),
+            Some(Secret::Value(Redacted(json_like.into())))
+        );
+        let kinds: Vec<SecretKind> = s
+            .secret_names(&key, None)
+            .unwrap()
+            .iter()
+            .map(|n| n.kind)
+            .collect();
+        assert_eq!(kinds, [SecretKind::Value, SecretKind::Value]);
+    }
+
+    #[test]
+    fn grants_round_trip_sealed_and_list_only_their_token_host() {
+        let (dir, s, key) = setup();
+        s.set_secret_grant(&key, "ramp", "ramp.access_token", &grant(), "cli:test")
+            .unwrap();
+        assert_eq!(
+            s.secret(&key, "ramp", "ramp.access_token").unwrap(),
+            Some(Secret::Oauth2ClientCredentials(grant()))
+        );
+        let listed = s.secret_names(&key, None).unwrap();
+        assert_eq!(listed[0].kind, SecretKind::Oauth2ClientCredentials);
+        assert_eq!(listed[0].token_host.as_deref(), Some("api.ramp.com"));
+        let shown = serde_json::to_string(&listed).unwrap();
+        assert!(
+            shown.contains(r#""kind":"oauth2-client-credentials""#),
+            "{shown}"
+        );
+        let audit = serde_json::to_string(&s.audit_rows(0, 10).unwrap()[0].entry.detail).unwrap();
+        assert!(audit.contains("api.ramp.com/developer/v1/token"), "{audit}");
+        drop(s);
+        for f in ["qbridge.db", "qbridge.db-wal"] {
+            let bytes = std::fs::read(dir.path().join("data").join(f)).unwrap_or_default();
+            assert!(
+                !bytes.windows(13).any(|w| w == b"CLIENT-SECRET"),
+                "client secret stored in clear in {f}"
+            );
+        }
+        assert!(!shown.contains("CLIENT-SECRET") && !audit.contains("CLIENT-SECRET"));
+    }
+
+    #[test]
+    fn an_envelope_from_a_newer_version_is_unreadable_not_a_plain_value() {
+        let (_d, s, key) = setup();
+        store_raw(&s, &key, "ramp", "future", "\0qbridge-secret\0{\"v\":2}");
+        assert!(matches!(
+            s.secret(&key, "ramp", "future"),
+            Err(SecretError::Undecryptable { .. })
+        ));
+        let listed = s.secret_names(&key, None).unwrap();
+        assert_eq!(listed[0].kind, SecretKind::Unreadable);
+    }
+
+    #[test]
+    fn bad_grants_and_nul_values_are_refused_saying_what_to_fix() {
+        let (_d, s, key) = setup();
+        let cases: Vec<(ClientCredentials, &str)> = vec![
+            (
+                ClientCredentials {
+                    token_url: "ftp://api.ramp.com/token".into(),
+                    ..grant()
+                },
+                "https:// token endpoint",
+            ),
+            (
+                ClientCredentials {
+                    token_url: "https://user:pw@api.ramp.com/token".into(),
+                    ..grant()
+                },
+                "no user:password@",
+            ),
+            (
+                ClientCredentials {
+                    client_id: String::new(),
+                    ..grant()
+                },
+                "client id must be 1 to",
+            ),
+            (
+                ClientCredentials {
+                    client_secret: Redacted(String::new()),
+                    ..grant()
+                },
+                "client secret must be 1 to",
+            ),
+            (
+                ClientCredentials {
+                    client_secret: Redacted("x".repeat(MAX_CLIENT_SECRET_BYTES + 1)),
+                    ..grant()
+                },
+                "client secret must be 1 to",
+            ),
+            (
+                ClientCredentials {
+                    scope: Some("a  \"b\"".into()),
+                    ..grant()
+                },
+                "space-separated list of scope names",
+            ),
+        ];
+        for (g, expected) in cases {
+            let err = s.set_secret_grant(&key, "ramp", "t", &g, "t").unwrap_err();
+            assert!(matches!(err, SecretError::Invalid(_)), "{err}");
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let err = s.set_secret(&key, "ramp", "t", "a\0b", "t").unwrap_err();
+        assert!(err.to_string().contains("NUL"), "{err}");
+        assert!(s.secret_names(&key, None).unwrap().is_empty());
     }
 }
