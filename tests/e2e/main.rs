@@ -20,5 +20,6 @@ mod plugins;
 mod qbwc;
 mod simulator;
 mod source_http;
+mod source_sync;
 mod sources;
 mod webconnector;
