@@ -204,6 +204,7 @@ pub fn pull_page(
     cursor: Option<&str>,
     mut fetch: impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
 ) -> Result<Page, String> {
+    let given = cursor;
     let cursor = Cursor::parse(cursor)?;
     let (invoices, _) = parse_items(&fetch(invoices_query(&cursor))?, "Invoices/query")?;
     let mut records = Vec::new();
@@ -259,15 +260,19 @@ pub fn pull_page(
             json!({"invoice": invoice, "company": company, "billingItems": items, "_source": {"base": cursor.base}}),
         ));
     }
-    // Always the high-water mark, also on the last page: the next run resumes after it, and
-    // the engine stops asking once it no longer moves.
-    let next_cursor = Some(
-        Cursor {
-            after_id: last,
-            base: cursor.base.clone(),
-        }
-        .to_text(),
-    );
+    // The high-water mark, also on the last page, so the next run resumes after it; a page
+    // with nothing new hands back the cursor it got, which ends the run.
+    let next_cursor = if records.is_empty() {
+        given.map(str::to_string)
+    } else {
+        Some(
+            Cursor {
+                after_id: last,
+                base: cursor.base.clone(),
+            }
+            .to_text(),
+        )
+    };
     Ok(Page {
         records,
         next_cursor,
