@@ -45,6 +45,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/schedules"),
     ("post", "/api/v1/schedules"),
     ("delete", "/api/v1/schedules/{id}"),
+    ("post", "/api/v1/schedules/{id}/run"),
     ("post", "/api/v1/ingest/{plugin}"),
 ];
 

@@ -420,8 +420,34 @@ fn grants_are_set_over_the_api_validated_and_listed_without_secret_material() {
     assert_eq!(listed[1]["kind"], "oauth2-client-credentials");
     assert_eq!(listed[1]["token_host"], "api.ramp.com");
     seen.push(listed.to_string());
+    // The Secrets page sets grants too (same checks) and shows each secret's kind.
+    let no_redirects: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut resp = no_redirects
+        .post(format!("{}/secrets/grant", server.base))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!(
+            "plugin=ramp&name=ui.token&token_url=https%3A%2F%2Fapi.ramp.com%2Fdeveloper%2Fv1%2Ftoken&client_id=c&client_secret={CLIENT_SECRET}&scope="
+        ))
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        303,
+        "{}",
+        resp.body_mut().read_to_string().unwrap()
+    );
+    let page = get_text(&server, &admin, "/secrets");
+    assert!(
+        page.contains("<td>ui.token</td><td>OAuth2 grant (api.ramp.com)</td>")
+            && page.contains("<td>plain</td><td>value</td>"),
+        "{page}"
+    );
+    seen.push(page);
     seen.push(get_text(&server, &admin, "/api/v1/audit"));
-    seen.push(get_text(&server, &admin, "/secrets"));
     server.terminate();
     seen.push(server.log_text());
     for text in &seen {

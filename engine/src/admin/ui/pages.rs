@@ -21,8 +21,10 @@ use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken
 use crate::admin::auth::{Actor, ApiError};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
+use crate::logging::Redacted;
 use crate::server::AppState;
 use crate::store::queue::STATES;
+use crate::store::secrets::{ClientCredentials, SecretKind};
 use crate::store::tokens::Scope;
 
 /// Page routes.
@@ -41,6 +43,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/tokens", get(tokens).post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/secrets", get(secrets).post(set_secret))
+        .route("/secrets/grant", post(set_secret_grant))
         .route("/secrets/{plugin}/{name}/delete", post(delete_secret))
         .route("/connections", get(connections))
         .route("/plugins", get(plugins))
@@ -789,16 +792,35 @@ async fn secrets(
 <label for=\"plugin\">Plugin</label><input id=\"plugin\" name=\"plugin\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\">\
 <label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\" placeholder=\"api_key\">\
 <label for=\"value\">Value</label><input id=\"value\" name=\"value\" type=\"password\" required autocomplete=\"new-password\">\
-<button type=\"submit\">Store secret</button></form><h2>Stored secrets</h2>",
+<button type=\"submit\">Store secret</button></form>\
+<form method=\"post\" action=\"/secrets/grant\" class=\"stack\" autocomplete=\"off\"><h2>Set an OAuth2 client-credentials grant</h2>\
+<p>For sources that issue access tokens (Ramp): qbridge requests and renews the token itself and puts it where the plugin names this secret.</p>\
+<label for=\"g-plugin\">Plugin</label><input id=\"g-plugin\" name=\"plugin\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\">\
+<label for=\"g-name\">Name</label><input id=\"g-name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\" placeholder=\"ramp.access_token\">\
+<label for=\"g-url\">Token URL</label><input id=\"g-url\" name=\"token_url\" type=\"url\" required maxlength=\"2048\" placeholder=\"https://api.ramp.com/developer/v1/token\">\
+<label for=\"g-id\">Client id</label><input id=\"g-id\" name=\"client_id\" required maxlength=\"512\">\
+<label for=\"g-secret\">Client secret</label><input id=\"g-secret\" name=\"client_secret\" type=\"password\" required autocomplete=\"new-password\">\
+<label for=\"g-scope\">Scope (optional)</label><input id=\"g-scope\" name=\"scope\" maxlength=\"1024\" placeholder=\"transactions:read bills:read\">\
+<button type=\"submit\">Store grant</button></form><h2>Stored secrets</h2>",
     );
     if list.is_empty() {
         c.push_str("<p>No secrets stored.</p>");
     } else {
-        c.push_str("<table><thead><tr><th scope=\"col\">Plugin</th><th scope=\"col\">Name</th><th scope=\"col\">Set</th><th scope=\"col\">By</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        c.push_str("<table><thead><tr><th scope=\"col\">Plugin</th><th scope=\"col\">Name</th><th scope=\"col\">Kind</th><th scope=\"col\">Set</th><th scope=\"col\">By</th><th scope=\"col\">Action</th></tr></thead><tbody>");
         for sn in &list {
+            let kind = match (sn.kind, &sn.token_host) {
+                (SecretKind::Value, _) => "value".to_string(),
+                (SecretKind::Oauth2ClientCredentials, Some(host)) => {
+                    format!("OAuth2 grant ({})", esc(host))
+                }
+                (SecretKind::Oauth2ClientCredentials, None) => "OAuth2 grant".to_string(),
+                (SecretKind::Unreadable, _) => {
+                    "<strong>unreadable with this key: set it again</strong>".to_string()
+                }
+            };
             let _ = write!(
                 c,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{kind}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&sn.plugin),
                 esc(&sn.name),
                 time(sn.set_at),
@@ -838,6 +860,36 @@ async fn set_secret(
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
     api::set_secret(&state, &s.actor, f.plugin, f.name, f.value)
+        .await
+        .map_err(|e| s.failed("/secrets", e))?;
+    Ok(see_other("/secrets?notice=secret-set"))
+}
+
+#[derive(Deserialize)]
+struct OauthGrantForm {
+    plugin: String,
+    name: String,
+    token_url: String,
+    client_id: String,
+    client_secret: String,
+    scope: String,
+}
+
+async fn set_secret_grant(
+    auth: Result<Actor, ApiError>,
+    State(state): State<AppState>,
+    uri: Uri,
+    Form(f): Form<OauthGrantForm>,
+) -> PageResult {
+    let s = signed_in(&state, auth, &uri).await?;
+    let scope = f.scope.trim();
+    let grant = ClientCredentials {
+        token_url: f.token_url.trim().to_string(),
+        client_id: f.client_id.trim().to_string(),
+        client_secret: Redacted(f.client_secret),
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
+    };
+    api::set_secret_grant(&state, &s.actor, f.plugin, f.name, grant)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-set"))
