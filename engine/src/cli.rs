@@ -227,14 +227,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     state.plugins.clone(),
                     state.config.schedule_check_every,
                 ));
-                let acknowledger = tokio::spawn(crate::pipeline::acks::run_acknowledger(
+                let deferred = tokio::spawn(crate::pipeline::deferred::run_deferred_calls(
                     state.store.clone(),
                     state.plugins.clone(),
                     state.config.schedule_check_every,
                 ));
                 let served = server::serve(state).await;
                 scheduler.abort();
-                acknowledger.abort();
+                deferred.abort();
                 served
             })?;
             Ok(ExitCode::SUCCESS)

@@ -119,6 +119,7 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
                         edit_sequence: Some("1".into()),
                         follow_ups: vec![],
                         acknowledge: false,
+                        retry_on_response: false,
                     },
                     None,
                 ),

@@ -362,3 +362,51 @@ fn an_admin_downloads_a_well_formed_qwc_and_strangers_get_401() {
     let (_, audit, _) = get_with(&server, Some(&admin), "/api/v1/audit?limit=1000");
     assert!(audit.contains("qwc.download"), "{audit}");
 }
+
+#[test]
+fn follow_ups_a_failing_on_response_could_not_give_come_from_the_fixed_version() {
+    let d = Deployment::new();
+    let admin = token(&d, "admin");
+    let wasm_v1 = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES")).join("echo_v1.wasm");
+    d.cli(&["plugin", "install", wasm_v1.to_str().unwrap()]);
+    let server = Server::start_with_env(
+        d.tmp.path(),
+        &d.data_dir,
+        &[],
+        &[("QBRIDGE_PIPELINE_SCHEDULE_CHECK_SECS", "1")],
+    );
+    let (status, body) = ingest(
+        &server,
+        &d.token,
+        "echo",
+        "customer",
+        &serde_json::json!({"id": 7}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let mut company = crate::pipeline::company_with_items(&[]);
+    crate::pipeline::sync_until_idle(&server, &d, &mut company, 10);
+    // Echo 1.0.0's on_response panics: the customer is in QuickBooks, its follow-up is owed.
+    assert!(company.find_customer("Customer 7 v1.0.0").is_some());
+    assert!(company.find_customer("Follow-up of customer:7").is_none());
+
+    // The fixed version is swapped in; the retried on_response queues the follow-up.
+    let (status, body) = install(&server, &admin, &fixture("echo_v2"));
+    assert_eq!(status, 201, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while company.find_customer("Follow-up of customer:7").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follow-up never came:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        crate::pipeline::sync_until_idle(&server, &d, &mut company, 10);
+    }
+    crate::pipeline::assert_no_duplicate_writes(&company);
+    drop(server);
+    let status = d.cli(&["status"]);
+    assert!(
+        status.contains("retried follow-ups (on_response): 1 done, 0 pending, 0 failed"),
+        "{status}"
+    );
+}

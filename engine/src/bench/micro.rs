@@ -285,6 +285,7 @@ pub(crate) fn queue_transactions(work: &Path, records: usize) -> anyhow::Result<
                     edit_sequence: Some("1".into()),
                     follow_ups: vec![],
                     acknowledge: false,
+                    retry_on_response: false,
                 };
                 (j.job_id, done, None)
             })

@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::plugins::PluginManager;
 use crate::schedule::Schedule;
 use crate::store::Store;
-use crate::store::acks::AckCounts;
 use crate::store::audit::now_ms;
+use crate::store::plugin_calls::{CallCounts, CallKind};
 use crate::store::queue::{Enqueued, JobFilter, Origin, STATES};
 
 /// `qbridge jobs …`
@@ -50,8 +50,9 @@ enum JobsCommand {
         /// Job id.
         id: i64,
     },
-    /// Try again every source acknowledgement that was given up (see `qbridge status`).
-    RetryAcks,
+    /// Try again every deferred plugin call that was given up (source acknowledgements and
+    /// follow-ups; see `qbridge status`).
+    RetryDeferred,
 }
 
 /// `qbridge ingest …`
@@ -199,9 +200,9 @@ pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
             store.cancel_job(id)?;
             println!("job {id} cancelled");
         }
-        Some(JobsCommand::RetryAcks) => {
-            let n = store.retry_failed_acks(&crate::admin::cli::cli_actor())?;
-            println!("{n} source acknowledgement(s) will be tried again by the running server");
+        Some(JobsCommand::RetryDeferred) => {
+            let n = store.retry_failed_calls(&crate::admin::cli::cli_actor())?;
+            println!("{n} plugin call(s) will be tried again by the running server");
         }
     }
     Ok(())
@@ -216,22 +217,28 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
             "no connections yet: `qbridge connection add NAME`, then `qbridge user add --connection NAME USER`"
         );
     }
-    let acks = store.ack_counts()?;
-    if acks != AckCounts::default() {
-        println!(
-            "source acknowledgements: {} done, {} pending, {} failed",
-            acks.done, acks.pending, acks.failed
-        );
-        for f in store.failed_acks(10)? {
+    for (call, what) in [
+        (CallKind::Acknowledge, "source acknowledgements"),
+        (CallKind::OnResponse, "retried follow-ups (on_response)"),
+    ] {
+        let n = store.call_counts(call)?;
+        if n != CallCounts::default() {
             println!(
-                "  FAILED job {} ({} {}) after {} attempts: {} — fix the cause, then `qbridge jobs retry-acks`",
-                f.job_id,
-                f.plugin,
-                f.key,
-                f.attempts,
-                f.last_error.as_deref().unwrap_or("no reason recorded")
+                "{what}: {} done, {} pending, {} failed",
+                n.done, n.pending, n.failed
             );
         }
+    }
+    for f in store.failed_calls(10)? {
+        println!(
+            "  FAILED {} of job {} ({} {}) after {} attempts: {} — fix the cause, then `qbridge jobs retry-deferred`",
+            f.call.as_str(),
+            f.job_id,
+            f.plugin,
+            f.key,
+            f.attempts,
+            f.last_error.as_deref().unwrap_or("no reason recorded")
+        );
     }
     for c in &connections {
         println!("connection {} (id {})", c.name, c.id);

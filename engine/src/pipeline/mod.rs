@@ -1,6 +1,6 @@
 //! The sync pipeline: source record → plugin `map` → queue → QBWC session → QuickBooks →
 //! outcome → plugin `on_response` → follow-ups, and for pulled records plugin `acknowledge`
-//! → source system ([`acks`]).
+//! → source system; calls that fail are retried by [`deferred`].
 //!
 //! This module decides *what* QuickBooks is asked and what each answer means for a job; the
 //! queue (`store::queue`) makes every step durable and the QBWC session (`qbwc`) owns the
@@ -11,8 +11,8 @@
 //! - A job whose outcome is unknown is resolved by qbXML error recovery (`oldMessageSetID`)
 //!   or its probe before anything is re-sent: the effect in QuickBooks is exactly once.
 
-pub mod acks;
 pub mod cli;
+pub mod deferred;
 pub mod http;
 pub mod ingest;
 pub mod pull;
@@ -74,26 +74,28 @@ impl Pipeline {
         rs: &Response,
     ) -> Result<JobResult, StoreError> {
         let brief = self.store.job_brief(job_id)?;
-        let follow_ups = |rs: &Response| -> Vec<NewJob> {
+        // Follow-ups from the plugin; `None` when its `on_response` failed. The write is in
+        // QuickBooks either way, so the job completes and the call is retried later
+        // (`plugin_calls`) — after the admin fixed or swapped the plugin if need be.
+        let follow_ups = |rs: &Response| -> Option<Vec<NewJob>> {
             let xml = rs.ret_xml.as_deref().unwrap_or("");
             match self.plugins.on_response(&brief.plugin, &brief.key, xml) {
-                Ok(requests) => requests
-                    .into_iter()
-                    .map(|r| ingest::to_new_job(&r))
-                    .collect(),
+                Ok(requests) => Some(requests.iter().map(ingest::to_new_job).collect()),
                 Err(e) => {
-                    // The write is in QuickBooks either way; losing the follow-up is reported
-                    // on the job instead of failing the whole response.
-                    tracing::error!(job = job_id, plugin = %brief.plugin, error = %e, "plugin on_response failed");
-                    Vec::new()
+                    tracing::error!(job = job_id, plugin = %brief.plugin, error = %e, "plugin on_response failed; it will be called again");
+                    None
                 }
             }
         };
-        let completed = |rs: &Response| JobResult::Completed {
-            object_id: rs.list_id.clone().or_else(|| rs.txn_id.clone()),
-            edit_sequence: rs.edit_sequence.clone(),
-            follow_ups: follow_ups(rs),
-            acknowledge: self.plugins.acknowledges(&brief.plugin),
+        let completed = |rs: &Response| {
+            let follow_ups = follow_ups(rs);
+            JobResult::Completed {
+                object_id: rs.list_id.clone().or_else(|| rs.txn_id.clone()),
+                edit_sequence: rs.edit_sequence.clone(),
+                retry_on_response: follow_ups.is_none(),
+                follow_ups: follow_ups.unwrap_or_default(),
+                acknowledge: self.plugins.acknowledges(&brief.plugin),
+            }
         };
         Ok(if brief.probing {
             match &rs.outcome {

@@ -235,20 +235,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX plugin_versions_one_active ON plugin_versions(name) WHERE status = 'active';
     CREATE UNIQUE INDEX plugin_versions_one_staged ON plugin_versions(name) WHERE status = 'staged';
     "#,
-    // 8: source acknowledgements (see store::acks): where a record came from, and for every
-    // QuickBooks write of a pulled record, telling its source system it is synced.
+    // 8: plugin calls deferred past a QuickBooks write (see store::plugin_calls): where a
+    // record came from, and the calls to retry until they succeed — acknowledging a pulled
+    // record to its source, and `on_response` when it failed the first time.
     r#"
     ALTER TABLE record ADD COLUMN origin TEXT NOT NULL DEFAULT 'push' CHECK(origin IN ('push', 'pull'));
-    CREATE TABLE source_ack(
-        job_id INTEGER PRIMARY KEY REFERENCES job(id) ON DELETE CASCADE,
+    CREATE TABLE plugin_call(
+        job_id INTEGER NOT NULL REFERENCES job(id) ON DELETE CASCADE,
+        call TEXT NOT NULL CHECK(call IN ('acknowledge', 'on_response')),
         state TEXT NOT NULL CHECK(state IN ('pending', 'done', 'failed')),
         attempts INTEGER NOT NULL DEFAULT 0,
         next_at INTEGER NOT NULL,
         last_error TEXT,
         created_at INTEGER NOT NULL,
-        done_at INTEGER
+        done_at INTEGER,
+        PRIMARY KEY(job_id, call)
     ) STRICT;
-    CREATE INDEX source_ack_due ON source_ack(next_at) WHERE state = 'pending';
+    CREATE INDEX plugin_call_due ON plugin_call(next_at) WHERE state = 'pending';
     "#,
 ];
 

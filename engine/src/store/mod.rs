@@ -12,11 +12,11 @@
 //!   audit) and domain types only; that narrow surface is what a PostgreSQL implementation
 //!   will implement for multi-node hosting (see ARCHITECTURE.md).
 
-pub mod acks;
 pub mod audit;
 pub mod connections;
 pub mod lock;
 mod migrations;
+pub mod plugin_calls;
 mod plugins;
 pub mod queue;
 pub mod schedules;

@@ -22,6 +22,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::audit::now_ms;
+use super::plugin_calls::{CallKind, queue_call};
 use super::{Store, StoreError};
 
 /// Job states as stored and shown to admins.
@@ -147,8 +148,11 @@ pub enum JobResult {
         /// Follow-up requests from the plugin's `on_response`.
         follow_ups: Vec<NewJob>,
         /// The plugin acknowledges to its source: if the job's record was pulled, queue a
-        /// source acknowledgement in the same transaction (see `store::acks`).
+        /// source acknowledgement in the same transaction (see `store::plugin_calls`).
         acknowledge: bool,
+        /// The plugin's `on_response` failed: queue it to be called again (the write itself
+        /// is in QuickBooks; only the follow-ups are owed).
+        retry_on_response: bool,
     },
     /// A probe found nothing: the original request was not applied; send it again.
     NotApplied,
@@ -813,7 +817,7 @@ fn job_view(r: &rusqlite::Row<'_>, full: bool) -> rusqlite::Result<JobView> {
     })
 }
 
-fn insert_job(
+pub(super) fn insert_job(
     tx: &Transaction<'_>,
     connection_id: i64,
     plugin: &str,
@@ -930,6 +934,7 @@ fn apply_result(
             edit_sequence,
             follow_ups,
             acknowledge,
+            retry_on_response,
         } => {
             let (connection_id, plugin, key, request_type, record_id): (
                 i64,
@@ -957,7 +962,10 @@ fn apply_result(
                 insert_job(tx, connection_id, &plugin, record_id, f, now)?;
             }
             if *acknowledge {
-                super::acks::queue_ack(tx, job_id, now)?;
+                queue_call(tx, job_id, CallKind::Acknowledge, now)?;
+            }
+            if *retry_on_response {
+                queue_call(tx, job_id, CallKind::OnResponse, now)?;
             }
         }
         JobResult::NotApplied => {
@@ -1113,6 +1121,7 @@ mod tests {
             edit_sequence: Some("1".into()),
             follow_ups: vec![],
             acknowledge: false,
+            retry_on_response: false,
         }
     }
 
@@ -1175,26 +1184,28 @@ mod tests {
         .unwrap();
         let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
         assert_eq!(jobs.len(), 2);
-        let ack = |id: &str| JobResult::Completed {
-            object_id: Some(id.into()),
-            edit_sequence: None,
-            follow_ups: vec![],
-            acknowledge: true,
-        };
         let results: Vec<_> = jobs
             .iter()
             .map(|j| {
+                let ack = JobResult::Completed {
+                    object_id: Some("T-1".into()),
+                    edit_sequence: None,
+                    follow_ups: vec![],
+                    acknowledge: true,
+                    retry_on_response: false,
+                };
                 (
                     j.job_id,
-                    ack("T-1"),
+                    ack,
                     Some("<BillRet><TxnID>T-1</TxnID></BillRet>".to_string()),
                 )
             })
             .collect();
         s.record_results(set.as_deref(), &results).unwrap();
-        let due = s.due_acks(now_ms(), 10).unwrap();
+        let due = s.due_calls(now_ms(), 10).unwrap();
         assert_eq!(due.len(), 1, "only the pulled record's job: {due:?}");
         let pulled = &due[0];
+        assert_eq!(pulled.call, CallKind::Acknowledge);
         assert_eq!(
             (pulled.key.as_str(), pulled.kind.as_str()),
             ("pulled", "bill")
@@ -1203,32 +1214,72 @@ mod tests {
         assert!(pulled.response_xml.contains("<TxnID>T-1</TxnID>"));
 
         // A failure backs off: not due again right away.
+        let ack = CallKind::Acknowledge;
         assert!(
-            !s.ack_attempt_failed(pulled.job_id, "HTTP 503", 60_000)
+            !s.call_failed(pulled.job_id, ack, "HTTP 503", 60_000)
                 .unwrap()
         );
-        assert!(s.due_acks(now_ms(), 10).unwrap().is_empty());
-        assert!(s.due_acks(now_ms() + 60_001, 10).unwrap().len() == 1);
+        assert!(s.due_calls(now_ms(), 10).unwrap().is_empty());
+        assert_eq!(s.due_calls(now_ms() + 60_001, 10).unwrap().len(), 1);
         // … until the budget is spent.
-        for _ in 1..super::super::acks::MAX_ATTEMPTS - 1 {
-            assert!(!s.ack_attempt_failed(pulled.job_id, "HTTP 503", 0).unwrap());
+        for _ in 1..super::super::plugin_calls::MAX_ATTEMPTS - 1 {
+            assert!(!s.call_failed(pulled.job_id, ack, "HTTP 503", 0).unwrap());
         }
-        assert!(s.ack_attempt_failed(pulled.job_id, "HTTP 503", 0).unwrap());
-        let counts = s.ack_counts().unwrap();
+        assert!(s.call_failed(pulled.job_id, ack, "HTTP 503", 0).unwrap());
+        let counts = s.call_counts(ack).unwrap();
         assert_eq!((counts.pending, counts.failed, counts.done), (0, 1, 0));
         assert_eq!(
-            s.failed_acks(10).unwrap()[0].last_error.as_deref(),
+            s.failed_calls(10).unwrap()[0].last_error.as_deref(),
             Some("HTTP 503")
         );
-        assert!(s.due_acks(now_ms() + 10_000_000, 10).unwrap().is_empty());
+        assert!(s.due_calls(now_ms() + 10_000_000, 10).unwrap().is_empty());
 
         // The admin retries; success is final.
-        assert_eq!(s.retry_failed_acks("cli:test").unwrap(), 1);
-        let due = s.due_acks(now_ms(), 10).unwrap();
+        assert_eq!(s.retry_failed_calls("cli:test").unwrap(), 1);
+        let due = s.due_calls(now_ms(), 10).unwrap();
         assert_eq!(due[0].attempts, 0);
-        s.ack_done(due[0].job_id).unwrap();
-        let counts = s.ack_counts().unwrap();
+        s.call_done(due[0].job_id, ack, &[]).unwrap();
+        let counts = s.call_counts(ack).unwrap();
         assert_eq!((counts.pending, counts.failed, counts.done), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_failed_on_response_is_retried_and_its_follow_ups_then_join_the_queue() {
+        let (_d, s) = open();
+        s.enqueue_record(
+            Origin::Push,
+            1,
+            "p",
+            "bill",
+            None,
+            "{}",
+            &[job("bill", &[])],
+        )
+        .unwrap();
+        let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
+        let failed_follow_ups = JobResult::Completed {
+            object_id: Some("T-1".into()),
+            edit_sequence: None,
+            follow_ups: vec![],
+            acknowledge: false,
+            retry_on_response: true,
+        };
+        s.record_results(set.as_deref(), &[(jobs[0].job_id, failed_follow_ups, None)])
+            .unwrap();
+        // The bill is in QuickBooks: nothing to send until the follow-ups exist.
+        assert!(s.claim(1, 2, LIMITS).unwrap().is_none());
+        let due = s.due_calls(now_ms(), 10).unwrap();
+        assert_eq!((due.len(), due[0].call), (1, CallKind::OnResponse));
+        s.call_done(
+            due[0].job_id,
+            CallKind::OnResponse,
+            &[job("payment", &["bill"])],
+        )
+        .unwrap();
+        let (_, jobs) = sent(s.claim(1, 3, LIMITS).unwrap());
+        assert_eq!(jobs.len(), 1);
+        assert!(jobs[0].qbxml.contains("payment"));
+        assert_eq!(s.call_counts(CallKind::OnResponse).unwrap().done, 1);
     }
 
     #[test]
