@@ -44,6 +44,29 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+impl HttpResponse {
+    /// `Ok` when the status is 2xx; otherwise an error naming `what`, the status and the start
+    /// of the body (usually the source's reason).
+    pub fn ok(&self, what: &str) -> Result<(), String> {
+        if (200..300).contains(&self.status) {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.body);
+        Err(format!(
+            "{what}: HTTP {} {}",
+            self.status,
+            text.chars().take(300).collect::<String>()
+        ))
+    }
+
+    /// The body as JSON when the status is 2xx; otherwise the error of [`ok`](Self::ok).
+    pub fn json(&self, what: &str) -> Result<serde_json::Value, String> {
+        self.ok(what)?;
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("{what}: the answer is not JSON: {e}"))
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;

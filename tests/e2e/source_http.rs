@@ -4,9 +4,7 @@
 //! lapse and renews once more when the source answers 401 — all through `qbridge serve` and the
 //! bundled plugins' real `pull`, triggered by a pull schedule.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::admin_api::bootstrap_token;
 use crate::fake_source::{FakeSource, Recorded, Reply};
-use crate::support::{Server, agent, qbridge, stderr};
+use crate::support::{Server, agent, qbridge, run_with_stdin, stderr};
 
 const CLIENT_SECRET: &str = "ramp-client-SECRET-9x";
 
@@ -38,23 +36,7 @@ impl Setup {
 
     /// Runs a CLI command with `stdin`; panics unless it succeeds; returns stdout.
     fn cli(&self, args: &[&str], stdin: &str) -> String {
-        let mut child = qbridge(self.tmp.path())
-            .args(args)
-            .args(["--data-dir", self.data_dir.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_with_stdin(self.tmp.path(), &self.data_dir, args, stdin)
     }
 
     /// A pull schedule for `plugin` that never fires by itself (the tests pull now).

@@ -6,9 +6,7 @@
 //! fails. Pulling again afterwards creates nothing.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +16,7 @@ use qbridge::demo;
 
 use crate::fake_source::{FakeSource, Recorded, Reply};
 use crate::pipeline::{Deployment, assert_no_duplicate_writes, sync_until_idle};
-use crate::support::{Server, agent, qbridge, stderr};
+use crate::support::{Server, agent, run_with_stdin};
 
 const RAMP_CLIENT_SECRET: &str = "ramp-client-secret-e2e";
 const AUTOTASK_SECRET: &str = "at-secret-e2e";
@@ -150,27 +148,6 @@ fn fake_autotask() -> FakeSource {
     })
 }
 
-/// Runs a CLI command on the deployment's data dir with `stdin`; returns stdout.
-fn cli_with_stdin(d: &Deployment, args: &[&str], stdin: &str) -> String {
-    let mut child = qbridge(d.tmp.path())
-        .args(args)
-        .args(["--data-dir", d.data_dir.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn api(server: &Server, admin: &str, method: &str, path: &str) -> Value {
     let url = format!("{}{path}", server.base);
     let auth = format!("Bearer {admin}");
@@ -275,8 +252,9 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
         .unwrap()
         .trim()
         .to_string();
-    cli_with_stdin(
-        &d,
+    run_with_stdin(
+        d.tmp.path(),
+        &d.data_dir,
         &[
             "secret",
             "set",
@@ -294,7 +272,12 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
         ("autotask.username", "api@firm.example"),
         ("autotask.secret", AUTOTASK_SECRET),
     ] {
-        cli_with_stdin(&d, &["secret", "set", "autotask", name], value);
+        run_with_stdin(
+            d.tmp.path(),
+            &d.data_dir,
+            &["secret", "set", "autotask", name],
+            value,
+        );
     }
     // Far-future cron times: the test pulls on demand.
     let cursor = answers("autotask-pull-1-invoices-page.json")["cursor"].to_string();

@@ -42,6 +42,29 @@ pub fn run(cwd: &Path, args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs a CLI command on `data_dir` with `stdin` (e.g. a secret) and returns its stdout;
+/// panics unless it succeeds.
+pub fn run_with_stdin(cwd: &Path, data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = qbridge(cwd)
+        .args(args)
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qbridge runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A free TCP port on loopback (racy in theory, fine for tests that bind at once).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -374,51 +374,10 @@ pub fn key_part(namespace: &str, value: &str) -> String {
     }
 }
 
-/// An HTTP request for the host's `http.fetch`; header values may hold `{{secret:NAME}}`
-/// placeholders for secrets the manifest declares.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HttpRequest {
-    /// `GET`, `POST`, `PATCH` …
-    pub method: String,
-    /// Absolute `https://` URL on an allowed host.
-    pub url: String,
-    /// Headers.
-    pub headers: Vec<(String, String)>,
-    /// Body (JSON here).
-    pub body: Vec<u8>,
-}
-
-/// The host's answer to an [`HttpRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HttpResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// Body.
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// `Ok` when the status is 2xx; otherwise an error naming `what`, the status and the
-    /// start of the body (the source's reason).
-    pub fn ok(&self, what: &str) -> Result<(), String> {
-        if (200..300).contains(&self.status) {
-            return Ok(());
-        }
-        let text = String::from_utf8_lossy(&self.body);
-        Err(format!(
-            "{what}: HTTP {} {}",
-            self.status,
-            text.chars().take(300).collect::<String>()
-        ))
-    }
-
-    /// The body as JSON when the status is 2xx; otherwise the error of [`ok`](Self::ok).
-    pub fn json(&self, what: &str) -> Result<Value, String> {
-        self.ok(what)?;
-        serde_json::from_slice(&self.body)
-            .map_err(|e| format!("{what}: the answer is not JSON: {e}"))
-    }
-}
+/// HTTP through the engine's `http.fetch` (the only way out of the sandboxed plugin;
+/// natively, in tests, the SDK's host refuses every request): header values may hold
+/// `{{secret:NAME}}` placeholders for secrets the manifest declares.
+pub use qbridge_sdk::host::{HttpRequest, HttpResponse, fetch as host_fetch};
 
 /// The text of the first `<tag>` in a qbXML fragment, unescaped — for a `…Ret`, its own
 /// `TxnID`/`ListID`/`Memo`, which come before any line's.
@@ -491,21 +450,6 @@ impl Page {
             next_cursor: self.next_cursor,
         }
     }
-}
-
-/// Performs `request` through the engine's host-mediated HTTP (the only way out of the
-/// sandbox; natively, in tests, the SDK's host refuses every request).
-pub fn host_fetch(request: HttpRequest) -> Result<HttpResponse, String> {
-    let response = qbridge_sdk::host::fetch(qbridge_sdk::host::HttpRequest {
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body: request.body,
-    })?;
-    Ok(HttpResponse {
-        status: response.status,
-        body: response.body,
-    })
 }
 
 #[cfg(test)]

@@ -23,10 +23,12 @@ fn recorded(answers: &Value, request: &HttpRequest, log: &mut Vec<String>) -> Ht
         Some(body) => HttpResponse {
             status: 200,
             body: body.to_string().into_bytes(),
+            ..Default::default()
         },
         None => HttpResponse {
             status: 404,
             body: b"{\"errors\":[\"not recorded\"]}".to_vec(),
+            ..Default::default()
         },
     }
 }
@@ -85,6 +87,7 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
         Ok(HttpResponse {
             status: 200,
             body: br#"{"items": [], "pageDetails": {"count": 0, "nextPageUrl": null}}"#.to_vec(),
+            ..Default::default()
         })
     })
     .unwrap();
@@ -108,6 +111,7 @@ fn an_http_failure_fails_the_page_with_the_status() {
         Ok(HttpResponse {
             status: 401,
             body: b"bad credentials".to_vec(),
+            ..Default::default()
         })
     })
     .unwrap_err();

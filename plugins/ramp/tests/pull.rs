@@ -25,6 +25,7 @@ fn recorded(request: &HttpRequest) -> Result<HttpResponse, String> {
     Ok(HttpResponse {
         status: 200,
         body: body.to_string().into_bytes(),
+        ..Default::default()
     })
 }
 
