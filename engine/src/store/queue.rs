@@ -569,15 +569,7 @@ impl Store {
     /// expired ticket, lost connection): its `sent` jobs and message sets become `in_doubt`.
     pub fn session_lost(&self, session_id: i64) -> Result<usize, StoreError> {
         self.write(|tx| {
-            let now = now_ms();
-            tx.execute(
-                &format!("UPDATE job SET state='available', updated_at=?2 WHERE session_id=?1 AND {UNANSWERED_PROBE}"),
-                params![session_id, now],
-            )?;
-            let n = tx.execute(
-                "UPDATE job SET state='in_doubt', updated_at=?2 WHERE session_id=?1 AND state='sent'",
-                params![session_id, now],
-            )?;
+            let n = doubt_unanswered(tx, "session_id=?1", &session_id)?;
             tx.execute(
                 "UPDATE message_set SET state='in_doubt' WHERE session_id=?1 AND state IN ('sent','recovering')",
                 [session_id],
@@ -591,15 +583,7 @@ impl Store {
     pub fn rescue_orphans(&self) -> Result<usize, StoreError> {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
-            let now = now_ms();
-            tx.execute(
-                &format!("UPDATE job SET state='available', updated_at=?2 WHERE lease_owner IS NOT ?1 AND {UNANSWERED_PROBE}"),
-                params![boot, now],
-            )?;
-            let n = tx.execute(
-                "UPDATE job SET state='in_doubt', updated_at=?2 WHERE state='sent' AND lease_owner IS NOT ?1",
-                params![boot, now],
-            )?;
+            let n = doubt_unanswered(tx, "lease_owner IS NOT ?1", &boot)?;
             tx.execute(
                 &format!(
                     "UPDATE message_set SET state='in_doubt' WHERE state IN ('sent','recovering')
@@ -815,6 +799,27 @@ fn job_view(r: &rusqlite::Row<'_>, full: bool) -> rusqlite::Result<JobView> {
         qbxml: if full { r.get(15)? } else { None },
         response: if full { r.get(16)? } else { None },
     })
+}
+
+/// The sent jobs selected by `owner` (a condition on `?1` = `value`) whose answer will never
+/// come: probes go back to `available` (a query changes nothing), every other request becomes
+/// `in_doubt`, to be verified before anything is sent again. Returns how many are in doubt.
+fn doubt_unanswered(
+    tx: &Transaction<'_>,
+    owner: &str,
+    value: &dyn rusqlite::ToSql,
+) -> rusqlite::Result<usize> {
+    let now = now_ms();
+    tx.execute(
+        &format!(
+            "UPDATE job SET state='available', updated_at=?2 WHERE {owner} AND {UNANSWERED_PROBE}"
+        ),
+        params![value, now],
+    )?;
+    tx.execute(
+        &format!("UPDATE job SET state='in_doubt', updated_at=?2 WHERE {owner} AND state='sent'"),
+        params![value, now],
+    )
 }
 
 pub(super) fn insert_job(
