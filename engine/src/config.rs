@@ -49,6 +49,9 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Longest time one request may take, body and handling included.
     pub request_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: behind one, the client address
+    /// (rate limits, audit) comes from that header instead of the proxy's own address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Oldest Web Connector version accepted (`clientVersion` answers `O:` below it).
     pub qbwc_min_client_version: String,
     /// A QBWC session with no call for this long is expired (its company file is free again).
@@ -103,6 +106,7 @@ impl Default for Config {
             qbwc_path: "/qbwc".to_string(),
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(300),
+            trusted_proxies: Vec::new(),
             qbwc_min_client_version: "2.0.0.0".to_string(),
             qbwc_session_idle: Duration::from_secs(600),
             qbwc_session_max: Duration::from_secs(7200),
@@ -296,6 +300,21 @@ const SETTINGS: &[Setting] = &[
         key: "plugins.memory_limit_mb",
         parse: |c, v| {
             c.plugin_memory_limit_mb = parse_in_range(v, 1, 4096)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "server.trusted_proxies",
+        parse: |c, v| {
+            c.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    "comma-separated IP addresses of the reverse proxies in front of qbridge (e.g. 127.0.0.1,10.0.0.5)".to_string()
+                })?;
             Ok(())
         },
     },

@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,8 +203,9 @@ pub async fn serve_with(
             http.timer(TokioTimer::new())
                 .header_read_timeout(config.header_read_timeout);
             let timeout = config.request_timeout;
+            let trusted: Arc<[IpAddr]> = config.trusted_proxies.clone().into();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                handle(app.clone(), req, remote, timeout)
+                handle(app.clone(), req, remote, timeout, trusted.clone())
             });
             let result = match tls {
                 None => {
@@ -249,8 +250,10 @@ async fn handle(
     mut req: Request<Incoming>,
     remote: SocketAddr,
     timeout: Duration,
+    trusted_proxies: Arc<[IpAddr]>,
 ) -> Result<Response, Infallible> {
-    req.extensions_mut().insert(ConnectInfo(remote));
+    let client = client_addr(remote, req.headers(), &trusted_proxies);
+    req.extensions_mut().insert(ConnectInfo(client));
     let req = req.map(axum::body::Body::new);
     match tokio::time::timeout(timeout, app.oneshot(req)).await {
         Ok(Ok(resp)) => Ok(resp),
@@ -269,6 +272,33 @@ async fn handle(
             Ok(resp)
         }
     }
+}
+
+/// The client's address: the peer's, unless the peer is a trusted reverse proxy — then the
+/// nearest `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left
+/// were written by the client and can be forged).
+fn client_addr(
+    remote: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> SocketAddr {
+    if !trusted_proxies.contains(&remote.ip()) {
+        return remote;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .map(|entry| entry.parse::<IpAddr>())
+        .find(|ip| !matches!(ip, Ok(ip) if trusted_proxies.contains(ip)))
+        .and_then(Result::ok)
+        .map_or(remote, |ip| SocketAddr::new(ip, 0))
 }
 
 /// What to tell the admin when the listening address is not available.
@@ -297,5 +327,36 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_own_entry() {
+        let proxy: SocketAddr = "10.0.0.5:4000".parse().unwrap();
+        let trusted: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap()];
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "1.2.3.4, 203.0.113.9, 10.0.0.6".parse().unwrap(),
+        );
+        // The client forged 1.2.3.4; the proxies appended the real client and themselves.
+        assert_eq!(
+            client_addr(proxy, &headers, &trusted).ip().to_string(),
+            "203.0.113.9"
+        );
+        // From anyone else the header means nothing.
+        let direct: SocketAddr = "198.51.100.7:5000".parse().unwrap();
+        assert_eq!(client_addr(direct, &headers, &trusted), direct);
+        // Garbage or no header: the proxy's own address.
+        headers.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(client_addr(proxy, &headers, &trusted), proxy);
+        assert_eq!(
+            client_addr(proxy, &axum::http::HeaderMap::new(), &trusted),
+            proxy
+        );
     }
 }

@@ -828,3 +828,41 @@ fn connections_users_and_schedules_are_managed_over_the_api_with_passwords_shown
         "API changes are audited as the token, not the CLI"
     );
 }
+
+#[test]
+fn behind_a_trusted_proxy_the_audit_names_the_forwarded_client_and_not_otherwise() {
+    let audited_ip = |trusted: &[(&str, &str)]| -> serde_json::Value {
+        let d = crate::pipeline::Deployment::new();
+        let admin = d
+            .cli(&["token", "create", "--scope", "admin", "--name", "proxy"])
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_string();
+        let server = Server::start_with_env(d.tmp.path(), &d.data_dir, &[], trusted);
+        let auth = format!("Bearer {admin}");
+        let headers = [
+            ("Authorization", auth.as_str()),
+            // The client may write anything on the left; the proxy appends what it saw.
+            ("X-Forwarded-For", "198.51.100.1, 203.0.113.9"),
+        ];
+        let (s, text) = call(&server, "get", "/qwc/qbridge-sync", &headers, None);
+        assert_eq!(s, 200, "{text}");
+        let (_, audit) = api(&server, &admin, "get", "/api/v1/audit", None);
+        let rows = json(&audit);
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["action"] == "qwc.download")
+            .cloned()
+            .unwrap_or_else(|| panic!("{audit}"));
+        row["ip"].clone()
+    };
+    assert_eq!(
+        audited_ip(&[("QBRIDGE_SERVER_TRUSTED_PROXIES", "127.0.0.1")]),
+        "203.0.113.9"
+    );
+    assert_eq!(audited_ip(&[]), "127.0.0.1");
+}
