@@ -59,6 +59,11 @@ fn one_element(xml: &str) -> Result<(), String> {
                     return Err("has text outside its element".into());
                 }
             }
+            // quick-xml reports `&amp;` and `<![CDATA[…]]>` as their own events, not as
+            // text: outside the element they are text all the same.
+            Ok(Event::GeneralRef(_) | Event::CData(_)) if depth == 0 => {
+                return Err("has text outside its element".into());
+            }
             Ok(Event::Decl(_) | Event::DocType(_) | Event::PI(_)) => {
                 return Err("contains an XML declaration, DOCTYPE or processing instruction; return only the request element".into());
             }
@@ -184,6 +189,17 @@ mod tests {
         assert!(one_element("x<A/>").is_err());
         assert!(one_element("<?xml version=\"1.0\"?><A/>").is_err());
         assert!(one_element("<!DOCTYPE a [<!ENTITY x \"y\">]><A/>").is_err());
+    }
+
+    /// Found by the `plugin_output` fuzz target: an entity reference after the element was
+    /// accepted, so the queue would have sent `<A/>&amp;` as a request.
+    #[test]
+    fn references_and_cdata_outside_the_element_are_text_outside_it() {
+        for xml in ["<A/>&amp;", "&#65;<A/>", "<A/><![CDATA[x]]>"] {
+            let err = one_element(xml).unwrap_err();
+            assert!(err.contains("text outside"), "{xml}: {err}");
+        }
+        assert!(one_element("<A>&amp;<![CDATA[x]]></A>").is_ok());
     }
 
     #[test]
