@@ -31,6 +31,14 @@ pub fn soap_envelope(data: &[u8]) {
 pub fn qbxml_response(data: &[u8]) {
     if let Ok(set) = qbridge::qbxml::parse_response(data) {
         assert!(set.responses.len() <= qbridge::qbxml::MAX_RESPONSES);
+        for r in &set.responses {
+            let kept = r.ret_xml.as_ref().map_or(0, String::len);
+            assert!(
+                kept <= qbridge::qbxml::RET_XML_CAP,
+                "{} keeps {kept} bytes of *Ret XML",
+                r.kind
+            );
+        }
     }
 }
 

@@ -36,6 +36,11 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), P
 /// True when `xml` is exactly one well-formed element (whitespace around it allowed; no
 /// declarations, DOCTYPEs or processing instructions — the engine writes the envelope).
 fn one_element(xml: &str) -> Result<(), String> {
+    // quick-xml skips a byte-order mark at the start of its input, but inside the message
+    // set the engine writes around the request it is a character outside the element.
+    if xml.starts_with('\u{feff}') {
+        return Err("starts with a byte-order mark; return only the request element".into());
+    }
     let mut reader = quick_xml::Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut depth = 0usize;
@@ -58,6 +63,11 @@ fn one_element(xml: &str) -> Result<(), String> {
                 if !t.into_inner().trim().is_empty() {
                     return Err("has text outside its element".into());
                 }
+            }
+            // quick-xml reports `&amp;` and `<![CDATA[…]]>` as their own events, not as
+            // text: outside the element they are text all the same.
+            Ok(Event::GeneralRef(_) | Event::CData(_)) if depth == 0 => {
+                return Err("has text outside its element".into());
             }
             Ok(Event::Decl(_) | Event::DocType(_) | Event::PI(_)) => {
                 return Err("contains an XML declaration, DOCTYPE or processing instruction; return only the request element".into());
@@ -184,6 +194,25 @@ mod tests {
         assert!(one_element("x<A/>").is_err());
         assert!(one_element("<?xml version=\"1.0\"?><A/>").is_err());
         assert!(one_element("<!DOCTYPE a [<!ENTITY x \"y\">]><A/>").is_err());
+    }
+
+    /// Found by the `plugin_output` fuzz target: an entity reference after the element was
+    /// accepted, so the queue would have sent `<A/>&amp;` as a request.
+    #[test]
+    fn references_and_cdata_outside_the_element_are_text_outside_it() {
+        for xml in ["<A/>&amp;", "&#65;<A/>", "<A/><![CDATA[x]]>"] {
+            let err = one_element(xml).unwrap_err();
+            assert!(err.contains("text outside"), "{xml}: {err}");
+        }
+        assert!(one_element("<A>&amp;<![CDATA[x]]></A>").is_ok());
+    }
+
+    /// Found by the `plugin_output` fuzz target: quick-xml swallows a leading byte-order
+    /// mark, so `\u{feff}<A/>` passed as one element.
+    #[test]
+    fn a_leading_byte_order_mark_is_refused() {
+        let err = one_element("\u{feff}<InvoiceAdd/>").unwrap_err();
+        assert!(err.contains("byte-order mark"), "{err}");
     }
 
     #[test]
