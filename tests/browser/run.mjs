@@ -125,13 +125,25 @@ try {
 
   // 5. Secrets: stored, listed by name, value never shown.
   await page.getByRole("link", { name: "Secrets" }).click();
-  await page.getByLabel("Plugin").fill("ramp");
-  await page.getByLabel("Name").fill("api_key");
-  await page.getByLabel("Value").fill("sk_browser_SECRET_VALUE");
+  const valueForm = page.locator('form[action="/secrets"]');
+  await valueForm.getByLabel("Plugin").fill("ramp");
+  await valueForm.getByLabel("Name").fill("api_key");
+  await valueForm.getByLabel("Value").fill("sk_browser_SECRET_VALUE");
   await page.getByRole("button", { name: "Store secret" }).click();
   await page.waitForURL(/notice=secret-set/);
   const secrets = await page.content();
   expect(secrets.includes("api_key") && !secrets.includes("sk_browser_SECRET_VALUE"), "the secret is listed by name, its value never shown");
+  // An OAuth2 client-credentials grant: the server fetches tokens; the client secret is never shown.
+  const grantForm = page.locator('form[action="/secrets/grant"]');
+  await grantForm.getByLabel("Plugin").fill("ramp");
+  await grantForm.getByLabel("Name").fill("ramp.access_token");
+  await grantForm.getByLabel("Token URL").fill("https://api.ramp.com/developer/v1/token");
+  await grantForm.getByLabel("Client id").fill("browser-client");
+  await grantForm.getByLabel("Client secret").fill("cs_browser_SECRET_VALUE");
+  await page.getByRole("button", { name: "Store grant" }).click();
+  await page.waitForURL(/notice=secret-set/);
+  const grants = await page.content();
+  expect(grants.includes("OAuth2 grant (api.ramp.com)") && !grants.includes("cs_browser_SECRET_VALUE"), "the grant is listed with its token host, its client secret never shown");
   await shot("07-secrets");
 
   // 6. Tokens.
