@@ -7,13 +7,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::admin_api::bootstrap_token;
 use crate::fake_source::{FakeSource, Recorded, Reply};
+use crate::source_sync::{pull_now, result_of};
 use crate::support::{Server, agent, qbridge, run_with_stdin, stderr};
 
 const CLIENT_SECRET: &str = "ramp-client-SECRET-9x";
@@ -72,60 +73,6 @@ impl Setup {
     }
 }
 
-/// "Pull now" for every schedule, then waits until each has run once; returns plugin → last
-/// result.
-fn first_runs(server: &Server, admin: &str) -> Vec<(String, String)> {
-    let mut resp = agent()
-        .get(format!("{}/api/v1/schedules", server.base))
-        .header("Authorization", &format!("Bearer {admin}"))
-        .call()
-        .unwrap();
-    let rows: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
-    for row in rows.as_array().unwrap() {
-        let resp = agent()
-            .post(format!(
-                "{}/api/v1/schedules/{}/run",
-                server.base, row["id"]
-            ))
-            .header("Authorization", &format!("Bearer {admin}"))
-            .send_empty()
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 202);
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut resp = agent()
-            .get(format!("{}/api/v1/schedules", server.base))
-            .header("Authorization", &format!("Bearer {admin}"))
-            .call()
-            .unwrap();
-        let rows: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
-        let rows = rows.as_array().unwrap();
-        let done: Vec<(String, String)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r["plugin"].as_str()?.to_string(),
-                    r["last_result"].as_str()?.to_string(),
-                ))
-            })
-            .collect();
-        if !rows.is_empty() && done.len() == rows.len() {
-            return done;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "schedules did not run: {rows:?}\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn result_of<'a>(runs: &'a [(String, String)], plugin: &str) -> &'a str {
-    &runs.iter().find(|(p, _)| p == plugin).unwrap().1
-}
-
 /// One Ramp list page holding one record the plugin cannot map (rejected at ingest), so the
 /// scheduled run goes on to the next resource within the same run.
 fn ramp_page() -> Reply {
@@ -180,7 +127,7 @@ fn ramp_pulls_with_host_fetched_tokens_renewed_when_stale_and_once_after_a_401()
     setup.schedule("ramp");
     let mut server = setup.serve(&format!("api.ramp.com={}", fake.base_addr()));
     let admin = bootstrap_token(&server);
-    let runs = first_runs(&server, &admin);
+    let runs = pull_now(&server, &admin);
     assert_eq!(
         result_of(&runs, "ramp"),
         "0 records queued, 3 rejected, 3 page(s)"
@@ -285,7 +232,7 @@ fn only_listed_hosts_are_redirected_and_plain_secrets_arrive_as_headers() {
     // Only Autotask's host is listed: Ramp's requests must go where they always go.
     let server = setup.serve(&format!("webservices.autotask.net={}", fake.base_addr()));
     let admin = bootstrap_token(&server);
-    let runs = first_runs(&server, &admin);
+    let runs = pull_now(&server, &admin);
 
     assert_eq!(
         result_of(&runs, "autotask"),
@@ -500,7 +447,7 @@ fn a_refused_token_request_fails_the_pull_naming_secret_and_status_and_nothing_e
     setup.schedule("ramp");
     let server = setup.serve(&format!("api.ramp.com={}", fake.base_addr()));
     let admin = bootstrap_token(&server);
-    let runs = first_runs(&server, &admin);
+    let runs = pull_now(&server, &admin);
     let result = result_of(&runs, "ramp");
     assert!(
         result.starts_with("pull failed")

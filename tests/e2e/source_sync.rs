@@ -167,7 +167,7 @@ fn api(server: &Server, admin: &str, method: &str, path: &str) -> Value {
 
 /// "Pull now" for every schedule, then waits until each has run since; returns plugin →
 /// last result.
-fn pull_now(server: &Server, admin: &str) -> Vec<(String, String)> {
+pub(crate) fn pull_now(server: &Server, admin: &str) -> Vec<(String, String)> {
     let before = api(server, admin, "GET", "/api/v1/schedules");
     let rows = before.as_array().unwrap();
     for r in rows {
@@ -210,7 +210,7 @@ fn pull_now(server: &Server, admin: &str) -> Vec<(String, String)> {
     }
 }
 
-fn result_of<'a>(runs: &'a [(String, String)], plugin: &str) -> &'a str {
+pub(crate) fn result_of<'a>(runs: &'a [(String, String)], plugin: &str) -> &'a str {
     &runs.iter().find(|(p, _)| p == plugin).unwrap().1
 }
 
