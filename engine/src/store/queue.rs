@@ -292,6 +292,8 @@ fn backoff_ms(attempt: i64) -> i64 {
 impl Store {
     /// Stores a source record and its jobs in one transaction — the source may be
     /// acknowledged only after this returns `Ok`.
+    // One argument per column of the record row; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn enqueue_record(
         &self,
         origin: Origin,
