@@ -165,8 +165,8 @@ fn api(server: &Server, admin: &str, method: &str, path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-/// "Pull now" for every schedule, then waits until each has run since; returns plugin →
-/// last result.
+/// "Pull now" for every schedule, then waits until each has run since (claimed, and no
+/// longer `running`); returns plugin → last result.
 pub(crate) fn pull_now(server: &Server, admin: &str) -> Vec<(String, String)> {
     let before = api(server, admin, "GET", "/api/v1/schedules");
     let rows = before.as_array().unwrap();
@@ -191,6 +191,7 @@ pub(crate) fn pull_now(server: &Server, admin: &str) -> Vec<(String, String)> {
             .unwrap()
             .iter()
             .filter(|r| r["last_run_at"].as_i64() != ran_before(&r["id"]))
+            .filter(|r| r["last_result"] != "running")
             .filter_map(|r| {
                 Some((
                     r["plugin"].as_str()?.into(),

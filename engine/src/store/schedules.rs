@@ -27,7 +27,7 @@ pub struct ScheduleRow {
     pub next_run_at: Option<i64>,
     /// Last time it ran, unix ms UTC.
     pub last_run_at: Option<i64>,
-    /// Outcome of the last run, in plain words.
+    /// Outcome of the last run, in plain words (`running` while a run is under way).
     pub last_result: Option<String>,
     /// The plugin's pull cursor (opaque).
     pub cursor: Option<String>,
@@ -169,7 +169,7 @@ impl Store {
             drop(stmt);
             for s in &due {
                 tx.execute(
-                    "UPDATE schedule SET next_run_at=?2, last_run_at=?3 WHERE id=?1",
+                    "UPDATE schedule SET next_run_at=?2, last_run_at=?3, last_result='running' WHERE id=?1",
                     params![s.id, next(s, now), now],
                 )?;
             }
