@@ -14,6 +14,7 @@ use super::auth::{Actor, ApiError};
 use crate::qbwc::accounts::{self, AccountError};
 use crate::schedule::Schedule;
 use crate::server::AppState;
+use crate::store::Store;
 use crate::store::tokens::Scope;
 
 /// The routes of this module.
@@ -46,6 +47,19 @@ impl From<AccountError> for ApiError {
             }
         }
     }
+}
+
+/// Runs a change on the blocking pool for a caller with scope `admin`, passing the audit
+/// actor the store records it under.
+async fn as_admin<T: Send + 'static>(
+    state: &AppState,
+    actor: &Actor,
+    change: impl FnOnce(&Store, &str) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    actor.require(Scope::Admin)?;
+    let store = state.store.clone();
+    let who = actor.token.actor();
+    blocking(move || change(&store, &who)).await
 }
 
 /// A Web Connector user as listed (never its password hash).
@@ -112,15 +126,12 @@ async fn add_connection(
     actor: Actor,
     Json(body): Json<NewConnection>,
 ) -> Result<Response, ApiError> {
-    actor.require(Scope::Admin)?;
-    let store = state.store.clone();
-    let who = actor.token.actor();
-    let c = blocking(move || {
+    let c = as_admin(&state, &actor, move |store, who| {
         Ok(accounts::add_connection(
-            &store,
+            store,
             &body.name,
             &body.company_file,
-            &who,
+            who,
         )?)
     })
     .await?;
@@ -142,17 +153,9 @@ async fn add_user(
     Path(connection): Path<String>,
     Json(body): Json<NewUser>,
 ) -> Result<Response, ApiError> {
-    actor.require(Scope::Admin)?;
-    let store = state.store.clone();
-    let who = actor.token.actor();
     let username = body.username.clone();
-    let password = blocking(move || {
-        Ok(accounts::add_user(
-            &store,
-            &connection,
-            &body.username,
-            &who,
-        )?)
+    let password = as_admin(&state, &actor, move |store, who| {
+        Ok(accounts::add_user(store, &connection, &body.username, who)?)
     })
     .await?;
     Ok((
@@ -167,11 +170,11 @@ async fn rotate_password(
     actor: Actor,
     Path(username): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    actor.require(Scope::Admin)?;
-    let store = state.store.clone();
-    let who = actor.token.actor();
     let name = username.clone();
-    let password = blocking(move || Ok(accounts::rotate_password(&store, &name, &who)?)).await?;
+    let password = as_admin(&state, &actor, move |store, who| {
+        Ok(accounts::rotate_password(store, &name, who)?)
+    })
+    .await?;
     Ok(Json(
         serde_json::json!({"username": username, "password": password, "shown_once": true}),
     ))
@@ -182,10 +185,10 @@ async fn disable_user(
     actor: Actor,
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    actor.require(Scope::Admin)?;
-    let store = state.store.clone();
-    let who = actor.token.actor();
-    blocking(move || Ok(store.disable_qbwc_user(&username, &who)?)).await?;
+    as_admin(&state, &actor, move |store, who| {
+        Ok(store.disable_qbwc_user(&username, who)?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,10 +265,10 @@ async fn remove_schedule(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    actor.require(Scope::Admin)?;
-    let store = state.store.clone();
-    let who = actor.token.actor();
-    blocking(move || Ok(store.remove_schedule(id, &who)?)).await?;
+    as_admin(&state, &actor, move |store, who| {
+        Ok(store.remove_schedule(id, who)?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -276,9 +279,9 @@ async fn run_schedule_now(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    actor.require(Scope::Admin)?;
-    let store = state.store.clone();
-    let who = actor.token.actor();
-    blocking(move || Ok(store.run_schedule_now(id, &who)?)).await?;
+    as_admin(&state, &actor, move |store, who| {
+        Ok(store.run_schedule_now(id, who)?)
+    })
+    .await?;
     Ok(StatusCode::ACCEPTED)
 }

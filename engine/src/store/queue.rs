@@ -1123,12 +1123,17 @@ mod tests {
     }
 
     fn done(id: &str) -> JobResult {
+        completed(id, false, false)
+    }
+
+    /// Applied as `id`, with the plugin-call flags the pipeline would set.
+    fn completed(id: &str, acknowledge: bool, retry_on_response: bool) -> JobResult {
         JobResult::Completed {
             object_id: Some(id.into()),
             edit_sequence: Some("1".into()),
             follow_ups: vec![],
-            acknowledge: false,
-            retry_on_response: false,
+            acknowledge,
+            retry_on_response,
         }
     }
 
@@ -1194,13 +1199,7 @@ mod tests {
         let results: Vec<_> = jobs
             .iter()
             .map(|j| {
-                let ack = JobResult::Completed {
-                    object_id: Some("T-1".into()),
-                    edit_sequence: None,
-                    follow_ups: vec![],
-                    acknowledge: true,
-                    retry_on_response: false,
-                };
+                let ack = completed("T-1", true, false);
                 (
                     j.job_id,
                     ack,
@@ -1264,13 +1263,7 @@ mod tests {
         )
         .unwrap();
         let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
-        let failed_follow_ups = JobResult::Completed {
-            object_id: Some("T-1".into()),
-            edit_sequence: None,
-            follow_ups: vec![],
-            acknowledge: false,
-            retry_on_response: true,
-        };
+        let failed_follow_ups = completed("T-1", false, true);
         s.record_results(set.as_deref(), &[(jobs[0].job_id, failed_follow_ups, None)])
             .unwrap();
         // The bill is in QuickBooks: nothing to send until the follow-ups exist.
