@@ -111,25 +111,17 @@ pub fn run_due(
 
 /// Runs [`run_due`] every `every` until the process stops.
 pub async fn run_deferred_calls(store: Store, plugins: Arc<PluginManager>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let (store, plugins) = (store.clone(), plugins.clone());
-        match tokio::task::spawn_blocking(move || run_due(&store, &plugins, every)).await {
-            Ok(Ok(round)) if round != Round::default() => {
-                tracing::info!(
-                    done = round.done,
-                    retrying = round.retrying,
-                    given_up = round.given_up,
-                    "deferred plugin calls made"
-                );
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "deferred plugin calls: the queue could not be read")
-            }
-            Err(e) => tracing::error!(error = %e, "deferred plugin calls: task failed"),
+    super::run_every(every, "deferred plugin calls", move || {
+        let round = run_due(&store, &plugins, every)?;
+        if round != Round::default() {
+            tracing::info!(
+                done = round.done,
+                retrying = round.retrying,
+                given_up = round.given_up,
+                "deferred plugin calls made"
+            );
         }
-    }
+        Ok(())
+    })
+    .await
 }

@@ -149,6 +149,28 @@ impl Pipeline {
     }
 }
 
+/// Runs `round` on the blocking pool every `every` until the process stops (the background
+/// loops: scheduled pulls, deferred plugin calls). Rounds never overlap; a failed round is
+/// logged under `what` and the next tick tries again.
+pub async fn run_every(
+    every: std::time::Duration,
+    what: &'static str,
+    round: impl Fn() -> Result<(), StoreError> + Send + Sync + 'static,
+) {
+    let round = Arc::new(round);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let round = round.clone();
+        match tokio::task::spawn_blocking(move || round()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "{what}: the store could not be read"),
+            Err(e) => tracing::error!(error = %e, "{what}: task failed"),
+        }
+    }
+}
+
 /// Plain advice for status 3260: which permission, for which request, declared by which
 /// plugin, and how to fix it.
 pub fn permission_advice(ctx: &SessionContext, plugin: &str, request_type: &str) -> String {

@@ -77,24 +77,13 @@ pub fn run_once(store: &Store, plugins: &PluginManager, row: &ScheduleRow) -> St
 
 /// Checks for due schedules every `every` until the process stops.
 pub async fn run_scheduler(store: Store, plugins: Arc<PluginManager>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let (store2, plugins2) = (store.clone(), plugins.clone());
-        let result = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
-            for row in store2.claim_due_schedules(now_ms(), next_fire)? {
-                let summary = run_once(&store2, &plugins2, &row);
-                tracing::info!(schedule = row.id, plugin = %row.plugin, %summary, "scheduled pull finished");
-                store2.finish_schedule_run(row.id, &summary)?;
-            }
-            Ok(())
-        })
-        .await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "scheduler could not read schedules"),
-            Err(e) => tracing::error!(error = %e, "scheduler task failed"),
+    super::run_every(every, "scheduler", move || {
+        for row in store.claim_due_schedules(now_ms(), next_fire)? {
+            let summary = run_once(&store, &plugins, &row);
+            tracing::info!(schedule = row.id, plugin = %row.plugin, %summary, "scheduled pull finished");
+            store.finish_schedule_run(row.id, &summary)?;
         }
-    }
+        Ok(())
+    })
+    .await
 }
