@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use qbridge::store::queue::{BatchLimits, Claim, JobResult, NewJob, Origin};
+use qbridge::store::queue::{
+    AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob, Origin,
+};
 use qbridge::store::tokens::Scope;
 use qbridge::store::{Store, StoreOptions};
 
@@ -108,12 +110,26 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
             .job_id
     };
     let (customer, invoice) = (id_of("customer:42"), id_of("invoice:1001"));
+    let request_id = |id: i64| {
+        jobs.iter()
+            .find(|j| j.job_id == id)
+            .unwrap()
+            .request_id
+            .clone()
+    };
+    let to = AnswerTo {
+        connection_id: 1,
+        session_id: 1,
+        set: Answering::Sent(message_set_id.as_deref()),
+    };
     store
         .record_results(
-            message_set_id.as_deref(),
+            &to,
             &[
-                (
-                    customer,
+                Answered {
+                    request_id: request_id(customer),
+                    job_id: customer,
+                    result:
                     JobResult::Completed {
                         object_id: Some("80000001-1".into()),
                         edit_sequence: Some("1".into()),
@@ -121,17 +137,18 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
                         acknowledge: false,
                         retry_on_response: false,
                     },
-                    None,
-                ),
-                (
-                    invoice,
-                    JobResult::Discard {
+                    response: None,
+                },
+                Answered {
+                    request_id: request_id(invoice),
+                    job_id: invoice,
+                    result: JobResult::Discard {
                         code: 3140,
                         message: "There is an invalid reference to QuickBooks Account \"Sales\" in the Invoice.".into(),
                         advice: "The income account \"Sales\" does not exist in this company file: create it in QuickBooks (Lists > Chart of Accounts) or fix the plugin's account mapping, then retry.".into(),
                     },
-                    Some("<InvoiceAddRs statusCode=\"3140\" statusSeverity=\"Error\"/>".into()),
-                ),
+                    response: Some("<InvoiceAddRs statusCode=\"3140\" statusSeverity=\"Error\"/>".into()),
+                },
             ],
         )
         .unwrap();

@@ -22,4 +22,5 @@ mod simulator;
 mod source_http;
 mod source_sync;
 mod sources;
+mod tenancy;
 mod webconnector;

@@ -240,7 +240,9 @@ pub(crate) fn hot_swap(work: &Path, swaps: usize) -> anyhow::Result<Vec<Row>> {
 /// QuickBooks' answers until everything is completed — the same store calls the pipeline
 /// makes per Web Connector round trip. A count, so it is exact on any machine.
 pub(crate) fn queue_transactions(work: &Path, records: usize) -> anyhow::Result<Vec<Row>> {
-    use crate::store::queue::{BatchLimits, Claim, JobResult, NewJob};
+    use crate::store::queue::{
+        AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob,
+    };
     let store = Store::open(&work.join("queue"), StoreOptions::default())?;
     let job = |key: String, deps: Vec<String>| NewJob {
         request_type: "CustomerAdd".into(),
@@ -287,10 +289,20 @@ pub(crate) fn queue_transactions(work: &Path, records: usize) -> anyhow::Result<
                     acknowledge: false,
                     retry_on_response: false,
                 };
-                (j.job_id, done, None)
+                Answered {
+                    request_id: j.request_id.clone(),
+                    job_id: j.job_id,
+                    result: done,
+                    response: None,
+                }
             })
             .collect();
-        store.record_results(message_set_id.as_deref(), &results)?;
+        let to = AnswerTo {
+            connection_id: 1,
+            session_id: 1,
+            set: Answering::Sent(message_set_id.as_deref()),
+        };
+        store.record_results(&to, &results)?;
     }
     let elapsed = started.elapsed();
     let jobs = (records * 2) as f64;

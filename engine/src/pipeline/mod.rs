@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use crate::plugins::PluginManager;
 use crate::qbwc::{SessionContext, SessionEnd, WorkError, WorkProvider};
 use crate::qbxml::{self, OnError, Outcome, Recovery, Response};
-use crate::store::queue::{BatchLimits, Claim, JobResult, NewJob};
+use crate::store::audit::AuditEntry;
+use crate::store::queue::{AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob};
 use crate::store::{Store, StoreError};
 
 /// What the current message set of a session was, to interpret its response.
@@ -139,6 +140,38 @@ impl Pipeline {
         })
     }
 
+    /// Response entries that answered nothing this session sent: a confused or hostile client.
+    /// Logged with the session and user, and audited, so an attempt to complete another
+    /// company file's jobs leaves a trace; the genuine answers beside them were applied.
+    fn report_ignored(&self, ctx: &SessionContext, ignored: Vec<String>) {
+        if ignored.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            session = ctx.session_id,
+            user = %ctx.username,
+            connection = %ctx.connection,
+            ignored = ignored.len(),
+            first = ?ignored.iter().take(5).collect::<Vec<_>>(),
+            "response entries that answer nothing this session sent were ignored"
+        );
+        let entry = AuditEntry {
+            actor: format!("qbwc:{}", ctx.username),
+            action: "qbwc.response_ignored".into(),
+            target: format!("connection:{}", ctx.connection),
+            detail: serde_json::json!({
+                "session": ctx.session_id,
+                "count": ignored.len(),
+                "request_ids": ignored.iter().take(20).collect::<Vec<_>>(),
+            }),
+            ip: None,
+            user_agent: None,
+        };
+        if let Err(e) = self.store.audit(&entry) {
+            tracing::error!(error = %e, "could not audit ignored response entries");
+        }
+    }
+
     fn percent(&self, ctx: &SessionContext, answered: u64) -> Result<u8, StoreError> {
         if !self.store.has_work(ctx.connection_id)? {
             return Ok(100);
@@ -185,14 +218,28 @@ pub fn permission_advice(ctx: &SessionContext, plugin: &str, request_type: &str)
     )
 }
 
-/// Job id from a requestID of the form `j<id>.<attempt>`.
-fn job_id_of(request_id: &str) -> Option<i64> {
-    request_id
-        .strip_prefix('j')?
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
+/// A response entry's requestID as logged (bounded: it comes from the client).
+fn request_id(rs: &Response) -> String {
+    match rs.request_id.as_deref() {
+        None => "(none)".to_string(),
+        Some(id) => id.chars().take(60).collect(),
+    }
+}
+
+/// What `jobs show` displays for an answer: the Ret elements, or the status as a well-formed
+/// element.
+fn raw_response(rs: &Response) -> String {
+    rs.ret_xml.clone().unwrap_or_else(|| {
+        let message = rs
+            .message
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;");
+        format!(
+            "<{} statusCode=\"{}\" statusMessage=\"{message}\"/>",
+            rs.kind, rs.status_code
+        )
+    })
 }
 
 fn work_err(e: impl std::fmt::Display) -> WorkError {
@@ -255,11 +302,11 @@ impl WorkProvider for Pipeline {
 
     fn receive_response(&self, ctx: &SessionContext, response_xml: &str) -> Result<u8, WorkError> {
         let in_flight = self.with_progress(ctx.session_id, |p| p.in_flight.take());
-        let set = qbxml::parse_response(response_xml.as_bytes()).map_err(|e| {
+        let parsed = qbxml::parse_response(response_xml.as_bytes()).map_err(|e| {
             WorkError(format!("QuickBooks' response could not be read ({e}); the requests will be verified next session"))
         });
-        let set = match set {
-            Ok(set) => set,
+        let response = match parsed {
+            Ok(response) => response,
             Err(e) => {
                 // Unknown outcome: treat like a lost response.
                 let _ = self.store.session_lost(ctx.session_id);
@@ -267,47 +314,54 @@ impl WorkProvider for Pipeline {
             }
         };
         crate::failpoint::hit("pipeline::after_send_before_commit");
-        let message_set_id = match &in_flight {
-            Some(InFlight::Recover(old)) => {
-                let answered = set
-                    .responses
-                    .iter()
-                    .any(|r| r.request_id.as_deref().and_then(job_id_of).is_some());
-                if !answered {
-                    // QuickBooks has no stored response for that set: verify each job by probe.
-                    self.store.recovery_unavailable(old).map_err(work_err)?;
-                    return self.percent(ctx, 0).map_err(work_err);
-                }
-                Some(old.clone())
+        let set = match &in_flight {
+            Some(InFlight::Recover(old)) => Answering::Recovered(old),
+            Some(InFlight::Send(id)) => Answering::Sent(id.as_deref()),
+            None => {
+                // Nothing is outstanding in this session (e.g. the engine restarted since the
+                // request left): the response answers nothing.
+                let ignored = response.responses.iter().map(request_id).collect();
+                self.report_ignored(ctx, ignored);
+                return self.percent(ctx, 0).map_err(work_err);
             }
-            Some(InFlight::Send(id)) => id.clone(),
-            None => None,
         };
-        let mut results = Vec::with_capacity(set.responses.len());
-        for rs in &set.responses {
-            let Some(job_id) = rs.request_id.as_deref().and_then(job_id_of) else {
-                tracing::warn!(kind = %rs.kind, "response without a qbridge requestID ignored");
+        let to = AnswerTo {
+            connection_id: ctx.connection_id,
+            session_id: ctx.session_id,
+            set,
+        };
+        // Only what this session sent in the outstanding set is judged: another company
+        // file's jobs, jobs never sent and stale attempts are ignored, never applied.
+        let mut owed = self.store.owed_jobs(&to).map_err(work_err)?;
+        let mut results = Vec::with_capacity(response.responses.len());
+        let mut ignored = Vec::new();
+        for rs in &response.responses {
+            let Some((rid, job_id)) = rs
+                .request_id
+                .as_deref()
+                .and_then(|rid| owed.remove_entry(rid))
+            else {
+                ignored.push(request_id(rs));
                 continue;
             };
             let result = self.judge(ctx, job_id, rs).map_err(work_err)?;
-            // What `jobs show` displays: the Ret elements, or the status as a well-formed element.
-            let raw = rs.ret_xml.clone().unwrap_or_else(|| {
-                let message = rs
-                    .message
-                    .replace('&', "&amp;")
-                    .replace('"', "&quot;")
-                    .replace('<', "&lt;");
-                format!(
-                    "<{} statusCode=\"{}\" statusMessage=\"{message}\"/>",
-                    rs.kind, rs.status_code
-                )
+            results.push(Answered {
+                request_id: rid,
+                job_id,
+                result,
+                response: Some(raw_response(rs)),
             });
-            results.push((job_id, result, Some(raw)));
         }
-        let answered = results.len() as u64;
-        self.store
-            .record_results(message_set_id.as_deref(), &results)
-            .map_err(work_err)?;
+        if let (Answering::Recovered(old), true) = (set, results.is_empty()) {
+            // QuickBooks has no stored response for that set: verify each job by probe.
+            self.report_ignored(ctx, ignored);
+            self.store.recovery_unavailable(old).map_err(work_err)?;
+            return self.percent(ctx, 0).map_err(work_err);
+        }
+        let recorded = self.store.record_results(&to, &results).map_err(work_err)?;
+        ignored.extend(recorded.ignored);
+        self.report_ignored(ctx, ignored);
+        let answered = recorded.applied as u64;
         crate::failpoint::hit("pipeline::after_commit_before_reply");
         let total = self.with_progress(ctx.session_id, |p| {
             p.answered += answered;
@@ -342,17 +396,5 @@ impl WorkProvider for Pipeline {
             }
             Err(e) => tracing::error!(error = %e, "could not mark unanswered requests in doubt"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_carry_the_job_id() {
-        assert_eq!(job_id_of("j42.3"), Some(42));
-        assert_eq!(job_id_of("x42"), None);
-        assert_eq!(job_id_of("j.1"), None);
     }
 }

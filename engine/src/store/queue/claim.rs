@@ -1,0 +1,182 @@
+//! Claiming: what a session sends next, and whether it has anything to send.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::*;
+use crate::store::audit::now_ms;
+use crate::store::{Store, StoreError};
+
+impl Store {
+    /// True when a session for this connection would have something to send now: an
+    /// unanswered message set to recover, a job to verify by probe, or a ready job — or jobs
+    /// still `sent` by an earlier session: if that session is dead (an abandoned Web
+    /// Connector), only a new session's login ends it and puts its jobs in doubt, so
+    /// answering `none` here would strand them. (In-doubt jobs that only an admin can resolve
+    /// do not make QuickBooks open for nothing.)
+    pub fn has_work(&self, connection_id: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        self.read(|c| {
+            let recover: bool = c.query_row(
+                &format!(
+                    "SELECT EXISTS(SELECT 1 FROM message_set WHERE connection_id=?1 AND state='in_doubt')
+                     OR EXISTS(SELECT 1 FROM job WHERE {UNCOVERED_IN_DOUBT})
+                     OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='sent')"
+                ),
+                [connection_id],
+                |r| r.get(0),
+            )?;
+            if recover {
+                return Ok(true);
+            }
+            let ready: bool = c.query_row(
+                &format!("SELECT EXISTS({ELIGIBLE_SQL})"),
+                params![connection_id, now],
+                |r| r.get(0),
+            )?;
+            Ok(ready)
+        })
+    }
+
+    /// Jobs not yet finished for a connection (for the progress percentage).
+    pub fn pending_jobs(&self, connection_id: i64) -> Result<i64, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state IN ('available','retryable','sent','in_doubt')",
+                [connection_id],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// Picks the next message set for a session (one transaction): recovery of an unanswered
+    /// set first, then probes of jobs being verified, then ready jobs whose dependencies are
+    /// all completed. Claimed jobs become `sent`, stamped with the session and this process'
+    /// boot id, before the XML leaves the engine.
+    pub fn claim(
+        &self,
+        connection_id: i64,
+        session_id: i64,
+        limits: BatchLimits,
+    ) -> Result<Option<Claim>, StoreError> {
+        let boot = self.boot_id().to_string();
+        self.write(|tx| {
+            let now = now_ms();
+            tx.execute(
+                &format!("UPDATE job SET state='available', verify=1, updated_at=?2 WHERE {UNCOVERED_IN_DOUBT}"),
+                params![connection_id, now],
+            )?;
+            // 1. An unanswered mutating message set: ask QuickBooks for its stored response.
+            let pending: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM message_set WHERE connection_id=?1 AND state='in_doubt'
+                     ORDER BY created_at DESC LIMIT 1",
+                    [connection_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(old) = pending {
+                tx.execute(
+                    "UPDATE message_set SET state='recovering', session_id=?2 WHERE id=?1",
+                    params![old, session_id],
+                )?;
+                return Ok(Some(Claim::Recover {
+                    old_message_set_id: old,
+                }));
+            }
+            // 2. Jobs whose outcome is unknown and cannot be recovered: verify by probe
+            //    (also a probe that QuickBooks asked us to retry later, once it is due).
+            let mut stmt = tx.prepare(
+                "SELECT id, probe, attempt FROM job WHERE connection_id=?1
+                 AND (state='available' OR (state='retryable' AND run_at<=?3))
+                 AND verify=1 AND probe IS NOT NULL ORDER BY priority, id LIMIT ?2",
+            )?;
+            let probes: Vec<(i64, String, i64)> = stmt
+                .query_map(
+                    params![connection_id, limits.max_requests as i64, now],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?
+                .collect::<Result<_, _>>()?;
+            drop(stmt);
+            let picked = if !probes.is_empty() {
+                (true, probes)
+            } else {
+                let mut stmt = tx.prepare(&format!(
+                    "{ELIGIBLE_SELECT} ORDER BY j.priority, j.id LIMIT ?3"
+                ))?;
+                let rows: Vec<(i64, String, i64)> = stmt
+                    .query_map(
+                        params![connection_id, now, limits.max_requests as i64],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )?
+                    .collect::<Result<_, _>>()?;
+                (false, rows)
+            };
+            let (probing, rows) = picked;
+            let mut jobs = Vec::new();
+            let mut bytes = 0;
+            for (id, xml, attempt) in rows {
+                if !jobs.is_empty() && bytes + xml.len() > limits.max_bytes {
+                    break;
+                }
+                bytes += xml.len();
+                jobs.push(ClaimedJob {
+                    job_id: id,
+                    request_id: format!("j{id}.{}", attempt + 1),
+                    qbxml: xml,
+                    probing,
+                });
+            }
+            if jobs.is_empty() {
+                return Ok(None);
+            }
+            let message_set_id = if probing {
+                None
+            } else {
+                tx.execute(
+                    "INSERT INTO message_set(id, connection_id, session_id, state, created_at)
+                     VALUES ('pending', ?1, ?2, 'sent', ?3)",
+                    params![connection_id, session_id, now],
+                )?;
+                let seq = tx.last_insert_rowid();
+                // ≤ 23 chars as qbXML requires; unique per database.
+                let id = format!("qbr-{seq}");
+                tx.execute(
+                    "UPDATE message_set SET id=?1 WHERE rowid=?2",
+                    params![id, seq],
+                )?;
+                Some(id)
+            };
+            for j in &jobs {
+                tx.execute(
+                    "UPDATE job SET state='sent', attempt=attempt+1, session_id=?2, lease_owner=?3,
+                     message_set_id=?4, request_id=?5, updated_at=?6 WHERE id=?1",
+                    params![
+                        j.job_id,
+                        session_id,
+                        boot,
+                        message_set_id,
+                        j.request_id,
+                        now
+                    ],
+                )?;
+            }
+            Ok(Some(Claim::Send {
+                message_set_id,
+                jobs,
+            }))
+        })
+    }
+}
+
+/// Jobs ready to send for connection ?1 at time ?2: available or retryable and due, not being
+/// verified (a job whose earlier attempt may have landed is only ever probed, never re-sent,
+/// until the probe proves it absent), with every dependency completed (a mapping exists for
+/// each dependency key).
+pub(super) const ELIGIBLE_SELECT: &str = "SELECT j.id, j.qbxml, j.attempt FROM job j
+    WHERE j.connection_id=?1 AND j.state IN ('available','retryable') AND j.verify=0 AND j.run_at<=?2
+      AND NOT EXISTS (SELECT 1 FROM job_dep d WHERE d.job_id=j.id AND NOT EXISTS (
+          SELECT 1 FROM mapping m WHERE m.connection_id=j.connection_id AND m.plugin=j.plugin AND m.key=d.depends_on))";
+pub(super) const ELIGIBLE_SQL: &str = "SELECT 1 FROM job j
+    WHERE j.connection_id=?1 AND (j.state='available' OR j.state='retryable') AND j.run_at<=?2
+      AND (j.verify=1 OR NOT EXISTS (SELECT 1 FROM job_dep d WHERE d.job_id=j.id AND NOT EXISTS (
+          SELECT 1 FROM mapping m WHERE m.connection_id=j.connection_id AND m.plugin=j.plugin AND m.key=d.depends_on)))";

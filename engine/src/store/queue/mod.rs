@@ -1,0 +1,298 @@
+//! The durable job queue: what must reach QuickBooks, in which order, and what happened.
+//!
+//! A *record* is one source document as ingested (kept for audit and re-mapping); each of the
+//! plugin's requests for it becomes a *job*. Jobs move through these states, each move one
+//! SQL statement set inside one `BEGIN IMMEDIATE` transaction:
+//!
+//! ```text
+//! available ──claim (sendRequestXML)──► sent ──response──► completed (mapping stored)
+//!     ▲  ▲                               │        ├──transient──► retryable ──run_at──► available
+//!     │  └─────── probe: not found ──────┤        └──permanent──► discarded (+ dependents held)
+//!     │                                  └──no response (session lost, crash)──► in_doubt
+//!  held ◄── a dependency was discarded     in_doubt ──next session──► oldMessageSetID recovery
+//!                                                          └─ unresolved ─► probe ─► completed | available
+//! ```
+//!
+//! The queue delivers at least once; the *effect* in QuickBooks is exactly once because a job
+//! whose outcome is unknown is never simply re-sent: it is `in_doubt` until qbXML error
+//! recovery or its probe query proves whether QuickBooks applied it. Uniqueness of
+//! `(connection, plugin, key)` among live jobs is a partial unique index, and `mapping` is the
+//! permanent record of what exists in QuickBooks, so re-ingesting a record is a no-op.
+
+mod admin;
+mod claim;
+mod enqueue;
+mod results;
+#[cfg(test)]
+mod tests;
+mod views;
+
+pub(crate) use enqueue::insert_job;
+pub use results::{AnswerTo, Answered, Answering, Recorded};
+
+use super::{Store, StoreError};
+
+/// Job states as stored and shown to admins.
+pub const STATES: &[&str] = &[
+    "available",
+    "held",
+    "sent",
+    "in_doubt",
+    "retryable",
+    "completed",
+    "discarded",
+    "cancelled",
+];
+
+/// One request to enqueue (the plugin's output after validation).
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The plugin's idempotency key, unique per connection and plugin.
+    pub key: String,
+    /// Keys that must be completed first.
+    pub depends_on: Vec<String>,
+    /// e.g. `CustomerAdd`.
+    pub request_type: String,
+    /// The `<XxxRq>` element.
+    pub qbxml: String,
+    /// Query that finds the object if an earlier attempt landed.
+    pub probe: Option<String>,
+    /// Adopt an existing list record on 3100.
+    pub adopt_existing: bool,
+    /// What the SDK changed to make the data fit (shown on the job).
+    pub notes: Vec<String>,
+}
+
+/// What happened to each request of an ingested record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enqueued {
+    /// A new job.
+    Created(i64),
+    /// A live job with the same key already exists (the record was sent twice).
+    Existing(i64),
+    /// QuickBooks already has it (a completed job left a mapping): nothing to do.
+    AlreadyInQuickBooks,
+}
+
+/// Result of [`Store::enqueue_record`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ingested {
+    /// The stored record.
+    pub record_id: i64,
+    /// Per request key, in the plugin's order.
+    pub jobs: Vec<(String, Enqueued)>,
+}
+
+/// How much one message set may carry.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Requests per message set.
+    pub max_requests: usize,
+    /// Bytes of request XML per message set.
+    pub max_bytes: usize,
+}
+
+/// A job handed to a session.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// Job id.
+    pub job_id: i64,
+    /// The `requestID` to put on the request (echoed by QuickBooks).
+    pub request_id: String,
+    /// The request element to send: the job's request, or its probe when verifying.
+    pub qbxml: String,
+    /// True when `qbxml` is the probe (the job's outcome is being verified).
+    pub probing: bool,
+}
+
+/// What the next message set of a session must be.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// Ask QuickBooks for the stored response of an unanswered message set first.
+    Recover {
+        /// The message set whose response never arrived.
+        old_message_set_id: String,
+    },
+    /// Send these requests.
+    Send {
+        /// `newMessageSetID` to store the response under (`None` for probe-only sets, which
+        /// change nothing and need no recovery).
+        message_set_id: Option<String>,
+        /// The requests, at most [`BatchLimits`].
+        jobs: Vec<ClaimedJob>,
+    },
+}
+
+/// How a record reached qbridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Sent to qbridge (ingest API or CLI): its sender owns the source's bookkeeping.
+    Push,
+    /// Pulled from the source by a plugin's `pull`: qbridge acknowledges it to the source
+    /// once QuickBooks accepted it.
+    Pull,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Push => "push",
+            Origin::Pull => "pull",
+        }
+    }
+}
+
+/// The fate of one sent request, decided by the pipeline from QuickBooks' answer.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    /// Applied: store the object id (ListID/TxnID) and edit sequence.
+    Completed {
+        /// ListID or TxnID.
+        object_id: Option<String>,
+        /// EditSequence, for later Mods.
+        edit_sequence: Option<String>,
+        /// Follow-up requests from the plugin's `on_response`.
+        follow_ups: Vec<NewJob>,
+        /// The plugin acknowledges to its source: if the job's record was pulled, queue a
+        /// source acknowledgement in the same transaction (see `store::plugin_calls`).
+        acknowledge: bool,
+        /// The plugin's `on_response` failed: queue it to be called again (the write itself
+        /// is in QuickBooks; only the follow-ups are owed).
+        retry_on_response: bool,
+    },
+    /// A probe found nothing: the original request was not applied; send it again.
+    NotApplied,
+    /// QuickBooks was busy (locks): try again later.
+    Retry {
+        /// Status code.
+        code: i32,
+        /// Message to keep in the job's history.
+        message: String,
+    },
+    /// Will never succeed as is; dependents are held.
+    Discard {
+        /// Status code (or 0 for engine-side failures).
+        code: i32,
+        /// QuickBooks' message.
+        message: String,
+        /// Plain advice for the admin.
+        advice: String,
+    },
+    /// 3100 on an add that may adopt the existing record: verify by probe next.
+    Verify {
+        /// Why verification is needed.
+        message: String,
+    },
+}
+
+/// A job as shown to admins.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobView {
+    /// Job id.
+    pub id: i64,
+    /// Connection (company file) id.
+    pub connection_id: i64,
+    /// Plugin that produced it.
+    pub plugin: String,
+    /// Idempotency key.
+    pub key: String,
+    /// e.g. `InvoiceAdd`.
+    pub request_type: String,
+    /// State.
+    pub state: String,
+    /// Attempts so far.
+    pub attempt: i64,
+    /// Keys it waits for.
+    pub depends_on: Vec<String>,
+    /// ListID/TxnID once completed.
+    pub object_id: Option<String>,
+    /// Last QuickBooks status code.
+    pub last_status: Option<i64>,
+    /// Plain advice (permanent failures, holds).
+    pub advice: Option<String>,
+    /// SDK adjustments (transliteration, truncation).
+    pub notes: Vec<String>,
+    /// Error history `[{at, attempt, code, message}]`.
+    pub errors: serde_json::Value,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+    /// The request sent (in `show` only).
+    pub qbxml: Option<String>,
+    /// The last response element (in `show` only).
+    pub response: Option<String>,
+}
+
+/// A job's routing facts (see [`Store::job_brief`]).
+#[derive(Debug, Clone)]
+pub struct JobBrief {
+    /// Plugin that produced it.
+    pub plugin: String,
+    /// Idempotency key.
+    pub key: String,
+    /// e.g. `CustomerAdd`.
+    pub request_type: String,
+    /// The request in flight is the job's probe, not the job itself.
+    pub probing: bool,
+    /// May adopt an existing list record on 3100.
+    pub adopt_existing: bool,
+    /// The plugin supplied a probe.
+    pub has_probe: bool,
+}
+
+/// Filter for [`Store::list_jobs`].
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this connection.
+    pub connection_id: Option<i64>,
+    /// At most this many (newest first).
+    pub limit: u32,
+}
+
+/// Counts for `qbridge status` and the dashboard.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct QueueStatus {
+    /// Connection id.
+    pub connection_id: i64,
+    /// `(state, count)` for every state with jobs.
+    pub counts: Vec<(String, i64)>,
+    /// Age in ms of the oldest job waiting to be sent.
+    pub oldest_waiting_ms: Option<i64>,
+}
+
+/// A job whose probe (a query: it changes nothing) was sent in a probe-only set, which has no
+/// message set id to recover: if unanswered it is simply probed again.
+pub(super) const UNANSWERED_PROBE: &str = "state='sent' AND verify=1 AND message_set_id IS NULL";
+/// Message sets with jobs whose outcome is unknown. Matched by set id, not session id: a set
+/// being recovered carries the recovering session's id while its jobs keep the sending one's.
+pub(super) const IN_DOUBT_SETS: &str =
+    "SELECT message_set_id FROM job WHERE state='in_doubt' AND message_set_id IS NOT NULL";
+/// In-doubt jobs of connection ?1 that no pending recovery covers: their message set was
+/// already answered or resolved (or they have none). Nothing would ever resolve them, so they
+/// are verified by probe — which is always safe, because a probe changes nothing.
+pub(super) const UNCOVERED_IN_DOUBT: &str =
+    "connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL
+    AND (message_set_id IS NULL OR message_set_id NOT IN
+         (SELECT id FROM message_set WHERE state IN ('in_doubt','recovering')))";
+pub(super) const TERMINAL: &str = "('completed','discarded','cancelled')";
+/// Responses are kept for `jobs show`; cap them so a huge query answer cannot bloat the queue.
+pub(super) const MAX_STORED_RESPONSE: usize = 64 * 1024;
+/// Backoff: min(2^attempt · 5 s, 1 h) plus full jitter.
+const BACKOFF_BASE_MS: i64 = 5_000;
+const BACKOFF_CAP_MS: i64 = 3_600_000;
+
+pub(super) fn backoff_ms(attempt: i64) -> i64 {
+    let exp = BACKOFF_BASE_MS.saturating_mul(1i64 << attempt.clamp(0, 20));
+    let ceiling = exp.min(BACKOFF_CAP_MS);
+    let mut b = [0u8; 8];
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        (u64::from_le_bytes(b) % (ceiling as u64 + 1)) as i64
+    } else {
+        ceiling / 2
+    };
+    ceiling / 2 + jitter / 2
+}

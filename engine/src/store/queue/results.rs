@@ -1,0 +1,441 @@
+//! Results: what QuickBooks answered (or failed to answer) and what it means for each job.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::*;
+use crate::store::audit::now_ms;
+use crate::store::plugin_calls::{CallKind, queue_call};
+use crate::store::{Store, StoreError};
+
+/// The message set a response answers, as the session that received it knows it.
+#[derive(Debug, Clone, Copy)]
+pub enum Answering<'a> {
+    /// Requests this session sent (`None`: a probe-only set, which has no id).
+    Sent(Option<&'a str>),
+    /// QuickBooks' stored answer to an unanswered set, asked for by this session.
+    Recovered(&'a str),
+}
+
+/// Where a response arrived: the session (and its company file) and what it answers.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerTo<'a> {
+    /// The session's connection.
+    pub connection_id: i64,
+    /// The session.
+    pub session_id: i64,
+    /// The outstanding message set.
+    pub set: Answering<'a>,
+}
+
+/// One response entry, judged.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    /// The `requestID` QuickBooks echoed (`j<job>.<attempt>`).
+    pub request_id: String,
+    /// The job it names.
+    pub job_id: i64,
+    /// What it means for the job.
+    pub result: JobResult,
+    /// The raw response element, kept for `jobs show`.
+    pub response: Option<String>,
+}
+
+/// What [`Store::record_results`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// Answers applied to their jobs.
+    pub applied: usize,
+    /// Request ids of answers that answer nothing owed to this session.
+    pub ignored: Vec<String>,
+    /// Requests of the set that got no answer (now in doubt).
+    pub unanswered: usize,
+}
+
+/// The jobs owed an answer in session `?2` of connection `?1` for the set `?3` it sent (a
+/// probe-only set has no id: `IS NULL`).
+const OWED_SENT: &str =
+    "j.connection_id=?1 AND j.session_id=?2 AND j.state='sent' AND j.message_set_id IS ?3";
+/// The jobs owed an answer in session `?2` of connection `?1` when it recovers set `?3`: the
+/// set's unresolved jobs, provided this session is the one recovering it.
+const OWED_RECOVERED: &str =
+    "j.connection_id=?1 AND j.message_set_id=?3 AND j.state IN ('sent','in_doubt')
+    AND EXISTS (SELECT 1 FROM message_set m WHERE m.id=?3 AND m.connection_id=?1
+                AND m.session_id=?2 AND m.state='recovering')";
+
+/// The condition on `job j` selecting what `to` may answer, and its set parameter `?3`.
+fn owed<'a>(to: &AnswerTo<'a>) -> (&'static str, Option<&'a str>) {
+    match to.set {
+        Answering::Sent(set) => (OWED_SENT, set),
+        Answering::Recovered(set) => (OWED_RECOVERED, Some(set)),
+    }
+}
+
+impl Store {
+    /// What the pipeline needs to judge a response for a job.
+    pub fn job_brief(&self, job_id: i64) -> Result<JobBrief, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL FROM job WHERE id=?1",
+                [job_id],
+                |r| {
+                    Ok(JobBrief {
+                        plugin: r.get(0)?,
+                        key: r.get(1)?,
+                        request_type: r.get(2)?,
+                        probing: r.get(3)?,
+                        adopt_existing: r.get(4)?,
+                        has_probe: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))
+        })
+    }
+
+    /// The jobs a response arriving in this session may answer, by request id: the requests
+    /// of the message set now outstanding (see [`Answering`]). Anything else in a response —
+    /// another company file's jobs, jobs never sent, an earlier attempt — answers nothing.
+    pub fn owed_jobs(&self, to: &AnswerTo<'_>) -> Result<HashMap<String, i64>, StoreError> {
+        self.read(|c| {
+            let (owed, set) = owed(to);
+            let mut stmt = c.prepare(&format!(
+                "SELECT j.request_id, j.id FROM job j WHERE {owed} AND j.request_id IS NOT NULL"
+            ))?;
+            let rows = stmt
+                .query_map(params![to.connection_id, to.session_id, set], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<Result<HashMap<_, _>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Records what QuickBooks answered for the outstanding message set, all in one
+    /// transaction. Each answer is applied only if its job is still owed to this session
+    /// under that request id (checked again here: the session may have expired or the engine
+    /// rescued its jobs since [`Store::owed_jobs`]); the rest are counted as ignored.
+    /// Requests of a sent set left unanswered go in doubt at once (so a later response can
+    /// never answer them under a stale attempt), and the set is recovered next.
+    pub fn record_results(
+        &self,
+        to: &AnswerTo<'_>,
+        results: &[Answered],
+    ) -> Result<Recorded, StoreError> {
+        self.write(|tx| {
+            let now = now_ms();
+            let mut recorded = Recorded::default();
+            let (cond, set) = owed(to);
+            let mut owed = tx.prepare(&format!(
+                "SELECT 1 FROM job j WHERE {cond} AND j.id=?4 AND j.request_id=?5"
+            ))?;
+            for a in results {
+                if owed.exists(params![to.connection_id, to.session_id, set, a.job_id, a.request_id])? {
+                    apply_result(tx, a.job_id, &a.result, a.response.as_deref(), now)?;
+                    recorded.applied += 1;
+                } else {
+                    recorded.ignored.push(a.request_id.clone());
+                }
+            }
+            drop(owed);
+            match to.set {
+                Answering::Sent(_) => {
+                    tx.execute(
+                        &format!(
+                            "UPDATE job SET state='available', updated_at=?4
+                             WHERE {UNANSWERED_PROBE} AND connection_id=?1 AND session_id=?2 AND message_set_id IS ?3"
+                        ),
+                        params![to.connection_id, to.session_id, set, now],
+                    )?;
+                    recorded.unanswered = tx.execute(
+                        "UPDATE job SET state='in_doubt', updated_at=?4
+                         WHERE state='sent' AND connection_id=?1 AND session_id=?2 AND message_set_id IS ?3",
+                        params![to.connection_id, to.session_id, set, now],
+                    )?;
+                    if let Some(id) = set {
+                        let state = if recorded.unanswered > 0 { "in_doubt" } else { "answered" };
+                        tx.execute(
+                            "UPDATE message_set SET state=?2 WHERE id=?1 AND connection_id=?3",
+                            params![id, state, to.connection_id],
+                        )?;
+                    }
+                }
+                // A recovered response is QuickBooks' whole stored answer: whatever it lacks
+                // is verified by probe (the set is no longer pending, so nothing else would).
+                Answering::Recovered(id) => {
+                    tx.execute(
+                        "UPDATE message_set SET state='answered' WHERE id=?1 AND connection_id=?2 AND session_id=?3",
+                        params![id, to.connection_id, to.session_id],
+                    )?;
+                }
+            }
+            Ok(recorded)
+        })
+    }
+
+    /// QuickBooks had no stored response for an unanswered message set: every job in it is
+    /// verified by its probe before anything is re-sent. Jobs without a probe stay `in_doubt`
+    /// for an admin to decide (`jobs retry` re-sends, `jobs cancel` drops).
+    pub fn recovery_unavailable(&self, message_set_id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let now = now_ms();
+            tx.execute(
+                "UPDATE job SET state='available', verify=1, updated_at=?2
+                 WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NOT NULL",
+                params![message_set_id, now],
+            )?;
+            tx.execute(
+                "UPDATE job SET state='in_doubt', advice=?2, updated_at=?3
+                 WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NULL",
+                params![
+                    message_set_id,
+                    "QuickBooks did not confirm whether this request was applied and the plugin gave no way to check. \
+                     Look for the record in QuickBooks: if it is missing run `qbridge jobs retry ID`, if it is there run `qbridge jobs cancel ID`.",
+                    now
+                ],
+            )?;
+            tx.execute("UPDATE message_set SET state='resolved' WHERE id=?1", [message_set_id])?;
+            Ok(())
+        })
+    }
+
+    /// A session ended without answering what it was sent (closeConnection too early,
+    /// expired ticket, lost connection): its `sent` jobs and message sets become `in_doubt`.
+    pub fn session_lost(&self, session_id: i64) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let n = doubt_unanswered(tx, "session_id=?1", &session_id)?;
+            tx.execute(
+                "UPDATE message_set SET state='in_doubt' WHERE session_id=?1 AND state IN ('sent','recovering')",
+                [session_id],
+            )?;
+            Ok(n)
+        })
+    }
+
+    /// Start-up rescue: leases stamped with another boot id belong to a dead process.
+    /// Returns how many jobs became `in_doubt`.
+    pub fn rescue_orphans(&self) -> Result<usize, StoreError> {
+        let boot = self.boot_id().to_string();
+        self.write(|tx| {
+            let n = doubt_unanswered(tx, "lease_owner IS NOT ?1", &boot)?;
+            tx.execute(
+                &format!(
+                    "UPDATE message_set SET state='in_doubt' WHERE state IN ('sent','recovering')
+                     AND id IN ({IN_DOUBT_SETS})"
+                ),
+                [],
+            )?;
+            // A set with no live jobs left needs no recovery.
+            tx.execute(
+                "UPDATE message_set SET state='resolved' WHERE state IN ('sent','recovering')",
+                [],
+            )?;
+            Ok(n)
+        })
+    }
+}
+
+/// The sent jobs selected by `owner` (a condition on `?1` = `value`) whose answer will never
+/// come: probes go back to `available` (a query changes nothing), every other request becomes
+/// `in_doubt`, to be verified before anything is sent again. Returns how many are in doubt.
+fn doubt_unanswered(
+    tx: &Transaction<'_>,
+    owner: &str,
+    value: &dyn rusqlite::ToSql,
+) -> rusqlite::Result<usize> {
+    let now = now_ms();
+    tx.execute(
+        &format!(
+            "UPDATE job SET state='available', updated_at=?2 WHERE {owner} AND {UNANSWERED_PROBE}"
+        ),
+        params![value, now],
+    )?;
+    tx.execute(
+        &format!("UPDATE job SET state='in_doubt', updated_at=?2 WHERE {owner} AND state='sent'"),
+        params![value, now],
+    )
+}
+
+fn push_error(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    code: i32,
+    message: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE job SET errors = json_insert(errors, '$[#]',
+            json_object('at', ?2, 'attempt', attempt, 'code', ?3, 'message', ?4)) WHERE id=?1",
+        params![job_id, now, code, message],
+    )?;
+    Ok(())
+}
+
+fn apply_result(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    result: &JobResult,
+    response: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let response = response.map(|r| {
+        let mut end = r.len().min(MAX_STORED_RESPONSE);
+        while !r.is_char_boundary(end) {
+            end -= 1;
+        }
+        &r[..end]
+    });
+    tx.execute(
+        "UPDATE job SET response=?2, updated_at=?3 WHERE id=?1",
+        params![job_id, response, now],
+    )?;
+    match result {
+        JobResult::Completed {
+            object_id,
+            edit_sequence,
+            follow_ups,
+            acknowledge,
+            retry_on_response,
+        } => {
+            let (connection_id, plugin, key, request_type, record_id): (
+                i64,
+                String,
+                String,
+                String,
+                Option<i64>,
+            ) = tx.query_row(
+                "SELECT connection_id, plugin, key, request_type, record_id FROM job WHERE id=?1",
+                [job_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
+            tx.execute(
+                "UPDATE job SET state='completed', verify=0, object_id=?2, last_status=0, advice=NULL, finalized_at=?3 WHERE id=?1",
+                params![job_id, object_id, now],
+            )?;
+            tx.execute(
+                "INSERT INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(connection_id, plugin, key) DO UPDATE SET object_id=excluded.object_id,
+                   edit_sequence=excluded.edit_sequence, updated_at=excluded.updated_at",
+                params![connection_id, plugin, key, object_id.clone().unwrap_or_default(), edit_sequence, request_type, now],
+            )?;
+            for f in follow_ups {
+                insert_job(tx, connection_id, &plugin, record_id, f, now)?;
+            }
+            if *acknowledge {
+                queue_call(tx, job_id, CallKind::Acknowledge, now)?;
+            }
+            if *retry_on_response {
+                queue_call(tx, job_id, CallKind::OnResponse, now)?;
+            }
+        }
+        JobResult::NotApplied => {
+            tx.execute(
+                "UPDATE job SET state='available', verify=0, run_at=?2 WHERE id=?1",
+                params![job_id, now],
+            )?;
+        }
+        JobResult::Retry { code, message } => {
+            let (attempt, max): (i64, i64) = tx.query_row(
+                "SELECT attempt, max_attempts FROM job WHERE id=?1",
+                [job_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            push_error(tx, job_id, *code, message, now)?;
+            if attempt >= max {
+                let advice = format!(
+                    "QuickBooks stayed busy for {attempt} attempts (status {code}: {message}). Check that nobody keeps the record open, then retry the job."
+                );
+                discard(tx, job_id, *code, &advice, now)?;
+            } else {
+                tx.execute(
+                    "UPDATE job SET state='retryable', last_status=?2, run_at=?3 WHERE id=?1",
+                    params![job_id, code, now + backoff_ms(attempt)],
+                )?;
+            }
+        }
+        JobResult::Discard {
+            code,
+            message,
+            advice,
+        } => {
+            push_error(tx, job_id, *code, message, now)?;
+            discard(tx, job_id, *code, advice, now)?;
+        }
+        JobResult::Verify { message } => {
+            push_error(tx, job_id, 3100, message, now)?;
+            tx.execute(
+                "UPDATE job SET state='available', verify=1, last_status=3100, run_at=?2 WHERE id=?1",
+                params![job_id, now],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn discard(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    code: i32,
+    advice: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE job SET state='discarded', verify=0, last_status=?2, advice=?3, finalized_at=?4 WHERE id=?1",
+        params![job_id, code, advice, now],
+    )?;
+    hold_dependents(tx, job_id, "failed", now)
+}
+
+/// Marks every live job that (transitively) depends on `job_id`'s key as `held`, with the
+/// reason, so it is neither sent to fail with 3140 nor silently stuck.
+pub(super) fn hold_dependents(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    what: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (connection_id, plugin, key): (i64, String, String) = tx.query_row(
+        "SELECT connection_id, plugin, key FROM job WHERE id=?1",
+        [job_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let advice = format!("waiting for job {job_id} ({key}), which {what}; fix and retry that job");
+    tx.execute(
+        "WITH RECURSIVE blocked(k) AS (
+            SELECT ?3
+            UNION SELECT j.key FROM job j JOIN job_dep d ON d.job_id=j.id JOIN blocked b ON d.depends_on=b.k
+            WHERE j.connection_id=?1 AND j.plugin=?2 AND j.state IN ('available','retryable','held'))
+         UPDATE job SET state='held', advice=?4, updated_at=?5
+         WHERE connection_id=?1 AND plugin=?2 AND state IN ('available','retryable')
+           AND id IN (SELECT d.job_id FROM job_dep d WHERE d.depends_on IN (SELECT k FROM blocked))",
+        params![connection_id, plugin, key, advice, now],
+    )?;
+    Ok(())
+}
+
+/// After a retry, jobs held because of `job_id` become available again.
+pub(super) fn release_dependents(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (connection_id, plugin, key): (i64, String, String) = tx.query_row(
+        "SELECT connection_id, plugin, key FROM job WHERE id=?1",
+        [job_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    tx.execute(
+        "WITH RECURSIVE blocked(k) AS (
+            SELECT ?3
+            UNION SELECT j.key FROM job j JOIN job_dep d ON d.job_id=j.id JOIN blocked b ON d.depends_on=b.k
+            WHERE j.connection_id=?1 AND j.plugin=?2 AND j.state='held')
+         UPDATE job SET state='available', advice=NULL, run_at=?4, updated_at=?4
+         WHERE connection_id=?1 AND plugin=?2 AND state='held'
+           AND id IN (SELECT d.job_id FROM job_dep d WHERE d.depends_on IN (SELECT k FROM blocked))",
+        params![connection_id, plugin, key, now],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Read views of the queue for admins, and pruning of finished jobs.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::*;
+use crate::store::audit::now_ms;
+use crate::store::{Store, StoreError};
+
+impl Store {
+    /// Jobs, newest first.
+    pub fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobView>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "{JOB_VIEW_SELECT} WHERE (?1 IS NULL OR state=?1) AND (?2 IS NULL OR connection_id=?2)
+                 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let limit = if filter.limit == 0 { 100 } else { filter.limit };
+            let rows = stmt
+                .query_map(params![filter.state, filter.connection_id, limit], |r| job_view(r, false))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// One job with its request and last response.
+    pub fn job(&self, job_id: i64) -> Result<JobView, StoreError> {
+        self.read(|c| {
+            c.query_row(&format!("{JOB_VIEW_SELECT} WHERE id=?1"), [job_id], |r| {
+                job_view(r, true)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))
+        })
+    }
+
+    /// Counts per state and lag, per connection.
+    pub fn queue_status(&self) -> Result<Vec<QueueStatus>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT connection_id, state, COUNT(*) FROM job GROUP BY connection_id, state ORDER BY connection_id, state",
+            )?;
+            let mut out: Vec<QueueStatus> = Vec::new();
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            for row in rows {
+                let (conn, state, n) = row?;
+                match out.last_mut() {
+                    Some(s) if s.connection_id == conn => s.counts.push((state, n)),
+                    _ => out.push(QueueStatus {
+                        connection_id: conn,
+                        counts: vec![(state, n)],
+                        oldest_waiting_ms: None,
+                    }),
+                }
+            }
+            let now = now_ms();
+            for s in &mut out {
+                let oldest: Option<i64> = c.query_row(
+                    "SELECT MIN(created_at) FROM job WHERE connection_id=?1 AND state IN ('available','retryable','held','in_doubt')",
+                    [s.connection_id],
+                    |r| r.get(0),
+                )?;
+                s.oldest_waiting_ms = oldest.map(|t| now - t);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The object a completed key created, if any: `(object_id, edit_sequence)`.
+    pub fn mapping(
+        &self,
+        connection_id: i64,
+        plugin: &str,
+        key: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT object_id, edit_sequence FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3",
+                params![connection_id, plugin, key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+    }
+
+    /// The plugin and key of a job (to route its response to the right plugin).
+    pub fn job_origin(&self, job_id: i64) -> Result<(i64, String, String), StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT connection_id, plugin, key FROM job WHERE id=?1",
+                [job_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))
+        })
+    }
+
+    /// Deletes finalized jobs older than the retention, in batches of 1,000 (short write
+    /// transactions, so sessions are never blocked for long). Returns how many were removed.
+    pub fn prune_jobs(
+        &self,
+        completed_older_than_ms: i64,
+        failed_older_than_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let now = now_ms();
+            let n = self.write(|tx| {
+                tx.execute(
+                    "DELETE FROM job WHERE id IN (SELECT id FROM job WHERE
+                       (state='completed' AND finalized_at < ?1) OR
+                       (state IN ('discarded','cancelled') AND finalized_at < ?2) LIMIT 1000)",
+                    params![now - completed_older_than_ms, now - failed_older_than_ms],
+                )
+            })?;
+            total += n;
+            if n < 1000 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+const JOB_VIEW_SELECT: &str = "SELECT id, connection_id, plugin, key, request_type, state, attempt,
+    (SELECT json_group_array(depends_on) FROM job_dep WHERE job_id=job.id), object_id, last_status, advice,
+    notes, errors, created_at, updated_at, qbxml, response FROM job";
+
+fn job_view(r: &rusqlite::Row<'_>, full: bool) -> rusqlite::Result<JobView> {
+    let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+    let deps: String = r.get(7)?;
+    let notes: String = r.get(11)?;
+    Ok(JobView {
+        id: r.get(0)?,
+        connection_id: r.get(1)?,
+        plugin: r.get(2)?,
+        key: r.get(3)?,
+        request_type: r.get(4)?,
+        state: r.get(5)?,
+        attempt: r.get(6)?,
+        depends_on: serde_json::from_str(&deps).unwrap_or_default(),
+        object_id: r.get(8)?,
+        last_status: r.get(9)?,
+        advice: r.get(10)?,
+        notes: serde_json::from_str(&notes).unwrap_or_default(),
+        errors: json(r.get(12)?),
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+        qbxml: if full { r.get(15)? } else { None },
+        response: if full { r.get(16)? } else { None },
+    })
+}
