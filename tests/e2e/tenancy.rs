@@ -3,9 +3,9 @@
 //! job that was not sent, never a stale attempt — while its genuine answers still apply.
 
 use qbridge::sim::company::Company;
-use qbridge::sim::{QbFailure, QuickBooks};
 use qbridge::sim::webconnector::envelope::{self, Request};
 use qbridge::sim::webconnector::{WcOptions, WebConnector};
+use qbridge::sim::{QbFailure, QuickBooks};
 
 use crate::pipeline::{assert_no_duplicate_writes, customer};
 use crate::support::{Server, agent, run, stderr};

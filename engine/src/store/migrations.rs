@@ -253,6 +253,49 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX plugin_call_due ON plugin_call(next_at) WHERE state = 'pending';
     "#,
+    // 9: the cost of a QBWC call independent of how much is queued or finished (see
+    // store::queue::claim). `unmet` counts a job's dependencies not yet in QuickBooks (counted
+    // down when a mapping is made), so readiness is an index seek, not a check of every waiting job;
+    // `job_count` keeps jobs per connection and state, so progress is not a COUNT(*); each
+    // per-call query has a partial index on exactly the states it reads (queries repeat the
+    // index's WHERE terms verbatim, which is how SQLite matches partial indexes).
+    r#"
+    ALTER TABLE job ADD COLUMN unmet INTEGER NOT NULL DEFAULT 0;
+    UPDATE job SET unmet = (SELECT COUNT(*) FROM job_dep d WHERE d.job_id = job.id AND NOT EXISTS (
+            SELECT 1 FROM mapping m WHERE m.connection_id = job.connection_id
+            AND m.plugin = job.plugin AND m.key = d.depends_on))
+        WHERE state NOT IN ('completed','discarded','cancelled');
+    DROP INDEX job_ready;
+    DROP INDEX job_session;
+    CREATE INDEX job_ready ON job(connection_id, priority, id)
+        WHERE state IN ('available','retryable') AND verify=0 AND unmet=0;
+    CREATE INDEX job_verify ON job(connection_id, priority, id)
+        WHERE state IN ('available','retryable') AND verify=1;
+    CREATE INDEX job_sent ON job(connection_id, session_id) WHERE state='sent';
+    CREATE INDEX job_in_doubt ON job(connection_id) WHERE state='in_doubt';
+    CREATE INDEX job_waiting ON job(connection_id, created_at)
+        WHERE state IN ('available','retryable','held','in_doubt');
+    CREATE INDEX message_set_session ON message_set(session_id) WHERE state IN ('sent','recovering');
+    CREATE TABLE job_count(
+        connection_id INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY(connection_id, state)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO job_count SELECT connection_id, state, COUNT(*) FROM job GROUP BY connection_id, state;
+    CREATE TRIGGER job_count_insert AFTER INSERT ON job BEGIN
+        INSERT OR IGNORE INTO job_count VALUES (NEW.connection_id, NEW.state, 0);
+        UPDATE job_count SET n = n + 1 WHERE connection_id = NEW.connection_id AND state = NEW.state;
+    END;
+    CREATE TRIGGER job_count_update AFTER UPDATE OF state ON job WHEN OLD.state != NEW.state BEGIN
+        UPDATE job_count SET n = n - 1 WHERE connection_id = OLD.connection_id AND state = OLD.state;
+        INSERT OR IGNORE INTO job_count VALUES (NEW.connection_id, NEW.state, 0);
+        UPDATE job_count SET n = n + 1 WHERE connection_id = NEW.connection_id AND state = NEW.state;
+    END;
+    CREATE TRIGGER job_count_delete AFTER DELETE ON job BEGIN
+        UPDATE job_count SET n = n - 1 WHERE connection_id = OLD.connection_id AND state = OLD.state;
+    END;
+    "#,
 ];
 
 /// The schema version this binary writes.

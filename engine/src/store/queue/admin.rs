@@ -1,9 +1,8 @@
 //! Admin decisions on single jobs: retry and cancel.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::results::{hold_dependents, release_dependents};
-use super::*;
 use crate::store::audit::now_ms;
 use crate::store::{Store, StoreError};
 

@@ -1,6 +1,6 @@
 //! Claiming: what a session sends next, and whether it has anything to send.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::*;
 use crate::store::audit::now_ms;
@@ -16,35 +16,17 @@ impl Store {
     pub fn has_work(&self, connection_id: i64) -> Result<bool, StoreError> {
         let now = now_ms();
         self.read(|c| {
-            let recover: bool = c.query_row(
-                &format!(
-                    "SELECT EXISTS(SELECT 1 FROM message_set WHERE connection_id=?1 AND state='in_doubt')
-                     OR EXISTS(SELECT 1 FROM job WHERE {UNCOVERED_IN_DOUBT})
-                     OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='sent')"
-                ),
-                [connection_id],
-                |r| r.get(0),
-            )?;
-            if recover {
-                return Ok(true);
-            }
-            let ready: bool = c.query_row(
-                &format!("SELECT EXISTS({ELIGIBLE_SQL})"),
-                params![connection_id, now],
-                |r| r.get(0),
-            )?;
-            Ok(ready)
+            let mut any = c.prepare_cached(HAS_WORK)?;
+            Ok(any.query_row(params![connection_id, now], |r| r.get(0))?)
         })
     }
 
-    /// Jobs not yet finished for a connection (for the progress percentage).
+    /// Jobs not yet finished for a connection (for the progress percentage), from the
+    /// counters the `job` triggers keep.
     pub fn pending_jobs(&self, connection_id: i64) -> Result<i64, StoreError> {
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state IN ('available','retryable','sent','in_doubt')",
-                [connection_id],
-                |r| r.get(0),
-            )?)
+            let mut sum = c.prepare_cached(PENDING)?;
+            Ok(sum.query_row([connection_id], |r| r.get(0))?)
         })
     }
 
@@ -61,18 +43,10 @@ impl Store {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
             let now = now_ms();
-            tx.execute(
-                &format!("UPDATE job SET state='available', verify=1, updated_at=?2 WHERE {UNCOVERED_IN_DOUBT}"),
-                params![connection_id, now],
-            )?;
+            tx.execute(VERIFY_UNCOVERED, params![connection_id, now])?;
             // 1. An unanswered mutating message set: ask QuickBooks for its stored response.
             let pending: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM message_set WHERE connection_id=?1 AND state='in_doubt'
-                     ORDER BY created_at DESC LIMIT 1",
-                    [connection_id],
-                    |r| r.get(0),
-                )
+                .query_row(UNANSWERED_SET, [connection_id], |r| r.get(0))
                 .optional()?;
             if let Some(old) = pending {
                 tx.execute(
@@ -85,11 +59,7 @@ impl Store {
             }
             // 2. Jobs whose outcome is unknown and cannot be recovered: verify by probe
             //    (also a probe that QuickBooks asked us to retry later, once it is due).
-            let mut stmt = tx.prepare(
-                "SELECT id, probe, attempt FROM job WHERE connection_id=?1
-                 AND (state='available' OR (state='retryable' AND run_at<=?3))
-                 AND verify=1 AND probe IS NOT NULL ORDER BY priority, id LIMIT ?2",
-            )?;
+            let mut stmt = tx.prepare_cached(PROBES)?;
             let probes: Vec<(i64, String, i64)> = stmt
                 .query_map(
                     params![connection_id, limits.max_requests as i64, now],
@@ -100,9 +70,7 @@ impl Store {
             let picked = if !probes.is_empty() {
                 (true, probes)
             } else {
-                let mut stmt = tx.prepare(&format!(
-                    "{ELIGIBLE_SELECT} ORDER BY j.priority, j.id LIMIT ?3"
-                ))?;
+                let mut stmt = tx.prepare_cached(READY)?;
                 let rows: Vec<(i64, String, i64)> = stmt
                     .query_map(
                         params![connection_id, now, limits.max_requests as i64],
@@ -168,15 +136,45 @@ impl Store {
     }
 }
 
-/// Jobs ready to send for connection ?1 at time ?2: available or retryable and due, not being
-/// verified (a job whose earlier attempt may have landed is only ever probed, never re-sent,
-/// until the probe proves it absent), with every dependency completed (a mapping exists for
-/// each dependency key).
-pub(super) const ELIGIBLE_SELECT: &str = "SELECT j.id, j.qbxml, j.attempt FROM job j
-    WHERE j.connection_id=?1 AND j.state IN ('available','retryable') AND j.verify=0 AND j.run_at<=?2
-      AND NOT EXISTS (SELECT 1 FROM job_dep d WHERE d.job_id=j.id AND NOT EXISTS (
-          SELECT 1 FROM mapping m WHERE m.connection_id=j.connection_id AND m.plugin=j.plugin AND m.key=d.depends_on))";
-pub(super) const ELIGIBLE_SQL: &str = "SELECT 1 FROM job j
-    WHERE j.connection_id=?1 AND (j.state='available' OR j.state='retryable') AND j.run_at<=?2
-      AND (j.verify=1 OR NOT EXISTS (SELECT 1 FROM job_dep d WHERE d.job_id=j.id AND NOT EXISTS (
-          SELECT 1 FROM mapping m WHERE m.connection_id=j.connection_id AND m.plugin=j.plugin AND m.key=d.depends_on)))";
+// The per-call queries. Each reads through a partial index whose WHERE terms it repeats
+// verbatim (migration 9), so its cost follows the batch, not the queue or the history; the
+// `hot_queries_use_their_indexes` test holds each to its plan.
+
+/// In-doubt jobs of connection ?1 (at time ?2) that no pending recovery covers become probes.
+pub(super) const VERIFY_UNCOVERED: &str =
+    "UPDATE job SET state='available', verify=1, updated_at=?2
+    WHERE connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL AND (message_set_id IS NULL
+      OR NOT EXISTS (SELECT 1 FROM message_set m WHERE m.id=job.message_set_id
+                     AND m.state IN ('in_doubt','recovering')))";
+/// The newest unanswered mutating message set of connection ?1.
+pub(super) const UNANSWERED_SET: &str = "SELECT id FROM message_set
+    WHERE connection_id=?1 AND state='in_doubt' ORDER BY rowid DESC LIMIT 1";
+/// Probes due for connection ?1 (at most ?2, at time ?3): jobs being verified, including a
+/// probe QuickBooks asked to retry later once it is due.
+pub(super) const PROBES: &str = "SELECT id, probe, attempt FROM job
+    WHERE connection_id=?1 AND state IN ('available','retryable') AND verify=1
+      AND probe IS NOT NULL AND run_at<=?3
+    ORDER BY priority, id LIMIT ?2";
+/// Jobs ready to send for connection ?1 at time ?2 (at most ?3): available or retryable and
+/// due, not being verified (a job whose earlier attempt may have landed is only ever probed,
+/// never re-sent, until the probe proves it absent), every dependency in QuickBooks
+/// (`unmet=0`). Retryable jobs not yet due are stepped over: as many as are backing off.
+pub(super) const READY: &str = "SELECT id, qbxml, attempt FROM job
+    WHERE connection_id=?1 AND state IN ('available','retryable') AND verify=0 AND unmet=0
+      AND run_at<=?2
+    ORDER BY priority, id LIMIT ?3";
+/// Whether connection ?1 has anything for a session at time ?2: a set to recover, jobs in
+/// doubt to verify or still sent by an earlier session, a probe or a ready job.
+pub(super) const HAS_WORK: &str = "SELECT
+       EXISTS(SELECT 1 FROM message_set WHERE connection_id=?1 AND state='in_doubt')
+    OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL
+              AND (message_set_id IS NULL OR NOT EXISTS (SELECT 1 FROM message_set m
+                   WHERE m.id=job.message_set_id AND m.state IN ('in_doubt','recovering'))))
+    OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='sent')
+    OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state IN ('available','retryable')
+              AND verify=1 AND run_at<=?2)
+    OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state IN ('available','retryable')
+              AND verify=0 AND unmet=0 AND run_at<=?2)";
+/// Jobs of connection ?1 not yet finished.
+pub(super) const PENDING: &str = "SELECT COALESCE(SUM(n), 0) FROM job_count
+    WHERE connection_id=?1 AND state IN ('available','retryable','sent','in_doubt')";

@@ -117,5 +117,14 @@ pub(crate) fn insert_job(
             params![id, dep],
         )?;
     }
+    if !job.depends_on.is_empty() {
+        // Dependencies not yet in QuickBooks; the `mapping_unblocks` trigger counts them down.
+        tx.execute(
+            "UPDATE job SET unmet = (SELECT COUNT(*) FROM job_dep d WHERE d.job_id=?1 AND NOT EXISTS (
+                SELECT 1 FROM mapping m WHERE m.connection_id=?2 AND m.plugin=?3 AND m.key=d.depends_on))
+             WHERE id=?1",
+            params![id, connection_id, plugin],
+        )?;
+    }
     Ok(Enqueued::Created(id))
 }

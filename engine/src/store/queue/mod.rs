@@ -271,13 +271,6 @@ pub(super) const UNANSWERED_PROBE: &str = "state='sent' AND verify=1 AND message
 /// being recovered carries the recovering session's id while its jobs keep the sending one's.
 pub(super) const IN_DOUBT_SETS: &str =
     "SELECT message_set_id FROM job WHERE state='in_doubt' AND message_set_id IS NOT NULL";
-/// In-doubt jobs of connection ?1 that no pending recovery covers: their message set was
-/// already answered or resolved (or they have none). Nothing would ever resolve them, so they
-/// are verified by probe — which is always safe, because a probe changes nothing.
-pub(super) const UNCOVERED_IN_DOUBT: &str =
-    "connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL
-    AND (message_set_id IS NULL OR message_set_id NOT IN
-         (SELECT id FROM message_set WHERE state IN ('in_doubt','recovering')))";
 pub(super) const TERMINAL: &str = "('completed','discarded','cancelled')";
 /// Responses are kept for `jobs show`; cap them so a huge query answer cannot bloat the queue.
 pub(super) const MAX_STORED_RESPONSE: usize = 64 * 1024;

@@ -55,14 +55,24 @@ pub struct Recorded {
 
 /// The jobs owed an answer in session `?2` of connection `?1` for the set `?3` it sent (a
 /// probe-only set has no id: `IS NULL`).
-const OWED_SENT: &str =
+pub(super) const OWED_SENT: &str =
     "j.connection_id=?1 AND j.session_id=?2 AND j.state='sent' AND j.message_set_id IS ?3";
 /// The jobs owed an answer in session `?2` of connection `?1` when it recovers set `?3`: the
 /// set's unresolved jobs, provided this session is the one recovering it.
-const OWED_RECOVERED: &str =
+pub(super) const OWED_RECOVERED: &str =
     "j.connection_id=?1 AND j.message_set_id=?3 AND j.state IN ('sent','in_doubt')
     AND EXISTS (SELECT 1 FROM message_set m WHERE m.id=?3 AND m.connection_id=?1
                 AND m.session_id=?2 AND m.state='recovering')";
+
+/// Requests of the set `?3` that session `?2` of connection `?1` sent and got no answer for
+/// go in doubt (at time `?4`).
+pub(super) const UNANSWERED_SENT: &str = "UPDATE job SET state='in_doubt', updated_at=?4
+    WHERE connection_id=?1 AND session_id=?2 AND state='sent' AND message_set_id IS ?3";
+/// Jobs of connection ?1 and plugin ?2 that depend on key ?3, which just reached QuickBooks:
+/// one dependency fewer to wait for (`unmet`, read by the claim's `job_ready` index).
+pub(super) const DEPENDENTS_OF: &str = "UPDATE job SET unmet = unmet - 1
+    WHERE id IN (SELECT job_id FROM job_dep WHERE depends_on=?3)
+      AND connection_id=?1 AND plugin=?2 AND unmet > 0";
 
 /// The condition on `job j` selecting what `to` may answer, and its set parameter `?3`.
 fn owed<'a>(to: &AnswerTo<'a>) -> (&'static str, Option<&'a str>) {
@@ -150,8 +160,7 @@ impl Store {
                         params![to.connection_id, to.session_id, set, now],
                     )?;
                     recorded.unanswered = tx.execute(
-                        "UPDATE job SET state='in_doubt', updated_at=?4
-                         WHERE state='sent' AND connection_id=?1 AND session_id=?2 AND message_set_id IS ?3",
+                        UNANSWERED_SENT,
                         params![to.connection_id, to.session_id, set, now],
                     )?;
                     if let Some(id) = set {
@@ -314,13 +323,23 @@ fn apply_result(
                 "UPDATE job SET state='completed', verify=0, object_id=?2, last_status=0, advice=NULL, finalized_at=?3 WHERE id=?1",
                 params![job_id, object_id, now],
             )?;
-            tx.execute(
-                "INSERT INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(connection_id, plugin, key) DO UPDATE SET object_id=excluded.object_id,
-                   edit_sequence=excluded.edit_sequence, updated_at=excluded.updated_at",
-                params![connection_id, plugin, key, object_id.clone().unwrap_or_default(), edit_sequence, request_type, now],
-            )?;
+            let object_id = object_id.clone().unwrap_or_default();
+            let fresh = tx.execute(
+                "INSERT OR IGNORE INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![connection_id, plugin, key, object_id, edit_sequence, request_type, now],
+            )? == 1;
+            if fresh {
+                // The key is in QuickBooks now: its dependents have one dependency fewer.
+                tx.prepare_cached(DEPENDENTS_OF)?
+                    .execute(params![connection_id, plugin, key])?;
+            } else {
+                tx.execute(
+                    "UPDATE mapping SET object_id=?4, edit_sequence=?5, updated_at=?6
+                     WHERE connection_id=?1 AND plugin=?2 AND key=?3",
+                    params![connection_id, plugin, key, object_id, edit_sequence, now],
+                )?;
+            }
             for f in follow_ups {
                 insert_job(tx, connection_id, &plugin, record_id, f, now)?;
             }

@@ -1,5 +1,7 @@
 use super::*;
 use crate::store::StoreOptions;
+use crate::store::audit::now_ms;
+use crate::store::plugin_calls::CallKind;
 
 const LIMITS: BatchLimits = BatchLimits {
     max_requests: 10,
@@ -47,11 +49,11 @@ fn answer(
 ) -> Result<Recorded, StoreError> {
     let sent_as = |job_id: i64| -> (i64, i64, String) {
         s.read(|c| {
-            Ok(c.query_row(
+            c.query_row(
                 "SELECT connection_id, session_id, request_id FROM job WHERE id=?1",
                 [job_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?)
+            )
         })
         .unwrap()
     };
@@ -512,11 +514,11 @@ fn backoff_is_capped_and_grows() {
 /// The state and attempt count of a job.
 fn state_of(s: &Store, job_id: i64) -> (String, i64) {
     s.read(|c| {
-        Ok(c.query_row(
+        c.query_row(
             "SELECT state, attempt FROM job WHERE id=?1",
             [job_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+        )
     })
     .unwrap()
 }
@@ -563,9 +565,9 @@ fn a_response_applies_only_to_what_this_session_sent_in_the_outstanding_set() {
         .unwrap();
     let b2 = s
         .read(|c| {
-            Ok(c.query_row("SELECT id FROM job WHERE key='b2'", [], |r| {
+            c.query_row("SELECT id FROM job WHERE key='b2'", [], |r| {
                 r.get::<_, i64>(0)
-            })?)
+            })
         })
         .unwrap();
     assert_eq!(
@@ -663,4 +665,92 @@ fn a_recovered_answer_binds_to_the_session_recovering_that_set() {
     };
     assert_eq!(s.record_results(&to, &answer).unwrap().applied, 1);
     assert_eq!(state_of(&s, jobs[0].job_id).0, "completed");
+}
+
+/// The query plan SQLite chooses for `sql` (parameters unbound: plans do not depend on them).
+fn plan(c: &rusqlite::Connection, sql: &str) -> String {
+    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
+
+/// Every query on the per-call path of a QBWC session reads through the index meant for it:
+/// no scan of the queue or the history, no sort of everything waiting. (A later change that
+/// breaks the match of a partial index — one WHERE term worded differently — fails here.)
+#[test]
+fn hot_queries_use_their_indexes() {
+    use crate::store::queue::{claim, results, views};
+    let own = |cond: &str| format!("SELECT j.id FROM job j WHERE {cond}");
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        ("claim: ready jobs", claim::READY.into(), vec!["job_ready"]),
+        ("claim: probes", claim::PROBES.into(), vec!["job_verify"]),
+        (
+            "claim: in doubt to verify",
+            claim::VERIFY_UNCOVERED.into(),
+            vec!["job_in_doubt"],
+        ),
+        (
+            "claim: set to recover",
+            claim::UNANSWERED_SET.into(),
+            vec!["message_set_pending"],
+        ),
+        (
+            "has work",
+            claim::HAS_WORK.into(),
+            vec![
+                "message_set_pending",
+                "job_in_doubt",
+                "job_sent",
+                "job_verify",
+                "job_ready",
+            ],
+        ),
+        ("progress", claim::PENDING.into(), vec!["PRIMARY KEY"]),
+        (
+            "response: owed (sent)",
+            own(results::OWED_SENT),
+            vec!["job_sent"],
+        ),
+        (
+            "response: owed (recovered)",
+            own(results::OWED_RECOVERED),
+            vec!["job_message_set"],
+        ),
+        (
+            "response: unanswered",
+            results::UNANSWERED_SENT.into(),
+            vec!["job_sent"],
+        ),
+        (
+            "status: oldest waiting",
+            views::OLDEST_WAITING.into(),
+            vec!["job_waiting"],
+        ),
+        (
+            "completion: dependents",
+            results::DEPENDENTS_OF.into(),
+            vec!["job_dep_target"],
+        ),
+    ];
+    let (_d, s) = open();
+    s.read(|c| {
+        for (what, sql, indexes) in &cases {
+            let plan = plan(c, sql);
+            for index in indexes {
+                assert!(plan.contains(index), "{what} does not use {index}:\n{plan}");
+            }
+            for line in plan.lines() {
+                let full_scan = line.contains("SCAN ")
+                    && !line.contains("INDEX")
+                    && !line.contains("CONSTANT ROW");
+                assert!(!full_scan, "{what} scans a table:\n{plan}");
+            }
+            assert!(!plan.contains("TEMP B-TREE"), "{what} sorts:\n{plan}");
+        }
+        Ok::<_, StoreError>(())
+    })
+    .unwrap();
 }
