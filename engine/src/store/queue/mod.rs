@@ -30,7 +30,6 @@ mod views;
 pub(crate) use enqueue::insert_job;
 pub use results::{AnswerTo, Answered, Answering, Recorded};
 
-use super::{Store, StoreError};
 
 /// Job states as stored and shown to admins.
 pub const STATES: &[&str] = &[

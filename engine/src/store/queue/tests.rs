@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::StoreOptions;
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::CallKind;
 
