@@ -261,7 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => {
-            crate::pipeline::cli::ingest_file(&open_store(&config)?, &config, args)?;
+            crate::pipeline::bulk::ingest_file(&open_store(&config)?, &config, args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule(cmd) => {

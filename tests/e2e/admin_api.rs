@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use qbridge::store::queue::{
-    AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob, Origin,
+    AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob, NewRecord, Origin,
 };
 use qbridge::store::tokens::Scope;
 use qbridge::store::{Store, StoreOptions};
@@ -79,18 +79,18 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
         notes: vec![],
     };
     store
-        .enqueue_record(
-            Origin::Push,
-            1,
-            "demo",
-            "invoice",
-            Some("INV-1001"),
-            "{}",
-            &[
+        .enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 1,
+            plugin: "demo",
+            kind: "invoice",
+            source_id: Some("INV-1001"),
+            payload: "{}",
+            jobs: &[
                 job("customer:42", "CustomerAdd"),
                 job("invoice:1001", "InvoiceAdd"),
             ],
-        )
+        })
         .unwrap();
     let limits = BatchLimits {
         max_requests: 10,

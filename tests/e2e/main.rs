@@ -9,6 +9,7 @@ mod admin;
 mod admin_api;
 mod admin_plugins;
 mod browser;
+mod bulk;
 mod crash;
 mod fake_source;
 mod foundation;

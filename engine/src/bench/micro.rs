@@ -13,7 +13,7 @@ use qbridge_sdk::Mapper;
 use super::{Row, percentile_ms, proc_status_kib, row};
 use crate::config::Config;
 use crate::plugins::{InstallOutcome, PluginManager};
-use crate::store::queue::Origin;
+use crate::store::queue::{NewRecord, Origin};
 use crate::store::{Store, StoreOptions};
 
 /// The bundled example plugin's own source, compiled natively: the baseline the WASM
@@ -262,7 +262,15 @@ pub(crate) fn queue_transactions(work: &Path, records: usize) -> anyhow::Result<
             job(format!("customer:{i}"), vec![]),
             job(format!("invoice:{i}"), vec![format!("customer:{i}")]),
         ];
-        store.enqueue_record(Origin::Push, 1, "bench", "invoice", None, "{}", &jobs)?;
+        store.enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 1,
+            plugin: "bench",
+            kind: "invoice",
+            source_id: None,
+            payload: "{}",
+            jobs: &jobs,
+        })?;
     }
     let enqueued = store.write_transactions() - before;
     let limits = BatchLimits {

@@ -3,19 +3,15 @@
 //! These open the data dir directly (the server must be stopped — one engine per data dir);
 //! with a running server use the admin API (`/api/v1/jobs`, `/api/v1/ingest/{plugin}`).
 
-use std::io::Read;
-
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::ingest::ingest;
 use crate::config::Config;
-use crate::plugins::PluginManager;
 use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::{CallCounts, CallKind};
-use crate::store::queue::{Enqueued, JobFilter, Origin, STATES};
+use crate::store::queue::{JobFilter, STATES};
 
 /// `qbridge jobs …`
 #[derive(Debug, Args)]
@@ -60,15 +56,19 @@ enum JobsCommand {
 pub struct IngestArgs {
     /// Plugin that maps the records.
     #[arg(long)]
-    plugin: String,
+    pub(super) plugin: String,
     /// Connection (company file) the records are for; optional when there is only one.
     #[arg(long)]
-    connection: Option<String>,
+    pub(super) connection: Option<String>,
     /// Record kind the plugin expects (e.g. invoice, company, transaction, bill).
     #[arg(long)]
-    kind: String,
-    /// JSON file with one record or an array of records; `-` reads standard input.
-    file: String,
+    pub(super) kind: String,
+    /// Records stored per transaction.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(super) batch: u32,
+    /// JSON file with one record, an array of records, or one record per line (NDJSON);
+    /// `-` reads standard input.
+    pub(super) file: String,
 }
 
 /// `qbridge schedule …`
@@ -103,7 +103,7 @@ pub enum ScheduleCommand {
     },
 }
 
-fn connection_id(store: &Store, name: Option<&str>) -> anyhow::Result<i64> {
+pub(super) fn connection_id(store: &Store, name: Option<&str>) -> anyhow::Result<i64> {
     match name {
         Some(n) => Ok(store.connection(n)?.id),
         None => {
@@ -280,64 +280,6 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
                 ago(now_ms() - s.started_at)
             );
         }
-    }
-    Ok(())
-}
-
-/// Runs `qbridge ingest …`: maps and queues the records, printing one line per record.
-pub fn ingest_file(store: &Store, config: &Config, args: IngestArgs) -> anyhow::Result<()> {
-    let text = if args.file == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read standard input")?;
-        s
-    } else {
-        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file))?
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.file))?;
-    let records = match value {
-        serde_json::Value::Array(items) => items,
-        one => vec![one],
-    };
-    let connection = connection_id(store, args.connection.as_deref())?;
-    let plugins = PluginManager::open(store.clone(), config)?;
-    let (mut ok, mut failed) = (0, 0);
-    for (i, record) in records.iter().enumerate() {
-        match ingest(
-            Origin::Push,
-            store,
-            &plugins,
-            connection,
-            &args.plugin,
-            &args.kind,
-            &record.to_string(),
-        ) {
-            Ok(r) => {
-                ok += 1;
-                let created = r
-                    .jobs
-                    .iter()
-                    .filter(|(_, e)| matches!(e, Enqueued::Created(_)))
-                    .count();
-                println!(
-                    "record {i}: queued as record {} ({created} new job(s), {} total)",
-                    r.record_id,
-                    r.jobs.len()
-                );
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("record {i}: {e}");
-            }
-        }
-    }
-    if failed > 0 {
-        bail!(
-            "{failed} of {} record(s) were not queued (see above); {ok} were",
-            records.len()
-        );
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 use qbridge_sdk::Request;
 
 use crate::plugins::{PluginError, PluginManager};
-use crate::store::queue::{Ingested, NewJob, Origin};
+use crate::store::queue::{Ingested, NewJob, NewRecord, Origin};
 use crate::store::{Store, StoreError};
 
 /// Largest record accepted (JSON text). Source APIs return records of a few KiB; anything
@@ -54,17 +54,20 @@ pub fn to_new_job(r: &Request) -> NewJob {
     }
 }
 
-/// Maps `record_json` with `plugin` and queues the result for `connection_id`; `origin` says
-/// whether it was pushed to qbridge or pulled (pulled records are acknowledged to the source).
-pub fn ingest(
-    origin: Origin,
-    store: &Store,
+/// A record the plugin mapped, not yet stored.
+#[derive(Debug)]
+pub struct Mapped {
+    source_id: Option<String>,
+    jobs: Vec<NewJob>,
+}
+
+/// Runs `plugin`'s `map` on one record (size and JSON checked first). Nothing is stored.
+pub fn map_record(
     plugins: &PluginManager,
-    connection_id: i64,
     plugin: &str,
     kind: &str,
     record_json: &str,
-) -> Result<Ingested, IngestError> {
+) -> Result<Mapped, IngestError> {
     if record_json.len() > MAX_RECORD_BYTES {
         return Err(IngestError::TooLarge(record_json.len()));
     }
@@ -77,18 +80,78 @@ pub fn ingest(
             kind: kind.to_string(),
             reason: e.to_string(),
         })?;
-    let jobs: Vec<NewJob> = requests.iter().map(to_new_job).collect();
     let source_id = ["id", "Id", "ID"]
         .iter()
         .find_map(|k| value.get(*k))
         .map(|v| v.to_string().trim_matches('"').to_string());
-    Ok(store.enqueue_record(
+    Ok(Mapped {
+        source_id,
+        jobs: requests.iter().map(to_new_job).collect(),
+    })
+}
+
+/// Maps `record_json` with `plugin` and queues the result for `connection_id`; `origin` says
+/// whether it was pushed to qbridge or pulled (pulled records are acknowledged to the source).
+pub fn ingest(
+    origin: Origin,
+    store: &Store,
+    plugins: &PluginManager,
+    connection_id: i64,
+    plugin: &str,
+    kind: &str,
+    record_json: &str,
+) -> Result<Ingested, IngestError> {
+    let mapped = map_record(plugins, plugin, kind, record_json)?;
+    Ok(store.enqueue_record(&NewRecord {
         origin,
         connection_id,
         plugin,
         kind,
-        source_id.as_deref(),
-        record_json,
-        &jobs,
-    )?)
+        source_id: mapped.source_id.as_deref(),
+        payload: record_json,
+        jobs: &mapped.jobs,
+    })?)
+}
+
+/// [`ingest`] for many records of one kind: each is mapped on its own (a refused record does
+/// not stop the others), then every accepted one is stored in ONE transaction. The outer
+/// error means the store failed and nothing of the batch was stored; otherwise one result
+/// per record, in order.
+pub fn ingest_batch(
+    origin: Origin,
+    store: &Store,
+    plugins: &PluginManager,
+    connection_id: i64,
+    plugin: &str,
+    kind: &str,
+    records: &[&str],
+) -> Result<Vec<Result<Ingested, IngestError>>, StoreError> {
+    let mapped: Vec<Result<Mapped, IngestError>> = records
+        .iter()
+        .map(|r| map_record(plugins, plugin, kind, r))
+        .collect();
+    let accepted: Vec<NewRecord<'_>> = mapped
+        .iter()
+        .zip(records)
+        .filter_map(|(m, payload)| {
+            let m = m.as_ref().ok()?;
+            Some(NewRecord {
+                origin,
+                connection_id,
+                plugin,
+                kind,
+                source_id: m.source_id.as_deref(),
+                payload,
+                jobs: &m.jobs,
+            })
+        })
+        .collect();
+    let mut stored = store.enqueue_records(&accepted)?.into_iter();
+    Ok(mapped
+        .into_iter()
+        .map(|m| match m {
+            Ok(_) => Ok(stored.next().expect("one stored record per accepted one")),
+            Err(e) => Err(e),
+        })
+        .collect())
 }

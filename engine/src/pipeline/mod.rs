@@ -11,6 +11,7 @@
 //! - A job whose outcome is unknown is resolved by qbXML error recovery (`oldMessageSetID`)
 //!   or its probe before anything is re-sent: the effect in QuickBooks is exactly once.
 
+pub mod bulk;
 pub mod cli;
 pub mod deferred;
 pub mod http;

@@ -6,40 +6,67 @@ use super::*;
 use crate::store::audit::now_ms;
 use crate::store::{Store, StoreError};
 
+/// One source record and the jobs its plugin made of it, ready to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRecord<'a> {
+    /// Pushed to qbridge or pulled by it.
+    pub origin: Origin,
+    /// Connection (company file) the jobs are for.
+    pub connection_id: i64,
+    /// Plugin that mapped it.
+    pub plugin: &'a str,
+    /// Record kind (`invoice`, `transaction`, …).
+    pub kind: &'a str,
+    /// The source's id, when the record has one.
+    pub source_id: Option<&'a str>,
+    /// The record as received (JSON text).
+    pub payload: &'a str,
+    /// The plugin's requests, in its order.
+    pub jobs: &'a [NewJob],
+}
+
 impl Store {
     /// Stores a source record and its jobs in one transaction — the source may be
     /// acknowledged only after this returns `Ok`.
-    // One argument per column of the record row; a struct would only rename them.
-    #[allow(clippy::too_many_arguments)]
-    pub fn enqueue_record(
-        &self,
-        origin: Origin,
-        connection_id: i64,
-        plugin: &str,
-        kind: &str,
-        source_id: Option<&str>,
-        payload: &str,
-        jobs: &[NewJob],
-    ) -> Result<Ingested, StoreError> {
+    pub fn enqueue_record(&self, record: &NewRecord<'_>) -> Result<Ingested, StoreError> {
+        self.write(|tx| insert_record(tx, record, now_ms()))
+    }
+
+    /// Stores many records in one transaction (bulk ingest: one commit, one fsync, per batch
+    /// instead of per record). All or nothing.
+    pub fn enqueue_records(&self, records: &[NewRecord<'_>]) -> Result<Vec<Ingested>, StoreError> {
         self.write(|tx| {
             let now = now_ms();
-            tx.execute(
-                "INSERT INTO record(connection_id, plugin, kind, source_id, payload, received_at, origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![connection_id, plugin, kind, source_id, payload, now, origin.as_str()],
-            )?;
-            let record_id = tx.last_insert_rowid();
-            let mut out = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                let outcome = insert_job(tx, connection_id, plugin, Some(record_id), job, now)?;
-                out.push((job.key.clone(), outcome));
-            }
-            Ok(Ingested {
-                record_id,
-                jobs: out,
-            })
+            records.iter().map(|r| insert_record(tx, r, now)).collect()
         })
     }
+}
+
+fn insert_record(
+    tx: &Transaction<'_>,
+    r: &NewRecord<'_>,
+    now: i64,
+) -> Result<Ingested, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO record(connection_id, plugin, kind, source_id, payload, received_at, origin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        r.connection_id,
+        r.plugin,
+        r.kind,
+        r.source_id,
+        r.payload,
+        now,
+        r.origin.as_str()
+    ])?;
+    let record_id = tx.last_insert_rowid();
+    let mut jobs = Vec::with_capacity(r.jobs.len());
+    for job in r.jobs {
+        let outcome = insert_job(tx, r.connection_id, r.plugin, Some(record_id), job, now)?;
+        jobs.push((job.key.clone(), outcome));
+    }
+    Ok(Ingested { record_id, jobs })
 }
 
 pub(crate) fn insert_job(

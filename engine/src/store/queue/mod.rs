@@ -27,9 +27,9 @@ mod results;
 mod tests;
 mod views;
 
+pub use enqueue::NewRecord;
 pub(crate) use enqueue::insert_job;
 pub use results::{AnswerTo, Answered, Answering, Recorded};
-
 
 /// Job states as stored and shown to admins.
 pub const STATES: &[&str] = &[

@@ -1,7 +1,7 @@
 use super::*;
-use crate::store::{Store, StoreError, StoreOptions};
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::CallKind;
+use crate::store::{Store, StoreError, StoreOptions};
 
 const LIMITS: BatchLimits = BatchLimits {
     max_requests: 10,
@@ -93,15 +93,15 @@ fn completed(id: &str, acknowledge: bool, retry_on_response: bool) -> JobResult 
 #[test]
 fn dependents_wait_until_their_dependency_completed() {
     let (_d, s) = open();
-    s.enqueue_record(
-        Origin::Push,
-        1,
-        "p",
-        "invoice",
-        Some("9"),
-        "{}",
-        &[job("cust", &[]), job("inv", &["cust"])],
-    )
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "invoice",
+        source_id: Some("9"),
+        payload: "{}",
+        jobs: &[job("cust", &[]), job("inv", &["cust"])],
+    })
     .unwrap();
     let (set, jobs) = sent(s.claim(1, 100, LIMITS).unwrap());
     assert!(set.as_deref().is_some_and(|id| id.len() <= 23));
@@ -128,25 +128,25 @@ fn dependents_wait_until_their_dependency_completed() {
 #[test]
 fn only_completed_jobs_of_pulled_records_are_acknowledged_with_backoff_until_given_up() {
     let (_d, s) = open();
-    s.enqueue_record(
-        Origin::Pull,
-        1,
-        "p",
-        "bill",
-        None,
-        r#"{"id":1}"#,
-        &[job("pulled", &[])],
-    )
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Pull,
+        connection_id: 1,
+        plugin: "p",
+        kind: "bill",
+        source_id: None,
+        payload: r#"{"id":1}"#,
+        jobs: &[job("pulled", &[])],
+    })
     .unwrap();
-    s.enqueue_record(
-        Origin::Push,
-        1,
-        "p",
-        "bill",
-        None,
-        "{}",
-        &[job("pushed", &[])],
-    )
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "bill",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("pushed", &[])],
+    })
     .unwrap();
     let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
     assert_eq!(jobs.len(), 2);
@@ -206,15 +206,15 @@ fn only_completed_jobs_of_pulled_records_are_acknowledged_with_backoff_until_giv
 #[test]
 fn a_failed_on_response_is_retried_and_its_follow_ups_then_join_the_queue() {
     let (_d, s) = open();
-    s.enqueue_record(
-        Origin::Push,
-        1,
-        "p",
-        "bill",
-        None,
-        "{}",
-        &[job("bill", &[])],
-    )
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "bill",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("bill", &[])],
+    })
     .unwrap();
     let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
     let failed_follow_ups = completed("T-1", false, true);
@@ -244,24 +244,56 @@ fn a_failed_on_response_is_retried_and_its_follow_ups_then_join_the_queue() {
 fn reingesting_is_a_no_op_while_live_and_after_completion() {
     let (_d, s) = open();
     let first = s
-        .enqueue_record(Origin::Push, 1, "p", "c", None, "{}", &[job("a", &[])])
+        .enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 1,
+            plugin: "p",
+            kind: "c",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job("a", &[])],
+        })
         .unwrap();
     let Enqueued::Created(id) = first.jobs[0].1 else {
         panic!()
     };
     let again = s
-        .enqueue_record(Origin::Push, 1, "p", "c", None, "{}", &[job("a", &[])])
+        .enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 1,
+            plugin: "p",
+            kind: "c",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job("a", &[])],
+        })
         .unwrap();
     assert_eq!(again.jobs[0].1, Enqueued::Existing(id));
     let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
     answer(&s, set.as_deref(), &[(jobs[0].job_id, done("X"), None)]).unwrap();
     let third = s
-        .enqueue_record(Origin::Push, 1, "p", "c", None, "{}", &[job("a", &[])])
+        .enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 1,
+            plugin: "p",
+            kind: "c",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job("a", &[])],
+        })
         .unwrap();
     assert_eq!(third.jobs[0].1, Enqueued::AlreadyInQuickBooks);
     // Another connection is another company file: it needs its own copy.
     let other = s
-        .enqueue_record(Origin::Push, 2, "p", "c", None, "{}", &[job("a", &[])])
+        .enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 2,
+            plugin: "p",
+            kind: "c",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job("a", &[])],
+        })
         .unwrap();
     assert!(matches!(other.jobs[0].1, Enqueued::Created(_)));
 }
@@ -269,15 +301,15 @@ fn reingesting_is_a_no_op_while_live_and_after_completion() {
 #[test]
 fn failed_dependency_holds_dependents_and_independent_work_flows() {
     let (_d, s) = open();
-    s.enqueue_record(
-        Origin::Push,
-        1,
-        "p",
-        "x",
-        None,
-        "{}",
-        &[job("cust", &[]), job("inv", &["cust"]), job("other", &[])],
-    )
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("cust", &[]), job("inv", &["cust"]), job("other", &[])],
+    })
     .unwrap();
     let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
     assert_eq!(jobs.len(), 2, "customer and the independent job");
@@ -327,15 +359,15 @@ fn failed_dependency_holds_dependents_and_independent_work_flows() {
         "held work is not sent to fail with 3140"
     );
     // A new record depending on the failed key is held at once.
-    s.enqueue_record(
-        Origin::Push,
-        1,
-        "p",
-        "x",
-        None,
-        "{}",
-        &[job("inv2", &["cust"])],
-    )
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("inv2", &["cust"])],
+    })
     .unwrap();
     assert_eq!(
         s.list_jobs(&JobFilter {
@@ -367,8 +399,16 @@ fn failed_dependency_holds_dependents_and_independent_work_flows() {
 #[test]
 fn lost_session_leads_to_recovery_then_probe_then_resend() {
     let (_d, s) = open();
-    s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
-        .unwrap();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a", &[])],
+    })
+    .unwrap();
     let (set, jobs) = sent(s.claim(1, 7, LIMITS).unwrap());
     let set = set.unwrap();
     assert_eq!(s.session_lost(7).unwrap(), 1);
@@ -392,8 +432,16 @@ fn lost_session_leads_to_recovery_then_probe_then_resend() {
 #[test]
 fn a_probe_told_to_retry_is_probed_again_never_resent_unverified() {
     let (_d, s) = open();
-    s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
-        .unwrap();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a", &[])],
+    })
+    .unwrap();
     let (set, _) = sent(s.claim(1, 1, LIMITS).unwrap());
     s.session_lost(1).unwrap();
     s.recovery_unavailable(&set.unwrap()).unwrap();
@@ -417,8 +465,16 @@ fn a_probe_told_to_retry_is_probed_again_never_resent_unverified() {
 #[test]
 fn an_in_doubt_job_no_recovery_covers_is_probed_not_stranded() {
     let (_d, s) = open();
-    s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
-        .unwrap();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a", &[])],
+    })
+    .unwrap();
     let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
     // Its set was answered without it (or resolved) while the job itself went in doubt.
     s.write(|tx| {
@@ -443,8 +499,16 @@ fn orphaned_leases_from_a_dead_process_become_in_doubt() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
-            .unwrap();
+        s.enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 1,
+            plugin: "p",
+            kind: "x",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job("a", &[])],
+        })
+        .unwrap();
         sent(s.claim(1, 1, LIMITS).unwrap());
     }
     let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
@@ -458,8 +522,16 @@ fn orphaned_leases_from_a_dead_process_become_in_doubt() {
 #[test]
 fn transient_errors_back_off_and_exhaustion_discards() {
     let (_d, s) = open();
-    s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &[job("a", &[])])
-        .unwrap();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a", &[])],
+    })
+    .unwrap();
     let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
     let retry = JobResult::Retry {
         code: 3175,
@@ -484,8 +556,16 @@ fn transient_errors_back_off_and_exhaustion_discards() {
 fn batches_respect_the_byte_budget() {
     let (_d, s) = open();
     let jobs: Vec<NewJob> = (0..5).map(|i| job(&format!("k{i}"), &[])).collect();
-    s.enqueue_record(Origin::Push, 1, "p", "x", None, "{}", &jobs)
-        .unwrap();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &jobs,
+    })
+    .unwrap();
     let one = jobs[0].qbxml.len();
     let (_, claimed) = sent(
         s.claim(
@@ -535,18 +615,26 @@ fn answered(request_id: &str, job_id: i64, object: &str) -> Answered {
 #[test]
 fn a_response_applies_only_to_what_this_session_sent_in_the_outstanding_set() {
     let (_d, s) = open();
-    s.enqueue_record(
-        Origin::Push,
-        1,
-        "p",
-        "c",
-        None,
-        "{}",
-        &[job("a1", &[]), job("a2", &[])],
-    )
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "c",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a1", &[]), job("a2", &[])],
+    })
     .unwrap();
     let b = s
-        .enqueue_record(Origin::Push, 2, "p", "c", None, "{}", &[job("b1", &[])])
+        .enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 2,
+            plugin: "p",
+            kind: "c",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job("b1", &[])],
+        })
         .unwrap();
     let (set_a, jobs_a) = sent(s.claim(1, 100, LIMITS).unwrap());
     // Company file B: one job sent in its own live session, one never sent.
@@ -561,8 +649,16 @@ fn a_response_applies_only_to_what_this_session_sent_in_the_outstanding_set() {
         )
         .unwrap(),
     );
-    s.enqueue_record(Origin::Push, 2, "p", "c", None, "{}", &[job("b2", &[])])
-        .unwrap();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 2,
+        plugin: "p",
+        kind: "c",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("b2", &[])],
+    })
+    .unwrap();
     let b2 = s
         .read(|c| {
             c.query_row("SELECT id FROM job WHERE key='b2'", [], |r| {
@@ -634,8 +730,16 @@ fn a_response_applies_only_to_what_this_session_sent_in_the_outstanding_set() {
 #[test]
 fn a_recovered_answer_binds_to_the_session_recovering_that_set() {
     let (_d, s) = open();
-    s.enqueue_record(Origin::Push, 1, "p", "c", None, "{}", &[job("a1", &[])])
-        .unwrap();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "c",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a1", &[])],
+    })
+    .unwrap();
     let (set, jobs) = sent(s.claim(1, 100, LIMITS).unwrap());
     let set = set.unwrap();
     s.session_lost(100).unwrap();
