@@ -68,6 +68,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/ingest/{plugin}",
             axum::routing::post(crate::pipeline::http::ingest_route),
         )
+        .route(
+            "/api/v1/ingest/{plugin}/batch",
+            axum::routing::post(crate::pipeline::http::ingest_batch_route).layer(
+                axum::extract::DefaultBodyLimit::max(crate::pipeline::http::MAX_BATCH_BYTES),
+            ),
+        )
         .merge(crate::admin::api::routes())
         .merge(crate::admin::ui::routes())
         // Anything else needs a token: unauthenticated callers learn nothing about which

@@ -49,6 +49,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/schedules/{id}"),
     ("post", "/api/v1/schedules/{id}/run"),
     ("post", "/api/v1/ingest/{plugin}"),
+    ("post", "/api/v1/ingest/{plugin}/batch"),
 ];
 
 /// The web UI's pages (each answers 401 with the sign-in form when not signed in).

@@ -91,3 +91,69 @@ fn tail(text: &str) -> &str {
         .unwrap_or(0);
     &text[start..]
 }
+
+/// POSTs NDJSON to the batch route; returns (status, parsed body).
+fn post_batch(
+    server: &crate::support::Server,
+    token: &str,
+    body: String,
+) -> (u16, serde_json::Value) {
+    let mut resp = crate::support::agent()
+        .post(format!(
+            "{}/api/v1/ingest/example/batch?kind=customer",
+            server.base
+        ))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/x-ndjson")
+        .send(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+#[test]
+fn the_batch_api_queues_every_good_line_and_names_each_refused_one() {
+    let d = Deployment::new();
+    let server = d.start();
+    // 1,200 records (three transactions) with two the plugin refuses, and a blank line.
+    let mut lines: Vec<String> = (0..1_200).map(|i| customer(i).to_string()).collect();
+    lines[7] = r#"{"id": 7}"#.into();
+    lines[1_100] = "not json".into();
+    lines.insert(500, String::new());
+    let (status, body) = post_batch(&server, &d.token, lines.join("\n"));
+    assert_eq!(status, 207, "{body}");
+    assert_eq!(
+        (body["queued"].as_u64(), body["refused"].as_u64()),
+        (Some(1_198), Some(2))
+    );
+    let refused: Vec<&serde_json::Value> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .collect();
+    assert_eq!(refused[0]["line"], 8);
+    assert_eq!(refused[0]["status"], 422);
+    assert_eq!(
+        refused[1]["line"], 1_102,
+        "line numbers count the blank line"
+    );
+    assert_eq!(refused[1]["status"], 400);
+    // Sending the same batch again queues nothing new: every key is already live.
+    let (status, body) = post_batch(&server, &d.token, lines[..5].join("\n"));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["results"][0]["jobs"][0][1]["existing"].is_number(),
+        true,
+        "{body}"
+    );
+    let (status, _) = post_batch(&server, &d.token, r#"{"id": 1}"#.into());
+    assert_eq!(status, 422);
+    let too_many: Vec<String> = (0..10_001).map(|i| format!("{{\"id\":{i}}}")).collect();
+    let (status, body) = post_batch(&server, &d.token, too_many.join("\n"));
+    assert_eq!(status, 413, "{body}");
+}

@@ -2,7 +2,7 @@
 //!
 //! The answer is `202 Accepted` with the job ids only after the record and its jobs are
 //! committed; a record the plugin rejects gets `422` with the plugin's reason and nothing is
-//! stored.
+//! stored. `POST /api/v1/ingest/{plugin}/batch` takes many records, one per line.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::ingest::{IngestError, MAX_RECORD_BYTES, ingest};
+use super::ingest::{IngestError, MAX_RECORD_BYTES, connection_for, ingest, ingest_batch};
 use crate::admin::auth::{Actor, ApiError};
 use crate::plugins::PluginError;
 use crate::server::AppState;
@@ -21,9 +21,9 @@ use crate::store::tokens::Scope;
 #[derive(Debug, serde::Deserialize)]
 pub struct IngestQuery {
     /// Record kind the plugin expects (`invoice`, `transaction`, …).
-    kind: String,
+    pub(super) kind: String,
     /// Connection name; optional when only one exists.
-    connection: Option<String>,
+    pub(super) connection: Option<String>,
 }
 
 /// The ingest handler.
@@ -49,28 +49,7 @@ pub async fn ingest_route(
     let store = state.store.clone();
     let plugins = state.plugins.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let connection_id = match q.connection.as_deref() {
-            Some(name) => store
-                .connection(name)
-                .map(|c| c.id)
-                .map_err(IngestError::Store)?,
-            None => {
-                let all = store.connections().map_err(IngestError::Store)?;
-                match all.as_slice() {
-                    [only] => only.id,
-                    _ => {
-                        return Err(IngestError::Rejected {
-                            plugin: plugin.clone(),
-                            kind: q.kind.clone(),
-                            reason: format!(
-                                "name the connection with ?connection= (there are {} connections)",
-                                all.len()
-                            ),
-                        });
-                    }
-                }
-            }
-        };
+        let connection_id = connection_for(&store, q.connection.as_deref(), &plugin, &q.kind)?;
         ingest(
             Origin::Push,
             &store,
@@ -85,20 +64,112 @@ pub async fn ingest_route(
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"))?;
     match result {
         Ok(done) => Ok((StatusCode::ACCEPTED, Json(done)).into_response()),
-        Err(e) => {
-            let status = match &e {
-                IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
-                IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-                IngestError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                IngestError::Plugin(PluginError::NotFound(_)) => StatusCode::NOT_FOUND,
-                IngestError::Plugin(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                IngestError::Store(crate::store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-                IngestError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                tracing::error!(error = %e, "ingest failed in the store");
-            }
-            Err(ApiError::new(status, e.to_string()))
-        }
+        Err(e) => Err(ApiError::new(status_of(&e), e.to_string())),
     }
+}
+
+/// The HTTP status for a record that was not queued.
+pub(super) fn status_of(e: &IngestError) -> StatusCode {
+    let status = match e {
+        IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
+        IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        IngestError::Plugin(PluginError::NotFound(_)) => StatusCode::NOT_FOUND,
+        IngestError::Plugin(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        IngestError::Store(crate::store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+        IngestError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::error!(error = %e, "ingest failed in the store");
+    }
+    status
+}
+
+/// At most this many records in one batch request (about a second of mapping).
+pub const MAX_BATCH_RECORDS: usize = 10_000;
+/// At most this many bytes in one batch request.
+pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
+/// Records stored per transaction within a batch request.
+const BATCH_TRANSACTION: usize = 500;
+
+/// `POST /api/v1/ingest/{plugin}/batch`: many records, one JSON record per line (NDJSON),
+/// each mapped on its own and stored [`BATCH_TRANSACTION`] per transaction. The answer lists
+/// every line's fate: `202` when all were queued, `207` when some were refused (the others
+/// are queued), `422` when none was.
+pub async fn ingest_batch_route(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(plugin): Path<String>,
+    Query(q): Query<IngestQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    actor.require(Scope::Ingest)?;
+    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the records must be UTF-8 JSON, one per line",
+        )
+    })?;
+    let count = text.lines().filter(|l| !l.trim().is_empty()).count();
+    if count == 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no records: send one JSON record per line",
+        ));
+    }
+    if count > MAX_BATCH_RECORDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{count} records in one request; send at most {MAX_BATCH_RECORDS} per request"),
+        ));
+    }
+    let store = state.store.clone();
+    let plugins = state.plugins.clone();
+    let answer = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
+        let connection_id = connection_for(&store, q.connection.as_deref(), &plugin, &q.kind)
+            .map_err(|e| ApiError::new(status_of(&e), e.to_string()))?;
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, l))
+            .collect();
+        let (mut queued, mut refused, mut results) = (0, 0, Vec::with_capacity(lines.len()));
+        for chunk in lines.chunks(BATCH_TRANSACTION) {
+            let texts: Vec<&str> = chunk.iter().map(|(_, l)| *l).collect();
+            let outcome =
+                ingest_batch(Origin::Push, &store, &plugins, connection_id, &plugin, &q.kind, &texts)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "batch ingest failed in the store");
+                        ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "the store failed at line {}: {e}. The {queued} record(s) before it are queued; send the rest again",
+                                chunk[0].0
+                            ),
+                        )
+                    })?;
+            for ((line, _), result) in chunk.iter().zip(outcome) {
+                results.push(match result {
+                    Ok(done) => {
+                        queued += 1;
+                        serde_json::json!({"line": line, "record_id": done.record_id, "jobs": done.jobs})
+                    }
+                    Err(e) => {
+                        refused += 1;
+                        serde_json::json!({"line": line, "status": status_of(&e).as_u16(), "error": e.to_string()})
+                    }
+                });
+            }
+        }
+        Ok(serde_json::json!({"queued": queued, "refused": refused, "results": results}))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"))??;
+    let status = match (answer["queued"].as_u64(), answer["refused"].as_u64()) {
+        (_, Some(0)) => StatusCode::ACCEPTED,
+        (Some(0), _) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::MULTI_STATUS,
+    };
+    Ok((status, Json(answer)).into_response())
 }

@@ -54,6 +54,30 @@ pub fn to_new_job(r: &Request) -> NewJob {
     }
 }
 
+/// The connection records are for: the one named, or the only one there is.
+pub fn connection_for(
+    store: &Store,
+    name: Option<&str>,
+    plugin: &str,
+    kind: &str,
+) -> Result<i64, IngestError> {
+    if let Some(name) = name {
+        return Ok(store.connection(name)?.id);
+    }
+    let all = store.connections()?;
+    match all.as_slice() {
+        [only] => Ok(only.id),
+        _ => Err(IngestError::Rejected {
+            plugin: plugin.to_string(),
+            kind: kind.to_string(),
+            reason: format!(
+                "name the connection with ?connection= (there are {} connections)",
+                all.len()
+            ),
+        }),
+    }
+}
+
 /// A record the plugin mapped, not yet stored.
 #[derive(Debug)]
 pub struct Mapped {
