@@ -6,6 +6,7 @@
 //! never asserted.
 
 mod micro;
+mod scale;
 mod soap;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,13 @@ pub struct BenchArgs {
     /// Small sizes (CI): a few minutes on two cores instead of the full run.
     #[arg(long)]
     quick: bool,
+    /// Only the scale curve (1k … 1M jobs queued and completed): several minutes.
+    #[arg(long)]
+    scale: bool,
+    /// Also measure this other build (e.g. the previous release) on the scale curve, up to
+    /// 100k jobs queued (it may store one record per transaction).
+    #[arg(long, value_name = "BIN")]
+    baseline: Option<PathBuf>,
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -46,6 +54,8 @@ pub(crate) struct Sizes {
     pub parse_mb: &'static [usize],
     pub swaps: usize,
     pub queue_records: usize,
+    /// Jobs waiting or finished on the scale curve.
+    pub scale_jobs: &'static [usize],
 }
 
 const QUICK: Sizes = Sizes {
@@ -55,6 +65,7 @@ const QUICK: Sizes = Sizes {
     parse_mb: &[1, 10],
     swaps: 100,
     queue_records: 200,
+    scale_jobs: &[1_000, 10_000],
 };
 
 const FULL: Sizes = Sizes {
@@ -64,6 +75,7 @@ const FULL: Sizes = Sizes {
     parse_mb: &[1, 10, 50],
     swaps: 100,
     queue_records: 1_000,
+    scale_jobs: &[1_000, 10_000, 100_000, 1_000_000],
 };
 
 /// Runs every benchmark, prints the table and writes the JSON file if asked.
@@ -75,6 +87,38 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let sizes = if args.quick { QUICK } else { FULL };
     let work = Workdir::new()?;
     let mut rows = Vec::new();
+    let this = std::env::current_exe().context("finding the qbridge binary")?;
+    let build = scale::Build {
+        label: "this build",
+        exe: &this,
+        batch_ingest: true,
+    };
+    let both = [scale::Backlog::Queued, scale::Backlog::Completed];
+    if let Some(exe) = &args.baseline {
+        let baseline = scale::Build {
+            label: "baseline",
+            exe,
+            batch_ingest: false,
+        };
+        let sizes: Vec<usize> = sizes
+            .scale_jobs
+            .iter()
+            .copied()
+            .filter(|n| *n <= 100_000)
+            .collect();
+        rows.extend(scale::curve(
+            work.path(),
+            &baseline,
+            &sizes,
+            &[scale::Backlog::Queued],
+        )?);
+    }
+    if args.scale {
+        rows.extend(scale::curve(work.path(), &build, sizes.scale_jobs, &both)?);
+        println!("{}", markdown(&rows, args.quick));
+        return Ok(ExitCode::SUCCESS);
+    }
+    rows.extend(scale::curve(work.path(), &build, QUICK.scale_jobs, &both)?);
     rows.extend(soap::startup_and_size(work.path())?);
     rows.extend(soap::throughput(work.path(), &sizes)?);
     rows.extend(micro::plugins(work.path(), sizes.plugin_calls)?);
@@ -150,4 +194,16 @@ pub(crate) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat`: unlike wall
+/// time, it hardly moves when other work shares the machine.
+pub(crate) fn proc_cpu_time(pid: u32) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ticks * 10))
 }

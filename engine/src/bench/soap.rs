@@ -40,10 +40,19 @@ impl ServerProcess {
         data_dir: &Path,
         extra: &[&str],
     ) -> anyhow::Result<(ServerProcess, Duration)> {
+        Self::start_exe(&this_exe()?, data_dir, extra)
+    }
+
+    /// [`ServerProcess::start`] with another build's executable.
+    pub(crate) fn start_exe(
+        exe: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<(ServerProcess, Duration)> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let listen = format!("127.0.0.1:{port}");
         let started = Instant::now();
-        let child = qbridge()?
+        let child = qbridge(exe)
             .args([
                 "serve",
                 "--listen",
@@ -92,20 +101,29 @@ impl Drop for ServerProcess {
     }
 }
 
-/// This very binary, with no `QBRIDGE_*` settings leaking in from the caller.
-fn qbridge() -> anyhow::Result<Command> {
-    let exe = std::env::current_exe().context("finding the qbridge binary")?;
+/// This very binary.
+fn this_exe() -> anyhow::Result<std::path::PathBuf> {
+    std::env::current_exe().context("finding the qbridge binary")
+}
+
+/// A qbridge executable, with no `QBRIDGE_*` settings leaking in from the caller.
+fn qbridge(exe: &Path) -> Command {
     let mut cmd = Command::new(exe);
     for (k, _) in std::env::vars() {
         if k.starts_with("QBRIDGE_") {
             cmd.env_remove(k);
         }
     }
-    Ok(cmd)
+    cmd
 }
 
 fn cli(data_dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = qbridge()?
+    cli_of(&this_exe()?, data_dir, args)
+}
+
+/// Runs `exe ARGS --data-dir DIR`; its standard output, or an error with its standard error.
+pub(crate) fn cli_of(exe: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = qbridge(exe)
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)

@@ -70,9 +70,11 @@ pub(super) const UNANSWERED_SENT: &str = "UPDATE job SET state='in_doubt', updat
     WHERE connection_id=?1 AND session_id=?2 AND state='sent' AND message_set_id IS ?3";
 /// Jobs of connection ?1 and plugin ?2 that depend on key ?3, which just reached QuickBooks:
 /// one dependency fewer to wait for (`unmet`, read by the claim's `job_ready` index).
+/// (`+` keeps SQLite from seeking the `job_key` index by connection and plugin — every job
+/// the connection ever had — instead of the few rows the subquery names.)
 pub(super) const DEPENDENTS_OF: &str = "UPDATE job SET unmet = unmet - 1
     WHERE id IN (SELECT job_id FROM job_dep WHERE depends_on=?3)
-      AND connection_id=?1 AND plugin=?2 AND unmet > 0";
+      AND +connection_id=?1 AND +plugin=?2 AND unmet > 0";
 
 /// The condition on `job j` selecting what `to` may answer, and its set parameter `?3`.
 fn owed<'a>(to: &AnswerTo<'a>) -> (&'static str, Option<&'a str>) {
