@@ -69,6 +69,25 @@ fn insert_record(
     Ok(Ingested { record_id, jobs })
 }
 
+/// Statements of [`insert_job`], prepared once per connection (bulk ingest runs them for
+/// every job).
+const IN_QUICKBOOKS: &str =
+    "SELECT EXISTS(SELECT 1 FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3)";
+const LIVE_WITH_KEY: &str = "SELECT id FROM job WHERE connection_id=?1 AND plugin=?2 AND key=?3
+    AND state NOT IN ('completed','discarded','cancelled')";
+/// A dependency among the keys in ?3 (JSON) that failed and has no live successor.
+const FAILED_DEPENDENCY: &str = "SELECT j.id, j.key FROM job j
+    WHERE j.connection_id=?1 AND j.plugin=?2 AND j.state IN ('discarded','cancelled','held')
+      AND j.key IN (SELECT value FROM json_each(?3))
+      AND NOT EXISTS (SELECT 1 FROM job k WHERE k.connection_id=j.connection_id AND k.plugin=j.plugin
+                      AND k.key=j.key AND k.state NOT IN ('completed','discarded','cancelled','held'))
+    LIMIT 1";
+const INSERT_JOB: &str =
+    "INSERT INTO job(connection_id, plugin, record_id, key, request_type, qbxml,
+        probe, adopt_existing, notes, state, advice, run_at, created_at, updated_at, unmet)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13)";
+const INSERT_DEPENDENCY: &str = "INSERT OR IGNORE INTO job_dep(job_id, depends_on) VALUES (?1, ?2)";
+
 pub(crate) fn insert_job(
     tx: &Transaction<'_>,
     connection_id: i64,
@@ -77,38 +96,38 @@ pub(crate) fn insert_job(
     job: &NewJob,
     now: i64,
 ) -> Result<Enqueued, StoreError> {
-    let done: bool = tx.query_row(
-        "SELECT EXISTS(SELECT 1 FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3)",
-        params![connection_id, plugin, job.key],
-        |r| r.get(0),
-    )?;
-    if done {
+    let in_quickbooks = |key: &str| -> rusqlite::Result<bool> {
+        tx.prepare_cached(IN_QUICKBOOKS)?
+            .query_row(params![connection_id, plugin, key], |r| r.get(0))
+    };
+    if in_quickbooks(&job.key)? {
         return Ok(Enqueued::AlreadyInQuickBooks);
     }
     let existing: Option<i64> = tx
-        .query_row(
-            &format!("SELECT id FROM job WHERE connection_id=?1 AND plugin=?2 AND key=?3 AND state NOT IN {TERMINAL}"),
-            params![connection_id, plugin, job.key],
-            |r| r.get(0),
-        )
+        .prepare_cached(LIVE_WITH_KEY)?
+        .query_row(params![connection_id, plugin, job.key], |r| r.get(0))
         .optional()?;
     if let Some(id) = existing {
         return Ok(Enqueued::Existing(id));
     }
+    let mut deps: Vec<&String> = job.depends_on.iter().collect();
+    deps.sort();
+    deps.dedup();
     // A dependency that already failed holds the new job at once, with the reason.
-    let held_by: Option<(i64, String)> = tx
-        .query_row(
-            &format!(
-                "SELECT j.id, j.key FROM job j WHERE j.connection_id=?1 AND j.plugin=?2 AND j.state IN ('discarded','cancelled','held')
-                 AND j.key IN (SELECT value FROM json_each(?3))
-                 AND NOT EXISTS (SELECT 1 FROM job k WHERE k.connection_id=j.connection_id AND k.plugin=j.plugin
-                                 AND k.key=j.key AND k.state NOT IN {TERMINAL} AND k.state!='held')
-                 LIMIT 1"
-            ),
-            params![connection_id, plugin, serde_json::to_string(&job.depends_on).unwrap_or_default()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let held_by: Option<(i64, String)> = if deps.is_empty() {
+        None
+    } else {
+        tx.prepare_cached(FAILED_DEPENDENCY)?
+            .query_row(
+                params![
+                    connection_id,
+                    plugin,
+                    serde_json::to_string(&deps).unwrap_or_default()
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+    };
     let (state, advice) = match &held_by {
         Some((id, key)) => (
             "held",
@@ -118,40 +137,32 @@ pub(crate) fn insert_job(
         ),
         None => ("available", None),
     };
-    tx.execute(
-        "INSERT INTO job(connection_id, plugin, record_id, key, request_type, qbxml, probe, adopt_existing, notes,
-                         state, advice, run_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12)",
-        params![
-            connection_id,
-            plugin,
-            record_id,
-            job.key,
-            job.request_type,
-            job.qbxml,
-            job.probe,
-            job.adopt_existing,
-            serde_json::to_string(&job.notes).unwrap_or_else(|_| "[]".into()),
-            state,
-            advice,
-            now
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    for dep in &job.depends_on {
-        tx.execute(
-            "INSERT OR IGNORE INTO job_dep(job_id, depends_on) VALUES (?1, ?2)",
-            params![id, dep],
-        )?;
+    // Dependencies not yet in QuickBooks; completing each counts it down (`DEPENDENTS_OF`).
+    let mut unmet = 0i64;
+    for dep in &deps {
+        if !in_quickbooks(dep)? {
+            unmet += 1;
+        }
     }
-    if !job.depends_on.is_empty() {
-        // Dependencies not yet in QuickBooks; the `mapping_unblocks` trigger counts them down.
-        tx.execute(
-            "UPDATE job SET unmet = (SELECT COUNT(*) FROM job_dep d WHERE d.job_id=?1 AND NOT EXISTS (
-                SELECT 1 FROM mapping m WHERE m.connection_id=?2 AND m.plugin=?3 AND m.key=d.depends_on))
-             WHERE id=?1",
-            params![id, connection_id, plugin],
-        )?;
+    tx.prepare_cached(INSERT_JOB)?.execute(params![
+        connection_id,
+        plugin,
+        record_id,
+        job.key,
+        job.request_type,
+        job.qbxml,
+        job.probe,
+        job.adopt_existing,
+        serde_json::to_string(&job.notes).unwrap_or_else(|_| "[]".into()),
+        state,
+        advice,
+        now,
+        unmet
+    ])?;
+    let id = tx.last_insert_rowid();
+    let mut insert_dependency = tx.prepare_cached(INSERT_DEPENDENCY)?;
+    for dep in &deps {
+        insert_dependency.execute(params![id, dep])?;
     }
     Ok(Enqueued::Created(id))
 }

@@ -270,7 +270,6 @@ pub(super) const UNANSWERED_PROBE: &str = "state='sent' AND verify=1 AND message
 /// being recovered carries the recovering session's id while its jobs keep the sending one's.
 pub(super) const IN_DOUBT_SETS: &str =
     "SELECT message_set_id FROM job WHERE state='in_doubt' AND message_set_id IS NOT NULL";
-pub(super) const TERMINAL: &str = "('completed','discarded','cancelled')";
 /// Responses are kept for `jobs show`; cap them so a huge query answer cannot bloat the queue.
 pub(super) const MAX_STORED_RESPONSE: usize = 64 * 1024;
 /// Backoff: min(2^attempt · 5 s, 1 h) plus full jitter.
