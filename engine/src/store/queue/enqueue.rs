@@ -68,6 +68,9 @@ pub(crate) fn insert_job(
     if let Some(id) = existing {
         return Ok(Enqueued::Existing(id));
     }
+    // A dependency QuickBooks has under another name (shared name space): refer to that.
+    let renamed = super::names::follow_renames(tx, connection_id, plugin, job)?;
+    let job = renamed.as_ref().unwrap_or(job);
     // A dependency that already failed holds the new job at once, with the reason.
     let held_by: Option<(i64, String)> = tx
         .query_row(

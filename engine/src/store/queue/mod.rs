@@ -22,14 +22,15 @@
 mod admin;
 mod claim;
 mod enqueue;
+mod names;
 mod results;
 #[cfg(test)]
 mod tests;
 mod views;
 
 pub(crate) use enqueue::insert_job;
+pub use names::JobRequest;
 pub use results::{AnswerTo, Answered, Answering, Recorded};
-
 
 /// Job states as stored and shown to admins.
 pub const STATES: &[&str] = &[
@@ -183,6 +184,28 @@ pub enum JobResult {
         /// Why verification is needed.
         message: String,
     },
+    /// Another list of QuickBooks' shared name space holds the name the job creates, and
+    /// qbridge chose another (see `pipeline::names`): send the renamed request next.
+    Renamed {
+        /// The request under the new name.
+        qbxml: String,
+        /// The probe, finding the new name.
+        probe: Option<String>,
+        /// The name the plugin asked for.
+        from: String,
+        /// Why, for the job's notes.
+        note: String,
+    },
+    /// Sending the job again would not help (the same answer again and again, a name another
+    /// list holds): it waits for an admin, with advice; dependents are held with it.
+    Hold {
+        /// Status code of the last answer.
+        code: i32,
+        /// QuickBooks' message.
+        message: String,
+        /// What the bookkeeper can do.
+        advice: String,
+    },
 }
 
 /// A job as shown to admins.
@@ -239,6 +262,10 @@ pub struct JobBrief {
     pub adopt_existing: bool,
     /// The plugin supplied a probe.
     pub has_probe: bool,
+    /// Sends of the request since it last changed (see migration 10).
+    pub sends: i64,
+    /// The name the plugin asked for, when qbridge renamed the job (shared name space).
+    pub renamed_from: Option<String>,
 }
 
 /// Filter for [`Store::list_jobs`].

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::names;
 use super::*;
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::{CallKind, queue_call};
@@ -74,6 +75,12 @@ pub(super) const DEPENDENTS_OF: &str = "UPDATE job SET unmet = unmet - 1
     WHERE id IN (SELECT job_id FROM job_dep WHERE depends_on=?3)
       AND connection_id=?1 AND plugin=?2 AND unmet > 0";
 
+/// A probe that went out as often as a job may be tried and never got an answer: asking again
+/// would only repeat that, so the job is held (with [`UNANSWERED_PROBES_ADVICE`]).
+const PROBES_EXHAUSTED: &str = "attempt >= max_attempts";
+const UNANSWERED_PROBES_ADVICE: &str = "QuickBooks never answered the query that checks whether this request was applied, however often it was asked. \
+     Look for the record in QuickBooks: if it is missing run `qbridge jobs retry ID`, if it is there run `qbridge jobs cancel ID`.";
+
 /// The condition on `job j` selecting what `to` may answer, and its set parameter `?3`.
 fn owed<'a>(to: &AnswerTo<'a>) -> (&'static str, Option<&'a str>) {
     match to.set {
@@ -87,7 +94,8 @@ impl Store {
     pub fn job_brief(&self, job_id: i64) -> Result<JobBrief, StoreError> {
         self.read(|c| {
             c.query_row(
-                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL FROM job WHERE id=?1",
+                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL, sends, renamed_from
+                 FROM job WHERE id=?1",
                 [job_id],
                 |r| {
                     Ok(JobBrief {
@@ -97,6 +105,8 @@ impl Store {
                         probing: r.get(3)?,
                         adopt_existing: r.get(4)?,
                         has_probe: r.get(5)?,
+                        sends: r.get(6)?,
+                        renamed_from: r.get(7)?,
                     })
                 },
             )
@@ -152,10 +162,18 @@ impl Store {
             drop(owed);
             match to.set {
                 Answering::Sent(_) => {
+                    let mine = "connection_id=?1 AND session_id=?2 AND message_set_id IS ?3";
+                    tx.execute(
+                        &format!(
+                            "UPDATE job SET state='held', verify=0, advice=?5, updated_at=?4
+                             WHERE {UNANSWERED_PROBE} AND {mine} AND {PROBES_EXHAUSTED}"
+                        ),
+                        params![to.connection_id, to.session_id, set, now, UNANSWERED_PROBES_ADVICE],
+                    )?;
                     tx.execute(
                         &format!(
                             "UPDATE job SET state='available', updated_at=?4
-                             WHERE {UNANSWERED_PROBE} AND connection_id=?1 AND session_id=?2 AND message_set_id IS ?3"
+                             WHERE {UNANSWERED_PROBE} AND {mine}"
                         ),
                         params![to.connection_id, to.session_id, set, now],
                     )?;
@@ -257,6 +275,13 @@ fn doubt_unanswered(
     let now = now_ms();
     tx.execute(
         &format!(
+            "UPDATE job SET state='held', verify=0, advice=?3, updated_at=?2
+             WHERE {owner} AND {UNANSWERED_PROBE} AND {PROBES_EXHAUSTED}"
+        ),
+        params![value, now, UNANSWERED_PROBES_ADVICE],
+    )?;
+    tx.execute(
+        &format!(
             "UPDATE job SET state='available', updated_at=?2 WHERE {owner} AND {UNANSWERED_PROBE}"
         ),
         params![value, now],
@@ -340,6 +365,7 @@ fn apply_result(
                     params![connection_id, plugin, key, object_id, edit_sequence, now],
                 )?;
             }
+            names::record_renamed(tx, job_id, now)?;
             for f in follow_ups {
                 insert_job(tx, connection_id, &plugin, record_id, f, now)?;
             }
@@ -382,6 +408,26 @@ fn apply_result(
         } => {
             push_error(tx, job_id, *code, message, now)?;
             discard(tx, job_id, *code, advice, now)?;
+        }
+        JobResult::Renamed {
+            qbxml,
+            probe,
+            from,
+            note,
+        } => {
+            names::rename(tx, job_id, qbxml, probe.as_deref(), from, note, now)?;
+        }
+        JobResult::Hold {
+            code,
+            message,
+            advice,
+        } => {
+            push_error(tx, job_id, *code, message, now)?;
+            tx.execute(
+                "UPDATE job SET state='held', verify=0, last_status=?2, advice=?3, updated_at=?4 WHERE id=?1",
+                params![job_id, code, advice, now],
+            )?;
+            hold_dependents(tx, job_id, "is held", now)?;
         }
         JobResult::Verify { message } => {
             push_error(tx, job_id, 3100, message, now)?;

@@ -1,7 +1,7 @@
 use super::*;
-use crate::store::{Store, StoreError, StoreOptions};
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::CallKind;
+use crate::store::{Store, StoreError, StoreOptions};
 
 const LIMITS: BatchLimits = BatchLimits {
     max_requests: 10,
