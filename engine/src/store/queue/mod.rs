@@ -245,6 +245,9 @@ pub struct JobView {
     pub qbxml: Option<String>,
     /// The last response element (in `show` only).
     pub response: Option<String>,
+    /// `sent` by a process that is gone (a crash or kill): whether QuickBooks applied it is
+    /// unknown until the next start verifies it.
+    pub outcome_unknown: bool,
 }
 
 /// A job's routing facts (see [`Store::job_brief`]).
@@ -288,6 +291,9 @@ pub struct QueueStatus {
     pub counts: Vec<(String, i64)>,
     /// Age in ms of the oldest job waiting to be sent.
     pub oldest_waiting_ms: Option<i64>,
+    /// Of the `sent` jobs, those sent by a process that is gone (see
+    /// [`JobView::outcome_unknown`]).
+    pub outcome_unknown: i64,
 }
 
 /// A job whose probe (a query: it changes nothing) was sent in a probe-only set, which has no

@@ -59,9 +59,11 @@ pub struct Recorded {
 pub(super) const OWED_SENT: &str =
     "j.connection_id=?1 AND j.session_id=?2 AND j.state='sent' AND j.message_set_id IS ?3";
 /// The jobs owed an answer in session `?2` of connection `?1` when it recovers set `?3`: the
-/// set's unresolved jobs, provided this session is the one recovering it.
+/// set's unresolved jobs, provided this session is the one recovering it. (`+` keeps the
+/// planner on the set's index: without statistics it may prefer `job_key` by connection,
+/// which reads every job of the company file.)
 pub(super) const OWED_RECOVERED: &str =
-    "j.connection_id=?1 AND j.message_set_id=?3 AND j.state IN ('sent','in_doubt')
+    "+j.connection_id=?1 AND j.message_set_id=?3 AND j.state IN ('sent','in_doubt')
     AND EXISTS (SELECT 1 FROM message_set m WHERE m.id=?3 AND m.connection_id=?1
                 AND m.session_id=?2 AND m.state='recovering')";
 

@@ -734,6 +734,11 @@ fn hot_queries_use_their_indexes() {
             results::DEPENDENTS_OF.into(),
             vec!["job_dep_target"],
         ),
+        (
+            "status: outcome unknown",
+            views::ORPHANED_SENT.into(),
+            vec!["job_sent"],
+        ),
     ];
     let (_d, s) = open();
     s.read(|c| {
