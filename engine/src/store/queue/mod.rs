@@ -22,6 +22,8 @@
 mod admin;
 mod claim;
 mod enqueue;
+#[cfg(test)]
+mod loops_tests;
 mod names;
 mod results;
 #[cfg(test)]
