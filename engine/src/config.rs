@@ -441,31 +441,11 @@ const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "names.conflict_plugins",
-        parse: |c, v| {
-            const SHAPE: &str =
-                "comma-separated plugin=policy pairs such as ramp=hold,autotask=disambiguate";
-            c.names.per_plugin.clear();
-            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (plugin, policy) = pair.split_once('=').ok_or(SHAPE)?;
-                let policy = OnConflict::parse(policy.trim()).ok_or(SHAPE)?;
-                c.names.per_plugin.insert(plugin.trim().to_string(), policy);
-            }
-            Ok(())
-        },
+        parse: |c, v| c.names.set_per_plugin(v),
     },
     Setting {
         key: "names.suffix",
-        parse: |c, v| {
-            let len = v.replace("{initial}", "C").chars().count();
-            if !v.contains("{initial}") || len > 10 {
-                return Err(
-                    "text of at most 10 characters containing {initial}, such as \" ({initial})\""
-                        .into(),
-                );
-            }
-            c.names.suffix = v.to_string();
-            Ok(())
-        },
+        parse: |c, v| c.names.set_suffix(v),
     },
     Setting {
         key: "pipeline.schedule_check_secs",

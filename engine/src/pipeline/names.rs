@@ -60,6 +60,35 @@ impl Default for NamePolicy {
 }
 
 impl NamePolicy {
+    /// Sets the per-plugin policies from `plugin=policy,…` (setting `names.conflict_plugins`).
+    pub fn set_per_plugin(&mut self, v: &str) -> Result<(), String> {
+        const SHAPE: &str =
+            "comma-separated plugin=policy pairs such as ramp=hold,autotask=disambiguate";
+        let mut per_plugin = BTreeMap::new();
+        for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (plugin, policy) = pair.split_once('=').ok_or(SHAPE)?;
+            let policy = OnConflict::parse(policy.trim()).ok_or(SHAPE)?;
+            per_plugin.insert(plugin.trim().to_string(), policy);
+        }
+        self.per_plugin = per_plugin;
+        Ok(())
+    }
+
+    /// Sets the suffix template (setting `names.suffix`): it must name the list, or two
+    /// lists' records would get the same disambiguated name, and stay short so the name
+    /// keeps most of its 41 characters.
+    pub fn set_suffix(&mut self, v: &str) -> Result<(), String> {
+        let len = v.replace("{initial}", "C").chars().count();
+        if !v.contains("{initial}") || len > 10 {
+            return Err(
+                "text of at most 10 characters containing {initial}, such as \" ({initial})\""
+                    .into(),
+            );
+        }
+        self.suffix = v.to_string();
+        Ok(())
+    }
+
     /// The policy for `plugin`.
     pub fn for_plugin(&self, plugin: &str) -> OnConflict {
         self.per_plugin.get(plugin).copied().unwrap_or(self.default)
@@ -130,6 +159,48 @@ pub fn rename_note(check: &NameCheck, holder: NameList, chosen: &str) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_is_set_per_plugin_and_the_suffix_must_name_the_list() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let c = crate::config::Config::load(
+            None,
+            env(&[
+                ("QBRIDGE_NAMES_CONFLICT", "hold"),
+                (
+                    "QBRIDGE_NAMES_CONFLICT_PLUGINS",
+                    "ramp=disambiguate, example = hold",
+                ),
+                ("QBRIDGE_NAMES_SUFFIX", " [{initial}]"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        let rules = c.pipeline_rules();
+        assert_eq!(rules.max_sends, 3);
+        assert_eq!(rules.names.for_plugin("ramp"), OnConflict::Disambiguate);
+        assert_eq!(rules.names.for_plugin("example"), OnConflict::Hold);
+        assert_eq!(rules.names.for_plugin("autotask"), OnConflict::Hold);
+        assert_eq!(
+            names::disambiguated("Acme", NameList::Vendor, &rules.names.suffix),
+            "Acme [V]"
+        );
+        for (key, bad) in [
+            ("QBRIDGE_NAMES_CONFLICT_PLUGINS", "ramp"),
+            ("QBRIDGE_NAMES_SUFFIX", " (X)"),
+            ("QBRIDGE_NAMES_CONFLICT", "rename"),
+        ] {
+            let err = crate::config::Config::load(None, env(&[(key, bad)]), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
 
     #[test]
     fn lookup_ids_name_the_probe_and_the_list() {
