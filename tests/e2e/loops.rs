@@ -354,7 +354,7 @@ fn split_responses(body: &str) -> Vec<String> {
     while let Some(start) = rest.find('<') {
         rest = &rest[start..];
         let name_end = rest[1..]
-            .find(|c: char| c == ' ' || c == '>' || c == '/')
+            .find([' ', '>', '/'])
             .map_or(rest.len(), |i| i + 1);
         let name = &rest[1..name_end];
         let tag_end = rest.find('>').map_or(rest.len(), |i| i + 1);
