@@ -322,7 +322,10 @@ fn a_request_quickbooks_keeps_refusing_is_sent_at_most_three_times_then_held_and
         .find(|l| l.contains("CustomerAdd"))
         .unwrap()
         .to_string();
-    assert!(line.contains("held") && line.contains("3 times"), "{line}");
+    assert!(
+        line.contains("held") && line.contains("3 times") && line.contains("last status 3100"),
+        "{line}"
+    );
 }
 
 /// SplitMix64: a seeded, reproducible sequence without a dependency.

@@ -196,11 +196,13 @@ impl Pipeline {
             }
         }
         if brief.sends >= self.rules.max_sends {
+            // The status that matters is the request's last answer, not the probe's "not found".
+            let code = brief.last_status.map_or(rs.status_code, |c| c as i32);
             return Ok(JobResult::Hold {
-                code: rs.status_code,
+                code,
                 message: format!("sent {} times without QuickBooks applying it", brief.sends),
                 advice: format!(
-                    "QuickBooks was sent this request {} times and did not apply it, so qbridge stopped sending it. \
+                    "QuickBooks was sent this request {} times and did not apply it (last status {code}), so qbridge stopped sending it. \
                      `qbridge jobs show {job_id}` lists every answer QuickBooks gave. Fix what they point at (in QuickBooks or in the source), \
                      then run `qbridge jobs retry {job_id}`; if the record is already in QuickBooks, run `qbridge jobs cancel {job_id}`.",
                     brief.sends

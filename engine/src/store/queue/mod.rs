@@ -271,6 +271,8 @@ pub struct JobBrief {
     pub sends: i64,
     /// The name the plugin asked for, when qbridge renamed the job (shared name space).
     pub renamed_from: Option<String>,
+    /// The status of the last answer recorded for it.
+    pub last_status: Option<i64>,
 }
 
 /// Filter for [`Store::list_jobs`].

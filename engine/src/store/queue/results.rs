@@ -96,7 +96,8 @@ impl Store {
     pub fn job_brief(&self, job_id: i64) -> Result<JobBrief, StoreError> {
         self.read(|c| {
             c.query_row(
-                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL, sends, renamed_from
+                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL, sends, renamed_from,
+                        last_status
                  FROM job WHERE id=?1",
                 [job_id],
                 |r| {
@@ -109,6 +110,7 @@ impl Store {
                         has_probe: r.get(5)?,
                         sends: r.get(6)?,
                         renamed_from: r.get(7)?,
+                        last_status: r.get(8)?,
                     })
                 },
             )
