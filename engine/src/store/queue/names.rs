@@ -66,35 +66,22 @@ pub(super) fn rename(
     Ok(())
 }
 
-/// A renamed job just completed: the mapping records the name QuickBooks has and the one the
-/// plugin asked for, and live dependents not yet sent refer to the new name from now on.
+/// A job renamed from `from` just completed: the mapping records the name QuickBooks has and
+/// the one the plugin asked for, and live dependents not yet sent refer to the new name from
+/// now on.
 pub(super) fn record_renamed(
     tx: &Transaction<'_>,
     job_id: i64,
+    from: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let (connection_id, plugin, key, request_type, qbxml, from): (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-    ) = tx.query_row(
-        "SELECT connection_id, plugin, key, request_type, qbxml, renamed_from FROM job WHERE id=?1",
-        [job_id],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        },
-    )?;
-    let (Some(from), Some(list)) = (from, NameList::of_add(&request_type)) else {
+    let (connection_id, plugin, key, request_type, qbxml): (i64, String, String, String, String) =
+        tx.query_row(
+            "SELECT connection_id, plugin, key, request_type, qbxml FROM job WHERE id=?1",
+            [job_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+    let Some(list) = NameList::of_add(&request_type) else {
         return Ok(());
     };
     let Some(name) = qbnames::added_name(&qbxml) else {
@@ -116,8 +103,8 @@ pub(super) fn record_renamed(
         })?
         .collect::<Result<_, _>>()?;
     for (id, qbxml, probe) in dependents {
-        let qbxml = qbnames::retarget(&qbxml, list, &from, &name);
-        let probe = probe.and_then(|p| qbnames::retarget(&p, list, &from, &name));
+        let qbxml = qbnames::retarget(&qbxml, list, from, &name);
+        let probe = probe.and_then(|p| qbnames::retarget(&p, list, from, &name));
         if qbxml.is_some() || probe.is_some() {
             tx.execute(
                 "UPDATE job SET qbxml=COALESCE(?2, qbxml), probe=COALESCE(?3, probe), updated_at=?4 WHERE id=?1",

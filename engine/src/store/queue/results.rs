@@ -337,16 +337,17 @@ fn apply_result(
             acknowledge,
             retry_on_response,
         } => {
-            let (connection_id, plugin, key, request_type, record_id): (
+            let (connection_id, plugin, key, request_type, record_id, renamed_from): (
                 i64,
                 String,
                 String,
                 String,
                 Option<i64>,
+                Option<String>,
             ) = tx.query_row(
-                "SELECT connection_id, plugin, key, request_type, record_id FROM job WHERE id=?1",
+                "SELECT connection_id, plugin, key, request_type, record_id, renamed_from FROM job WHERE id=?1",
                 [job_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )?;
             tx.execute(
                 "UPDATE job SET state='completed', verify=0, object_id=?2, last_status=0, advice=NULL, finalized_at=?3 WHERE id=?1",
@@ -369,7 +370,9 @@ fn apply_result(
                     params![connection_id, plugin, key, object_id, edit_sequence, now],
                 )?;
             }
-            names::record_renamed(tx, job_id, now)?;
+            if let Some(from) = &renamed_from {
+                names::record_renamed(tx, job_id, from, now)?;
+            }
             for f in follow_ups {
                 insert_job(tx, connection_id, &plugin, record_id, f, now)?;
             }
