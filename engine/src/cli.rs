@@ -214,6 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.clone(),
                 plugins.clone(),
                 config.batch_limits(),
+                config.pipeline_rules(),
             ));
             let state = server::AppState {
                 config: Arc::new(config),

@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::pipeline::names::OnConflict;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -77,6 +79,10 @@ pub struct Config {
     pub batch_max_requests: usize,
     /// Bytes of request XML per message set.
     pub batch_max_bytes: usize,
+    /// Sends of a job's request without QuickBooks applying it, after which it is held.
+    pub max_sends: i64,
+    /// What to do when another list of QuickBooks' shared name space holds a name.
+    pub names: crate::pipeline::names::NamePolicy,
     /// The firm's IANA timezone: schedules fire in it.
     pub firm_timezone: String,
     /// How often the scheduler looks for due pulls.
@@ -119,6 +125,8 @@ impl Default for Config {
             secrets_key_file: None,
             batch_max_requests: 50,
             batch_max_bytes: 1024 * 1024,
+            max_sends: 3,
+            names: Default::default(),
             firm_timezone: "UTC".to_string(),
             schedule_check_every: Duration::from_secs(30),
             plugin_memory_limit_mb: 64,
@@ -418,6 +426,28 @@ const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "pipeline.max_sends",
+        parse: |c, v| {
+            c.max_sends = parse_in_range(v, 1, 100)? as i64;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "names.conflict",
+        parse: |c, v| {
+            c.names.default = OnConflict::parse(v).ok_or("`disambiguate` or `hold`")?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "names.conflict_plugins",
+        parse: |c, v| c.names.set_per_plugin(v),
+    },
+    Setting {
+        key: "names.suffix",
+        parse: |c, v| c.names.set_suffix(v),
+    },
+    Setting {
         key: "pipeline.schedule_check_secs",
         parse: |c, v| {
             c.schedule_check_every = Duration::from_secs(parse_in_range(v, 1, 3600)?);
@@ -638,6 +668,14 @@ impl Config {
         crate::store::queue::BatchLimits {
             max_requests: self.batch_max_requests,
             max_bytes: self.batch_max_bytes,
+        }
+    }
+
+    /// How the pipeline judges answers that could otherwise repeat forever.
+    pub fn pipeline_rules(&self) -> crate::pipeline::Rules {
+        crate::pipeline::Rules {
+            max_sends: self.max_sends,
+            names: self.names.clone(),
         }
     }
 

@@ -172,6 +172,7 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
         store.clone(),
         plugins.clone(),
         config.batch_limits(),
+        config.pipeline_rules(),
     ));
     let state = AppState {
         config: Arc::new(config),

@@ -115,6 +115,47 @@ fn duplicate_name_gets_3100_across_customers_vendors_and_item_types() {
 }
 
 #[test]
+fn customers_vendors_employees_and_other_names_share_one_name_space_but_each_query_sees_its_own_list()
+ {
+    use qbridge::qbxml::names::NameList;
+    let mut c = open_company();
+    one(&mut c, &vendor_add("Acme Supply"));
+    one(
+        &mut c,
+        "<EmployeeAddRq><EmployeeAdd><FirstName>Dana</FirstName><LastName>Lee</LastName></EmployeeAdd></EmployeeAddRq>",
+    );
+    one(
+        &mut c,
+        "<OtherNameAddRq><OtherNameAdd><Name>Landlord</Name></OtherNameAdd></OtherNameAddRq>",
+    );
+    for (holder, name) in [
+        (NameList::Vendor, "Acme Supply"),
+        (NameList::Employee, "Dana Lee"),
+        (NameList::OtherName, "Landlord"),
+    ] {
+        assert_eq!(
+            permanent_code(&one(&mut c, &customer_add(name))),
+            3100,
+            "{name}"
+        );
+        let own = one(&mut c, &NameList::Customer.lookup(name));
+        assert_eq!(own.ret_count, 0, "a customer query finds no {name}");
+        let found = one(&mut c, &holder.lookup(name));
+        assert_eq!(found.ret_count, 1, "the {holder:?} list holds {name}");
+        // Vendors, employees and other names do not nest: their Ret has a Name, no FullName.
+        assert!(
+            found
+                .ret_xml
+                .as_deref()
+                .is_some_and(|x| x.contains(&format!("<Name>{name}</Name>"))),
+            "{:?}",
+            found.ret_xml
+        );
+    }
+    assert_eq!(c.count("Customer"), 0);
+}
+
+#[test]
 fn jobs_get_parent_child_full_names() {
     let mut c = open_company();
     one(&mut c, &customer_add("Acme"));

@@ -808,6 +808,7 @@ mod tests {
             connection_id: 1,
             counts: vec![("completed".into(), 4), ("discarded".into(), 1)],
             oldest_waiting_ms: Some(2 * STALE_WAIT_MS),
+            outcome_unknown: 0,
         });
         assert!(!h.healthy);
         assert_eq!(h.warnings.len(), 2, "{:?}", h.warnings);
@@ -817,6 +818,7 @@ mod tests {
             connection_id: 1,
             counts: vec![("completed".into(), 4)],
             oldest_waiting_ms: None,
+            outcome_unknown: 0,
         });
         assert!(ok.healthy && ok.summary.starts_with("Syncing normally"));
     }

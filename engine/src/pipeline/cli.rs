@@ -135,6 +135,9 @@ fn ago(ms: i64) -> String {
     }
 }
 
+/// How a job sent by a process that is gone is shown.
+const OUTCOME_UNKNOWN: &str = "outcome unknown — verified at next start";
+
 /// Runs `qbridge jobs …`.
 pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
     match args.command {
@@ -155,22 +158,32 @@ pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
             };
             let now = now_ms();
             for j in store.list_jobs(&filter)? {
+                let (state, advice) = if j.outcome_unknown {
+                    ("unknown", Some(OUTCOME_UNKNOWN.to_string()))
+                } else {
+                    (j.state.as_str(), j.advice)
+                };
                 println!(
                     "{:>6}  {:<10} {:<22} {:<28} {:>4}  {}",
                     j.id,
-                    j.state,
+                    state,
                     j.request_type,
                     j.key,
                     ago(now - j.created_at),
-                    j.advice.unwrap_or_default()
+                    advice.unwrap_or_default()
                 );
             }
         }
         Some(JobsCommand::Show { id }) => {
             let j = store.job(id)?;
+            let state = if j.outcome_unknown {
+                OUTCOME_UNKNOWN
+            } else {
+                j.state.as_str()
+            };
             println!(
-                "job {} — {} {} ({}, plugin {})",
-                j.id, j.request_type, j.key, j.state, j.plugin
+                "job {} — {} {} ({state}, plugin {})",
+                j.id, j.request_type, j.key, j.plugin
             );
             println!(
                 "attempts: {}   depends on: {}",
@@ -244,8 +257,20 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
         println!("connection {} (id {})", c.name, c.id);
         match queue.iter().find(|q| q.connection_id == c.id) {
             Some(q) => {
-                let counts: Vec<String> =
-                    q.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+                // Jobs `sent` by a process that is gone are not in progress: say what they are.
+                let counts: Vec<String> = q
+                    .counts
+                    .iter()
+                    .map(|(s, n)| match s.as_str() {
+                        "sent" => (s.as_str(), n - q.outcome_unknown),
+                        _ => (s.as_str(), *n),
+                    })
+                    .chain(
+                        (q.outcome_unknown > 0).then_some(("outcome unknown", q.outcome_unknown)),
+                    )
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(s, n)| format!("{s} {n}"))
+                    .collect();
                 println!("  jobs: {}", counts.join(", "));
                 if let Some(age) = q.oldest_waiting_ms {
                     println!("  oldest waiting job: {}", ago(age));
@@ -255,6 +280,12 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
                     .iter()
                     .find(|(s, _)| s == "in_doubt")
                     .map_or(0, |(_, n)| *n);
+                if q.outcome_unknown > 0 {
+                    println!(
+                        "  {} job(s): {OUTCOME_UNKNOWN} (their session was cut short)",
+                        q.outcome_unknown
+                    );
+                }
                 if in_doubt > 0 {
                     println!(
                         "  {in_doubt} job(s) in doubt: they are verified with QuickBooks in the next session"
@@ -272,6 +303,9 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
         for s in store.last_sessions(c.id)? {
             let ended = match (&s.closed_at, &s.end_reason) {
                 (Some(t), Some(r)) => format!("ended {} ago ({r})", ago(now_ms() - t)),
+                _ if s.interrupted => {
+                    "interrupted: the engine stopped during it; what it sent is verified at next start".to_string()
+                }
                 _ => "in progress".to_string(),
             };
             println!(

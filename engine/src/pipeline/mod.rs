@@ -16,6 +16,7 @@ pub mod cli;
 pub mod deferred;
 pub mod http;
 pub mod ingest;
+pub mod names;
 pub mod pull;
 
 use std::collections::HashMap;
@@ -23,9 +24,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::plugins::PluginManager;
 use crate::qbwc::{SessionContext, SessionEnd, WorkError, WorkProvider};
+use crate::qbxml::names::NameList;
 use crate::qbxml::{self, OnError, Outcome, Recovery, Response};
 use crate::store::audit::AuditEntry;
-use crate::store::queue::{AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob};
+use crate::store::queue::{
+    AnswerTo, Answered, Answering, BatchLimits, Claim, JobBrief, JobRequest, JobResult, NewJob,
+};
 use crate::store::{Store, StoreError};
 
 /// What the current message set of a session was, to interpret its response.
@@ -44,21 +48,47 @@ struct Progress {
     answered: u64,
 }
 
+/// How answers that would otherwise repeat forever are judged.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Sends of a job's request without it being applied, after which it is held
+    /// (`pipeline.max_sends`).
+    pub max_sends: i64,
+    /// What to do when another list of the shared name space holds a name (`names.*`).
+    pub names: names::NamePolicy,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            max_sends: 3,
+            names: names::NamePolicy::default(),
+        }
+    }
+}
+
 /// The pipeline as a [`WorkProvider`] for the QBWC server.
 pub struct Pipeline {
     store: Store,
     plugins: Arc<PluginManager>,
     limits: BatchLimits,
+    rules: Rules,
     sessions: Mutex<HashMap<i64, Progress>>,
 }
 
 impl Pipeline {
     /// A pipeline over the store and the running plugins.
-    pub fn new(store: Store, plugins: Arc<PluginManager>, limits: BatchLimits) -> Pipeline {
+    pub fn new(
+        store: Store,
+        plugins: Arc<PluginManager>,
+        limits: BatchLimits,
+        rules: Rules,
+    ) -> Pipeline {
         Pipeline {
             store,
             plugins,
             limits,
+            rules,
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -68,12 +98,14 @@ impl Pipeline {
         f(map.entry(session).or_default())
     }
 
-    /// What one response means for the job that sent it.
+    /// What one response means for the job that sent it; `lookups` are the answers to the
+    /// name-space lookups sent beside a probe (which lists hold the name).
     fn judge(
         &self,
         ctx: &SessionContext,
         job_id: i64,
         rs: &Response,
+        lookups: &[(NameList, bool)],
     ) -> Result<JobResult, StoreError> {
         let brief = self.store.job_brief(job_id)?;
         // Follow-ups from the plugin; `None` when its `on_response` failed. The write is in
@@ -102,7 +134,9 @@ impl Pipeline {
         Ok(if brief.probing {
             match &rs.outcome {
                 Outcome::Success | Outcome::Warning(_) if rs.ret_count > 0 => completed(rs),
-                Outcome::Success | Outcome::Warning(_) | Outcome::NoMatch => JobResult::NotApplied,
+                Outcome::Success | Outcome::Warning(_) | Outcome::NoMatch => {
+                    self.not_applied(job_id, &brief, rs, lookups)?
+                }
                 Outcome::Transient(code) => JobResult::Retry {
                     code: *code,
                     message: rs.message.clone(),
@@ -141,6 +175,83 @@ impl Pipeline {
         })
     }
 
+    /// The probe proved the request was not applied. If another list holds the name a
+    /// name-list Add creates, the name policy decides; otherwise it is sent again — unless it
+    /// went out `max_sends` times already, when sending it again would only repeat the same
+    /// answer: then it is held with advice.
+    fn not_applied(
+        &self,
+        job_id: i64,
+        brief: &JobBrief,
+        rs: &Response,
+        lookups: &[(NameList, bool)],
+    ) -> Result<JobResult, StoreError> {
+        if let Some(holder) = lookups.iter().find(|(_, found)| *found).map(|(l, _)| *l) {
+            let request = self.store.job_request(job_id)?;
+            let check =
+                names::NameCheck::of(&request.request_type, &request.qbxml, request.last_status);
+            if let Some(check) = check
+                && let Some(result) = self.name_taken(job_id, brief, &request, &check, holder)
+            {
+                return Ok(result);
+            }
+        }
+        if brief.sends >= self.rules.max_sends {
+            // The status that matters is the request's last answer, not the probe's "not found".
+            let code = brief.last_status.map_or(rs.status_code, |c| c as i32);
+            return Ok(JobResult::Hold {
+                code,
+                message: format!("sent {} times without QuickBooks applying it", brief.sends),
+                advice: format!(
+                    "QuickBooks was sent this request {} times and did not apply it (last status {code}), so qbridge stopped sending it. \
+                     `qbridge jobs show {job_id}` lists every answer QuickBooks gave. Fix what they point at (in QuickBooks or in the source), \
+                     then run `qbridge jobs retry {job_id}`; if the record is already in QuickBooks, run `qbridge jobs cancel {job_id}`.",
+                    brief.sends
+                ),
+            });
+        }
+        Ok(JobResult::NotApplied)
+    }
+
+    /// Another list (`holder`) holds the name the job creates: rename it or hold it, as the
+    /// plugin's policy says. A job already renamed whose new name is taken too is held: a
+    /// second rename would only loop. `None` if the request cannot be renamed.
+    fn name_taken(
+        &self,
+        job_id: i64,
+        brief: &JobBrief,
+        request: &JobRequest,
+        check: &names::NameCheck,
+        holder: NameList,
+    ) -> Option<JobResult> {
+        let hold = |tried: &str| JobResult::Hold {
+            code: 3100,
+            message: format!(
+                "\"{tried}\" is used by a {} in QuickBooks",
+                holder.tag().to_lowercase()
+            ),
+            advice: names::hold_advice(job_id, check, holder, tried),
+        };
+        if self.rules.names.for_plugin(&brief.plugin) == names::OnConflict::Hold {
+            return Some(hold(&check.name));
+        }
+        let from = brief.renamed_from.as_deref().unwrap_or(&check.name);
+        let chosen = qbxml::names::disambiguated(from, check.list, &self.rules.names.suffix);
+        if chosen.eq_ignore_ascii_case(&check.name) {
+            return Some(hold(&chosen));
+        }
+        let probe = request.probe.as_deref().map(|p| {
+            qbxml::names::retarget(p, check.list, &check.name, &chosen)
+                .unwrap_or_else(|| p.to_string())
+        });
+        Some(JobResult::Renamed {
+            qbxml: qbxml::names::rename_add(&request.qbxml, &chosen)?,
+            probe,
+            from: from.to_string(),
+            note: names::rename_note(check, holder, &chosen),
+        })
+    }
+
     /// Response entries that answered nothing this session sent: a confused or hostile client.
     /// Logged with the session and user, and audited, so an attempt to complete another
     /// company file's jobs leaves a trace; the genuine answers beside them were applied.
@@ -171,6 +282,24 @@ impl Pipeline {
         if let Err(e) = self.store.audit(&entry) {
             tracing::error!(error = %e, "could not audit ignored response entries");
         }
+    }
+
+    /// For each probe verifying a name-list Add that QuickBooks answered with 3100, the
+    /// queries asking the other lists of the name space for the name (see [`names`]).
+    fn name_lookups(
+        &self,
+        jobs: &[crate::store::queue::ClaimedJob],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for j in jobs.iter().filter(|j| j.probing) {
+            let request = self.store.job_request(j.job_id)?;
+            let check =
+                names::NameCheck::of(&request.request_type, &request.qbxml, request.last_status);
+            for (list, query) in check.iter().flat_map(names::NameCheck::lookups) {
+                out.push((format!("{}.{list}", j.request_id), query));
+            }
+        }
+        Ok(out)
     }
 
     fn percent(&self, ctx: &SessionContext, answered: u64) -> Result<u8, StoreError> {
@@ -274,9 +403,11 @@ impl WorkProvider for Pipeline {
                 message_set_id,
                 jobs,
             }) => {
+                let lookups = self.name_lookups(&jobs).map_err(work_err)?;
                 let requests: Vec<(&str, &str)> = jobs
                     .iter()
                     .map(|j| (j.request_id.as_str(), j.qbxml.as_str()))
+                    .chain(lookups.iter().map(|(id, xml)| (id.as_str(), xml.as_str())))
                     .collect();
                 let recovery = match &message_set_id {
                     Some(id) => Recovery::New(id.clone()),
@@ -334,9 +465,31 @@ impl WorkProvider for Pipeline {
         // Only what this session sent in the outstanding set is judged: another company
         // file's jobs, jobs never sent and stale attempts are ignored, never applied.
         let mut owed = self.store.owed_jobs(&to).map_err(work_err)?;
+        // Answers to name-space lookups, by the requestID of the probe they were sent with.
+        let mut lookups: HashMap<String, Vec<(NameList, bool)>> = HashMap::new();
+        for rs in &response.responses {
+            if let Some((probe, list)) = rs.request_id.as_deref().and_then(names::lookup_of)
+                && owed.contains_key(probe)
+            {
+                let found = matches!(rs.outcome, Outcome::Success | Outcome::Warning(_))
+                    && rs.ret_count > 0;
+                lookups
+                    .entry(probe.to_string())
+                    .or_default()
+                    .push((list, found));
+            }
+        }
         let mut results = Vec::with_capacity(response.responses.len());
         let mut ignored = Vec::new();
         for rs in &response.responses {
+            if rs
+                .request_id
+                .as_deref()
+                .and_then(names::lookup_of)
+                .is_some_and(|(probe, _)| lookups.contains_key(probe))
+            {
+                continue;
+            }
             let Some((rid, job_id)) = rs
                 .request_id
                 .as_deref()
@@ -345,7 +498,8 @@ impl WorkProvider for Pipeline {
                 ignored.push(request_id(rs));
                 continue;
             };
-            let result = self.judge(ctx, job_id, rs).map_err(work_err)?;
+            let found = lookups.get(&rid).map_or(&[][..], Vec::as_slice);
+            let result = self.judge(ctx, job_id, rs, found).map_err(work_err)?;
             results.push(Answered {
                 request_id: rid,
                 job_id,

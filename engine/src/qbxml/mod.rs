@@ -8,6 +8,7 @@
 
 mod build;
 pub mod cli;
+pub mod names;
 mod parse;
 mod status;
 pub(crate) mod text;

@@ -904,24 +904,30 @@ pub struct LastSession {
     pub closed_at: Option<i64>,
     /// How it ended.
     pub end_reason: Option<String>,
+    /// Never closed, and the process that ran it is gone (another boot id): it was cut short
+    /// by a crash or a kill, and what it sent is verified at the next start.
+    pub interrupted: bool,
 }
 
 impl Store {
     /// The latest session of every user of a connection.
     pub fn last_sessions(&self, connection_id: i64) -> Result<Vec<LastSession>, StoreError> {
+        let boot = self.boot_id().to_string();
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT u.username, s.created_at, s.closed_at, s.end_reason FROM qbwc_user u
+                "SELECT u.username, s.created_at, s.closed_at, s.end_reason,
+                        s.closed_at IS NULL AND s.boot_id IS NOT ?2 FROM qbwc_user u
                  JOIN qbwc_session s ON s.id = (SELECT MAX(id) FROM qbwc_session WHERE user_id = u.id)
                  WHERE u.connection_id = ?1 ORDER BY u.username",
             )?;
             let rows = stmt
-                .query_map([connection_id], |r| {
+                .query_map(rusqlite::params![connection_id, boot], |r| {
                     Ok(LastSession {
                         username: r.get(0)?,
                         started_at: r.get(1)?,
                         closed_at: r.get(2)?,
                         end_reason: r.get(3)?,
+                        interrupted: r.get(4)?,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

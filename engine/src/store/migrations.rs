@@ -296,6 +296,17 @@ const MIGRATIONS: &[&str] = &[
         UPDATE job_count SET n = n - 1 WHERE connection_id = OLD.connection_id AND state = OLD.state;
     END;
     "#,
+    // 10: no job loops forever (issue 22). `sends` counts how often a job's request went out
+    // since it last changed (enqueue, a rename, an admin retry), so a request QuickBooks keeps
+    // refusing the same way is held instead of re-sent; `renamed_from` keeps the name the
+    // plugin asked for when the shared name space made qbridge pick another, and the mapping
+    // keeps both so dependents enqueued later refer to the name QuickBooks has.
+    r#"
+    ALTER TABLE job ADD COLUMN sends INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job ADD COLUMN renamed_from TEXT;
+    ALTER TABLE mapping ADD COLUMN name TEXT;
+    ALTER TABLE mapping ADD COLUMN renamed_from TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -21,7 +21,7 @@ impl Store {
             }
             let now = now_ms();
             tx.execute(
-                "UPDATE job SET state='available', verify=0, run_at=?2, advice=NULL, finalized_at=NULL, updated_at=?2
+                "UPDATE job SET state='available', verify=0, sends=0, run_at=?2, advice=NULL, finalized_at=NULL, updated_at=?2
                  WHERE id=?1",
                 params![job_id, now],
             )?;

@@ -116,7 +116,8 @@ impl Store {
             };
             for j in &jobs {
                 tx.execute(
-                    "UPDATE job SET state='sent', attempt=attempt+1, session_id=?2, lease_owner=?3,
+                    // `sends` counts the request itself, not its probes (queries change nothing).
+                    "UPDATE job SET state='sent', attempt=attempt+1, sends=sends+(verify=0), session_id=?2, lease_owner=?3,
                      message_set_id=?4, request_id=?5, updated_at=?6 WHERE id=?1",
                     params![
                         j.job_id,

@@ -110,6 +110,9 @@ pub(crate) fn insert_job(
     if let Some(id) = existing {
         return Ok(Enqueued::Existing(id));
     }
+    // A dependency QuickBooks has under another name (shared name space): refer to that.
+    let renamed = super::names::follow_renames(tx, connection_id, plugin, job)?;
+    let job = renamed.as_ref().unwrap_or(job);
     let mut deps: Vec<&String> = job.depends_on.iter().collect();
     deps.sort();
     deps.dedup();

@@ -22,6 +22,9 @@
 mod admin;
 mod claim;
 mod enqueue;
+#[cfg(test)]
+mod loops_tests;
+mod names;
 mod results;
 #[cfg(test)]
 mod tests;
@@ -29,6 +32,7 @@ mod views;
 
 pub use enqueue::NewRecord;
 pub(crate) use enqueue::insert_job;
+pub use names::JobRequest;
 pub use results::{AnswerTo, Answered, Answering, Recorded};
 
 /// Job states as stored and shown to admins.
@@ -183,6 +187,28 @@ pub enum JobResult {
         /// Why verification is needed.
         message: String,
     },
+    /// Another list of QuickBooks' shared name space holds the name the job creates, and
+    /// qbridge chose another (see `pipeline::names`): send the renamed request next.
+    Renamed {
+        /// The request under the new name.
+        qbxml: String,
+        /// The probe, finding the new name.
+        probe: Option<String>,
+        /// The name the plugin asked for.
+        from: String,
+        /// Why, for the job's notes.
+        note: String,
+    },
+    /// Sending the job again would not help (the same answer again and again, a name another
+    /// list holds): it waits for an admin, with advice; dependents are held with it.
+    Hold {
+        /// Status code of the last answer.
+        code: i32,
+        /// QuickBooks' message.
+        message: String,
+        /// What the bookkeeper can do.
+        advice: String,
+    },
 }
 
 /// A job as shown to admins.
@@ -222,6 +248,9 @@ pub struct JobView {
     pub qbxml: Option<String>,
     /// The last response element (in `show` only).
     pub response: Option<String>,
+    /// `sent` by a process that is gone (a crash or kill): whether QuickBooks applied it is
+    /// unknown until the next start verifies it.
+    pub outcome_unknown: bool,
 }
 
 /// A job's routing facts (see [`Store::job_brief`]).
@@ -239,6 +268,12 @@ pub struct JobBrief {
     pub adopt_existing: bool,
     /// The plugin supplied a probe.
     pub has_probe: bool,
+    /// Sends of the request since it last changed (see migration 10).
+    pub sends: i64,
+    /// The name the plugin asked for, when qbridge renamed the job (shared name space).
+    pub renamed_from: Option<String>,
+    /// The status of the last answer recorded for it.
+    pub last_status: Option<i64>,
 }
 
 /// Filter for [`Store::list_jobs`].
@@ -261,6 +296,9 @@ pub struct QueueStatus {
     pub counts: Vec<(String, i64)>,
     /// Age in ms of the oldest job waiting to be sent.
     pub oldest_waiting_ms: Option<i64>,
+    /// Of the `sent` jobs, those sent by a process that is gone (see
+    /// [`JobView::outcome_unknown`]).
+    pub outcome_unknown: i64,
 }
 
 /// A job whose probe (a query: it changes nothing) was sent in a probe-only set, which has no

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::names;
 use super::*;
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::{CallKind, queue_call};
@@ -58,9 +59,11 @@ pub struct Recorded {
 pub(super) const OWED_SENT: &str =
     "j.connection_id=?1 AND j.session_id=?2 AND j.state='sent' AND j.message_set_id IS ?3";
 /// The jobs owed an answer in session `?2` of connection `?1` when it recovers set `?3`: the
-/// set's unresolved jobs, provided this session is the one recovering it.
+/// set's unresolved jobs, provided this session is the one recovering it. (`+` keeps the
+/// planner on the set's index: without statistics it may prefer `job_key` by connection,
+/// which reads every job of the company file.)
 pub(super) const OWED_RECOVERED: &str =
-    "j.connection_id=?1 AND j.message_set_id=?3 AND j.state IN ('sent','in_doubt')
+    "+j.connection_id=?1 AND j.message_set_id=?3 AND j.state IN ('sent','in_doubt')
     AND EXISTS (SELECT 1 FROM message_set m WHERE m.id=?3 AND m.connection_id=?1
                 AND m.session_id=?2 AND m.state='recovering')";
 
@@ -76,6 +79,12 @@ pub(super) const DEPENDENTS_OF: &str = "UPDATE job SET unmet = unmet - 1
     WHERE id IN (SELECT job_id FROM job_dep WHERE depends_on=?3)
       AND +connection_id=?1 AND +plugin=?2 AND unmet > 0";
 
+/// A probe that went out as often as a job may be tried and never got an answer: asking again
+/// would only repeat that, so the job is held (with [`UNANSWERED_PROBES_ADVICE`]).
+const PROBES_EXHAUSTED: &str = "attempt >= max_attempts";
+const UNANSWERED_PROBES_ADVICE: &str = "QuickBooks never answered the query that checks whether this request was applied, however often it was asked. \
+     Look for the record in QuickBooks: if it is missing run `qbridge jobs retry ID`, if it is there run `qbridge jobs cancel ID`.";
+
 /// The condition on `job j` selecting what `to` may answer, and its set parameter `?3`.
 fn owed<'a>(to: &AnswerTo<'a>) -> (&'static str, Option<&'a str>) {
     match to.set {
@@ -89,7 +98,9 @@ impl Store {
     pub fn job_brief(&self, job_id: i64) -> Result<JobBrief, StoreError> {
         self.read(|c| {
             c.query_row(
-                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL FROM job WHERE id=?1",
+                "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL, sends, renamed_from,
+                        last_status
+                 FROM job WHERE id=?1",
                 [job_id],
                 |r| {
                     Ok(JobBrief {
@@ -99,6 +110,9 @@ impl Store {
                         probing: r.get(3)?,
                         adopt_existing: r.get(4)?,
                         has_probe: r.get(5)?,
+                        sends: r.get(6)?,
+                        renamed_from: r.get(7)?,
+                        last_status: r.get(8)?,
                     })
                 },
             )
@@ -154,10 +168,18 @@ impl Store {
             drop(owed);
             match to.set {
                 Answering::Sent(_) => {
+                    let mine = "connection_id=?1 AND session_id=?2 AND message_set_id IS ?3";
+                    tx.execute(
+                        &format!(
+                            "UPDATE job SET state='held', verify=0, advice=?5, updated_at=?4
+                             WHERE {UNANSWERED_PROBE} AND {mine} AND {PROBES_EXHAUSTED}"
+                        ),
+                        params![to.connection_id, to.session_id, set, now, UNANSWERED_PROBES_ADVICE],
+                    )?;
                     tx.execute(
                         &format!(
                             "UPDATE job SET state='available', updated_at=?4
-                             WHERE {UNANSWERED_PROBE} AND connection_id=?1 AND session_id=?2 AND message_set_id IS ?3"
+                             WHERE {UNANSWERED_PROBE} AND {mine}"
                         ),
                         params![to.connection_id, to.session_id, set, now],
                     )?;
@@ -259,6 +281,13 @@ fn doubt_unanswered(
     let now = now_ms();
     tx.execute(
         &format!(
+            "UPDATE job SET state='held', verify=0, advice=?3, updated_at=?2
+             WHERE {owner} AND {UNANSWERED_PROBE} AND {PROBES_EXHAUSTED}"
+        ),
+        params![value, now, UNANSWERED_PROBES_ADVICE],
+    )?;
+    tx.execute(
+        &format!(
             "UPDATE job SET state='available', updated_at=?2 WHERE {owner} AND {UNANSWERED_PROBE}"
         ),
         params![value, now],
@@ -310,16 +339,17 @@ fn apply_result(
             acknowledge,
             retry_on_response,
         } => {
-            let (connection_id, plugin, key, request_type, record_id): (
+            let (connection_id, plugin, key, request_type, record_id, renamed_from): (
                 i64,
                 String,
                 String,
                 String,
                 Option<i64>,
+                Option<String>,
             ) = tx.query_row(
-                "SELECT connection_id, plugin, key, request_type, record_id FROM job WHERE id=?1",
+                "SELECT connection_id, plugin, key, request_type, record_id, renamed_from FROM job WHERE id=?1",
                 [job_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )?;
             tx.execute(
                 "UPDATE job SET state='completed', verify=0, object_id=?2, last_status=0, advice=NULL, finalized_at=?3 WHERE id=?1",
@@ -341,6 +371,9 @@ fn apply_result(
                      WHERE connection_id=?1 AND plugin=?2 AND key=?3",
                     params![connection_id, plugin, key, object_id, edit_sequence, now],
                 )?;
+            }
+            if let Some(from) = &renamed_from {
+                names::record_renamed(tx, job_id, from, now)?;
             }
             for f in follow_ups {
                 insert_job(tx, connection_id, &plugin, record_id, f, now)?;
@@ -384,6 +417,26 @@ fn apply_result(
         } => {
             push_error(tx, job_id, *code, message, now)?;
             discard(tx, job_id, *code, advice, now)?;
+        }
+        JobResult::Renamed {
+            qbxml,
+            probe,
+            from,
+            note,
+        } => {
+            names::rename(tx, job_id, qbxml, probe.as_deref(), from, note, now)?;
+        }
+        JobResult::Hold {
+            code,
+            message,
+            advice,
+        } => {
+            push_error(tx, job_id, *code, message, now)?;
+            tx.execute(
+                "UPDATE job SET state='held', verify=0, last_status=?2, advice=?3, updated_at=?4 WHERE id=?1",
+                params![job_id, code, advice, now],
+            )?;
+            hold_dependents(tx, job_id, "is held", now)?;
         }
         JobResult::Verify { message } => {
             push_error(tx, job_id, 3100, message, now)?;

@@ -3,12 +3,12 @@ use crate::store::audit::now_ms;
 use crate::store::plugin_calls::CallKind;
 use crate::store::{Store, StoreError, StoreOptions};
 
-const LIMITS: BatchLimits = BatchLimits {
+pub(super) const LIMITS: BatchLimits = BatchLimits {
     max_requests: 10,
     max_bytes: 1 << 20,
 };
 
-fn job(key: &str, deps: &[&str]) -> NewJob {
+pub(super) fn job(key: &str, deps: &[&str]) -> NewJob {
     NewJob {
         key: key.into(),
         depends_on: deps.iter().map(|d| d.to_string()).collect(),
@@ -24,13 +24,13 @@ fn job(key: &str, deps: &[&str]) -> NewJob {
     }
 }
 
-fn open() -> (tempfile::TempDir, Store) {
+pub(super) fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     (dir, store)
 }
 
-fn sent(claim: Option<Claim>) -> (Option<String>, Vec<ClaimedJob>) {
+pub(super) fn sent(claim: Option<Claim>) -> (Option<String>, Vec<ClaimedJob>) {
     match claim {
         Some(Claim::Send {
             message_set_id,
@@ -42,7 +42,7 @@ fn sent(claim: Option<Claim>) -> (Option<String>, Vec<ClaimedJob>) {
 
 /// Answers a sent set the way the pipeline does: as the session (and company file) the jobs
 /// were sent in, under the request ids they were sent with.
-fn answer(
+pub(super) fn answer(
     s: &Store,
     set: Option<&str>,
     results: &[(i64, JobResult, Option<String>)],
@@ -75,7 +75,7 @@ fn answer(
     s.record_results(&to, &answers)
 }
 
-fn done(id: &str) -> JobResult {
+pub(super) fn done(id: &str) -> JobResult {
     completed(id, false, false)
 }
 
@@ -857,6 +857,11 @@ fn hot_queries_use_their_indexes() {
                 "INTEGER PRIMARY KEY (rowid=?)",
                 "job_dep_target (depends_on=?)",
             ],
+        ),
+        (
+            "status: outcome unknown",
+            views::ORPHANED_SENT.into(),
+            vec!["job_sent"],
         ),
     ];
     let (_d, s) = open();

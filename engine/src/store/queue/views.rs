@@ -9,6 +9,7 @@ use crate::store::{Store, StoreError};
 impl Store {
     /// Jobs, newest first.
     pub fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobView>, StoreError> {
+        let boot = self.boot_id();
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
                 "{JOB_VIEW_SELECT} WHERE (?1 IS NULL OR state=?1) AND (?2 IS NULL OR connection_id=?2)
@@ -16,7 +17,9 @@ impl Store {
             ))?;
             let limit = if filter.limit == 0 { 100 } else { filter.limit };
             let rows = stmt
-                .query_map(params![filter.state, filter.connection_id, limit], |r| job_view(r, false))?
+                .query_map(params![filter.state, filter.connection_id, limit], |r| {
+                    job_view(r, false, boot)
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
@@ -24,9 +27,10 @@ impl Store {
 
     /// One job with its request and last response.
     pub fn job(&self, job_id: i64) -> Result<JobView, StoreError> {
+        let boot = self.boot_id();
         self.read(|c| {
             c.query_row(&format!("{JOB_VIEW_SELECT} WHERE id=?1"), [job_id], |r| {
-                job_view(r, true)
+                job_view(r, true, boot)
             })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))
@@ -50,6 +54,7 @@ impl Store {
                         connection_id: conn,
                         counts: vec![(state, n)],
                         oldest_waiting_ms: None,
+                        outcome_unknown: 0,
                     }),
                 }
             }
@@ -58,6 +63,11 @@ impl Store {
                 let oldest: Option<i64> =
                     c.query_row(OLDEST_WAITING, [s.connection_id], |r| r.get(0))?;
                 s.oldest_waiting_ms = oldest.map(|t| now - t);
+                s.outcome_unknown = c.query_row(
+                    ORPHANED_SENT,
+                    params![s.connection_id, self.boot_id()],
+                    |r| r.get(0),
+                )?;
             }
             Ok(out)
         })
@@ -121,9 +131,9 @@ impl Store {
 
 const JOB_VIEW_SELECT: &str = "SELECT id, connection_id, plugin, key, request_type, state, attempt,
     (SELECT json_group_array(depends_on) FROM job_dep WHERE job_id=job.id), object_id, last_status, advice,
-    notes, errors, created_at, updated_at, qbxml, response FROM job";
+    notes, errors, created_at, updated_at, qbxml, response, lease_owner FROM job";
 
-fn job_view(r: &rusqlite::Row<'_>, full: bool) -> rusqlite::Result<JobView> {
+fn job_view(r: &rusqlite::Row<'_>, full: bool, boot: &str) -> rusqlite::Result<JobView> {
     let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
     let deps: String = r.get(7)?;
     let notes: String = r.get(11)?;
@@ -145,8 +155,20 @@ fn job_view(r: &rusqlite::Row<'_>, full: bool) -> rusqlite::Result<JobView> {
         updated_at: r.get(14)?,
         qbxml: if full { r.get(15)? } else { None },
         response: if full { r.get(16)? } else { None },
+        outcome_unknown: state_is_sent(r)?
+            && r.get::<_, Option<String>>(17)?.as_deref() != Some(boot),
     })
 }
+
+fn state_is_sent(r: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
+    Ok(r.get_ref(5)?.as_str().ok() == Some("sent"))
+}
+
+/// Jobs of connection ?1 sent by a process other than this one (boot id ?2): every lease
+/// carries its owner's boot id, and the instance lock lets only one process own the data
+/// dir, so such a job's session died with its process (the `job_sent` index).
+pub(super) const ORPHANED_SENT: &str =
+    "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state='sent' AND lease_owner IS NOT ?2";
 
 /// When the oldest job still waiting for connection ?1 was queued (the `job_waiting` index).
 pub(super) const OLDEST_WAITING: &str = "SELECT MIN(created_at) FROM job

@@ -1,0 +1,167 @@
+//! No job loops forever, at the queue: renamed records and their dependents, held jobs, probes
+//! that are never answered, and jobs whose sending process is gone.
+
+use super::tests::{LIMITS, answer, done, job, open, sent};
+use super::*;
+use crate::store::{Store, StoreOptions};
+
+fn invoice_of(key: &str, customer: &str) -> NewJob {
+    NewJob {
+        request_type: "InvoiceAdd".into(),
+        qbxml: format!(
+            "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>{customer}</FullName></CustomerRef></InvoiceAdd></InvoiceAddRq>"
+        ),
+        probe: None,
+        ..job(key, &["acme"])
+    }
+}
+
+fn enqueue(s: &Store, jobs: &[NewJob]) {
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "r",
+        source_id: None,
+        payload: "{}",
+        jobs,
+    })
+    .unwrap();
+}
+
+fn column<T: rusqlite::types::FromSql>(s: &Store, sql: &str) -> T {
+    s.read(|c| c.query_row(sql, [], |r| r.get(0))).unwrap()
+}
+
+#[test]
+fn a_renamed_customer_is_sent_again_mapped_under_its_new_name_and_its_invoices_follow() {
+    let (_d, s) = open();
+    enqueue(&s, &[job("acme", &[]), invoice_of("inv1", "acme")]);
+    let (set, jobs) = sent(s.claim(1, 100, LIMITS).unwrap());
+    assert_eq!(jobs.len(), 1, "the invoice waits for its customer");
+    let id = jobs[0].job_id;
+    let renamed = JobResult::Renamed {
+        qbxml: "<CustomerAddRq><CustomerAdd><Name>acme (C)</Name></CustomerAdd></CustomerAddRq>"
+            .into(),
+        probe: Some("<CustomerQueryRq><FullName>acme (C)</FullName></CustomerQueryRq>".into()),
+        from: "acme".into(),
+        note: "used by a vendor".into(),
+    };
+    answer(&s, set.as_deref(), &[(id, renamed, None)]).unwrap();
+    let view = s.job(id).unwrap();
+    assert_eq!(view.state, "available");
+    assert_eq!(view.notes, ["used by a vendor"]);
+    assert!(view.qbxml.unwrap().contains("acme (C)"));
+
+    let (set, jobs) = sent(s.claim(1, 100, LIMITS).unwrap());
+    assert_eq!(jobs[0].job_id, id);
+    assert!(jobs[0].qbxml.contains("acme (C)"), "the new name is sent");
+    answer(&s, set.as_deref(), &[(id, done("80-1"), None)]).unwrap();
+    let (name, from): (String, String) = s
+        .read(|c| {
+            c.query_row(
+                "SELECT name, renamed_from FROM mapping WHERE key='acme'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .unwrap();
+    assert_eq!((name.as_str(), from.as_str()), ("acme (C)", "acme"));
+    let queued: String = column(&s, "SELECT qbxml FROM job WHERE key='inv1'");
+    assert!(queued.contains("<FullName>acme (C)</FullName>"), "{queued}");
+
+    enqueue(&s, &[invoice_of("inv2", "acme")]);
+    let later: String = column(&s, "SELECT qbxml FROM job WHERE key='inv2'");
+    assert!(later.contains("<FullName>acme (C)</FullName>"), "{later}");
+}
+
+#[test]
+fn a_held_job_holds_its_dependents_until_a_retry_sends_it_again_from_zero() {
+    let (_d, s) = open();
+    enqueue(&s, &[job("acme", &[]), invoice_of("inv1", "acme")]);
+    let (set, jobs) = sent(s.claim(1, 100, LIMITS).unwrap());
+    let id = jobs[0].job_id;
+    let hold = JobResult::Hold {
+        code: 3100,
+        message: "in use".into(),
+        advice: "rename the vendor".into(),
+    };
+    answer(&s, set.as_deref(), &[(id, hold, None)]).unwrap();
+    let view = s.job(id).unwrap();
+    assert_eq!(
+        (view.state.as_str(), view.advice.as_deref()),
+        ("held", Some("rename the vendor"))
+    );
+    let invoice: (String, String) = s
+        .read(|c| {
+            c.query_row("SELECT state, advice FROM job WHERE key='inv1'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .unwrap();
+    assert_eq!(invoice.0, "held");
+    assert!(invoice.1.contains("which is held"), "{}", invoice.1);
+    assert!(
+        !s.has_work(1).unwrap(),
+        "held work does not open QuickBooks"
+    );
+    assert_eq!(
+        column::<i64>(&s, "SELECT sends FROM job WHERE key='acme'"),
+        1
+    );
+
+    s.retry_job(id).unwrap();
+    assert_eq!(
+        column::<i64>(&s, "SELECT sends FROM job WHERE key='acme'"),
+        0
+    );
+    assert!(s.has_work(1).unwrap());
+}
+
+#[test]
+fn a_probe_that_is_never_answered_is_held_after_max_attempts_instead_of_asked_forever() {
+    let (_d, s) = open();
+    enqueue(&s, &[job("acme", &[])]);
+    let (set, jobs) = sent(s.claim(1, 100, LIMITS).unwrap());
+    let id = jobs[0].job_id;
+    let verify = JobResult::Verify {
+        message: "in use".into(),
+    };
+    answer(&s, set.as_deref(), &[(id, verify, None)]).unwrap();
+    let to = AnswerTo {
+        connection_id: 1,
+        session_id: 100,
+        set: Answering::Sent(None),
+    };
+    let mut probes = 0;
+    while s.has_work(1).unwrap() {
+        let (set, jobs) = sent(s.claim(1, 100, LIMITS).unwrap());
+        assert!(set.is_none() && jobs[0].probing);
+        // The answer never names the probe (a confused client): it is unanswered.
+        s.record_results(&to, &[]).unwrap();
+        probes += 1;
+        assert!(probes < 50, "the probe is asked forever");
+    }
+    let view = s.job(id).unwrap();
+    assert_eq!(view.state, "held");
+    assert_eq!(view.attempt, 12, "max_attempts sends in all");
+    assert!(view.advice.unwrap().contains("never answered"));
+}
+
+#[test]
+fn a_job_sent_by_a_process_that_is_gone_is_shown_as_outcome_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    enqueue(&s, &[job("acme", &[])]);
+    sent(s.claim(1, 100, LIMITS).unwrap());
+    let mine = |s: &Store| {
+        let j = s.list_jobs(&JobFilter::default()).unwrap().remove(0);
+        let q = s.queue_status().unwrap().remove(0);
+        (j.state, j.outcome_unknown, q.outcome_unknown)
+    };
+    assert_eq!(mine(&s), ("sent".to_string(), false, 0), "its own lease");
+    drop(s);
+    // Another process (a new boot id), e.g. `qbridge status` after a SIGKILL.
+    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(mine(&s), ("sent".to_string(), true, 1));
+}
