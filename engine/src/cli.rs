@@ -187,6 +187,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             let store = open_store(&config)?;
+            if let Some(problem) = crate::store::data_dir_mode_problem(&config.data_dir) {
+                anyhow::bail!("{problem} (`qbridge doctor` checks it)");
+            }
             let rescued = store.rescue_orphans()?;
             if rescued > 0 {
                 tracing::warn!(
@@ -194,21 +197,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "requests sent before the last stop were not confirmed; they will be verified with QuickBooks before anything is re-sent"
                 );
             }
-            if store.no_tokens_yet()? {
-                // First start: one admin token so the admin can reach the API and UI. Printed,
-                // not logged: it must not end up in log files.
-                let (_, secret) = store.create_token(
-                    false,
-                    crate::store::tokens::Scope::Admin,
-                    "bootstrap",
-                    None,
-                    None,
-                    "system",
-                )?;
-                println!(
-                    "First start: your admin token (shown once; create more with `qbridge token create`):\n{secret}"
-                );
-            }
+            // First start: one admin token so the admin can reach the API and UI, in a 0600
+            // file (never in stdout or logs that a journal keeps).
+            admin::bootstrap::bootstrap_admin_token(&store, &config.data_dir)?;
             let plugins = Arc::new(crate::plugins::PluginManager::open(store.clone(), &config)?);
             let work = Arc::new(crate::pipeline::Pipeline::new(
                 store.clone(),

@@ -24,22 +24,42 @@ fn whoami(server: &Server, token: Option<&str>) -> (u16, String) {
 }
 
 #[test]
-fn first_start_prints_a_bootstrap_token_that_is_never_logged() {
+fn first_start_writes_the_bootstrap_token_to_an_owner_only_file_never_to_stdout_or_the_log() {
+    use std::os::unix::fs::PermissionsExt;
     let mut server = Server::start();
-    let stdout = server.stdout_text();
-    let token = stdout
-        .lines()
-        .find(|l| l.starts_with("qbr_"))
-        .expect("bootstrap token printed")
-        .to_string();
+    let file = server
+        .data_dir
+        .join(qbridge::admin::bootstrap::BOOTSTRAP_TOKEN_FILE);
+    let token = crate::admin_api::bootstrap_token(&server);
+    assert!(token.starts_with("qbr_"), "{token}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&server.data_dir)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700,
+        "the data dir is created owner-only"
+    );
     let (status, body) = whoami(&server, Some(&token));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"scope\":\"admin\""), "{body}");
     server.terminate();
+    let stdout = server.stdout_text();
     assert!(
-        !server.log_text().contains(&token),
-        "the token must not appear in the log"
+        stdout.contains(file.to_str().unwrap()),
+        "stdout names the file: {stdout}"
     );
+    for (what, text) in [("stdout", stdout), ("log", server.log_text())] {
+        assert!(
+            !text.contains(&token),
+            "the token must not appear in the {what} (a journal keeps it)"
+        );
+    }
 }
 
 #[test]

@@ -7,7 +7,9 @@ mod support;
 
 mod admin;
 mod admin_api;
+mod admin_fences;
 mod admin_plugins;
+mod admin_sessions;
 mod browser;
 mod crash;
 mod fake_source;

@@ -19,7 +19,7 @@ use crate::server::AppState;
 use crate::store::audit::{AuditRecord, AuditVerdict, now_ms};
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
-use crate::store::tokens::{Scope, TokenInfo};
+use crate::store::tokens::{Fence, Scope, TokenInfo};
 
 /// The OpenAPI 3 description of every route below.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -110,6 +110,12 @@ pub(crate) struct NewToken {
     /// Lifetime such as `30d`; absent = no expiry.
     #[serde(default)]
     pub expires_in: Option<String>,
+    /// Only this connection's data (its name); absent or empty = every connection.
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Only this plugin's records and jobs; absent or empty = every plugin.
+    #[serde(default)]
+    pub plugin: Option<String>,
 }
 
 /// A token or grant just created: the only time its secret is shown.
@@ -135,6 +141,45 @@ fn scope_in(s: &str, allowed: &[Scope]) -> Result<Scope, ApiError> {
         })
 }
 
+/// The fence a new token or grant asks for, with the connection named by the admin resolved
+/// to its id (an unknown name is a 400, not a token fenced to nothing).
+async fn fence_for(
+    state: &AppState,
+    connection: Option<String>,
+    plugin: Option<String>,
+) -> Result<Fence, ApiError> {
+    let connection = connection
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    let plugin = plugin
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    if plugin.as_ref().is_some_and(|p| p.chars().count() > 100) {
+        return Err(bad_request("a plugin name has at most 100 characters"));
+    }
+    let connection_id = match connection {
+        None => None,
+        Some(name) => {
+            let store = state.store.clone();
+            let found = blocking(move || match store.connection(&name) {
+                Ok(c) => Ok(Ok(c.id)),
+                Err(crate::store::StoreError::NotFound(_)) => Ok(Err(name)),
+                Err(e) => Err(e.into()),
+            })
+            .await?;
+            Some(found.map_err(|name| {
+                bad_request(format!(
+                    "there is no connection named {name:?} to limit the token to"
+                ))
+            })?)
+        }
+    };
+    Ok(Fence {
+        connection_id,
+        plugin,
+    })
+}
+
 fn duration(s: &str) -> Result<i64, ApiError> {
     parse_duration(s).map_err(|e| bad_request(e.to_string()))
 }
@@ -158,11 +203,13 @@ pub(crate) async fn create_token(
         None | Some("") => None,
         Some(e) => Some(now_ms() + duration(e)?),
     };
+    let fence = fence_for(state, req.connection, req.plugin).await?;
     let store = state.store.clone();
     let who = actor.token.actor();
-    let (id, token) =
-        blocking(move || Ok(store.create_token(false, scope, &name, None, expires_at, &who)?))
-            .await?;
+    let (id, token) = blocking(move || {
+        Ok(store.create_fenced_token(false, scope, &name, None, expires_at, &fence, &who)?)
+    })
+    .await?;
     Ok(Created {
         id,
         token,
@@ -235,6 +282,12 @@ pub(crate) struct NewGrant {
     pub expires_in: String,
     /// Why (ticket number).
     pub reason: String,
+    /// Only this connection's data (its name); absent or empty = every connection.
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Only this plugin's records and jobs; absent or empty = every plugin.
+    #[serde(default)]
+    pub plugin: Option<String>,
 }
 
 /// Every grant, newest first.
@@ -273,10 +326,19 @@ pub(crate) async fn create_grant(
     }
     let reason = req.reason.trim().chars().take(500).collect::<String>();
     let expires_at = now_ms() + ttl;
+    let fence = fence_for(state, req.connection, req.plugin).await?;
     let store = state.store.clone();
     let who = actor.token.actor();
     let (id, token) = blocking(move || {
-        Ok(store.create_token(true, scope, &to, Some(&reason), Some(expires_at), &who)?)
+        Ok(store.create_fenced_token(
+            true,
+            scope,
+            &to,
+            Some(&reason),
+            Some(expires_at),
+            &fence,
+            &who,
+        )?)
     })
     .await?;
     Ok(Created {
@@ -354,12 +416,15 @@ pub(crate) struct Page {
     pub limit: Option<u32>,
 }
 
-/// Audit rows after `after`, oldest first.
+/// Audit rows after `after`, oldest first (read; the log spans every tenant, so a fenced
+/// caller is refused).
 pub(crate) async fn audit_rows(
     state: &AppState,
+    actor: &Actor,
     after: i64,
     limit: u32,
 ) -> Result<Vec<AuditRecord>, ApiError> {
+    actor.require(Scope::Read)?;
     let store = state.store.clone();
     blocking(move || Ok(store.audit_rows(after, limit)?)).await
 }
@@ -377,8 +442,12 @@ pub(crate) struct Verification {
     pub message: String,
 }
 
-/// Recomputes the audit hash chain.
-pub(crate) async fn verify_audit(state: &AppState) -> Result<Verification, ApiError> {
+/// Recomputes the audit hash chain (read, unfenced).
+pub(crate) async fn verify_audit(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<Verification, ApiError> {
+    actor.require(Scope::Read)?;
     let store = state.store.clone();
     Ok(match blocking(move || Ok(store.verify_audit()?)).await? {
         AuditVerdict::Intact(n) => Verification {
@@ -403,9 +472,8 @@ async fn audit_page(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<AuditRecord>>, ApiError> {
-    actor.require(Scope::Read)?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    Ok(Json(audit_rows(&state, page.after, limit).await?))
+    Ok(Json(audit_rows(&state, &actor, page.after, limit).await?))
 }
 
 async fn audit_export(
@@ -413,9 +481,8 @@ async fn audit_export(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Response, ApiError> {
-    actor.require(Scope::Read)?;
     let limit = page.limit.unwrap_or(MAX_EXPORT).clamp(1, MAX_EXPORT);
-    let rows = audit_rows(&state, page.after, limit).await?;
+    let rows = audit_rows(&state, &actor, page.after, limit).await?;
     let mut body = String::new();
     for r in &rows {
         let line = serde_json::to_string(r)
@@ -430,8 +497,7 @@ async fn audit_verify_route(
     actor: Actor,
     State(state): State<AppState>,
 ) -> Result<Json<Verification>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(verify_audit(&state).await?))
+    Ok(Json(verify_audit(&state, &actor).await?))
 }
 
 // ---- jobs and queue -----------------------------------------------------------------------
@@ -447,8 +513,20 @@ pub(crate) struct JobQuery {
     pub limit: Option<u32>,
 }
 
-/// Jobs matching the query, newest first.
-pub(crate) async fn jobs(state: &AppState, q: &JobQuery) -> Result<Vec<JobView>, ApiError> {
+/// Jobs matching the query, newest first (read); only the caller's tenant's jobs.
+pub(crate) async fn jobs(
+    state: &AppState,
+    actor: &Actor,
+    q: &JobQuery,
+) -> Result<Vec<JobView>, ApiError> {
+    actor.require_scope(Scope::Read)?;
+    let fence = actor.fence().clone();
+    let connection = match (fence.connection_id, q.connection) {
+        // Asking a fenced token for another connection's jobs finds none.
+        (Some(mine), Some(asked)) if mine != asked => return Ok(Vec::new()),
+        (Some(mine), _) => Some(mine),
+        (None, asked) => asked,
+    };
     let wanted = q.state.as_deref().filter(|s| !s.is_empty());
     if let Some(s) = wanted
         && !STATES.contains(&s)
@@ -460,17 +538,29 @@ pub(crate) async fn jobs(state: &AppState, q: &JobQuery) -> Result<Vec<JobView>,
     }
     let filter = JobFilter {
         state: wanted.map(str::to_string),
-        connection_id: q.connection,
+        connection_id: connection,
         limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
     };
     let store = state.store.clone();
-    blocking(move || Ok(store.list_jobs(&filter)?)).await
+    let mut list = blocking(move || Ok(store.list_jobs(&filter)?)).await?;
+    // The store filters by connection; a plugin fence is applied here (such a page may hold
+    // fewer than `limit` rows).
+    list.retain(|j| fence.admits(j.connection_id, Some(&j.plugin)));
+    Ok(list)
 }
 
-/// One job with request, response and history.
-pub(crate) async fn job(state: &AppState, id: i64) -> Result<JobView, ApiError> {
+/// One job with request, response and history (read); 404 outside the caller's tenant.
+pub(crate) async fn job(state: &AppState, actor: &Actor, id: i64) -> Result<JobView, ApiError> {
+    actor.require_scope(Scope::Read)?;
     let store = state.store.clone();
-    blocking(move || Ok(store.job(id)?)).await
+    let j = blocking(move || Ok(store.job(id)?)).await?;
+    actor.require_in(
+        Scope::Read,
+        j.connection_id,
+        Some(&j.plugin),
+        &format!("job {id}"),
+    )?;
+    Ok(j)
 }
 
 /// What an operator may do to a job.
@@ -489,7 +579,14 @@ pub(crate) async fn act_on_job(
     id: i64,
     action: JobAction,
 ) -> Result<(), ApiError> {
-    actor.require(Scope::Operator)?;
+    actor.require_scope(Scope::Operator)?;
+    let owner = job(state, actor, id).await?;
+    actor.require_in(
+        Scope::Operator,
+        owner.connection_id,
+        Some(&owner.plugin),
+        &format!("job {id}"),
+    )?;
     let store = state.store.clone();
     let entry = actor.audit(
         match action {
@@ -594,11 +691,21 @@ fn assess(q: QueueStatus) -> ConnectionHealth {
     }
 }
 
-/// Every connection's queue health.
-pub(crate) async fn queue_health(state: &AppState) -> Result<Vec<ConnectionHealth>, ApiError> {
+/// Every connection's queue health (read); a fenced caller sees its connection only.
+pub(crate) async fn queue_health(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<Vec<ConnectionHealth>, ApiError> {
+    actor.require_scope(Scope::Read)?;
     let store = state.store.clone();
     let status = blocking(move || Ok(store.queue_status()?)).await?;
-    Ok(status.into_iter().map(assess).collect())
+    let fence = actor.fence();
+    // Counts mix every plugin of a connection, so a plugin-only fence sees none of them.
+    Ok(status
+        .into_iter()
+        .filter(|q| fence.plugin.is_none() && fence.admits(q.connection_id, None))
+        .map(assess)
+        .collect())
 }
 
 async fn list_jobs_route(
@@ -606,8 +713,7 @@ async fn list_jobs_route(
     State(state): State<AppState>,
     Query(q): Query<JobQuery>,
 ) -> Result<Json<Vec<JobView>>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(jobs(&state, &q).await?))
+    Ok(Json(jobs(&state, &actor, &q).await?))
 }
 
 async fn show_job(
@@ -615,8 +721,7 @@ async fn show_job(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<JobView>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(job(&state, id).await?))
+    Ok(Json(job(&state, &actor, id).await?))
 }
 
 async fn retry_job_route(
@@ -625,7 +730,7 @@ async fn retry_job_route(
     Path(id): Path<i64>,
 ) -> Result<Json<JobView>, ApiError> {
     act_on_job(&state, &actor, id, JobAction::Retry).await?;
-    Ok(Json(job(&state, id).await?))
+    Ok(Json(job(&state, &actor, id).await?))
 }
 
 async fn cancel_job_route(
@@ -634,15 +739,14 @@ async fn cancel_job_route(
     Path(id): Path<i64>,
 ) -> Result<Json<JobView>, ApiError> {
     act_on_job(&state, &actor, id, JobAction::Cancel).await?;
-    Ok(Json(job(&state, id).await?))
+    Ok(Json(job(&state, &actor, id).await?))
 }
 
 async fn queue_route(
     actor: Actor,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ConnectionHealth>>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(queue_health(&state).await?))
+    Ok(Json(queue_health(&state, &actor).await?))
 }
 
 // ---- source secrets -----------------------------------------------------------------------

@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use crate::store::Store;
 use crate::store::audit::{AuditVerdict, now_ms};
-use crate::store::tokens::Scope;
+use crate::store::tokens::{Fence, Scope};
 
 /// The CLI's audit actor: who ran the command on this machine.
 pub(crate) fn cli_actor() -> String {
@@ -34,6 +34,8 @@ pub enum TokenCommand {
         /// Lifetime such as 30d, 12h, 90m (default: no expiry).
         #[arg(long)]
         expires: Option<String>,
+        #[command(flatten)]
+        fence: FenceArgs,
     },
     /// List tokens (never their secrets).
     List,
@@ -61,6 +63,8 @@ pub enum SupportCommand {
         /// Why (ticket number, problem).
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        fence: FenceArgs,
     },
     /// Revoke one grant, or every active grant with --all.
     Revoke {
@@ -72,6 +76,51 @@ pub enum SupportCommand {
     },
     /// List grants with their remaining time.
     List,
+}
+
+/// Limits a token or grant to one tenant.
+#[derive(Debug, clap::Args)]
+pub struct FenceArgs {
+    /// Only this connection's (company file's) data, e.g. a firm's ingest webhook.
+    #[arg(long)]
+    connection: Option<String>,
+    /// Only records and jobs of this plugin.
+    #[arg(long)]
+    plugin: Option<String>,
+}
+
+impl FenceArgs {
+    fn resolve(self, store: &Store) -> anyhow::Result<Fence> {
+        let connection_id = match self.connection.as_deref() {
+            Some(name) => Some(
+                store
+                    .connection(name)
+                    .with_context(|| {
+                        format!("cannot limit the token to connection {name:?} (`qbridge connection list` shows them)")
+                    })?
+                    .id,
+            ),
+            None => None,
+        };
+        Ok(Fence {
+            connection_id,
+            plugin: self.plugin,
+        })
+    }
+}
+
+/// How `list` shows a fence.
+fn fence_text(f: &Fence) -> String {
+    match (f.connection_id, &f.plugin) {
+        (None, None) => String::new(),
+        (c, p) => format!(
+            "  only{}{}",
+            c.map(|c| format!(" connection {c}")).unwrap_or_default(),
+            p.as_ref()
+                .map(|p| format!(" plugin {p}"))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// `qbridge audit …`
@@ -156,7 +205,9 @@ pub fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
             scope,
             name,
             expires,
+            fence,
         } => {
+            let fence = fence.resolve(store)?;
             let scope = scope_arg(
                 &scope,
                 &[Scope::Admin, Scope::Operator, Scope::Read, Scope::Ingest],
@@ -165,8 +216,15 @@ pub fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                 .map(|e| parse_duration(&e))
                 .transpose()?
                 .map(|d| now_ms() + d);
-            let (id, secret) =
-                store.create_token(false, scope, &name, None, expires_at, &cli_actor())?;
+            let (id, secret) = store.create_fenced_token(
+                false,
+                scope,
+                &name,
+                None,
+                expires_at,
+                &fence,
+                &cli_actor(),
+            )?;
             println!(
                 "token {id} ({}, scope {}) — shown once, store it now:\n{secret}",
                 name,
@@ -181,12 +239,13 @@ pub fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                     format!("expires {}", when(t.expires_at))
                 };
                 println!(
-                    "{:>4}  {:<8} {:<9} {:<20} {}",
+                    "{:>4}  {:<8} {:<9} {:<20} {}{}",
                     t.id,
                     t.prefix,
                     t.scope.as_str(),
                     t.name,
-                    status
+                    status,
+                    fence_text(&t.fence)
                 );
             }
         }
@@ -206,16 +265,19 @@ pub fn support(store: &Store, cmd: SupportCommand) -> anyhow::Result<()> {
             scope,
             expires,
             reason,
+            fence,
         } => {
+            let fence = fence.resolve(store)?;
             let scope = scope_arg(&scope, &[Scope::Read, Scope::Operator])?;
             let ttl = parse_duration(&expires)?;
             grant_rules(ttl, &expires, &reason)?;
-            let (id, secret) = store.create_token(
+            let (id, secret) = store.create_fenced_token(
                 true,
                 scope,
                 &to,
                 Some(&reason),
                 Some(now_ms() + ttl),
+                &fence,
                 &cli_actor(),
             )?;
             println!(

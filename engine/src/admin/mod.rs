@@ -1,4 +1,4 @@
-//! Administration: API tokens, temporary support access, the audit trail, source secrets, the
+//! Administration: the first admin token, API tokens, temporary support access, the audit trail, source secrets, the
 //! admin HTTP API and the web UI.
 //!
 //! Every admin route goes through [`auth::Actor`], which checks the bearer token (or the UI's
@@ -7,9 +7,11 @@
 
 pub(crate) mod api;
 pub mod auth;
+pub mod bootstrap;
 pub mod cli;
 mod connections_api;
 pub(crate) mod plugins_api;
+pub mod routes;
 pub mod secret_cli;
 pub(crate) mod setup_api;
 pub(crate) mod ui;

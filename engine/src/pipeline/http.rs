@@ -1,4 +1,6 @@
-//! `POST /api/v1/ingest/{plugin}`: push a source record (scope `ingest` or higher).
+//! `POST /api/v1/ingest/{plugin}`: push a source record (scope `ingest` or higher). A token
+//! fenced to a connection and/or plugin feeds only that company file through that plugin;
+//! without `?connection=` it feeds its own connection.
 //!
 //! The answer is `202 Accepted` with the job ids only after the record and its jobs are
 //! committed; a record the plugin rejects gets `422` with the plugin's reason and nothing is
@@ -34,7 +36,14 @@ pub async fn ingest_route(
     Query(q): Query<IngestQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    actor.require(Scope::Ingest)?;
+    actor.require_scope(Scope::Ingest)?;
+    if actor.fence().plugin.as_deref().is_some_and(|p| p != plugin) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("plugin {plugin} not found"),
+        ));
+    }
+    let fence = actor.fence().clone();
     if body.len() > MAX_RECORD_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -49,12 +58,13 @@ pub async fn ingest_route(
     let store = state.store.clone();
     let plugins = state.plugins.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let connection_id = match q.connection.as_deref() {
-            Some(name) => store
+        let connection_id = match (q.connection.as_deref(), fence.connection_id) {
+            (Some(name), _) => store
                 .connection(name)
                 .map(|c| c.id)
                 .map_err(IngestError::Store)?,
-            None => {
+            (None, Some(mine)) => mine,
+            (None, None) => {
                 let all = store.connections().map_err(IngestError::Store)?;
                 match all.as_slice() {
                     [only] => only.id,
@@ -71,6 +81,12 @@ pub async fn ingest_route(
                 }
             }
         };
+        if !fence.admits(connection_id, Some(&plugin)) {
+            // Another firm's company file answers as if it did not exist.
+            return Err(IngestError::Store(crate::store::StoreError::NotFound(
+                format!("connection {}", q.connection.as_deref().unwrap_or("")),
+            )));
+        }
         ingest(
             Origin::Push,
             &store,
