@@ -174,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(cmd) => {
-            let ok = admin::cli::audit(&open_store(&config)?, cmd)?;
+            let ok = admin::cli::audit(&open_store(&config)?, &config.secrets_key_path(), cmd)?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -223,9 +223,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     state.plugins.clone(),
                     state.config.schedule_check_every,
                 ));
-                let served = server::serve(state).await;
+                let anchoring = tokio::spawn(crate::admin::anchoring::run(
+                    state.store.clone(),
+                    state.config.secrets_key_path(),
+                ));
+                let served = server::serve(state.clone()).await;
                 scheduler.abort();
                 deferred.abort();
+                anchoring.abort();
+                // The last rows of this run (sign-outs, shutdown) are anchored too.
+                crate::admin::anchoring::anchor_once(
+                    &state.store,
+                    &state.config.secrets_key_path(),
+                );
                 served
             })?;
             Ok(ExitCode::SUCCESS)

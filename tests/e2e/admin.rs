@@ -177,3 +177,42 @@ fn audit_verify_detects_an_edited_row() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("row 2"), "{}", stderr(&out));
 }
+
+#[test]
+fn audit_verify_detects_the_newest_rows_cut_off_after_the_server_anchored_them() {
+    let mut server = Server::start();
+    let admin = crate::admin_api::bootstrap_token(&server);
+    for scope in ["read", "operator"] {
+        crate::admin_api::new_token(&server, &admin, scope);
+    }
+    // Shutdown anchors the head (the server also does so every few minutes).
+    server.terminate();
+    let data = server.data_dir.clone();
+    let dd = data.to_str().unwrap();
+    let cwd = data.parent().unwrap();
+    let out = run(cwd, &["audit", "verify", "--data-dir", dd]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("signed anchor(s) of the newest rows match"),
+        "{text}"
+    );
+
+    // Someone with the database removes the two newest rows, and the anchors in it: what is
+    // left is still a valid hash chain.
+    let conn = rusqlite::Connection::open(data.join("qbridge.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_delete;
+         DELETE FROM audit WHERE id > (SELECT MAX(id) FROM audit) - 2;
+         DELETE FROM audit_anchor;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = run(cwd, &["audit", "verify", "--data-dir", dd]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("removed from the end of the log"),
+        "{}",
+        stderr(&out)
+    );
+}

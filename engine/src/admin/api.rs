@@ -17,6 +17,7 @@ use super::cli::{grant_rules, parse_duration};
 use crate::logging::Redacted;
 use crate::server::AppState;
 use crate::store::audit::{AuditRecord, AuditVerdict, now_ms};
+use crate::store::audit_anchor::AnchorVerdict;
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
 use crate::store::tokens::{Fence, Scope, TokenInfo};
@@ -442,19 +443,41 @@ pub(crate) struct Verification {
     pub message: String,
 }
 
-/// Recomputes the audit hash chain (read, unfenced).
+/// Recomputes the audit hash chain and checks the signed anchors of its newest rows (read,
+/// unfenced).
 pub(crate) async fn verify_audit(
     state: &AppState,
     actor: &Actor,
 ) -> Result<Verification, ApiError> {
     actor.require(Scope::Read)?;
     let store = state.store.clone();
-    Ok(match blocking(move || Ok(store.verify_audit()?)).await? {
-        AuditVerdict::Intact(n) => Verification {
+    let key_path = state.config.secrets_key_path();
+    let (chain, anchors) = blocking(move || {
+        let anchors = store.check_audit_anchors_with(&key_path).map_err(|e| {
+            tracing::error!(error = %e, "audit anchors cannot be checked");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        })?;
+        Ok((store.verify_audit()?, anchors))
+    })
+    .await?;
+    Ok(match chain {
+        AuditVerdict::Intact(n) if anchors.is_sound() => Verification {
             intact: true,
             rows: Some(n),
             broken_at: None,
-            message: format!("Audit log intact: {n} rows, hash chain verified."),
+            message: format!(
+                "Audit log intact: {n} rows, hash chain verified. {}",
+                anchors.describe()
+            ),
+        },
+        AuditVerdict::Intact(_) => Verification {
+            intact: false,
+            rows: None,
+            broken_at: match anchors {
+                AnchorVerdict::RowsRemoved { from_id } => Some(from_id),
+                _ => None,
+            },
+            message: format!("The audit log was tampered with: {}", anchors.describe()),
         },
         AuditVerdict::Broken { id } => Verification {
             intact: false,

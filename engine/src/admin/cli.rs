@@ -318,21 +318,35 @@ pub fn support(store: &Store, cmd: SupportCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `qbridge audit …`; returns false when verification failed.
-pub fn audit(store: &Store, cmd: AuditCommand) -> anyhow::Result<bool> {
+/// Runs `qbridge audit …`; returns false when verification failed. `key_path` is the
+/// secrets key file, whose derived key signs the anchors of the log's newest rows.
+pub fn audit(store: &Store, key_path: &std::path::Path, cmd: AuditCommand) -> anyhow::Result<bool> {
     match cmd {
-        AuditCommand::Verify => match store.verify_audit()? {
-            AuditVerdict::Intact(n) => {
-                println!("audit log intact: {n} rows, hash chain verified");
-                Ok(true)
+        AuditCommand::Verify => {
+            let anchors = store.check_audit_anchors_with(key_path)?;
+            match store.verify_audit()? {
+                AuditVerdict::Intact(n) if anchors.is_sound() => {
+                    println!(
+                        "audit log intact: {n} rows, hash chain verified. {}",
+                        anchors.describe()
+                    );
+                    Ok(true)
+                }
+                AuditVerdict::Intact(_) => {
+                    eprintln!(
+                        "error: the audit log was tampered with: {}",
+                        anchors.describe()
+                    );
+                    Ok(false)
+                }
+                AuditVerdict::Broken { id } => {
+                    eprintln!(
+                        "error: the audit log was tampered with: row {id} does not match the hash chain (edited, inserted or a row before it removed)"
+                    );
+                    Ok(false)
+                }
             }
-            AuditVerdict::Broken { id } => {
-                eprintln!(
-                    "error: the audit log was tampered with: row {id} does not match the hash chain (edited, inserted or a row before it removed)"
-                );
-                Ok(false)
-            }
-        },
+        }
         AuditCommand::Export { after } => {
             let mut out = std::io::stdout().lock();
             let mut cursor = after;

@@ -5,6 +5,7 @@
 //! session cookie), its scope, expiry and revocation on every request and audits every request
 //! made under a support grant.
 
+pub mod anchoring;
 pub(crate) mod api;
 pub mod auth;
 pub mod bootstrap;

@@ -14,6 +14,7 @@
 
 pub mod admin_sessions;
 pub mod audit;
+pub mod audit_anchor;
 pub mod connections;
 pub mod lock;
 mod migrations;
