@@ -18,6 +18,7 @@ mod hostile;
 mod load;
 mod pipeline;
 mod plugin_crates;
+mod plugin_sandbox;
 mod plugins;
 mod qbwc;
 mod simulator;

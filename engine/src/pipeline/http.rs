@@ -4,7 +4,9 @@
 //!
 //! The answer is `202 Accepted` with the job ids only after the record and its jobs are
 //! committed; a record the plugin rejects gets `422` with the plugin's reason and nothing is
-//! stored.
+//! stored. When as many plugin calls run as there are CPUs the answer is `503` with
+//! `Retry-After`, given before the request takes a blocking thread (which the QBWC sessions
+//! need too).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -26,6 +28,22 @@ pub struct IngestQuery {
     kind: String,
     /// Connection name; optional when only one exists.
     connection: Option<String>,
+}
+
+/// Seconds a source is asked to wait when every plugin-call permit is taken: calls last at
+/// most their deadline (a second by default), so one is likely free by then.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// `503` with `Retry-After`: every plugin-call permit is taken.
+fn busy(pool: usize) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS)],
+        Json(serde_json::json!({
+            "error": format!("{pool} plugin calls are running (one per CPU); send the record again after {RETRY_AFTER_SECS} s")
+        })),
+    )
+        .into_response()
 }
 
 /// The ingest handler.
@@ -55,9 +73,13 @@ pub async fn ingest_route(
     }
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the record must be UTF-8 JSON"))?;
+    let Some(permit) = state.plugins.try_reserve_call() else {
+        return Ok(busy(state.plugins.call_pool_size()));
+    };
     let store = state.store.clone();
     let plugins = state.plugins.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let _call = permit.bind();
         let connection_id = match (q.connection.as_deref(), fence.connection_id) {
             (Some(name), _) => store
                 .connection(name)

@@ -255,7 +255,8 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 9: trust boundaries (issue 15, items 4-7): tokens fenced to one connection and/or one
     // plugin (store::tokens); web UI sessions, only the id's hash stored (store::admin_sessions);
-    // signed anchors of the audit chain's head (store::audit).
+    // the SHA-256 of each compiled plugin cache file, checked before it is loaded
+    // (store::plugin_cache); signed anchors of the audit chain's head (store::audit_anchor).
     r#"
     ALTER TABLE token ADD COLUMN fence_connection INTEGER REFERENCES qbwc_connection(id);
     ALTER TABLE token ADD COLUMN fence_plugin TEXT CHECK(length(fence_plugin) BETWEEN 1 AND 100);
@@ -268,6 +269,11 @@ const MIGRATIONS: &[&str] = &[
         idle_ms INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         revoked_at INTEGER
+    ) STRICT;
+    CREATE TABLE plugin_cache(
+        file TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL
     ) STRICT;
     CREATE TABLE audit_anchor(
         id INTEGER PRIMARY KEY,

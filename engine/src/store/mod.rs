@@ -18,6 +18,7 @@ pub mod audit_anchor;
 pub mod connections;
 pub mod lock;
 mod migrations;
+pub mod plugin_cache;
 pub mod plugin_calls;
 mod plugins;
 pub mod queue;
