@@ -83,12 +83,20 @@ pub(crate) struct HostState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     log_budget: LogBudget,
+    /// When the running call must end (set by `PluginHost::arm`); host calls that wait, such
+    /// as `fetch`, get what is left of it.
+    deadline: std::time::Instant,
     stderr: MemoryOutputPipe,
     pub(crate) label: Label,
     pub(crate) http: HttpPolicy,
 }
 
 impl HostState {
+    /// The running call's deadline.
+    pub(crate) fn call_deadline(&self) -> std::time::Instant {
+        self.deadline
+    }
+
     /// A log line from the plugin, tagged with its name and version, escaped (no forged
     /// lines or terminal escapes), cut to 4,096 characters and rate limited per instance (a
     /// plugin must not flood the engine's log); dropped lines are counted and reported.
@@ -311,6 +319,7 @@ impl PluginHost {
                 ),
             },
             log_budget: LogBudget::new(),
+            deadline: std::time::Instant::now() + self.limits.call_timeout,
             stderr,
             label,
             http,
@@ -325,6 +334,8 @@ impl PluginHost {
     pub(crate) fn arm(&self, store: &mut Store<HostState>, timeout: Duration) {
         let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // The epoch deadline counts guest time; this one is wall time, for host calls.
+        store.data_mut().deadline = std::time::Instant::now() + timeout;
     }
 
     /// Turns a wasmtime error from a call into a [`PluginError`] that says what happened.
