@@ -396,3 +396,104 @@ fn an_ingest_token_fenced_to_one_firm_and_plugin_feeds_only_that_company_file() 
     assert_eq!(push(4, "&connection=firm-a", "ramp").0, 404);
     assert_eq!(api(&server, &token, "get", "/api/v1/jobs", None).0, 403);
 }
+
+#[test]
+fn fenced_tokens_are_made_with_the_cli_the_api_and_the_tokens_page() {
+    use crate::support::{run, stderr};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dd = data.to_str().unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", dd]);
+        run(tmp.path(), &all)
+    };
+    assert!(cli(&["connection", "add", "firm-a"]).status.success());
+    let out = cli(&[
+        "token",
+        "create",
+        "--scope",
+        "ingest",
+        "--name",
+        "webhook",
+        "--connection",
+        "firm-a",
+        "--plugin",
+        "example",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = String::from_utf8_lossy(&cli(&["token", "list"]).stdout).into_owned();
+    assert!(
+        listed.contains("only connection 1 plugin example"),
+        "{listed}"
+    );
+    let out = cli(&["token", "create", "--connection", "nope"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("\"nope\""), "{}", stderr(&out));
+
+    let out = cli(&["token", "create", "--scope", "admin", "--name", "root"]);
+    let admin = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let server = Server::start_in(tmp.path(), &data, &[]);
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/tokens",
+        Some(r#"{"name":"firm-a reader","scope":"read","connection":"firm-a"}"#),
+    );
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/tokens",
+        Some(r#"{"name":"x","scope":"read","connection":"nope"}"#),
+    );
+    assert_eq!(
+        s, 400,
+        "an unknown connection is refused, not a token fenced to nothing: {body}"
+    );
+    let (_, body) = api(&server, &admin, "get", "/api/v1/tokens", None);
+    let tokens = json(&body);
+    let fenced = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "firm-a reader")
+        .unwrap();
+    assert_eq!(fenced["fence"]["connection_id"], 1, "{body}");
+    assert!(fenced["fence"]["plugin"].is_null(), "{body}");
+
+    // The Tokens page's form takes the same two fields.
+    let req = ureq::http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/login", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Origin", server.base.as_str())
+        .body(format!("token={admin}&next=%2Ftokens"))
+        .unwrap();
+    let resp = agent().run(req).unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let (s, page) = call(
+        &server,
+        "post",
+        "/tokens",
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &server.base),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some("name=ui-fenced&scope=read&connection=firm-a&plugin=example"),
+    );
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("connection 1, plugin example"),
+        "the page lists the fence"
+    );
+}

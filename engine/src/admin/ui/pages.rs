@@ -459,6 +459,7 @@ async fn support_page(
 <label for=\"scope\">Access</label><select id=\"scope\" name=\"scope\"><option value=\"read\">read: look at jobs and the audit log</option><option value=\"operator\">operator: also retry and cancel jobs</option></select>\
 <label for=\"expires_in\">For</label><select id=\"expires_in\" name=\"expires_in\"><option value=\"1h\">1 hour</option><option value=\"4h\">4 hours</option><option value=\"8h\" selected>8 hours</option><option value=\"24h\">24 hours</option><option value=\"72h\">72 hours (longest)</option></select>\
 <label for=\"reason\">Reason (ticket number, problem)</label><input id=\"reason\" name=\"reason\" required maxlength=\"500\">\
+<label for=\"grant-connection\">Only this connection (name; empty = every connection)</label><input id=\"grant-connection\" name=\"connection\" maxlength=\"100\">\
 <button type=\"submit\">Grant access</button></form>");
     c.push_str("<h2>Grants</h2>");
     if list.is_empty() {
@@ -524,6 +525,8 @@ struct GrantForm {
     scope: String,
     expires_in: String,
     reason: String,
+    #[serde(default)]
+    connection: String,
 }
 
 async fn grant(
@@ -542,7 +545,7 @@ async fn grant(
             scope: f.scope,
             expires_in: f.expires_in,
             reason: f.reason,
-            connection: None,
+            connection: Some(f.connection),
             plugin: None,
         },
     )
