@@ -424,7 +424,7 @@ fn fenced_tokens_are_made_with_the_cli_the_api_and_the_tokens_page() {
     assert!(out.status.success(), "{}", stderr(&out));
     let listed = String::from_utf8_lossy(&cli(&["token", "list"]).stdout).into_owned();
     assert!(
-        listed.contains("only connection 1 plugin example"),
+        listed.contains("only connection 1, plugin example"),
         "{listed}"
     );
     let out = cli(&["token", "create", "--connection", "nope"]);

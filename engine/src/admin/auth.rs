@@ -46,8 +46,7 @@ impl Actor {
                 StatusCode::FORBIDDEN,
                 format!(
                     "this {} is limited to {}; this action concerns the whole instance",
-                    self.token.kind,
-                    self.fence_text()
+                    self.token.kind, self.token.fence
                 ),
             ));
         }
@@ -79,16 +78,6 @@ impl Actor {
     /// The tenant this caller is limited to (lists filter with it).
     pub fn fence(&self) -> &Fence {
         &self.token.fence
-    }
-
-    fn fence_text(&self) -> String {
-        let f = &self.token.fence;
-        match (f.connection_id, &f.plugin) {
-            (Some(c), Some(p)) => format!("connection {c} and plugin `{p}`"),
-            (Some(c), None) => format!("connection {c}"),
-            (None, Some(p)) => format!("plugin `{p}`"),
-            (None, None) => "nothing".into(),
-        }
     }
 
     /// Refuses with 403 unless the caller's scope allows `needed`, fence not considered: only

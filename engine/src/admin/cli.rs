@@ -109,20 +109,6 @@ impl FenceArgs {
     }
 }
 
-/// How `list` shows a fence.
-fn fence_text(f: &Fence) -> String {
-    match (f.connection_id, &f.plugin) {
-        (None, None) => String::new(),
-        (c, p) => format!(
-            "  only{}{}",
-            c.map(|c| format!(" connection {c}")).unwrap_or_default(),
-            p.as_ref()
-                .map(|p| format!(" plugin {p}"))
-                .unwrap_or_default()
-        ),
-    }
-}
-
 /// `qbridge audit …`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -245,7 +231,11 @@ pub fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                     t.scope.as_str(),
                     t.name,
                     status,
-                    fence_text(&t.fence)
+                    if t.fence.is_fenced() {
+                        format!("  only {}", t.fence)
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }

@@ -87,6 +87,18 @@ impl Fence {
     }
 }
 
+/// `connection 3, plugin ramp`; `everything` when unfenced.
+impl std::fmt::Display for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.connection_id, &self.plugin) {
+            (Some(c), Some(p)) => write!(f, "connection {c}, plugin {p}"),
+            (Some(c), None) => write!(f, "connection {c}"),
+            (None, Some(p)) => write!(f, "plugin {p}"),
+            (None, None) => f.write_str("everything"),
+        }
+    }
+}
+
 /// A token or grant as listed (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenInfo {

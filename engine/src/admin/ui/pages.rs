@@ -723,7 +723,7 @@ async fn tokens_page(
             esc(&t.prefix),
             esc(&t.name),
             esc(t.scope.as_str()),
-            esc(&fence_text(&t.fence)),
+            esc(&t.fence.to_string()),
             time(t.created_at)
         );
     }
@@ -739,22 +739,6 @@ async fn tokens(
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
     tokens_page(&s, &state, None, notice_text(&nq)).await
-}
-
-/// "connection 3, plugin ramp", or "everything".
-fn fence_text(f: &crate::store::tokens::Fence) -> String {
-    let mut parts = Vec::new();
-    if let Some(c) = f.connection_id {
-        parts.push(format!("connection {c}"));
-    }
-    if let Some(p) = &f.plugin {
-        parts.push(format!("plugin {p}"));
-    }
-    if parts.is_empty() {
-        "everything".into()
-    } else {
-        parts.join(", ")
-    }
 }
 
 #[derive(Deserialize)]
