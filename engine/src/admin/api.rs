@@ -1,5 +1,5 @@
-//! The admin JSON API under `/api/v1/`: tokens, support grants, audit, jobs, queue status and
-//! write-only source secrets. Documented in `openapi.json` (served at `/api/v1/openapi.json`).
+//! The admin JSON API under `/api/v1/`: tokens, support grants, jobs, queue status and
+//! write-only source secrets (the audit log's routes are in `audit_api.rs`). Documented in `openapi.json` (served at `/api/v1/openapi.json`).
 //!
 //! Every route takes an [`Actor`] first, so an unauthenticated caller gets 401 before anything
 //! else is looked at; writes check the scope and are audited. The operations are functions of
@@ -16,8 +16,7 @@ use super::auth::{Actor, ApiError};
 use super::cli::{grant_rules, parse_duration};
 use crate::logging::Redacted;
 use crate::server::AppState;
-use crate::store::audit::{AuditRecord, AuditVerdict, now_ms};
-use crate::store::audit_anchor::AnchorVerdict;
+use crate::store::audit::now_ms;
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
 use crate::store::tokens::{Fence, Scope, TokenInfo};
@@ -25,9 +24,7 @@ use crate::store::tokens::{Fence, Scope, TokenInfo};
 /// The OpenAPI 3 description of every route below.
 const OPENAPI: &str = include_str!("openapi.json");
 /// Most rows one page of jobs or audit rows may hold.
-const MAX_PAGE: u32 = 1000;
-/// Most rows one audit export call returns; callers continue with `after`.
-const MAX_EXPORT: u32 = 10_000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 
 /// The API routes (state: [`AppState`]).
 pub(crate) fn routes() -> Router<AppState> {
@@ -48,9 +45,6 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/grants/{id}",
             axum::routing::delete(revoke_grant_route),
         )
-        .route("/api/v1/audit", get(audit_page))
-        .route("/api/v1/audit/export", get(audit_export))
-        .route("/api/v1/audit/verify", get(audit_verify_route))
         .route("/api/v1/jobs", get(list_jobs_route))
         .route("/api/v1/jobs/{id}", get(show_job))
         .route("/api/v1/jobs/{id}/retry", post(retry_job_route))
@@ -61,6 +55,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/secrets/{plugin}/{name}",
             put(set_secret_route).delete(delete_secret_route),
         )
+        .merge(super::audit_api::routes())
         .merge(super::plugins_api::routes())
         .merge(super::setup_api::routes())
         .merge(super::connections_api::routes())
@@ -403,124 +398,6 @@ async fn revoke_all_grants_route(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let n = revoke_grants(&state, &actor, None).await?;
     Ok(Json(serde_json::json!({ "revoked": n })))
-}
-
-// ---- audit --------------------------------------------------------------------------------
-
-/// `?after=&limit=` paging.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Page {
-    /// Rows with a larger id than this.
-    #[serde(default)]
-    pub after: i64,
-    /// At most this many.
-    pub limit: Option<u32>,
-}
-
-/// Audit rows after `after`, oldest first (read; the log spans every tenant, so a fenced
-/// caller is refused).
-pub(crate) async fn audit_rows(
-    state: &AppState,
-    actor: &Actor,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<AuditRecord>, ApiError> {
-    actor.require(Scope::Read)?;
-    let store = state.store.clone();
-    blocking(move || Ok(store.audit_rows(after, limit)?)).await
-}
-
-/// Result of a chain check, as the API and UI report it.
-#[derive(Debug, Serialize)]
-pub(crate) struct Verification {
-    /// True when every row matches the hash chain.
-    pub intact: bool,
-    /// Rows checked (when intact).
-    pub rows: Option<u64>,
-    /// First row that does not match (when broken).
-    pub broken_at: Option<i64>,
-    /// Plain-language verdict.
-    pub message: String,
-}
-
-/// Recomputes the audit hash chain and checks the signed anchors of its newest rows (read,
-/// unfenced).
-pub(crate) async fn verify_audit(
-    state: &AppState,
-    actor: &Actor,
-) -> Result<Verification, ApiError> {
-    actor.require(Scope::Read)?;
-    let store = state.store.clone();
-    let key_path = state.config.secrets_key_path();
-    let (chain, anchors) = blocking(move || {
-        let anchors = store.check_audit_anchors_with(&key_path).map_err(|e| {
-            tracing::error!(error = %e, "audit anchors cannot be checked");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        })?;
-        Ok((store.verify_audit()?, anchors))
-    })
-    .await?;
-    Ok(match chain {
-        AuditVerdict::Intact(n) if anchors.is_sound() => Verification {
-            intact: true,
-            rows: Some(n),
-            broken_at: None,
-            message: format!(
-                "Audit log intact: {n} rows, hash chain verified. {}",
-                anchors.describe()
-            ),
-        },
-        AuditVerdict::Intact(_) => Verification {
-            intact: false,
-            rows: None,
-            broken_at: match anchors {
-                AnchorVerdict::RowsRemoved { from_id } => Some(from_id),
-                _ => None,
-            },
-            message: format!("The audit log was tampered with: {}", anchors.describe()),
-        },
-        AuditVerdict::Broken { id } => Verification {
-            intact: false,
-            rows: None,
-            broken_at: Some(id),
-            message: format!(
-                "The audit log was tampered with: row {id} does not match the hash chain (edited, inserted, or a row before it removed)."
-            ),
-        },
-    })
-}
-
-async fn audit_page(
-    actor: Actor,
-    State(state): State<AppState>,
-    Query(page): Query<Page>,
-) -> Result<Json<Vec<AuditRecord>>, ApiError> {
-    let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    Ok(Json(audit_rows(&state, &actor, page.after, limit).await?))
-}
-
-async fn audit_export(
-    actor: Actor,
-    State(state): State<AppState>,
-    Query(page): Query<Page>,
-) -> Result<Response, ApiError> {
-    let limit = page.limit.unwrap_or(MAX_EXPORT).clamp(1, MAX_EXPORT);
-    let rows = audit_rows(&state, &actor, page.after, limit).await?;
-    let mut body = String::new();
-    for r in &rows {
-        let line = serde_json::to_string(r)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        body.push_str(&line);
-        body.push('\n');
-    }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
-}
-
-async fn audit_verify_route(
-    actor: Actor,
-    State(state): State<AppState>,
-) -> Result<Json<Verification>, ApiError> {
-    Ok(Json(verify_audit(&state, &actor).await?))
 }
 
 // ---- jobs and queue -----------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 pub mod anchoring;
 pub(crate) mod api;
+mod audit_api;
 pub mod auth;
 pub mod bootstrap;
 pub mod cli;

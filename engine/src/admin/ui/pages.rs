@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::html::{Frame, countdown, esc, page, post_form, time, url_part};
 use super::{active_grants, html_response, refusal};
 use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken, human_duration};
+use crate::admin::audit_api;
 use crate::admin::auth::{Actor, ApiError};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
@@ -601,7 +602,7 @@ async fn audit_page(
     after: i64,
     verdict: Option<String>,
 ) -> PageResult {
-    let rows = api::audit_rows(state, &s.actor, after, AUDIT_PAGE)
+    let rows = audit_api::audit_rows(state, &s.actor, after, AUDIT_PAGE)
         .await
         .map_err(|e| s.failed("/audit", e))?;
     let mut c = verdict.unwrap_or_default();
@@ -658,7 +659,7 @@ async fn audit_verify(
     uri: Uri,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    let v = api::verify_audit(&state, &s.actor)
+    let v = audit_api::verify_audit(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/audit", e))?;
     let class = if v.intact { "verdict-ok" } else { "error" };
