@@ -174,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(cmd) => {
-            let ok = admin::cli::audit(&open_store(&config)?, cmd)?;
+            let ok = admin::cli::audit(&open_store(&config)?, &config.secrets_key_path(), cmd)?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -187,6 +187,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             let store = open_store(&config)?;
+            if let Some(problem) = crate::store::data_dir_mode_problem(&config.data_dir) {
+                anyhow::bail!("{problem} (`qbridge doctor` checks it)");
+            }
             let rescued = store.rescue_orphans()?;
             if rescued > 0 {
                 tracing::warn!(
@@ -194,21 +197,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "requests sent before the last stop were not confirmed; they will be verified with QuickBooks before anything is re-sent"
                 );
             }
-            if store.no_tokens_yet()? {
-                // First start: one admin token so the admin can reach the API and UI. Printed,
-                // not logged: it must not end up in log files.
-                let (_, secret) = store.create_token(
-                    false,
-                    crate::store::tokens::Scope::Admin,
-                    "bootstrap",
-                    None,
-                    None,
-                    "system",
-                )?;
-                println!(
-                    "First start: your admin token (shown once; create more with `qbridge token create`):\n{secret}"
-                );
-            }
+            // First start: one admin token so the admin can reach the API and UI, in a 0600
+            // file (never in stdout or logs that a journal keeps).
+            admin::bootstrap::bootstrap_admin_token(&store, &config.data_dir)?;
             let plugins = Arc::new(crate::plugins::PluginManager::open(store.clone(), &config)?);
             let work = Arc::new(crate::pipeline::Pipeline::new(
                 store.clone(),
@@ -233,9 +224,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     state.plugins.clone(),
                     state.config.schedule_check_every,
                 ));
-                let served = server::serve(state).await;
+                let anchoring = tokio::spawn(crate::admin::anchoring::run(
+                    state.store.clone(),
+                    state.config.secrets_key_path(),
+                ));
+                let served = server::serve(state.clone()).await;
                 scheduler.abort();
                 deferred.abort();
+                anchoring.abort();
+                // The last rows of this run (sign-outs, shutdown) are anchored too.
+                crate::admin::anchoring::anchor_once(
+                    &state.store,
+                    &state.config.secrets_key_path(),
+                );
                 served
             })?;
             Ok(ExitCode::SUCCESS)

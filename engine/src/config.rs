@@ -95,6 +95,10 @@ pub struct Config {
     pub plugin_trusted_keys: Vec<String>,
     /// Source hosts whose plugin requests go to a local plain-HTTP fake instead (testing only).
     pub source_endpoints: crate::plugins::endpoints::SourceEndpoints,
+    /// A web UI session ends after this long without a request.
+    pub ui_session_idle: Duration,
+    /// A web UI session ends this long after sign-in, whatever its activity.
+    pub ui_session_max: Duration,
 }
 
 impl Default for Config {
@@ -133,6 +137,8 @@ impl Default for Config {
             plugin_call_timeout: Duration::from_secs(1),
             plugin_trusted_keys: Vec::new(),
             source_endpoints: Default::default(),
+            ui_session_idle: Duration::from_secs(30 * 60),
+            ui_session_max: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -366,6 +372,20 @@ const SETTINGS: &[Setting] = &[
         key: "qbwc.session_max_secs",
         parse: |c, v| {
             c.qbwc_session_max = Duration::from_secs(parse_in_range(v, 1, 7 * 86_400)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "ui.session_idle_secs",
+        parse: |c, v| {
+            c.ui_session_idle = Duration::from_secs(parse_in_range(v, 60, 86_400)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "ui.session_max_secs",
+        parse: |c, v| {
+            c.ui_session_max = Duration::from_secs(parse_in_range(v, 60, 7 * 86_400)?);
             Ok(())
         },
     },
@@ -661,6 +681,14 @@ impl Config {
         self.secrets_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secrets.key"))
+    }
+
+    /// How long web UI sessions may live.
+    pub fn ui_session_limits(&self) -> crate::store::admin_sessions::SessionLimits {
+        crate::store::admin_sessions::SessionLimits {
+            idle_ms: self.ui_session_idle.as_millis() as i64,
+            max_ms: self.ui_session_max.as_millis() as i64,
+        }
     }
 
     /// Message-set limits for the queue.

@@ -128,6 +128,19 @@ fn check_data_dir(data_dir: &Path, out: &mut Vec<Finding>) {
             format!("{} is read-only", data_dir.display()),
             Some("make it writable for the user running qbridge".into()),
         )),
+        Ok(_) if store::data_dir_mode_problem(data_dir).is_some() => out.push(finding(
+            Level::Fail,
+            CHECK,
+            format!(
+                "{} is open to other users of this machine ({}); `qbridge serve` refuses to start on it",
+                data_dir.display(),
+                mode_text(data_dir)
+            ),
+            Some(format!(
+                "chmod 700 {} (it holds the database with every job and token hash, the secrets key and the bootstrap token; only the user running qbridge needs it)",
+                data_dir.display()
+            )),
+        )),
         Ok(_) => {
             let probe = data_dir.join(".doctor-write-test");
             match std::fs::write(&probe, b"ok") {
@@ -148,6 +161,22 @@ fn check_data_dir(data_dir: &Path, out: &mut Vec<Finding>) {
                 )),
             }
         }
+    }
+}
+
+/// `mode 0755` for the doctor's message.
+fn mode_text(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| format!("mode {:04o}", m.permissions().mode() & 0o777))
+            .unwrap_or_else(|e| e.to_string())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        "permissions not checked on this platform".to_string()
     }
 }
 

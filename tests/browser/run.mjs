@@ -198,11 +198,18 @@ try {
   expect((await text()).includes("Installed: the new version serves the next call"), "an uploaded component is installed");
   await shot("13-plugins-uploaded");
 
-  // 10. Sign out: back to the sign-in form; pages refuse again.
+  // 10. Sign out: back to the sign-in form; pages refuse again. A copy of the session cookie,
+  // as a thief would hold it, works until then and is refused after: the session ended on
+  // the server, not just in this browser.
+  const [session] = (await context.cookies(base)).filter((c) => c.name === "qbridge_session");
+  expect(session && session.value.startsWith("qbc_") && !session.value.includes(token), "the session cookie holds a session id, never the token");
+  const stolen = () => fetch(`${base}/jobs`, { headers: { cookie: `qbridge_session=${session.value}` }, redirect: "manual" });
+  expect((await stolen()).status === 200, "a copy of the cookie works while signed in");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(`${base}/login`);
   resp = await page.goto(`${base}/jobs`);
   expect(resp.status() === 401, "after signing out, pages need a token again");
+  expect((await stolen()).status === 401, "the copied cookie is refused after sign-out");
 
   expect(problems.length === 0, `no page or console errors${problems.length ? ": " + problems.join("; ") : ""}`);
   console.log("browser test passed");

@@ -24,22 +24,42 @@ fn whoami(server: &Server, token: Option<&str>) -> (u16, String) {
 }
 
 #[test]
-fn first_start_prints_a_bootstrap_token_that_is_never_logged() {
+fn first_start_writes_the_bootstrap_token_to_an_owner_only_file_never_to_stdout_or_the_log() {
+    use std::os::unix::fs::PermissionsExt;
     let mut server = Server::start();
-    let stdout = server.stdout_text();
-    let token = stdout
-        .lines()
-        .find(|l| l.starts_with("qbr_"))
-        .expect("bootstrap token printed")
-        .to_string();
+    let file = server
+        .data_dir
+        .join(qbridge::admin::bootstrap::BOOTSTRAP_TOKEN_FILE);
+    let token = crate::admin_api::bootstrap_token(&server);
+    assert!(token.starts_with("qbr_"), "{token}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&server.data_dir)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700,
+        "the data dir is created owner-only"
+    );
     let (status, body) = whoami(&server, Some(&token));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"scope\":\"admin\""), "{body}");
     server.terminate();
+    let stdout = server.stdout_text();
     assert!(
-        !server.log_text().contains(&token),
-        "the token must not appear in the log"
+        stdout.contains(file.to_str().unwrap()),
+        "stdout names the file: {stdout}"
     );
+    for (what, text) in [("stdout", stdout), ("log", server.log_text())] {
+        assert!(
+            !text.contains(&token),
+            "the token must not appear in the {what} (a journal keeps it)"
+        );
+    }
 }
 
 #[test]
@@ -156,4 +176,43 @@ fn audit_verify_detects_an_edited_row() {
     let out = run(tmp.path(), &["audit", "verify", "--data-dir", dd]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("row 2"), "{}", stderr(&out));
+}
+
+#[test]
+fn audit_verify_detects_the_newest_rows_cut_off_after_the_server_anchored_them() {
+    let mut server = Server::start();
+    let admin = crate::admin_api::bootstrap_token(&server);
+    for scope in ["read", "operator"] {
+        crate::admin_api::new_token(&server, &admin, scope);
+    }
+    // Shutdown anchors the head (the server also does so every few minutes).
+    server.terminate();
+    let data = server.data_dir.clone();
+    let dd = data.to_str().unwrap();
+    let cwd = data.parent().unwrap();
+    let out = run(cwd, &["audit", "verify", "--data-dir", dd]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("signed anchor(s) of the newest rows match"),
+        "{text}"
+    );
+
+    // Someone with the database removes the two newest rows, and the anchors in it: what is
+    // left is still a valid hash chain.
+    let conn = rusqlite::Connection::open(data.join("qbridge.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_delete;
+         DELETE FROM audit WHERE id > (SELECT MAX(id) FROM audit) - 2;
+         DELETE FROM audit_anchor;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = run(cwd, &["audit", "verify", "--data-dir", dd]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("removed from the end of the log"),
+        "{}",
+        stderr(&out)
+    );
 }

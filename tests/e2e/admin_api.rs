@@ -156,18 +156,20 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
     invoice
 }
 
-/// The bootstrap admin token the server printed on first start.
+/// The bootstrap admin token the server wrote to its data dir on first start.
 pub(crate) fn bootstrap_token(server: &Server) -> String {
-    server
-        .stdout_text()
-        .lines()
-        .find(|l| l.starts_with("qbr_"))
-        .expect("bootstrap token printed")
-        .to_string()
+    written_bootstrap_token(&server.data_dir).expect("bootstrap token written on first start")
+}
+
+/// The token in `<data_dir>/bootstrap-admin-token`, if the server made one.
+pub(crate) fn written_bootstrap_token(data_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(data_dir.join(qbridge::admin::bootstrap::BOOTSTRAP_TOKEN_FILE))
+        .ok()
+        .map(|t| t.trim().to_string())
 }
 
 /// An agent that neither follows redirects nor treats 4xx/5xx as errors.
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -177,7 +179,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// One request; returns `(status, body)`.
-fn call(
+pub(crate) fn call(
     server: &Server,
     method: &str,
     path: &str,
@@ -207,7 +209,7 @@ fn call(
 }
 
 /// A request with a bearer token.
-fn api(
+pub(crate) fn api(
     server: &Server,
     token: &str,
     method: &str,
@@ -223,12 +225,12 @@ fn api(
     )
 }
 
-fn json(body: &str) -> serde_json::Value {
+pub(crate) fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
 /// Creates a token through the API and returns its secret.
-fn new_token(server: &Server, admin: &str, scope: &str) -> String {
+pub(crate) fn new_token(server: &Server, admin: &str, scope: &str) -> String {
     let (s, body) = api(
         server,
         admin,
@@ -319,8 +321,8 @@ fn qbridge_now() -> i64 {
 /// An admin token for a data dir that already had tokens before the server started (so no
 /// bootstrap token was printed): made with the CLI while the server is stopped.
 fn admin_token_for(server: &mut Server, cwd: &Path, data: &Path) -> String {
-    if let Some(t) = server.stdout_text().lines().find(|l| l.starts_with("qbr_")) {
-        return t.to_string();
+    if let Some(t) = written_bootstrap_token(data) {
+        return t;
     }
     server.terminate();
     let out = run(

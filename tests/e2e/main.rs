@@ -7,7 +7,9 @@ mod support;
 
 mod admin;
 mod admin_api;
+mod admin_fences;
 mod admin_plugins;
+mod admin_sessions;
 mod browser;
 mod bulk;
 mod crash;
@@ -19,6 +21,7 @@ mod load;
 mod loops;
 mod pipeline;
 mod plugin_crates;
+mod plugin_sandbox;
 mod plugins;
 mod qbwc;
 mod simulator;

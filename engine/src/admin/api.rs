@@ -1,5 +1,5 @@
-//! The admin JSON API under `/api/v1/`: tokens, support grants, audit, jobs, queue status and
-//! write-only source secrets. Documented in `openapi.json` (served at `/api/v1/openapi.json`).
+//! The admin JSON API under `/api/v1/`: tokens, support grants, jobs, queue status and
+//! write-only source secrets (the audit log's routes are in `audit_api.rs`). Documented in `openapi.json` (served at `/api/v1/openapi.json`).
 //!
 //! Every route takes an [`Actor`] first, so an unauthenticated caller gets 401 before anything
 //! else is looked at; writes check the scope and are audited. The operations are functions of
@@ -16,17 +16,15 @@ use super::auth::{Actor, ApiError};
 use super::cli::{grant_rules, parse_duration};
 use crate::logging::Redacted;
 use crate::server::AppState;
-use crate::store::audit::{AuditRecord, AuditVerdict, now_ms};
+use crate::store::audit::now_ms;
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
-use crate::store::tokens::{Scope, TokenInfo};
+use crate::store::tokens::{Fence, Scope, TokenInfo};
 
 /// The OpenAPI 3 description of every route below.
 const OPENAPI: &str = include_str!("openapi.json");
 /// Most rows one page of jobs or audit rows may hold.
-const MAX_PAGE: u32 = 1000;
-/// Most rows one audit export call returns; callers continue with `after`.
-const MAX_EXPORT: u32 = 10_000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 
 /// The API routes (state: [`AppState`]).
 pub(crate) fn routes() -> Router<AppState> {
@@ -47,9 +45,6 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/grants/{id}",
             axum::routing::delete(revoke_grant_route),
         )
-        .route("/api/v1/audit", get(audit_page))
-        .route("/api/v1/audit/export", get(audit_export))
-        .route("/api/v1/audit/verify", get(audit_verify_route))
         .route("/api/v1/jobs", get(list_jobs_route))
         .route("/api/v1/jobs/{id}", get(show_job))
         .route("/api/v1/jobs/{id}/retry", post(retry_job_route))
@@ -60,6 +55,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/secrets/{plugin}/{name}",
             put(set_secret_route).delete(delete_secret_route),
         )
+        .merge(super::audit_api::routes())
         .merge(super::plugins_api::routes())
         .merge(super::setup_api::routes())
         .merge(super::connections_api::routes())
@@ -110,6 +106,12 @@ pub(crate) struct NewToken {
     /// Lifetime such as `30d`; absent = no expiry.
     #[serde(default)]
     pub expires_in: Option<String>,
+    /// Only this connection's data (its name); absent or empty = every connection.
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Only this plugin's records and jobs; absent or empty = every plugin.
+    #[serde(default)]
+    pub plugin: Option<String>,
 }
 
 /// A token or grant just created: the only time its secret is shown.
@@ -135,6 +137,45 @@ fn scope_in(s: &str, allowed: &[Scope]) -> Result<Scope, ApiError> {
         })
 }
 
+/// The fence a new token or grant asks for, with the connection named by the admin resolved
+/// to its id (an unknown name is a 400, not a token fenced to nothing).
+async fn fence_for(
+    state: &AppState,
+    connection: Option<String>,
+    plugin: Option<String>,
+) -> Result<Fence, ApiError> {
+    let connection = connection
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    let plugin = plugin
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    if plugin.as_ref().is_some_and(|p| p.chars().count() > 100) {
+        return Err(bad_request("a plugin name has at most 100 characters"));
+    }
+    let connection_id = match connection {
+        None => None,
+        Some(name) => {
+            let store = state.store.clone();
+            let found = blocking(move || match store.connection(&name) {
+                Ok(c) => Ok(Ok(c.id)),
+                Err(crate::store::StoreError::NotFound(_)) => Ok(Err(name)),
+                Err(e) => Err(e.into()),
+            })
+            .await?;
+            Some(found.map_err(|name| {
+                bad_request(format!(
+                    "there is no connection named {name:?} to limit the token to"
+                ))
+            })?)
+        }
+    };
+    Ok(Fence {
+        connection_id,
+        plugin,
+    })
+}
+
 fn duration(s: &str) -> Result<i64, ApiError> {
     parse_duration(s).map_err(|e| bad_request(e.to_string()))
 }
@@ -158,11 +199,13 @@ pub(crate) async fn create_token(
         None | Some("") => None,
         Some(e) => Some(now_ms() + duration(e)?),
     };
+    let fence = fence_for(state, req.connection, req.plugin).await?;
     let store = state.store.clone();
     let who = actor.token.actor();
-    let (id, token) =
-        blocking(move || Ok(store.create_token(false, scope, &name, None, expires_at, &who)?))
-            .await?;
+    let (id, token) = blocking(move || {
+        Ok(store.create_fenced_token(false, scope, &name, None, expires_at, &fence, &who)?)
+    })
+    .await?;
     Ok(Created {
         id,
         token,
@@ -235,6 +278,12 @@ pub(crate) struct NewGrant {
     pub expires_in: String,
     /// Why (ticket number).
     pub reason: String,
+    /// Only this connection's data (its name); absent or empty = every connection.
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Only this plugin's records and jobs; absent or empty = every plugin.
+    #[serde(default)]
+    pub plugin: Option<String>,
 }
 
 /// Every grant, newest first.
@@ -273,10 +322,19 @@ pub(crate) async fn create_grant(
     }
     let reason = req.reason.trim().chars().take(500).collect::<String>();
     let expires_at = now_ms() + ttl;
+    let fence = fence_for(state, req.connection, req.plugin).await?;
     let store = state.store.clone();
     let who = actor.token.actor();
     let (id, token) = blocking(move || {
-        Ok(store.create_token(true, scope, &to, Some(&reason), Some(expires_at), &who)?)
+        Ok(store.create_fenced_token(
+            true,
+            scope,
+            &to,
+            Some(&reason),
+            Some(expires_at),
+            &fence,
+            &who,
+        )?)
     })
     .await?;
     Ok(Created {
@@ -342,98 +400,6 @@ async fn revoke_all_grants_route(
     Ok(Json(serde_json::json!({ "revoked": n })))
 }
 
-// ---- audit --------------------------------------------------------------------------------
-
-/// `?after=&limit=` paging.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Page {
-    /// Rows with a larger id than this.
-    #[serde(default)]
-    pub after: i64,
-    /// At most this many.
-    pub limit: Option<u32>,
-}
-
-/// Audit rows after `after`, oldest first.
-pub(crate) async fn audit_rows(
-    state: &AppState,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<AuditRecord>, ApiError> {
-    let store = state.store.clone();
-    blocking(move || Ok(store.audit_rows(after, limit)?)).await
-}
-
-/// Result of a chain check, as the API and UI report it.
-#[derive(Debug, Serialize)]
-pub(crate) struct Verification {
-    /// True when every row matches the hash chain.
-    pub intact: bool,
-    /// Rows checked (when intact).
-    pub rows: Option<u64>,
-    /// First row that does not match (when broken).
-    pub broken_at: Option<i64>,
-    /// Plain-language verdict.
-    pub message: String,
-}
-
-/// Recomputes the audit hash chain.
-pub(crate) async fn verify_audit(state: &AppState) -> Result<Verification, ApiError> {
-    let store = state.store.clone();
-    Ok(match blocking(move || Ok(store.verify_audit()?)).await? {
-        AuditVerdict::Intact(n) => Verification {
-            intact: true,
-            rows: Some(n),
-            broken_at: None,
-            message: format!("Audit log intact: {n} rows, hash chain verified."),
-        },
-        AuditVerdict::Broken { id } => Verification {
-            intact: false,
-            rows: None,
-            broken_at: Some(id),
-            message: format!(
-                "The audit log was tampered with: row {id} does not match the hash chain (edited, inserted, or a row before it removed)."
-            ),
-        },
-    })
-}
-
-async fn audit_page(
-    actor: Actor,
-    State(state): State<AppState>,
-    Query(page): Query<Page>,
-) -> Result<Json<Vec<AuditRecord>>, ApiError> {
-    actor.require(Scope::Read)?;
-    let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    Ok(Json(audit_rows(&state, page.after, limit).await?))
-}
-
-async fn audit_export(
-    actor: Actor,
-    State(state): State<AppState>,
-    Query(page): Query<Page>,
-) -> Result<Response, ApiError> {
-    actor.require(Scope::Read)?;
-    let limit = page.limit.unwrap_or(MAX_EXPORT).clamp(1, MAX_EXPORT);
-    let rows = audit_rows(&state, page.after, limit).await?;
-    let mut body = String::new();
-    for r in &rows {
-        let line = serde_json::to_string(r)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        body.push_str(&line);
-        body.push('\n');
-    }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
-}
-
-async fn audit_verify_route(
-    actor: Actor,
-    State(state): State<AppState>,
-) -> Result<Json<Verification>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(verify_audit(&state).await?))
-}
-
 // ---- jobs and queue -----------------------------------------------------------------------
 
 /// `?state=&connection=&limit=` for the job list.
@@ -447,8 +413,20 @@ pub(crate) struct JobQuery {
     pub limit: Option<u32>,
 }
 
-/// Jobs matching the query, newest first.
-pub(crate) async fn jobs(state: &AppState, q: &JobQuery) -> Result<Vec<JobView>, ApiError> {
+/// Jobs matching the query, newest first (read); only the caller's tenant's jobs.
+pub(crate) async fn jobs(
+    state: &AppState,
+    actor: &Actor,
+    q: &JobQuery,
+) -> Result<Vec<JobView>, ApiError> {
+    actor.require_scope(Scope::Read)?;
+    let fence = actor.fence().clone();
+    let connection = match (fence.connection_id, q.connection) {
+        // Asking a fenced token for another connection's jobs finds none.
+        (Some(mine), Some(asked)) if mine != asked => return Ok(Vec::new()),
+        (Some(mine), _) => Some(mine),
+        (None, asked) => asked,
+    };
     let wanted = q.state.as_deref().filter(|s| !s.is_empty());
     if let Some(s) = wanted
         && !STATES.contains(&s)
@@ -460,17 +438,29 @@ pub(crate) async fn jobs(state: &AppState, q: &JobQuery) -> Result<Vec<JobView>,
     }
     let filter = JobFilter {
         state: wanted.map(str::to_string),
-        connection_id: q.connection,
+        connection_id: connection,
         limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
     };
     let store = state.store.clone();
-    blocking(move || Ok(store.list_jobs(&filter)?)).await
+    let mut list = blocking(move || Ok(store.list_jobs(&filter)?)).await?;
+    // The store filters by connection; a plugin fence is applied here (such a page may hold
+    // fewer than `limit` rows).
+    list.retain(|j| fence.admits(j.connection_id, Some(&j.plugin)));
+    Ok(list)
 }
 
-/// One job with request, response and history.
-pub(crate) async fn job(state: &AppState, id: i64) -> Result<JobView, ApiError> {
+/// One job with request, response and history (read); 404 outside the caller's tenant.
+pub(crate) async fn job(state: &AppState, actor: &Actor, id: i64) -> Result<JobView, ApiError> {
+    actor.require_scope(Scope::Read)?;
     let store = state.store.clone();
-    blocking(move || Ok(store.job(id)?)).await
+    let j = blocking(move || Ok(store.job(id)?)).await?;
+    actor.require_in(
+        Scope::Read,
+        j.connection_id,
+        Some(&j.plugin),
+        &format!("job {id}"),
+    )?;
+    Ok(j)
 }
 
 /// What an operator may do to a job.
@@ -489,7 +479,14 @@ pub(crate) async fn act_on_job(
     id: i64,
     action: JobAction,
 ) -> Result<(), ApiError> {
-    actor.require(Scope::Operator)?;
+    actor.require_scope(Scope::Operator)?;
+    let owner = job(state, actor, id).await?;
+    actor.require_in(
+        Scope::Operator,
+        owner.connection_id,
+        Some(&owner.plugin),
+        &format!("job {id}"),
+    )?;
     let store = state.store.clone();
     let entry = actor.audit(
         match action {
@@ -594,11 +591,21 @@ fn assess(q: QueueStatus) -> ConnectionHealth {
     }
 }
 
-/// Every connection's queue health.
-pub(crate) async fn queue_health(state: &AppState) -> Result<Vec<ConnectionHealth>, ApiError> {
+/// Every connection's queue health (read); a fenced caller sees its connection only.
+pub(crate) async fn queue_health(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<Vec<ConnectionHealth>, ApiError> {
+    actor.require_scope(Scope::Read)?;
     let store = state.store.clone();
     let status = blocking(move || Ok(store.queue_status()?)).await?;
-    Ok(status.into_iter().map(assess).collect())
+    let fence = actor.fence();
+    // Counts mix every plugin of a connection, so a plugin-only fence sees none of them.
+    Ok(status
+        .into_iter()
+        .filter(|q| fence.plugin.is_none() && fence.admits(q.connection_id, None))
+        .map(assess)
+        .collect())
 }
 
 async fn list_jobs_route(
@@ -606,8 +613,7 @@ async fn list_jobs_route(
     State(state): State<AppState>,
     Query(q): Query<JobQuery>,
 ) -> Result<Json<Vec<JobView>>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(jobs(&state, &q).await?))
+    Ok(Json(jobs(&state, &actor, &q).await?))
 }
 
 async fn show_job(
@@ -615,8 +621,7 @@ async fn show_job(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<JobView>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(job(&state, id).await?))
+    Ok(Json(job(&state, &actor, id).await?))
 }
 
 async fn retry_job_route(
@@ -625,7 +630,7 @@ async fn retry_job_route(
     Path(id): Path<i64>,
 ) -> Result<Json<JobView>, ApiError> {
     act_on_job(&state, &actor, id, JobAction::Retry).await?;
-    Ok(Json(job(&state, id).await?))
+    Ok(Json(job(&state, &actor, id).await?))
 }
 
 async fn cancel_job_route(
@@ -634,15 +639,14 @@ async fn cancel_job_route(
     Path(id): Path<i64>,
 ) -> Result<Json<JobView>, ApiError> {
     act_on_job(&state, &actor, id, JobAction::Cancel).await?;
-    Ok(Json(job(&state, id).await?))
+    Ok(Json(job(&state, &actor, id).await?))
 }
 
 async fn queue_route(
     actor: Actor,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ConnectionHealth>>, ApiError> {
-    actor.require(Scope::Read)?;
-    Ok(Json(queue_health(&state).await?))
+    Ok(Json(queue_health(&state, &actor).await?))
 }
 
 // ---- source secrets -----------------------------------------------------------------------

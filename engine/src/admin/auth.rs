@@ -1,5 +1,13 @@
 //! Request authentication for the admin API: `Authorization: Bearer qbr_…` (or `qbs_…` for
-//! support grants), or the web UI's session cookie holding the same token.
+//! support grants), or the web UI's session cookie. The cookie holds a server-side session id
+//! (`store::admin_sessions`), never the token: sign-out, idle and absolute expiry and the
+//! token's revocation all end it.
+//!
+//! Tenant fences: [`Actor::require`] is for routes about the whole instance and refuses a
+//! token fenced to a connection or plugin; routes about one tenant's data use
+//! [`Actor::require_in`] (one object: 404 outside the fence, as if it did not exist) or filter
+//! their lists with [`Actor::fence`]. So a route that only calls `require` is closed to
+//! fenced tokens by default.
 //!
 //! The cookie is `HttpOnly; SameSite=Strict`; on top of that, a state-changing request that
 //! authenticates by cookie must come from a page of this server (`Origin`, or `Referer` when a
@@ -15,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
-use crate::store::tokens::{Scope, TokenCheck, TokenInfo};
+use crate::store::tokens::{Fence, Scope, TokenCheck, TokenInfo};
 
 /// The authenticated caller of an admin request.
 #[derive(Debug, Clone)]
@@ -29,8 +37,52 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// Refuses with 403 unless the caller's scope allows `needed`.
+    /// Refuses with 403 unless the caller's scope allows `needed` and the caller is not
+    /// fenced to one tenant: for routes whose data spans every connection and plugin.
     pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
+        self.require_scope(needed)?;
+        if self.token.fence.is_fenced() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this {} is limited to {}; this action concerns the whole instance",
+                    self.token.kind, self.token.fence
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses unless the scope allows `needed` and the data of `connection_id` (and
+    /// `plugin`, when the object has one) lies inside the caller's fence. Outside it the
+    /// answer is 404, the same as for an id that does not exist, so ids of other tenants
+    /// cannot be probed.
+    pub fn require_in(
+        &self,
+        needed: Scope,
+        connection_id: i64,
+        plugin: Option<&str>,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        self.require_scope(needed)?;
+        if self.token.fence.admits(connection_id, plugin) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("{what} not found"),
+            ))
+        }
+    }
+
+    /// The tenant this caller is limited to (lists filter with it).
+    pub fn fence(&self) -> &Fence {
+        &self.token.fence
+    }
+
+    /// Refuses with 403 unless the caller's scope allows `needed`, fence not considered: only
+    /// for operations that then apply [`Actor::fence`] or [`Actor::require_in`] themselves.
+    pub(crate) fn require_scope(&self, needed: Scope) -> Result<(), ApiError> {
         if self.token.scope.allows(needed) {
             Ok(())
         } else {
@@ -110,7 +162,7 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-/// Name of the web UI's session cookie (its value is the API token itself).
+/// Name of the web UI's session cookie (its value is a session id, `qbc_…`).
 pub(crate) const SESSION_COOKIE: &str = "qbridge_session";
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -120,7 +172,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The session cookie's value, if the request carries one.
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -179,11 +231,15 @@ where
         }
         let check = {
             let store = store.clone();
-            tokio::task::spawn_blocking(move || store.check_token(&presented))
-                .await
-                .map_err(|_| {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token check failed")
-                })??
+            tokio::task::spawn_blocking(move || {
+                if by_cookie {
+                    store.check_admin_session(&presented)
+                } else {
+                    store.check_token(&presented)
+                }
+            })
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "token check failed"))??
         };
         let token = match check {
             TokenCheck::Valid(t) => *t,
@@ -262,9 +318,9 @@ mod tests {
     fn the_session_cookie_is_found_among_others() {
         let h = headers(&[(
             header::COOKIE,
-            "theme=dark; qbridge_session=qbr_abc ; other=1",
+            "theme=dark; qbridge_session=qbc_abc ; other=1",
         )]);
-        assert_eq!(session_cookie(&h), Some("qbr_abc"));
+        assert_eq!(session_cookie(&h), Some("qbc_abc"));
         assert_eq!(
             session_cookie(&headers(&[(header::COOKIE, "qbridge_sessionx=1")])),
             None

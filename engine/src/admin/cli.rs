@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use crate::store::Store;
 use crate::store::audit::{AuditVerdict, now_ms};
-use crate::store::tokens::Scope;
+use crate::store::tokens::{Fence, Scope};
 
 /// The CLI's audit actor: who ran the command on this machine.
 pub(crate) fn cli_actor() -> String {
@@ -34,6 +34,8 @@ pub enum TokenCommand {
         /// Lifetime such as 30d, 12h, 90m (default: no expiry).
         #[arg(long)]
         expires: Option<String>,
+        #[command(flatten)]
+        fence: FenceArgs,
     },
     /// List tokens (never their secrets).
     List,
@@ -61,6 +63,8 @@ pub enum SupportCommand {
         /// Why (ticket number, problem).
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        fence: FenceArgs,
     },
     /// Revoke one grant, or every active grant with --all.
     Revoke {
@@ -72,6 +76,37 @@ pub enum SupportCommand {
     },
     /// List grants with their remaining time.
     List,
+}
+
+/// Limits a token or grant to one tenant.
+#[derive(Debug, clap::Args)]
+pub struct FenceArgs {
+    /// Only this connection's (company file's) data, e.g. a firm's ingest webhook.
+    #[arg(long)]
+    connection: Option<String>,
+    /// Only records and jobs of this plugin.
+    #[arg(long)]
+    plugin: Option<String>,
+}
+
+impl FenceArgs {
+    fn resolve(self, store: &Store) -> anyhow::Result<Fence> {
+        let connection_id = match self.connection.as_deref() {
+            Some(name) => Some(
+                store
+                    .connection(name)
+                    .with_context(|| {
+                        format!("cannot limit the token to connection {name:?} (`qbridge connection list` shows them)")
+                    })?
+                    .id,
+            ),
+            None => None,
+        };
+        Ok(Fence {
+            connection_id,
+            plugin: self.plugin,
+        })
+    }
 }
 
 /// `qbridge audit …`
@@ -156,7 +191,9 @@ pub fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
             scope,
             name,
             expires,
+            fence,
         } => {
+            let fence = fence.resolve(store)?;
             let scope = scope_arg(
                 &scope,
                 &[Scope::Admin, Scope::Operator, Scope::Read, Scope::Ingest],
@@ -165,8 +202,15 @@ pub fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                 .map(|e| parse_duration(&e))
                 .transpose()?
                 .map(|d| now_ms() + d);
-            let (id, secret) =
-                store.create_token(false, scope, &name, None, expires_at, &cli_actor())?;
+            let (id, secret) = store.create_fenced_token(
+                false,
+                scope,
+                &name,
+                None,
+                expires_at,
+                &fence,
+                &cli_actor(),
+            )?;
             println!(
                 "token {id} ({}, scope {}) — shown once, store it now:\n{secret}",
                 name,
@@ -181,12 +225,17 @@ pub fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                     format!("expires {}", when(t.expires_at))
                 };
                 println!(
-                    "{:>4}  {:<8} {:<9} {:<20} {}",
+                    "{:>4}  {:<8} {:<9} {:<20} {}{}",
                     t.id,
                     t.prefix,
                     t.scope.as_str(),
                     t.name,
-                    status
+                    status,
+                    if t.fence.is_fenced() {
+                        format!("  only {}", t.fence)
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
@@ -206,16 +255,19 @@ pub fn support(store: &Store, cmd: SupportCommand) -> anyhow::Result<()> {
             scope,
             expires,
             reason,
+            fence,
         } => {
+            let fence = fence.resolve(store)?;
             let scope = scope_arg(&scope, &[Scope::Read, Scope::Operator])?;
             let ttl = parse_duration(&expires)?;
             grant_rules(ttl, &expires, &reason)?;
-            let (id, secret) = store.create_token(
+            let (id, secret) = store.create_fenced_token(
                 true,
                 scope,
                 &to,
                 Some(&reason),
                 Some(now_ms() + ttl),
+                &fence,
                 &cli_actor(),
             )?;
             println!(
@@ -256,21 +308,35 @@ pub fn support(store: &Store, cmd: SupportCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `qbridge audit …`; returns false when verification failed.
-pub fn audit(store: &Store, cmd: AuditCommand) -> anyhow::Result<bool> {
+/// Runs `qbridge audit …`; returns false when verification failed. `key_path` is the
+/// secrets key file, whose derived key signs the anchors of the log's newest rows.
+pub fn audit(store: &Store, key_path: &std::path::Path, cmd: AuditCommand) -> anyhow::Result<bool> {
     match cmd {
-        AuditCommand::Verify => match store.verify_audit()? {
-            AuditVerdict::Intact(n) => {
-                println!("audit log intact: {n} rows, hash chain verified");
-                Ok(true)
+        AuditCommand::Verify => {
+            let anchors = store.check_audit_anchors_with(key_path)?;
+            match store.verify_audit()? {
+                AuditVerdict::Intact(n) if anchors.is_sound() => {
+                    println!(
+                        "audit log intact: {n} rows, hash chain verified. {}",
+                        anchors.describe()
+                    );
+                    Ok(true)
+                }
+                AuditVerdict::Intact(_) => {
+                    eprintln!(
+                        "error: the audit log was tampered with: {}",
+                        anchors.describe()
+                    );
+                    Ok(false)
+                }
+                AuditVerdict::Broken { id } => {
+                    eprintln!(
+                        "error: the audit log was tampered with: row {id} does not match the hash chain (edited, inserted or a row before it removed)"
+                    );
+                    Ok(false)
+                }
             }
-            AuditVerdict::Broken { id } => {
-                eprintln!(
-                    "error: the audit log was tampered with: row {id} does not match the hash chain (edited, inserted or a row before it removed)"
-                );
-                Ok(false)
-            }
-        },
+        }
         AuditCommand::Export { after } => {
             let mut out = std::io::stdout().lock();
             let mut cursor = after;

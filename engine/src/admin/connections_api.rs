@@ -1,6 +1,7 @@
 //! Admin API for connections (company files), Web Connector users and pull schedules.
 //!
-//! Reads need `read`; changes need `admin` and are audited as the API caller. Passwords
+//! Reads need `read` and list only the caller's tenant (a fenced token sees its connection);
+//! changes need an unfenced `admin` and are audited as the API caller. Passwords
 //! are returned once, by the call that creates or rotates them; they are never readable again.
 
 use axum::extract::{Path, State};
@@ -85,13 +86,15 @@ async fn list_connections(
     State(state): State<AppState>,
     actor: Actor,
 ) -> Result<Json<Vec<ConnectionView>>, ApiError> {
-    actor.require(Scope::Read)?;
+    actor.require_scope(Scope::Read)?;
+    let fence = actor.fence().clone();
     let store = state.store.clone();
     let views = blocking(move || {
         let users = store.qbwc_users()?;
         Ok(store
             .connections()?
             .into_iter()
+            .filter(|c| fence.admits(c.id, None))
             .map(|c| ConnectionView {
                 users: users
                     .iter()
@@ -196,9 +199,12 @@ async fn list_schedules(
     State(state): State<AppState>,
     actor: Actor,
 ) -> Result<Json<Vec<crate::store::schedules::ScheduleRow>>, ApiError> {
-    actor.require(Scope::Read)?;
+    actor.require_scope(Scope::Read)?;
+    let fence = actor.fence().clone();
     let store = state.store.clone();
-    Ok(Json(blocking(move || Ok(store.schedules()?)).await?))
+    let mut list = blocking(move || Ok(store.schedules()?)).await?;
+    list.retain(|s| fence.admits(s.connection_id, Some(&s.plugin)));
+    Ok(Json(list))
 }
 
 #[derive(serde::Deserialize)]

@@ -1,15 +1,19 @@
-//! Administration: API tokens, temporary support access, the audit trail, source secrets, the
+//! Administration: the first admin token, API tokens, temporary support access, the audit trail, source secrets, the
 //! admin HTTP API and the web UI.
 //!
 //! Every admin route goes through [`auth::Actor`], which checks the bearer token (or the UI's
 //! session cookie), its scope, expiry and revocation on every request and audits every request
 //! made under a support grant.
 
+pub mod anchoring;
 pub(crate) mod api;
+mod audit_api;
 pub mod auth;
+pub mod bootstrap;
 pub mod cli;
 mod connections_api;
 pub(crate) mod plugins_api;
+pub mod routes;
 pub mod secret_cli;
 pub(crate) mod setup_api;
 pub(crate) mod ui;

@@ -121,7 +121,10 @@ pub(crate) async fn setup_overview(
     state: &AppState,
     actor: &Actor,
 ) -> Result<SetupOverview, ApiError> {
-    actor.require(Scope::Read)?;
+    // A fenced caller sees its own connection (the plugins' areas are instance-wide facts
+    // the dedicated QuickBooks user's checklist needs, not another tenant's data).
+    actor.require_scope(Scope::Read)?;
+    let fence = actor.fence().clone();
     let store = state.store.clone();
     let manager = state.plugins.clone();
     blocking(move || {
@@ -129,6 +132,7 @@ pub(crate) async fn setup_overview(
         let connections = store
             .connections()?
             .into_iter()
+            .filter(|c| fence.admits(c.id, None))
             .map(|connection| ConnectionSetup {
                 users: users
                     .iter()

@@ -1,8 +1,12 @@
-//! `POST /api/v1/ingest/{plugin}`: push a source record (scope `ingest` or higher).
+//! `POST /api/v1/ingest/{plugin}`: push a source record (scope `ingest` or higher). A token
+//! fenced to a connection and/or plugin feeds only that company file through that plugin;
+//! without `?connection=` it feeds its own connection.
 //!
 //! The answer is `202 Accepted` with the job ids only after the record and its jobs are
 //! committed; a record the plugin rejects gets `422` with the plugin's reason and nothing is
-//! stored. `POST /api/v1/ingest/{plugin}/batch` takes many records, one per line.
+//! stored. `POST /api/v1/ingest/{plugin}/batch` takes many records, one per line. When as
+//! many plugin calls run as there are CPUs the answer is `503` with `Retry-After`, given
+//! before the request takes a blocking thread (which the QBWC sessions need too).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,7 +19,8 @@ use crate::admin::auth::{Actor, ApiError};
 use crate::plugins::PluginError;
 use crate::server::AppState;
 use crate::store::queue::Origin;
-use crate::store::tokens::Scope;
+use crate::store::tokens::{Fence, Scope};
+use crate::store::{Store, StoreError};
 
 /// Query parameters of the ingest route.
 #[derive(Debug, serde::Deserialize)]
@@ -26,6 +31,56 @@ pub struct IngestQuery {
     pub(super) connection: Option<String>,
 }
 
+/// Seconds a source is asked to wait when every plugin-call permit is taken: calls last at
+/// most their deadline (a second by default), so one is likely free by then.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// `503` with `Retry-After`: every plugin-call permit is taken.
+fn busy(pool: usize) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS)],
+        Json(serde_json::json!({
+            "error": format!("{pool} plugin calls are running (one per CPU); send the record again after {RETRY_AFTER_SECS} s")
+        })),
+    )
+        .into_response()
+}
+
+/// Refuses a plugin outside the token's fence as if it did not exist.
+fn plugin_in_fence(actor: &Actor, plugin: &str) -> Result<Fence, ApiError> {
+    actor.require_scope(Scope::Ingest)?;
+    if actor.fence().plugin.as_deref().is_some_and(|p| p != plugin) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("plugin {plugin} not found"),
+        ));
+    }
+    Ok(actor.fence().clone())
+}
+
+/// The connection the records are for: the one named, else the token's own, else the only
+/// one; another firm's company file answers as if it did not exist.
+fn connection_in_fence(
+    store: &Store,
+    fence: &Fence,
+    name: Option<&str>,
+    plugin: &str,
+    kind: &str,
+) -> Result<i64, IngestError> {
+    let id = match (name, fence.connection_id) {
+        (None, Some(mine)) => mine,
+        (name, _) => connection_for(store, name, plugin, kind)?,
+    };
+    if !fence.admits(id, Some(plugin)) {
+        return Err(IngestError::Store(StoreError::NotFound(format!(
+            "connection {}",
+            name.unwrap_or("")
+        ))));
+    }
+    Ok(id)
+}
+
 /// The ingest handler.
 pub async fn ingest_route(
     State(state): State<AppState>,
@@ -34,7 +89,7 @@ pub async fn ingest_route(
     Query(q): Query<IngestQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    actor.require(Scope::Ingest)?;
+    let fence = plugin_in_fence(&actor, &plugin)?;
     if body.len() > MAX_RECORD_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -46,10 +101,15 @@ pub async fn ingest_route(
     }
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the record must be UTF-8 JSON"))?;
+    let Some(permit) = state.plugins.try_reserve_call() else {
+        return Ok(busy(state.plugins.call_pool_size()));
+    };
     let store = state.store.clone();
     let plugins = state.plugins.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let connection_id = connection_for(&store, q.connection.as_deref(), &plugin, &q.kind)?;
+        let _call = permit.bind();
+        let connection_id =
+            connection_in_fence(&store, &fence, q.connection.as_deref(), &plugin, &q.kind)?;
         ingest(
             Origin::Push,
             &store,
@@ -103,7 +163,7 @@ pub async fn ingest_batch_route(
     Query(q): Query<IngestQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    actor.require(Scope::Ingest)?;
+    let fence = plugin_in_fence(&actor, &plugin)?;
     let text = String::from_utf8(body.to_vec()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -123,11 +183,17 @@ pub async fn ingest_batch_route(
             format!("{count} records in one request; send at most {MAX_BATCH_RECORDS} per request"),
         ));
     }
+    // One permit for the whole batch: its records are mapped one after the other.
+    let Some(permit) = state.plugins.try_reserve_call() else {
+        return Ok(busy(state.plugins.call_pool_size()));
+    };
     let store = state.store.clone();
     let plugins = state.plugins.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
-        let connection_id = connection_for(&store, q.connection.as_deref(), &plugin, &q.kind)
-            .map_err(|e| ApiError::new(status_of(&e), e.to_string()))?;
+        let _call = permit.bind();
+        let connection_id =
+            connection_in_fence(&store, &fence, q.connection.as_deref(), &plugin, &q.kind)
+                .map_err(|e| ApiError::new(status_of(&e), e.to_string()))?;
         let lines: Vec<(usize, &str)> = text
             .lines()
             .enumerate()

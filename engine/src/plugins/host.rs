@@ -1,6 +1,7 @@
 //! The wasmtime side of plugins: one `Engine` with an epoch ticker, the compiled-code cache,
-//! the per-store sandbox (empty WASI, memory limiter, captured stderr) and the per-thread
-//! cached instances that calls run on.
+//! the per-store sandbox (empty WASI without clock waits, one memory budget across memories
+//! and tables, rate-limited escaped log lines, captured stderr — see `sandbox.rs`) and the
+//! per-thread cached instances that calls run on.
 //!
 //! Cost model (research/wasm-host.md): compiling a component takes ~0.1–0.2 s, loading a
 //! cached `.cwasm` ~0.2 ms, instantiating ~20–50 µs and a call on a live instance ~5 µs. So
@@ -12,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::PluginError;
 use super::http::HttpPolicy;
 use super::interface::{self, Instance, Prepared};
+use super::sandbox::{self, LogBudget, MAX_RESOURCES, MemoryBudget};
 
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -80,17 +82,38 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    log_budget: LogBudget,
+    /// When the running call must end (set by `PluginHost::arm`); host calls that wait, such
+    /// as `fetch`, get what is left of it.
+    deadline: std::time::Instant,
     stderr: MemoryOutputPipe,
     pub(crate) label: Label,
     pub(crate) http: HttpPolicy,
 }
 
 impl HostState {
-    /// A log line from the plugin, tagged with its name and version and cut to 4,096
-    /// characters (a plugin must not flood the engine's log).
-    pub(crate) fn plugin_log(&self, level: tracing::Level, message: &str) {
-        let message: String = message.chars().take(4096).collect();
+    /// The running call's deadline.
+    pub(crate) fn call_deadline(&self) -> std::time::Instant {
+        self.deadline
+    }
+
+    /// A log line from the plugin, tagged with its name and version, escaped (no forged
+    /// lines or terminal escapes), cut to 4,096 characters and rate limited per instance (a
+    /// plugin must not flood the engine's log); dropped lines are counted and reported.
+    pub(crate) fn plugin_log(&mut self, level: tracing::Level, message: &str) {
+        let Some(dropped) = self.log_budget.admit(std::time::Instant::now()) else {
+            return;
+        };
         let (plugin, version) = (&self.label.name, &self.label.version);
+        if dropped > 0 {
+            tracing::warn!(
+                plugin,
+                version,
+                dropped,
+                "plugin log lines dropped: it logs faster than its limit"
+            );
+        }
+        let message = sandbox::escape_log(message);
         match level {
             tracing::Level::ERROR => tracing::error!(plugin, version, "{message}"),
             tracing::Level::WARN => tracing::warn!(plugin, version, "{message}"),
@@ -110,12 +133,11 @@ impl WasiView for HostState {
     }
 }
 
-/// Caps linear memory with a message that says what happened (plain `StoreLimits` only makes
-/// the guest's allocator abort with an opaque `unreachable` trap).
+/// Caps an instance's memories and tables together, with a message that says what happened
+/// (plain `StoreLimits` caps each memory alone, so a plugin creating many memories would
+/// multiply the limit, and only makes the guest's allocator abort with an opaque trap).
 struct MemoryLimiter {
-    limit: usize,
-    /// Set when a grow was refused: (current, desired) bytes.
-    refused: Option<(usize, usize)>,
+    budget: MemoryBudget,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -125,25 +147,34 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused = Some((current, desired));
-            return Err(wasmtime::format_err!(
-                "plugin memory limit exceeded: linear memory would grow from {} MiB to {} MiB",
-                current >> 20,
-                desired >> 20
-            ));
-        }
+        self.budget
+            .charge(current, desired)
+            .map_err(|e| wasmtime::format_err!(e))?;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million entries is far beyond any real plugin.
-        Ok(desired <= 1_000_000)
+        self.budget
+            .charge_table(current, desired)
+            .map_err(|e| wasmtime::format_err!(e))?;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_RESOURCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_RESOURCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_RESOURCES
     }
 }
 
@@ -155,6 +186,8 @@ pub(crate) struct PluginHost {
     engine: Engine,
     linker: Linker<HostState>,
     cache_dir: PathBuf,
+    /// Where the hashes of the compiled files are recorded (see `store::plugin_cache`).
+    store: crate::store::Store,
     pub(crate) limits: Limits,
 }
 
@@ -163,7 +196,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl PluginHost {
     /// Creates the engine and starts its epoch ticker (the ticker stops when the engine is
     /// dropped).
-    pub(crate) fn new(cache_dir: PathBuf, limits: Limits) -> Result<PluginHost, PluginError> {
+    pub(crate) fn new(
+        cache_dir: PathBuf,
+        store: crate::store::Store,
+        limits: Limits,
+    ) -> Result<PluginHost, PluginError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| PluginError::Host(e.to_string()))?;
@@ -182,6 +219,7 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Host(e.to_string()))?;
         interface::add_to_linker(&mut linker).map_err(|e| PluginError::Host(e.to_string()))?;
+        sandbox::refuse_clock_waits(&mut linker).map_err(|e| PluginError::Host(e.to_string()))?;
         std::fs::create_dir_all(&cache_dir).map_err(|e| {
             PluginError::Host(format!(
                 "cannot create the plugin cache {}: {e}",
@@ -193,6 +231,7 @@ impl PluginHost {
             engine,
             linker,
             cache_dir,
+            store,
             limits,
         })
     }
@@ -205,26 +244,47 @@ impl PluginHost {
         Prepared::new(&self.linker, &component, &version)
     }
 
-    /// The compiled component, from `<cache>/<sha256>-<compat>.cwasm` when present.
+    /// The compiled component, from `<cache>/<sha256>-<compat>.cwasm` when present and its
+    /// bytes hash to what was recorded in the database when it was written; otherwise
+    /// compiled again (and the file and its hash replaced).
     fn component(&self, wasm: &[u8]) -> Result<Component, PluginError> {
         let path = self.cache_path(wasm);
-        if path.exists() {
-            match load_cached(&self.engine, &path) {
-                Ok(component) => return Ok(component),
-                // Truncated or from another build: compile again below and overwrite it.
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "recompiling a plugin whose cached code cannot be loaded")
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let store_err = |e: crate::store::StoreError| PluginError::Host(e.to_string());
+        if let Ok(bytes) = std::fs::read(&path) {
+            let recorded = self.store.plugin_cache_hash(&file).map_err(store_err)?;
+            if recorded.as_deref() == Some(sha256_hex(&bytes).as_str()) {
+                match load_verified(&self.engine, &bytes) {
+                    Ok(component) => return Ok(component),
+                    // From another build: compile again below and overwrite it.
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "recompiling a plugin whose cached code cannot be loaded")
+                    }
                 }
+            } else {
+                tracing::warn!(
+                    path = %path.display(),
+                    "recompiling a plugin whose cached code does not match the hash recorded when it was written (changed on disk, or written by another installation)"
+                );
             }
         }
         let compiled = self.engine.precompile_component(wasm).map_err(|e| {
             PluginError::Invalid(format!("not a valid WebAssembly component: {e:#}"))
         })?;
+        // Hash first, file second: a crash between the two leaves a file without a matching
+        // record, which is recompiled, never a record vouching for a file it did not see.
+        self.store
+            .record_plugin_cache(&file, &sha256_hex(&compiled))
+            .map_err(store_err)?;
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, &compiled)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| PluginError::Host(format!("cannot write {}: {e}", path.display())))?;
-        load_cached(&self.engine, &path).map_err(|e| PluginError::Host(e.to_string()))
+        // Loaded from the bytes just compiled, not read back from the disk.
+        load_verified(&self.engine, &compiled).map_err(|e| PluginError::Host(e.to_string()))
     }
 
     fn cache_path(&self, wasm: &[u8]) -> PathBuf {
@@ -254,9 +314,12 @@ impl PluginHost {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
-                limit: usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX),
-                refused: None,
+                budget: MemoryBudget::new(
+                    usize::try_from(self.limits.memory_bytes).unwrap_or(usize::MAX),
+                ),
             },
+            log_budget: LogBudget::new(),
+            deadline: std::time::Instant::now() + self.limits.call_timeout,
             stderr,
             label,
             http,
@@ -271,6 +334,8 @@ impl PluginHost {
     pub(crate) fn arm(&self, store: &mut Store<HostState>, timeout: Duration) {
         let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // The epoch deadline counts guest time; this one is wall time, for host calls.
+        store.data_mut().deadline = std::time::Instant::now() + timeout;
     }
 
     /// Turns a wasmtime error from a call into a [`PluginError`] that says what happened.
@@ -282,13 +347,13 @@ impl PluginHost {
     ) -> PluginError {
         let state = store.data();
         let (name, version) = (state.label.name.clone(), state.label.version.clone());
-        if let Some((current, desired)) = state.limiter.refused {
+        if let Some((current, desired)) = state.limiter.budget.refused {
             return PluginError::Memory {
                 name,
                 version,
                 limit_mib: self.limits.memory_mib(),
                 detail: format!(
-                    "it tried to grow its memory from {} MiB to {} MiB",
+                    "it tried to grow its memories and tables from {} MiB to {} MiB in total",
                     current >> 20,
                     desired >> 20
                 ),
@@ -339,15 +404,17 @@ impl PluginHost {
     }
 }
 
-/// Loads a `.cwasm` this host wrote.
-fn load_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: `deserialize_file` trusts the file to be wasmtime output for this engine. The
-    // only files read here are the ones `PluginHost::component` wrote into the data dir's
-    // plugin cache, named after the sha256 of their source and the engine's compatibility
-    // hash; wasmtime still checks the header and refuses artifacts from another build.
+/// Loads compiled code this host produced: either just compiled, or read from the cache and
+/// matching the SHA-256 recorded in the database when it was written.
+fn load_verified(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `deserialize` trusts its input to be wasmtime output for this engine. Callers
+    // pass only bytes `precompile_component` returned in this process, or cache file bytes
+    // whose SHA-256 equals the hash recorded when this host wrote that file (the check and
+    // the load use the same in-memory bytes, so the file cannot change in between); wasmtime
+    // still checks the header and refuses artifacts from another build.
     #[allow(unsafe_code)]
     unsafe {
-        Component::deserialize_file(engine, path)
+        Component::deserialize(engine, bytes)
     }
 }
 

@@ -115,8 +115,18 @@ impl SourceHttp {
     }
 
     /// Sends a checked, substituted request (to its `source_endpoints` fake, if listed) and
-    /// reads at most `limit` bytes of the answer.
-    fn send(&self, request: Request, limit: u64) -> Result<Response, String> {
+    /// reads at most `limit` bytes of the answer, all of it before `deadline` (the plugin
+    /// call's): a slow source cannot hold the call past it.
+    fn send(&self, request: Request, limit: u64, deadline: Instant) -> Result<Response, String> {
+        let remaining = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "{} {} not sent: the plugin call's deadline has passed",
+                    request.method, request.url
+                )
+            })?;
         let route = self.endpoints.route(&request.url)?;
         let mut builder = ureq::http::Request::builder()
             .method(request.method.as_str())
@@ -135,6 +145,11 @@ impl SourceHttp {
         let req = builder
             .body(request.body)
             .map_err(|e| format!("invalid request: {e}"))?;
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(Some(remaining))
+            .build();
         let mut resp = self
             .agent
             .run(req)
@@ -169,6 +184,7 @@ impl SourceHttp {
         name: &str,
         grant: &ClientCredentials,
         allowed_hosts: &[String],
+        deadline: Instant,
     ) -> Result<oauth2::Issued, String> {
         let host = grant.token_host().unwrap_or_default();
         if !allowed_hosts.contains(&host) {
@@ -188,7 +204,7 @@ impl SourceHttp {
         };
         // The transport error names the URL only; it never carries the request's headers.
         let response = self
-            .send(request, oauth2::MAX_TOKEN_RESPONSE_BYTES)
+            .send(request, oauth2::MAX_TOKEN_RESPONSE_BYTES, deadline)
             .map_err(|e| format!("secret {name:?}: the token request failed: {e}"))?;
         oauth2::read_token_response(name, &host, response.status, &response.body)
     }
@@ -236,20 +252,21 @@ impl HttpPolicy {
     }
 
     /// Checks the request, injects secrets and performs it. A 401 to a request that carried
-    /// a host-obtained access token renews the token and retries once. Errors are phrased for
-    /// the plugin author and never contain a secret value.
-    pub(crate) fn fetch(&self, request: Request) -> Result<Response, String> {
+    /// a host-obtained access token renews the token and retries once. Everything — token
+    /// requests, the request, the retry — finishes before `deadline`, the plugin call's.
+    /// Errors are phrased for the plugin author and never contain a secret value.
+    pub(crate) fn fetch(&self, request: Request, deadline: Instant) -> Result<Response, String> {
         let checked = self.check(request)?;
-        let (ready, used) = self.substitute_all(&checked)?;
-        let response = self.http.send(ready, MAX_RESPONSE_BYTES)?;
+        let (ready, used) = self.substitute_all(&checked, deadline)?;
+        let response = self.http.send(ready, MAX_RESPONSE_BYTES, deadline)?;
         if response.status != 401 || used.is_empty() {
             return Ok(response);
         }
         for (name, token) in &used {
             self.http.tokens.forget(&self.plugin, name, &token.0);
         }
-        let (ready, _) = self.substitute_all(&checked)?;
-        self.http.send(ready, MAX_RESPONSE_BYTES)
+        let (ready, _) = self.substitute_all(&checked, deadline)?;
+        self.http.send(ready, MAX_RESPONSE_BYTES, deadline)
     }
 
     /// The policy part of [`fetch`](Self::fetch): validates, no I/O. Placeholders stay in
@@ -285,12 +302,16 @@ impl HttpPolicy {
     }
 
     /// A copy of `request` with every placeholder substituted, and the access tokens used.
-    fn substitute_all(&self, request: &Request) -> Result<(Request, UsedTokens), String> {
+    fn substitute_all(
+        &self,
+        request: &Request,
+        deadline: Instant,
+    ) -> Result<(Request, UsedTokens), String> {
         let mut used = Vec::new();
         let mut headers = Vec::with_capacity(request.headers.len());
         for (name, value) in &request.headers {
             let value = if value.contains("{{secret:") {
-                self.substitute(value, &mut used)?
+                self.substitute(value, &mut used, deadline)?
             } else {
                 value.clone()
             };
@@ -305,7 +326,12 @@ impl HttpPolicy {
         Ok((ready, used))
     }
 
-    fn substitute(&self, value: &str, used: &mut UsedTokens) -> Result<String, String> {
+    fn substitute(
+        &self,
+        value: &str,
+        used: &mut UsedTokens,
+        deadline: Instant,
+    ) -> Result<String, String> {
         let mut out = String::new();
         let mut rest = value;
         while let Some(start) = rest.find("{{secret:") {
@@ -338,7 +364,10 @@ impl HttpPolicy {
                         name,
                         &grant,
                         Instant::now(),
-                        || self.http.fetch_token(name, &grant, &self.allowed_hosts),
+                        || {
+                            self.http
+                                .fetch_token(name, &grant, &self.allowed_hosts, deadline)
+                        },
                     )?;
                     out.push_str(&token.0);
                     used.push((name.to_string(), token));
@@ -388,9 +417,44 @@ mod tests {
         HttpPolicy::new(&manifest, Arc::new(http))
     }
 
+    /// A source that accepts connections and never answers: a fetch to it ends at the
+    /// plugin call's deadline, not at the transport's own 30 s timeout.
+    #[test]
+    fn fetch_ends_at_the_call_deadline_and_is_not_sent_after_it() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = silent.local_addr().unwrap();
+        let endpoints = SourceEndpoints::parse(&format!("api.example.com={addr}")).unwrap();
+        let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
+            .allowed_hosts(&["api.example.com"])
+            .secrets(&["api.key"]);
+        let http = SourceHttp::new(Arc::new(OneSecret), endpoints);
+        let p = HttpPolicy::new(&manifest, Arc::new(http));
+        let started = Instant::now();
+        let err = p
+            .fetch(
+                get("https://api.example.com/slow", &[]),
+                started + std::time::Duration::from_millis(300),
+            )
+            .err()
+            .expect("the silent source times out");
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "took {took:?}: {err}"
+        );
+        let err = p
+            .fetch(get("https://api.example.com/late", &[]), Instant::now())
+            .err()
+            .unwrap();
+        assert!(err.contains("deadline has passed"), "{err}");
+        drop(silent);
+    }
+
     /// What would go on the wire: checked and substituted.
     fn prepare(p: &HttpPolicy, request: Request) -> Result<Request, String> {
-        p.substitute_all(&p.check(request)?).map(|(r, _)| r)
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        p.substitute_all(&p.check(request)?, deadline)
+            .map(|(r, _)| r)
     }
 
     fn get(url: &str, headers: &[(&str, &str)]) -> Request {

@@ -58,12 +58,15 @@ macro_rules! version_bindings {
 
         impl http::Host for HostState {
             fn fetch(&mut self, request: http::Request) -> Result<http::Response, String> {
-                let response = self.http.fetch(super::http::Request {
-                    method: request.method,
-                    url: request.url,
-                    headers: request.headers,
-                    body: request.body,
-                })?;
+                let response = self.http.fetch(
+                    super::http::Request {
+                        method: request.method,
+                        url: request.url,
+                        headers: request.headers,
+                        body: request.body,
+                    },
+                    self.call_deadline(),
+                )?;
                 Ok(http::Response {
                     status: response.status,
                     headers: response.headers,

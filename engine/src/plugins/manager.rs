@@ -19,6 +19,7 @@ use qbridge_sdk::{Manifest, MapError, Page, Request};
 
 use super::host::{Generation, Label, Limits, PluginHost, sha256_hex};
 use super::http::{HttpPolicy, SecretSource, SourceHttp};
+use super::pool::{CallPermit, CallPool};
 use super::{PluginError, SUPPORTED_INTERFACES, bundled, output};
 use crate::config::Config;
 use crate::store::audit::AuditEntry;
@@ -107,6 +108,10 @@ pub struct PluginManager {
     active: ArcSwap<HashMap<String, Arc<Generation>>>,
     /// Serialises registry changes (install, approve, rollback, remove).
     admin: Mutex<()>,
+    /// Bounds concurrent `map` and `on_response` calls to the CPUs (see `pool.rs`). Pulls and
+    /// acknowledgements wait on the network, not the CPU, and come one at a time from their
+    /// background loops, so they do not take permits.
+    pool: CallPool,
 }
 
 impl PluginManager {
@@ -140,12 +145,13 @@ impl PluginManager {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let manager = PluginManager {
-            host: PluginHost::new(config.data_dir.join("plugin-cache"), limits)?,
+            host: PluginHost::new(config.data_dir.join("plugin-cache"), store.clone(), limits)?,
             store,
             http: Arc::new(SourceHttp::new(secrets, config.source_endpoints.clone())),
             trusted_keys,
             active: ArcSwap::from_pointee(HashMap::new()),
             admin: Mutex::new(()),
+            pool: CallPool::per_cpu(),
         };
         manager.load_active()?;
         manager.install_bundled();
@@ -396,6 +402,7 @@ impl PluginManager {
             ))));
         }
         let generation = self.generation(name)?;
+        let _permit = self.pool.enter();
         let out = generation.with_instance(&self.host, self.host.limits.call_timeout, |i, s| {
             i.map(s, kind, record_json)
         })?;
@@ -403,6 +410,18 @@ impl PluginManager {
             output::check_requests(&generation.manifest, requests)?;
         }
         Ok(out)
+    }
+
+    /// A plugin-call permit now, or `None` when as many calls run as there are CPUs. The
+    /// ingest route reserves one before it takes a blocking thread, and binds it there
+    /// ([`CallPermit::bind`]) so the `map` it makes runs under it.
+    pub fn try_reserve_call(&self) -> Option<CallPermit> {
+        self.pool.try_reserve()
+    }
+
+    /// How many plugin calls may run at once.
+    pub fn call_pool_size(&self) -> usize {
+        self.pool.size()
     }
 
     /// [`map`](Self::map) for async callers: runs on tokio's blocking pool, because a call
@@ -433,6 +452,7 @@ impl PluginManager {
                 problem: format!("the response to {key} is too large to hand to the plugin"),
             });
         }
+        let _permit = self.pool.enter();
         let requests =
             generation.with_instance(&self.host, self.host.limits.call_timeout, |i, s| {
                 i.on_response(s, key, response_xml)

@@ -24,6 +24,8 @@ mod manager;
 mod oauth2;
 pub mod output;
 mod permissions;
+pub mod pool;
+mod sandbox;
 mod scaffold;
 mod v0_1_0;
 mod v0_2_0;

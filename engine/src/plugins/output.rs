@@ -1,6 +1,8 @@
 //! Checks on what a plugin returns and what its manifest says. Plugin output is untrusted
 //! input: a request reaches the queue only if it is one well-formed XML element of a declared
-//! type, within size limits, with valid keys ("the sandbox promise").
+//! type, within size limits, with valid keys ("the sandbox promise"), that the message-set
+//! builder accepts and that is valid qbXML. All of it is checked when the plugin maps a
+//! record, before the request can be claimed into a message set with other jobs.
 
 use qbridge_sdk::{Manifest, Request};
 use quick_xml::events::Event;
@@ -19,7 +21,9 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), P
         for (what, xml) in
             std::iter::once(("qbxml", &r.qbxml)).chain(r.probe.iter().map(|p| ("probe", p)))
         {
-            one_element(xml).map_err(|e| fail(format!("request {:?}: {what} {e}", r.key)))?;
+            one_element(xml)
+                .and_then(|()| fits_a_message_set(xml))
+                .map_err(|e| fail(format!("request {:?}: {what} {e}", r.key)))?;
         }
         for note in &r.notes {
             if note.len() > 1024 {
@@ -85,6 +89,23 @@ fn one_element(xml: &str) -> Result<(), String> {
             "contains {n} elements; return exactly one per request"
         )),
     }
+}
+
+/// Checks that the request can share a message set: wrapped by the same builder the QBWC
+/// session uses and valid against the newest qbXML schema shipped. Checked at map time
+/// because later it is too late: the builder refuses a whole set over one bad element, and
+/// QuickBooks parses a message set as one document, so one schema-invalid request would fail
+/// every job claimed with it, on every retry.
+fn fits_a_message_set(xml: &str) -> Result<(), String> {
+    use crate::qbxml::{OnError, Recovery, build_message_set};
+    use qbridge_sdk::schema::{QbxmlVersion, validate};
+    let set = build_message_set((16, 0), OnError::Continue, &Recovery::None, &[("1", xml)])
+        .map_err(|e| format!("cannot be sent: {e}"))?;
+    validate(QbxmlVersion::V16_0, &set).map_err(|e| {
+        format!(
+            "is not valid qbXML ({e}); QuickBooks would reject the whole message set it is sent in"
+        )
+    })
 }
 
 /// Checks a manifest at install time.
@@ -213,6 +234,47 @@ mod tests {
     fn a_leading_byte_order_mark_is_refused() {
         let err = one_element("\u{feff}<InvoiceAdd/>").unwrap_err();
         assert!(err.contains("byte-order mark"), "{err}");
+    }
+
+    fn manifest() -> Manifest {
+        let mut m = Manifest::new("t", "1.0.0", "Test");
+        m.request_types = vec!["CustomerAdd".into()];
+        m
+    }
+
+    fn request(xml: &str) -> Request {
+        Request {
+            key: "customer:1".into(),
+            depends_on: vec![],
+            qbxml: xml.to_string(),
+            probe: None,
+            adopt_existing: false,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn a_request_that_would_fail_its_message_set_is_refused_when_mapped() {
+        let m = manifest();
+        let good = "<CustomerAddRq><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>";
+        check_requests(&m, &[request(good)]).unwrap();
+        for (xml, why) in [
+            // Out of schema order: QuickBooks rejects the whole set as unparseable.
+            (
+                "<CustomerAddRq><CustomerAdd><CompanyName>A</CompanyName><Name>Acme</Name></CustomerAdd></CustomerAddRq>",
+                "not valid qbXML",
+            ),
+            // The builder inserts the requestID; one already there fails the whole set.
+            (
+                "<CustomerAddRq requestID=\"9\"><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>",
+                "requestID",
+            ),
+            // Declared type, but not a request element the builder can send.
+            ("<CustomerAdd><Name>Acme</Name></CustomerAdd>", "Rq"),
+        ] {
+            let err = check_requests(&m, &[request(xml)]).unwrap_err().to_string();
+            assert!(err.contains(why), "{xml}: {err}");
+        }
     }
 
     #[test]

@@ -307,6 +307,36 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mapping ADD COLUMN name TEXT;
     ALTER TABLE mapping ADD COLUMN renamed_from TEXT;
     "#,
+    // 11: trust boundaries (issue 15, items 4-7): tokens fenced to one connection and/or one
+    // plugin (store::tokens); web UI sessions, only the id's hash stored (store::admin_sessions);
+    // the SHA-256 of each compiled plugin cache file, checked before it is loaded
+    // (store::plugin_cache); signed anchors of the audit chain's head (store::audit_anchor).
+    r#"
+    ALTER TABLE token ADD COLUMN fence_connection INTEGER REFERENCES qbwc_connection(id);
+    ALTER TABLE token ADD COLUMN fence_plugin TEXT CHECK(length(fence_plugin) BETWEEN 1 AND 100);
+    CREATE TABLE admin_session(
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        token_id INTEGER NOT NULL REFERENCES token(id),
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        idle_ms INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) STRICT;
+    CREATE TABLE plugin_cache(
+        file TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE audit_anchor(
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        audit_id INTEGER NOT NULL,
+        row_hash TEXT NOT NULL,
+        mac TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -12,10 +12,13 @@
 //!   audit) and domain types only; that narrow surface is what a PostgreSQL implementation
 //!   will implement for multi-node hosting (see ARCHITECTURE.md).
 
+pub mod admin_sessions;
 pub mod audit;
+pub mod audit_anchor;
 pub mod connections;
 pub mod lock;
 mod migrations;
+pub mod plugin_cache;
 pub mod plugin_calls;
 mod plugins;
 pub mod queue;
@@ -210,13 +213,23 @@ impl Store {
     }
 }
 
-/// Creates the data dir if missing and proves it is writable.
+/// Creates the data dir if missing (0700: it holds the database, the secrets key and the
+/// bootstrap token) and proves it is writable.
 fn prepare_data_dir(data_dir: &Path) -> Result<(), StoreError> {
     let fail = |message: String| StoreError::DataDir {
         path: data_dir.to_path_buf(),
         message,
     };
-    std::fs::create_dir_all(data_dir).map_err(|e| fail(format!("cannot create it: {e}")))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(data_dir)
+        .map_err(|e| fail(format!("cannot create it: {e}")))?;
     let meta = std::fs::metadata(data_dir).map_err(|e| fail(e.to_string()))?;
     if !meta.is_dir() {
         return Err(fail("it is a file, not a folder".into()));
@@ -225,6 +238,29 @@ fn prepare_data_dir(data_dir: &Path) -> Result<(), StoreError> {
     std::fs::write(&probe, b"ok").map_err(|e| fail(format!("cannot write into it: {e}")))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
+}
+
+/// Why the data dir is too open, if it is: any access for the group or others (mode bits
+/// `0o077`). The server refuses to start on such a dir, `qbridge doctor` explains the fix.
+/// `None` also when the dir does not exist yet (it will be created 0700).
+pub fn data_dir_mode_problem(data_dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data_dir).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the data dir {} has mode {mode:04o}: other users of this machine can reach the database, the secrets key and the bootstrap token. Fix: chmod 700 {}",
+                data_dir.display(),
+                data_dir.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = data_dir;
+        None
+    }
 }
 
 fn open_connection(

@@ -80,6 +80,9 @@ pub enum SecretError {
 /// The key that seals source secrets. Never printed.
 pub struct SecretKey {
     cipher: XChaCha20Poly1305,
+    /// Key of the audit chain's anchors, derived from the same file (`store::audit_anchor`):
+    /// whoever cannot read the secrets cannot forge an anchor either.
+    anchor: super::audit_anchor::AnchorKey,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -123,7 +126,13 @@ impl SecretKey {
                 path: path.to_path_buf(),
                 len: bytes.len() as u64,
             })?;
-        Ok(SecretKey { cipher })
+        let anchor = super::audit_anchor::AnchorKey::derive(&bytes);
+        Ok(SecretKey { cipher, anchor })
+    }
+
+    /// The key the audit chain's anchors are signed with.
+    pub fn anchor_key(&self) -> &super::audit_anchor::AnchorKey {
+        &self.anchor
     }
 }
 

@@ -3,6 +3,12 @@
 //! A token is shown once and stored only as its SHA-256 (a fast hash is right for 256-bit
 //! random secrets; argon2 is for human passwords). Support grants are tokens with a grantee,
 //! a reason and a mandatory expiry; expiry and revocation are checked on every request.
+//!
+//! A token or grant may also be fenced ([`Fence`]) to one connection (company file) and/or one
+//! plugin: an ingest token made for one firm's webhook feeds only that firm's company file
+//! through that plugin, and a fenced operator sees only that firm's jobs. The admin surface
+//! enforces the fence (`admin::auth::Actor`); routes that are not about one tenant (tokens,
+//! audit, secrets, plugin management) refuse fenced callers.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -56,6 +62,43 @@ impl Scope {
     }
 }
 
+/// The tenant a token is limited to; both `None` = unfenced (the whole instance).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Fence {
+    /// Only this connection's (company file's) data.
+    pub connection_id: Option<i64>,
+    /// Only this plugin's records and jobs.
+    pub plugin: Option<String>,
+}
+
+impl Fence {
+    /// True when the token is limited to a connection or a plugin.
+    pub fn is_fenced(&self) -> bool {
+        self.connection_id.is_some() || self.plugin.is_some()
+    }
+
+    /// True when data of `connection_id` (and, when given, `plugin`) is inside the fence.
+    pub fn admits(&self, connection_id: i64, plugin: Option<&str>) -> bool {
+        self.connection_id.is_none_or(|c| c == connection_id)
+            && match (&self.plugin, plugin) {
+                (Some(mine), Some(theirs)) => mine == theirs,
+                _ => true,
+            }
+    }
+}
+
+/// `connection 3, plugin ramp`; `everything` when unfenced.
+impl std::fmt::Display for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.connection_id, &self.plugin) {
+            (Some(c), Some(p)) => write!(f, "connection {c}, plugin {p}"),
+            (Some(c), None) => write!(f, "connection {c}"),
+            (None, Some(p)) => write!(f, "plugin {p}"),
+            (None, None) => f.write_str("everything"),
+        }
+    }
+}
+
 /// A token or grant as listed (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenInfo {
@@ -77,6 +120,8 @@ pub struct TokenInfo {
     pub revoked_at: Option<i64>,
     /// First characters of the token, to recognise it (`qbr_AbC1…`).
     pub prefix: String,
+    /// The tenant it is limited to.
+    pub fence: Fence,
 }
 
 impl TokenInfo {
@@ -138,15 +183,17 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-/// Checks the shape and checksum without touching the database.
+/// Checks the shape and checksum of a token or grant without touching the database.
 pub fn well_formed(token: &str) -> bool {
+    well_formed_with(token, "qbr_") || well_formed_with(token, "qbs_")
+}
+
+/// Checks the shape and checksum of a secret made by [`generate`] with `prefix`.
+pub(crate) fn well_formed_with(token: &str, prefix: &str) -> bool {
     let Some((head, check)) = token.rsplit_once('_') else {
         return false;
     };
-    let body = head
-        .strip_prefix("qbr_")
-        .or_else(|| head.strip_prefix("qbs_"));
-    match body {
+    match head.strip_prefix(prefix) {
         Some(body) if body.len() == 43 && check.len() == 8 => {
             format!("{:08x}", crc32(body.as_bytes())) == check
         }
@@ -160,24 +207,37 @@ fn digest(token: &str) -> String {
 }
 
 fn info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
-    let scope: String = r.get(2)?;
+    info_at(r, 0)
+}
+
+/// A [`TokenInfo`] from [`COLUMNS`] starting at column `at` of a row.
+pub(crate) fn info_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TokenInfo> {
+    let scope: String = r.get(at + 2)?;
     Ok(TokenInfo {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        scope: Scope::parse(&scope).unwrap_or(Scope::Read),
-        name: r.get(3)?,
-        reason: r.get(4)?,
-        created_at: r.get(5)?,
-        expires_at: r.get(6)?,
-        revoked_at: r.get(7)?,
-        prefix: r.get(8)?,
+        id: r.get(at)?,
+        kind: r.get(at + 1)?,
+        // An unknown stored scope reads as the narrowest one rather than failing the request.
+        scope: Scope::parse(&scope).unwrap_or(Scope::Ingest),
+        name: r.get(at + 3)?,
+        reason: r.get(at + 4)?,
+        created_at: r.get(at + 5)?,
+        expires_at: r.get(at + 6)?,
+        revoked_at: r.get(at + 7)?,
+        prefix: r.get(at + 8)?,
+        fence: Fence {
+            connection_id: r.get(at + 9)?,
+            plugin: r.get(at + 10)?,
+        },
     })
 }
 
-const COLUMNS: &str = "id, kind, scope, name, reason, created_at, expires_at, revoked_at, prefix";
+const COLUMNS: &str = "id, kind, scope, name, reason, created_at, expires_at, revoked_at, prefix, fence_connection, fence_plugin";
+/// [`COLUMNS`] of the token table aliased `t`, for joins.
+pub(crate) const COLUMNS_AS_T: &str = "t.id, t.kind, t.scope, t.name, t.reason, t.created_at, t.expires_at, t.revoked_at, t.prefix, t.fence_connection, t.fence_plugin";
 
 impl Store {
-    /// Creates a token or grant and returns `(id, secret)`; the secret is never stored.
+    /// Creates an unfenced token or grant and returns `(id, secret)`; the secret is never
+    /// stored.
     pub fn create_token(
         &self,
         kind_grant: bool,
@@ -187,14 +247,48 @@ impl Store {
         expires_at: Option<i64>,
         actor: &str,
     ) -> Result<(i64, String), StoreError> {
+        self.create_fenced_token(
+            kind_grant,
+            scope,
+            name,
+            reason,
+            expires_at,
+            &Fence::default(),
+            actor,
+        )
+    }
+
+    /// [`Store::create_token`] limited to `fence`. A fence naming a connection that does not
+    /// exist is refused (`NotFound`).
+    #[allow(clippy::too_many_arguments)] // one argument per column, as `create_token`
+    pub fn create_fenced_token(
+        &self,
+        kind_grant: bool,
+        scope: Scope,
+        name: &str,
+        reason: Option<&str>,
+        expires_at: Option<i64>,
+        fence: &Fence,
+        actor: &str,
+    ) -> Result<(i64, String), StoreError> {
         let secret = generate(if kind_grant { "qbs_" } else { "qbr_" });
         let kind = if kind_grant { "grant" } else { "token" };
         self.write(|tx| {
             let now = now_ms();
+            if let Some(c) = fence.connection_id {
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM qbwc_connection WHERE id=?1)",
+                    [c],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(StoreError::NotFound(format!("connection {c}")));
+                }
+            }
             tx.execute(
-                "INSERT INTO token(kind, scope, name, reason, hash, prefix, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![kind, scope.as_str(), name, reason, digest(&secret), &secret[..8], now, expires_at],
+                "INSERT INTO token(kind, scope, name, reason, hash, prefix, created_at, expires_at, fence_connection, fence_plugin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![kind, scope.as_str(), name, reason, digest(&secret), &secret[..8], now, expires_at, fence.connection_id, fence.plugin],
             )?;
             let id = tx.last_insert_rowid();
             append_in(
@@ -203,7 +297,7 @@ impl Store {
                     actor: actor.to_string(),
                     action: format!("{kind}.create"),
                     target: format!("{kind}:{id}"),
-                    detail: serde_json::json!({"scope": scope.as_str(), "name": name, "reason": reason, "expires_at": expires_at}),
+                    detail: serde_json::json!({"scope": scope.as_str(), "name": name, "reason": reason, "expires_at": expires_at, "fence": fence}),
                     ..Default::default()
                 },
             )?;
@@ -221,7 +315,7 @@ impl Store {
             c.query_row(
                 &format!("SELECT {COLUMNS}, hash FROM token WHERE hash=?1"),
                 [&hash],
-                |r| Ok((info(r)?, r.get::<_, String>(9)?)),
+                |r| Ok((info(r)?, r.get::<_, String>(11)?)),
             )
             .optional()
         })?;
@@ -277,6 +371,13 @@ impl Store {
                     [now],
                 )?,
             };
+            // The UI sessions signed in with a revoked token end with it (the session check
+            // also reads the token, this makes the end visible in the session rows).
+            tx.execute(
+                "UPDATE admin_session SET revoked_at=?1 WHERE revoked_at IS NULL
+                 AND token_id IN (SELECT id FROM token WHERE revoked_at IS NOT NULL)",
+                [now],
+            )?;
             append_in(
                 tx,
                 &AuditEntry {

@@ -1,10 +1,13 @@
 //! The web UI: server-rendered pages over the same operations as the JSON API, plus three
 //! embedded static files (CSS, an icon and a small script for the countdowns). No build chain, no CDN.
 //!
-//! Signing in stores the pasted token in an `HttpOnly; SameSite=Strict` cookie (`Secure` when
-//! qbridge serves HTTPS or its public URL is HTTPS); the `Actor` extractor accepts it and
-//! refuses cross-site form posts. A page requested without a valid session answers 401 with
-//! the sign-in form, so nothing but that form is shown to strangers.
+//! Signing in with a pasted token starts a server-side session (`store::admin_sessions`) and
+//! puts only its random id in an `HttpOnly; SameSite=Strict` cookie (`Secure` when qbridge
+//! serves HTTPS or its public URL is HTTPS): the token itself never goes into the browser's
+//! cookie jar. The `Actor` extractor accepts the session and refuses cross-site form posts;
+//! signing out ends the session on the server, so a copied cookie stops working at once. A
+//! page requested without a valid session answers 401 with the sign-in form, so nothing but
+//! that form is shown to strangers.
 
 mod html;
 mod pages;
@@ -17,7 +20,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::api::{self, GrantView, blocking};
-use super::auth::{ApiError, SESSION_COOKIE, same_origin};
+use super::auth::{ApiError, SESSION_COOKIE, same_origin, session_cookie as presented_session};
 use crate::server::AppState;
 use crate::store::audit::AuditEntry;
 use crate::store::tokens::TokenCheck;
@@ -129,7 +132,7 @@ fn session_cookie(state: &AppState, value: &str, max_age: Option<i64>) -> Header
     if https {
         c.push_str("; Secure");
     }
-    // Token values are base62 and `_`, always a valid header value.
+    // Session ids are base62 and `_`, always a valid header value.
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -146,9 +149,8 @@ async fn login(
             html::login(&next, Some("Sign in from qbridge's own page.")),
         );
     }
-    let token = form.token.trim().to_string();
+    let presented = form.token.trim().to_string();
     let store = state.store.clone();
-    let presented = token.clone();
     let check = blocking(move || Ok(store.check_token(&presented)?)).await;
     let info = match check {
         Ok(TokenCheck::Valid(info)) => info,
@@ -163,6 +165,14 @@ async fn login(
                 ),
             );
         }
+        Err(e) => return refusal(e, &next),
+    };
+    let store = state.store.clone();
+    let limits = state.config.ui_session_limits();
+    let signed_in = (*info).clone();
+    let session = match blocking(move || Ok(store.create_admin_session(&signed_in, limits)?)).await
+    {
+        Ok(s) => s,
         Err(e) => return refusal(e, &next),
     };
     let store = state.store.clone();
@@ -182,22 +192,50 @@ async fn login(
     if let Err(e) = blocking(move || Ok(store.audit(&entry)?)).await {
         return refusal(e, &next);
     }
-    // A grant's session ends with the grant; the cookie need not outlive it.
-    let max_age = info
-        .expires_at
-        .map(|e| ((e - crate::store::audit::now_ms()) / 1000).max(0));
+    // The cookie need not outlive the session (which never outlives a grant).
+    let max_age = ((session.expires_at - crate::store::audit::now_ms()) / 1000).max(0);
     let mut resp = Redirect::to(&next).into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&state, &token, max_age));
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &session.id, Some(max_age)),
+    );
     resp
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Response {
     if !same_origin(&headers) {
         return html_response(
             StatusCode::FORBIDDEN,
             html::login("/", Some("Sign out from qbridge's own page.")),
         );
+    }
+    // End the session on the server: clearing the cookie alone would leave a copy of it
+    // (a stolen cookie) working until it expired.
+    if let Some(id) = presented_session(&headers).map(str::to_owned) {
+        let store = state.store.clone();
+        let ip = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let ended = blocking(move || {
+            if let Some(token) = store.end_admin_session(&id)? {
+                store.audit(&AuditEntry {
+                    actor: token.actor(),
+                    action: "ui.logout".into(),
+                    target: "ui".into(),
+                    ip,
+                    ..Default::default()
+                })?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = ended {
+            return refusal(e, "/");
+        }
     }
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut()

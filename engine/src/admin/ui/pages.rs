@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::html::{Frame, countdown, esc, page, post_form, time, url_part};
 use super::{active_grants, html_response, refusal};
 use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken, human_duration};
+use crate::admin::audit_api;
 use crate::admin::auth::{Actor, ApiError};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
@@ -70,10 +71,16 @@ async fn signed_in(
 ) -> Result<Signed, Response> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     // The UI is for people: an ingest-only token (a source pushing records) gets no pages.
+    // A fenced token may sign in; each page's operation applies its fence.
     let actor = auth
-        .and_then(|a| a.require(Scope::Read).map(|()| a))
+        .and_then(|a| a.require_scope(Scope::Read).map(|()| a))
         .map_err(|e| refusal(e, path))?;
-    let grants = active_grants(state).await.map_err(|e| refusal(e, path))?;
+    // The support-access banner is about the whole instance: not for a tenant's token.
+    let grants = if actor.fence().is_fenced() {
+        Vec::new()
+    } else {
+        active_grants(state).await.map_err(|e| refusal(e, path))?
+    };
     Ok(Signed { actor, grants })
 }
 
@@ -149,7 +156,7 @@ async fn dashboard(
     uri: Uri,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    let health = api::queue_health(&state)
+    let health = api::queue_health(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/", e))?;
     let mut c = String::new();
@@ -254,7 +261,7 @@ async fn jobs(
         connection,
         limit: Some(200),
     };
-    let list = api::jobs(&state, &query)
+    let list = api::jobs(&state, &s.actor, &query)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
     let selected = q.state.as_deref().unwrap_or("");
@@ -311,7 +318,7 @@ async fn job_detail(
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    let j = api::job(&state, id)
+    let j = api::job(&state, &s.actor, id)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
     let mut c = String::new();
@@ -453,6 +460,7 @@ async fn support_page(
 <label for=\"scope\">Access</label><select id=\"scope\" name=\"scope\"><option value=\"read\">read: look at jobs and the audit log</option><option value=\"operator\">operator: also retry and cancel jobs</option></select>\
 <label for=\"expires_in\">For</label><select id=\"expires_in\" name=\"expires_in\"><option value=\"1h\">1 hour</option><option value=\"4h\">4 hours</option><option value=\"8h\" selected>8 hours</option><option value=\"24h\">24 hours</option><option value=\"72h\">72 hours (longest)</option></select>\
 <label for=\"reason\">Reason (ticket number, problem)</label><input id=\"reason\" name=\"reason\" required maxlength=\"500\">\
+<label for=\"grant-connection\">Only this connection (name; empty = every connection)</label><input id=\"grant-connection\" name=\"connection\" maxlength=\"100\">\
 <button type=\"submit\">Grant access</button></form>");
     c.push_str("<h2>Grants</h2>");
     if list.is_empty() {
@@ -518,6 +526,8 @@ struct GrantForm {
     scope: String,
     expires_in: String,
     reason: String,
+    #[serde(default)]
+    connection: String,
 }
 
 async fn grant(
@@ -536,6 +546,8 @@ async fn grant(
             scope: f.scope,
             expires_in: f.expires_in,
             reason: f.reason,
+            connection: Some(f.connection),
+            plugin: None,
         },
     )
     .await
@@ -590,7 +602,7 @@ async fn audit_page(
     after: i64,
     verdict: Option<String>,
 ) -> PageResult {
-    let rows = api::audit_rows(state, after, AUDIT_PAGE)
+    let rows = audit_api::audit_rows(state, &s.actor, after, AUDIT_PAGE)
         .await
         .map_err(|e| s.failed("/audit", e))?;
     let mut c = verdict.unwrap_or_default();
@@ -647,7 +659,7 @@ async fn audit_verify(
     uri: Uri,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    let v = api::verify_audit(&state)
+    let v = audit_api::verify_audit(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/audit", e))?;
     let class = if v.intact { "verdict-ok" } else { "error" };
@@ -679,8 +691,10 @@ async fn tokens_page(
 <label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"100\" placeholder=\"monitoring\">\
 <label for=\"scope\">Scope</label><select id=\"scope\" name=\"scope\"><option value=\"read\">read</option><option value=\"operator\">operator (retry, cancel)</option><option value=\"admin\">admin (everything)</option><option value=\"ingest\">ingest (push records only)</option></select>\
 <label for=\"expires_in\">Expires after (e.g. 30d; empty = never)</label><input id=\"expires_in\" name=\"expires_in\" maxlength=\"12\">\
+<label for=\"connection\">Only this connection (name; empty = every connection)</label><input id=\"connection\" name=\"connection\" maxlength=\"100\">\
+<label for=\"plugin\">Only this plugin (empty = every plugin)</label><input id=\"plugin\" name=\"plugin\" maxlength=\"100\">\
 <button type=\"submit\">Create token</button></form><h2>Tokens</h2>");
-    c.push_str("<table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Starts with</th><th scope=\"col\">Name</th><th scope=\"col\">Scope</th><th scope=\"col\">Created</th><th scope=\"col\">Status</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+    c.push_str("<table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Starts with</th><th scope=\"col\">Name</th><th scope=\"col\">Scope</th><th scope=\"col\">Limited to</th><th scope=\"col\">Created</th><th scope=\"col\">Status</th><th scope=\"col\">Action</th></tr></thead><tbody>");
     for t in &list {
         let status = if t.revoked_at.is_some() {
             "revoked".to_string()
@@ -705,11 +719,12 @@ async fn tokens_page(
         };
         let _ = write!(
             c,
-            "<tr><td>{}</td><td><code>{}…</code></td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td>{action}</td></tr>",
+            "<tr><td>{}</td><td><code>{}…</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td>{action}</td></tr>",
             t.id,
             esc(&t.prefix),
             esc(&t.name),
             esc(t.scope.as_str()),
+            esc(&t.fence.to_string()),
             time(t.created_at)
         );
     }
@@ -733,6 +748,10 @@ struct TokenForm {
     scope: String,
     #[serde(default)]
     expires_in: String,
+    #[serde(default)]
+    connection: String,
+    #[serde(default)]
+    plugin: String,
 }
 
 async fn create_token(
@@ -750,6 +769,8 @@ async fn create_token(
             name: f.name,
             scope: f.scope,
             expires_in: Some(f.expires_in),
+            connection: Some(f.connection),
+            plugin: Some(f.plugin),
         },
     )
     .await
