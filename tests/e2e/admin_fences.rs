@@ -180,7 +180,9 @@ fn fill(path: &str, b: &Tenant, ids: &BTreeMap<&str, i64>) -> String {
         );
     match filled.as_str() {
         "/api/v1/jobs" | "/jobs" => format!("{filled}?connection={}", b.connection_id),
-        "/api/v1/ingest/example" => format!("{filled}?kind=customer&connection=firm-b"),
+        "/api/v1/ingest/example" | "/api/v1/ingest/example/batch" => {
+            format!("{filled}?kind=customer&connection=firm-b")
+        }
         _ => filled,
     }
 }
@@ -201,7 +203,7 @@ fn api_body(method: &str, path: &str) -> Option<(&'static str, String)> {
         ("post", "/api/v1/schedules") => {
             j(r#"{"connection":"firm-b","plugin":"ramp","cron":"* * * * *"}"#)
         }
-        ("post", "/api/v1/ingest/{plugin}") => {
+        ("post", "/api/v1/ingest/{plugin}" | "/api/v1/ingest/{plugin}/batch") => {
             j(r#"{"id": 9, "name": "Customer firm-b", "email": "x@example.com"}"#)
         }
         ("get" | "delete", _) => None,
@@ -402,6 +404,15 @@ fn an_ingest_token_fenced_to_one_firm_and_plugin_feeds_only_that_company_file() 
     assert_eq!(push(2, "&connection=firm-a", "example").0, 202);
     assert_eq!(push(3, "&connection=firm-b", "example").0, 404);
     assert_eq!(push(4, "&connection=firm-a", "ramp").0, 404);
+    // The batch route keeps the same fence.
+    let batch = |query: &str, plugin: &str| {
+        let lines = r#"{"id": 5, "name": "Customer 0005", "email": "c5@example.com"}"#;
+        let path = format!("/api/v1/ingest/{plugin}/batch?kind=customer{query}");
+        api(&server, &token, "post", &path, Some(lines)).0
+    };
+    assert_eq!(batch("", "example"), 202);
+    assert_eq!(batch("&connection=firm-b", "example"), 404);
+    assert_eq!(batch("&connection=firm-a", "ramp"), 404);
     assert_eq!(api(&server, &token, "get", "/api/v1/jobs", None).0, 403);
 }
 
