@@ -802,7 +802,7 @@ fn journal_entries_must_balance() {
         err,
         BuildError::Unbalanced {
             debits: "100.01".into(),
-            credits: "100".into()
+            credits: "100.00".into()
         }
     );
     let one_sided = JournalEntryAdd::new().line(credit).build().unwrap_err();

@@ -230,6 +230,8 @@ pub enum TxnKind {
     CreditCardCredit,
     /// `JournalEntryQuery`.
     JournalEntry,
+    /// `VendorCreditQuery`.
+    VendorCredit,
 }
 
 impl TxnKind {
@@ -243,6 +245,7 @@ impl TxnKind {
             TxnKind::CreditCardCharge => "CreditCardChargeQuery",
             TxnKind::CreditCardCredit => "CreditCardCreditQuery",
             TxnKind::JournalEntry => "JournalEntryQuery",
+            TxnKind::VendorCredit => "VendorCreditQuery",
         }
     }
 
@@ -258,6 +261,7 @@ impl TxnKind {
                 | TxnKind::Bill
                 | TxnKind::PurchaseOrder
                 | TxnKind::Check
+                | TxnKind::VendorCredit
         )
     }
 }
