@@ -617,6 +617,29 @@ fn bill_add_minimal_and_full_are_valid() {
 }
 
 #[test]
+fn vendor_credit_add_is_valid_and_has_no_due_date_or_terms() {
+    let built = ok(BillAdd::vendor_credit(name("Nordic Logistics AB"))
+        .ap_account_ref(name("Accounts Payable"))
+        .txn_date(date("2025-05-14"))
+        .ref_number("CN-2025-000418")
+        .memo("Returned pallets")
+        .external_guid(GUID)
+        .expense_line(ExpenseLine::new(name("Freight In"), amt("500")))
+        .build());
+    assert!(
+        built
+            .qbxml
+            .starts_with("<VendorCreditAddRq><VendorCreditAdd><VendorRef>")
+    );
+    let err = BillAdd::vendor_credit(name("Nordic Logistics AB"))
+        .due_date(date("2025-06-14"))
+        .expense_line(ExpenseLine::new(name("Freight In"), amt("500")))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::Missing { .. }), "{err}");
+}
+
+#[test]
 fn bill_payments_by_check_and_card_are_valid() {
     let applied = AppliedToTxn::new("1A2B-1234567890", amt("1500.01"));
     ok(BillPaymentAdd::check(name("Northwind"), name("Checking"))

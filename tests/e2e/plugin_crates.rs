@@ -36,7 +36,7 @@ fn autotask_ramp_and_example_plugin_suites_pass_natively() {
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum();
     assert!(
-        passed >= 80,
+        passed >= 70,
         "expected the plugins' golden, property and pull tests to run, got {passed}:\n{stdout}"
     );
 }
