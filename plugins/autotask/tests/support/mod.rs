@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod arb;
+pub mod corpus;
 
 use qbridge_sdk::Request;
 use qbridge_sdk::schema::{QbxmlVersion, validate};
