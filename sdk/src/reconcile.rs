@@ -62,31 +62,36 @@ pub struct Reconciled {
     pub note: Option<String>,
 }
 
-/// The lines miss the total by more than rounding can explain.
+/// Lines that miss their total by more than rounding can explain: both figures, the
+/// difference, the tolerance and the lines, so the source record can be fixed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{parts} sum to {parts_sum}, but {total} is {total_value}: they differ by {difference}, {}; lines: {lines}",
+    explain(.tolerance)
+)]
+pub struct Mismatch {
+    /// The parts, as named in [`Check::parts`].
+    pub parts: String,
+    /// The total, as named in [`Check::total`].
+    pub total: String,
+    /// Sum of the rounded parts.
+    pub parts_sum: Amount,
+    /// The rounded total.
+    pub total_value: Amount,
+    /// `total_value − parts_sum`.
+    pub difference: Amount,
+    /// The tolerance applied.
+    pub tolerance: Amount,
+    /// `path amount` of each part (the first few of a long list).
+    pub lines: LineList,
+}
+
+/// Why [`reconcile`] refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReconcileError {
-    /// The figures disagree; the message gives both, the difference, the tolerance and the
-    /// lines, so the source record can be fixed.
-    #[error(
-        "{parts} sum to {parts_sum}, but {total} is {total_value}: they differ by {difference}, {}; lines: {lines}",
-        explain(tolerance)
-    )]
-    Mismatch {
-        /// The parts, as named in [`Check::parts`].
-        parts: String,
-        /// The total, as named in [`Check::total`].
-        total: String,
-        /// Sum of the rounded parts.
-        parts_sum: Amount,
-        /// The rounded total.
-        total_value: Amount,
-        /// `total_value − parts_sum`.
-        difference: Amount,
-        /// The tolerance applied.
-        tolerance: Amount,
-        /// `path amount` of each part (the first few of a long list).
-        lines: LineList,
-    },
+    /// The figures disagree beyond rounding (boxed: it carries the lines).
+    #[error(transparent)]
+    Mismatch(Box<Mismatch>),
     /// A sum left the range of exact decimals.
     #[error("the {0} cannot be added up: {1}")]
     Overflow(String, AmountError),
@@ -157,7 +162,7 @@ pub fn reconcile(
             .take(LINES_SHOWN)
             .map(|p| (p.path.clone(), p.amount))
             .collect();
-        return Err(ReconcileError::Mismatch {
+        return Err(ReconcileError::Mismatch(Box::new(Mismatch {
             parts: check.parts.to_string(),
             total: check.total.to_string(),
             parts_sum: sum,
@@ -165,7 +170,7 @@ pub fn reconcile(
             difference,
             tolerance,
             lines: LineList(shown, parts.len().saturating_sub(LINES_SHOWN)),
-        });
+        })));
     }
     let note = if !difference.is_zero() {
         // The largest line absorbs the difference: proportionally the smallest change.
