@@ -617,6 +617,31 @@ fn bill_add_minimal_and_full_are_valid() {
 }
 
 #[test]
+fn time_tracking_add_and_its_date_probe_are_valid() {
+    let built = ok(
+        TimeTrackingAdd::new(date("2025-03-09"), name("v-Halpert, Jim"), amt("2.5083"))
+            .customer_ref(name("Acme Corp:Website rebuild"))
+            .item_service_ref(name("Labor:Remote Support"))
+            .rate(amt("150"))
+            .class_ref(name("Ops"))
+            .notes("Outlook profile repair")
+            .billable_status(BillableStatus::Billable)
+            .external_guid(GUID)
+            .build(),
+    );
+    // 2.5083 h is 150.498 minutes: 2 h 30 min.
+    assert!(built.qbxml.contains("<Duration>PT2H30M0S</Duration>"));
+    let zero = TimeTrackingAdd::new(date("2025-03-09"), name("x"), amt("0.001")).build();
+    assert!(matches!(zero, Err(BuildError::Missing { .. })));
+    let day = date("2025-03-09");
+    ok(TxnQuery::new(TxnKind::TimeTracking)
+        .txn_date_range(day, day)
+        .include_ret_element("TxnID")
+        .include_ret_element("Notes")
+        .build());
+}
+
+#[test]
 fn vendor_credit_add_is_valid_and_has_no_due_date_or_terms() {
     let built = ok(BillAdd::vendor_credit(name("Nordic Logistics AB"))
         .ap_account_ref(name("Accounts Payable"))

@@ -9,6 +9,7 @@
 //! | `invoice` | `{"invoice", "company", "billingItems": […]}` | `CustomerAdd` + one item add per distinct item + `InvoiceAdd` (or `CreditMemoAdd` for a negative total) |
 //! | `purchase_order` | `{"purchaseOrder", "vendor": <Companies row>, "items": [{…, "product": {"name", …}}]}` | `VendorAdd` + item adds + `PurchaseOrderAdd` |
 //! | `expense_report` | `{"expenseReport", "resource": {"id", "firstName", "lastName"}, "items": […]}` | `VendorAdd` (`v-Lastname, Firstname`) + `BillAdd` |
+//! | `time_entry` | `{"timeEntry", "resource", "company", "billingCode": {"name"}}` | when `_qbridge.time_tracking` is true: `VendorAdd` + `CustomerAdd` + `ItemServiceAdd` + `TimeTrackingAdd` (see [`crate::time_entry`]) |
 //!
 //! Mapping decisions (an accountant's checklist):
 //! - Customers are matched by exact name like Autotask's own extension: `CustomerAdd` with
@@ -73,6 +74,8 @@ pub const REQUEST_TYPES: &[&str] = &[
     "PurchaseOrderQuery",
     "BillAdd",
     "BillQuery",
+    "TimeTrackingAdd",
+    "TimeTrackingQuery",
 ];
 
 /// Default income account of created items (Autotask's extension uses the same name).
@@ -94,8 +97,9 @@ pub fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
         "invoice" => crate::invoice::invoice(record, &settings),
         "purchase_order" => purchase_order(record, &settings),
         "expense_report" => expense_report(record, &settings),
+        "time_entry" => crate::time_entry::time_entry(record, &settings),
         other => Err(MapError::new(format!(
-            "unknown record kind {other:?}; the Autotask plugin maps company, invoice, purchase_order and expense_report"
+            "unknown record kind {other:?}; the Autotask plugin maps company, invoice, purchase_order, expense_report and time_entry"
         ))),
     }
 }
@@ -495,6 +499,40 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
     Ok(requests)
 }
 
+/// The vendor of an Autotask resource (`record.resource`): `v-Lastname, Firstname`, as
+/// Autotask's own extension names it, key `vendor:resource-<id>`; and its name.
+pub(crate) fn resource_vendor(record: &Value, whose: &str) -> Result<(Request, String), MapError> {
+    let resource_value = record
+        .get("resource")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| {
+            MapError::field(
+                "resource",
+                format!("is missing; the record needs {whose} (Resources row) to name the vendor"),
+            )
+        })?;
+    let resource = Rec::new(resource_value, "resource");
+    let resource_id = resource.id("id")?;
+    let mut notes = Vec::new();
+    let vendor_name = flat_name(
+        &format!(
+            "v-{}, {}",
+            resource.str("lastName", "the resource's last name")?,
+            resource.str("firstName", "the resource's first name")?
+        ),
+        &mut notes,
+    );
+    let mut vendor_req = vendor_request(
+        format!("vendor:resource-{resource_id}"),
+        VendorAdd::new(vendor_name.clone())
+            .external_guid(external_guid("autotask:resource", &resource_id)),
+        &vendor_name,
+        "resource.lastName",
+    )?;
+    vendor_req.notes.append(&mut notes);
+    Ok((vendor_req, vendor_name))
+}
+
 fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError> {
     let report = Rec::new(
         record
@@ -504,31 +542,8 @@ fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         "expenseReport",
     );
     let id = report.id("id")?;
-    let resource_value = record
-        .get("resource")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| MapError::field("resource", "is missing; the expense report needs its submitter (Resources row) to name the vendor"))?;
-    let resource = Rec::new(resource_value, "resource");
-    let resource_id = resource.id("id")?;
-    let mut notes = Vec::new();
-    // Autotask's extension creates the employee's vendor as "v-Lastname, Firstname".
-    let vendor_name = flat_name(
-        &format!(
-            "v-{}, {}",
-            resource.str("lastName", "the submitter's last name")?,
-            resource.str("firstName", "the submitter's first name")?
-        ),
-        &mut notes,
-    );
-    let vendor_key = format!("vendor:resource-{resource_id}");
-    let mut vendor_req = vendor_request(
-        vendor_key.clone(),
-        VendorAdd::new(vendor_name.clone())
-            .external_guid(external_guid("autotask:resource", &resource_id)),
-        &vendor_name,
-        "resource.lastName",
-    )?;
-    vendor_req.notes.append(&mut notes);
+    let (vendor_req, vendor_name) = resource_vendor(record, "the expense report's submitter")?;
+    let vendor_key = vendor_req.key.clone();
 
     let entries = Rec::new(record, "").entries("items")?;
     let ref_no = ref_number("ER", &id, 20).map_err(|e| report.error("id", e.to_string()))?;

@@ -253,6 +253,11 @@ impl Settings {
             .filter(|s| !s.trim().is_empty())
     }
 
+    /// Whether the switch `_qbridge.<key>` is on (`true`); off when absent.
+    pub fn enabled(&self, key: &str) -> bool {
+        self.all.get(key) == Some(&Value::Bool(true))
+    }
+
     /// A non-blank text entry `_qbridge.<section>.<key>` (e.g. `classes` by id), if any.
     pub fn lookup(&self, section: &str, key: &str) -> Option<&str> {
         self.all

@@ -570,6 +570,7 @@ fn the_manifest_declares_exactly_the_types_the_samples_emit() {
         ("company", "autotask-company-2-child.json"),
         ("purchase_order", "autotask-purchase-order-1.json"),
         ("expense_report", "autotask-expense-report-1.json"),
+        ("time_entry", "autotask-time-entry-1.json"),
     ];
     let mut emitted = std::collections::BTreeSet::new();
     for (kind, file) in samples {
@@ -583,4 +584,31 @@ fn the_manifest_declares_exactly_the_types_the_samples_emit() {
     let declared: std::collections::BTreeSet<String> =
         REQUEST_TYPES.iter().map(|t| t.to_string()).collect();
     assert_eq!(emitted, declared);
+}
+
+#[test]
+fn time_entries_are_tracked_only_where_the_connection_turns_it_on() {
+    let record = fixture("autotask-time-entry-1.json");
+    let requests = mapped("time_entry", &record);
+    let entry = by_key(&requests, "time_entry:88120045");
+    let x = &entry.qbxml;
+    assert!(x.starts_with("<TimeTrackingAddRq><TimeTrackingAdd><TxnDate>2025-03-09</TxnDate>"));
+    assert!(x.contains("<EntityRef><FullName>v-Halpert, Jim</FullName></EntityRef>"));
+    assert!(x.contains("<ItemServiceRef><FullName>Remote Support</FullName></ItemServiceRef>"));
+    assert_eq!(
+        all(x, "Duration"),
+        ["PT2H30M0S"],
+        "2.4999999999999996 h to bill"
+    );
+    assert_eq!(all(x, "BillableStatus"), ["Billable"]);
+    assert!(
+        entry
+            .probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<TimeTrackingQueryRq><TxnDateRangeFilter>")
+    );
+    let mut off = record.clone();
+    off["_qbridge"]["time_tracking"] = json!(false);
+    assert_eq!(map("time_entry", &off).unwrap(), vec![]);
 }

@@ -212,6 +212,40 @@ fn expense_report_record() -> impl Strategy<Value = Value> {
         })
 }
 
+fn time_entry_record() -> impl Strategy<Value = Value> {
+    (
+        (opt(day()), opt(instant()), cents(), noise(), opt(cents())),
+        (
+            opt(any::<bool>()),
+            opt(text()),
+            name(),
+            name(),
+            name(),
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (worked, start, hours, n, to_bill),
+                (non_billable, notes, first, company, code, on),
+            )| {
+                let mut entry = json!({"id": 88, "hoursWorked": money(hours, n)});
+                put(&mut entry, "dateWorked", worked);
+                put(&mut entry, "startDateTime", start);
+                put(&mut entry, "hoursToBill", map_opt(to_bill, |c| money(c, n)));
+                put(&mut entry, "isNonBillable", non_billable);
+                put(&mut entry, "summaryNotes", notes);
+                json!({
+                    "_qbridge": {"time_tracking": on},
+                    "timeEntry": entry,
+                    "resource": {"id": 3, "firstName": first, "lastName": "Halpert"},
+                    "company": {"id": 9, "companyName": company},
+                    "billingCode": {"name": code},
+                })
+            },
+        )
+}
+
 /// Valid qbXML, or a refusal naming a field.
 fn valid_or_named(kind: &str, record: &Value) -> Result<bool, TestCaseError> {
     match map(kind, record) {
@@ -263,6 +297,11 @@ proptest! {
     #[test]
     fn expense_reports_map_to_valid_qbxml_or_a_named_refusal(record in expense_report_record()) {
         valid_or_named("expense_report", &record)?;
+    }
+
+    #[test]
+    fn time_entries_map_to_valid_qbxml_or_a_named_refusal(record in time_entry_record()) {
+        valid_or_named("time_entry", &record)?;
     }
 
     #[test]

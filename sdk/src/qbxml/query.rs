@@ -232,6 +232,8 @@ pub enum TxnKind {
     JournalEntry,
     /// `VendorCreditQuery`.
     VendorCredit,
+    /// `TimeTrackingQuery` (no RefNumber: probe by date range).
+    TimeTracking,
 }
 
 impl TxnKind {
@@ -246,6 +248,7 @@ impl TxnKind {
             TxnKind::CreditCardCredit => "CreditCardCreditQuery",
             TxnKind::JournalEntry => "JournalEntryQuery",
             TxnKind::VendorCredit => "VendorCreditQuery",
+            TxnKind::TimeTracking => "TimeTrackingQuery",
         }
     }
 
