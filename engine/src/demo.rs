@@ -117,6 +117,10 @@ pub fn firm_company(path: &str) -> anyhow::Result<Company> {
         ("Autotask Other", None, "Income"),
         ("Autotask Expenses", None, "Expense"),
         ("Cost of Goods Sold", None, "CostOfGoodsSold"),
+        // Autotask's computed tax is owed (the Autotask plugin's tax item posts here), and
+        // Ramp cashback is income.
+        ("Sales Tax Payable", None, "OtherCurrentLiability"),
+        ("Ramp Cashback", None, "OtherIncome"),
         ("Ramp Card", None, "CreditCard"),
         ("Ramp Bill Pay", None, "Bank"),
         ("Meals", None, "Expense"),

@@ -29,7 +29,7 @@ const MAX_INPUT_LEN: usize = 64;
 /// let a: Amount = "2228.00".parse().unwrap();
 /// let b = Amount::from_minor_units(-15050, 100).unwrap();
 /// assert_eq!(a.checked_add(b).unwrap().to_qb_amount().unwrap(), "2077.50");
-/// assert_eq!(Amount::from_f64(1234.57).unwrap().to_qb_amount().unwrap(), "1234.57");
+/// assert_eq!(Amount::from_json_text("1234.5700000000001").unwrap().to_qb_amount().unwrap(), "1234.57");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Amount(Decimal);
@@ -42,9 +42,6 @@ pub enum AmountError {
         "{0:?} is not a decimal number: write digits with an optional sign and decimal point, e.g. -150.50"
     )]
     NotANumber(String),
-    /// The f64 is NaN or infinite.
-    #[error("{0} is not a finite number")]
-    NotFinite(String),
     /// The number has more integer digits than the qbXML type allows.
     #[error(
         "{value} has more than {max_digits} digits before the decimal point, which QuickBooks cannot store"
@@ -88,16 +85,55 @@ impl Amount {
         Decimal::from_str_exact(t).map(Amount).map_err(|_| bad())
     }
 
-    /// The decimal a JSON number stands for. serde_json hands numbers over as `f64`; the
-    /// shortest text that round-trips to that `f64` (`1234.57`, not `1234.569999…`) is the
-    /// number the source wrote, so it is parsed exactly from that text, with no float arithmetic.
-    /// (A `serde_json::Number` read with `arbitrary_precision`, or any integer, is exact with
-    /// `Amount::parse(&number.to_string())`.)
-    pub fn from_f64(value: f64) -> Result<Amount, AmountError> {
-        if !value.is_finite() {
-            return Err(AmountError::NotFinite(value.to_string()));
+    /// The exact decimal a JSON number's text stands for: `2199.99999999999914`, `-0.5`,
+    /// `1.5e3`, `12E-2`. Unlike [`Amount::parse`] this takes JSON's exponent form, and it never
+    /// goes through `f64`, so the float artefacts sources write (`2199.99999999999914`) are kept
+    /// digit for digit until the one rounding to the currency's minor unit.
+    pub fn from_json_text(text: &str) -> Result<Amount, AmountError> {
+        let bad = || AmountError::NotANumber(text.chars().take(MAX_INPUT_LEN).collect());
+        let t = text.trim();
+        if t.len() > MAX_INPUT_LEN {
+            return Err(bad());
         }
-        Amount::parse(&format!("{value}")).map_err(|_| AmountError::Precision(value.to_string()))
+        let (mantissa, exponent) = match t.find(['e', 'E']) {
+            Some(at) => {
+                let exp = &t[at + 1..];
+                let exp_digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+                if exp_digits.is_empty() || !exp_digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                // More than 28 places either way cannot be an exact 28-digit decimal.
+                let exp: i32 = exp.parse().map_err(|_| AmountError::Precision(t.into()))?;
+                (&t[..at], exp)
+            }
+            None => (t, 0),
+        };
+        let mut value = Amount::parse(mantissa).map_err(|_| bad())?.0;
+        let ten = Decimal::TEN;
+        for _ in 0..exponent.unsigned_abs().min(64) {
+            value = if exponent > 0 {
+                value.checked_mul(ten)
+            } else {
+                value.checked_div(ten).filter(|v| v * ten == value)
+            }
+            .ok_or_else(|| AmountError::Precision(t.into()))?;
+        }
+        if exponent.unsigned_abs() > 64 && !value.is_zero() {
+            return Err(AmountError::Precision(t.into()));
+        }
+        Ok(Amount(value))
+    }
+
+    /// The exact decimal of a parsed JSON number, read from its text
+    /// ([`Amount::from_json_text`]).
+    ///
+    /// Exact for every number only when serde_json keeps the source text, i.e. with its
+    /// `arbitrary_precision` feature, which this crate's feature `exact-json` turns on (every
+    /// plugin that reads money from JSON should enable it). Without it serde_json has already
+    /// stored a non-integer as an `f64`, and its text is the shortest that round-trips to that
+    /// `f64`: right for up to 15 significant digits, not for `2199.99999999999914`.
+    pub fn from_json_number(number: &serde_json::Number) -> Result<Amount, AmountError> {
+        Amount::from_json_text(&number.to_string())
     }
 
     /// An amount given in minor units (cents), with `per_major` minor units per major unit:
@@ -146,12 +182,47 @@ impl Amount {
             .ok_or(AmountError::Overflow)
     }
 
-    /// The value rounded half away from zero to `decimals` places.
+    /// The absolute value.
+    pub fn abs(self) -> Amount {
+        Amount(self.0.abs())
+    }
+
+    /// `self × n`, or an error past 28 digits (a quantity of whole units, a count of lines).
+    pub fn times_integer(self, n: i64) -> Result<Amount, AmountError> {
+        self.0
+            .checked_mul(Decimal::from(n))
+            .map(Amount)
+            .ok_or(AmountError::Overflow)
+    }
+
+    /// `self × other`, exact, or an error past 28 digits (quantity × rate).
+    pub fn checked_mul(self, other: Amount) -> Result<Amount, AmountError> {
+        self.0
+            .checked_mul(other.0)
+            .map(Amount)
+            .ok_or(AmountError::Overflow)
+    }
+
+    /// The value in minor units with `decimals` places (cents: 2), rounded half away from
+    /// zero: `12.345` → `1235`.
+    pub fn to_minor_units(self, decimals: u32) -> Result<i64, AmountError> {
+        use rust_decimal::prelude::ToPrimitive;
+        let scale = Decimal::from(10u64.checked_pow(decimals).ok_or(AmountError::Overflow)?);
+        self.0
+            .checked_mul(scale)
+            .map(|v| v.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
+            .and_then(|v| v.to_i64())
+            .ok_or(AmountError::Overflow)
+    }
+
+    /// The value rounded half away from zero to `decimals` places, and written with that
+    /// many (`20.0` rounded to 2 places shows as `20.00`).
     pub fn rounded(self, decimals: u32) -> Amount {
-        Amount(
-            self.0
-                .round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero),
-        )
+        let mut value = self
+            .0
+            .round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero);
+        value.rescale(decimals);
+        Amount(value)
     }
 
     /// The AMTTYPE text QuickBooks takes: rounded to 2 decimals, always written with 2
@@ -272,18 +343,33 @@ mod tests {
     }
 
     #[test]
-    fn json_floats_become_the_decimal_they_were_written_as() {
-        assert_eq!(
-            Amount::from_f64(1234.57).unwrap(),
-            Amount::parse("1234.57").unwrap()
-        );
-        assert_eq!(Amount::from_f64(0.1).unwrap().to_string(), "0.1");
-        assert!(Amount::from_f64(f64::NAN).is_err());
+    fn json_numbers_are_read_from_their_text_digit_for_digit() {
+        let j = |t: &str| Amount::from_json_text(t).unwrap().to_string();
+        assert_eq!(j("2199.99999999999914"), "2199.99999999999914");
+        assert_eq!(j("0.30000000000000004"), "0.30000000000000004");
+        assert_eq!(j("1.5e3"), "1500.0");
+        assert_eq!(j("12E-2"), "0.12");
+        assert_eq!(j("-2.5E+1"), "-25.0");
+        assert_eq!(j("0e400"), "0");
+        for bad in ["1e", "1e+", "e5", "1.2.3e4", "NaN", "Infinity", "1e5.5"] {
+            assert!(Amount::from_json_text(bad).is_err(), "{bad:?} accepted");
+        }
         assert!(matches!(
-            Amount::from_f64(1e300),
+            Amount::from_json_text("1e300"),
             Err(AmountError::Precision(_))
         ));
-        assert!(Amount::from_f64(1e-300).is_err());
+        assert!(matches!(
+            Amount::from_json_text("1e-300"),
+            Err(AmountError::Precision(_))
+        ));
+        let n: serde_json::Number = serde_json::from_str("1234.57").unwrap();
+        assert_eq!(
+            Amount::from_json_number(&n)
+                .unwrap()
+                .to_qb_amount()
+                .unwrap(),
+            "1234.57"
+        );
     }
 
     #[test]
@@ -307,6 +393,25 @@ mod tests {
         assert_eq!(
             Amount::from_cents(-15050).to_qb_amount().unwrap(),
             "-150.50"
+        );
+    }
+
+    #[test]
+    fn products_and_minor_units_are_exact() {
+        let q = Amount::parse("2.5").unwrap();
+        let r = Amount::parse("10.01").unwrap();
+        assert_eq!(q.checked_mul(r).unwrap().to_string(), "25.025");
+        assert_eq!(q.checked_mul(r).unwrap().to_minor_units(2), Ok(2503));
+        assert_eq!(
+            Amount::parse("-12.345").unwrap().to_minor_units(2),
+            Ok(-1235)
+        );
+        assert_eq!(Amount::parse("1e20").ok(), None);
+        assert!(
+            Amount::from_json_text("1e20")
+                .unwrap()
+                .to_minor_units(2)
+                .is_err()
         );
     }
 

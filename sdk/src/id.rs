@@ -82,6 +82,57 @@ pub fn ref_number(prefix: &str, source_id: &str, max_len: usize) -> Result<Strin
     Ok(format!("{prefix}~{hash}"))
 }
 
+/// Characters a [`distinct_name`] suffix takes: a space, `~` and 5 base-32 hash characters.
+const NAME_SUFFIX_LEN: usize = 7;
+
+/// A list name (customer, vendor, item …) for QuickBooks that never merges two different
+/// source names, and a note when it differs from `name`.
+///
+/// QuickBooks keeps `max` characters (41 for customers and vendors, 31 for items) of
+/// ISO-8859-1. Cutting "Northwind Traders International Holdings (Europe)" and "… (Asia)" to 41
+/// characters gives both the same name, and the second is then booked to the first; CJK names
+/// all transliterate to `?…`. So a name that would be cut, or whose transliteration loses
+/// characters (`?`), becomes its first `max − 7` characters, `" ~"` and a 5-character hash of
+/// the whole source name: deterministic (the same source name always maps to the same
+/// QuickBooks name), and different for names that begin alike. A name that fits, perhaps
+/// after harmless transliteration (`–` → `-`), is left to the builders.
+///
+/// ```
+/// use qbridge_sdk::id::distinct_name;
+/// let a = distinct_name("Northwind Traders International Holdings (Europe)", 41).0;
+/// let b = distinct_name("Northwind Traders International Holdings (Asia)", 41).0;
+/// assert_ne!(a, b);
+/// assert_eq!(a.chars().count(), 41);
+/// assert_eq!(distinct_name("Acme Corp", 41), ("Acme Corp".to_string(), None));
+/// ```
+pub fn distinct_name(name: &str, max: usize) -> (String, Option<String>) {
+    let name = name.trim();
+    let latin1 = crate::text::transliterate(name);
+    let lossy = latin1.matches('?').count() > name.matches('?').count();
+    if !lossy && latin1.chars().count() <= max {
+        return (name.to_string(), None);
+    }
+    let digest = Uuid::new_v5(&namespace_uuid("distinct_name"), name.as_bytes()).as_u128();
+    let hash: String = (0..5)
+        .map(|i| BASE32[((digest >> (5 * i)) & 31) as usize] as char)
+        .collect();
+    let head: String = latin1
+        .chars()
+        .take(max.saturating_sub(NAME_SUFFIX_LEN))
+        .collect();
+    let distinct = format!("{} ~{hash}", head.trim_end());
+    let why = if lossy {
+        "has characters QuickBooks cannot store"
+    } else {
+        "is longer than QuickBooks allows"
+    };
+    let note = format!(
+        "name {:?} {why} ({max} characters of ISO-8859-1): booked as {distinct:?}, the hash of the full name keeping it apart from names that begin the same way",
+        name.chars().take(120).collect::<String>()
+    );
+    (distinct, Some(note))
+}
+
 /// The marker to put in a transaction's `Memo` so a person (or a probe) can trace it back to
 /// its source record: `src:<source_id>`.
 pub fn memo_marker(source_id: &str) -> String {
@@ -95,6 +146,28 @@ fn namespace_uuid(namespace: &str) -> Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cut_or_transliterated_stay_distinct_and_stable() {
+        let long = "Northwind Traders International Holdings (Europe) GmbH";
+        let (a, note) = distinct_name(long, 41);
+        assert_eq!(a, distinct_name(long, 41).0, "deterministic");
+        assert!(a.starts_with("Northwind Traders International Ho ~"), "{a}");
+        assert!(note.unwrap().contains("longer"));
+        assert_ne!(
+            a,
+            distinct_name("Northwind Traders International Holdings (Asia)", 41).0
+        );
+        let (x, _) = distinct_name("山田商事", 41);
+        let (y, _) = distinct_name("田中商事", 41);
+        assert_ne!(x, y);
+        assert!(x.starts_with("???? ~"), "{x}");
+        assert_eq!(
+            distinct_name("Café – Ltd", 41),
+            ("Café – Ltd".to_string(), None)
+        );
+        assert_eq!(distinct_name("  Who? ", 41), ("Who?".to_string(), None));
+    }
 
     #[test]
     fn external_guid_is_stable_and_namespaced() {

@@ -12,6 +12,7 @@ pub mod host;
 pub mod id;
 pub mod mapper;
 pub mod qbxml;
+pub mod reconcile;
 mod request;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

@@ -617,6 +617,54 @@ fn bill_add_minimal_and_full_are_valid() {
 }
 
 #[test]
+fn time_tracking_add_and_its_date_probe_are_valid() {
+    let built = ok(
+        TimeTrackingAdd::new(date("2025-03-09"), name("v-Halpert, Jim"), amt("2.5083"))
+            .customer_ref(name("Acme Corp:Website rebuild"))
+            .item_service_ref(name("Labor:Remote Support"))
+            .rate(amt("150"))
+            .class_ref(name("Ops"))
+            .notes("Outlook profile repair")
+            .billable_status(BillableStatus::Billable)
+            .external_guid(GUID)
+            .build(),
+    );
+    // 2.5083 h is 150.498 minutes: 2 h 30 min.
+    assert!(built.qbxml.contains("<Duration>PT2H30M0S</Duration>"));
+    let zero = TimeTrackingAdd::new(date("2025-03-09"), name("x"), amt("0.001")).build();
+    assert!(matches!(zero, Err(BuildError::Missing { .. })));
+    let day = date("2025-03-09");
+    ok(TxnQuery::new(TxnKind::TimeTracking)
+        .txn_date_range(day, day)
+        .include_ret_element("TxnID")
+        .include_ret_element("Notes")
+        .build());
+}
+
+#[test]
+fn vendor_credit_add_is_valid_and_has_no_due_date_or_terms() {
+    let built = ok(BillAdd::vendor_credit(name("Nordic Logistics AB"))
+        .ap_account_ref(name("Accounts Payable"))
+        .txn_date(date("2025-05-14"))
+        .ref_number("CN-2025-000418")
+        .memo("Returned pallets")
+        .external_guid(GUID)
+        .expense_line(ExpenseLine::new(name("Freight In"), amt("500")))
+        .build());
+    assert!(
+        built
+            .qbxml
+            .starts_with("<VendorCreditAddRq><VendorCreditAdd><VendorRef>")
+    );
+    let err = BillAdd::vendor_credit(name("Nordic Logistics AB"))
+        .due_date(date("2025-06-14"))
+        .expense_line(ExpenseLine::new(name("Freight In"), amt("500")))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::Missing { .. }), "{err}");
+}
+
+#[test]
 fn bill_payments_by_check_and_card_are_valid() {
     let applied = AppliedToTxn::new("1A2B-1234567890", amt("1500.01"));
     ok(BillPaymentAdd::check(name("Northwind"), name("Checking"))
@@ -802,7 +850,7 @@ fn journal_entries_must_balance() {
         err,
         BuildError::Unbalanced {
             debits: "100.01".into(),
-            credits: "100".into()
+            credits: "100.00".into()
         }
     );
     let one_sided = JournalEntryAdd::new().line(credit).build().unwrap_err();

@@ -36,13 +36,12 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 /// A JSON number as the exact decimal it was written as.
-fn number(v: &Value, key: &str) -> Amount {
-    Amount::from_f64(
-        v[key]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{key} is not a number")),
-    )
-    .unwrap()
+fn json_amount(v: &Value, key: &str) -> Amount {
+    let n = match &v[key] {
+        Value::Number(n) => n,
+        _ => panic!("{key} is not a number"),
+    };
+    Amount::from_json_number(n).unwrap()
 }
 
 /// A Ramp `CurrencyAmount` (minor units and their factor).
@@ -104,13 +103,13 @@ fn autotask_basic_invoice_maps_to_a_valid_customer_and_invoice() {
         ));
     let mut sum = Amount::ZERO;
     for item in f["billingItems"].as_array().unwrap() {
-        let extended = number(item, "extendedPrice");
+        let extended = json_amount(item, "extendedPrice");
         sum = sum.checked_add(extended).unwrap();
         add = add.line(
             InvoiceLine::new(Ref::full_name(str_of(item, "itemName")))
                 .desc(str_of(item, "description"))
-                .quantity(number(item, "quantity"))
-                .rate(number(item, "rate"))
+                .quantity(json_amount(item, "quantity"))
+                .rate(json_amount(item, "rate"))
                 .amount(extended)
                 .service_date(date(item, "itemDate")),
         );
@@ -134,9 +133,9 @@ fn autotask_credit_invoice_keeps_negative_amounts_and_notes_the_long_po_number()
     for item in f["billingItems"].as_array().unwrap() {
         add = add.line(
             InvoiceLine::new(Ref::full_name(str_of(item, "itemName")))
-                .quantity(number(item, "quantity"))
-                .rate(number(item, "rate"))
-                .amount(number(item, "extendedPrice")),
+                .quantity(json_amount(item, "quantity"))
+                .rate(json_amount(item, "rate"))
+                .amount(json_amount(item, "extendedPrice")),
         );
     }
     let built = valid(add.build().unwrap());
@@ -190,7 +189,7 @@ fn ramp_card_split_maps_to_a_valid_credit_card_charge_whose_lines_sum_exactly() 
     }
     assert_eq!(
         sum,
-        number(t, "amount"),
+        json_amount(t, "amount"),
         "800.00 + 434.57 == 1234.57 exactly"
     );
     let built = valid(charge.build().unwrap());
@@ -237,7 +236,7 @@ fn ramp_bill_with_partial_payments_maps_to_a_valid_bill_and_two_payments() {
         sum = sum.checked_add(amount).unwrap();
         add = add.item_line(
             ItemLine::new(selection(line, "INVENTORY_ITEM").unwrap())
-                .quantity(Amount::from_f64(line["quantity"].as_f64().unwrap()).unwrap())
+                .quantity(json_amount(line, "quantity"))
                 .cost(minor(&line["unit_price"]))
                 .amount(amount)
                 .desc(str_of(line, "memo")),

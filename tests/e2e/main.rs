@@ -26,6 +26,7 @@ mod plugins;
 mod qbwc;
 mod simulator;
 mod source_http;
+mod source_money;
 mod source_sync;
 mod sources;
 mod tenancy;

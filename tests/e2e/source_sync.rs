@@ -326,6 +326,35 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
     let mut company = demo::firm_company(r"C:\Company Files\firm.qbw").unwrap();
     sync_until_idle(&server, &d, &mut company, 30);
     assert_no_duplicate_writes(&company);
+    // Autotask's taxes survive to QuickBooks' total to the cent: the taxed invoice is its
+    // invoiceTotal (lines 2200.00 + Autotask's 28.00 tax), the untaxed one its 228.00.
+    let totals: BTreeSet<(Option<String>, i64)> = company
+        .invoices()
+        .into_iter()
+        .map(|i| (i.ref_number, i.total_cents))
+        .collect();
+    let pulled = answers("autotask-pull-1-invoices-page.json");
+    let expected: BTreeSet<(Option<String>, i64)> = pulled["answers"]
+        ["POST https://webservices5.autotask.net/atservicesrest/v1.0/Invoices/query"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let total = i["invoiceTotal"].to_string();
+            let cents = qbridge_sdk::amount::Amount::from_json_text(&total)
+                .unwrap()
+                .to_minor_units(2)
+                .unwrap();
+            (i["invoiceNumber"].as_str().map(str::to_string), cents)
+        })
+        .collect();
+    assert_eq!(
+        totals,
+        expected,
+        "QuickBooks invoice totals vs Autotask's invoiceTotal; writes {:?}; jobs {}",
+        company.write_log(),
+        api(&server, &admin, "GET", "/api/v1/jobs")
+    );
     let in_quickbooks = |kinds: &[&str]| -> BTreeSet<String> {
         company
             .write_log()

@@ -39,15 +39,15 @@ pub fn run_once(store: &Store, plugins: &PluginManager, row: &ScheduleRow) -> St
             Err(e) => return format!("plugin failed after {records} records: {e}"),
         };
         pages += 1;
-        for r in &page.records {
+        for (kind, record_json) in &page.records {
             match ingest(
                 Origin::Pull,
                 store,
                 plugins,
                 row.connection_id,
                 &row.plugin,
-                &r.kind,
-                &r.record.to_string(),
+                kind,
+                record_json,
             ) {
                 Ok(_) => records += 1,
                 Err(
@@ -56,7 +56,7 @@ pub fn run_once(store: &Store, plugins: &PluginManager, row: &ScheduleRow) -> St
                     | IngestError::TooLarge(_)),
                 ) => {
                     rejected += 1;
-                    tracing::warn!(plugin = %row.plugin, kind = %r.kind, error = %e, "pulled record rejected");
+                    tracing::warn!(plugin = %row.plugin, kind = %kind, error = %e, "pulled record rejected");
                 }
                 Err(e) => return format!("stopped after {records} records: {e}"),
             }

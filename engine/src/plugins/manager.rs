@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use qbridge_sdk::{Manifest, MapError, Page, Request};
+use qbridge_sdk::{Manifest, MapError, Request};
 
 use super::host::{Generation, Label, Limits, PluginHost, sha256_hex};
 use super::http::{HttpPolicy, SecretSource, SourceHttp};
+use super::interface::PulledPage;
 use super::pool::{CallPermit, CallPool};
 use super::{PluginError, SUPPORTED_INTERFACES, bundled, output};
 use crate::config::Config;
@@ -467,7 +468,7 @@ impl PluginManager {
         &self,
         name: &str,
         cursor: Option<&str>,
-    ) -> Result<Result<Page, String>, PluginError> {
+    ) -> Result<Result<PulledPage, String>, PluginError> {
         let generation = self.generation(name)?;
         generation.with_instance(&self.host, self.network_timeout(), |i, s| i.pull(s, cursor))
     }

@@ -32,6 +32,7 @@ mod v0_2_0;
 
 pub use host::Limits;
 pub use http::{NoSecrets, SecretSource};
+pub use interface::PulledPage;
 pub use manager::{Escalation, InstallOutcome, PluginManager};
 pub use permissions::{PermissionArea, permission_area, permission_areas};
 

@@ -6,8 +6,10 @@
 //! (HTTP requests to fetch records and acknowledge them). The WASM glue (`glue.rs`) only
 //! adapts it to the SDK's `Mapper` trait.
 
+mod invoice;
 pub mod map;
 pub mod pull;
 pub mod record;
+pub mod time_entry;
 
 mod glue;

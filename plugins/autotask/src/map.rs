@@ -9,6 +9,7 @@
 //! | `invoice` | `{"invoice", "company", "billingItems": […]}` | `CustomerAdd` + one item add per distinct item + `InvoiceAdd` (or `CreditMemoAdd` for a negative total) |
 //! | `purchase_order` | `{"purchaseOrder", "vendor": <Companies row>, "items": [{…, "product": {"name", …}}]}` | `VendorAdd` + item adds + `PurchaseOrderAdd` |
 //! | `expense_report` | `{"expenseReport", "resource": {"id", "firstName", "lastName"}, "items": […]}` | `VendorAdd` (`v-Lastname, Firstname`) + `BillAdd` |
+//! | `time_entry` | `{"timeEntry", "resource", "company", "billingCode": {"name"}}` | when `_qbridge.time_tracking` is true: `VendorAdd` + `CustomerAdd` + `ItemServiceAdd` + `TimeTrackingAdd` (see [`crate::time_entry`]) |
 //!
 //! Mapping decisions (an accountant's checklist):
 //! - Customers are matched by exact name like Autotask's own extension: `CustomerAdd` with
@@ -45,18 +46,15 @@
 //!   lists them); account `_qbridge.accounts["expense_category.<n>"]`, else `expense`
 //!   (default **"Autotask Expenses"**).
 
-use std::collections::BTreeMap;
-
 use qbridge_sdk::Request;
-use qbridge_sdk::amount::Amount;
-use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
+use qbridge_sdk::id::{distinct_name, external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{
-    Address, BillAdd, CustomerAdd, ExpenseLine, InvoiceAdd, InvoiceLine, ItemAdd, ItemKind,
-    ListKind, ListQuery, PurchaseOrderAdd, PurchaseOrderLine, Ref, TxnKind, TxnQuery, VendorAdd,
+    Address, BillAdd, CustomerAdd, ExpenseLine, ItemAdd, ItemKind, ListKind, ListQuery,
+    PurchaseOrderAdd, PurchaseOrderLine, Ref, TxnKind, TxnQuery, VendorAdd,
 };
 use serde_json::Value;
 
-use crate::record::{Entry, MapError, Rec, Settings, key_part, request, unwrap};
+use crate::record::{MapError, Rec, Settings, key_part, request, unwrap};
 
 /// Every qbXML request type [`map`] emits (requests and probes); the manifest declares these.
 pub const REQUEST_TYPES: &[&str] = &[
@@ -76,6 +74,8 @@ pub const REQUEST_TYPES: &[&str] = &[
     "PurchaseOrderQuery",
     "BillAdd",
     "BillQuery",
+    "TimeTrackingAdd",
+    "TimeTrackingQuery",
 ];
 
 /// Default income account of created items (Autotask's extension uses the same name).
@@ -94,19 +94,26 @@ pub fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
     let settings = Settings::read(record)?;
     match kind {
         "company" => customer(Rec::new(unwrap(record, "company"), "company")),
-        "invoice" => invoice(record, &settings),
+        "invoice" => crate::invoice::invoice(record, &settings),
         "purchase_order" => purchase_order(record, &settings),
         "expense_report" => expense_report(record, &settings),
+        "time_entry" => crate::time_entry::time_entry(record, &settings),
         other => Err(MapError::new(format!(
-            "unknown record kind {other:?}; the Autotask plugin maps company, invoice, purchase_order and expense_report"
+            "unknown record kind {other:?}; the Autotask plugin maps company, invoice, purchase_order, expense_report and time_entry"
         ))),
     }
 }
 
-/// A name with `:` replaced, for list records whose names are not hierarchical in the source
-/// (QuickBooks reads `:` as Parent:Child); a note when it changed.
+/// Longest customer or vendor name QuickBooks keeps.
+const NAME_MAX: usize = 41;
+/// Longest item name (each `Parent:Child` part).
+const ITEM_NAME_MAX: usize = 31;
+
+/// A customer or vendor name for QuickBooks: `:` replaced, for list records whose names are
+/// not hierarchical in the source (QuickBooks reads `:` as Parent:Child), and a name that
+/// would be cut or lose characters made distinct ([`distinct_name`]); a note on each change.
 fn flat_name(name: &str, notes: &mut Vec<String>) -> String {
-    if name.contains(':') {
+    let flat = if name.contains(':') {
         let flat = name.replace(':', "-");
         notes.push(format!(
             "name {name:?} → {flat:?} (':' separates parent and child names in QuickBooks)"
@@ -114,11 +121,14 @@ fn flat_name(name: &str, notes: &mut Vec<String>) -> String {
         flat
     } else {
         name.trim().to_string()
-    }
+    };
+    let (name, note) = distinct_name(&flat, NAME_MAX);
+    notes.extend(note);
+    name
 }
 
 /// Free text followed by the source marker, the text cut so the marker always fits.
-fn memo(text: &str, marker: &str) -> String {
+pub(crate) fn memo(text: &str, marker: &str) -> String {
     let text: String = text.trim().chars().take(MEMO_TEXT_MAX).collect();
     if text.is_empty() {
         marker.to_string()
@@ -153,7 +163,7 @@ const BILLING_ADDRESS: [&str; 5] = [
 
 /// The customer of a company (key `customer:<id>`), preceded by its parent's when the parent
 /// is embedded; returns the requests and the customer's full name.
-fn customer_requests(company: Rec) -> Result<(Vec<Request>, String), MapError> {
+pub(crate) fn customer_requests(company: Rec) -> Result<(Vec<Request>, String), MapError> {
     let id = company.id("id")?;
     let mut notes = Vec::new();
     let name = flat_name(
@@ -245,27 +255,44 @@ fn customer(company: Rec) -> Result<Vec<Request>, MapError> {
 /// One item to add: its QuickBooks full name, kind and key, and the source field it came
 /// from (for errors).
 #[derive(Debug, Clone)]
-struct Item {
-    name: String,
-    kind: ItemKind,
-    key: String,
-    source: String,
+pub(crate) struct Item {
+    pub(crate) name: String,
+    pub(crate) kind: ItemKind,
+    pub(crate) key: String,
+    pub(crate) source: String,
+    /// What was changed to make the name fit ([`distinct_name`] per part).
+    pub(crate) notes: Vec<String>,
+    /// The one account of an item sold only (`_qbridge.accounts` key and default), instead
+    /// of the income/cost accounts its kind gets: the sales tax item posts to the liability.
+    pub(crate) sole_account: Option<(&'static str, &'static str)>,
 }
 
 impl Item {
     /// `~` in Autotask names is the sub-item separator (Autotask's own convention).
-    fn new(name: &str, kind: ItemKind, source: String) -> Item {
-        let name = name.trim().replace('~', ":");
+    pub(crate) fn new(name: &str, kind: ItemKind, source: String) -> Item {
+        let mut notes = Vec::new();
+        let name = name
+            .trim()
+            .split('~')
+            .map(|part| {
+                let (part, note) = distinct_name(part, ITEM_NAME_MAX);
+                notes.extend(note);
+                part
+            })
+            .collect::<Vec<_>>()
+            .join(":");
         let key = format!("item:{}", key_part("autotask:item", &name));
         Item {
             name,
             kind,
             key,
             source,
+            notes,
+            sole_account: None,
         }
     }
 
-    fn request(&self, settings: &Settings) -> Result<Request, MapError> {
+    pub(crate) fn request(&self, settings: &Settings) -> Result<Request, MapError> {
         let what = self.source.as_str();
         let (income_key, bought) = match self.kind {
             ItemKind::Service => ("service_income", false),
@@ -281,13 +308,16 @@ impl Item {
         // Items are shared by name across invoices, so the GUID derives from the name.
         let add = ItemAdd::new(self.kind, self.name.clone())
             .external_guid(external_guid("autotask:item", &self.name));
-        let add = if bought {
+        let add = if let Some((key, default)) = self.sole_account {
+            add.account_ref(settings.account(key, default))
+        } else if bought {
             add.income_account_ref(income)
                 .expense_account_ref(settings.account("product_cost", DEFAULT_COST_ACCOUNT))
         } else {
             add.account_ref(income)
         };
         let mut req = request(add.build(), &self.key, what)?;
+        req.notes.extend(self.notes.iter().cloned());
         req.adopt_existing = true;
         req.probe = Some(
             request(
@@ -301,228 +331,9 @@ impl Item {
     }
 }
 
-/// The item kind of a billing item (see the module docs).
-fn billing_item_kind(item: Rec) -> ItemKind {
-    let billing_type = item.opt_id("billingItemType");
-    if item.opt_id("expenseItemID").is_some() || billing_type.as_deref() == Some("2") {
-        ItemKind::OtherCharge
-    } else if item.opt_id("productID").is_some() || billing_type.as_deref() == Some("3") {
-        ItemKind::NonInventory
-    } else {
-        ItemKind::Service
-    }
-}
-
-/// Invoice lines: billing items grouped by `lineItemID`, in order of first appearance.
-struct Line {
-    item: Item,
-    desc: Option<String>,
-    quantity: Option<Amount>,
-    rate: Option<Amount>,
-    amount: Amount,
-    service_date: Option<qbridge_sdk::qbxml::Date>,
-}
-
-fn add_amounts(a: Amount, b: Amount, field: &str) -> Result<Amount, MapError> {
-    a.checked_add(b)
-        .map_err(|e| MapError::field(field, e.to_string()))
-}
-
-fn invoice_lines(items: &[Entry], settings: &Settings) -> Result<Vec<Line>, MapError> {
-    let mut lines: Vec<Line> = Vec::new();
-    let mut group_of: BTreeMap<String, usize> = BTreeMap::new();
-    for entry in items {
-        let item = entry.rec();
-        let name = item.str("itemName", "the item name of the line")?;
-        let it = Item::new(name, billing_item_kind(item), item.path_of("itemName"));
-        let amount = item.amount("extendedPrice")?;
-        let quantity = item.opt_amount("quantity")?;
-        let desc = item.opt_str("description").map(str::to_string);
-        let service_date = item.opt_local_date("itemDate", settings)?;
-        let group = item.opt_id("lineItemID");
-        if let Some(&at) = group.as_ref().and_then(|g| group_of.get(g)) {
-            let line = &mut lines[at];
-            line.amount = add_amounts(line.amount, amount, &item.path_of("extendedPrice"))?;
-            line.quantity = match (line.quantity, quantity, line.item.key == it.key) {
-                (Some(a), Some(b), true) => Some(add_amounts(a, b, &item.path_of("quantity"))?),
-                _ => None,
-            };
-            line.rate = None; // QuickBooks computes amount / quantity, as Autotask's extension.
-            if let Some(d) = desc {
-                line.desc = Some(match line.desc.take() {
-                    Some(prev) => format!("{prev}\n{d}"),
-                    None => d,
-                });
-            }
-            continue;
-        }
-        if let Some(g) = group {
-            group_of.insert(g, lines.len());
-        }
-        lines.push(Line {
-            desc: item
-                .opt_str("lineItemFullDescription")
-                .map(str::to_string)
-                .or(desc),
-            rate: item.opt_amount("rate")?,
-            item: it,
-            quantity,
-            amount,
-            service_date,
-        });
-    }
-    Ok(lines)
-}
-
-fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError> {
-    let inv = Rec::new(
-        record
-            .get("invoice")
-            .filter(|v| v.is_object())
-            .ok_or_else(|| {
-                MapError::field(
-                    "invoice",
-                    "is missing; an invoice record is {\"invoice\", \"company\", \"billingItems\"}",
-                )
-            })?,
-        "invoice",
-    );
-    let id = inv.id("id")?;
-    if inv.flag("isVoided") {
-        return Ok(Vec::new()); // Voided in Autotask: nothing to book.
-    }
-    let company_id = inv.id("companyID")?;
-    let company_value = record
-        .get("company")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| {
-            MapError::field(
-                "company",
-                "is missing; the invoice needs its company (Companies row) to name the customer",
-            )
-        })?;
-    let company = Rec::new(company_value, "company");
-    if company.id("id")? != company_id {
-        return Err(company.error(
-            "id",
-            format!("is not the invoice's companyID {company_id}: the bundle mixes records"),
-        ));
-    }
-    let txn_date = inv
-        .opt_calendar_date("invoiceDateTime")?
-        .ok_or_else(|| inv.error("invoiceDateTime", "is missing; the invoice needs its date"))?;
-    let items = Rec::new(record, "").entries("billingItems")?;
-    if items.is_empty() {
-        return Err(MapError::field(
-            "billingItems",
-            "is empty; an invoice needs at least one billing item",
-        ));
-    }
-    let lines = invoice_lines(&items, settings)?;
-    let mut total = Amount::ZERO;
-    for line in &lines {
-        total = add_amounts(total, line.amount, "billingItems")?;
-    }
-    if let (Some(invoice_total), Some(tax)) = (
-        inv.opt_amount("invoiceTotal")?,
-        inv.opt_amount("totalTaxValue")?,
-    ) {
-        let expected = invoice_total
-            .checked_sub(tax)
-            .map_err(|e| inv.error("invoiceTotal", e.to_string()))?;
-        if expected != total {
-            return Err(MapError::field(
-                "billingItems",
-                format!(
-                    "extendedPrice values sum to {total}, but invoiceTotal − totalTaxValue is {expected}: billing items are missing from the record"
-                ),
-            ));
-        }
-    }
-
-    let (mut requests, customer_name) = customer_requests(company)?;
-    let customer_key = format!("customer:{company_id}");
-    let mut depends_on = vec![customer_key];
-    for line in &lines {
-        if !depends_on.contains(&line.item.key) {
-            requests.push(line.item.request(settings)?);
-            depends_on.push(line.item.key.clone());
-        }
-    }
-
-    let credit = total.is_negative();
-    let mut notes = Vec::new();
-    let number = inv.opt_str("invoiceNumber").unwrap_or(&id);
-    let ref_no =
-        ref_number("", number, 11).map_err(|e| inv.error("invoiceNumber", e.to_string()))?;
-    if ref_no != number {
-        notes.push(format!(
-            "RefNumber: Autotask invoice number {number:?} does not fit QuickBooks' 11 characters; used {ref_no:?} (the full number is in the memo)"
-        ));
-    }
-    if let Some(tax) = inv.opt_amount("totalTaxValue")?.filter(|t| !t.is_zero()) {
-        notes.push(format!(
-            "Autotask computed {tax} sales tax; QuickBooks computes the tax itself from the customer's and items' tax codes: check the totals agree"
-        ));
-    }
-    let marker = memo_marker(&format!("autotask:invoice:{id}"));
-    let text = format!(
-        "{} Autotask invoice {number}",
-        inv.opt_str("comments").unwrap_or("")
-    );
-    let customer_ref = Ref::full_name(&customer_name);
-    let mut add = if credit {
-        InvoiceAdd::credit_memo(customer_ref)
-    } else {
-        InvoiceAdd::new(customer_ref)
-    }
-    .txn_date(txn_date)
-    .ref_number(ref_no.clone())
-    .memo(memo(&text, &marker))
-    .external_guid(external_guid("autotask:invoice", &id));
-    // A credit memo has no due date.
-    if let (Some(due), false) = (inv.opt_calendar_date("dueDate")?, credit) {
-        add = add.due_date(due);
-    }
-    if let Some(po) = inv.opt_str("orderNumber") {
-        add = add.po_number(po);
-    }
-    if company.flag("isTaxExempt") {
-        add = add.customer_sales_tax_code_ref(Ref::full_name("Non"));
-    }
-    for line in lines {
-        let sign = |a: Amount| if credit { -a } else { a };
-        let mut l = InvoiceLine::new(Ref::full_name(&line.item.name)).amount(sign(line.amount));
-        if let Some(desc) = line.desc {
-            l = l.desc(desc);
-        }
-        if let Some(q) = line.quantity {
-            l = l.quantity(q);
-        }
-        if let Some(r) = line.rate {
-            l = l.rate(sign(r));
-        }
-        if let Some(d) = line.service_date {
-            l = l.service_date(d);
-        }
-        add = add.line(l);
-    }
-    let mut req = request(add.build(), &format!("invoice:{id}"), "invoice")?;
-    req.notes.extend(notes);
-    req.depends_on = depends_on;
-    let kind = if credit {
-        TxnKind::CreditMemo
-    } else {
-        TxnKind::Invoice
-    };
-    req.probe = Some(probe(kind, &ref_no)?);
-    requests.push(req);
-    Ok(requests)
-}
-
 /// The idempotency probe of a transaction: a query by its RefNumber returning what a match
 /// is confirmed with (ExternalGUID, memo marker).
-fn probe(kind: TxnKind, ref_no: &str) -> Result<String, MapError> {
+pub(crate) fn probe(kind: TxnKind, ref_no: &str) -> Result<String, MapError> {
     let mut query = TxnQuery::new(kind).ref_number(ref_no);
     for element in ["TxnID", "RefNumber", "Memo", "ExternalGUID"] {
         query = query.include_ret_element(element);
@@ -688,6 +499,40 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
     Ok(requests)
 }
 
+/// The vendor of an Autotask resource (`record.resource`): `v-Lastname, Firstname`, as
+/// Autotask's own extension names it, key `vendor:resource-<id>`; and its name.
+pub(crate) fn resource_vendor(record: &Value, whose: &str) -> Result<(Request, String), MapError> {
+    let resource_value = record
+        .get("resource")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| {
+            MapError::field(
+                "resource",
+                format!("is missing; the record needs {whose} (Resources row) to name the vendor"),
+            )
+        })?;
+    let resource = Rec::new(resource_value, "resource");
+    let resource_id = resource.id("id")?;
+    let mut notes = Vec::new();
+    let vendor_name = flat_name(
+        &format!(
+            "v-{}, {}",
+            resource.str("lastName", "the resource's last name")?,
+            resource.str("firstName", "the resource's first name")?
+        ),
+        &mut notes,
+    );
+    let mut vendor_req = vendor_request(
+        format!("vendor:resource-{resource_id}"),
+        VendorAdd::new(vendor_name.clone())
+            .external_guid(external_guid("autotask:resource", &resource_id)),
+        &vendor_name,
+        "resource.lastName",
+    )?;
+    vendor_req.notes.append(&mut notes);
+    Ok((vendor_req, vendor_name))
+}
+
 fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError> {
     let report = Rec::new(
         record
@@ -697,31 +542,8 @@ fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         "expenseReport",
     );
     let id = report.id("id")?;
-    let resource_value = record
-        .get("resource")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| MapError::field("resource", "is missing; the expense report needs its submitter (Resources row) to name the vendor"))?;
-    let resource = Rec::new(resource_value, "resource");
-    let resource_id = resource.id("id")?;
-    let mut notes = Vec::new();
-    // Autotask's extension creates the employee's vendor as "v-Lastname, Firstname".
-    let vendor_name = flat_name(
-        &format!(
-            "v-{}, {}",
-            resource.str("lastName", "the submitter's last name")?,
-            resource.str("firstName", "the submitter's first name")?
-        ),
-        &mut notes,
-    );
-    let vendor_key = format!("vendor:resource-{resource_id}");
-    let mut vendor_req = vendor_request(
-        vendor_key.clone(),
-        VendorAdd::new(vendor_name.clone())
-            .external_guid(external_guid("autotask:resource", &resource_id)),
-        &vendor_name,
-        "resource.lastName",
-    )?;
-    vendor_req.notes.append(&mut notes);
+    let (vendor_req, vendor_name) = resource_vendor(record, "the expense report's submitter")?;
+    let vendor_key = vendor_req.key.clone();
 
     let entries = Rec::new(record, "").entries("items")?;
     let ref_no = ref_number("ER", &id, 20).map_err(|e| report.error("id", e.to_string()))?;

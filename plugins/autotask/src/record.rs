@@ -120,13 +120,13 @@ impl<'a> Rec<'a> {
     }
 
     /// An exact amount from a JSON number or numeric string; `None` when absent or null.
+    /// Numbers are read from the JSON text digit for digit (the SDK's `exact-json`), float
+    /// artefacts included: they are rounded once, where the amount is written or reconciled.
     pub fn opt_amount(&self, key: &str) -> Result<Option<Amount>, MapError> {
         let parsed = match self.get(key) {
             None => return Ok(None),
-            // Integers are exact as written; other numbers via the shortest round-trip text.
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Amount::parse(&n.to_string()),
-            Some(Value::Number(n)) => Amount::from_f64(n.as_f64().unwrap_or(f64::NAN)),
-            Some(Value::String(s)) => Amount::parse(s.trim()),
+            Some(Value::Number(n)) => Amount::from_json_number(n),
+            Some(Value::String(s)) => Amount::from_json_text(s.trim()),
             Some(_) => return Err(self.error(key, "is not a number")),
         };
         parsed.map(Some).map_err(|e| self.error(key, e.to_string()))
@@ -249,6 +249,20 @@ impl Settings {
     pub fn text(&self, key: &str) -> Option<&str> {
         self.all
             .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// Whether the switch `_qbridge.<key>` is on (`true`); off when absent.
+    pub fn enabled(&self, key: &str) -> bool {
+        self.all.get(key) == Some(&Value::Bool(true))
+    }
+
+    /// A non-blank text entry `_qbridge.<section>.<key>` (e.g. `classes` by id), if any.
+    pub fn lookup(&self, section: &str, key: &str) -> Option<&str> {
+        self.all
+            .get(section)
+            .and_then(|s| s.get(key))
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
     }

@@ -3,6 +3,11 @@
 //! stable keys, dependencies and probes — and is installed on first start so a new server
 //! has something to run.
 
+use qbridge_sdk::amount::Amount;
+use qbridge_sdk::qbxml::{
+    BuildError, Built, CustomerAdd, InvoiceAdd, InvoiceLine, ListKind, ListQuery, Ref, TxnKind,
+    TxnQuery,
+};
 use qbridge_sdk::serde_json::Value;
 use qbridge_sdk::{Manifest, MapError, Mapper, Request, export_mapper};
 
@@ -31,37 +36,45 @@ impl Mapper for ExampleMapper {
 
 export_mapper!(ExampleMapper);
 
-/// QuickBooks names are at most 41 characters.
-const MAX_NAME: usize = 41;
+/// Most lines one invoice may have; a longer one is refused rather than cut.
+const MAX_LINES: usize = 500;
+
+/// The SDK's builders do the work every plugin needs: elements in schema order, text fitted
+/// to QuickBooks' lengths and to ISO-8859-1 (each change noted), escaping, exact amounts.
+fn built(result: Result<Built, BuildError>, key: String, field: &str) -> Result<Request, MapError> {
+    result
+        .map(|b| b.into_request(key))
+        .map_err(|e| MapError::field(field, format!("cannot be written as qbXML: {e}")))
+}
 
 fn customer(record: &Value) -> Result<Request, MapError> {
     let id = id_of(record, "id")?;
-    let (name, notes) = fit(text(record, "name")?, MAX_NAME, "name");
-    let name = escape(&name);
-    let mut xml =
-        format!("<CustomerAddRq><CustomerAdd><Name>{name}</Name><CompanyName>{name}</CompanyName>");
+    let name = text(record, "name")?;
+    let mut add = CustomerAdd::new(name).company_name(name);
     if let Some(email) = record.get("email").and_then(Value::as_str) {
-        xml.push_str(&format!("<Email>{}</Email>", escape(email)));
+        add = add.email(email);
     }
-    xml.push_str("</CustomerAdd></CustomerAddRq>");
-    Ok(Request {
-        key: format!("customer:{id}"),
-        depends_on: vec![],
-        qbxml: xml,
-        probe: Some(format!(
-            "<CustomerQueryRq><FullName>{name}</FullName></CustomerQueryRq>"
-        )),
-        adopt_existing: true,
-        notes,
-    })
+    let built = add
+        .build()
+        .map_err(|e| MapError::field("name", format!("cannot be written as qbXML: {e}")))?;
+    // The probe must look up the name the request really carries (it may have been fitted).
+    let sent = element(&built.qbxml, "Name").unwrap_or_else(|| name.to_string());
+    let mut req = built.into_request(format!("customer:{id}"));
+    let probe = ListQuery::new(ListKind::Customer)
+        .full_name(sent)
+        .build()
+        .map_err(|e| MapError::field("name", format!("cannot be looked up: {e}")))?;
+    req.probe = Some(probe.qbxml);
+    req.adopt_existing = true;
+    Ok(req)
 }
 
 fn invoice(record: &Value) -> Result<Request, MapError> {
     let id = id_of(record, "id")?;
     let customer_id = id_of(record, "customer_id")?;
-    let (customer, _) = fit(text(record, "customer_name")?, MAX_NAME, "customer_name");
+    let customer = text(record, "customer_name")?;
     let number = text(record, "number")?;
-    if number.len() > 11 {
+    if number.chars().count() > 11 {
         return Err(MapError::field(
             "number",
             "QuickBooks invoice numbers are at most 11 characters",
@@ -72,41 +85,43 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
         .and_then(Value::as_array)
         .filter(|l| !l.is_empty())
         .ok_or_else(|| MapError::field("lines", "an invoice needs at least one line"))?;
-    let mut xml = format!(
-        "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>{}</FullName></CustomerRef><RefNumber>{}</RefNumber>",
-        escape(&customer),
-        escape(number)
-    );
-    for (i, line) in lines.iter().enumerate() {
-        let item = text(line, "item")
-            .map_err(|_| MapError::field(format!("lines[{i}].item"), "missing"))?;
-        let amount = line
-            .get("amount")
-            .and_then(Value::as_f64)
-            .ok_or_else(|| MapError::field(format!("lines[{i}].amount"), "must be a number"))?;
-        xml.push_str(&format!(
-            "<InvoiceLineAdd><ItemRef><FullName>{}</FullName></ItemRef><Amount>{amount:.2}</Amount></InvoiceLineAdd>",
-            escape(item)
+    if lines.len() > MAX_LINES {
+        return Err(MapError::field(
+            "lines",
+            format!("has {} lines; at most {MAX_LINES} are mapped", lines.len()),
         ));
     }
-    xml.push_str("</InvoiceAdd></InvoiceAddRq>");
-    Ok(Request {
-        key: format!("invoice:{id}"),
-        depends_on: vec![format!("customer:{customer_id}")],
-        qbxml: xml,
-        probe: Some(format!(
-            "<InvoiceQueryRq><RefNumber>{}</RefNumber></InvoiceQueryRq>",
-            escape(number)
-        )),
-        adopt_existing: false,
-        notes: vec![],
-    })
+    let mut add = InvoiceAdd::new(Ref::full_name(customer)).ref_number(number);
+    for (i, line) in lines.iter().enumerate() {
+        let item =
+            text(line, "item").map_err(|_| MapError::missing(&format!("lines[{i}].item")))?;
+        let field = format!("lines[{i}].amount");
+        // Read from the JSON text (feature exact-json), never through f64.
+        let amount = match line.get("amount") {
+            Some(Value::Number(n)) => Amount::from_json_number(n),
+            Some(Value::String(s)) => Amount::from_json_text(s),
+            _ => return Err(MapError::field(field, "must be a number")),
+        }
+        .map_err(|e| MapError::field(&field, e.to_string()))?;
+        add = add.line(InvoiceLine::new(Ref::full_name(item)).amount(amount));
+    }
+    let mut req = built(add.build(), format!("invoice:{id}"), "lines")?;
+    req.depends_on = vec![format!("customer:{customer_id}")];
+    let probe = TxnQuery::new(TxnKind::Invoice)
+        .ref_number(number)
+        .build()
+        .map_err(|e| MapError::field("number", format!("cannot be looked up: {e}")))?;
+    req.probe = Some(probe.qbxml);
+    Ok(req)
 }
 
+/// An id (a JSON integer, or letters and digits) that is safe inside an idempotency key.
 fn id_of(record: &Value, field: &str) -> Result<String, MapError> {
     match record.get(field) {
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::String(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) => {
+        Some(Value::Number(n)) if n.is_u64() => Ok(n.to_string()),
+        Some(Value::String(s))
+            if !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
             Ok(s.clone())
         }
         _ => Err(MapError::missing(field)),
@@ -122,18 +137,17 @@ fn text<'a>(record: &'a Value, field: &str) -> Result<&'a str, MapError> {
         .ok_or_else(|| MapError::missing(field))
 }
 
-/// Truncates to `max` characters, saying so in a note for the admin.
-fn fit(value: &str, max: usize, field: &str) -> (String, Vec<String>) {
-    if value.chars().count() <= max {
-        return (value.to_string(), vec![]);
-    }
-    let cut: String = value.chars().take(max).collect();
-    let note = format!("{field} truncated to {max} characters: {cut:?}");
-    (cut, vec![note])
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// The unescaped text of the first `<tag>` of a built request.
+fn element(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(
+        xml[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
 }

@@ -11,5 +11,6 @@ pub mod pull;
 #[path = "../../autotask/src/record.rs"]
 pub mod record;
 pub mod response;
+pub mod statement;
 
 mod glue;

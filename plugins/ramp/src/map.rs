@@ -10,8 +10,10 @@
 //! Mapping decisions:
 //! - Units: `Transaction.amount` and `Reimbursement.amount` are decimals; every line, bill and
 //!   payment amount is a CurrencyAmount in minor units (`minor_unit_conversion_rate`, default
-//!   100). Lines must sum **exactly** to the header amount, else the record is refused naming
-//!   the field; every line must be in the header's currency.
+//!   100). Lines must add up to the header amount after rounding it to cents (the SDK's
+//!   `reconcile`: a header written with float artefacts maps with a note; minor units on both
+//!   sides must agree exactly), else the record is refused naming the field, both figures and
+//!   the lines; every line must be in the header's currency.
 //! - Coding (`accounting_field_selections`, a line's override the header's per type):
 //!   `GL_ACCOUNT` → the line's account, `CUSTOMERS_JOBS` → CustomerRef, `CLASS` (or `OTHER`
 //!   whose category is "Class") → ClassRef, `BILLABLE` → BillableStatus, `INVENTORY_ITEM` →
@@ -35,18 +37,23 @@
 //!   reimbursements of type `PAYBACK_*` or direction `USER_TO_BUSINESS` (an employee paying the
 //!   company back is recorded against the card spend it repays, not as a new bill).
 //!   Pending card transactions are refused (`transaction.state`): map them once cleared.
+//! - Receipts: qbXML cannot attach files; a transaction with `receipts` gets "N receipts in
+//!   Ramp: <link>" in its memo (never the expiring pre-signed `receipt_url`).
+//! - Transfers, cashbacks and vendor credits: see [`crate::statement`].
 
 use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
-use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
+use qbridge_sdk::id::{distinct_name, external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{
     BillAdd, BillableStatus, CreditCardAdd, Date, ExpenseLine, ItemLine, ListKind, ListQuery, Ref,
     TxnKind, TxnQuery, VendorAdd,
 };
+use qbridge_sdk::reconcile::{Check, Part, reconcile};
 use serde_json::Value;
 
 use crate::record::{Entry, MapError, Rec, Settings, key_part, request, unwrap};
 use crate::response::{PaymentPlan, PlannedPayment};
+use crate::statement;
 
 /// Every qbXML request type this plugin emits (requests, probes and follow-ups).
 pub const REQUEST_TYPES: &[&str] = &[
@@ -60,6 +67,10 @@ pub const REQUEST_TYPES: &[&str] = &[
     "BillQuery",
     "BillPaymentCheckAdd",
     "BillPaymentCreditCardAdd",
+    "CheckAdd",
+    "CheckQuery",
+    "VendorCreditAdd",
+    "VendorCreditQuery",
 ];
 
 /// Default card liability account (type Credit Card in QuickBooks).
@@ -84,8 +95,17 @@ pub fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
             Rec::new(unwrap(record, "reimbursement"), "reimbursement"),
             &settings,
         ),
+        "transfer" => {
+            statement::transfer(Rec::new(unwrap(record, "transfer"), "transfer"), &settings)
+        }
+        "cashback" => {
+            statement::cashback(Rec::new(unwrap(record, "cashback"), "cashback"), &settings)
+        }
+        "vendor_credit" => {
+            statement::vendor_credit(Rec::new(unwrap(record, "vendor_credit"), "vendor_credit"))
+        }
         other => Err(MapError::new(format!(
-            "unknown record kind {other:?}; the Ramp plugin maps transaction, bill and reimbursement"
+            "unknown record kind {other:?}; the Ramp plugin maps transaction, bill, reimbursement, transfer, cashback and vendor_credit"
         ))),
     }
 }
@@ -109,7 +129,11 @@ pub fn bank_account(settings: &Settings) -> String {
 
 /// A Ramp CurrencyAmount (`{amount, currency_code, minor_unit_conversion_rate}`) at `key`,
 /// checked to be in `currency` when both are known.
-fn currency_amount(rec: Rec, key: &str, currency: Option<&str>) -> Result<Amount, MapError> {
+pub(crate) fn currency_amount(
+    rec: Rec,
+    key: &str,
+    currency: Option<&str>,
+) -> Result<Amount, MapError> {
     let obj = rec.opt_obj(key).ok_or_else(|| {
         rec.error(
             key,
@@ -163,13 +187,13 @@ fn selection_ref(selection: &Value) -> Option<Ref> {
 }
 
 /// The coding of a line: its own selections, falling back per type to the header's.
-struct Coding<'a> {
+pub(crate) struct Coding<'a> {
     line: Vec<&'a Value>,
     header: Vec<&'a Value>,
 }
 
 impl<'a> Coding<'a> {
-    fn new(line: Rec<'a>, header: Rec<'a>) -> Coding<'a> {
+    pub(crate) fn new(line: Rec<'a>, header: Rec<'a>) -> Coding<'a> {
         let of = |rec: Rec<'a>| -> Vec<&'a Value> {
             rec.value()
                 .get("accounting_field_selections")
@@ -230,7 +254,7 @@ impl<'a> Coding<'a> {
     }
 
     /// An expense line for `amount`, coded; refused without a GL account.
-    fn expense_line(
+    pub(crate) fn expense_line(
         &self,
         amount: Amount,
         memo: Option<&str>,
@@ -277,14 +301,17 @@ fn checked(r: Ref, kind: &str, at: Rec) -> Result<Ref, MapError> {
 }
 
 /// Expense lines from `line_items` (minor units), or one line for the whole `total` when
-/// there are none; their sum must equal `total`. `negate` writes every amount with the
-/// opposite sign (a refund is a card credit of absolute amounts).
-fn expense_lines(
+/// there are none; they must add up to `total` after rounding it to the minor unit (the SDK's
+/// [`reconcile`]: a decimal header written with float artefacts maps, with a note in `notes`).
+/// `negate` writes every amount with the opposite sign (a refund is a card credit of absolute
+/// amounts).
+pub(crate) fn expense_lines(
     header: Rec,
     total: Amount,
     total_field: &str,
     currency: Option<&str>,
     negate: bool,
+    notes: &mut Vec<String>,
 ) -> Result<Vec<ExpenseLine>, MapError> {
     let sign = |a: Amount| if negate { -a } else { a };
     let entries = header.entries("line_items")?;
@@ -295,33 +322,43 @@ fn expense_lines(
             header,
         )?]);
     }
-    let mut sum = Amount::ZERO;
-    let mut lines = Vec::new();
+    let mut parts = Vec::new();
     for entry in &entries {
         let line = entry.rec();
-        let amount = currency_amount(line, "amount", currency)?;
-        sum = sum
-            .checked_add(amount)
-            .map_err(|e| line.error("amount", e.to_string()))?;
+        parts.push(Part::new(
+            line.path_of("amount"),
+            currency_amount(line, "amount", currency)?,
+        ));
+    }
+    let check = Check {
+        parts: "line_items amounts",
+        total: total_field,
+        decimals: CENT_DECIMALS,
+    };
+    let reconciled = reconcile(&parts, total, check).map_err(|e| {
+        header.error(
+            total_field,
+            format!("{e}: the split does not add up; fix it in Ramp"),
+        )
+    })?;
+    notes.extend(reconciled.note);
+    let mut lines = Vec::new();
+    for (entry, amount) in entries.iter().zip(reconciled.amounts) {
+        let line = entry.rec();
         lines.push(Coding::new(line, header).expense_line(
             sign(amount),
             line.opt_str("memo"),
             line,
         )?);
     }
-    if sum != total {
-        return Err(header.error(
-            total_field,
-            format!(
-                "is {total} but line_items sum to {sum}: the split does not add up; fix it in Ramp"
-            ),
-        ));
-    }
     Ok(lines)
 }
 
+/// QuickBooks amounts have two decimals.
+const CENT_DECIMALS: u32 = 2;
+
 /// Free text and the source marker.
-fn memo(parts: &[Option<&str>], marker: &str) -> String {
+pub(crate) fn memo(parts: &[Option<&str>], marker: &str) -> String {
     let text: String = parts
         .iter()
         .flatten()
@@ -340,7 +377,11 @@ fn memo(parts: &[Option<&str>], marker: &str) -> String {
 }
 
 /// A vendor matched by name: its `VendorAdd` (adopt, probe by name) and its reference.
-fn vendor(name: &str, guid_source: &str, what: &str) -> Result<(Request, Ref), MapError> {
+pub(crate) fn vendor(
+    name: &str,
+    guid_source: &str,
+    what: &str,
+) -> Result<(Request, Ref), MapError> {
     let mut notes = Vec::new();
     let flat = if name.contains(':') {
         let flat = name.replace(':', "-");
@@ -351,6 +392,10 @@ fn vendor(name: &str, guid_source: &str, what: &str) -> Result<(Request, Ref), M
     } else {
         name.trim().to_string()
     };
+    // A name that would be cut to 41 characters (or lose characters) gets a hash of the whole
+    // name, so two merchants that begin alike stay two vendors.
+    let (flat, note) = distinct_name(&flat, 41);
+    notes.extend(note);
     let key = format!("vendor:{}", key_part("ramp:vendor", &flat));
     let mut req = request(
         VendorAdd::new(flat.clone())
@@ -373,7 +418,7 @@ fn vendor(name: &str, guid_source: &str, what: &str) -> Result<(Request, Ref), M
 }
 
 /// The idempotency probe of a transaction: a query by RefNumber.
-fn probe(kind: TxnKind, ref_no: &str) -> Result<String, MapError> {
+pub(crate) fn probe(kind: TxnKind, ref_no: &str) -> Result<String, MapError> {
     let mut query = TxnQuery::new(kind).ref_number(ref_no);
     for element in ["TxnID", "RefNumber", "Memo", "ExternalGUID"] {
         query = query.include_ret_element(element);
@@ -409,7 +454,15 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
                 )
             })?,
     };
-    let lines = expense_lines(t, amount, "amount", t.opt_str("currency_code"), refund)?;
+    let mut notes = Vec::new();
+    let lines = expense_lines(
+        t,
+        amount,
+        "amount",
+        t.opt_str("currency_code"),
+        refund,
+        &mut notes,
+    )?;
     let ref_no = ref_number("", &id, 11).map_err(|e| t.error("id", e.to_string()))?;
     let holder = t.opt_obj("card_holder").map(|h| {
         format!(
@@ -430,6 +483,7 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
                 o.opt_str("currency_code")?
             ))
         });
+    let receipts = receipts_note(t, &id);
     let marker = memo_marker(&format!("ramp:transaction:{id}"));
     let account = Ref::full_name(card_account(settings));
     let mut add = if refund {
@@ -440,7 +494,12 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     .txn_date(date)
     .ref_number(ref_no.clone())
     .memo(memo(
-        &[t.opt_str("memo"), original.as_deref(), holder.as_deref()],
+        &[
+            t.opt_str("memo"),
+            original.as_deref(),
+            holder.as_deref(),
+            receipts.as_deref(),
+        ],
         &marker,
     ))
     .external_guid(external_guid("ramp:transaction", &id));
@@ -456,6 +515,7 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
         add = add.expense_line(line);
     }
     let mut req = request(add.build(), &format!("transaction:{id}"), "transaction")?;
+    req.notes.extend(notes);
     req.depends_on = depends_on;
     let kind = if refund {
         TxnKind::CreditCardCredit
@@ -466,6 +526,30 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     requests.push(req);
     Ok(requests)
 }
+
+/// Where the receipts are: qbXML cannot attach files, and Ramp's `receipt_url`s are pre-signed
+/// and expire, so the memo names how many receipts Ramp holds and links the transaction in
+/// Ramp (`deep_link_url` when given, else Ramp's transaction page).
+fn receipts_note(t: Rec, id: &str) -> Option<String> {
+    let count = t
+        .value()
+        .get("receipts")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len);
+    if count == 0 {
+        return None;
+    }
+    let link = t
+        .opt_str("deep_link_url")
+        .filter(|u| u.starts_with("https://"))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{RAMP_APP_URL}/transactions/{id}"));
+    let noun = if count == 1 { "receipt" } else { "receipts" };
+    Some(format!("{count} {noun} in Ramp: {link}"))
+}
+
+/// Ramp's web app, for links to a record in memos.
+const RAMP_APP_URL: &str = "https://app.ramp.com";
 
 /// The payments of a bill that QuickBooks should record, and notes on those it should not.
 fn bill_payments(
@@ -585,16 +669,11 @@ fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
         add = add.due_date(due);
     }
 
-    let mut sum = Amount::ZERO;
-    let mut add_sum = |a: Amount, at: Rec| {
-        sum.checked_add(a)
-            .map(|s| sum = s)
-            .map_err(|e| at.error("amount", e.to_string()))
-    };
+    let mut parts = Vec::new();
     for entry in &b.entries("line_items")? {
         let line = entry.rec();
         let amount = currency_amount(line, "amount", currency.as_deref())?;
-        add_sum(amount, line)?;
+        parts.push(Part::new(line.path_of("amount"), amount));
         add = add.expense_line(Coding::new(line, b).expense_line(
             amount,
             line.opt_str("memo"),
@@ -604,7 +683,7 @@ fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     for entry in &b.entries("inventory_line_items")? {
         let line = entry.rec();
         let amount = currency_amount(line, "amount", currency.as_deref())?;
-        add_sum(amount, line)?;
+        parts.push(Part::new(line.path_of("amount"), amount));
         let item = Coding::new(line, line).item().ok_or_else(|| {
             line.error(
                 "accounting_field_selections",
@@ -624,12 +703,14 @@ fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
         }
         add = add.item_line(l);
     }
-    if sum != total {
-        return Err(b.error(
-            "amount",
-            format!("is {total} but line_items and inventory_line_items sum to {sum}: the bill does not add up"),
-        ));
-    }
+    // Minor units on both sides: nothing is rounded, so they must agree exactly.
+    let check = Check {
+        parts: "line_items and inventory_line_items amounts",
+        total: "amount",
+        decimals: CENT_DECIMALS,
+    };
+    reconcile(&parts, total, check)
+        .map_err(|e| b.error("amount", format!("{e}: the bill does not add up")))?;
     let mut req = request(add.build(), &format!("bill:{id}"), "bill")?;
     req.notes.extend(notes);
     req.depends_on = depends_on;
@@ -659,9 +740,9 @@ fn reimbursement(r: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> 
             "is missing; the reimbursement needs its date",
         )
     })?;
-    let lines = expense_lines(r, amount, "amount", currency, false)?;
-    let ref_no = ref_number("R", &id, 20).map_err(|e| r.error("id", e.to_string()))?;
     let mut notes = Vec::new();
+    let lines = expense_lines(r, amount, "amount", currency, false, &mut notes)?;
+    let ref_no = ref_number("R", &id, 20).map_err(|e| r.error("id", e.to_string()))?;
     let mut payments = Vec::new();
     if r.opt_str("state") == Some("REIMBURSED") {
         let paid = r.opt_calendar_date("accounting_date")?.unwrap_or(date);

@@ -368,6 +368,9 @@ fn the_manifest_declares_exactly_the_types_the_samples_emit() {
         ("transaction", "ramp-transaction-2-refund.json"),
         ("bill", "ramp-bill-3-partial-payments.json"),
         ("reimbursement", "ramp-reimbursement-1-mileage.json"),
+        ("transfer", "ramp-transfer-1-statement-payment.json"),
+        ("cashback", "ramp-cashback-1.json"),
+        ("vendor_credit", "ramp-vendor-credit-1.json"),
     ];
     let mut requests = Vec::new();
     for (kind, file) in samples {
@@ -387,4 +390,126 @@ fn the_manifest_declares_exactly_the_types_the_samples_emit() {
     let declared: std::collections::BTreeSet<String> =
         REQUEST_TYPES.iter().map(|t| t.to_string()).collect();
     assert_eq!(emitted, declared);
+}
+
+#[test]
+fn a_statement_payment_is_a_check_from_the_bank_to_the_card_account() {
+    let requests = mapped(
+        "transfer",
+        &fixture("ramp-transfer-1-statement-payment.json"),
+    );
+    assert_eq!(
+        keys(&requests),
+        ["transfer:4b9e1d2a-7c3f-4e5a-8b6c-0d1e2f3a4b5c"]
+    );
+    let x = &requests[0].qbxml;
+    assert!(
+        x.starts_with("<CheckAddRq><CheckAdd><AccountRef><FullName>Operating Checking</FullName>")
+    );
+    assert_eq!(all(x, "Amount"), ["48213.37"]);
+    assert!(x.contains("<ExpenseLineAdd><AccountRef><FullName>Ramp Card</FullName>"));
+    assert_eq!(
+        all(x, "TxnDate"),
+        ["2025-06-30"],
+        "03:12 UTC is the evening before in -05:00"
+    );
+    let mut pending = fixture("ramp-transfer-1-statement-payment.json");
+    pending["transfer"]["status"] = json!("PROCESSING_BY_ODFI");
+    assert_eq!(
+        map("transfer", &pending).unwrap_err().field.as_deref(),
+        Some("transfer.status")
+    );
+    pending["transfer"]["status"] = json!("CANCELED");
+    assert_eq!(map("transfer", &pending).unwrap(), vec![]);
+}
+
+#[test]
+fn cashback_is_a_card_credit_to_the_rewards_account() {
+    let requests = mapped("cashback", &fixture("ramp-cashback-1.json"));
+    let x = &requests[0].qbxml;
+    assert!(x.starts_with("<CreditCardCreditAddRq>"));
+    assert_eq!(all(x, "Amount"), ["182.44"]);
+    assert!(x.contains("<FullName>Other Income:Card Rewards</FullName>"));
+    assert!(
+        requests[0]
+            .probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<CreditCardCreditQueryRq>")
+    );
+}
+
+#[test]
+fn a_vendor_credit_is_a_vendor_credit_add_with_its_coded_lines() {
+    let requests = mapped("vendor_credit", &fixture("ramp-vendor-credit-1.json"));
+    assert_eq!(
+        requests.len(),
+        1,
+        "the vendor is known by ListID: {:?}",
+        keys(&requests)
+    );
+    let x = &requests[0].qbxml;
+    assert!(x.starts_with(
+        "<VendorCreditAddRq><VendorCreditAdd><VendorRef><ListID>80000099-1714575600</ListID>"
+    ));
+    assert_eq!(all(x, "RefNumber"), ["CN-2025-000418"]);
+    assert_eq!(all(x, "Amount"), ["500.00", "112.50"]);
+    assert!(x.contains("<FullName>Shipping:Handling</FullName>"));
+    assert!(
+        requests[0]
+            .probe
+            .as_deref()
+            .unwrap()
+            .starts_with("<VendorCreditQueryRq>")
+    );
+    let mut short = fixture("ramp-vendor-credit-1.json");
+    short["vendor_credit"]["amount"]["amount"] = json!(61000);
+    let err = map("vendor_credit", &short).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("vendor_credit.amount"));
+    assert!(
+        err.message.contains("612.50") && err.message.contains("610.00"),
+        "{err}"
+    );
+}
+
+#[test]
+fn receipts_are_linked_in_the_memo_never_their_presigned_urls() {
+    let mut record = fixture("ramp-transaction-1-card-split.json");
+    record["transaction"]["receipts"] = json!(["r-1", "r-2"]);
+    let requests = mapped("transaction", &record);
+    let charge = requests.last().unwrap();
+    let memo = &all(&charge.qbxml, "Memo")[0];
+    assert!(
+        memo.contains("2 receipts in Ramp: https://app.ramp.com/transactions/"),
+        "{memo}"
+    );
+    assert!(!memo.contains("X-Amz"), "{memo}");
+}
+
+#[test]
+fn a_header_amount_written_with_float_noise_maps_with_a_note() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../../tests/fixtures/sources/ramp-transaction-1-card-split.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let record: Value = serde_json::from_str(&text).unwrap();
+    let amount = record["transaction"]["amount"].to_string();
+    let noisy: Value = serde_json::from_str(&text.replacen(
+        &format!("\"amount\": {amount}"),
+        &format!("\"amount\": {amount}00000000001"),
+        1,
+    ))
+    .unwrap();
+    assert_ne!(
+        noisy["transaction"]["amount"],
+        record["transaction"]["amount"]
+    );
+    let requests = mapped("transaction", &noisy);
+    let charge = requests.last().unwrap();
+    assert!(
+        charge.notes.iter().any(|n| n.starts_with("rounding:")),
+        "{:?}",
+        charge.notes
+    );
 }

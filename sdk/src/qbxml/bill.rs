@@ -193,8 +193,12 @@ pub(crate) fn write_lines(w: &mut Writer, expenses: &[ExpenseLine], items: &[Ite
 ///     .unwrap();
 /// assert!(built.qbxml.contains("<Amount>12500.00</Amount>"));
 /// ```
+///
+/// Made with [`vendor_credit`](Self::vendor_credit) it is `VendorCreditAdd`: money a vendor
+/// owes back (a refund or credit note), with the same lines.
 #[derive(Debug, Clone)]
 pub struct BillAdd {
+    request: &'static str,
     vendor_ref: Ref,
     vendor_address: Option<Address>,
     ap_account_ref: Option<Ref>,
@@ -215,6 +219,7 @@ impl BillAdd {
     /// A bill from `vendor_ref`; add at least one line.
     pub fn new(vendor_ref: Ref) -> Self {
         BillAdd {
+            request: "BillAdd",
             vendor_ref,
             vendor_address: None,
             ap_account_ref: None,
@@ -229,6 +234,15 @@ impl BillAdd {
             expense_lines: Vec::new(),
             item_lines: Vec::new(),
             policy: TextPolicy::default(),
+        }
+    }
+
+    /// A `VendorCreditAdd` from `vendor_ref`: positive amounts the vendor credits back. It has
+    /// no vendor address, due date or terms; setting them makes [`build`](Self::build) fail.
+    pub fn vendor_credit(vendor_ref: Ref) -> Self {
+        BillAdd {
+            request: "VendorCreditAdd",
+            ..BillAdd::new(vendor_ref)
         }
     }
 
@@ -273,9 +287,20 @@ impl BillAdd {
         self
     }
 
-    /// The `<BillAddRq>` element and notes.
+    /// The `<BillAddRq>` (or `<VendorCreditAddRq>`) element and notes.
     pub fn build(&self) -> Result<Built, BuildError> {
-        let mut w = Writer::add("BillAdd", self.policy);
+        let mut w = Writer::add(self.request, self.policy);
+        if self.request == "VendorCreditAdd"
+            && (self.vendor_address.is_some()
+                || self.due_date.is_some()
+                || self.terms_ref.is_some())
+        {
+            let request = w.field("");
+            w.fail(BuildError::Missing {
+                request,
+                what: "no vendor address, due date or terms (a vendor credit has none)",
+            });
+        }
         w.reference("VendorRef", Some(&self.vendor_ref));
         w.address("VendorAddress", self.vendor_address.as_ref());
         w.reference("APAccountRef", self.ap_account_ref.as_ref());

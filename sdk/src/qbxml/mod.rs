@@ -27,6 +27,7 @@ mod journal;
 mod payment;
 mod purchase_order;
 mod query;
+mod time_tracking;
 mod vendor;
 mod xml;
 
@@ -44,4 +45,5 @@ pub use query::{
     ActiveStatus, CompanyQuery, HostQuery, ListKind, ListQuery, MatchCriterion, PaidStatus,
     TxnKind, TxnQuery,
 };
+pub use time_tracking::TimeTrackingAdd;
 pub use vendor::VendorAdd;

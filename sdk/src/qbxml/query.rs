@@ -230,6 +230,10 @@ pub enum TxnKind {
     CreditCardCredit,
     /// `JournalEntryQuery`.
     JournalEntry,
+    /// `VendorCreditQuery`.
+    VendorCredit,
+    /// `TimeTrackingQuery` (no RefNumber: probe by date range).
+    TimeTracking,
 }
 
 impl TxnKind {
@@ -243,6 +247,8 @@ impl TxnKind {
             TxnKind::CreditCardCharge => "CreditCardChargeQuery",
             TxnKind::CreditCardCredit => "CreditCardCreditQuery",
             TxnKind::JournalEntry => "JournalEntryQuery",
+            TxnKind::VendorCredit => "VendorCreditQuery",
+            TxnKind::TimeTracking => "TimeTrackingQuery",
         }
     }
 
@@ -258,6 +264,7 @@ impl TxnKind {
                 | TxnKind::Bill
                 | TxnKind::PurchaseOrder
                 | TxnKind::Check
+                | TxnKind::VendorCredit
         )
     }
 }

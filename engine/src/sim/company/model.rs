@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use qbridge_sdk::amount::Amount;
 use serde::{Deserialize, Serialize};
 
 /// A list (name or item) type the simulator keeps.
@@ -288,10 +289,10 @@ fn iso_date_of_day(days: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// Parses a qbXML amount (`-12.5`, `100`, `3.456`) into cents, rounding half away from zero.
+/// Parses a qbXML amount (`-12.5`, `100`, `3.456`) into cents, rounding half away from zero
+/// (exact decimals, as QuickBooks: never through `f64`).
 pub(crate) fn parse_cents(s: &str) -> Option<i64> {
-    let v: f64 = s.trim().parse().ok()?;
-    v.is_finite().then(|| (v * 100.0).round() as i64)
+    Amount::parse(s).ok()?.to_minor_units(2).ok()
 }
 
 /// Cents as a qbXML amount: `-0.50`.
@@ -300,12 +301,10 @@ pub(crate) fn fmt_cents(c: i64) -> String {
     format!("{sign}{}.{:02}", c.abs() / 100, c.abs() % 100)
 }
 
-/// Quantity × rate in cents.
+/// Quantity × rate in cents, exact until the one rounding.
 pub(crate) fn times(quantity: &str, rate: &str) -> Option<i64> {
-    let q: f64 = quantity.trim().parse().ok()?;
-    let r: f64 = rate.trim().parse().ok()?;
-    let v = q * r * 100.0;
-    v.is_finite().then(|| v.round() as i64)
+    let (q, r) = (Amount::parse(quantity).ok()?, Amount::parse(rate).ok()?);
+    q.checked_mul(r).ok()?.to_minor_units(2).ok()
 }
 
 #[cfg(test)]
@@ -321,5 +320,8 @@ mod tests {
         assert_eq!(parse_cents("12.345"), Some(1235));
         assert_eq!(fmt_cents(-50), "-0.50");
         assert_eq!(times("2.5", "10.00"), Some(2500));
+        // 1.005 is 1.00499999999999989… as an f64, which rounded to 100 cents.
+        assert_eq!(parse_cents("1.005"), Some(101));
+        assert_eq!(times("3", "0.335"), Some(101));
     }
 }

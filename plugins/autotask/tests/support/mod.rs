@@ -3,6 +3,9 @@
 // Each test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod arb;
+pub mod corpus;
+
 use qbridge_sdk::Request;
 use qbridge_sdk::schema::{QbxmlVersion, validate};
 use serde_json::Value;
@@ -20,31 +23,39 @@ pub fn fixture(name: &str) -> Value {
 /// Panics unless every request and probe, wrapped in a message set, is valid against qbXML
 /// 13.0 and 16.0, its type is in `declared`, and its keys are engine-safe.
 pub fn assert_valid(requests: &[Request], declared: &[&str]) {
+    if let Err(problem) = check_valid(requests, declared) {
+        panic!("{problem}");
+    }
+}
+
+/// [`assert_valid`] as a result, for property tests (a failure is shrunk, not a panic).
+pub fn check_valid(requests: &[Request], declared: &[&str]) -> Result<(), String> {
     for r in requests {
-        assert!(
-            !r.key.is_empty()
-                && r.key.len() <= 200
-                && r.key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ":_-./@#".contains(c)),
-            "bad key {:?}",
-            r.key
-        );
+        let key_ok = !r.key.is_empty()
+            && r.key.len() <= 200
+            && r.key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":_-./@#".contains(c));
+        if !key_ok {
+            return Err(format!("bad key {:?}", r.key));
+        }
         for xml in std::iter::once(&r.qbxml).chain(r.probe.iter()) {
             let ty = qbridge_sdk::root_element(xml).unwrap_or("?");
             let ty = ty.strip_suffix("Rq").unwrap_or(ty);
-            assert!(declared.contains(&ty), "{ty} is not declared ({})", r.key);
+            if !declared.contains(&ty) {
+                return Err(format!("{ty} is not declared ({})", r.key));
+            }
             for version in QbxmlVersion::ALL {
                 let doc = format!(
                     "<?xml version=\"1.0\" encoding=\"utf-8\"?><?qbxml version=\"{version}\"?><QBXML>\
                      <QBXMLMsgsRq onError=\"stopOnError\">{xml}</QBXMLMsgsRq></QBXML>"
                 );
-                if let Err(e) = validate(version, &doc) {
-                    panic!("{} invalid in {version}: {e}\n{xml}", r.key);
-                }
+                validate(version, &doc)
+                    .map_err(|e| format!("{} invalid in {version}: {e}\n{xml}", r.key))?;
             }
         }
     }
+    Ok(())
 }
 
 /// The request with `key`.
