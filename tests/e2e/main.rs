@@ -14,6 +14,7 @@ mod fake_source;
 mod foundation;
 mod hostile;
 mod load;
+mod msp;
 mod pipeline;
 mod plugin_crates;
 mod plugins;

@@ -5,6 +5,7 @@
 //! the sizes so CI finishes in a few minutes on two cores. Wall-clock figures are reported,
 //! never asserted.
 
+mod login;
 mod micro;
 mod soap;
 
@@ -23,6 +24,14 @@ pub struct BenchArgs {
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Run only these sections (comma-separated): startup, soap, login, hostile, plugins,
+    /// parse, swap, queue. Default: all.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Start FILE as the server (and for its set-up commands) instead of this binary, to
+    /// measure another build — e.g. the commit before a change — with the same bench code.
+    #[arg(long, value_name = "FILE")]
+    server_exe: Option<PathBuf>,
     /// Internal: parse FILE as a receiveResponseXML body and print the peak-memory delta
     /// (runs in a child process so that its VmHWM belongs to the parse alone).
     #[arg(long, value_name = "FILE", hide = true)]
@@ -46,6 +55,7 @@ pub(crate) struct Sizes {
     pub parse_mb: &'static [usize],
     pub swaps: usize,
     pub queue_records: usize,
+    pub login_rounds: usize,
 }
 
 const QUICK: Sizes = Sizes {
@@ -55,6 +65,7 @@ const QUICK: Sizes = Sizes {
     parse_mb: &[1, 10],
     swaps: 100,
     queue_records: 200,
+    login_rounds: 5,
 };
 
 const FULL: Sizes = Sizes {
@@ -64,6 +75,7 @@ const FULL: Sizes = Sizes {
     parse_mb: &[1, 10, 50],
     swaps: 100,
     queue_records: 1_000,
+    login_rounds: 20,
 };
 
 /// Runs every benchmark, prints the table and writes the JSON file if asked.
@@ -73,14 +85,47 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sizes = if args.quick { QUICK } else { FULL };
+    const SECTIONS: &[&str] = &[
+        "startup", "soap", "login", "hostile", "plugins", "parse", "swap", "queue",
+    ];
+    if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        anyhow::bail!(
+            "unknown bench section {bad:?}; choose from {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let run = |name: &str| args.only.is_empty() || args.only.iter().any(|s| s == name);
+    if let Some(exe) = &args.server_exe {
+        let exe = std::fs::canonicalize(exe)
+            .with_context(|| format!("--server-exe {}", exe.display()))?;
+        let _ = soap::SERVER_EXE.set(exe);
+    }
     let work = Workdir::new()?;
     let mut rows = Vec::new();
-    rows.extend(soap::startup_and_size(work.path())?);
-    rows.extend(soap::throughput(work.path(), &sizes)?);
-    rows.extend(micro::plugins(work.path(), sizes.plugin_calls)?);
-    rows.extend(micro::parse_memory(work.path(), sizes.parse_mb)?);
-    rows.extend(micro::hot_swap(work.path(), sizes.swaps)?);
-    rows.extend(micro::queue_transactions(work.path(), sizes.queue_records)?);
+    if run("startup") {
+        rows.extend(soap::startup_and_size(work.path())?);
+    }
+    if run("soap") {
+        rows.extend(soap::throughput(work.path(), &sizes)?);
+    }
+    if run("login") {
+        rows.extend(login::logins(work.path(), sizes.login_rounds)?);
+    }
+    if run("hostile") {
+        rows.extend(login::hostile_body(work.path())?);
+    }
+    if run("plugins") {
+        rows.extend(micro::plugins(work.path(), sizes.plugin_calls)?);
+    }
+    if run("parse") {
+        rows.extend(micro::parse_memory(work.path(), sizes.parse_mb)?);
+    }
+    if run("swap") {
+        rows.extend(micro::hot_swap(work.path(), sizes.swaps)?);
+    }
+    if run("queue") {
+        rows.extend(micro::queue_transactions(work.path(), sizes.queue_records)?);
+    }
     println!("{}", markdown(&rows, args.quick));
     if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&rows)?;

@@ -92,9 +92,15 @@ impl Drop for ServerProcess {
     }
 }
 
-/// This very binary, with no `QBRIDGE_*` settings leaking in from the caller.
+/// The binary the servers and CLI calls run: `--server-exe`, or this very binary.
+pub(crate) static SERVER_EXE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// The server binary, with no `QBRIDGE_*` settings leaking in from the caller.
 fn qbridge() -> anyhow::Result<Command> {
-    let exe = std::env::current_exe().context("finding the qbridge binary")?;
+    let exe = match SERVER_EXE.get() {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe().context("finding the qbridge binary")?,
+    };
     let mut cmd = Command::new(exe);
     for (k, _) in std::env::vars() {
         if k.starts_with("QBRIDGE_") {
@@ -130,7 +136,10 @@ pub(crate) fn agent() -> ureq::Agent {
 
 /// Start-up time to the first `/healthz` 200 on a fresh data dir, and the binary size.
 pub(crate) fn startup_and_size(work: &Path) -> anyhow::Result<Vec<Row>> {
-    let exe = std::env::current_exe()?;
+    let exe = match SERVER_EXE.get() {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()?,
+    };
     let size = std::fs::metadata(&exe)?.len();
     let (first, t_fresh) = ServerProcess::start(&work.join("startup"), &[])?;
     drop(first);
@@ -155,13 +164,13 @@ pub(crate) fn startup_and_size(work: &Path) -> anyhow::Result<Vec<Row>> {
 }
 
 /// One connection: a company file with its own Web Connector user.
-struct Conn {
-    name: String,
-    user: String,
-    password: String,
+pub(crate) struct Conn {
+    pub name: String,
+    pub user: String,
+    pub password: String,
 }
 
-fn deploy(data_dir: &Path, connections: usize) -> anyhow::Result<(Vec<Conn>, String)> {
+pub(crate) fn deploy(data_dir: &Path, connections: usize) -> anyhow::Result<(Vec<Conn>, String)> {
     let mut conns = Vec::new();
     for n in 0..connections {
         let name = format!("company{n:02}");

@@ -475,7 +475,10 @@ mod tests {
         assert!(!k.verify_generated(&b, &h));
         assert!(!k.verify_generated(&a, &h[..h.len() - 1]));
         let other = AuthKey::open(&dir.path().join("other")).unwrap();
-        assert!(!other.verify_generated(&a, &h), "another key file opens nothing");
+        assert!(
+            !other.verify_generated(&a, &h),
+            "another key file opens nothing"
+        );
         // The same file gives the same key.
         let again = AuthKey::open(&dir.path().join("k")).unwrap();
         assert!(again.verify_generated(&a, &h));
@@ -515,14 +518,8 @@ mod tests {
         let g = Guard::new(10, 10);
         let h = hash_password("pw").unwrap();
         assert!(is_legacy_hash(&h));
-        assert_eq!(
-            g.verify(&k, "pw".into(), Some(&h)).await,
-            Verdict::Match
-        );
-        assert_eq!(
-            g.verify(&k, "no".into(), Some(&h)).await,
-            Verdict::NoMatch
-        );
+        assert_eq!(g.verify(&k, "pw".into(), Some(&h)).await, Verdict::Match);
+        assert_eq!(g.verify(&k, "no".into(), Some(&h)).await, Verdict::NoMatch);
         assert_eq!(g.verify(&k, "pw".into(), None).await, Verdict::NoMatch);
         assert_eq!(g.queued(), 0);
     }
@@ -564,7 +561,10 @@ mod tests {
         }
         assert!(!g.allowed("alice", same64), "the /64 is out of attempts");
         assert!(g.allowed("alice", other64));
-        assert!(!g.allowed("mallory", other64), "the user is out of attempts");
+        assert!(
+            !g.allowed("mallory", other64),
+            "the user is out of attempts"
+        );
         assert_eq!(
             address_key("::ffff:10.1.2.3".parse().unwrap()),
             "10.1.2.3".parse::<IpAddr>().unwrap()

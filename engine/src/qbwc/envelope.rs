@@ -114,7 +114,11 @@ const MESSAGE: (&str, Cap) = ("message", Cap::Bytes(MAX_MESSAGE));
 /// Anything else in a request is refused: the count is fixed and the names are known.
 pub(crate) fn params_of(method: Method) -> &'static [(&'static str, Cap)] {
     match method {
-        Method::ServerVersion | Method::GetServerVersion => &[],
+        // QBWC sends none; the guide documents `getServerVersion(ticket)` and a popular WSDL
+        // gives `serverVersion` a `strVersion`: both are accepted (and ignored).
+        Method::ServerVersion | Method::GetServerVersion => {
+            &[TICKET, ("strVersion", Cap::Bytes(64))]
+        }
         Method::ClientVersion => &[("strVersion", Cap::Bytes(64))],
         Method::Authenticate => &[
             ("strUserName", Cap::Bytes(MAX_CREDENTIAL)),
@@ -299,8 +303,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Walks the document; with `sniffing` it returns as soon as the first parameter has
-    /// closed (or the method closed without one).
+    /// Walks the document; `sniffing` a prefix, a missing method is not an error.
     fn run(&mut self, sniffing: bool) -> Result<(), EnvelopeError> {
         loop {
             let event = self
@@ -351,19 +354,13 @@ impl<'a> Walker<'a> {
                     };
                 }
                 Event::End(_) => {
-                    let mut done = false;
                     if self.place == Place::Param && self.depth == self.method_depth + 1 {
                         self.place = Place::Method;
                         self.first_param_closed = true;
-                        done = sniffing;
                     } else if self.place == Place::Method && self.depth == self.method_depth {
                         self.place = Place::AfterMethod;
-                        done = sniffing;
                     }
                     self.depth = self.depth.saturating_sub(1);
-                    if done {
-                        return Ok(());
-                    }
                 }
                 Event::Text(t) => self.push_text(&t.xml10_content())?,
                 Event::CData(t) => self.push_text(&t.xml10_content())?,
@@ -554,7 +551,7 @@ mod tests {
         let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
         assert_eq!(parse(deep.as_bytes(), 1024), Err(EnvelopeError::NotSoap));
         let deep = wrap(&format!(
-            "<getLastError>{}{}</getLastError>",
+            "<getLastError><ticket>{}{}</ticket></getLastError>",
             "<a>".repeat(10_000),
             "</a>".repeat(10_000)
         ));
@@ -586,10 +583,11 @@ mod tests {
 
     #[test]
     fn sniff_names_the_method_and_the_leading_ticket_from_a_prefix() {
-        let body = wrap(
-            r#"<receiveResponseXML xmlns="http://developer.intuit.com/"><ticket>t&amp;1</ticket><response>&lt;QBX"#,
+        let body = format!(
+            r#"{ENVELOPE_OPEN}<receiveResponseXML xmlns="http://developer.intuit.com/"><ticket>t&amp;1</ticket><response>&lt;QBX"#,
         );
-        let s = sniff(&body.as_bytes()[..body.len() - 30]).unwrap();
+        let cut = body.find("</ticket>").unwrap() + 3;
+        let s = sniff(&body.as_bytes()[..cut]).unwrap();
         assert_eq!(s.method, Some(Method::ReceiveResponseXml));
         assert_eq!(s.ticket, None, "the ticket is not complete yet");
         let s = sniff(body.as_bytes()).unwrap();
@@ -624,12 +622,10 @@ mod tests {
                 name: "ticket"
             })
         );
-        let extra = wrap(r#"<serverVersion><strVersion>1</strVersion></serverVersion>"#);
-        assert!(
-            parse(extra.as_bytes(), 1024)
-                .unwrap_err()
-                .to_string()
-                .contains("it takes no parameters")
+        let extra = wrap(r#"<clientVersion><strVersion>1</strVersion><b/></clientVersion>"#);
+        assert_eq!(
+            parse(extra.as_bytes(), 1024).unwrap_err().to_string(),
+            "`clientVersion` has no parameter `b`; it takes strVersion"
         );
         // Missing parameters are allowed (the WSDL makes each optional) and read as empty.
         let r = parse(wrap("<closeConnection />").as_bytes(), 1024).unwrap();

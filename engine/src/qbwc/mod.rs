@@ -143,7 +143,7 @@ async fn endpoint(State(svc): State<Arc<Service>>, req: Request) -> Response {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     // The Content-Type is not checked: QBWC always sends text/xml, and a wrong one is
     // tolerated as long as the body is XML (checked below).
-    let (parts, body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
     let large = svc.config.qbwc_max_body_bytes.max(SMALL_BODY);
     let declared = parts
         .headers
@@ -155,7 +155,15 @@ async fn endpoint(State(svc): State<Arc<Service>>, req: Request) -> Response {
     }
     // Held until the answer is built: the body and what is parsed from it stay in memory.
     let mut held = Held::new(svc.budget.clone());
-    let body = match read_body(&svc, body, &mut held).await {
+    let result = read_body(&svc, &mut body, &mut held).await;
+    if let Err(BodyProblem::TooLarge(_) | BodyProblem::NotOwed | BodyProblem::Envelope(_)) = &result
+    {
+        // Refused early: read (and drop) a little more of what the client is still sending,
+        // so that closing does not reset the connection before it has read the fault.
+        drain(&mut body, DRAIN_BYTES, DRAIN_TIME).await;
+    }
+    drop(body);
+    let body = match result {
         Ok(b) => b,
         Err(BodyProblem::TooLarge(limit)) => return client_fault(&too_large(limit), true),
         Err(BodyProblem::NotOwed) => return client_fault(NOT_OWED, true),
@@ -173,6 +181,9 @@ async fn endpoint(State(svc): State<Arc<Service>>, req: Request) -> Response {
             );
         }
     };
+    if std::str::from_utf8(&body).is_err() {
+        return client_fault(&EnvelopeError::NotUtf8.to_string(), false);
+    }
     if !looks_like_xml(&body) {
         return client_fault(
             "the request body is not XML; expected a SOAP 1.1 envelope (Content-Type: text/xml)",
@@ -315,7 +326,7 @@ impl Drop for Held {
 /// taken from the global budget first, and the body must keep arriving.
 async fn read_body(
     svc: &Arc<Service>,
-    mut body: Body,
+    body: &mut Body,
     held: &mut Held,
 ) -> Result<Vec<u8>, BodyProblem> {
     let config = &svc.config;
@@ -372,6 +383,28 @@ async fn read_body(
     Ok(buf)
 }
 
+/// Most bytes and time spent draining a refused body before the connection is closed.
+const DRAIN_BYTES: usize = 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and discards up to `bytes` more of `body` within `time`; nothing is kept.
+async fn drain(body: &mut Body, bytes: usize, time: Duration) {
+    let _ = tokio::time::timeout(time, async {
+        let mut left = bytes;
+        while left > 0 {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        left = left.saturating_sub(data.len());
+                    }
+                }
+                _ => break,
+            }
+        }
+    })
+    .await;
+}
+
 /// Whether `ticket` names a live session that expects `method` now: a response is due for
 /// `receiveResponseXML`, the next request for `sendRequestXML`. Reads only.
 async fn owed(svc: &Arc<Service>, method: Method, ticket: &str) -> Result<bool, BodyProblem> {
@@ -381,18 +414,20 @@ async fn owed(svc: &Arc<Service>, method: Method, ticket: &str) -> Result<bool, 
     let hash = session::ticket_hash(ticket);
     let rules = session::rules(svc);
     let store = svc.store.clone();
-    let awaiting =
-        match tokio::task::spawn_blocking(move || store.qbwc_session_awaiting(&hash, rules)).await
-        {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "QBWC session look-up failed");
-                return Err(BodyProblem::Server(format!(
-                    "qbridge could not read its database ({e}); the Web Connector will retry at its next run"
-                )));
-            }
-            Err(e) => return Err(BodyProblem::Server(format!("internal error: {e}"))),
-        };
+    let awaiting = match tokio::task::spawn_blocking(move || {
+        store.qbwc_session_awaiting(&hash, rules)
+    })
+    .await
+    {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "QBWC session look-up failed");
+            return Err(BodyProblem::Server(format!(
+                "qbridge could not read its database ({e}); the Web Connector will retry at its next run"
+            )));
+        }
+        Err(e) => return Err(BodyProblem::Server(format!("internal error: {e}"))),
+    };
     Ok(match awaiting {
         None => false,
         Some(awaiting) => awaiting == (method == Method::ReceiveResponseXml),

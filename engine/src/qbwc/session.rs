@@ -215,8 +215,7 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
     let (decoy, _) = new_ticket()?;
     let answer = |ticket: &str, status: &str| Reply::Strings(vec![ticket.into(), status.into()]);
     let shown = || username.chars().take(64).collect::<String>();
-    if username.is_empty() || username.len() > MAX_CREDENTIAL || password.len() > MAX_CREDENTIAL
-    {
+    if username.is_empty() || username.len() > MAX_CREDENTIAL || password.len() > MAX_CREDENTIAL {
         svc.guard.charge_failure(&username, ip);
         tracing::warn!(%ip, "QBWC login refused: empty or overlong credentials");
         return Ok(answer(&decoy, "nvu"));
@@ -233,7 +232,11 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
     let user = db(svc, move |s| s.qbwc_user(&name)).await?;
     let verdict = svc
         .guard
-        .verify(&key, password.clone(), user.as_ref().map(|u| u.password_hash.as_str()))
+        .verify(
+            &key,
+            password.clone(),
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await;
     let user = match (user, verdict) {
         (_, Verdict::Busy) => {

@@ -1004,7 +1004,12 @@ mod tests {
         let long = "é".repeat(MAX_STORED);
         s.record_reported_path(u.id, &long, |_, _| String::new())
             .unwrap();
-        let stored = s.qbwc_user("alice").unwrap().unwrap().reported_path.unwrap();
+        let stored = s
+            .qbwc_user("alice")
+            .unwrap()
+            .unwrap()
+            .reported_path
+            .unwrap();
         assert!(stored.len() <= MAX_STORED && long.starts_with(&stored));
         s.record_host_info(
             u.connection_id,
