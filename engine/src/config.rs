@@ -66,10 +66,23 @@ pub struct Config {
     pub qbwc_max_body_bytes: usize,
     /// Largest qbXML document accepted inside a SOAP string, after unescaping.
     pub qbwc_max_qbxml_bytes: usize,
-    /// Login attempts allowed per Web Connector user per minute (before any hashing).
+    /// Failed login attempts allowed per Web Connector user per minute.
     pub qbwc_auth_per_user_per_minute: u32,
-    /// Login attempts allowed per client IP per minute (before any hashing).
+    /// Failed login attempts allowed per client address (IPv6: per /64) per minute.
     pub qbwc_auth_per_ip_per_minute: u32,
+    /// Request-body bytes all `/qbwc` requests together may hold in memory at once; beyond
+    /// it requests are answered 503 with `Retry-After`.
+    pub qbwc_body_budget_bytes: usize,
+    /// Longest pause between two pieces of a `/qbwc` request body.
+    pub qbwc_body_idle_timeout: Duration,
+    /// Slowest average rate a `/qbwc` body may arrive at after its first
+    /// `qbwc_body_idle_timeout` (0: no minimum).
+    pub qbwc_min_body_bytes_per_sec: u64,
+    /// Open client connections allowed at once (also bounded by the open-files limit).
+    pub max_connections: usize,
+    /// Open client connections allowed at once from one address (IPv6: one /64); trusted
+    /// proxies are exempt.
+    pub max_connections_per_address: usize,
     /// `RunEveryNMinutes` written into QWC files.
     pub qbwc_run_every_minutes: u32,
     /// Key file for source secrets; `None` = `<data_dir>/secrets.key`. Admins may keep it
@@ -125,6 +138,11 @@ impl Default for Config {
             qbwc_max_qbxml_bytes: 32 * 1024 * 1024,
             qbwc_auth_per_user_per_minute: 10,
             qbwc_auth_per_ip_per_minute: 60,
+            qbwc_body_budget_bytes: 256 * 1024 * 1024,
+            qbwc_body_idle_timeout: Duration::from_secs(10),
+            qbwc_min_body_bytes_per_sec: 1024,
+            max_connections: 4096,
+            max_connections_per_address: 256,
             qbwc_run_every_minutes: 15,
             secrets_key_file: None,
             batch_max_requests: 50,
@@ -425,6 +443,41 @@ const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "qbwc.body_budget_bytes",
+        parse: |c, v| {
+            c.qbwc_body_budget_bytes = parse_in_range(v, 1 << 20, 1 << 36)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.body_idle_timeout_secs",
+        parse: |c, v| {
+            c.qbwc_body_idle_timeout = Duration::from_secs(parse_in_range(v, 1, 600)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "qbwc.min_body_bytes_per_sec",
+        parse: |c, v| {
+            c.qbwc_min_body_bytes_per_sec = parse_in_range(v, 0, 100 << 20)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "server.max_connections",
+        parse: |c, v| {
+            c.max_connections = parse_in_range(v, 16, 1_000_000)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "server.max_connections_per_address",
+        parse: |c, v| {
+            c.max_connections_per_address = parse_in_range(v, 1, 1_000_000)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
         key: "qbwc.run_every_minutes",
         parse: |c, v| {
             c.qbwc_run_every_minutes = parse_in_range(v, 1, 10_080)? as u32;
@@ -667,6 +720,12 @@ impl Config {
                 "`tls.cert` and `tls.key` must be set together (HTTPS needs both the certificate chain and its private key)"
                     .into(),
             ));
+        }
+        if self.qbwc_body_budget_bytes < self.qbwc_max_body_bytes {
+            return Err(ConfigError::Inconsistent(format!(
+                "`qbwc.body_budget_bytes` ({}) is smaller than `qbwc.max_body_bytes` ({}): a largest allowed request could never be received. Raise the budget or lower the body limit",
+                self.qbwc_body_budget_bytes, self.qbwc_max_body_bytes
+            )));
         }
         Ok(())
     }

@@ -6,13 +6,22 @@
 //! (hyper directly, not `axum::serve`) so that one loop serves both plain http (behind a
 //! reverse proxy, or localhost) and HTTPS with rustls, and so that it can bound how long a
 //! client may take to send its headers (slow-loris) and how long any request may take.
+//!
+//! It also bounds how many connections are open: `server.max_connections` in total (and no
+//! more than the open-files limit allows, which `serve` first raises to its hard maximum)
+//! and `server.max_connections_per_address` from one client address (an IPv6 client by its
+//! /64; trusted proxies are exempt). A connection over a cap is answered `503` with
+//! `Retry-After` and closed without being served, so one client cannot take every file
+//! descriptor. Slow request *bodies* are bounded by the endpoint that reads them (`qbwc`).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
@@ -25,7 +34,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tower::ServiceExt;
@@ -158,6 +168,13 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> 
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and returns.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    match raise_open_files_limit() {
+        Ok((before, after)) if before != after => {
+            tracing::info!(before, after, "raised the open-files limit (RLIMIT_NOFILE)")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
     let listen = state.config.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -177,11 +194,16 @@ pub async fn serve_with(
         (Some(cert), Some(key)) => Some(TlsAcceptor::from(load_tls(cert, key)?)),
         _ => None,
     };
+    // Logins need the Web Connector password key: refuse to start without it.
+    qbwc::AuthKey::for_store(&state.store)?;
     let local = listener.local_addr()?;
+    let limits = Arc::new(ConnLimits::new(&config));
     tracing::info!(
         address = %local,
         scheme = if tls.is_some() { "https" } else { "http" },
         data_dir = %config.data_dir.display(),
+        max_connections = limits.max_total,
+        max_connections_per_address = limits.max_per_address,
         "qbridge is listening"
     );
     let app = router(state);
@@ -200,11 +222,20 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
+        let exempt = config.trusted_proxies.contains(&remote.ip());
+        let permit = match limits.admit(remote.ip(), exempt) {
+            Ok(permit) => permit,
+            Err(over) => {
+                refuse(stream, remote, over, tls.is_none(), &limits);
+                continue;
+            }
+        };
         let watcher = graceful.watcher();
         let app = app.clone();
         let tls = tls.clone();
         let config = config.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(config.header_read_timeout);
@@ -248,6 +279,186 @@ pub async fn serve_with(
     graceful.shutdown().await;
     tracing::info!("qbridge stopped cleanly");
     Ok(())
+}
+
+/// Which cap a refused connection was over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Over {
+    Total,
+    Address,
+}
+
+/// Open connections, in total and per client address.
+struct ConnLimits {
+    max_total: usize,
+    max_per_address: usize,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    /// Refusal tasks running (each holds a socket for a moment); beyond a few, just close.
+    refusing: std::sync::atomic::AtomicUsize,
+    /// When a refusal was last logged at WARN (ms since `epoch`), so floods log once a minute.
+    last_warned: AtomicU64,
+    epoch: Instant,
+}
+
+/// One admitted connection; frees its place when dropped.
+struct ConnPermit {
+    limits: Arc<ConnLimits>,
+    key: Option<IpAddr>,
+}
+
+impl ConnLimits {
+    fn new(config: &Config) -> Self {
+        // Keep some descriptors for the database, plugin caches and logs.
+        let by_files = open_files_limit()
+            .map(|n| (n.saturating_sub(128) as usize).max(16))
+            .unwrap_or(usize::MAX);
+        ConnLimits {
+            max_total: config.max_connections.min(by_files),
+            max_per_address: config.max_connections_per_address,
+            open: Mutex::new((0, HashMap::new())),
+            refusing: std::sync::atomic::AtomicUsize::new(0),
+            last_warned: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// A permit for a connection from `ip`, or the cap it is over. `exempt` (a trusted
+    /// proxy) skips the per-address cap.
+    fn admit(self: &Arc<Self>, ip: IpAddr, exempt: bool) -> Result<ConnPermit, Over> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.0 >= self.max_total {
+            return Err(Over::Total);
+        }
+        let key = (!exempt).then(|| qbwc::address_key(ip));
+        if let Some(key) = key {
+            let n = open.1.entry(key).or_insert(0);
+            if *n >= self.max_per_address {
+                return Err(Over::Address);
+            }
+            *n += 1;
+        }
+        open.0 += 1;
+        Ok(ConnPermit {
+            limits: self.clone(),
+            key,
+        })
+    }
+
+    /// True at most once a minute: whether this refusal is logged at WARN.
+    fn warn_now(&self) -> bool {
+        let now = self.epoch.elapsed().as_millis() as u64 + 60_000;
+        let last = self.last_warned.load(Ordering::Relaxed);
+        now >= last + 60_000
+            && self
+                .last_warned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        let mut open = self.limits.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.0 = open.0.saturating_sub(1);
+        if let Some(key) = self.key
+            && let Some(n) = open.1.get_mut(&key)
+        {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&key);
+            }
+        }
+    }
+}
+
+/// Answers a connection over a cap with `503` and `Retry-After` (plain http; a TLS client
+/// is simply closed) and closes it, within two seconds. At most 64 such answers are in
+/// flight; beyond that a refused connection is closed at once.
+fn refuse(
+    stream: TcpStream,
+    remote: SocketAddr,
+    over: Over,
+    plain: bool,
+    limits: &Arc<ConnLimits>,
+) {
+    let what = match over {
+        Over::Total => "server.max_connections",
+        Over::Address => "server.max_connections_per_address",
+    };
+    if limits.warn_now() {
+        tracing::warn!(%remote, cap = what, "connection refused: too many open connections (logged once a minute)");
+    } else {
+        tracing::debug!(%remote, cap = what, "connection refused: too many open connections");
+    }
+    if !plain || limits.refusing.fetch_add(1, Ordering::AcqRel) >= 64 {
+        if plain {
+            limits.refusing.fetch_sub(1, Ordering::AcqRel);
+        }
+        return;
+    }
+    let body = format!("too many open connections ({what}); retry in a few seconds\n");
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let limits = limits.clone();
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            // Read what the client sent, so that closing does not reset the connection
+            // before the client has read the answer.
+            let mut sink = [0u8; 4096];
+            let mut left = 64 * 1024usize;
+            while left > 0 {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        })
+        .await;
+        limits.refusing.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// The soft open-files limit, if the platform tells (`None` also for "unlimited").
+fn open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Raises the soft open-files limit to the hard one (every connection is a descriptor; the
+/// usual soft default of 1024 is far below what a server needs). Returns (before, after).
+pub fn raise_open_files_limit() -> std::io::Result<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let lim = getrlimit(Resource::Nofile);
+        let Some(before) = lim.current else {
+            return Ok((u64::MAX, u64::MAX));
+        };
+        // An unlimited hard limit is not a valid soft one for NOFILE; a million is plenty.
+        let target = lim.maximum.unwrap_or(1 << 20);
+        if before >= target {
+            return Ok((before, before));
+        }
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(target),
+                maximum: lim.maximum,
+            },
+        )?;
+        Ok((before, target))
+    }
+    #[cfg(not(unix))]
+    Ok((0, 0))
 }
 
 /// Runs one request through the router within the per-request deadline.

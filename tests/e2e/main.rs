@@ -19,6 +19,7 @@ mod foundation;
 mod hostile;
 mod load;
 mod loops;
+mod msp;
 mod pipeline;
 mod plugin_crates;
 mod plugin_sandbox;

@@ -1210,3 +1210,26 @@ fn https_is_served_directly_and_doctor_checks_the_certificate_pair() {
         "{text}"
     );
 }
+
+#[test]
+fn a_legacy_argon2_hash_is_upgraded_to_hmac_at_the_next_successful_login_only() {
+    let srv = InProcess::start(Scripted::new(1), |_| {});
+    // `user` stores an argon2id hash, as versions before the HMAC form did.
+    srv.user("acme", "alice", "pw-alice-0123456789");
+    let hash = |srv: &InProcess| srv.store.qbwc_user("alice").unwrap().unwrap().password_hash;
+    assert!(hash(&srv).starts_with("$argon2id$"));
+    let soap = Soap::new(&srv.base);
+    assert_eq!(soap.authenticate("alice", "wrong-password-xxxxx").1, "nvu");
+    assert!(
+        hash(&srv).starts_with("$argon2id$"),
+        "a failed login changes nothing"
+    );
+    let (ticket, status) = soap.authenticate("alice", "pw-alice-0123456789");
+    assert_ne!(status, "nvu");
+    soap.text("closeConnection", &ticket);
+    let upgraded = hash(&srv);
+    assert!(upgraded.starts_with("$qbr-hmac-sha256$v=1$"), "{upgraded}");
+    // The same password still logs in, now against the HMAC form; a wrong one does not.
+    assert_ne!(soap.authenticate("alice", "pw-alice-0123456789").1, "nvu");
+    assert_eq!(soap.authenticate("alice", "wrong-password-xxxxx").1, "nvu");
+}

@@ -105,6 +105,20 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
+        // `free_port` is racy: another test's server may take the port first. Ours then fails
+        // to bind and exits; start again on another port.
+        for _ in 0..5 {
+            let mut server = Server::spawn(cwd, data_dir, extra, env);
+            match server.until_healthy() {
+                Ok(()) => return server,
+                Err(log) if log.contains("cannot listen") => continue,
+                Err(log) => panic!("server exited early: {log}"),
+            }
+        }
+        panic!("no free port for the server after 5 tries")
+    }
+
+    fn spawn(cwd: &Path, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let log = cwd.join(format!("server-{port}.log"));
@@ -119,26 +133,34 @@ impl Server {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut server = Server {
+        Server {
             child,
             base: format!("http://{listen}"),
             data_dir: data_dir.to_path_buf(),
             log,
             _tmp: None,
-        };
-        server.wait_healthy();
-        server
+        }
     }
 
     /// Waits until `/healthz` answers 200 or panics with the server's log.
     pub fn wait_healthy(&mut self) {
+        if let Err(log) = self.until_healthy() {
+            panic!("server exited early: {log}");
+        }
+    }
+
+    /// Waits until this server logged that it listens and `/healthz` answers 200 (the log
+    /// line tells our server from another one that took the port); `Err(log)` when it exited.
+    fn until_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("server exited early ({status}): {}", self.log_text());
+                return Err(format!("({status}) {}", self.log_text()));
             }
-            if get(&format!("{}/healthz", self.base)).is_ok_and(|(s, _)| s == 200) {
-                return;
+            if self.log_text().contains("qbridge is listening")
+                && get(&format!("{}/healthz", self.base)).is_ok_and(|(s, _)| s == 200)
+            {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -5,6 +5,7 @@
 //! the sizes so CI finishes in a few minutes on two cores. Wall-clock figures are reported,
 //! never asserted.
 
+mod login;
 mod micro;
 mod scale;
 mod soap;
@@ -21,16 +22,22 @@ pub struct BenchArgs {
     /// Small sizes (CI): a few minutes on two cores instead of the full run.
     #[arg(long)]
     quick: bool,
-    /// Only the scale curve (1k … 1M jobs queued and completed): several minutes.
-    #[arg(long)]
-    scale: bool,
     /// Also measure this other build (e.g. the previous release) on the scale curve, up to
-    /// 100k jobs queued (it may store one record per transaction).
+    /// 100k jobs queued (it may store one record per transaction). `--only scale` runs the
+    /// whole curve (1k … 1M jobs); otherwise it stops at 10k.
     #[arg(long, value_name = "BIN")]
     baseline: Option<PathBuf>,
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Run only these sections (comma-separated): startup, soap, login, hostile, plugins,
+    /// parse, swap, queue, scale. Default: all (the scale curve up to 10k jobs).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Start FILE as the server (and for its set-up commands) instead of this binary, to
+    /// measure another build — e.g. the commit before a change — with the same bench code.
+    #[arg(long, value_name = "FILE")]
+    server_exe: Option<PathBuf>,
     /// Internal: parse FILE as a receiveResponseXML body and print the peak-memory delta
     /// (runs in a child process so that its VmHWM belongs to the parse alone).
     #[arg(long, value_name = "FILE", hide = true)]
@@ -54,6 +61,7 @@ pub(crate) struct Sizes {
     pub parse_mb: &'static [usize],
     pub swaps: usize,
     pub queue_records: usize,
+    pub login_rounds: usize,
     /// Jobs waiting or finished on the scale curve.
     pub scale_jobs: &'static [usize],
 }
@@ -65,6 +73,7 @@ const QUICK: Sizes = Sizes {
     parse_mb: &[1, 10],
     swaps: 100,
     queue_records: 200,
+    login_rounds: 5,
     scale_jobs: &[1_000, 10_000],
 };
 
@@ -75,6 +84,7 @@ const FULL: Sizes = Sizes {
     parse_mb: &[1, 10, 50],
     swaps: 100,
     queue_records: 1_000,
+    login_rounds: 20,
     scale_jobs: &[1_000, 10_000, 100_000, 1_000_000],
 };
 
@@ -85,46 +95,78 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sizes = if args.quick { QUICK } else { FULL };
+    const SECTIONS: &[&str] = &[
+        "startup", "soap", "login", "hostile", "plugins", "parse", "swap", "queue", "scale",
+    ];
+    if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        anyhow::bail!(
+            "unknown bench section {bad:?}; choose from {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let run = |name: &str| args.only.is_empty() || args.only.iter().any(|s| s == name);
+    if let Some(exe) = &args.server_exe {
+        let exe = std::fs::canonicalize(exe)
+            .with_context(|| format!("--server-exe {}", exe.display()))?;
+        let _ = soap::SERVER_EXE.set(exe);
+    }
     let work = Workdir::new()?;
     let mut rows = Vec::new();
-    let this = std::env::current_exe().context("finding the qbridge binary")?;
-    let build = scale::Build {
-        label: "this build",
-        exe: &this,
-        batch_ingest: true,
-    };
-    let both = [scale::Backlog::Queued, scale::Backlog::Completed];
-    if let Some(exe) = &args.baseline {
-        let baseline = scale::Build {
-            label: "baseline",
-            exe,
-            batch_ingest: false,
+    if run("startup") {
+        rows.extend(soap::startup_and_size(work.path())?);
+    }
+    if run("soap") {
+        rows.extend(soap::throughput(work.path(), &sizes)?);
+    }
+    if run("login") {
+        rows.extend(login::logins(work.path(), sizes.login_rounds)?);
+    }
+    if run("hostile") {
+        rows.extend(login::hostile_body(work.path())?);
+    }
+    if run("plugins") {
+        rows.extend(micro::plugins(work.path(), sizes.plugin_calls)?);
+    }
+    if run("parse") {
+        rows.extend(micro::parse_memory(work.path(), sizes.parse_mb)?);
+    }
+    if run("swap") {
+        rows.extend(micro::hot_swap(work.path(), sizes.swaps)?);
+    }
+    if run("queue") {
+        rows.extend(micro::queue_transactions(work.path(), sizes.queue_records)?);
+    }
+    if run("scale") {
+        // The 100k and 1M points take many minutes: only when asked for by name.
+        let named = args.only.iter().any(|s| s == "scale");
+        let jobs = if named {
+            sizes.scale_jobs
+        } else {
+            QUICK.scale_jobs
         };
-        let sizes: Vec<usize> = sizes
-            .scale_jobs
-            .iter()
-            .copied()
-            .filter(|n| *n <= 100_000)
-            .collect();
-        rows.extend(scale::curve(
-            work.path(),
-            &baseline,
-            &sizes,
-            &[scale::Backlog::Queued],
-        )?);
+        let this = std::env::current_exe().context("finding the qbridge binary")?;
+        let build = scale::Build {
+            label: "this build",
+            exe: &this,
+            batch_ingest: true,
+        };
+        if let Some(exe) = &args.baseline {
+            let baseline = scale::Build {
+                label: "baseline",
+                exe,
+                batch_ingest: false,
+            };
+            let small: Vec<usize> = jobs.iter().copied().filter(|n| *n <= 100_000).collect();
+            rows.extend(scale::curve(
+                work.path(),
+                &baseline,
+                &small,
+                &[scale::Backlog::Queued],
+            )?);
+        }
+        let both = [scale::Backlog::Queued, scale::Backlog::Completed];
+        rows.extend(scale::curve(work.path(), &build, jobs, &both)?);
     }
-    if args.scale {
-        rows.extend(scale::curve(work.path(), &build, sizes.scale_jobs, &both)?);
-        println!("{}", markdown(&rows, args.quick));
-        return Ok(ExitCode::SUCCESS);
-    }
-    rows.extend(scale::curve(work.path(), &build, QUICK.scale_jobs, &both)?);
-    rows.extend(soap::startup_and_size(work.path())?);
-    rows.extend(soap::throughput(work.path(), &sizes)?);
-    rows.extend(micro::plugins(work.path(), sizes.plugin_calls)?);
-    rows.extend(micro::parse_memory(work.path(), sizes.parse_mb)?);
-    rows.extend(micro::hot_swap(work.path(), sizes.swaps)?);
-    rows.extend(micro::queue_transactions(work.path(), sizes.queue_records)?);
     println!("{}", markdown(&rows, args.quick));
     if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&rows)?;

@@ -101,9 +101,15 @@ impl Drop for ServerProcess {
     }
 }
 
-/// This very binary.
+/// The binary the servers and CLI calls run: `--server-exe`, or this very binary.
+pub(crate) static SERVER_EXE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// The server binary: `--server-exe`, or this very binary.
 fn this_exe() -> anyhow::Result<std::path::PathBuf> {
-    std::env::current_exe().context("finding the qbridge binary")
+    match SERVER_EXE.get() {
+        Some(exe) => Ok(exe.clone()),
+        None => std::env::current_exe().context("finding the qbridge binary"),
+    }
 }
 
 /// A qbridge executable, with no `QBRIDGE_*` settings leaking in from the caller.
@@ -148,7 +154,10 @@ pub(crate) fn agent() -> ureq::Agent {
 
 /// Start-up time to the first `/healthz` 200 on a fresh data dir, and the binary size.
 pub(crate) fn startup_and_size(work: &Path) -> anyhow::Result<Vec<Row>> {
-    let exe = std::env::current_exe()?;
+    let exe = match SERVER_EXE.get() {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()?,
+    };
     let size = std::fs::metadata(&exe)?.len();
     let (first, t_fresh) = ServerProcess::start(&work.join("startup"), &[])?;
     drop(first);
@@ -173,13 +182,13 @@ pub(crate) fn startup_and_size(work: &Path) -> anyhow::Result<Vec<Row>> {
 }
 
 /// One connection: a company file with its own Web Connector user.
-struct Conn {
-    name: String,
-    user: String,
-    password: String,
+pub(crate) struct Conn {
+    pub name: String,
+    pub user: String,
+    pub password: String,
 }
 
-fn deploy(data_dir: &Path, connections: usize) -> anyhow::Result<(Vec<Conn>, String)> {
+pub(crate) fn deploy(data_dir: &Path, connections: usize) -> anyhow::Result<(Vec<Conn>, String)> {
     let mut conns = Vec::new();
     for n in 0..connections {
         let name = format!("company{n:02}");

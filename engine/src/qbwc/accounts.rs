@@ -1,7 +1,8 @@
 //! Connections and Web Connector users: the operations behind `qbridge connection|user …` and
 //! the admin API, in one place so both validate names and handle passwords the same way.
-//! Passwords are generated here, returned once to the caller, and only their argon2id hash is
-//! stored.
+//! Passwords are generated here, returned once to the caller, and only their HMAC-SHA-256
+//! under the data dir's Web Connector password key is stored (see `auth`). Rotating a
+//! password or disabling a user ends that user's live sessions at once.
 
 use super::{auth, qwc};
 use crate::store::connections::ConnectionInfo;
@@ -59,9 +60,10 @@ pub fn add_connection(
     Ok(c)
 }
 
-fn new_password() -> Result<(String, String), AccountError> {
+fn new_password(store: &Store) -> Result<(String, String), AccountError> {
+    let key = auth::AuthKey::for_store(store).map_err(|e| AccountError::Password(e.to_string()))?;
     let password = auth::generate_password().map_err(|e| AccountError::Password(e.to_string()))?;
-    let hash = auth::hash_password(&password).map_err(|e| AccountError::Password(e.to_string()))?;
+    let hash = key.hash_generated(&password);
     Ok((password, hash))
 }
 
@@ -73,14 +75,15 @@ pub fn add_user(
     actor: &str,
 ) -> Result<String, AccountError> {
     check_name("user name", username, "._@-")?;
-    let (password, hash) = new_password()?;
+    let (password, hash) = new_password(store)?;
     store.add_qbwc_user(connection, username, &qwc::new_guid(), &hash, actor)?;
     Ok(password)
 }
 
-/// Replaces a user's password; returns the new one, to be shown once.
+/// Replaces a user's password and ends the user's live sessions (their next call is
+/// refused); returns the new password, to be shown once.
 pub fn rotate_password(store: &Store, username: &str, actor: &str) -> Result<String, AccountError> {
-    let (password, hash) = new_password()?;
+    let (password, hash) = new_password(store)?;
     store.set_qbwc_password(username, &hash, actor)?;
     Ok(password)
 }

@@ -3,8 +3,9 @@
 //!
 //! Parsing is a streaming pass with quick-xml over a body that is already size-capped. It
 //! refuses what QBWC never sends and attackers like: a DOCTYPE (entity bombs, XXE), nesting
-//! deeper than [`MAX_DEPTH`], entities other than the five predefined ones, and inner text
-//! (the escaped qbXML) longer than the caller's cap. Responses are written by hand in the
+//! deeper than [`MAX_DEPTH`], entities other than the five predefined ones, a parameter the
+//! method does not declare (or declares once and gets twice), and a parameter longer than its
+//! cap in [`params_of`] (the escaped qbXML: the caller's cap). Responses are written by hand in the
 //! exact shape an ASP.NET `.asmx` service produces, because that is what the .NET client in
 //! QBWC was built against: default namespace `http://developer.intuit.com/` on the
 //! `…Response` element, `<string>` items for arrays, and empty values as empty elements.
@@ -86,6 +87,69 @@ pub(crate) fn method_names() -> String {
         .join(", ")
 }
 
+/// How long one parameter may be, after unescaping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cap {
+    /// At most this many bytes.
+    Bytes(usize),
+    /// An embedded qbXML document: the caller's `max_text` (`qbwc.max_qbxml_bytes`).
+    Qbxml,
+}
+
+/// Longest ticket accepted (ours are 64 hex characters).
+pub(crate) const MAX_TICKET: usize = 256;
+/// Longest user name or password accepted.
+pub(crate) const MAX_CREDENTIAL: usize = 1024;
+/// Longest company-file path (Windows long paths are far shorter in practice).
+pub(crate) const MAX_PATH: usize = 1024;
+/// Longest free-text message (QuickBooks error texts, a rejection reason).
+pub(crate) const MAX_MESSAGE: usize = 8192;
+
+const TICKET: (&str, Cap) = ("ticket", Cap::Bytes(MAX_TICKET));
+const WC_TICKET: (&str, Cap) = ("wcTicket", Cap::Bytes(MAX_TICKET));
+const HRESULT: (&str, Cap) = ("hresult", Cap::Bytes(64));
+const MESSAGE: (&str, Cap) = ("message", Cap::Bytes(MAX_MESSAGE));
+
+/// The parameters each method declares (WSDL order, every one optional), with their caps.
+/// Anything else in a request is refused: the count is fixed and the names are known.
+pub(crate) fn params_of(method: Method) -> &'static [(&'static str, Cap)] {
+    match method {
+        // QBWC sends none; the guide documents `getServerVersion(ticket)` and a popular WSDL
+        // gives `serverVersion` a `strVersion`: both are accepted (and ignored).
+        Method::ServerVersion | Method::GetServerVersion => {
+            &[TICKET, ("strVersion", Cap::Bytes(64))]
+        }
+        Method::ClientVersion => &[("strVersion", Cap::Bytes(64))],
+        Method::Authenticate => &[
+            ("strUserName", Cap::Bytes(MAX_CREDENTIAL)),
+            ("strPassword", Cap::Bytes(MAX_CREDENTIAL)),
+        ],
+        Method::SendRequestXml => &[
+            TICKET,
+            ("strHCPResponse", Cap::Qbxml),
+            ("strCompanyFileName", Cap::Bytes(MAX_PATH)),
+            ("qbXMLCountry", Cap::Bytes(16)),
+            ("qbXMLMajorVers", Cap::Bytes(16)),
+            ("qbXMLMinorVers", Cap::Bytes(16)),
+        ],
+        Method::ReceiveResponseXml => &[TICKET, ("response", Cap::Qbxml), HRESULT, MESSAGE],
+        Method::ConnectionError => &[TICKET, HRESULT, MESSAGE],
+        Method::GetLastError | Method::CloseConnection => &[TICKET],
+        Method::GetInteractiveUrl => &[WC_TICKET, ("sessionID", Cap::Bytes(MAX_TICKET))],
+        Method::InteractiveDone => &[WC_TICKET],
+        Method::InteractiveRejected => &[WC_TICKET, ("reason", Cap::Bytes(MAX_MESSAGE))],
+    }
+}
+
+fn param_list(method: Method) -> String {
+    let names: Vec<&str> = params_of(method).iter().map(|(n, _)| *n).collect();
+    if names.is_empty() {
+        "no parameters".into()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// A parsed request: the method and its parameters by local name, in body order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoapRequest {
@@ -121,6 +185,12 @@ pub enum EnvelopeError {
     Entity(String),
     #[error("a parameter is longer than the {0}-byte limit for embedded qbXML")]
     TextTooLong(usize),
+    #[error("parameter `{name}` is longer than its {limit}-byte limit")]
+    ParamTooLong { name: &'static str, limit: usize },
+    #[error("`{method}` has no parameter `{name}`; it takes {allowed}", method = method.name(), allowed = param_list(*method))]
+    UnknownParam { method: Method, name: String },
+    #[error("parameter `{name}` appears more than once in `{method}`", method = method.name())]
+    DuplicateParam { method: Method, name: &'static str },
     #[error("the XML is not well-formed: {0}")]
     Malformed(String),
     #[error("the body is not a SOAP 1.1 envelope with a soap:Body")]
@@ -147,9 +217,20 @@ pub fn parse(body: &[u8], max_text: usize) -> Result<SoapRequest, EnvelopeError>
     })
 }
 
-/// Names the method of a body whose first bytes are `prefix`, as soon as they show it.
-/// `None` means "cannot tell yet"; an error means the prefix is already unacceptable.
-pub(crate) fn sniff_method(prefix: &[u8]) -> Result<Option<Method>, EnvelopeError> {
+/// What the first bytes of a body tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Sniffed {
+    /// The method, once its element has started.
+    pub method: Option<Method>,
+    /// The ticket, when the method's first parameter is a complete `ticket` (or `wcTicket`).
+    pub ticket: Option<String>,
+}
+
+/// Reads the start of a body whose first bytes are `prefix`: the method and, when the first
+/// parameter is the ticket (WSDL order, as QBWC sends it), the ticket. Parameter names and
+/// caps are checked as far as the prefix goes, so a body of unknown elements is refused here.
+/// An error means the prefix is already unacceptable.
+pub(crate) fn sniff(prefix: &[u8]) -> Result<Sniffed, EnvelopeError> {
     // Cut at the last whole UTF-8 character: the prefix may end mid-sequence.
     let text = match std::str::from_utf8(prefix) {
         Ok(t) => t,
@@ -160,10 +241,19 @@ pub(crate) fn sniff_method(prefix: &[u8]) -> Result<Option<Method>, EnvelopeErro
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut walker = Walker::new(text, usize::MAX);
-    match walker.run(true) {
-        Ok(()) => Ok(walker.method),
+    let result = walker.run(true);
+    let sniffed = |w: &Walker<'_>| Sniffed {
+        method: w.method,
+        ticket: w
+            .params
+            .first()
+            .filter(|(n, _)| w.first_param_closed && (n == "ticket" || n == "wcTicket"))
+            .map(|(_, v)| v.clone()),
+    };
+    match result {
+        Ok(()) => Ok(sniffed(&walker)),
         // A truncated prefix ends in a parse error; what was seen before it still counts.
-        Err(EnvelopeError::Malformed(_)) => Ok(walker.method),
+        Err(EnvelopeError::Malformed(_)) => Ok(sniffed(&walker)),
         Err(e) => Err(e),
     }
 }
@@ -188,6 +278,10 @@ struct Walker<'a> {
     method_depth: usize,
     method: Option<Method>,
     params: Vec<(String, String)>,
+    /// Cap of the parameter being read.
+    cap: Cap,
+    /// True once the first parameter's element has closed.
+    first_param_closed: bool,
 }
 
 impl<'a> Walker<'a> {
@@ -204,11 +298,13 @@ impl<'a> Walker<'a> {
             method_depth: 0,
             method: None,
             params: Vec::new(),
+            cap: Cap::Bytes(0),
+            first_param_closed: false,
         }
     }
 
-    /// Walks the document; with `stop_at_method` it returns as soon as the method is known.
-    fn run(&mut self, stop_at_method: bool) -> Result<(), EnvelopeError> {
+    /// Walks the document; `sniffing` a prefix, a missing method is not an error.
+    fn run(&mut self, sniffing: bool) -> Result<(), EnvelopeError> {
         loop {
             let event = self
                 .reader
@@ -232,13 +328,26 @@ impl<'a> Walker<'a> {
                                 .ok_or_else(|| EnvelopeError::UnknownMethod(bounded(name)))?;
                             self.method = Some(method);
                             self.method_depth = self.depth;
-                            if stop_at_method {
-                                return Ok(());
-                            }
                             Place::Method
                         }
                         (Place::Method, name) => {
+                            let method = self.method.unwrap_or(Method::ServerVersion);
+                            let Some((known, cap)) =
+                                params_of(method).iter().find(|(n, _)| *n == name)
+                            else {
+                                return Err(EnvelopeError::UnknownParam {
+                                    method,
+                                    name: bounded(name),
+                                });
+                            };
+                            if self.params.iter().any(|(n, _)| n == known) {
+                                return Err(EnvelopeError::DuplicateParam {
+                                    method,
+                                    name: known,
+                                });
+                            }
                             self.params.push((name.to_string(), String::new()));
+                            self.cap = *cap;
                             Place::Param
                         }
                         (other, _) => other,
@@ -247,6 +356,7 @@ impl<'a> Walker<'a> {
                 Event::End(_) => {
                     if self.place == Place::Param && self.depth == self.method_depth + 1 {
                         self.place = Place::Method;
+                        self.first_param_closed = true;
                     } else if self.place == Place::Method && self.depth == self.method_depth {
                         self.place = Place::AfterMethod;
                     }
@@ -271,7 +381,7 @@ impl<'a> Walker<'a> {
                     if self.depth != 0 {
                         return Err(EnvelopeError::Malformed("the document ends early".into()));
                     }
-                    if self.method.is_none() && !stop_at_method {
+                    if self.method.is_none() && !sniffing {
                         return Err(if self.place == Place::Outside {
                             EnvelopeError::NotSoap
                         } else {
@@ -289,9 +399,21 @@ impl<'a> Walker<'a> {
         if self.place != Place::Param {
             return Ok(());
         }
-        if let Some((_, value)) = self.params.last_mut() {
-            if value.len() + text.len() > self.max_text {
-                return Err(EnvelopeError::TextTooLong(self.max_text));
+        let cap = self.cap;
+        if let Some((name, value)) = self.params.last_mut() {
+            match cap {
+                Cap::Qbxml if value.len() + text.len() > self.max_text => {
+                    return Err(EnvelopeError::TextTooLong(self.max_text));
+                }
+                Cap::Bytes(limit) if value.len() + text.len() > limit => {
+                    let name = params_of(self.method.unwrap_or(Method::ServerVersion))
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .find(|n| n == name)
+                        .unwrap_or("?");
+                    return Err(EnvelopeError::ParamTooLong { name, limit });
+                }
+                _ => {}
             }
             value.push_str(text);
         }
@@ -429,13 +551,24 @@ mod tests {
         let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
         assert_eq!(parse(deep.as_bytes(), 1024), Err(EnvelopeError::NotSoap));
         let deep = wrap(&format!(
-            "<getLastError>{}{}</getLastError>",
+            "<getLastError><ticket>{}{}</ticket></getLastError>",
             "<a>".repeat(10_000),
             "</a>".repeat(10_000)
         ));
         assert_eq!(parse(deep.as_bytes(), 1024), Err(EnvelopeError::TooDeep));
         let long = wrap(&format!(
             "<getLastError><ticket>{}</ticket></getLastError>",
+            "x".repeat(2000)
+        ));
+        assert_eq!(
+            parse(long.as_bytes(), 1024),
+            Err(EnvelopeError::ParamTooLong {
+                name: "ticket",
+                limit: MAX_TICKET
+            })
+        );
+        let long = wrap(&format!(
+            "<receiveResponseXML><ticket>t</ticket><response>{}</response></receiveResponseXML>",
             "x".repeat(2000)
         ));
         assert_eq!(
@@ -449,15 +582,60 @@ mod tests {
     }
 
     #[test]
-    fn sniff_names_the_method_from_a_prefix() {
-        let body = wrap(
-            r#"<receiveResponseXML xmlns="http://developer.intuit.com/"><ticket>t</ticket><response>&lt;QBX"#,
+    fn sniff_names_the_method_and_the_leading_ticket_from_a_prefix() {
+        let body = format!(
+            r#"{ENVELOPE_OPEN}<receiveResponseXML xmlns="http://developer.intuit.com/"><ticket>t&amp;1</ticket><response>&lt;QBX"#,
         );
+        let cut = body.find("</ticket>").unwrap() + 3;
+        let s = sniff(&body.as_bytes()[..cut]).unwrap();
+        assert_eq!(s.method, Some(Method::ReceiveResponseXml));
+        assert_eq!(s.ticket, None, "the ticket is not complete yet");
+        let s = sniff(body.as_bytes()).unwrap();
+        assert_eq!(s.ticket.as_deref(), Some("t&1"));
+        assert_eq!(sniff(b"<?xml version").unwrap(), Sniffed::default());
+        // A ticket that is not the first parameter does not count.
+        let late = wrap(r#"<receiveResponseXML><hresult /><ticket>t</ticket><response>"#);
+        assert_eq!(sniff(late.as_bytes()).unwrap().ticket, None);
+        // Empty elements that are no parameter of the method are refused at once.
+        let junk = wrap(&format!("<receiveResponseXML>{}", "<a/>".repeat(100)));
+        assert!(matches!(
+            sniff(junk.as_bytes()),
+            Err(EnvelopeError::UnknownParam { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_duplicate_and_extra_parameters_are_refused_by_name() {
+        let unknown = wrap(
+            r#"<authenticate xmlns="http://developer.intuit.com/"><strUserName>u</strUserName><strPassword>p</strPassword><isAdmin>1</isAdmin></authenticate>"#,
+        );
+        let e = parse(unknown.as_bytes(), 1024).unwrap_err();
         assert_eq!(
-            sniff_method(body.as_bytes()).unwrap(),
-            Some(Method::ReceiveResponseXml)
+            e.to_string(),
+            "`authenticate` has no parameter `isAdmin`; it takes strUserName, strPassword"
         );
-        assert_eq!(sniff_method(b"<?xml version").unwrap(), None);
+        let dup = wrap(r#"<getLastError><ticket>a</ticket><ticket>b</ticket></getLastError>"#);
+        assert_eq!(
+            parse(dup.as_bytes(), 1024),
+            Err(EnvelopeError::DuplicateParam {
+                method: Method::GetLastError,
+                name: "ticket"
+            })
+        );
+        let extra = wrap(r#"<clientVersion><strVersion>1</strVersion><b/></clientVersion>"#);
+        assert_eq!(
+            parse(extra.as_bytes(), 1024).unwrap_err().to_string(),
+            "`clientVersion` has no parameter `b`; it takes strVersion"
+        );
+        // Missing parameters are allowed (the WSDL makes each optional) and read as empty.
+        let r = parse(wrap("<closeConnection />").as_bytes(), 1024).unwrap();
+        assert_eq!(r.param("ticket"), "");
+        // Every parameter of every method has a cap.
+        for (m, _) in METHODS {
+            for (name, cap) in params_of(*m) {
+                assert!(matches!(cap, Cap::Qbxml | Cap::Bytes(1..=8192)), "{name}");
+            }
+        }
     }
 
     #[test]

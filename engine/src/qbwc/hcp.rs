@@ -9,7 +9,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use super::envelope::MAX_DEPTH;
-use crate::store::connections::HostInfo;
+use crate::store::connections::{HostInfo, capped};
 
 /// The highest qbXML version qbridge speaks.
 pub const MAX_QBXML: (u32, u32) = (16, 0);
@@ -71,7 +71,8 @@ pub fn parse(xml: &str, owner_id: &str) -> Result<Hcp, HcpError> {
                 }
             }
             Event::End(_) => {
-                let value = text.trim().to_string();
+                // Every kept value is short; QuickBooks' own are far below these caps.
+                let value = capped(text.trim(), 256).to_string();
                 let parent = path.len().checked_sub(2).map(|i| path[i].as_str());
                 match (parent, path.last().map(String::as_str)) {
                     (Some("HostRet"), Some("ProductName")) => host.product_name = value,
@@ -81,9 +82,9 @@ pub fn parse(xml: &str, owner_id: &str) -> Result<Hcp, HcpError> {
                     (Some("HostRet"), Some("MinorVersion")) => {
                         host.minor = value.parse().unwrap_or(0)
                     }
-                    (Some("HostRet"), Some("Country")) => host.country = value,
+                    (Some("HostRet"), Some("Country")) => host.country = capped(&value, 16).into(),
                     (Some("HostRet"), Some("SupportedQBXMLVersion"))
-                        if host.supported_versions.len() < 100 =>
+                        if host.supported_versions.len() < 100 && value.len() <= 16 =>
                     {
                         host.supported_versions.push(value)
                     }
@@ -91,7 +92,7 @@ pub fn parse(xml: &str, owner_id: &str) -> Result<Hcp, HcpError> {
                     (Some("DataExtRet"), Some("DataExtName")) => ext.1 = value,
                     (Some("DataExtRet"), Some("DataExtValue")) => ext.2 = value,
                     (_, Some("DataExtRet")) if same_guid(&ext.0, owner_id) && ext.1 == "FileID" => {
-                        host.file_id_stamp = Some(ext.2.clone());
+                        host.file_id_stamp = Some(capped(&ext.2, 64).to_string());
                     }
                     _ => {}
                 }

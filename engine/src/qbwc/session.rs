@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::envelope::{Method, Reply, SoapRequest};
+use super::auth::{self, Verdict};
+use super::envelope::{MAX_CREDENTIAL, MAX_TICKET, Method, Reply, SoapRequest};
 use super::work::{SessionContext, SessionEnd, WorkError};
 use super::{Service, advice, hcp, qwc};
 use crate::store::connections::{
@@ -20,11 +21,8 @@ use crate::store::connections::{
 };
 use crate::store::{Store, StoreError};
 
-/// Longest user name or password looked at; longer ones are rejected before any work.
-const MAX_CREDENTIAL: usize = 1024;
-
 /// Text `getLastError` gives for a ticket the store does not know.
-const UNKNOWN_TICKET: &str = "This Web Connector session is no longer valid (it was closed, timed out, or the qbridge server restarted). The Web Connector starts a new one at its next scheduled run.";
+const UNKNOWN_TICKET: &str = "This Web Connector session is no longer valid (it was closed, timed out, its user was disabled or given a new password, or the qbridge server restarted). The Web Connector starts a new one at its next scheduled run.";
 
 /// A request the protocol's own error paths cannot answer: the server cannot serve it now
 /// (a soap:Server fault). Wrong requests are refused earlier, by the envelope parser.
@@ -110,14 +108,14 @@ fn new_ticket() -> Result<(String, String), Failure> {
     Ok((ticket, hash))
 }
 
-fn ticket_hash(ticket: &str) -> String {
+pub(crate) fn ticket_hash(ticket: &str) -> String {
     Sha256::digest(ticket.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-fn rules(svc: &Service) -> LeaseRules {
+pub(crate) fn rules(svc: &Service) -> LeaseRules {
     LeaseRules {
         idle_ms: svc.config.qbwc_session_idle.as_millis() as i64,
         absolute_ms: svc.config.qbwc_session_max.as_millis() as i64,
@@ -176,6 +174,7 @@ async fn notify_ended(svc: &Arc<Service>, ended: Vec<(SessionState, EndReason)>)
             EndReason::Expired => SessionEnd::Expired,
             EndReason::ConnectionError => SessionEnd::ConnectionError,
             EndReason::Abandoned => SessionEnd::Abandoned,
+            EndReason::Revoked => SessionEnd::Revoked,
         };
         tracing::info!(session = state.id, connection = %state.connection, ?how, "QBWC session ended");
         let ctx = context(&state);
@@ -189,7 +188,7 @@ async fn notify_ended(svc: &Arc<Service>, ended: Vec<(SessionState, EndReason)>)
 
 /// The live session for `ticket`, lease extended; `None` for unknown or expired tickets.
 async fn live(svc: &Arc<Service>, ticket: &str) -> Result<Option<SessionState>, Failure> {
-    if ticket.is_empty() || ticket.len() > 256 {
+    if ticket.is_empty() || ticket.len() > MAX_TICKET {
         return Ok(None);
     }
     let hash = ticket_hash(ticket);
@@ -198,6 +197,11 @@ async fn live(svc: &Arc<Service>, ticket: &str) -> Result<Option<SessionState>, 
         SessionLookup::Live(s) => Ok(Some(s)),
         SessionLookup::Expired(s) => {
             notify_ended(svc, vec![(s, EndReason::Expired)]).await;
+            Ok(None)
+        }
+        SessionLookup::Revoked(s) => {
+            tracing::warn!(session = s.id, connection = %s.connection, username = %s.username, "QBWC call refused: the session's user was disabled or given a new password");
+            notify_ended(svc, vec![(s, EndReason::Revoked)]).await;
             Ok(None)
         }
         SessionLookup::Unknown => Ok(None),
@@ -210,27 +214,53 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
     // Rejections still carry a (useless) ticket: QBWC expects one in every answer.
     let (decoy, _) = new_ticket()?;
     let answer = |ticket: &str, status: &str| Reply::Strings(vec![ticket.into(), status.into()]);
-    if username.is_empty()
-        || username.len() > MAX_CREDENTIAL
-        || password.len() > MAX_CREDENTIAL
-        || !svc.guard.admit(&username, ip)
-    {
-        tracing::warn!(%ip, "QBWC login refused before verification (rate limit or bad input)");
+    let shown = || username.chars().take(64).collect::<String>();
+    if username.is_empty() || username.len() > MAX_CREDENTIAL || password.len() > MAX_CREDENTIAL {
+        svc.guard.charge_failure(&username, ip);
+        tracing::warn!(%ip, "QBWC login refused: empty or overlong credentials");
         return Ok(answer(&decoy, "nvu"));
     }
+    if !svc.guard.allowed(&username, ip) {
+        tracing::warn!(%ip, username = %shown(), "QBWC login refused before verification: too many failed attempts from this address or for this user");
+        return Ok(answer(&decoy, "nvu"));
+    }
+    let key = match &svc.key {
+        Ok(k) => k.clone(),
+        Err(e) => return Err(Failure::Server(e.clone())),
+    };
     let name = username.clone();
     let user = db(svc, move |s| s.qbwc_user(&name)).await?;
-    let verified = svc
+    let verdict = svc
         .guard
-        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .verify(
+            &key,
+            password.clone(),
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await;
-    let user = match user {
-        Some(u) if verified && !u.disabled => u,
+    let user = match (user, verdict) {
+        (_, Verdict::Busy) => {
+            tracing::warn!(%ip, username = %shown(), "QBWC login answered busy: the password verification queue is full");
+            return Ok(answer(&decoy, "busy"));
+        }
+        (Some(u), Verdict::Match) if !u.disabled => u,
         _ => {
-            tracing::warn!(%ip, username = %username.chars().take(64).collect::<String>(), "QBWC login failed: unknown user, wrong password or disabled user");
+            svc.guard.charge_failure(&username, ip);
+            tracing::warn!(%ip, username = %shown(), "QBWC login failed: unknown user, wrong password or disabled user");
             return Ok(answer(&decoy, "nvu"));
         }
     };
+    if auth::is_legacy_hash(&user.password_hash) {
+        // The password is right: store it in the HMAC form from now on.
+        let (id, old, new) = (
+            user.id,
+            user.password_hash.clone(),
+            key.hash_generated(&password),
+        );
+        if db(svc, move |s| s.upgrade_qbwc_password_hash(id, &old, &new)).await? {
+            tracing::info!(username = %user.username, "Web Connector password hash upgraded from argon2id to HMAC-SHA-256");
+        }
+    }
     let connection_id = user.connection_id;
     match work(svc, move |w| w.has_work(connection_id)).await {
         Ok(true) => {}

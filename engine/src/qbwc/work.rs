@@ -35,6 +35,8 @@ pub enum SessionEnd {
     ConnectionError,
     /// Left behind by an earlier engine process.
     Abandoned,
+    /// Its user was disabled or had its password rotated.
+    Revoked,
 }
 
 /// A pipeline failure; its text is what `getLastError` shows the Web Connector user.

@@ -1,11 +1,17 @@
 //! QBWC connections (one per QuickBooks company file), the Web Connector users that may log
 //! in to each, and the sessions (leases) those logins hold.
 //!
-//! Secrets never reach this table in clear: users carry an argon2id PHC string, sessions the
-//! SHA-256 of their ticket. A session is live only while its lease runs, its absolute
-//! lifetime has not passed and it was handed out by *this* process (`boot_id`): a restart
-//! therefore invalidates every old ticket at once, and a crashed Web Connector can never
-//! lock a company file for longer than one idle lease.
+//! Secrets never reach this table in clear: users carry an HMAC-SHA-256 of their generated
+//! password under the server key (or, from older versions, an argon2id PHC string, replaced
+//! at the next successful login), sessions the SHA-256 of their ticket. A session is live only
+//! while its lease runs, its absolute lifetime has not passed and it was handed out by *this*
+//! process (`boot_id`): a restart therefore invalidates every old ticket at once, and a crashed
+//! Web Connector can never lock a company file for longer than one idle lease. Disabling a
+//! user or rotating its password revokes its sessions in the same transaction (their lease is
+//! set to [`REVOKED`]): the next call with their ticket is refused and the company file is free.
+//!
+//! Every string a Web Connector reports is capped before it is stored ([`MAX_STORED`]), so a
+//! client cannot grow the database or the admin pages with one call.
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
@@ -104,6 +110,8 @@ pub enum EndReason {
     ConnectionError,
     /// Handed out by an earlier engine process.
     Abandoned,
+    /// Its user was disabled or had its password rotated.
+    Revoked,
 }
 
 impl EndReason {
@@ -113,6 +121,7 @@ impl EndReason {
             EndReason::Expired => "expired",
             EndReason::ConnectionError => "connection_error",
             EndReason::Abandoned => "abandoned",
+            EndReason::Revoked => "revoked",
         }
     }
 }
@@ -157,6 +166,9 @@ pub enum SessionLookup {
     Live(SessionState),
     /// The session existed but had expired (now ended); the caller tells the pipeline.
     Expired(SessionState),
+    /// The session's user was disabled or its password rotated (now ended); the caller tells
+    /// the pipeline.
+    Revoked(SessionState),
     /// No open session has this ticket (never issued, closed, or from an earlier process).
     Unknown,
 }
@@ -175,6 +187,25 @@ pub struct Negotiated<'a> {
 }
 
 const META_OWNER_ID: &str = "qbwc.owner_id";
+
+/// `lease_until` of a revoked session: a lease that ended before it began.
+pub const REVOKED: i64 = -1;
+
+/// Longest Web Connector-reported string stored (path, country, product name, error text…);
+/// the SOAP layer refuses longer parameters already, this is the last line.
+pub const MAX_STORED: usize = 8192;
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub fn capped(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
 
 const SESSION_COLUMNS: &str = "s.id, s.connection_id, c.name, c.company_file, s.user_id, \
      u.username, s.company_file, s.country, s.qbxml_major, s.qbxml_minor, s.negotiated, \
@@ -467,11 +498,29 @@ impl Store {
                     "Web Connector user {username:?} (see `qbridge user list`)"
                 )));
             }
+            revoke_sessions(tx, username)?;
             audit(tx, actor, "qbwc_user.rotate_password", username)
         })
     }
 
-    /// Disables a user: every later login gets `nvu`.
+    /// Replaces a legacy (argon2id) hash by its HMAC form after a successful login, unless the
+    /// password changed meanwhile. True when replaced.
+    pub fn upgrade_qbwc_password_hash(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE qbwc_user SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
+                params![user_id, old_hash, new_hash],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Disables a user: every later login gets `nvu`, and its live sessions end now.
     pub fn disable_qbwc_user(&self, username: &str, actor: &str) -> Result<(), StoreError> {
         self.write(|tx| {
             update_user(
@@ -479,6 +528,7 @@ impl Store {
                 "UPDATE qbwc_user SET disabled = 1 WHERE username = ?1",
                 username,
             )?;
+            revoke_sessions(tx, username)?;
             audit(tx, actor, "qbwc_user.disable", username)
         })
     }
@@ -531,6 +581,7 @@ impl Store {
         path: &str,
         warn: impl FnOnce((&str, &str), (&str, &str)) -> String,
     ) -> Result<Option<String>, StoreError> {
+        let path = capped(path, MAX_STORED);
         self.write(|tx| {
             tx.execute(
                 "UPDATE qbwc_user SET reported_path = ?2 WHERE id = ?1",
@@ -573,6 +624,7 @@ impl Store {
 
     /// Stores what QuickBooks reported about itself on the connection.
     pub fn record_host_info(&self, connection_id: i64, host: &HostInfo) -> Result<(), StoreError> {
+        let versions = host.supported_versions.join(",");
         self.write(|tx| {
             tx.execute(
                 "UPDATE qbwc_connection SET product_name = ?2, edition = ?3, qb_major = ?4,
@@ -580,13 +632,13 @@ impl Store {
                     qbxml_major = ?9, qbxml_minor = ?10 WHERE id = ?1",
                 params![
                     connection_id,
-                    host.product_name,
-                    host.edition,
+                    capped(&host.product_name, 256),
+                    capped(&host.edition, 64),
                     host.major,
                     host.minor,
-                    host.country,
-                    host.supported_versions.join(","),
-                    host.file_id_stamp,
+                    capped(&host.country, 16),
+                    capped(&versions, 1024),
+                    host.file_id_stamp.as_deref().map(|s| capped(s, 64)),
                     host.qbxml_version.0,
                     host.qbxml_version.1
                 ],
@@ -601,6 +653,7 @@ impl Store {
         connection_id: i64,
         text: &str,
     ) -> Result<(), StoreError> {
+        let text = capped(text, 2 * MAX_STORED);
         self.write(|tx| {
             tx.execute(
                 "UPDATE qbwc_connection SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
@@ -676,6 +729,10 @@ impl Store {
                 end(tx, state.id, EndReason::Abandoned, now)?;
                 return Ok(SessionLookup::Unknown);
             }
+            if lease_until == REVOKED {
+                end(tx, state.id, EndReason::Revoked, now)?;
+                return Ok(SessionLookup::Revoked(state));
+            }
             if lease_until <= now || created_at + rules.absolute_ms <= now {
                 end(tx, state.id, EndReason::Expired, now)?;
                 return Ok(SessionLookup::Expired(state));
@@ -685,6 +742,29 @@ impl Store {
                 params![state.id, now, now + rules.idle_ms],
             )?;
             Ok(SessionLookup::Live(state))
+        })
+    }
+
+    /// Whether `ticket_hash` names a live session, and if so whether it awaits a response —
+    /// without extending its lease or ending it (the SOAP layer asks this before it lets a
+    /// body grow past the small limit). `None`: no live session.
+    pub fn qbwc_session_awaiting(
+        &self,
+        ticket_hash: &str,
+        rules: LeaseRules,
+    ) -> Result<Option<bool>, StoreError> {
+        let boot = self.boot_id().to_string();
+        let now = now_ms();
+        self.read(|c| {
+            c.query_row(
+                "SELECT awaiting_response FROM qbwc_session
+                 WHERE ticket_hash = ?1 AND closed_at IS NULL AND boot_id = ?2
+                   AND lease_until > ?3 AND created_at + ?4 > ?3",
+                params![ticket_hash, boot, now, rules.absolute_ms],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::from)
         })
     }
 
@@ -700,8 +780,8 @@ impl Store {
                     qbxml_minor = ?5, wrong_file = ?6, negotiated = 1 WHERE id = ?1",
                 params![
                     session_id,
-                    n.company_file,
-                    n.country,
+                    capped(n.company_file, MAX_STORED),
+                    capped(n.country, 16),
                     n.qbxml_version.0,
                     n.qbxml_version.1,
                     n.wrong_file
@@ -721,7 +801,11 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "UPDATE qbwc_session SET awaiting_response = ?2, last_error = ?3 WHERE id = ?1",
-                params![session_id, awaiting_response, last_error],
+                params![
+                    session_id,
+                    awaiting_response,
+                    capped(last_error, 2 * MAX_STORED)
+                ],
             )?;
             Ok(())
         })
@@ -737,7 +821,7 @@ impl Store {
             tx.execute(
                 "UPDATE qbwc_session SET connection_errors = connection_errors + 1, last_error = ?2
                  WHERE id = ?1",
-                params![session_id, last_error],
+                params![session_id, capped(last_error, 2 * MAX_STORED)],
             )?;
             Ok(tx.query_row(
                 "SELECT connection_errors FROM qbwc_session WHERE id = ?1",
@@ -761,7 +845,17 @@ fn end(tx: &Transaction<'_>, id: i64, reason: EndReason, now: i64) -> Result<boo
     Ok(n == 1)
 }
 
-/// Ends open sessions that are expired or belong to an earlier process.
+/// Revokes the open sessions of `username`: their lease ends now, so the next call with their
+/// ticket ends them as [`EndReason::Revoked`] and the company file can be claimed at once.
+fn revoke_sessions(tx: &Transaction<'_>, username: &str) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "UPDATE qbwc_session SET lease_until = ?2
+         WHERE closed_at IS NULL AND user_id = (SELECT id FROM qbwc_user WHERE username = ?1)",
+        params![username, REVOKED],
+    )?)
+}
+
+/// Ends open sessions that are expired, revoked or belong to an earlier process.
 fn reap(
     tx: &Transaction<'_>,
     boot: &str,
@@ -779,9 +873,11 @@ fn reap(
         .collect::<Result<Vec<_>, _>>()?;
     drop(stmt);
     let mut ended = Vec::with_capacity(stale.len());
-    for (state, _, _, session_boot) in stale {
+    for (state, _, lease_until, session_boot) in stale {
         let reason = if session_boot != boot {
             EndReason::Abandoned
+        } else if lease_until == REVOKED {
+            EndReason::Revoked
         } else {
             EndReason::Expired
         };
@@ -864,6 +960,69 @@ mod tests {
             matches!(claim, Claim::Granted(_)),
             "not busy after a restart"
         );
+    }
+
+    #[test]
+    fn disabling_or_rotating_revokes_live_sessions_at_once() {
+        let (_d, s) = store();
+        s.add_connection("acme", "{F}", "", "test").unwrap();
+        let u = s
+            .add_qbwc_user("acme", "alice", "{U1}", "$h", "test")
+            .unwrap();
+        let (claim, _) = s.claim_qbwc_session("t1", &u, RULES).unwrap();
+        assert!(matches!(claim, Claim::Granted(_)));
+        assert_eq!(s.qbwc_session_awaiting("t1", RULES).unwrap(), Some(false));
+        s.set_qbwc_password("alice", "$h2", "test").unwrap();
+        assert_eq!(s.qbwc_session_awaiting("t1", RULES).unwrap(), None);
+        assert!(matches!(
+            s.touch_qbwc_session("t1", RULES).unwrap(),
+            SessionLookup::Revoked(_)
+        ));
+        assert_eq!(
+            s.touch_qbwc_session("t1", RULES).unwrap(),
+            SessionLookup::Unknown
+        );
+        // A revoked session that never calls again frees the file for the next login.
+        let (claim, _) = s.claim_qbwc_session("t2", &u, RULES).unwrap();
+        assert!(matches!(claim, Claim::Granted(_)));
+        s.disable_qbwc_user("alice", "test").unwrap();
+        let (claim, ended) = s.claim_qbwc_session("t3", &u, RULES).unwrap();
+        assert!(matches!(claim, Claim::Granted(_)), "the file is free");
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].1, EndReason::Revoked);
+        assert!(s.upgrade_qbwc_password_hash(u.id, "$h2", "$h3").unwrap());
+        assert!(!s.upgrade_qbwc_password_hash(u.id, "$h2", "$h4").unwrap());
+    }
+
+    #[test]
+    fn reported_strings_are_capped_before_they_are_stored() {
+        let (_d, s) = store();
+        s.add_connection("acme", "{F}", "", "test").unwrap();
+        let u = s
+            .add_qbwc_user("acme", "alice", "{U1}", "$h", "test")
+            .unwrap();
+        let long = "é".repeat(MAX_STORED);
+        s.record_reported_path(u.id, &long, |_, _| String::new())
+            .unwrap();
+        let stored = s
+            .qbwc_user("alice")
+            .unwrap()
+            .unwrap()
+            .reported_path
+            .unwrap();
+        assert!(stored.len() <= MAX_STORED && long.starts_with(&stored));
+        s.record_host_info(
+            u.connection_id,
+            &HostInfo {
+                product_name: "Q".repeat(100_000),
+                country: "U".repeat(100),
+                ..HostInfo::default()
+            },
+        )
+        .unwrap();
+        let host = s.connection("acme").unwrap().host.unwrap();
+        assert_eq!((host.product_name.len(), host.country.len()), (256, 16));
+        assert_eq!(capped("abc", 2), "ab");
     }
 
     #[test]
