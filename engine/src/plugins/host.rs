@@ -558,6 +558,7 @@ impl Generation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn panic_message_is_the_line_after_the_location() {
@@ -567,6 +568,57 @@ mod tests {
             Some("rogue fixture panics on purpose")
         );
         assert_eq!(panic_message("nothing here"), None);
+    }
+
+    /// A WebAssembly module that declares `count` memories of `pages` 64 KiB pages each
+    /// (multi-memory), assembled by hand: what a plugin trying to multiply its memory limit
+    /// would ship.
+    fn module_with_memories(count: u8, pages: u8) -> Vec<u8> {
+        let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+        // Memory section (id 5): a vector of limits, each `0x00 min` (no maximum).
+        let mut section = vec![count];
+        for _ in 0..count {
+            section.extend([0x00, pages]);
+        }
+        bytes.push(5);
+        bytes.push(section.len() as u8);
+        bytes.extend(section);
+        bytes
+    }
+
+    /// The sandbox's store limiter contains a guest that creates many memories: together
+    /// they may not exceed the per-instance budget, however small each is — and a module
+    /// within the budget instantiates in the same kind of store.
+    #[test]
+    fn a_guest_with_many_memories_is_held_to_one_budget_for_all_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::Store::open(&dir.path().join("data"), Default::default()).unwrap();
+        let limits = Limits {
+            memory_bytes: 64 << 20,
+            ..Limits::default()
+        };
+        let host = PluginHost::new(dir.path().join("cache"), db, limits).unwrap();
+        let manifest = qbridge_sdk::Manifest::new("many", "1.0.0", "Many memories");
+        let http = Arc::new(super::super::http::SourceHttp::new(
+            Arc::new(super::super::http::NoSecrets),
+            super::super::endpoints::SourceEndpoints::default(),
+        ));
+        let instantiate = |count: u8| {
+            let label = Label {
+                name: "many".into(),
+                version: "1.0.0".into(),
+            };
+            let mut store = host.store(label, HttpPolicy::new(&manifest, http.clone()));
+            let module =
+                wasmtime::Module::new(&host.engine, module_with_memories(count, 80)).unwrap();
+            wasmtime::Instance::new(&mut store, &module, &[]).map(|_| ())
+        };
+        // 12 × 5 MiB fit in 64 MiB; 16 × 5 MiB do not, although each alone is far below it.
+        instantiate(12).expect("within the budget");
+        let err = instantiate(16)
+            .expect_err("over the budget in total")
+            .to_string();
+        assert!(err.contains("in total"), "{err}");
     }
 
     #[test]
