@@ -146,9 +146,8 @@ fn the_batch_api_queues_every_good_line_and_names_each_refused_one() {
     // Sending the same batch again queues nothing new: every key is already live.
     let (status, body) = post_batch(&server, &d.token, lines[..5].join("\n"));
     assert_eq!(status, 202, "{body}");
-    assert_eq!(
+    assert!(
         body["results"][0]["jobs"][0][1]["existing"].is_number(),
-        true,
         "{body}"
     );
     let (status, _) = post_batch(&server, &d.token, r#"{"id": 1}"#.into());
