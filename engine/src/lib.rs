@@ -9,6 +9,7 @@ pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod config;
+mod crypto;
 pub mod demo;
 pub mod doctor;
 pub mod failpoint;

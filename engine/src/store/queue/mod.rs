@@ -25,6 +25,8 @@ mod enqueue;
 #[cfg(test)]
 mod loops_tests;
 mod names;
+#[cfg(test)]
+mod plan_tests;
 mod results;
 #[cfg(test)]
 mod tests;
