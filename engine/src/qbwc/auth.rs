@@ -17,7 +17,7 @@
 //! (retry later), never `nvu`, so a Web Connector is not told its password is wrong because
 //! the server was busy.
 
-use crate::crypto::hmac_sha256;
+use crate::crypto::{KEY_BYTES, KeyFileError, hmac_sha256, load_or_create_key};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,6 @@ const VERIFY_QUEUE: usize = 32;
 pub const HMAC_PREFIX: &str = "$qbr-hmac-sha256$v=1$";
 /// The server key's file name in the data dir.
 pub const KEY_FILE: &str = "qbwc-auth.key";
-const KEY_BYTES: usize = 32;
 
 /// A password could not be hashed.
 #[derive(Debug, thiserror::Error)]
@@ -89,29 +88,19 @@ impl AuthKey {
     /// Reads the key file, creating it (0600, 32 random bytes) on first use. Refuses a file
     /// that group or others may read.
     pub fn open(path: &Path) -> Result<AuthKey, KeyError> {
-        let file_err = |e: std::io::Error| KeyError::File {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        if !path.exists() {
-            create_key_file(path).map_err(file_err)?;
-        }
-        let meta = std::fs::metadata(path).map_err(file_err)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Permissions {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        let bytes = std::fs::read(path).map_err(file_err)?;
-        let key: [u8; KEY_BYTES] = bytes.as_slice().try_into().map_err(|_| KeyError::Corrupt {
-            path: path.to_path_buf(),
-            len: meta.len(),
+        let key = load_or_create_key(path).map_err(|e| match e {
+            KeyFileError::Io(e) => KeyError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            },
+            KeyFileError::Permissions(mode) => KeyError::Permissions {
+                path: path.to_path_buf(),
+                mode,
+            },
+            KeyFileError::Corrupt(len) => KeyError::Corrupt {
+                path: path.to_path_buf(),
+                len,
+            },
         })?;
         Ok(AuthKey(key))
     }
@@ -147,31 +136,6 @@ pub fn key_path(store: &Store) -> PathBuf {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(KEY_FILE)
-}
-
-fn create_key_file(path: &Path) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut key = [0u8; KEY_BYTES];
-    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(&key)?;
-            f.sync_all()
-        }
-        // Another process created it between our check and open: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 fn decode_hex32(hex: &str) -> Option<[u8; 32]> {

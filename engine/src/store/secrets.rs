@@ -13,7 +13,6 @@
 //! needed and plain values stored before grants existed still read as plain values (a plain
 //! value cannot contain NUL, so it can never be mistaken for an envelope).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -22,6 +21,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::{Store, StoreError};
+use crate::crypto::{KeyFileError, load_or_create_key};
 use crate::logging::Redacted;
 
 /// Longest secret value: API keys and OAuth refresh tokens are far shorter.
@@ -40,7 +40,6 @@ const MAX_CLIENT_SECRET_BYTES: usize = 4096;
 const ENVELOPE_MARKER: &str = "\0qbridge-secret\0";
 /// Envelope format written by this version.
 const ENVELOPE_VERSION: u32 = 1;
-const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 24;
 
 /// What went wrong with a secret or the key file.
@@ -95,32 +94,20 @@ impl SecretKey {
     /// Reads the key file, creating it (0600, 32 random bytes) on first use. Refuses a file
     /// that group or others may read: the key is worth as much as every secret together.
     pub fn open(path: &Path) -> Result<SecretKey, SecretError> {
-        let key_err = |e: std::io::Error| SecretError::KeyFile {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        if !path.exists() {
-            create_key_file(path).map_err(key_err)?;
-        }
-        let meta = std::fs::metadata(path).map_err(key_err)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(SecretError::KeyPermissions {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        if meta.len() != KEY_BYTES as u64 {
-            return Err(SecretError::KeyCorrupt {
+        let bytes = load_or_create_key(path).map_err(|e| match e {
+            KeyFileError::Io(e) => SecretError::KeyFile {
                 path: path.to_path_buf(),
-                len: meta.len(),
-            });
-        }
-        let bytes = std::fs::read(path).map_err(key_err)?;
+                message: e.to_string(),
+            },
+            KeyFileError::Permissions(mode) => SecretError::KeyPermissions {
+                path: path.to_path_buf(),
+                mode,
+            },
+            KeyFileError::Corrupt(len) => SecretError::KeyCorrupt {
+                path: path.to_path_buf(),
+                len,
+            },
+        })?;
         let cipher =
             XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::KeyCorrupt {
                 path: path.to_path_buf(),
@@ -133,30 +120,6 @@ impl SecretKey {
     /// The key the audit chain's anchors are signed with.
     pub fn anchor_key(&self) -> &super::audit_anchor::AnchorKey {
         &self.anchor
-    }
-}
-
-fn create_key_file(path: &Path) -> std::io::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut key = [0u8; KEY_BYTES];
-    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(&key)?;
-            f.sync_all()
-        }
-        // Another process created it between our check and open: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
