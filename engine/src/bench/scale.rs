@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::soap::{ServerProcess, agent, cli_of};
+use super::soap::{ServerProcess, agent, cli_of, printed_password};
 use super::{Row, percentile_ms, proc_cpu_time, proc_status_kib, row};
 use crate::config::Config;
 use crate::sim::QuickBooks;
@@ -125,13 +125,7 @@ struct Point {
 fn measure(dir: &Path, build: &Build<'_>, backlog: Backlog, jobs: usize) -> anyhow::Result<Point> {
     let cli = |args: &[&str]| cli_of(build.exe, dir, args);
     cli(&["connection", "add", "firm"])?;
-    let out = cli(&["user", "add", "--connection", "firm", "sync"])?;
-    let password = out
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() >= 20 && !l.contains(' '))
-        .context("`qbridge user add` printed no password")?
-        .to_string();
+    let password = printed_password(&cli(&["user", "add", "--connection", "firm", "sync"])?)?;
     // A first sync of a firm's history: every invoice arrives before its customer.
     let pairs = jobs / 2;
     let started = Instant::now();

@@ -194,13 +194,10 @@ pub(crate) fn deploy(data_dir: &Path, connections: usize) -> anyhow::Result<(Vec
         let name = format!("company{n:02}");
         let user = format!("sync{n:02}");
         cli(data_dir, &["connection", "add", &name])?;
-        let out = cli(data_dir, &["user", "add", "--connection", &name, &user])?;
-        let password = out
-            .lines()
-            .map(str::trim)
-            .find(|l| l.len() >= 20 && !l.contains(' '))
-            .context("`qbridge user add` printed no password")?
-            .to_string();
+        let password = printed_password(&cli(
+            data_dir,
+            &["user", "add", "--connection", &name, &user],
+        )?)?;
         conns.push(Conn {
             name,
             user,
@@ -218,6 +215,16 @@ pub(crate) fn deploy(data_dir: &Path, connections: usize) -> anyhow::Result<(Vec
         .trim()
         .to_string();
     Ok((conns, token))
+}
+
+/// The password `qbridge user add` printed (once) in `out`.
+pub(crate) fn printed_password(out: &str) -> anyhow::Result<String> {
+    Ok(out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() >= 20 && !l.contains(' '))
+        .context("`qbridge user add` printed no password")?
+        .to_string())
 }
 
 /// What one Web Connector thread did.
