@@ -891,6 +891,21 @@ fn list_queries_are_valid_for_every_list() {
                 .build()
                 .is_err()
         );
+        if matches!(kind, ListKind::Account | ListKind::Class) {
+            let refused = ListQuery::new(kind).iterate(200).build().unwrap_err();
+            assert!(refused.to_string().contains("no iterator"), "{refused}");
+            continue;
+        }
+        let paged = ok(ListQuery::new(kind)
+            .iterate(200)
+            .active_status(ActiveStatus::All)
+            .include_ret_element("ListID")
+            .build())
+        .qbxml;
+        assert!(
+            paged.contains(r#"Rq iterator="Start"><MaxReturned>200</MaxReturned>"#),
+            "{paged}"
+        );
     }
 }
 

@@ -29,6 +29,7 @@ use crate::qbxml::{self, OnError, Outcome, Recovery, Response};
 use crate::store::audit::AuditEntry;
 use crate::store::queue::{
     AnswerTo, Answered, Answering, BatchLimits, Claim, JobBrief, JobRequest, JobResult, NewJob,
+    NextPage,
 };
 use crate::store::{Store, StoreError};
 
@@ -149,6 +150,9 @@ impl Pipeline {
             }
         } else {
             match &rs.outcome {
+                Outcome::Success | Outcome::Warning(_) if rs.next_page().is_some() => {
+                    self.page(ctx, job_id, &brief, rs, completed(rs))?
+                }
                 Outcome::Success | Outcome::Warning(_) | Outcome::NoMatch => completed(rs),
                 Outcome::Transient(code) => JobResult::Retry {
                     code: *code,
@@ -172,6 +176,49 @@ impl Pipeline {
                     advice: advice.clone(),
                 },
             }
+        })
+    }
+
+    /// One page of an iterated query, with more to come: the page completes like any answer
+    /// (the plugin's `on_response` gets its `*Ret`s), and the next page is queued as the job
+    /// `<key>#<n+1>`, to be sent in this session while QuickBooks keeps the iterator. A page
+    /// cut short by the response cap would lose records silently, so it is held instead.
+    fn page(
+        &self,
+        ctx: &SessionContext,
+        job_id: i64,
+        brief: &JobBrief,
+        rs: &Response,
+        done: JobResult,
+    ) -> Result<JobResult, StoreError> {
+        if rs.ret_xml_truncated {
+            return Ok(JobResult::Hold {
+                code: rs.status_code,
+                message: format!(
+                    "a page of {} was larger than the {} KiB qbridge keeps of an answer",
+                    brief.request_type,
+                    qbxml::RET_XML_CAP / 1024
+                ),
+                advice: format!(
+                    "The plugin {} asks for more records per page than fit; lower its MaxReturned, install the fixed plugin and retry job {job_id}.",
+                    brief.plugin
+                ),
+            });
+        }
+        let request = self.store.job_request(job_id)?;
+        let Some(qbxml) = rs
+            .next_page()
+            .and_then(|id| qbxml::continue_iteration(&request.qbxml, id))
+        else {
+            return Ok(done);
+        };
+        Ok(JobResult::Page {
+            done: Box::new(done),
+            next: NextPage {
+                key: next_page_key(&brief.key),
+                qbxml,
+                session_id: ctx.session_id,
+            },
         })
     }
 
@@ -551,5 +598,31 @@ impl WorkProvider for Pipeline {
             }
             Err(e) => tracing::error!(error = %e, "could not mark unanswered requests in doubt"),
         }
+    }
+}
+
+/// `lists:1:accounts` → `lists:1:accounts#2`, `…#2` → `…#3`.
+fn next_page_key(key: &str) -> String {
+    match key.rsplit_once('#') {
+        Some((base, n)) if n.parse::<u32>().is_ok() => {
+            format!("{base}#{}", n.parse::<u32>().unwrap_or(1) + 1)
+        }
+        _ => format!("{key}#2"),
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    #[test]
+    fn page_keys_count_on_from_the_query_key() {
+        assert_eq!(
+            super::next_page_key("lists:7:accounts"),
+            "lists:7:accounts#2"
+        );
+        assert_eq!(
+            super::next_page_key("lists:7:accounts#2"),
+            "lists:7:accounts#3"
+        );
+        assert_eq!(super::next_page_key("odd#name"), "odd#name#2");
     }
 }

@@ -197,6 +197,59 @@ pub fn iterator_query(query: &str, iteration: Iteration<'_>, filters: &str) -> S
     )
 }
 
+/// The iterator attribute of a query request: `Start`, `Continue` or `Stop`; `None` for a
+/// request that is not an iterated query.
+fn iterator_of(request: &str) -> Option<&str> {
+    let head = &request[..request.find('>')?];
+    let at = head.find(r#" iterator=""#)? + r#" iterator=""#.len();
+    head[at..].split('"').next()
+}
+
+/// The next page of an iterated query: the same request (filters, `MaxReturned`) with
+/// `iterator="Continue"` and QuickBooks' `iteratorID`. `None` when `request` is not an
+/// iterated query.
+pub fn continue_iteration(request: &str, iterator_id: &str) -> Option<String> {
+    iterator_of(request)?;
+    Some(with_iterator_attrs(
+        request,
+        &format!(
+            r#"iterator="Continue" iteratorID="{}""#,
+            escape(iterator_id)
+        ),
+    ))
+}
+
+/// An iterated query started afresh (`iterator="Start"`): iterators live only as long as the
+/// QuickBooks session that opened them, so a page left over from an earlier session starts
+/// over. `None` when `request` is not a Continue page.
+pub fn restart_iteration(request: &str) -> Option<String> {
+    (iterator_of(request)? == "Continue")
+        .then(|| with_iterator_attrs(request, r#"iterator="Start""#))
+}
+
+/// `request` with its start tag's `iterator`/`iteratorID` attributes replaced by `attrs`.
+fn with_iterator_attrs(request: &str, attrs: &str) -> String {
+    let end = request.find('>').unwrap_or(request.len());
+    let (head, rest) = request.split_at(end);
+    let head = head.trim_end_matches('/');
+    let slash = &request[head.len()..end];
+    let mut kept = String::with_capacity(head.len() + attrs.len() + 1);
+    let mut parts = head.split(' ');
+    kept.push_str(parts.next().unwrap_or(""));
+    // Attribute values never contain a space here: requestID is ours, iteratorIDs are GUIDs.
+    for part in parts.filter(|p| !p.is_empty()) {
+        if !part.starts_with("iterator=") && !part.starts_with("iteratorID=") {
+            kept.push(' ');
+            kept.push_str(part);
+        }
+    }
+    kept.push(' ');
+    kept.push_str(attrs);
+    kept.push_str(slash);
+    kept.push_str(rest);
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +359,30 @@ mod tests {
         for v in QbxmlVersion::ALL {
             validate(v, &xml).unwrap();
         }
+    }
+
+    #[test]
+    fn iterator_pages_continue_and_restart_keep_the_filters() {
+        let start = iterator_query(
+            "AccountQuery",
+            Iteration::Start { max_returned: 2 },
+            "<ActiveStatus>All</ActiveStatus>",
+        );
+        let next = continue_iteration(&start, "{ab-1}").unwrap();
+        assert_eq!(
+            next,
+            r#"<AccountQueryRq iterator="Continue" iteratorID="{ab-1}"><MaxReturned>2</MaxReturned><ActiveStatus>All</ActiveStatus></AccountQueryRq>"#
+        );
+        let later = continue_iteration(&next, "{ab-2}").unwrap();
+        assert!(later.contains(r#"iteratorID="{ab-2}""#) && !later.contains("ab-1"));
+        assert_eq!(restart_iteration(&later).unwrap(), start);
+        assert_eq!(
+            restart_iteration(&start),
+            None,
+            "a Start page is already fresh"
+        );
+        let plain = "<AccountQueryRq><MaxReturned>2</MaxReturned></AccountQueryRq>";
+        assert_eq!(continue_iteration(plain, "{x}"), None);
+        assert_eq!(restart_iteration(plain), None);
     }
 }

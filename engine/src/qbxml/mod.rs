@@ -15,7 +15,7 @@ pub(crate) mod text;
 
 pub use build::{
     Iteration, MAX_MESSAGE_SET_ID_LEN, MAX_REQUEST_ID_LEN, OnError, Recovery, build_message_set,
-    envelope_version, iterator_query, schema_for,
+    continue_iteration, envelope_version, iterator_query, restart_iteration, schema_for,
 };
 pub use parse::{
     MAX_DEPTH, MAX_RESPONSES, MessageSetStatus, RET_XML_CAP, Response, ResponseSet, parse_response,

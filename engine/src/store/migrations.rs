@@ -337,6 +337,11 @@ const MIGRATIONS: &[&str] = &[
         mac TEXT NOT NULL
     ) STRICT;
     "#,
+    // 12: iterated queries page by page. A page's job remembers the QBWC session whose
+    // QuickBooks session holds the iterator; claimed in another session, it starts over.
+    r#"
+    ALTER TABLE job ADD COLUMN iterator_session INTEGER;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -21,6 +21,15 @@ impl Mapper for Ramp {
     }
 
     fn on_response(key: &str, response_xml: &str) -> Vec<Request> {
+        if let Some(list) = crate::lists::list_of_key(key) {
+            // This interface version gives `on_response` no error channel, and a failed
+            // upload must be tried again: a trap is a failed call, which the engine repeats
+            // later with back-off (the page's answer is kept with its job).
+            if let Err(e) = crate::lists::upload(list, response_xml, crate::record::host_fetch) {
+                panic!("uploading QuickBooks {} to Ramp failed: {e}", list.name());
+            }
+            return Vec::new();
+        }
         // The interface has no error channel here: log, so the admin sees why no payment came.
         crate::response::on_response(key, response_xml).unwrap_or_else(|e| {
             host::log(
@@ -32,7 +41,14 @@ impl Mapper for Ramp {
     }
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
-        Ok(crate::pull::pull_page(cursor, crate::record::host_fetch)?.into_sdk())
+        let mut page = crate::pull::pull_page(cursor, crate::record::host_fetch)?;
+        if cursor.is_none() {
+            // A run starts: the lists go to Ramp once a day, whatever the schedule.
+            let now = host::now();
+            page.records
+                .insert(0, crate::lists::daily_record(now.get(..10).unwrap_or(&now)));
+        }
+        Ok(page.into_sdk())
     }
 
     fn acknowledge(

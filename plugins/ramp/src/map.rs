@@ -59,6 +59,9 @@ use crate::statement;
 pub const REQUEST_TYPES: &[&str] = &[
     "VendorAdd",
     "VendorQuery",
+    "AccountQuery",
+    "ClassQuery",
+    "CustomerQuery",
     "CreditCardChargeAdd",
     "CreditCardChargeQuery",
     "CreditCardCreditAdd",
@@ -104,8 +107,9 @@ pub fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
         "vendor_credit" => {
             statement::vendor_credit(Rec::new(unwrap(record, "vendor_credit"), "vendor_credit"))
         }
+        crate::lists::KIND => crate::lists::map(record),
         other => Err(MapError::new(format!(
-            "unknown record kind {other:?}; the Ramp plugin maps transaction, bill, reimbursement, transfer, cashback and vendor_credit"
+            "unknown record kind {other:?}; the Ramp plugin maps transaction, bill, reimbursement, transfer, cashback, vendor_credit and quickbooks-lists"
         ))),
     }
 }

@@ -61,7 +61,7 @@ impl SyncType {
     }
 }
 
-fn bearer() -> Vec<(String, String)> {
+pub(crate) fn bearer() -> Vec<(String, String)> {
     vec![
         (
             "Authorization".into(),
@@ -72,7 +72,7 @@ fn bearer() -> Vec<(String, String)> {
 }
 
 /// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
-fn query_value(text: &str) -> String {
+pub(crate) fn query_value(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

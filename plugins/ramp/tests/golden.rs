@@ -379,6 +379,10 @@ fn the_manifest_declares_exactly_the_types_the_samples_emit() {
         requests.extend(on_response(&last.key, &bill_ret(last)).unwrap());
         requests.extend(mapped);
     }
+    requests.extend(mapped(
+        "quickbooks-lists",
+        &json!({"id": "daily-2026-12-04"}),
+    ));
     let emitted: std::collections::BTreeSet<String> = requests
         .iter()
         .flat_map(|r| std::iter::once(&r.qbxml).chain(r.probe.iter()))

@@ -36,6 +36,11 @@ impl ListKind {
         }
     }
 
+    /// Whether the query takes `iterator` (qbXML 13.0 and 16.0: not accounts, not classes).
+    fn iterates(self) -> bool {
+        matches!(self, ListKind::Customer | ListKind::Vendor | ListKind::Item)
+    }
+
     /// Name limit of one `:` part of this list's full names.
     fn name_max(self) -> usize {
         match self {
@@ -88,6 +93,7 @@ pub struct ListQuery {
     name_filter: Option<(MatchCriterion, String)>,
     include_ret_elements: Vec<String>,
     policy: TextPolicy,
+    iterate: bool,
 }
 
 impl ListQuery {
@@ -102,7 +108,18 @@ impl ListQuery {
             name_filter: None,
             include_ret_elements: Vec::new(),
             policy: TextPolicy::default(),
+            iterate: false,
         }
+    }
+
+    /// Page through every matching record, `page` at a time, with a QuickBooks iterator
+    /// (`iterator="Start"`; customers, vendors and items only — the others build an error). The engine sends the following pages itself, in the same
+    /// QuickBooks session, and hands each page to the plugin's `on_response` under the key
+    /// `<key>#<n>` (the first page under the request's own key).
+    pub fn iterate(mut self, page: u32) -> Self {
+        self.max_returned = Some(page.max(1));
+        self.iterate = true;
+        self
     }
 
     /// Return the record with this ListID (repeatable).
@@ -159,6 +176,12 @@ impl ListQuery {
             !self.full_names.is_empty(),
             filtered,
         ];
+        if self.iterate && !self.kind.iterates() {
+            w.fail(BuildError::Missing {
+                request: request.to_owned(),
+                what: "no iterator: only CustomerQuery, VendorQuery and ItemQuery page with one; AccountQuery and ClassQuery return every record at once",
+            });
+        }
         if ways.iter().filter(|&&w| w).count() > 1 {
             w.fail(BuildError::Missing {
                 request: request.to_owned(),
@@ -185,7 +208,15 @@ impl ListQuery {
             });
         }
         write_ret_elements(&mut w, &self.include_ret_elements);
-        w.finish()
+        let mut built = w.finish()?;
+        if self.iterate {
+            let open = format!("<{request}Rq>");
+            built.qbxml =
+                built
+                    .qbxml
+                    .replacen(&open, &format!(r#"<{request}Rq iterator="Start">"#), 1);
+        }
+        Ok(built)
     }
 }
 

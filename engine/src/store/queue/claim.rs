@@ -71,13 +71,18 @@ impl Store {
                 (true, probes)
             } else {
                 let mut stmt = tx.prepare_cached(READY)?;
-                let rows: Vec<(i64, String, i64)> = stmt
+                let rows: Vec<(i64, String, i64, Option<i64>)> = stmt
                     .query_map(
                         params![connection_id, now, limits.max_requests as i64],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                     )?
                     .collect::<Result<_, _>>()?;
-                (false, rows)
+                drop(stmt);
+                let mut ready = Vec::with_capacity(rows.len());
+                for (id, xml, attempt, iterator_session) in rows {
+                    ready.push((id, restart_stale_page(tx, id, xml, iterator_session, session_id)?, attempt));
+                }
+                (false, ready)
             };
             let (probing, rows) = picked;
             let mut jobs = Vec::new();
@@ -137,6 +142,37 @@ impl Store {
     }
 }
 
+/// A page of an iterated query whose iterator belongs to another QBWC session (QuickBooks
+/// forgets iterators when its session ends) is rewritten to start the query over; the
+/// earlier pages' answers were already handed to the plugin, which must treat a repeat as
+/// the same data again.
+fn restart_stale_page(
+    tx: &rusqlite::Transaction<'_>,
+    job_id: i64,
+    xml: String,
+    iterator_session: Option<i64>,
+    session_id: i64,
+) -> Result<String, StoreError> {
+    match iterator_session {
+        Some(s) if s != session_id => {
+            let Some(fresh) = crate::qbxml::restart_iteration(&xml) else {
+                return Ok(xml);
+            };
+            tx.execute(
+                "UPDATE job SET qbxml=?2, iterator_session=NULL,
+                    notes=json_insert(notes, '$[#]', ?3) WHERE id=?1",
+                params![
+                    job_id,
+                    fresh,
+                    "the QuickBooks session holding this query's iterator ended: the query started over"
+                ],
+            )?;
+            Ok(fresh)
+        }
+        _ => Ok(xml),
+    }
+}
+
 // The per-call queries. Each reads through a partial index whose WHERE terms it repeats
 // verbatim (migration 9), so its cost follows the batch, not the queue or the history; the
 // `hot_queries_use_their_indexes` test holds each to its plan.
@@ -160,7 +196,7 @@ pub(super) const PROBES: &str = "SELECT id, probe, attempt FROM job
 /// due, not being verified (a job whose earlier attempt may have landed is only ever probed,
 /// never re-sent, until the probe proves it absent), every dependency in QuickBooks
 /// (`unmet=0`). Retryable jobs not yet due are stepped over: as many as are backing off.
-pub(super) const READY: &str = "SELECT id, qbxml, attempt FROM job
+pub(super) const READY: &str = "SELECT id, qbxml, attempt, iterator_session FROM job
     WHERE connection_id=?1 AND state IN ('available','retryable') AND verify=0 AND unmet=0
       AND run_at<=?2
     ORDER BY priority, id LIMIT ?3";

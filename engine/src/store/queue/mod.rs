@@ -68,6 +68,19 @@ pub struct NewJob {
     pub notes: Vec<String>,
 }
 
+/// The next page of an iterated query, a job of its own so each page keeps its answer (for a
+/// repeated `on_response`) and its place in the message set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextPage {
+    /// The page's key: the query's key with `#<page>` (`lists:1:accounts#2`).
+    pub key: String,
+    /// The Continue request.
+    pub qbxml: String,
+    /// The QBWC session whose QuickBooks session holds the iterator: in any other session
+    /// the page starts the query over.
+    pub session_id: i64,
+}
+
 /// What happened to each request of an ingested record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,6 +178,16 @@ pub enum JobResult {
         /// The plugin's `on_response` failed: queue it to be called again (the write itself
         /// is in QuickBooks; only the follow-ups are owed).
         retry_on_response: bool,
+    },
+    /// One page of an iterated query was answered: `done` records it (a [`Completed`]
+    /// result), and the next page joins the queue as its own job.
+    ///
+    /// [`Completed`]: JobResult::Completed
+    Page {
+        /// What the answered page means.
+        done: Box<JobResult>,
+        /// The next page.
+        next: NextPage,
     },
     /// A probe found nothing: the original request was not applied; send it again.
     NotApplied,

@@ -385,6 +385,39 @@ fn apply_result(
                 queue_call(tx, job_id, CallKind::OnResponse, now)?;
             }
         }
+        JobResult::Page { done, next } => {
+            apply_result(tx, job_id, done, None, now)?;
+            let (connection_id, plugin, request_type, record_id, priority): (
+                i64,
+                String,
+                String,
+                Option<i64>,
+                i64,
+            ) = tx.query_row(
+                "SELECT connection_id, plugin, request_type, record_id, priority FROM job WHERE id=?1",
+                [job_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
+            let page = NewJob {
+                key: next.key.clone(),
+                depends_on: Vec::new(),
+                request_type,
+                qbxml: next.qbxml.clone(),
+                probe: None,
+                adopt_existing: false,
+                notes: Vec::new(),
+            };
+            if let Enqueued::Created(id) =
+                insert_job(tx, connection_id, &plugin, record_id, &page, now)?
+            {
+                // Same priority as the page before, so the pages of one iterator go out
+                // back to back while its QuickBooks session lasts.
+                tx.execute(
+                    "UPDATE job SET iterator_session=?2, priority=?3 WHERE id=?1",
+                    params![id, next.session_id, priority],
+                )?;
+            }
+        }
         JobResult::NotApplied => {
             tx.execute(
                 "UPDATE job SET state='available', verify=0, run_at=?2 WHERE id=?1",
