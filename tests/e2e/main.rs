@@ -25,6 +25,7 @@ mod plugin_crates;
 mod plugin_sandbox;
 mod plugins;
 mod qbwc;
+mod ramp_lists;
 mod simulator;
 mod source_http;
 mod source_money;

@@ -495,4 +495,134 @@ mod tests {
         assert!(!objects[1].active);
         assert_eq!(objects[1].classification, Some("CREDCARD"));
     }
+
+    /// Ramp's accounting lists as a table the upload reads and writes through `fetch`.
+    #[derive(Default)]
+    struct FakeRamp {
+        /// `(path, item)`: `/accounting/accounts`, `/accounting/vendors`,
+        /// `/accounting/fields`, `/accounting/field-options?field_id=…`.
+        items: Vec<(String, Value)>,
+        calls: Vec<String>,
+    }
+
+    impl FakeRamp {
+        fn fetch(&mut self, request: HttpRequest) -> Result<HttpResponse, String> {
+            let path = request.url.strip_prefix(BASE).unwrap().to_string();
+            let base = path
+                .split("page_size")
+                .next()
+                .unwrap()
+                .trim_end_matches(['?', '&']);
+            self.calls.push(format!("{} {base}", request.method));
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let answer = match request.method.as_str() {
+                "GET" => {
+                    let data: Vec<Value> = self
+                        .items
+                        .iter()
+                        .filter(|(p, _)| p == base)
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    json!({"data": data, "page": {"next": null}})
+                }
+                "POST" => {
+                    let (list, items) = match base {
+                        "/accounting/accounts" => (base.to_string(), body["gl_accounts"].clone()),
+                        "/accounting/vendors" => (base.to_string(), body["vendors"].clone()),
+                        "/accounting/field-options" => (
+                            format!(
+                                "/accounting/field-options?field_id={}",
+                                body["field_id"].as_str().unwrap()
+                            ),
+                            body["options"].clone(),
+                        ),
+                        _ => (base.to_string(), json!([body.clone()])),
+                    };
+                    for mut item in items.as_array().unwrap().clone() {
+                        let ramp_id = format!("r-{}", self.items.len());
+                        item["ramp_id"] = json!(ramp_id);
+                        self.items.push((list.clone(), item));
+                    }
+                    json!({"ramp_id": format!("r-{}", self.items.len() - 1)})
+                }
+                "PATCH" => {
+                    let ramp_id = base.rsplit('/').next().unwrap();
+                    let (_, item) = self
+                        .items
+                        .iter_mut()
+                        .find(|(_, v)| v["ramp_id"] == ramp_id)
+                        .unwrap();
+                    item["name"] = body["name"].clone();
+                    item["code"] = body["code"].clone();
+                    json!({})
+                }
+                _ => {
+                    let ramp_id = base.rsplit('/').next().unwrap();
+                    self.items.retain(|(_, v)| v["ramp_id"] != ramp_id);
+                    json!({})
+                }
+            };
+            Ok(HttpResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: answer.to_string().into_bytes(),
+            })
+        }
+    }
+
+    fn account(id: &str, name: &str, active: bool) -> String {
+        format!(
+            "<AccountRet><ListID>{id}</ListID><FullName>{name}</FullName><IsActive>{active}</IsActive><AccountType>Expense</AccountType></AccountRet>"
+        )
+    }
+
+    #[test]
+    fn uploads_send_only_what_ramp_does_not_hold_yet() {
+        let mut ramp = FakeRamp::default();
+        let page = account("80-1", "Travel", true) + &account("80-2", "Meals", true);
+        assert_eq!(upload(List::Accounts, &page, |r| ramp.fetch(r)).unwrap(), 1);
+        assert_eq!(
+            upload(List::Accounts, &page, |r| ramp.fetch(r)).unwrap(),
+            0,
+            "a repeat changes nothing"
+        );
+        // Renamed in QuickBooks, and another made inactive.
+        let page = account("80-1", "Travel &amp; Lodging", true) + &account("80-2", "Meals", false);
+        assert_eq!(upload(List::Accounts, &page, |r| ramp.fetch(r)).unwrap(), 2);
+        let names: Vec<&str> = ramp
+            .items
+            .iter()
+            .map(|(_, v)| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Travel & Lodging"]);
+        assert!(
+            ramp.calls
+                .contains(&"DELETE /accounting/accounts/r-1".to_string()),
+            "{:?}",
+            ramp.calls
+        );
+
+        let classes = "<ClassRet><ListID>C-1</ListID><FullName>East</FullName><IsActive>true</IsActive></ClassRet>";
+        assert_eq!(
+            upload(List::Classes, classes, |r| ramp.fetch(r)).unwrap(),
+            2,
+            "the field, then its option"
+        );
+        assert_eq!(
+            upload(List::Classes, classes, |r| ramp.fetch(r)).unwrap(),
+            0
+        );
+        let option = ramp.items.iter().find(|(_, v)| v["id"] == "C-1").unwrap();
+        assert_eq!(option.1["value"], "East");
+
+        let vendors = "<VendorRet><ListID>V-1</ListID><Name>Delta</Name><IsActive>true</IsActive></VendorRet>";
+        assert_eq!(
+            upload(List::Vendors, vendors, |r| ramp.fetch(r)).unwrap(),
+            1
+        );
+        assert_eq!(
+            upload(List::Vendors, vendors, |r| ramp.fetch(r)).unwrap(),
+            0
+        );
+    }
 }

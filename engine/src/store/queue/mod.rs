@@ -26,6 +26,8 @@ mod enqueue;
 mod loops_tests;
 mod names;
 #[cfg(test)]
+mod page_tests;
+#[cfg(test)]
 mod plan_tests;
 mod results;
 #[cfg(test)]

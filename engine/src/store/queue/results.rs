@@ -386,7 +386,7 @@ fn apply_result(
             }
         }
         JobResult::Page { done, next } => {
-            apply_result(tx, job_id, done, None, now)?;
+            apply_result(tx, job_id, done, response, now)?;
             let (connection_id, plugin, request_type, record_id, priority): (
                 i64,
                 String,
