@@ -130,7 +130,8 @@ fn ramp_pulls_with_host_fetched_tokens_renewed_when_stale_and_once_after_a_401()
     let runs = pull_now(&server, &admin);
     assert_eq!(
         result_of(&runs, "ramp"),
-        "0 records queued, 3 rejected, 3 page(s)"
+        "1 records queued, 3 rejected, 3 page(s)",
+        "the day's QuickBooks lists refresh, then three records Ramp sent in a shape the plugin refuses"
     );
 
     let seen: Vec<(String, String)> = fake

@@ -50,10 +50,15 @@ fn fake_ramp() -> FakeSource {
     let bills = vec![ramp_record("ramp-bill-3-partial-payments.json", "bill")];
     let synced = Arc::new(Mutex::new(HashSet::<String>::new()));
     let syncs_seen = Arc::new(Mutex::new(0usize));
+    // Every run's first page carries the day's QuickBooks lists refresh: Ramp takes them.
+    let lists = Arc::default();
     FakeSource::start(move |req: &Recorded| {
         let bearer_ok = req
             .header("authorization")
             .is_some_and(|a| a.starts_with("Bearer tok-"));
+        if bearer_ok && let Some(reply) = crate::ramp_lists::accounting(&lists, req) {
+            return reply;
+        }
         let ready = |records: &[Value]| -> Vec<Value> {
             let synced = synced.lock().unwrap();
             records
@@ -314,7 +319,7 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
     let runs = pull_now(&server, &admin);
     assert_eq!(
         result_of(&runs, "ramp"),
-        "3 records queued, 0 rejected, 4 page(s)",
+        "4 records queued, 0 rejected, 4 page(s)",
         "{runs:?}"
     );
     assert_eq!(
@@ -431,11 +436,12 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
     assert_eq!(patched, BTreeSet::from([29684512, 29684600]));
 
     // Pulling again: Ramp's ready lists are empty now and Autotask's cursor is past both
-    // invoices, so nothing is queued and QuickBooks sees no new write.
+    // invoices, so nothing is queued and QuickBooks sees no new write. (Ramp's one record is
+    // the day's lists refresh again: its queries are done already, so it adds no job.)
     let writes = company.write_log().len();
     let runs = pull_now(&server, &admin);
     assert!(
-        result_of(&runs, "ramp").starts_with("0 records queued"),
+        result_of(&runs, "ramp").starts_with("1 records queued"),
         "{runs:?}"
     );
     assert!(
