@@ -255,7 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(args) => crate::bench::run(args),
         Command::Jobs(args) => {
-            crate::pipeline::cli::jobs(&open_store(&config)?, args)?;
+            crate::pipeline::cli::jobs(&open_store(&config)?, &config, args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {

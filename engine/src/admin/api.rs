@@ -59,6 +59,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(super::plugins_api::routes())
         .merge(super::setup_api::routes())
         .merge(super::connections_api::routes())
+        .merge(super::rejected_api::routes())
 }
 
 /// Runs store work off the async threads.

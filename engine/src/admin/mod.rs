@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod cli;
 mod connections_api;
 pub(crate) mod plugins_api;
+mod rejected_api;
 pub mod routes;
 pub mod secret_cli;
 pub(crate) mod setup_api;

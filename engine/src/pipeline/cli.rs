@@ -6,6 +6,7 @@
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
+use super::rejected::{self, Retried};
 use crate::config::Config;
 use crate::schedule::Schedule;
 use crate::store::Store;
@@ -49,6 +50,22 @@ enum JobsCommand {
     /// Try again every deferred plugin call that was given up (source acknowledgements and
     /// follow-ups; see `qbridge status`).
     RetryDeferred,
+    /// Pulled records the plugin refused, newest first, with its reason (`--connection`,
+    /// `--limit` apply).
+    Rejected {
+        /// Also those that mapped since.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Map refused pulled records again with the running plugin version: one by id, or every
+    /// open one of `--plugin`.
+    RetryRejected {
+        /// Refused record id (from `qbridge jobs rejected`).
+        id: Option<i64>,
+        /// Every open refusal of this plugin.
+        #[arg(long, conflicts_with = "id")]
+        plugin: Option<String>,
+    },
 }
 
 /// `qbridge ingest …`
@@ -139,7 +156,7 @@ fn ago(ms: i64) -> String {
 const OUTCOME_UNKNOWN: &str = "outcome unknown — verified at next start";
 
 /// Runs `qbridge jobs …`.
-pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
+pub fn jobs(store: &Store, config: &Config, args: JobsArgs) -> anyhow::Result<()> {
     match args.command {
         None => {
             if let Some(s) = &args.state
@@ -217,6 +234,68 @@ pub fn jobs(store: &Store, args: JobsArgs) -> anyhow::Result<()> {
             let n = store.retry_failed_calls(&crate::admin::cli::cli_actor())?;
             println!("{n} plugin call(s) will be tried again by the running server");
         }
+        Some(JobsCommand::Rejected { all }) => {
+            let connection = args
+                .connection
+                .as_deref()
+                .map(|c| connection_id(store, Some(c)))
+                .transpose()?;
+            let now = now_ms();
+            let rows = store.rejected_records(connection, None, all, args.limit)?;
+            if rows.is_empty() {
+                println!("no refused pulled records");
+            }
+            for r in rows {
+                let state = match r.record_id {
+                    Some(record) => format!("mapped as record {record}"),
+                    None if r.resolved_at.is_some() => "mapped".to_string(),
+                    None => format!("refused {}×", r.attempts),
+                };
+                println!(
+                    "{:>6}  {:<10} {:<14} {:<24} {:>4}  {state} (version {}): {}",
+                    r.id,
+                    r.plugin,
+                    r.kind,
+                    r.source_id.as_deref().unwrap_or("(no id)"),
+                    ago(now - r.last_at),
+                    r.plugin_version,
+                    r.reason
+                );
+            }
+        }
+        Some(JobsCommand::RetryRejected { id, plugin }) => {
+            let ids: Vec<i64> = match (id, plugin) {
+                (Some(id), _) => vec![id],
+                (None, Some(plugin)) => store
+                    .rejected_records(None, Some(&plugin), false, u32::MAX)?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect(),
+                (None, None) => bail!(
+                    "name a refused record (`qbridge jobs retry-rejected ID`) or a plugin (`--plugin NAME`); `qbridge jobs rejected` lists them"
+                ),
+            };
+            let plugins = crate::plugins::PluginManager::open(store.clone(), config)?;
+            store.audit_rejected_retry(&crate::store::audit::AuditEntry {
+                actor: crate::admin::cli::cli_actor(),
+                action: "record.retry_rejected".into(),
+                target: format!(
+                    "rejected:{}",
+                    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                ),
+                ..Default::default()
+            })?;
+            for id in ids {
+                match rejected::retry(store, &plugins, id)? {
+                    Retried::Queued(record) => println!("{id}: queued as record {record}"),
+                    Retried::StillRefused(reason) => println!("{id}: still refused: {reason}"),
+                    Retried::NotKept => {
+                        println!("{id}: too large to have been kept; have the source send it again")
+                    }
+                    Retried::AlreadyResolved => println!("{id}: mapped already"),
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -253,8 +332,15 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
             f.last_error.as_deref().unwrap_or("no reason recorded")
         );
     }
+    let refused = store.open_rejected_counts()?;
     for c in &connections {
         println!("connection {} (id {})", c.name, c.id);
+        if let Some((_, n)) = refused.iter().find(|(id, _)| *id == c.id) {
+            println!(
+                "  refused pulled records: {n} — `qbridge jobs rejected --connection {}` shows why; a plugin upgrade or `qbridge jobs retry-rejected` maps them again",
+                c.name
+            );
+        }
         match queue.iter().find(|q| q.connection_id == c.id) {
             Some(q) => {
                 // Jobs `sent` by a process that is gone are not in progress: say what they are.

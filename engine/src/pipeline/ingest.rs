@@ -2,7 +2,8 @@
 //!
 //! The record and every request the plugin made of it are committed in one transaction
 //! before the caller is answered, so a `202 Accepted` (or the CLI's "queued") means the
-//! record can no longer be lost. A record the plugin rejects is not stored at all.
+//! record can no longer be lost. A record the plugin rejects is not queued: a pushed one is
+//! refused to its sender, a pulled one kept by `pipeline::rejected`.
 
 use qbridge_sdk::Request;
 
@@ -85,6 +86,21 @@ pub struct Mapped {
     jobs: Vec<NewJob>,
 }
 
+/// The source's id of a record: its top-level `id` (or `Id`, `ID`).
+fn source_id_in(value: &serde_json::Value) -> Option<String> {
+    ["id", "Id", "ID"]
+        .iter()
+        .find_map(|k| value.get(*k))
+        .map(|v| v.to_string().trim_matches('"').to_string())
+}
+
+/// [`source_id_in`] of a record's JSON text; `None` when it is not JSON.
+pub fn source_id_of(record_json: &str) -> Option<String> {
+    serde_json::from_str(record_json)
+        .ok()
+        .and_then(|v| source_id_in(&v))
+}
+
 /// Runs `plugin`'s `map` on one record (size and JSON checked first). Nothing is stored.
 pub fn map_record(
     plugins: &PluginManager,
@@ -104,10 +120,7 @@ pub fn map_record(
             kind: kind.to_string(),
             reason: e.to_string(),
         })?;
-    let source_id = ["id", "Id", "ID"]
-        .iter()
-        .find_map(|k| value.get(*k))
-        .map(|v| v.to_string().trim_matches('"').to_string());
+    let source_id = source_id_in(&value);
     Ok(Mapped {
         source_id,
         jobs: requests.iter().map(to_new_job).collect(),

@@ -18,6 +18,7 @@ pub mod http;
 pub mod ingest;
 pub mod names;
 pub mod pull;
+pub mod rejected;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -342,6 +342,29 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE job ADD COLUMN iterator_session INTEGER;
     "#,
+    // 13: pulled records the plugin refused, kept with the reason (store::rejected), so a
+    // cursor never moves past a record that is neither queued nor kept here.
+    r#"
+    CREATE TABLE rejected_record(
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL,
+        plugin TEXT NOT NULL,
+        plugin_version TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source_id TEXT,
+        fingerprint TEXT NOT NULL,
+        payload TEXT CHECK(payload IS NULL OR length(payload) <= 4194304),
+        reason TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        first_at INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        record_id INTEGER REFERENCES record(id) ON DELETE SET NULL,
+        UNIQUE(connection_id, plugin, fingerprint)
+    ) STRICT;
+    CREATE INDEX rejected_open ON rejected_record(plugin, plugin_version)
+        WHERE resolved_at IS NULL;
+    "#,
 ];
 
 /// The schema version this binary writes.

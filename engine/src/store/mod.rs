@@ -22,6 +22,7 @@ pub mod plugin_cache;
 pub mod plugin_calls;
 mod plugins;
 pub mod queue;
+pub mod rejected;
 pub mod schedules;
 pub mod secrets;
 pub mod tokens;
