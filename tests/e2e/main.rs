@@ -26,6 +26,7 @@ mod plugin_sandbox;
 mod plugins;
 mod qbwc;
 mod ramp_lists;
+mod rejected;
 mod simulator;
 mod source_http;
 mod source_money;
