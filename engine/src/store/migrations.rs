@@ -365,6 +365,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rejected_open ON rejected_record(plugin, plugin_version)
         WHERE resolved_at IS NULL;
     "#,
+    // 14: how often error recovery was asked for a message set, so a recovery whose answer
+    // is lost every time ends (its jobs are verified by probe) instead of repeating forever.
+    r#"
+    ALTER TABLE message_set ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this binary writes.

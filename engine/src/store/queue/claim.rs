@@ -44,13 +44,23 @@ impl Store {
         self.write(|tx| {
             let now = now_ms();
             tx.execute(VERIFY_UNCOVERED, params![connection_id, now])?;
-            // 1. An unanswered mutating message set: ask QuickBooks for its stored response.
-            let pending: Option<String> = tx
-                .query_row(UNANSWERED_SET, [connection_id], |r| r.get(0))
-                .optional()?;
-            if let Some(old) = pending {
+            // 1. An unanswered mutating message set: ask QuickBooks for its stored response —
+            //    at most MAX_RECOVERIES times: a recovery whose own answer is lost again and
+            //    again (a Web Connector that dies on it) falls back to probes, or the company
+            //    file would wait on it forever.
+            loop {
+                let pending: Option<(String, i64)> = tx
+                    .query_row(UNANSWERED_SET, [connection_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((old, recoveries)) = pending else {
+                    break;
+                };
+                if recoveries >= MAX_RECOVERIES {
+                    super::results::abandon_recovery(tx, &old, now)?;
+                    continue;
+                }
                 tx.execute(
-                    "UPDATE message_set SET state='recovering', session_id=?2 WHERE id=?1",
+                    "UPDATE message_set SET state='recovering', session_id=?2, recoveries=recoveries+1 WHERE id=?1",
                     params![old, session_id],
                 )?;
                 return Ok(Some(Claim::Recover {
@@ -183,8 +193,13 @@ pub(super) const VERIFY_UNCOVERED: &str =
     WHERE connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL AND (message_set_id IS NULL
       OR NOT EXISTS (SELECT 1 FROM message_set m WHERE m.id=job.message_set_id
                      AND m.state IN ('in_doubt','recovering')))";
-/// The newest unanswered mutating message set of connection ?1.
-pub(super) const UNANSWERED_SET: &str = "SELECT id FROM message_set
+/// Times one unanswered message set is asked for by error recovery before its jobs are
+/// verified by probe instead.
+const MAX_RECOVERIES: i64 = 3;
+
+/// The newest unanswered mutating message set of connection ?1, and how often its recovery
+/// was asked for.
+pub(super) const UNANSWERED_SET: &str = "SELECT id, recoveries FROM message_set
     WHERE connection_id=?1 AND state='in_doubt' ORDER BY rowid DESC LIMIT 1";
 /// Probes due for connection ?1 (at most ?2, at time ?3): jobs being verified, including a
 /// probe QuickBooks asked to retry later once it is due.

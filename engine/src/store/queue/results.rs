@@ -212,26 +212,7 @@ impl Store {
     /// verified by its probe before anything is re-sent. Jobs without a probe stay `in_doubt`
     /// for an admin to decide (`jobs retry` re-sends, `jobs cancel` drops).
     pub fn recovery_unavailable(&self, message_set_id: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let now = now_ms();
-            tx.execute(
-                "UPDATE job SET state='available', verify=1, updated_at=?2
-                 WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NOT NULL",
-                params![message_set_id, now],
-            )?;
-            tx.execute(
-                "UPDATE job SET state='in_doubt', advice=?2, updated_at=?3
-                 WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NULL",
-                params![
-                    message_set_id,
-                    "QuickBooks did not confirm whether this request was applied and the plugin gave no way to check. \
-                     Look for the record in QuickBooks: if it is missing run `qbridge jobs retry ID`, if it is there run `qbridge jobs cancel ID`.",
-                    now
-                ],
-            )?;
-            tx.execute("UPDATE message_set SET state='resolved' WHERE id=?1", [message_set_id])?;
-            Ok(())
-        })
+        self.write(|tx| abandon_recovery(tx, message_set_id, now_ms()))
     }
 
     /// A session ended without answering what it was sent (closeConnection too early,
@@ -296,6 +277,36 @@ fn doubt_unanswered(
         &format!("UPDATE job SET state='in_doubt', updated_at=?2 WHERE {owner} AND state='sent'"),
         params![value, now],
     )
+}
+
+/// No answer to message set `message_set_id` will come from QuickBooks' error recovery:
+/// every job in it is verified by its probe before anything is re-sent; jobs without a probe
+/// stay `in_doubt` with advice for an admin (`jobs retry` re-sends, `jobs cancel` drops).
+pub(super) fn abandon_recovery(
+    tx: &Transaction<'_>,
+    message_set_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE job SET state='available', verify=1, updated_at=?2
+         WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NOT NULL",
+        params![message_set_id, now],
+    )?;
+    tx.execute(
+        "UPDATE job SET state='in_doubt', advice=?2, updated_at=?3
+         WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NULL",
+        params![
+            message_set_id,
+            "QuickBooks did not confirm whether this request was applied and the plugin gave no way to check. \
+             Look for the record in QuickBooks: if it is missing run `qbridge jobs retry ID`, if it is there run `qbridge jobs cancel ID`.",
+            now
+        ],
+    )?;
+    tx.execute(
+        "UPDATE message_set SET state='resolved' WHERE id=?1",
+        [message_set_id],
+    )?;
+    Ok(())
 }
 
 fn push_error(

@@ -430,6 +430,44 @@ fn lost_session_leads_to_recovery_then_probe_then_resend() {
 }
 
 #[test]
+fn a_recovery_lost_again_and_again_ends_in_probes_not_a_loop() {
+    let (_d, s) = open();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a", &[]), {
+            let mut unprovable = job("b", &[]);
+            unprovable.probe = None;
+            unprovable
+        }],
+    })
+    .unwrap();
+    let (set, jobs) = sent(s.claim(1, 7, LIMITS).unwrap());
+    let set = set.unwrap();
+    s.session_lost(7).unwrap();
+    // Three sessions ask QuickBooks for the set's stored answer and die before it arrives.
+    for session in 8..11 {
+        match s.claim(1, session, LIMITS).unwrap() {
+            Some(Claim::Recover { old_message_set_id }) => assert_eq!(old_message_set_id, set),
+            other => panic!("session {session}: expected recovery, got {other:?}"),
+        }
+        s.session_lost(session).unwrap();
+    }
+    // The fourth verifies by probe what can be verified; the rest waits for an admin.
+    let (probe_set, probes) = sent(s.claim(1, 11, LIMITS).unwrap());
+    assert!(probe_set.is_none());
+    assert_eq!(probes.len(), 1);
+    assert!(probes[0].probing && probes[0].job_id == jobs[0].job_id);
+    let b = s.job(jobs[1].job_id).unwrap();
+    assert_eq!(b.state, "in_doubt");
+    assert!(b.advice.unwrap().contains("qbridge jobs retry"));
+}
+
+#[test]
 fn a_probe_told_to_retry_is_probed_again_never_resent_unverified() {
     let (_d, s) = open();
     s.enqueue_record(&NewRecord {
