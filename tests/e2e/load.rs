@@ -196,8 +196,8 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
         let stuck = store
             .list_jobs(&JobFilter {
                 state: Some(state.into()),
-                connection_id: None,
                 limit: 10,
+                ..JobFilter::default()
             })
             .unwrap();
         if !stuck.is_empty() {
@@ -229,8 +229,8 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
     let done = store
         .list_jobs(&JobFilter {
             state: Some("completed".into()),
-            connection_id: None,
             limit: 100_000,
+            ..JobFilter::default()
         })
         .unwrap();
     assert_eq!(done.len(), n * RECORDS_PER_CONNECTION as usize);

@@ -440,12 +440,12 @@ pub(crate) async fn jobs(
     let filter = JobFilter {
         state: wanted.map(str::to_string),
         connection_id: connection,
+        plugin: fence.plugin.clone(),
         limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
     };
     let store = state.store.clone();
     let mut list = blocking(move || Ok(store.list_jobs(&filter)?)).await?;
-    // The store filters by connection; a plugin fence is applied here (such a page may hold
-    // fewer than `limit` rows).
+    // The store applied the fence; this only guards against a filter that forgot it.
     list.retain(|j| fence.admits(j.connection_id, Some(&j.plugin)));
     Ok(list)
 }

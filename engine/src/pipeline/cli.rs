@@ -172,6 +172,7 @@ pub fn jobs(store: &Store, config: &Config, args: JobsArgs) -> anyhow::Result<()
                     .map(|c| connection_id(store, Some(c)))
                     .transpose()?,
                 limit: args.limit,
+                ..JobFilter::default()
             };
             let now = now_ms();
             for j in store.list_jobs(&filter)? {

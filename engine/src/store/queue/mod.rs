@@ -310,6 +310,8 @@ pub struct JobFilter {
     pub state: Option<String>,
     /// Only this connection.
     pub connection_id: Option<i64>,
+    /// Only this plugin (a token fenced to a plugin sees a full page of its own jobs).
+    pub plugin: Option<String>,
     /// At most this many (newest first).
     pub limit: u32,
 }

@@ -430,6 +430,36 @@ fn lost_session_leads_to_recovery_then_probe_then_resend() {
 }
 
 #[test]
+fn a_plugin_filter_fills_the_page_with_that_plugins_jobs() {
+    let (_d, s) = open();
+    for (plugin, n) in [("p", 0), ("q", 1), ("p", 2), ("q", 3), ("q", 4)] {
+        s.enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: 1,
+            plugin,
+            kind: "x",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job(&format!("k{n}"), &[])],
+        })
+        .unwrap();
+    }
+    let page = s
+        .list_jobs(&JobFilter {
+            plugin: Some("p".into()),
+            limit: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    let keys: Vec<&str> = page.iter().map(|j| j.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["k2", "k0"],
+        "the newest two of plugin p, though q's are newer"
+    );
+}
+
+#[test]
 fn a_recovery_lost_again_and_again_ends_in_probes_not_a_loop() {
     let (_d, s) = open();
     s.enqueue_record(&NewRecord {

@@ -13,11 +13,14 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
                 "{JOB_VIEW_SELECT} WHERE (?1 IS NULL OR state=?1) AND (?2 IS NULL OR connection_id=?2)
+                   AND (?4 IS NULL OR plugin=?4)
                  ORDER BY id DESC LIMIT ?3"
             ))?;
             let limit = if filter.limit == 0 { 100 } else { filter.limit };
             let rows = stmt
-                .query_map(params![filter.state, filter.connection_id, limit], |r| {
+                .query_map(
+                    params![filter.state, filter.connection_id, limit, filter.plugin],
+                    |r| {
                     job_view(r, false, boot)
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
