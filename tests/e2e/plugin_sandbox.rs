@@ -161,7 +161,10 @@ fn a_compiled_plugin_file_swapped_on_disk_is_recompiled_not_loaded() {
         std::fs::write(path, bytes).unwrap();
     }
     let (m, _store) = open();
-    let out = m.map("echo", "customer", r#"{"id": 1}"#).unwrap().unwrap();
+    let out = m
+        .map("echo", None, "customer", r#"{"id": 1}"#)
+        .unwrap()
+        .unwrap();
     assert_eq!(out.len(), 1);
     assert!(
         out[0].notes.first().is_some_and(|n| n.starts_with("echo ")),

@@ -50,7 +50,7 @@ fn echo_version(requests: &[Request]) -> String {
 }
 
 fn map_ok(m: &PluginManager, plugin: &str, kind: &str, json: &str) -> Vec<Request> {
-    m.map(plugin, kind, json)
+    m.map(plugin, None, kind, json)
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -133,6 +133,7 @@ fn async_callers_map_on_the_blocking_pool() {
     let out = rt
         .block_on(m.map_blocking(
             "example".into(),
+            None,
             "customer".into(),
             r#"{"id": 1, "name": "A"}"#.into(),
         ))
@@ -168,7 +169,10 @@ fn misbehaving_plugins_are_contained_with_clear_errors() {
         ("bad-key", "the key is empty"),
     ];
     for (kind, expected) in cases {
-        let err = m.map("rogue", kind, "{}").expect_err(kind).to_string();
+        let err = m
+            .map("rogue", None, kind, "{}")
+            .expect_err(kind)
+            .to_string();
         assert!(err.contains(expected), "{kind}: {err}");
         assert!(
             err.contains("rogue"),
@@ -231,13 +235,13 @@ fn plugin_built_for_interface_0_1_keeps_running_beside_0_2_plugins() {
     let out = map_ok(&m, "legacy", "customer", r#"{"id": 7}"#);
     assert_eq!(out[0].key, "customer:7");
     assert!(
-        m.on_response("legacy", "customer:7", "<CustomerRet/>")
+        m.on_response("legacy", None, "customer:7", "<CustomerRet/>")
             .unwrap()
             .is_empty()
     );
     // Acknowledging is a no-op for an interface that has no such call.
     assert_eq!(
-        m.acknowledge("legacy", "customer", "{}", "customer:7", "")
+        m.acknowledge("legacy", None, "customer", "{}", "customer:7", "")
             .unwrap(),
         Ok(())
     );
@@ -382,7 +386,7 @@ fn bundled_example_is_installed_on_first_start_and_maps_to_schema_valid_qbxml() 
         }
     }
     let err = m
-        .map("example", "customer", r#"{"id": 5}"#)
+        .map("example", None, "customer", r#"{"id": 5}"#)
         .unwrap()
         .unwrap_err();
     assert_eq!(err.field.as_deref(), Some("name"));

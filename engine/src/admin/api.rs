@@ -701,6 +701,7 @@ pub(crate) async fn set_secret(
     actor: &Actor,
     plugin: String,
     name: String,
+    connection: Option<i64>,
     value: String,
 ) -> Result<(), ApiError> {
     actor.require(Scope::Admin)?;
@@ -709,7 +710,7 @@ pub(crate) async fn set_secret(
     let who = actor.token.actor();
     blocking(move || {
         let key = SecretKey::open(&key_path)?;
-        Ok(store.set_secret(&key, &plugin, &name, &value, &who)?)
+        Ok(store.set_secret(&key, &plugin, &name, connection, &value, &who)?)
     })
     .await
 }
@@ -721,6 +722,7 @@ pub(crate) async fn set_secret_grant(
     actor: &Actor,
     plugin: String,
     name: String,
+    connection: Option<i64>,
     grant: ClientCredentials,
 ) -> Result<(), ApiError> {
     actor.require(Scope::Admin)?;
@@ -734,7 +736,7 @@ pub(crate) async fn set_secret_grant(
     let who = actor.token.actor();
     blocking(move || {
         let key = SecretKey::open(&key_path)?;
-        Ok(store.set_secret_grant(&key, &plugin, &name, &grant, &who)?)
+        Ok(store.set_secret_grant(&key, &plugin, &name, connection, &grant, &who)?)
     })
     .await
 }
@@ -745,11 +747,38 @@ pub(crate) async fn delete_secret(
     actor: &Actor,
     plugin: String,
     name: String,
+    connection: Option<i64>,
 ) -> Result<(), ApiError> {
     actor.require(Scope::Admin)?;
     let store = state.store.clone();
     let who = actor.token.actor();
-    blocking(move || Ok(store.delete_secret(&plugin, &name, &who)?)).await
+    blocking(move || Ok(store.delete_secret(&plugin, &name, connection, &who)?)).await
+}
+
+/// `?connection=NAME` on the secret routes: that connection's own secret.
+#[derive(Debug, Default, Deserialize)]
+struct SecretQuery {
+    connection: Option<String>,
+}
+
+/// The id of the connection a secret route names (admin checked first), if it names one.
+async fn secret_connection(
+    state: &AppState,
+    actor: &Actor,
+    q: SecretQuery,
+) -> Result<Option<i64>, ApiError> {
+    actor.require(Scope::Admin)?;
+    let Some(name) = q.connection else {
+        return Ok(None);
+    };
+    let store = state.store.clone();
+    blocking(move || {
+        store
+            .connection(&name)
+            .map(|c| Some(c.id))
+            .map_err(|_| bad_request(format!("no connection {name:?}")))
+    })
+    .await
 }
 
 async fn list_secrets_route(
@@ -763,10 +792,12 @@ async fn set_secret_route(
     actor: Actor,
     State(state): State<AppState>,
     Path((plugin, name)): Path<(String, String)>,
+    Query(q): Query<SecretQuery>,
     Json(body): Json<SecretBody>,
 ) -> Result<StatusCode, ApiError> {
+    let connection = secret_connection(&state, &actor, q).await?;
     match (body.value, body.oauth2_client_credentials) {
-        (Some(value), None) => set_secret(&state, &actor, plugin, name, value).await?,
+        (Some(value), None) => set_secret(&state, &actor, plugin, name, connection, value).await?,
         (None, Some(g)) => {
             let grant = ClientCredentials {
                 token_url: g.token_url,
@@ -774,7 +805,7 @@ async fn set_secret_route(
                 client_secret: Redacted(g.client_secret),
                 scope: g.scope.filter(|s| !s.is_empty()),
             };
-            set_secret_grant(&state, &actor, plugin, name, grant).await?
+            set_secret_grant(&state, &actor, plugin, name, connection, grant).await?
         }
         _ => {
             // Scope first: a caller without admin rights learns nothing about the body.
@@ -791,8 +822,10 @@ async fn delete_secret_route(
     actor: Actor,
     State(state): State<AppState>,
     Path((plugin, name)): Path<(String, String)>,
+    Query(q): Query<SecretQuery>,
 ) -> Result<StatusCode, ApiError> {
-    delete_secret(&state, &actor, plugin, name).await?;
+    let connection = secret_connection(&state, &actor, q).await?;
+    delete_secret(&state, &actor, plugin, name, connection).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

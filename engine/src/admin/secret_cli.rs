@@ -31,6 +31,10 @@ pub enum SecretCommand {
         plugin: String,
         /// Name the plugin asks for, e.g. api_key.
         name: String,
+        /// Only for this connection (company file): each firm's own source account. Without
+        /// it, the plugin-wide secret every connection without its own uses.
+        #[arg(long)]
+        connection: Option<String>,
         /// The source's OAuth2 token endpoint (https), e.g. https://api.ramp.com/developer/v1/token.
         #[arg(long, requires = "oauth2_client_id")]
         oauth2_token_url: Option<String>,
@@ -49,7 +53,29 @@ pub enum SecretCommand {
         plugin: String,
         /// Name.
         name: String,
+        /// The connection's own secret (without it: the plugin-wide one).
+        #[arg(long)]
+        connection: Option<String>,
     },
+}
+
+/// The id of the connection named, if one is.
+fn connection_id(store: &Store, name: Option<&str>) -> anyhow::Result<Option<i64>> {
+    name.map(|n| {
+        store
+            .connection(n)
+            .map(|c| c.id)
+            .with_context(|| format!("no connection {n:?}: `qbridge connection list` shows them"))
+    })
+    .transpose()
+}
+
+/// `plugin/name`, with `@connection` for a connection's own secret.
+fn shown(plugin: &str, name: &str, connection: Option<&str>) -> String {
+    match connection {
+        Some(c) => format!("{plugin}/{name} for connection {c}"),
+        None => format!("{plugin}/{name}"),
+    }
 }
 
 /// Runs `qbridge secret …`.
@@ -58,6 +84,7 @@ pub fn run(config: &Config, store: &Store, cmd: SecretCommand) -> anyhow::Result
         SecretCommand::Set {
             plugin,
             name,
+            connection,
             oauth2_token_url,
             oauth2_client_id,
             oauth2_scope,
@@ -82,6 +109,8 @@ pub fn run(config: &Config, store: &Store, cmd: SecretCommand) -> anyhow::Result
                 );
             }
             let key = SecretKey::open(&config.secrets_key_path())?;
+            let connection_id = connection_id(store, connection.as_deref())?;
+            let what = shown(&plugin, &name, connection.as_deref());
             match (oauth2_token_url, oauth2_client_id) {
                 (Some(token_url), Some(client_id)) => {
                     config
@@ -94,21 +123,37 @@ pub fn run(config: &Config, store: &Store, cmd: SecretCommand) -> anyhow::Result
                         client_secret: Redacted(value.to_string()),
                         scope: oauth2_scope.filter(|s| !s.is_empty()),
                     };
-                    store.set_secret_grant(&key, &plugin, &name, &grant, &cli_actor())?;
+                    store.set_secret_grant(
+                        &key,
+                        &plugin,
+                        &name,
+                        connection_id,
+                        &grant,
+                        &cli_actor(),
+                    )?;
                     println!(
-                        "secret {plugin}/{name} stored (encrypted): an OAuth2 client-credentials grant; the server fetches and renews access tokens from {}",
+                        "secret {what} stored (encrypted): an OAuth2 client-credentials grant; the server fetches and renews access tokens from {}",
                         grant.token_host().unwrap_or_default()
                     );
                 }
                 _ => {
-                    store.set_secret(&key, &plugin, &name, value, &cli_actor())?;
-                    println!("secret {plugin}/{name} stored (encrypted)");
+                    store.set_secret(&key, &plugin, &name, connection_id, value, &cli_actor())?;
+                    println!("secret {what} stored (encrypted)");
                 }
             }
         }
         SecretCommand::List => {
             let key = SecretKey::open(&config.secrets_key_path())?;
+            let names: std::collections::HashMap<i64, String> = store
+                .connections()?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect();
             for s in store.secret_names(&key, None)? {
+                let scope = match s.connection_id {
+                    Some(id) => names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")),
+                    None => "(every connection)".to_string(),
+                };
                 let kind = match (s.kind, &s.token_host) {
                     (SecretKind::Value, _) => "value".to_string(),
                     (SecretKind::Oauth2ClientCredentials, host) => format!(
@@ -118,14 +163,22 @@ pub fn run(config: &Config, store: &Store, cmd: SecretCommand) -> anyhow::Result
                     (SecretKind::Unreadable, _) => "unreadable: set it again".to_string(),
                 };
                 println!(
-                    "{:<24} {:<24} {kind:<48} set by {}",
+                    "{:<24} {:<24} {scope:<24} {kind:<48} set by {}",
                     s.plugin, s.name, s.set_by
                 );
             }
         }
-        SecretCommand::Delete { plugin, name } => {
-            store.delete_secret(&plugin, &name, &cli_actor())?;
-            println!("secret {plugin}/{name} deleted");
+        SecretCommand::Delete {
+            plugin,
+            name,
+            connection,
+        } => {
+            let connection_id = connection_id(store, connection.as_deref())?;
+            store.delete_secret(&plugin, &name, connection_id, &cli_actor())?;
+            println!(
+                "secret {} deleted",
+                shown(&plugin, &name, connection.as_deref())
+            );
         }
     }
     Ok(())

@@ -68,10 +68,10 @@ pub(crate) fn plugins(work: &Path, calls: usize) -> anyhow::Result<Vec<Row>> {
         };
         let record = |i: usize| sample.clone().unwrap_or_else(|| customer(i));
         // Warm up: the first call instantiates the component.
-        m.map(&p.name, kind, &record(0))??;
+        m.map(&p.name, None, kind, &record(0))??;
         let started = Instant::now();
         for i in 0..calls {
-            m.map(&p.name, kind, &record(i))??;
+            m.map(&p.name, None, kind, &record(i))??;
         }
         let rate = calls as f64 / started.elapsed().as_secs_f64();
         if p.name == "example" {
@@ -181,7 +181,7 @@ pub(crate) fn hot_swap(work: &Path, swaps: usize) -> anyhow::Result<Vec<Row>> {
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     let record = format!(r#"{{"id": {}}}"#, t * 1_000_000_000 + n);
-                    match m.map("echo", "customer", &record) {
+                    match m.map("echo", None, "customer", &record) {
                         Ok(Ok(_)) => ok.fetch_add(1, Ordering::Relaxed),
                         _ => failed.fetch_add(1, Ordering::Relaxed),
                     };

@@ -40,6 +40,7 @@ fn make(store: &Store, plugins: &PluginManager, due: &DueCall) -> Result<(), Cal
             plugins
                 .acknowledge(
                     &due.plugin,
+                    Some(due.connection_id),
                     &due.kind,
                     &due.record_json,
                     &due.key,
@@ -50,7 +51,12 @@ fn make(store: &Store, plugins: &PluginManager, due: &DueCall) -> Result<(), Cal
         }
         CallKind::OnResponse => {
             let requests = plugins
-                .on_response(&due.plugin, &due.key, &due.response_xml)
+                .on_response(
+                    &due.plugin,
+                    Some(due.connection_id),
+                    &due.key,
+                    &due.response_xml,
+                )
                 .map_err(|e| e.to_string())?;
             let jobs: Vec<_> = requests.iter().map(to_new_job).collect();
             Ok(store.call_done(due.job_id, due.call, &jobs)?)

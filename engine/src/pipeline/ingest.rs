@@ -104,6 +104,7 @@ pub fn source_id_of(record_json: &str) -> Option<String> {
 /// Runs `plugin`'s `map` on one record (size and JSON checked first). Nothing is stored.
 pub fn map_record(
     plugins: &PluginManager,
+    connection_id: i64,
     plugin: &str,
     kind: &str,
     record_json: &str,
@@ -114,7 +115,7 @@ pub fn map_record(
     let value: serde_json::Value =
         serde_json::from_str(record_json).map_err(|e| IngestError::BadJson(e.to_string()))?;
     let requests = plugins
-        .map(plugin, kind, record_json)?
+        .map(plugin, Some(connection_id), kind, record_json)?
         .map_err(|e| IngestError::Rejected {
             plugin: plugin.to_string(),
             kind: kind.to_string(),
@@ -138,7 +139,7 @@ pub fn ingest(
     kind: &str,
     record_json: &str,
 ) -> Result<Ingested, IngestError> {
-    let mapped = map_record(plugins, plugin, kind, record_json)?;
+    let mapped = map_record(plugins, connection_id, plugin, kind, record_json)?;
     Ok(store.enqueue_record(&NewRecord {
         origin,
         connection_id,
@@ -165,7 +166,7 @@ pub fn ingest_batch(
 ) -> Result<Vec<Result<Ingested, IngestError>>, StoreError> {
     let mapped: Vec<Result<Mapped, IngestError>> = records
         .iter()
-        .map(|r| map_record(plugins, plugin, kind, r))
+        .map(|r| map_record(plugins, connection_id, plugin, kind, r))
         .collect();
     let accepted: Vec<NewRecord<'_>> = mapped
         .iter()

@@ -115,7 +115,10 @@ impl Pipeline {
         // (`plugin_calls`) — after the admin fixed or swapped the plugin if need be.
         let follow_ups = |rs: &Response| -> Option<Vec<NewJob>> {
             let xml = rs.ret_xml.as_deref().unwrap_or("");
-            match self.plugins.on_response(&brief.plugin, &brief.key, xml) {
+            match self
+                .plugins
+                .on_response(&brief.plugin, Some(ctx.connection_id), &brief.key, xml)
+            {
                 Ok(requests) => Some(requests.iter().map(ingest::to_new_job).collect()),
                 Err(e) => {
                     tracing::error!(job = job_id, plugin = %brief.plugin, error = %e, "plugin on_response failed; it will be called again");

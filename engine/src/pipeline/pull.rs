@@ -42,7 +42,7 @@ pub fn run_once(store: &Store, plugins: &PluginManager, row: &ScheduleRow) -> St
             Err(e) => return format!("pull not started: {e}"),
         };
     while pages < MAX_PAGES_PER_RUN {
-        let page = match plugins.pull(&row.plugin, cursor.as_deref()) {
+        let page = match plugins.pull(&row.plugin, Some(row.connection_id), cursor.as_deref()) {
             Ok(Ok(page)) => page,
             Ok(Err(reason)) => return format!("pull failed after {records} records: {reason}"),
             Err(e) => return format!("plugin failed after {records} records: {e}"),

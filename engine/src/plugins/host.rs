@@ -86,6 +86,9 @@ pub(crate) struct HostState {
     /// When the running call must end (set by `PluginHost::arm`); host calls that wait, such
     /// as `fetch`, get what is left of it.
     deadline: std::time::Instant,
+    /// The connection (company file) the running call is for, set by `PluginHost::arm`
+    /// before every call: `fetch` uses that connection's secrets.
+    connection: Option<i64>,
     stderr: MemoryOutputPipe,
     pub(crate) label: Label,
     pub(crate) http: HttpPolicy,
@@ -95,6 +98,11 @@ impl HostState {
     /// The running call's deadline.
     pub(crate) fn call_deadline(&self) -> std::time::Instant {
         self.deadline
+    }
+
+    /// The connection the running call is for (`None`: no particular one, e.g. `manifest`).
+    pub(crate) fn call_connection(&self) -> Option<i64> {
+        self.connection
     }
 
     /// A log line from the plugin, tagged with its name and version, escaped (no forged
@@ -320,6 +328,7 @@ impl PluginHost {
             },
             log_budget: LogBudget::new(),
             deadline: std::time::Instant::now() + self.limits.call_timeout,
+            connection: None,
             stderr,
             label,
             http,
@@ -329,13 +338,20 @@ impl PluginHost {
         store
     }
 
-    /// Arms the CPU deadline for the next call on `store`. A store's deadline does not reset
-    /// by itself, so this runs before every call.
-    pub(crate) fn arm(&self, store: &mut Store<HostState>, timeout: Duration) {
+    /// Arms the CPU deadline for the next call on `store` and says which connection it is
+    /// for. A store's deadline does not reset by itself, and an instance serves calls for
+    /// every connection in turn, so this runs before every call.
+    pub(crate) fn arm(
+        &self,
+        store: &mut Store<HostState>,
+        timeout: Duration,
+        connection: Option<i64>,
+    ) {
         let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         // The epoch deadline counts guest time; this one is wall time, for host calls.
         store.data_mut().deadline = std::time::Instant::now() + timeout;
+        store.data_mut().connection = connection;
     }
 
     /// Turns a wasmtime error from a call into a [`PluginError`] that says what happened.
@@ -519,6 +535,7 @@ impl Generation {
         &self,
         host: &PluginHost,
         timeout: Duration,
+        connection: Option<i64>,
         f: impl FnOnce(&Instance, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
         let key = (host.id(), self.manifest.name.clone());
@@ -529,7 +546,7 @@ impl Generation {
             Some(c) => c,
             None => {
                 let mut store = host.store(self.label(), self.http.clone());
-                host.arm(&mut store, timeout);
+                host.arm(&mut store, timeout, None);
                 let instance = self
                     .prepared
                     .instantiate(&mut store)
@@ -542,7 +559,7 @@ impl Generation {
                 }
             }
         };
-        host.arm(&mut cached.store, timeout);
+        host.arm(&mut cached.store, timeout, connection);
         match f(&cached.instance, &mut cached.store) {
             Ok(value) => {
                 cached.calls += 1;

@@ -31,8 +31,9 @@ const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "c
 /// Where plugin secrets come from (the admin's secret store). The engine asks for a secret
 /// only when a plugin that declared it makes a request naming it.
 pub trait SecretSource: Send + Sync {
-    /// Secret `name` of plugin `plugin`, if configured.
-    fn secret(&self, plugin: &str, name: &str) -> Option<Secret>;
+    /// Secret `name` of plugin `plugin` for a call made for `connection` (its own secret, else
+    /// the plugin-wide one), if configured.
+    fn secret(&self, plugin: &str, name: &str, connection: Option<i64>) -> Option<Secret>;
 }
 
 /// The secrets an admin stored (`qbridge secret set`, `PUT /api/v1/secrets/…`), decrypted
@@ -56,7 +57,7 @@ impl StoredSecrets {
 }
 
 impl SecretSource for StoredSecrets {
-    fn secret(&self, plugin: &str, name: &str) -> Option<Secret> {
+    fn secret(&self, plugin: &str, name: &str, connection: Option<i64>) -> Option<Secret> {
         let key = self.key.get_or_init(|| match crate::store::secrets::SecretKey::open(&self.key_path) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -64,7 +65,7 @@ impl SecretSource for StoredSecrets {
                 None
             }
         });
-        match self.store.secret(key.as_ref()?, plugin, name) {
+        match self.store.secret(key.as_ref()?, plugin, name, connection) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(plugin, name, error = %e, "cannot read a stored secret");
@@ -78,7 +79,7 @@ impl SecretSource for StoredSecrets {
 pub struct NoSecrets;
 
 impl SecretSource for NoSecrets {
-    fn secret(&self, _plugin: &str, _name: &str) -> Option<Secret> {
+    fn secret(&self, _plugin: &str, _name: &str, _connection: Option<i64>) -> Option<Secret> {
         None
     }
 }
@@ -255,17 +256,27 @@ impl HttpPolicy {
     /// a host-obtained access token renews the token and retries once. Everything — token
     /// requests, the request, the retry — finishes before `deadline`, the plugin call's.
     /// Errors are phrased for the plugin author and never contain a secret value.
-    pub(crate) fn fetch(&self, request: Request, deadline: Instant) -> Result<Response, String> {
+    ///
+    /// Secrets are those of `connection`, the connection the plugin call is made for (its own
+    /// source account), else the plugin-wide ones.
+    pub(crate) fn fetch(
+        &self,
+        request: Request,
+        deadline: Instant,
+        connection: Option<i64>,
+    ) -> Result<Response, String> {
         let checked = self.check(request)?;
-        let (ready, used) = self.substitute_all(&checked, deadline)?;
+        let (ready, used) = self.substitute_all(&checked, deadline, connection)?;
         let response = self.http.send(ready, MAX_RESPONSE_BYTES, deadline)?;
         if response.status != 401 || used.is_empty() {
             return Ok(response);
         }
         for (name, token) in &used {
-            self.http.tokens.forget(&self.plugin, name, &token.0);
+            self.http
+                .tokens
+                .forget(&self.plugin, name, connection, &token.0);
         }
-        let (ready, _) = self.substitute_all(&checked, deadline)?;
+        let (ready, _) = self.substitute_all(&checked, deadline, connection)?;
         self.http.send(ready, MAX_RESPONSE_BYTES, deadline)
     }
 
@@ -306,12 +317,13 @@ impl HttpPolicy {
         &self,
         request: &Request,
         deadline: Instant,
+        connection: Option<i64>,
     ) -> Result<(Request, UsedTokens), String> {
         let mut used = Vec::new();
         let mut headers = Vec::with_capacity(request.headers.len());
         for (name, value) in &request.headers {
             let value = if value.contains("{{secret:") {
-                self.substitute(value, &mut used, deadline)?
+                self.substitute(value, &mut used, deadline, connection)?
             } else {
                 value.clone()
             };
@@ -331,6 +343,7 @@ impl HttpPolicy {
         value: &str,
         used: &mut UsedTokens,
         deadline: Instant,
+        connection: Option<i64>,
     ) -> Result<String, String> {
         let mut out = String::new();
         let mut rest = value;
@@ -349,7 +362,7 @@ impl HttpPolicy {
             let secret = self
                 .http
                 .secrets
-                .secret(&self.plugin, name)
+                .secret(&self.plugin, name, connection)
                 .ok_or_else(|| {
                     format!(
                         "secret {name:?} is not configured for plugin {}; ask the admin to set it",
@@ -362,6 +375,7 @@ impl HttpPolicy {
                     let token = self.http.tokens.token(
                         &self.plugin,
                         name,
+                        connection,
                         &grant,
                         Instant::now(),
                         || {
@@ -404,7 +418,7 @@ mod tests {
 
     struct OneSecret;
     impl SecretSource for OneSecret {
-        fn secret(&self, _plugin: &str, name: &str) -> Option<Secret> {
+        fn secret(&self, _plugin: &str, name: &str, _connection: Option<i64>) -> Option<Secret> {
             (name == "api.key").then(|| Secret::Value(Redacted("s3cr3t".to_string())))
         }
     }
@@ -434,6 +448,7 @@ mod tests {
             .fetch(
                 get("https://api.example.com/slow", &[]),
                 started + std::time::Duration::from_millis(300),
+                None,
             )
             .err()
             .expect("the silent source times out");
@@ -443,7 +458,11 @@ mod tests {
             "took {took:?}: {err}"
         );
         let err = p
-            .fetch(get("https://api.example.com/late", &[]), Instant::now())
+            .fetch(
+                get("https://api.example.com/late", &[]),
+                Instant::now(),
+                None,
+            )
             .err()
             .unwrap();
         assert!(err.contains("deadline has passed"), "{err}");
@@ -453,7 +472,7 @@ mod tests {
     /// What would go on the wire: checked and substituted.
     fn prepare(p: &HttpPolicy, request: Request) -> Result<Request, String> {
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
-        p.substitute_all(&p.check(request)?, deadline)
+        p.substitute_all(&p.check(request)?, deadline, None)
             .map(|(r, _)| r)
     }
 
@@ -520,7 +539,7 @@ mod tests {
 
     struct GrantTo(&'static str);
     impl SecretSource for GrantTo {
-        fn secret(&self, _plugin: &str, _name: &str) -> Option<Secret> {
+        fn secret(&self, _plugin: &str, _name: &str, _connection: Option<i64>) -> Option<Secret> {
             Some(Secret::Oauth2ClientCredentials(ClientCredentials {
                 token_url: self.0.into(),
                 client_id: "id".into(),

@@ -78,6 +78,7 @@ macro_rules! version_bindings {
                         body: request.body,
                     },
                     self.call_deadline(),
+                    self.call_connection(),
                 )?;
                 Ok(http::Response {
                     status: response.status,

@@ -390,9 +390,13 @@ impl PluginManager {
     /// Maps one record with the running version of plugin `name`. The outer error is a
     /// plugin failure (crash, limit, invalid output); the inner one the plugin's verdict that
     /// the record cannot be mapped.
+    ///
+    /// Every call says which connection (company file) it is for: a plugin's `fetch` uses
+    /// that connection's own source secrets, else the plugin-wide ones.
     pub fn map(
         &self,
         name: &str,
+        connection: Option<i64>,
         kind: &str,
         record_json: &str,
     ) -> Result<Result<Vec<Request>, MapError>, PluginError> {
@@ -404,9 +408,12 @@ impl PluginManager {
         }
         let generation = self.generation(name)?;
         let _permit = self.pool.enter();
-        let out = generation.with_instance(&self.host, self.host.limits.call_timeout, |i, s| {
-            i.map(s, kind, record_json)
-        })?;
+        let out = generation.with_instance(
+            &self.host,
+            self.host.limits.call_timeout,
+            connection,
+            |i, s| i.map(s, kind, record_json),
+        )?;
         if let Ok(requests) = &out {
             output::check_requests(&generation.manifest, requests)?;
         }
@@ -430,10 +437,11 @@ impl PluginManager {
     pub async fn map_blocking(
         self: Arc<Self>,
         name: String,
+        connection: Option<i64>,
         kind: String,
         record_json: String,
     ) -> Result<Result<Vec<Request>, MapError>, PluginError> {
-        tokio::task::spawn_blocking(move || self.map(&name, &kind, &record_json))
+        tokio::task::spawn_blocking(move || self.map(&name, connection, &kind, &record_json))
             .await
             .map_err(|e| PluginError::Host(format!("plugin call task failed: {e}")))?
     }
@@ -442,6 +450,7 @@ impl PluginManager {
     pub fn on_response(
         &self,
         name: &str,
+        connection: Option<i64>,
         key: &str,
         response_xml: &str,
     ) -> Result<Vec<Request>, PluginError> {
@@ -454,10 +463,12 @@ impl PluginManager {
             });
         }
         let _permit = self.pool.enter();
-        let requests =
-            generation.with_instance(&self.host, self.host.limits.call_timeout, |i, s| {
-                i.on_response(s, key, response_xml)
-            })?;
+        let requests = generation.with_instance(
+            &self.host,
+            self.host.limits.call_timeout,
+            connection,
+            |i, s| i.on_response(s, key, response_xml),
+        )?;
         output::check_requests(&generation.manifest, &requests)?;
         Ok(requests)
     }
@@ -467,10 +478,13 @@ impl PluginManager {
     pub fn pull(
         &self,
         name: &str,
+        connection: Option<i64>,
         cursor: Option<&str>,
     ) -> Result<Result<PulledPage, String>, PluginError> {
         let generation = self.generation(name)?;
-        generation.with_instance(&self.host, self.network_timeout(), |i, s| i.pull(s, cursor))
+        generation.with_instance(&self.host, self.network_timeout(), connection, |i, s| {
+            i.pull(s, cursor)
+        })
     }
 
     /// True when the running version of `name` acknowledges pulled records to its source.
@@ -486,6 +500,7 @@ impl PluginManager {
     pub fn acknowledge(
         &self,
         name: &str,
+        connection: Option<i64>,
         kind: &str,
         record_json: &str,
         key: &str,
@@ -501,7 +516,7 @@ impl PluginManager {
                 ),
             });
         }
-        generation.with_instance(&self.host, self.network_timeout(), |i, s| {
+        generation.with_instance(&self.host, self.network_timeout(), connection, |i, s| {
             i.acknowledge(s, kind, record_json, key, response_xml)
         })
     }
@@ -573,7 +588,7 @@ impl PluginManager {
             .host
             .store(label, HttpPolicy::new(&installing, self.http.clone()));
         let timeout = self.host.limits.call_timeout;
-        self.host.arm(&mut store, timeout);
+        self.host.arm(&mut store, timeout, None);
         let manifest = prepared
             .instantiate(&mut store)
             .and_then(|instance| instance.manifest(&mut store))

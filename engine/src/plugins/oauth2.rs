@@ -77,29 +77,32 @@ type Slot = Arc<Mutex<Option<Cached>>>;
 /// Access tokens per (plugin, secret name).
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    slots: Mutex<HashMap<(String, String), Slot>>,
+    /// Per plugin, secret name and connection (`None`: the plugin-wide secret): each firm's
+    /// own source account gets its own token.
+    slots: Mutex<HashMap<(String, String, Option<i64>), Slot>>,
 }
 
 impl TokenCache {
-    fn slot(&self, plugin: &str, name: &str) -> Slot {
+    fn slot(&self, plugin: &str, name: &str, connection: Option<i64>) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots
-            .entry((plugin.to_string(), name.to_string()))
+            .entry((plugin.to_string(), name.to_string(), connection))
             .or_default()
             .clone()
     }
 
-    /// A current token for the grant `plugin`/`name`: the cached one while fresh at `now`,
-    /// else one from `fetch` (cached unless it must not be reused).
+    /// A current token for the grant `plugin`/`name` as `connection` sees it: the cached one
+    /// while fresh at `now`, else one from `fetch` (cached unless it must not be reused).
     pub(crate) fn token(
         &self,
         plugin: &str,
         name: &str,
+        connection: Option<i64>,
         grant: &ClientCredentials,
         now: Instant,
         fetch: impl FnOnce() -> Result<Issued, String>,
     ) -> Result<Redacted<String>, String> {
-        let slot = self.slot(plugin, name);
+        let slot = self.slot(plugin, name, connection);
         // Held across the fetch on purpose: one token request per secret at a time.
         let mut cached = slot.lock().unwrap_or_else(|p| p.into_inner());
         let fp = fingerprint(grant);
@@ -120,8 +123,8 @@ impl TokenCache {
 
     /// Forgets the token `used` for `plugin`/`name` after the source refused it. A newer token
     /// another request already fetched is kept.
-    pub(crate) fn forget(&self, plugin: &str, name: &str, used: &str) {
-        let slot = self.slot(plugin, name);
+    pub(crate) fn forget(&self, plugin: &str, name: &str, connection: Option<i64>, used: &str) {
+        let slot = self.slot(plugin, name, connection);
         let mut cached = slot.lock().unwrap_or_else(|p| p.into_inner());
         if cached.as_ref().is_some_and(|c| c.token.0 == used) {
             *cached = None;
@@ -243,17 +246,17 @@ mod tests {
         let g = grant("s");
         let t0 = Instant::now();
         let first = cache
-            .token("ramp", "t", &g, t0, || issued("A", Some(120)))
+            .token("ramp", "t", None, &g, t0, || issued("A", Some(120)))
             .unwrap();
         assert_eq!(first.0, "A");
         let again = cache
-            .token("ramp", "t", &g, t0 + Duration::from_secs(59), || {
+            .token("ramp", "t", None, &g, t0 + Duration::from_secs(59), || {
                 panic!("a fresh token must not be fetched again")
             })
             .unwrap();
         assert_eq!(again.0, "A");
         let renewed = cache
-            .token("ramp", "t", &g, t0 + Duration::from_secs(60), || {
+            .token("ramp", "t", None, &g, t0 + Duration::from_secs(60), || {
                 issued("B", Some(120))
             })
             .unwrap();
@@ -261,18 +264,35 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_kept_per_plugin_and_secret_and_per_grant_content() {
+    fn tokens_are_kept_per_plugin_secret_connection_and_grant_content() {
         let cache = TokenCache::default();
         let t0 = Instant::now();
         cache
-            .token("ramp", "t", &grant("s"), t0, || issued("A", None))
+            .token("ramp", "t", None, &grant("s"), t0, || issued("A", None))
             .unwrap();
         let other_plugin = cache
-            .token("other", "t", &grant("s"), t0, || issued("B", None))
+            .token("other", "t", None, &grant("s"), t0, || issued("B", None))
             .unwrap();
         assert_eq!(other_plugin.0, "B");
+        let other_firm = cache
+            .token("ramp", "t", Some(7), &grant("firm-7"), t0, || {
+                issued("F", None)
+            })
+            .unwrap();
+        assert_eq!(
+            other_firm.0, "F",
+            "a connection's own account gets its own token"
+        );
+        let back = cache
+            .token("ramp", "t", None, &grant("s"), t0, || {
+                panic!("still cached")
+            })
+            .unwrap();
+        assert_eq!(back.0, "A", "and leaves the plugin-wide token in place");
         let new_secret = cache
-            .token("ramp", "t", &grant("rotated"), t0, || issued("C", None))
+            .token("ramp", "t", None, &grant("rotated"), t0, || {
+                issued("C", None)
+            })
             .unwrap();
         assert_eq!(new_secret.0, "C", "a replaced grant gets its own token");
     }
@@ -283,16 +303,16 @@ mod tests {
         let g = grant("s");
         let t0 = Instant::now();
         cache
-            .token("ramp", "t", &g, t0, || issued("A", None))
+            .token("ramp", "t", None, &g, t0, || issued("A", None))
             .unwrap();
-        cache.forget("ramp", "t", "older-token");
+        cache.forget("ramp", "t", None, "older-token");
         let kept = cache
-            .token("ramp", "t", &g, t0, || panic!("still cached"))
+            .token("ramp", "t", None, &g, t0, || panic!("still cached"))
             .unwrap();
         assert_eq!(kept.0, "A");
-        cache.forget("ramp", "t", "A");
+        cache.forget("ramp", "t", None, "A");
         let fetched = cache
-            .token("ramp", "t", &g, t0, || issued("B", None))
+            .token("ramp", "t", None, &g, t0, || issued("B", None))
             .unwrap();
         assert_eq!(fetched.0, "B");
     }
@@ -304,7 +324,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(
             cache
-                .token("ramp", "t", &g, t0, || Err("down".into()))
+                .token("ramp", "t", None, &g, t0, || Err("down".into()))
                 .is_err()
         );
         let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -313,7 +333,7 @@ mod tests {
                 let (cache, g, fetches) = (cache.clone(), g.clone(), fetches.clone());
                 std::thread::spawn(move || {
                     cache
-                        .token("ramp", "t", &g, t0, || {
+                        .token("ramp", "t", None, &g, t0, || {
                             fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             issued("A", None)
                         })

@@ -370,6 +370,25 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE message_set ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 15: source secrets per connection: one instance serves many firms, each with its own
+    // source account. connection_id 0 is the plugin-wide default a connection without its
+    // own secret of that name uses (0 rather than NULL so the primary key holds).
+    r#"
+    CREATE TABLE secret_by_connection(
+        plugin TEXT NOT NULL,
+        name TEXT NOT NULL,
+        connection_id INTEGER NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        set_at INTEGER NOT NULL,
+        set_by TEXT NOT NULL,
+        PRIMARY KEY(plugin, name, connection_id)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO secret_by_connection
+        SELECT plugin, name, 0, nonce, ciphertext, set_at, set_by FROM secret;
+    DROP TABLE secret;
+    ALTER TABLE secret_by_connection RENAME TO secret;
+    "#,
 ];
 
 /// The schema version this binary writes.

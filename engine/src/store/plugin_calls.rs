@@ -65,6 +65,8 @@ pub struct DueCall {
     pub call: CallKind,
     /// Its plugin.
     pub plugin: String,
+    /// The job's connection (the plugin call uses its source secrets).
+    pub connection_id: i64,
     /// The job's idempotency key.
     pub key: String,
     /// Kind of the record the job came from (empty if the record is gone).
@@ -141,7 +143,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT p.job_id, p.call, j.plugin, j.key, COALESCE(r.kind, ''), COALESCE(r.payload, '{}'),
-                        COALESCE(j.response, ''), p.attempts
+                        COALESCE(j.response, ''), p.attempts, j.connection_id
                  FROM plugin_call p JOIN job j ON j.id = p.job_id LEFT JOIN record r ON r.id = j.record_id
                  WHERE p.state = 'pending' AND p.next_at <= ?1
                  ORDER BY p.next_at, p.job_id LIMIT ?2",
@@ -156,6 +158,7 @@ impl Store {
                     record_json: r.get(5)?,
                     response_xml: r.get(6)?,
                     attempts: r.get(7)?,
+                    connection_id: r.get(8)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

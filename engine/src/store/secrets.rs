@@ -130,6 +130,9 @@ pub struct SecretName {
     pub plugin: String,
     /// Name the plugin asks for, e.g. `api_key`.
     pub name: String,
+    /// The connection (company file) it is for; `None`: every connection of the plugin that
+    /// has no secret of this name of its own.
+    pub connection_id: Option<i64>,
     /// Unix ms when last set.
     pub set_at: i64,
     /// Who set it (audit actor).
@@ -323,14 +326,32 @@ fn check_names(plugin: &str, name: &str) -> Result<(), SecretError> {
     Ok(())
 }
 
-/// The associated data: `plugin ‖ NUL ‖ name` (names cannot contain NUL, so no two pairs
-/// give the same bytes).
-fn aad(plugin: &str, name: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(plugin.len() + name.len() + 1);
+/// The associated data: `plugin ‖ NUL ‖ name`, then `‖ NUL ‖ connection id` for a
+/// connection's own secret (names cannot contain NUL, so no two slots give the same bytes): a
+/// sealed value copied to another plugin, name or connection does not open.
+fn aad(plugin: &str, name: &str, connection: Option<i64>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(plugin.len() + name.len() + 24);
     v.extend_from_slice(plugin.as_bytes());
     v.push(0);
     v.extend_from_slice(name.as_bytes());
+    if let Some(c) = connection {
+        v.push(0);
+        v.extend_from_slice(c.to_string().as_bytes());
+    }
     v
+}
+
+/// The `connection_id` column: 0 stands for "every connection" (the plugin-wide default).
+fn slot(connection: Option<i64>) -> i64 {
+    connection.unwrap_or(0)
+}
+
+/// The audit target of a secret.
+fn target(plugin: &str, name: &str, connection: Option<i64>) -> String {
+    match connection {
+        Some(c) => format!("secret:{plugin}/{name}@connection:{c}"),
+        None => format!("secret:{plugin}/{name}"),
+    }
 }
 
 impl Store {
@@ -340,6 +361,7 @@ impl Store {
         key: &SecretKey,
         plugin: &str,
         name: &str,
+        connection: Option<i64>,
         value: &str,
         actor: &str,
     ) -> Result<(), SecretError> {
@@ -359,6 +381,7 @@ impl Store {
             key,
             plugin,
             name,
+            connection,
             &Secret::Value(Redacted(value.into())),
             actor,
         )
@@ -371,12 +394,13 @@ impl Store {
         key: &SecretKey,
         plugin: &str,
         name: &str,
+        connection: Option<i64>,
         grant: &ClientCredentials,
         actor: &str,
     ) -> Result<(), SecretError> {
         grant.check()?;
         let secret = Secret::Oauth2ClientCredentials(grant.clone());
-        self.seal_and_store(key, plugin, name, &secret, actor)
+        self.seal_and_store(key, plugin, name, connection, &secret, actor)
     }
 
     fn seal_and_store(
@@ -384,10 +408,19 @@ impl Store {
         key: &SecretKey,
         plugin: &str,
         name: &str,
+        connection: Option<i64>,
         secret: &Secret,
         actor: &str,
     ) -> Result<(), SecretError> {
         check_names(plugin, name)?;
+        if let Some(c) = connection {
+            // A secret for a connection that does not exist would never be used.
+            if !self.connections()?.iter().any(|known| known.id == c) {
+                return Err(SecretError::Invalid(format!(
+                    "there is no connection with id {c}"
+                )));
+            }
+        }
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).map_err(|e| SecretError::Seal(e.to_string()))?;
         let sealed = key
@@ -396,7 +429,7 @@ impl Store {
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: secret.to_plaintext().as_bytes(),
-                    aad: &aad(plugin, name),
+                    aad: &aad(plugin, name, connection),
                 },
             )
             .map_err(|_| SecretError::Seal("encryption failed".into()))?;
@@ -409,18 +442,26 @@ impl Store {
         Ok(self.write(|tx| {
             let now = now_ms();
             tx.execute(
-                "INSERT INTO secret(plugin, name, nonce, ciphertext, set_at, set_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(plugin, name) DO UPDATE SET nonce=excluded.nonce,
+                "INSERT INTO secret(plugin, name, connection_id, nonce, ciphertext, set_at, set_by)
+                 VALUES (?1, ?2, ?7, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(plugin, name, connection_id) DO UPDATE SET nonce=excluded.nonce,
                    ciphertext=excluded.ciphertext, set_at=excluded.set_at, set_by=excluded.set_by",
-                params![plugin, name, &nonce[..], sealed, now, actor],
+                params![
+                    plugin,
+                    name,
+                    &nonce[..],
+                    sealed,
+                    now,
+                    actor,
+                    slot(connection)
+                ],
             )?;
             append_in(
                 tx,
                 &AuditEntry {
                     actor: actor.to_string(),
                     action: "secret.set".into(),
-                    target: format!("secret:{plugin}/{name}"),
+                    target: target(plugin, name, connection),
                     detail,
                     ..Default::default()
                 },
@@ -437,11 +478,11 @@ impl Store {
         key: &SecretKey,
         plugin: Option<&str>,
     ) -> Result<Vec<SecretName>, SecretError> {
-        type Row = (String, String, i64, String, Vec<u8>, Vec<u8>);
+        type Row = (String, String, i64, i64, String, Vec<u8>, Vec<u8>);
         let rows: Vec<Row> = self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT plugin, name, set_at, set_by, nonce, ciphertext FROM secret
-                 WHERE ?1 IS NULL OR plugin=?1 ORDER BY plugin, name",
+                "SELECT plugin, name, connection_id, set_at, set_by, nonce, ciphertext FROM secret
+                 WHERE ?1 IS NULL OR plugin=?1 ORDER BY plugin, name, connection_id",
             )?;
             let rows = stmt
                 .query_map([plugin], |r| {
@@ -452,6 +493,7 @@ impl Store {
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -459,8 +501,9 @@ impl Store {
         })?;
         Ok(rows
             .into_iter()
-            .map(|(plugin, name, set_at, set_by, nonce, sealed)| {
-                let secret = open_sealed(key, &plugin, &name, &nonce, &sealed).ok();
+            .map(|(plugin, name, slot, set_at, set_by, nonce, sealed)| {
+                let connection_id = (slot != 0).then_some(slot);
+                let secret = open_sealed(key, &plugin, &name, connection_id, &nonce, &sealed).ok();
                 let token_host = match &secret {
                     Some(Secret::Oauth2ClientCredentials(g)) => g.token_host(),
                     _ => None,
@@ -470,6 +513,7 @@ impl Store {
                     token_host,
                     plugin,
                     name,
+                    connection_id,
                     set_at,
                     set_by,
                 }
@@ -478,21 +522,27 @@ impl Store {
     }
 
     /// Deletes a secret; audited. `NotFound` when it does not exist.
-    pub fn delete_secret(&self, plugin: &str, name: &str, actor: &str) -> Result<(), StoreError> {
+    pub fn delete_secret(
+        &self,
+        plugin: &str,
+        name: &str,
+        connection: Option<i64>,
+        actor: &str,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             let n = tx.execute(
-                "DELETE FROM secret WHERE plugin=?1 AND name=?2",
-                params![plugin, name],
+                "DELETE FROM secret WHERE plugin=?1 AND name=?2 AND connection_id=?3",
+                params![plugin, name, slot(connection)],
             )?;
             if n == 0 {
-                return Err(StoreError::NotFound(format!("secret {plugin}/{name}")));
+                return Err(StoreError::NotFound(target(plugin, name, connection)));
             }
             append_in(
                 tx,
                 &AuditEntry {
                     actor: actor.to_string(),
                     action: "secret.delete".into(),
-                    target: format!("secret:{plugin}/{name}"),
+                    target: target(plugin, name, connection),
                     detail: serde_json::Value::Null,
                     ..Default::default()
                 },
@@ -501,26 +551,40 @@ impl Store {
         })
     }
 
-    /// The secret, for the plugin host only (it injects it into the plugin's HTTP calls).
-    /// Values are wrapped in [`Redacted`] so they cannot end up in a log line by accident.
+    /// The secret `name` of `plugin` as a call for `connection` sees it: the connection's own
+    /// when it has one, else the plugin-wide one. For the plugin host only (it injects it into
+    /// the plugin's HTTP calls). Values are wrapped in [`Redacted`] so they cannot end up in
+    /// a log line by accident.
     pub fn secret(
         &self,
         key: &SecretKey,
         plugin: &str,
         name: &str,
+        connection: Option<i64>,
     ) -> Result<Option<Secret>, SecretError> {
-        let row: Option<(Vec<u8>, Vec<u8>)> = self.read(|c| {
+        let row: Option<(i64, Vec<u8>, Vec<u8>)> = self.read(|c| {
             Ok::<_, StoreError>(
                 c.query_row(
-                    "SELECT nonce, ciphertext FROM secret WHERE plugin=?1 AND name=?2",
-                    params![plugin, name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    "SELECT connection_id, nonce, ciphertext FROM secret
+                     WHERE plugin=?1 AND name=?2 AND connection_id IN (?3, 0)
+                     ORDER BY connection_id DESC LIMIT 1",
+                    params![plugin, name, slot(connection)],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?,
             )
         })?;
-        row.map(|(nonce, sealed)| open_sealed(key, plugin, name, &nonce, &sealed))
-            .transpose()
+        row.map(|(slot, nonce, sealed)| {
+            open_sealed(
+                key,
+                plugin,
+                name,
+                (slot != 0).then_some(slot),
+                &nonce,
+                &sealed,
+            )
+        })
+        .transpose()
     }
 }
 
@@ -529,6 +593,7 @@ fn open_sealed(
     key: &SecretKey,
     plugin: &str,
     name: &str,
+    connection: Option<i64>,
     nonce: &[u8],
     sealed: &[u8],
 ) -> Result<Secret, SecretError> {
@@ -545,7 +610,7 @@ fn open_sealed(
             XNonce::from_slice(nonce),
             Payload {
                 msg: sealed,
-                aad: &aad(plugin, name),
+                aad: &aad(plugin, name, connection),
             },
         )
         .map_err(|_| undecryptable())?;
@@ -570,12 +635,19 @@ mod tests {
     #[test]
     fn values_round_trip_but_are_not_stored_in_clear() {
         let (dir, s, key) = setup();
-        s.set_secret(&key, "ramp", "api_key", "sk_live_TOPSECRET", "cli:test")
-            .unwrap();
-        let got = s.secret(&key, "ramp", "api_key").unwrap().unwrap();
+        s.set_secret(
+            &key,
+            "ramp",
+            "api_key",
+            None,
+            "sk_live_TOPSECRET",
+            "cli:test",
+        )
+        .unwrap();
+        let got = s.secret(&key, "ramp", "api_key", None).unwrap().unwrap();
         assert_eq!(got, Secret::Value(Redacted("sk_live_TOPSECRET".into())));
         assert!(!format!("{got:?}").contains("TOPSECRET"));
-        assert_eq!(s.secret(&key, "ramp", "other").unwrap(), None);
+        assert_eq!(s.secret(&key, "ramp", "other", None).unwrap(), None);
         let names = s.secret_names(&key, Some("ramp")).unwrap();
         assert_eq!(names.len(), 1);
         assert_eq!(
@@ -595,28 +667,76 @@ mod tests {
     #[test]
     fn a_row_moved_to_another_name_does_not_decrypt() {
         let (_d, s, key) = setup();
-        s.set_secret(&key, "ramp", "api_key", "value-one", "t")
+        s.set_secret(&key, "ramp", "api_key", None, "value-one", "t")
             .unwrap();
         s.write(|tx| {
             tx.execute(
-                "INSERT INTO secret(plugin, name, nonce, ciphertext, set_at, set_by)
-                 SELECT 'stripe', name, nonce, ciphertext, set_at, set_by FROM secret",
+                "INSERT INTO secret(plugin, name, connection_id, nonce, ciphertext, set_at, set_by)
+                 SELECT 'stripe', name, connection_id, nonce, ciphertext, set_at, set_by FROM secret",
                 [],
             )
         })
         .unwrap();
         assert!(matches!(
-            s.secret(&key, "stripe", "api_key"),
+            s.secret(&key, "stripe", "api_key", None),
             Err(SecretError::Undecryptable { .. })
         ));
     }
 
     #[test]
+    fn a_connections_own_secret_wins_and_cannot_be_moved_to_another_connection() {
+        let (_d, s, key) = setup();
+        let firm_a = s.add_connection("firm-a", "fid-a", "", "t").unwrap().id;
+        let firm_b = s.add_connection("firm-b", "fid-b", "", "t").unwrap().id;
+        s.set_secret(&key, "ramp", "token", None, "shared", "t")
+            .unwrap();
+        s.set_secret(&key, "ramp", "token", Some(firm_a), "firm-a-only", "t")
+            .unwrap();
+        let value = |c| match s.secret(&key, "ramp", "token", c).unwrap() {
+            Some(Secret::Value(v)) => v.0,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(value(Some(firm_a)), "firm-a-only");
+        assert_eq!(
+            value(Some(firm_b)),
+            "shared",
+            "a connection without its own uses the default"
+        );
+        assert_eq!(value(None), "shared");
+        assert!(matches!(
+            s.set_secret(&key, "ramp", "token", Some(9_999), "x", "t"),
+            Err(SecretError::Invalid(_))
+        ));
+        // Firm A's sealed row copied to firm B's slot does not open there.
+        s.write(|tx| {
+            tx.execute(
+                "INSERT INTO secret(plugin, name, connection_id, nonce, ciphertext, set_at, set_by)
+                 SELECT plugin, name, ?1, nonce, ciphertext, set_at, set_by FROM secret
+                 WHERE connection_id=?2",
+                [firm_b, firm_a],
+            )
+        })
+        .unwrap();
+        assert!(matches!(
+            s.secret(&key, "ramp", "token", Some(firm_b)),
+            Err(SecretError::Undecryptable { .. })
+        ));
+        let listed = s.secret_names(&key, Some("ramp")).unwrap();
+        assert_eq!(
+            listed.iter().map(|n| n.connection_id).collect::<Vec<_>>(),
+            [None, Some(firm_a), Some(firm_b)]
+        );
+        s.delete_secret("ramp", "token", Some(firm_a), "t").unwrap();
+        assert_eq!(value(Some(firm_a)), "shared");
+    }
+
+    #[test]
     fn another_key_file_cannot_open_the_values() {
         let (dir, s, key) = setup();
-        s.set_secret(&key, "ramp", "api_key", "value", "t").unwrap();
+        s.set_secret(&key, "ramp", "api_key", None, "value", "t")
+            .unwrap();
         let other = SecretKey::open(&dir.path().join("other.key")).unwrap();
-        assert!(s.secret(&other, "ramp", "api_key").is_err());
+        assert!(s.secret(&other, "ramp", "api_key", None).is_err());
     }
 
     #[cfg(unix)]
@@ -638,16 +758,16 @@ mod tests {
         let (_d, s, key) = setup();
         for (p, n) in [("", "a"), ("ramp", "a/b"), ("ramp", &"x".repeat(65))] {
             assert!(matches!(
-                s.set_secret(&key, p, n, "v", "t"),
+                s.set_secret(&key, p, n, None, "v", "t"),
                 Err(SecretError::Invalid(_))
             ));
         }
         let big = "v".repeat(MAX_VALUE_BYTES + 1);
-        assert!(s.set_secret(&key, "ramp", "k", &big, "t").is_err());
-        s.set_secret(&key, "ramp", "k", "v", "t").unwrap();
-        s.delete_secret("ramp", "k", "t").unwrap();
+        assert!(s.set_secret(&key, "ramp", "k", None, &big, "t").is_err());
+        s.set_secret(&key, "ramp", "k", None, "v", "t").unwrap();
+        s.delete_secret("ramp", "k", None, "t").unwrap();
         assert!(matches!(
-            s.delete_secret("ramp", "k", "t"),
+            s.delete_secret("ramp", "k", None, "t"),
             Err(StoreError::NotFound(_))
         ));
         let actions: Vec<String> = s
@@ -678,14 +798,14 @@ mod tests {
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: plaintext.as_bytes(),
-                    aad: &aad(plugin, name),
+                    aad: &aad(plugin, name, None),
                 },
             )
             .unwrap();
         s.write(|tx| {
             tx.execute(
-                "INSERT INTO secret(plugin, name, nonce, ciphertext, set_at, set_by)
-                 VALUES (?1, ?2, ?3, ?4, 1, 'old version')",
+                "INSERT INTO secret(plugin, name, connection_id, nonce, ciphertext, set_at, set_by)
+                 VALUES (?1, ?2, 0, ?3, ?4, 1, 'old version')",
                 params![plugin, name, &nonce[..], sealed],
             )
         })
@@ -700,11 +820,11 @@ mod tests {
         store_raw(&s, &key, "ramp", "old", "sk_live_OLD");
         store_raw(&s, &key, "ramp", "json", json_like);
         assert_eq!(
-            s.secret(&key, "ramp", "old").unwrap(),
+            s.secret(&key, "ramp", "old", None).unwrap(),
             Some(Secret::Value(Redacted("sk_live_OLD".into())))
         );
         assert_eq!(
-            s.secret(&key, "ramp", "json").unwrap(),
+            s.secret(&key, "ramp", "json", None).unwrap(),
             Some(Secret::Value(Redacted(json_like.into())))
         );
         let kinds: Vec<SecretKind> = s
@@ -719,10 +839,17 @@ mod tests {
     #[test]
     fn grants_round_trip_sealed_and_list_only_their_token_host() {
         let (dir, s, key) = setup();
-        s.set_secret_grant(&key, "ramp", "ramp.access_token", &grant(), "cli:test")
-            .unwrap();
+        s.set_secret_grant(
+            &key,
+            "ramp",
+            "ramp.access_token",
+            None,
+            &grant(),
+            "cli:test",
+        )
+        .unwrap();
         assert_eq!(
-            s.secret(&key, "ramp", "ramp.access_token").unwrap(),
+            s.secret(&key, "ramp", "ramp.access_token", None).unwrap(),
             Some(Secret::Oauth2ClientCredentials(grant()))
         );
         let listed = s.secret_names(&key, None).unwrap();
@@ -751,7 +878,7 @@ mod tests {
         let (_d, s, key) = setup();
         store_raw(&s, &key, "ramp", "future", "\0qbridge-secret\0{\"v\":2}");
         assert!(matches!(
-            s.secret(&key, "ramp", "future"),
+            s.secret(&key, "ramp", "future", None),
             Err(SecretError::Undecryptable { .. })
         ));
         let listed = s.secret_names(&key, None).unwrap();
@@ -806,11 +933,15 @@ mod tests {
             ),
         ];
         for (g, expected) in cases {
-            let err = s.set_secret_grant(&key, "ramp", "t", &g, "t").unwrap_err();
+            let err = s
+                .set_secret_grant(&key, "ramp", "t", None, &g, "t")
+                .unwrap_err();
             assert!(matches!(err, SecretError::Invalid(_)), "{err}");
             assert!(err.to_string().contains(expected), "{err}");
         }
-        let err = s.set_secret(&key, "ramp", "t", "a\0b", "t").unwrap_err();
+        let err = s
+            .set_secret(&key, "ramp", "t", None, "a\0b", "t")
+            .unwrap_err();
         assert!(err.to_string().contains("NUL"), "{err}");
         assert!(s.secret_names(&key, None).unwrap().is_empty());
     }

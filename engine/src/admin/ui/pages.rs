@@ -880,7 +880,7 @@ async fn set_secret(
     Form(f): Form<SecretForm>,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    api::set_secret(&state, &s.actor, f.plugin, f.name, f.value)
+    api::set_secret(&state, &s.actor, f.plugin, f.name, None, f.value)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-set"))
@@ -910,7 +910,7 @@ async fn set_secret_grant(
         client_secret: Redacted(f.client_secret),
         scope: (!scope.is_empty()).then(|| scope.to_string()),
     };
-    api::set_secret_grant(&state, &s.actor, f.plugin, f.name, grant)
+    api::set_secret_grant(&state, &s.actor, f.plugin, f.name, None, grant)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-set"))
@@ -923,7 +923,7 @@ async fn delete_secret(
     Path((plugin, name)): Path<(String, String)>,
 ) -> PageResult {
     let s = signed_in(&state, auth, &uri).await?;
-    api::delete_secret(&state, &s.actor, plugin, name)
+    api::delete_secret(&state, &s.actor, plugin, name, None)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-deleted"))
