@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{Actor, ApiError};
 use super::cli::{grant_rules, parse_duration};
 use crate::logging::Redacted;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::audit::now_ms;
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::api::{self, GrantView, blocking};
 use super::auth::{ApiError, SESSION_COOKIE, same_origin, session_cookie as presented_session};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::audit::AuditEntry;
 use crate::store::tokens::TokenCheck;
 

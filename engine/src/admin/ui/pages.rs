@@ -23,7 +23,7 @@ use crate::admin::auth::{Actor, ApiError};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
 use crate::logging::Redacted;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::queue::STATES;
 use crate::store::secrets::{ClientCredentials, SecretKind};
 use crate::store::tokens::Scope;
