@@ -527,7 +527,7 @@ pub(crate) struct ConnectionHealth {
 }
 
 /// A waiting job older than this suggests the Web Connector is not running.
-const STALE_WAIT_MS: i64 = 3_600_000;
+pub(crate) const STALE_WAIT_MS: i64 = 3_600_000;
 
 /// `3h 05m`, `12m`, `40s`.
 pub(crate) fn human_duration(ms: i64) -> String {

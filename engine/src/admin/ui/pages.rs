@@ -17,21 +17,20 @@ use serde::Deserialize;
 
 use super::html::{Frame, countdown, esc, page, post_form, time, url_part};
 use super::{active_grants, html_response, refusal};
-use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken, human_duration};
+use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken};
 use crate::admin::audit_api;
 use crate::admin::auth::{Actor, ApiError};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
 use crate::logging::Redacted;
 use crate::state::AppState;
-use crate::store::queue::STATES;
+use crate::store::queue::{STATES, cancel_applies, retry_applies};
 use crate::store::secrets::{ClientCredentials, SecretKind};
 use crate::store::tokens::Scope;
 
 /// Page routes.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(dashboard))
         .route("/jobs", get(jobs))
         .route("/jobs/{id}", get(job_detail))
         .route("/jobs/{id}/retry", post(retry))
@@ -57,14 +56,14 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// A signed-in request: who, and the banner's grants.
-struct Signed {
-    actor: Actor,
+pub(super) struct Signed {
+    pub(super) actor: Actor,
     grants: Vec<GrantView>,
 }
 
-type PageResult = Result<Response, Response>;
+pub(super) type PageResult = Result<Response, Response>;
 
-async fn signed_in(
+pub(super) async fn signed_in(
     state: &AppState,
     auth: Result<Actor, ApiError>,
     uri: &Uri,
@@ -85,7 +84,13 @@ async fn signed_in(
 }
 
 impl Signed {
-    fn show(&self, nav: &str, title: &str, notice: Option<&str>, content: &str) -> Response {
+    pub(super) fn show(
+        &self,
+        nav: &str,
+        title: &str,
+        notice: Option<&str>,
+        content: &str,
+    ) -> Response {
         self.render(StatusCode::OK, nav, title, notice, content)
     }
 
@@ -107,7 +112,7 @@ impl Signed {
     }
 
     /// An operation failed: say so on a page of the same section.
-    fn failed(&self, nav: &str, e: ApiError) -> Response {
+    pub(super) fn failed(&self, nav: &str, e: ApiError) -> Response {
         let content = format!(
             "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"{}\">Back</a></p>",
             esc(&e.message),
@@ -148,62 +153,6 @@ fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
-// ---- dashboard ----------------------------------------------------------------------------
-
-async fn dashboard(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
-    let health = api::queue_health(&state, &s.actor)
-        .await
-        .map_err(|e| s.failed("/", e))?;
-    let mut c = String::new();
-    if health.is_empty() {
-        c.push_str("<p class=\"lead\">No jobs yet. When a source sends records, each company file's queue appears here with a plain verdict on whether the sync works.</p>");
-    }
-    for h in &health {
-        let id = h.connection_id;
-        let (class, mark) = if h.healthy {
-            ("ok", "Working")
-        } else {
-            ("attention", "Needs attention")
-        };
-        let _ = write!(
-            c,
-            "<section class=\"card {class}\" aria-labelledby=\"conn-{id}\"><h2 id=\"conn-{id}\">Connection {id}</h2>\
-<p class=\"verdict\"><span class=\"badge {class}\">{mark}</span> {}</p><dl class=\"facts\">\
-<dt>Oldest waiting job</dt><dd>{}</dd><dt>Outcome unknown (in doubt)</dt><dd>{}</dd></dl>",
-            esc(&h.summary),
-            h.oldest_waiting_ms
-                .map_or("none waiting".to_string(), |a| format!(
-                    "waiting {}",
-                    human_duration(a)
-                )),
-            h.in_doubt
-        );
-        if !h.warnings.is_empty() {
-            c.push_str("<ul class=\"warnings\">");
-            for w in &h.warnings {
-                let _ = write!(c, "<li>{}</li>", esc(w));
-            }
-            c.push_str("</ul>");
-        }
-        c.push_str("<table><caption>Jobs by state</caption><thead><tr><th scope=\"col\">State</th><th scope=\"col\">Jobs</th></tr></thead><tbody>");
-        for (state_name, n) in &h.counts {
-            let _ = write!(
-                c,
-                "<tr><td><a href=\"/jobs?connection={id}&amp;state={}\">{}</a></td><td>{n}</td></tr>",
-                url_part(state_name),
-                esc(state_name)
-            );
-        }
-        c.push_str("</tbody></table></section>");
-    }
-    Ok(s.show("/", "Dashboard", None, &c))
-}
-
 // ---- jobs ---------------------------------------------------------------------------------
 
 fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
@@ -211,14 +160,14 @@ fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
         return String::new();
     }
     let mut out = String::new();
-    if !matches!(state, "completed" | "sent") {
+    if retry_applies(state) {
         out.push_str(&post_form(
             &format!("/jobs/{id}/retry"),
             "inline",
             &format!("<button type=\"submit\" aria-label=\"Retry job {id}\">Retry</button>"),
         ));
     }
-    if !matches!(state, "completed" | "sent" | "cancelled") {
+    if cancel_applies(state) {
         out.push_str(&post_form(
             &format!("/jobs/{id}/cancel"),
             "inline",
