@@ -790,6 +790,47 @@ fn flatten<'a>(prefix: &str, table: &'a toml::Table, out: &mut Vec<(String, &'a 
 mod tests {
     use super::*;
 
+    /// The README's configuration table and [`SETTINGS`] list the same keys, each with its
+    /// environment variable: a key added, renamed or removed on one side fails here.
+    #[test]
+    fn readme_configuration_table_matches_the_declared_keys() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("README has a ## Configuration section");
+        let mut documented = std::collections::BTreeSet::new();
+        for line in table.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').collect();
+            let ticked = |cell: &str| -> Vec<String> {
+                cell.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect()
+            };
+            let (keys, envs) = (ticked(cells[1]), ticked(cells[2]));
+            assert_eq!(keys.len(), envs.len(), "README row: {line}");
+            for (key, env) in keys.iter().zip(&envs) {
+                let expected = format!("QBRIDGE_{}", key.replace('.', "_").to_uppercase());
+                assert_eq!(env, &expected, "README row for {key}: {line}");
+                assert!(
+                    documented.insert(key.clone()),
+                    "{key} is in the README twice"
+                );
+            }
+        }
+        let declared: std::collections::BTreeSet<String> =
+            SETTINGS.iter().map(|s| s.key.to_string()).collect();
+        let undocumented: Vec<_> = declared.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&declared).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "declared but not in the README's table: {undocumented:?}; in the README but not declared: {unknown:?}"
+        );
+    }
+
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
