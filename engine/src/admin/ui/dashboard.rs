@@ -10,14 +10,14 @@ use std::fmt::Write;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
 
 use super::html::{esc, time, url_part};
-use super::pages::{PageResult, signed_in};
+use super::pages::{PageResult, Signed};
 use crate::admin::api::human_duration;
-use crate::admin::auth::{Actor, ApiError};
+use crate::admin::auth::ApiError;
 use crate::admin::overview::{self, ACTIVITY_DAYS, ConnectionRow, Verdict};
 use crate::state::AppState;
 use crate::store::activity::DayActivity;
@@ -37,12 +37,10 @@ struct DashboardQuery {
 }
 
 async fn dashboard(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(query): Query<DashboardQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let find = query.q.as_deref().unwrap_or("").trim().to_string();
     let show = match query.show.as_deref().filter(|v| !v.is_empty()) {
         None => None,
@@ -222,12 +220,10 @@ fn chart(days: &[DayActivity]) -> String {
 }
 
 async fn connection_page(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let row = overview::connection_rows(&state, &s.actor, Some(id))
         .await
         .and_then(|rows| {

@@ -9,8 +9,10 @@
 use std::fmt::Write;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -63,24 +65,32 @@ pub(super) struct Signed {
 
 pub(super) type PageResult = Result<Response, Response>;
 
-pub(super) async fn signed_in(
-    state: &AppState,
-    auth: Result<Actor, ApiError>,
-    uri: &Uri,
-) -> Result<Signed, Response> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    // The UI is for people: an ingest-only token (a source pushing records) gets no pages.
-    // A fenced token may sign in; each page's operation applies its fence.
-    let actor = auth
-        .and_then(|a| a.require_scope(Scope::Read).map(|()| a))
-        .map_err(|e| refusal(e, path))?;
-    // The support-access banner is about the whole instance: not for a tenant's token.
-    let grants = if actor.fence().is_fenced() {
-        Vec::new()
-    } else {
-        active_grants(state).await.map_err(|e| refusal(e, path))?
-    };
-    Ok(Signed { actor, grants })
+/// The one extractor of every signed-in page: a session (or token) with at least read
+/// scope, and the banner's grants. Anything else is answered with the sign-in form (401) or
+/// the reason, so no page handler repeats the check.
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        // The UI is for people: an ingest-only token (a source pushing records) gets no pages.
+        // A fenced token may sign in; each page's operation applies its fence.
+        let actor = Actor::from_request_parts(parts, state)
+            .await
+            .and_then(|a| a.require_scope(Scope::Read).map(|()| a))
+            .map_err(|e| refusal(e, &path))?;
+        // The support-access banner is about the whole instance: not for a tenant's token.
+        let grants = if actor.fence().is_fenced() {
+            Vec::new()
+        } else {
+            active_grants(state).await.map_err(|e| refusal(e, &path))?
+        };
+        Ok(Signed { actor, grants })
+    }
 }
 
 impl Signed {
@@ -186,13 +196,7 @@ struct JobsQuery {
     notice: Option<String>,
 }
 
-async fn jobs(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Query(q): Query<JobsQuery>,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn jobs(s: Signed, State(state): State<AppState>, Query(q): Query<JobsQuery>) -> PageResult {
     let connection = q
         .connection
         .as_deref()
@@ -260,13 +264,11 @@ async fn jobs(
 }
 
 async fn job_detail(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path(id): Path<i64>,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let j = api::job(&state, &s.actor, id)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
@@ -343,14 +345,7 @@ async fn job_detail(
     Ok(s.show("/jobs", &format!("Job #{id}"), notice_text(&nq), &c))
 }
 
-async fn job_action(
-    auth: Result<Actor, ApiError>,
-    state: AppState,
-    uri: Uri,
-    id: i64,
-    action: JobAction,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn job_action(s: Signed, state: AppState, id: i64, action: JobAction) -> PageResult {
     api::act_on_job(&state, &s.actor, id, action)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
@@ -361,22 +356,12 @@ async fn job_action(
     Ok(see_other(&format!("/jobs/{id}?notice={key}")))
 }
 
-async fn retry(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    job_action(auth, state, uri, id, JobAction::Retry).await
+async fn retry(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
+    job_action(s, state, id, JobAction::Retry).await
 }
 
-async fn cancel(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    job_action(auth, state, uri, id, JobAction::Cancel).await
+async fn cancel(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
+    job_action(s, state, id, JobAction::Cancel).await
 }
 
 // ---- support access -----------------------------------------------------------------------
@@ -460,12 +445,10 @@ async fn support_page(
 }
 
 async fn support(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     support_page(&s, &state, None, notice_text(&nq)).await
 }
 
@@ -480,12 +463,10 @@ struct GrantForm {
 }
 
 async fn grant(
-    auth: Result<Actor, ApiError>,
+    mut s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<GrantForm>,
 ) -> PageResult {
-    let mut s = signed_in(&state, auth, &uri).await?;
     let to = f.to.clone();
     let created = api::create_grant(
         &state,
@@ -509,25 +490,14 @@ async fn grant(
     support_page(&s, &state, Some(shown), None).await
 }
 
-async fn revoke_grant(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn revoke_grant(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
     api::revoke_grants(&state, &s.actor, Some(id))
         .await
         .map_err(|e| s.failed("/support", e))?;
     Ok(see_other("/support?notice=grant-revoked"))
 }
 
-async fn revoke_all(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn revoke_all(s: Signed, State(state): State<AppState>) -> PageResult {
     api::revoke_grants(&state, &s.actor, None)
         .await
         .map_err(|e| s.failed("/support", e))?;
@@ -593,21 +563,14 @@ async fn audit_page(
 }
 
 async fn audit(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(q): Query<AuditQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     audit_page(&s, &state, q.after.max(0), None).await
 }
 
-async fn audit_verify(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn audit_verify(s: Signed, State(state): State<AppState>) -> PageResult {
     let v = audit_api::verify_audit(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/audit", e))?;
@@ -682,12 +645,10 @@ async fn tokens_page(
 }
 
 async fn tokens(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     tokens_page(&s, &state, None, notice_text(&nq)).await
 }
 
@@ -704,12 +665,10 @@ struct TokenForm {
 }
 
 async fn create_token(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<TokenForm>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let name = f.name.clone();
     let created = api::create_token(
         &state,
@@ -731,13 +690,7 @@ async fn create_token(
     tokens_page(&s, &state, Some(shown), None).await
 }
 
-async fn revoke_token(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn revoke_token(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
     api::revoke_token(&state, &s.actor, id)
         .await
         .map_err(|e| s.failed("/tokens", e))?;
@@ -747,12 +700,10 @@ async fn revoke_token(
 // ---- secrets ------------------------------------------------------------------------------
 
 async fn secrets(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let list = api::secret_names(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
@@ -823,12 +774,10 @@ struct SecretForm {
 }
 
 async fn set_secret(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<SecretForm>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     api::set_secret(&state, &s.actor, f.plugin, f.name, f.value)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
@@ -846,12 +795,10 @@ struct OauthGrantForm {
 }
 
 async fn set_secret_grant(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<OauthGrantForm>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let scope = f.scope.trim();
     let grant = ClientCredentials {
         token_url: f.token_url.trim().to_string(),
@@ -866,12 +813,10 @@ async fn set_secret_grant(
 }
 
 async fn delete_secret(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path((plugin, name)): Path<(String, String)>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     api::delete_secret(&state, &s.actor, plugin, name)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
@@ -880,12 +825,7 @@ async fn delete_secret(
 
 // ---- Web Connector setup -------------------------------------------------------------------
 
-async fn connections(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn connections(s: Signed, State(state): State<AppState>) -> PageResult {
     let overview = setup_overview(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/connections", e))?;
@@ -1014,12 +954,10 @@ fn area_items(areas: &[AreaView]) -> String {
 }
 
 async fn plugins(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let versions = list_plugins(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/plugins", e))?;
@@ -1111,12 +1049,10 @@ async fn plugins(
 }
 
 async fn approve_plugin(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path((name, version)): Path<(String, String)>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     plugins_api::approve_plugin(&state, &s.actor, name, version)
         .await
         .map_err(|e| s.failed("/plugins", e))?;
@@ -1124,12 +1060,10 @@ async fn approve_plugin(
 }
 
 async fn rollback_plugin(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path(name): Path<String>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     plugins_api::rollback_plugin(&state, &s.actor, name)
         .await
         .map_err(|e| s.failed("/plugins", e))?;
@@ -1137,12 +1071,10 @@ async fn rollback_plugin(
 }
 
 async fn remove_plugin(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path(name): Path<String>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     plugins_api::remove_plugin(&state, &s.actor, name)
         .await
         .map_err(|e| s.failed("/plugins", e))?;
