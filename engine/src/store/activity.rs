@@ -16,6 +16,13 @@ use crate::store::audit::now_ms;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// A connection's last contact: an index seek on `qbwc_session_recent`.
+const LAST_CONTACT: &str = "SELECT MAX(last_seen_at) FROM qbwc_session WHERE connection_id = ?1";
+
+/// A connection's finished jobs per day since day ?2: a primary-key range of `job_day`.
+const DAYS_SINCE: &str =
+    "SELECT day, completed, failed FROM job_day WHERE connection_id = ?1 AND day >= ?2";
+
 /// One connection's line on the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLine {
@@ -99,9 +106,7 @@ impl Store {
             })
             .collect();
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT day, completed, failed FROM job_day WHERE connection_id = ?1 AND day >= ?2",
-            )?;
+            let mut stmt = c.prepare(DAYS_SINCE)?;
             for id in connections {
                 let rows = stmt.query_map(params![id, first], |r| {
                     Ok((
@@ -141,6 +146,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::{DAYS_SINCE, LAST_CONTACT};
     use crate::store::queue::{NewJob, NewRecord, Origin};
     use crate::store::{Store, StoreError, StoreOptions};
 
@@ -215,5 +221,29 @@ mod tests {
                 .completed,
             0
         );
+    }
+
+    /// A dashboard view reads an index per connection, never a scan of sessions or jobs.
+    #[test]
+    fn dashboard_queries_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let plan = |sql: &str| -> String {
+            s.read(|c| {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = stmt
+                    .query_map(
+                        rusqlite::params_from_iter(std::iter::repeat_n(1, stmt.parameter_count())),
+                        |r| r.get::<_, String>(3),
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, StoreError>(rows.join("; "))
+            })
+            .unwrap()
+        };
+        let contact = plan(LAST_CONTACT);
+        assert!(contact.contains("qbwc_session_recent"), "{contact}");
+        let days = plan(DAYS_SINCE);
+        assert!(days.contains("USING PRIMARY KEY"), "{days}");
     }
 }
