@@ -75,8 +75,7 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut counts =
                 c.prepare("SELECT state, n FROM job_count WHERE connection_id = ?1 AND n > 0")?;
-            let mut contact =
-                c.prepare("SELECT MAX(last_seen_at) FROM qbwc_session WHERE connection_id = ?1")?;
+            let mut contact = c.prepare(LAST_CONTACT)?;
             let mut oldest = c.prepare(OLDEST_WAITING)?;
             for line in &mut lines {
                 line.counts = counts
