@@ -5,14 +5,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::store::{Store, StoreOptions};
-use crate::{admin, doctor, logging, qbwc, server};
+use crate::{admin, doctor, logging, qbwc};
 
 /// qbridge — move records from business tools into QuickBooks Desktop.
 #[derive(Debug, Parser)]
@@ -187,58 +186,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             let store = open_store(&config)?;
-            if let Some(problem) = crate::store::data_dir_mode_problem(&config.data_dir) {
-                anyhow::bail!("{problem} (`qbridge doctor` checks it)");
-            }
-            let rescued = store.rescue_orphans()?;
-            if rescued > 0 {
-                tracing::warn!(
-                    jobs = rescued,
-                    "requests sent before the last stop were not confirmed; they will be verified with QuickBooks before anything is re-sent"
-                );
-            }
-            // First start: one admin token so the admin can reach the API and UI, in a 0600
-            // file (never in stdout or logs that a journal keeps).
-            admin::bootstrap::bootstrap_admin_token(&store, &config.data_dir)?;
-            let plugins = Arc::new(crate::plugins::PluginManager::open(store.clone(), &config)?);
-            let work = Arc::new(crate::pipeline::Pipeline::new(
-                store.clone(),
-                plugins.clone(),
-                config.batch_limits(),
-                config.pipeline_rules(),
-            ));
-            let state = server::AppState {
-                config: Arc::new(config),
-                store,
-                work,
-                plugins,
-            };
-            runtime()?.block_on(async {
-                let scheduler = tokio::spawn(crate::pipeline::pull::run_scheduler(
-                    state.store.clone(),
-                    state.plugins.clone(),
-                    state.config.schedule_check_every,
-                ));
-                let deferred = tokio::spawn(crate::pipeline::deferred::run_deferred_calls(
-                    state.store.clone(),
-                    state.plugins.clone(),
-                    state.config.schedule_check_every,
-                ));
-                let anchoring = tokio::spawn(crate::admin::anchoring::run(
-                    state.store.clone(),
-                    state.config.secrets_key_path(),
-                ));
-                let served = server::serve(state.clone()).await;
-                scheduler.abort();
-                deferred.abort();
-                anchoring.abort();
-                // The last rows of this run (sign-outs, shutdown) are anchored too.
-                crate::admin::anchoring::anchor_once(
-                    &state.store,
-                    &state.config.secrets_key_path(),
-                );
-                served
-            })?;
+            let engine = crate::engine::Engine::boot(config, store)?;
+            runtime()?.block_on(engine.serve())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(command) => crate::sim::cli::run(command),

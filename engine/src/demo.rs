@@ -14,11 +14,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::config::Config;
-use crate::pipeline::Pipeline;
+use crate::engine::Engine;
 use crate::pipeline::ingest::ingest;
 use crate::plugins::PluginManager;
 use crate::qbwc::accounts;
-use crate::server::{AppState, serve_with};
 use crate::sim::QuickBooks;
 use crate::sim::company::Company;
 use crate::sim::webconnector::{Outcome, WcOptions, WebConnector};
@@ -153,47 +152,87 @@ pub fn firm_company(path: &str) -> anyhow::Result<Company> {
     Ok(c)
 }
 
+/// The demo's engine, running in-process on a loopback port.
+pub struct DemoEngine {
+    /// The engine's store.
+    pub store: Store,
+    /// The running plugins.
+    pub plugins: Arc<PluginManager>,
+    /// The demo firm's connection id.
+    pub connection: i64,
+    /// The demo Web Connector user's password.
+    pub password: String,
+    /// The engine's QBWC endpoint.
+    pub url: String,
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Where the demo's company file sits (as the Web Connector reports it).
+const DEMO_FILE: &str = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\demo-firm.qbw";
+
+impl DemoEngine {
+    /// Creates the demo firm's connection and Web Connector user in `data_dir`, then boots
+    /// and runs the engine as `serve` does (`Engine::boot` and `Engine::run`, so the
+    /// scheduler, the deferred calls and audit anchoring run too).
+    pub fn start(data_dir: &Path) -> anyhow::Result<DemoEngine> {
+        let config = Config {
+            data_dir: data_dir.to_path_buf(),
+            // The demo lasts seconds: check schedules and deferred calls every second
+            // rather than every 30.
+            schedule_check_every: Duration::from_secs(1),
+            ..Config::default()
+        };
+        let store = Store::open(&config.data_dir, StoreOptions::default())?;
+        // A connection (company file) and a Web Connector user, as `qbridge connection add`
+        // and `qbridge user add` would make them.
+        let connection = accounts::add_connection(&store, "demo-firm", DEMO_FILE, "demo")?.id;
+        let password = accounts::add_user(&store, "demo-firm", "demo-sync", "demo")?;
+        let engine = Engine::boot(config, store.clone())?;
+        let plugins = engine.state.plugins.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let url = format!("http://{}/qbwc", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = runtime.spawn(engine.run(listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(DemoEngine {
+            store,
+            plugins,
+            connection,
+            password,
+            url,
+            runtime,
+            stop,
+            server,
+        })
+    }
+
+    /// Stops the engine as `serve` stops at SIGTERM.
+    pub fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.runtime.block_on(self.server)?
+    }
+}
+
 /// Runs the demo; `keep` keeps the data dir at that path instead of a temporary one.
 pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
     let tmp = tempfile::Builder::new().prefix("qbridge-demo-").tempdir()?;
     let data_dir: PathBuf = keep.map_or_else(|| tmp.path().join("data"), Path::to_path_buf);
-    let config = Config {
-        data_dir: data_dir.clone(),
-        ..Config::default()
-    };
-    let store = Store::open(&config.data_dir, StoreOptions::default())?;
     println!("qbridge demo — data dir {}", data_dir.display());
-
-    // 1. A connection (company file) and a Web Connector user, as `qbridge connection add`
-    //    and `qbridge user add` would make them.
-    let file = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\demo-firm.qbw";
-    let connection = accounts::add_connection(&store, "demo-firm", file, "demo")?.id;
-    let password = accounts::add_user(&store, "demo-firm", "demo-sync", "demo")?;
-
-    // 2. The engine, serving on a free loopback port.
-    let plugins = Arc::new(PluginManager::open(store.clone(), &config)?);
-    let work = Arc::new(Pipeline::new(
-        store.clone(),
-        plugins.clone(),
-        config.batch_limits(),
-        config.pipeline_rules(),
-    ));
-    let state = AppState {
-        config: Arc::new(config),
-        store: store.clone(),
-        work,
-        plugins: plugins.clone(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let url = format!("http://{}/qbwc", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(serve_with(listener, state, async {
-        let _ = stopped.await;
-    }));
+    // 1–2. The firm's connection and user, and the engine serving on a loopback port.
+    let engine = DemoEngine::start(&data_dir)?;
+    let (store, plugins, connection, url) = (
+        engine.store.clone(),
+        engine.plugins.clone(),
+        engine.connection,
+        engine.url.clone(),
+    );
     println!("engine listening at {url}");
 
     // 3. The sample records, through the bundled plugins.
@@ -219,13 +258,13 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
     }
 
     // 4. QuickBooks and the Web Connector, until the engine has nothing left to send.
-    let mut company = firm_company(file)?;
+    let mut company = firm_company(DEMO_FILE)?;
     // What the firm set up itself is not the sync's doing.
     let set_up = company.write_log().len();
     let mut wc = WebConnector::new(
         &url,
         "demo-sync",
-        &password,
+        &engine.password,
         WcOptions {
             noop_wait: Duration::from_millis(50),
             ..WcOptions::default()
@@ -244,8 +283,7 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
             bail!("the sync did not finish within 100 sessions");
         }
     }
-    let _ = stop.send(());
-    runtime.block_on(server)??;
+    engine.stop()?;
 
     // 5. What happened, from the company file and the queue.
     let jobs = store.list_jobs(&JobFilter {

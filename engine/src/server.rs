@@ -42,27 +42,8 @@ use tower::ServiceExt;
 
 use crate::admin::auth::{Actor, ApiError};
 use crate::config::Config;
-use crate::qbwc::{self, WorkProvider};
-use crate::store::Store;
-
-/// State shared by every request handler.
-#[derive(Clone)]
-pub struct AppState {
-    /// Effective configuration.
-    pub config: Arc<Config>,
-    /// The durable store.
-    pub store: Store,
-    /// The pipeline the QBWC sessions ask for work.
-    pub work: Arc<dyn WorkProvider>,
-    /// The running mapping plugins (install/approve/rollback go through it too).
-    pub plugins: Arc<crate::plugins::PluginManager>,
-}
-
-impl axum::extract::FromRef<AppState> for Store {
-    fn from_ref(state: &AppState) -> Store {
-        state.store.clone()
-    }
-}
+use crate::qbwc;
+use crate::state::AppState;
 
 /// Builds the router with every route the engine serves.
 pub fn router(state: AppState) -> Router {
@@ -166,8 +147,8 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> 
     Ok(Arc::new(config))
 }
 
-/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and returns.
-pub async fn serve(state: AppState) -> anyhow::Result<()> {
+/// Raises the open-files limit and binds `server.listen` (what `serve` listens on).
+pub async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
     match raise_open_files_limit() {
         Ok((before, after)) if before != after => {
             tracing::info!(before, after, "raised the open-files limit (RLIMIT_NOFILE)")
@@ -175,11 +156,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
     }
-    let listen = state.config.listen;
-    let listener = TcpListener::bind(listen)
+    TcpListener::bind(config.listen)
         .await
-        .with_context(|| bind_hint(listen))?;
-    serve_with(listener, state, shutdown_signal()).await
+        .with_context(|| bind_hint(config.listen))
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -526,7 +505,8 @@ pub fn bind_hint(listen: SocketAddr) -> String {
     )
 }
 
-async fn shutdown_signal() {
+/// Completes at Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

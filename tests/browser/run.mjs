@@ -1,8 +1,9 @@
 // Real-browser test of the qbridge web UI: Debian's chromium driven by playwright-core.
 //
 // Started by tests/e2e/browser.rs against a running `qbridge serve` whose data dir holds one
-// failed job, a connection with a Web Connector user, and plugin echo 1.0.0 running with 3.0.0
-// staged. Env: QBRIDGE_URL, QBRIDGE_TOKEN (admin), QBRIDGE_FAILED_JOB (its id),
+// failed job, a connection with a Web Connector user, 59 more connections (one with waiting
+// jobs), and plugin echo 1.0.0 running with 3.0.0 staged. Env: QBRIDGE_URL, QBRIDGE_TOKEN
+// (admin), QBRIDGE_FAILED_JOB (its id), QBRIDGE_WAITING_JOB (a waiting job's id),
 // QBRIDGE_QWC_USER (the Web Connector user), QBRIDGE_UPLOAD_WASM (a component to upload),
 // QBRIDGE_SCREENSHOTS (folder for PNGs), QBRIDGE_CHROMIUM (default /usr/bin/chromium).
 // Exits non-zero with a message on the first failed expectation.
@@ -14,6 +15,7 @@ import { chromium } from "playwright-core";
 const base = mustEnv("QBRIDGE_URL");
 const token = mustEnv("QBRIDGE_TOKEN");
 const failedJob = mustEnv("QBRIDGE_FAILED_JOB");
+const waitingJob = mustEnv("QBRIDGE_WAITING_JOB");
 const shots = mustEnv("QBRIDGE_SCREENSHOTS");
 const qwcUser = mustEnv("QBRIDGE_QWC_USER");
 const uploadWasm = mustEnv("QBRIDGE_UPLOAD_WASM");
@@ -78,13 +80,47 @@ try {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(`${base}/`);
 
-  // 2. Dashboard: the failed job makes the connection need attention, in plain words.
+  // 2. Dashboard for many firms: 60 connections in one compact table by name; filters by name
+  // and by verdict; the failed job makes `acme` need attention, and its page says why.
   expect(await page.getByRole("heading", { name: "Dashboard" }).isVisible(), "signed in, the dashboard shows");
-  const dash = await text();
-  expect(dash.includes("Needs attention") && dash.includes("failed and will not be retried"), "the dashboard says the sync needs attention and why");
+  const rows = page.locator("table.connections tbody tr");
+  expect((await rows.count()) === 60, `all 60 connections are listed (${await rows.count()})`);
+  const acmeRow = rows.filter({ has: page.getByRole("link", { name: "acme", exact: true }) });
+  expect((await acmeRow.innerText()).includes("Needs attention"), "the connection with a failed job needs attention");
+  expect(await page.getByRole("link", { name: "firm-59", exact: true }).isVisible(), "connections are shown by name");
+  expect((await page.locator("svg.chart g.day").count()) === 14, "the last 14 days are charted");
   await page.keyboard.press("Tab");
   expect((await page.evaluate(() => document.activeElement.textContent)) === "Skip to content", "the first Tab reaches the skip link");
-  await shot("02-dashboard");
+  await shot("02-dashboard-60-connections");
+  console.log(`screenshot of the 60-connection dashboard: ${join(shots, "02-dashboard-60-connections.png")}`);
+  await page.getByLabel("Find a connection").fill("firm-07");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/q=firm-07/);
+  expect((await rows.count()) === 1 && (await rows.innerText()).includes("firm-07"), "filtering by name leaves that firm");
+  expect((await rows.innerText()).includes("Not connected yet"), "a firm whose Web Connector never called says so");
+  await shot("02b-dashboard-filtered");
+  await page.getByLabel("Find a connection").fill("");
+  await page.getByLabel("Show").selectOption("attention");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/show=attention/);
+  expect((await rows.count()) === 1 && (await rows.innerText()).includes("acme"), "filtering by verdict leaves the firm that needs attention");
+
+  // 2b. A waiting job offers Cancel but no Retry (it will be sent anyway), in the list and on its page.
+  await page.goto(`${base}/?q=firm-07`);
+  await page.getByRole("link", { name: "firm-07", exact: true }).click();
+  expect(await page.getByRole("heading", { name: "firm-07" }).isVisible(), "each connection has its own page");
+  await page.getByRole("link", { name: "available", exact: true }).click();
+  expect(await page.getByRole("button", { name: `Cancel job ${waitingJob}` }).isVisible(), "a waiting job can be cancelled");
+  expect((await page.getByRole("button", { name: /^Retry job/ }).count()) === 0, "no Retry on jobs that are merely waiting");
+  await page.getByRole("link", { name: `#${waitingJob}` }).click();
+  expect((await page.getByRole("button", { name: /^Retry job/ }).count()) === 0, "no Retry on a waiting job's page either");
+  await shot("02c-waiting-job");
+
+  await page.goto(`${base}/`);
+  await page.getByRole("link", { name: "acme", exact: true }).click();
+  const conn = await text();
+  expect(conn.includes("Needs attention") && conn.includes("failed and will not be retried"), "the connection's page says the sync needs attention and why");
+  await shot("02d-connection");
 
   // 3. Jobs: the failed job with its advice; detail; retry.
   await page.getByRole("link", { name: "discarded" }).click();
@@ -155,7 +191,12 @@ try {
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByRole("button", { name: "Verify chain" }).click();
   expect((await text()).includes("Audit log intact"), "the audit chain verifies");
-  const audit = await text();
+  // Oldest first, a page at a time: the 60 connections' rows come first, so read every page.
+  let audit = await text();
+  while ((await page.getByRole("link", { name: "Next page" }).count()) > 0) {
+    await page.getByRole("link", { name: "Next page" }).click();
+    audit += await text();
+  }
   expect(audit.includes("job.retry") && audit.includes("secret.set") && audit.includes("grant.create"), "the audit log lists what was done");
   expect(!(await page.content()).includes("sk_browser_SECRET_VALUE"), "the audit log does not hold the secret");
   await shot("09-audit");

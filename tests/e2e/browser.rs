@@ -1,6 +1,8 @@
 //! The web UI in a real browser: starts `qbridge serve` with a failed job, a connection with a
-//! Web Connector user and a staged plugin version, and runs `tests/browser/run.mjs` (Debian
-//! chromium driven by playwright-core) against it.
+//! Web Connector user, 59 more connections (the dashboard for many firms; one with waiting
+//! jobs) and a staged plugin version, and runs `tests/browser/run.mjs` (Debian chromium driven
+//! by playwright-core) against it. Screenshots go to `target/browser-screenshots/` (the
+//! 60-connection dashboard: `02-dashboard-60-connections.png`).
 //!
 //! Without node, chromium or `npm ci` in tests/browser the test prints a loud SKIPPED line and
 //! passes, unless `QBRIDGE_REQUIRE_BROWSER=1` (CI sets it after installing them).
@@ -8,6 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use qbridge::qbwc::accounts;
+use qbridge::store::queue::{Enqueued, NewJob, NewRecord, Origin};
+use qbridge::store::{Store, StoreOptions};
 
 use crate::admin_api::{bootstrap_token, seed_failed_job};
 use crate::support::{Server, agent, run, stderr, wait_timeout};
@@ -39,6 +45,48 @@ fn missing_tools(chromium: &Path, browser_dir: &Path) -> Option<String> {
         return Some("playwright-core is missing (run `npm ci` in tests/browser)".into());
     }
     None
+}
+
+/// 59 more firms beside `acme` (60 connections, as an accounting practice runs), named
+/// `firm-01` … `firm-59`; `firm-07` has two jobs merely waiting. Returns one of them.
+fn seed_many_firms(data: &Path) -> i64 {
+    let store = Store::open(data, StoreOptions::default()).unwrap();
+    for n in 1..=59 {
+        accounts::add_connection(&store, &format!("firm-{n:02}"), "", "test").unwrap();
+    }
+    let firm = store
+        .connections()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "firm-07")
+        .unwrap()
+        .id;
+    let job = |key: &str| NewJob {
+        key: key.into(),
+        depends_on: vec![],
+        request_type: "CustomerAdd".into(),
+        qbxml: format!(
+            "<CustomerAddRq><CustomerAdd><Name>{key}</Name></CustomerAdd></CustomerAddRq>"
+        ),
+        probe: None,
+        adopt_existing: false,
+        notes: vec![],
+    };
+    let done = store
+        .enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: firm,
+            plugin: "demo",
+            kind: "customer",
+            source_id: Some("C-7"),
+            payload: "{}",
+            jobs: &[job("customer:7a"), job("customer:7b")],
+        })
+        .unwrap();
+    match done.jobs[0].1 {
+        Enqueued::Created(id) => id,
+        ref other => panic!("expected a new job, got {other:?}"),
+    }
 }
 
 #[test]
@@ -77,6 +125,7 @@ fn web_ui_works_in_a_real_browser() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
     let failed = seed_failed_job(&data);
+    let waiting = seed_many_firms(&data);
     let server = Server::start_in(tmp.path(), &data, &[]);
     let token = bootstrap_token(&server);
     // echo 1.0.0 runs; 3.0.0 asks for InvoiceAdd too, so it waits on the plugins page.
@@ -104,6 +153,7 @@ fn web_ui_works_in_a_real_browser() {
         .env("QBRIDGE_URL", &server.base)
         .env("QBRIDGE_TOKEN", &token)
         .env("QBRIDGE_FAILED_JOB", failed.to_string())
+        .env("QBRIDGE_WAITING_JOB", waiting.to_string())
         .env("QBRIDGE_SCREENSHOTS", &shots)
         .env("QBRIDGE_CHROMIUM", &chromium)
         .env("QBRIDGE_QWC_USER", "qbridge-sync")

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use qbridge::config::Config;
 use qbridge::qbwc::{SessionContext, SessionEnd, WorkError, WorkProvider, hash_password};
-use qbridge::server::{AppState, serve_with};
+use qbridge::server::serve_with;
+use qbridge::state::AppState;
 use qbridge::store::{Store, StoreOptions};
 
 use crate::support::{self, Server, run, stderr};

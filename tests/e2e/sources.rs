@@ -105,6 +105,42 @@ fn autotask_and_ramp_records_land_correctly_and_reingesting_creates_nothing() {
     );
 }
 
+/// `qbridge demo` boots the engine as `serve` does: a schedule made due in the demo's engine
+/// is run by its scheduler loop (before `Engine::boot`, the demo started no loops and this
+/// schedule never ran).
+#[test]
+fn demo_engine_runs_the_scheduler_loop_as_serve_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = demo::DemoEngine::start(&tmp.path().join("data")).unwrap();
+    let store = engine.store.clone();
+    let id = store
+        .add_schedule(
+            engine.connection,
+            "example",
+            "0 0 1 1 *",
+            "UTC",
+            None,
+            None,
+            "test",
+        )
+        .unwrap();
+    store.run_schedule_now(id, "test").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let ran = loop {
+        let row = store.schedule(id).unwrap();
+        if row.last_run_at.is_some() || std::time::Instant::now() > deadline {
+            break row;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    engine.stop().unwrap();
+    assert!(
+        ran.last_run_at.is_some(),
+        "the demo's scheduler never ran the due schedule: {ran:?}"
+    );
+    assert!(ran.last_result.is_some(), "{ran:?}");
+}
+
 #[test]
 fn demo_runs_the_whole_product_and_its_counts_match_the_company() {
     let tmp = tempfile::tempdir().unwrap();

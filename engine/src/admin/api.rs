@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{Actor, ApiError};
 use super::cli::{grant_rules, parse_duration};
 use crate::logging::Redacted;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::audit::now_ms;
 use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
@@ -528,7 +528,7 @@ pub(crate) struct ConnectionHealth {
 }
 
 /// A waiting job older than this suggests the Web Connector is not running.
-const STALE_WAIT_MS: i64 = 3_600_000;
+pub(crate) const STALE_WAIT_MS: i64 = 3_600_000;
 
 /// `3h 05m`, `12m`, `40s`.
 pub(crate) fn human_duration(ms: i64) -> String {

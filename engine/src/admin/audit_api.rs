@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{MAX_PAGE, blocking};
 use super::auth::{Actor, ApiError};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::audit::{AuditRecord, AuditVerdict};
 use crate::store::audit_anchor::AnchorVerdict;
 use crate::store::tokens::Scope;

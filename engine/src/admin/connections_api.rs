@@ -14,7 +14,7 @@ use super::api::blocking;
 use super::auth::{Actor, ApiError};
 use crate::qbwc::accounts::{self, AccountError};
 use crate::schedule::Schedule;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::Store;
 use crate::store::tokens::Scope;
 

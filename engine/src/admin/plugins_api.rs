@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::api::blocking;
 use super::auth::{Actor, ApiError};
 use crate::plugins::{Escalation, InstallOutcome, PermissionArea, PluginError, permission_areas};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::PluginStatus;
 use crate::store::tokens::Scope;
 

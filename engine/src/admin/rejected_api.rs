@@ -13,7 +13,7 @@ use super::api::{MAX_PAGE, blocking};
 use super::auth::{Actor, ApiError};
 use crate::pipeline::ingest::IngestError;
 use crate::pipeline::rejected::{self, Retried};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::rejected::RejectedRecord;
 use crate::store::tokens::Scope;
 

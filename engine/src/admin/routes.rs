@@ -28,6 +28,7 @@ pub const UI_ROUTES: &[(&str, &str)] = &[
     ("post", "/secrets/grant"),
     ("post", "/secrets/{plugin}/{name}/delete"),
     ("get", "/connections"),
+    ("get", "/connections/{id}"),
     ("get", "/plugins"),
     ("post", "/plugins/{name}/versions/{version}/approve"),
     ("post", "/plugins/{name}/rollback"),

@@ -13,7 +13,7 @@ use super::api::blocking;
 use super::auth::{Actor, ApiError};
 use super::plugins_api::{AreaView, areas};
 use crate::qbwc::{QwcError, qwc_for_user};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::PluginStatus;
 use crate::store::connections::{ConnectionInfo, QbwcUser};
 use crate::store::tokens::Scope;

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::ingest::{IngestError, MAX_RECORD_BYTES, connection_for, ingest, ingest_batch};
 use crate::admin::auth::{Actor, ApiError};
 use crate::plugins::PluginError;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::queue::Origin;
 use crate::store::tokens::{Fence, Scope};
 use crate::store::{Store, StoreError};

@@ -389,6 +389,34 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE secret;
     ALTER TABLE secret_by_connection RENAME TO secret;
     "#,
+    // 16: the dashboard for many firms (issue 19) reads per-connection figures without
+    // scanning jobs or sessions: `job_day` counts jobs finished per connection and UTC day
+    // (kept by a trigger, so 14 days of activity is at most 14 rows per connection), and
+    // `qbwc_session_recent` finds a connection's last contact by an index seek.
+    r#"
+    CREATE TABLE job_day(
+        connection_id INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY(connection_id, day)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO job_day(connection_id, day, completed, failed)
+        SELECT connection_id, finalized_at / 86400000,
+               SUM(state = 'completed'), SUM(state = 'discarded')
+        FROM job WHERE finalized_at IS NOT NULL AND state IN ('completed','discarded')
+        GROUP BY 1, 2;
+    CREATE TRIGGER job_day_finished AFTER UPDATE OF state ON job
+        WHEN OLD.state != NEW.state AND NEW.state IN ('completed','discarded') BEGIN
+        INSERT OR IGNORE INTO job_day(connection_id, day)
+            VALUES (NEW.connection_id, CAST(strftime('%s','now') AS INTEGER) / 86400);
+        UPDATE job_day SET completed = completed + (NEW.state = 'completed'),
+                           failed = failed + (NEW.state = 'discarded')
+            WHERE connection_id = NEW.connection_id
+              AND day = CAST(strftime('%s','now') AS INTEGER) / 86400;
+    END;
+    CREATE INDEX qbwc_session_recent ON qbwc_session(connection_id, last_seen_at);
+    "#,
 ];
 
 /// The schema version this binary writes.

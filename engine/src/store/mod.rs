@@ -12,6 +12,7 @@
 //!   audit) and domain types only; that narrow surface is what a PostgreSQL implementation
 //!   will implement for multi-node hosting (see ARCHITECTURE.md).
 
+pub mod activity;
 pub mod admin_sessions;
 pub mod audit;
 pub mod audit_anchor;

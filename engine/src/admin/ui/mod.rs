@@ -9,6 +9,7 @@
 //! page requested without a valid session answers 401 with the sign-in form, so nothing but
 //! that form is shown to strangers.
 
+mod dashboard;
 mod html;
 mod pages;
 
@@ -21,7 +22,7 @@ use serde::Deserialize;
 
 use super::api::{self, GrantView, blocking};
 use super::auth::{ApiError, SESSION_COOKIE, same_origin, session_cookie as presented_session};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::audit::AuditEntry;
 use crate::store::tokens::TokenCheck;
 
@@ -44,6 +45,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .merge(pages::routes())
+        .merge(dashboard::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

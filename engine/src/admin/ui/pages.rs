@@ -9,29 +9,30 @@
 use std::fmt::Write;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::html::{Frame, countdown, esc, page, post_form, time, url_part};
 use super::{active_grants, html_response, refusal};
-use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken, human_duration};
+use crate::admin::api::{self, GrantView, JobAction, JobQuery, NewGrant, NewToken};
 use crate::admin::audit_api;
 use crate::admin::auth::{Actor, ApiError};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
 use crate::logging::Redacted;
-use crate::server::AppState;
-use crate::store::queue::STATES;
+use crate::state::AppState;
+use crate::store::queue::{STATES, cancel_applies, retry_applies};
 use crate::store::secrets::{ClientCredentials, SecretKind};
 use crate::store::tokens::Scope;
 
 /// Page routes.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(dashboard))
         .route("/jobs", get(jobs))
         .route("/jobs/{id}", get(job_detail))
         .route("/jobs/{id}/retry", post(retry))
@@ -57,35 +58,49 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// A signed-in request: who, and the banner's grants.
-struct Signed {
-    actor: Actor,
+pub(super) struct Signed {
+    pub(super) actor: Actor,
     grants: Vec<GrantView>,
 }
 
-type PageResult = Result<Response, Response>;
+pub(super) type PageResult = Result<Response, Response>;
 
-async fn signed_in(
-    state: &AppState,
-    auth: Result<Actor, ApiError>,
-    uri: &Uri,
-) -> Result<Signed, Response> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    // The UI is for people: an ingest-only token (a source pushing records) gets no pages.
-    // A fenced token may sign in; each page's operation applies its fence.
-    let actor = auth
-        .and_then(|a| a.require_scope(Scope::Read).map(|()| a))
-        .map_err(|e| refusal(e, path))?;
-    // The support-access banner is about the whole instance: not for a tenant's token.
-    let grants = if actor.fence().is_fenced() {
-        Vec::new()
-    } else {
-        active_grants(state).await.map_err(|e| refusal(e, path))?
-    };
-    Ok(Signed { actor, grants })
+/// The one extractor of every signed-in page: a session (or token) with at least read
+/// scope, and the banner's grants. Anything else is answered with the sign-in form (401) or
+/// the reason, so no page handler repeats the check.
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        // The UI is for people: an ingest-only token (a source pushing records) gets no pages.
+        // A fenced token may sign in; each page's operation applies its fence.
+        let actor = Actor::from_request_parts(parts, state)
+            .await
+            .and_then(|a| a.require_scope(Scope::Read).map(|()| a))
+            .map_err(|e| refusal(e, &path))?;
+        // The support-access banner is about the whole instance: not for a tenant's token.
+        let grants = if actor.fence().is_fenced() {
+            Vec::new()
+        } else {
+            active_grants(state).await.map_err(|e| refusal(e, &path))?
+        };
+        Ok(Signed { actor, grants })
+    }
 }
 
 impl Signed {
-    fn show(&self, nav: &str, title: &str, notice: Option<&str>, content: &str) -> Response {
+    pub(super) fn show(
+        &self,
+        nav: &str,
+        title: &str,
+        notice: Option<&str>,
+        content: &str,
+    ) -> Response {
         self.render(StatusCode::OK, nav, title, notice, content)
     }
 
@@ -107,7 +122,7 @@ impl Signed {
     }
 
     /// An operation failed: say so on a page of the same section.
-    fn failed(&self, nav: &str, e: ApiError) -> Response {
+    pub(super) fn failed(&self, nav: &str, e: ApiError) -> Response {
         let content = format!(
             "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"{}\">Back</a></p>",
             esc(&e.message),
@@ -148,62 +163,6 @@ fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
-// ---- dashboard ----------------------------------------------------------------------------
-
-async fn dashboard(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
-    let health = api::queue_health(&state, &s.actor)
-        .await
-        .map_err(|e| s.failed("/", e))?;
-    let mut c = String::new();
-    if health.is_empty() {
-        c.push_str("<p class=\"lead\">No jobs yet. When a source sends records, each company file's queue appears here with a plain verdict on whether the sync works.</p>");
-    }
-    for h in &health {
-        let id = h.connection_id;
-        let (class, mark) = if h.healthy {
-            ("ok", "Working")
-        } else {
-            ("attention", "Needs attention")
-        };
-        let _ = write!(
-            c,
-            "<section class=\"card {class}\" aria-labelledby=\"conn-{id}\"><h2 id=\"conn-{id}\">Connection {id}</h2>\
-<p class=\"verdict\"><span class=\"badge {class}\">{mark}</span> {}</p><dl class=\"facts\">\
-<dt>Oldest waiting job</dt><dd>{}</dd><dt>Outcome unknown (in doubt)</dt><dd>{}</dd></dl>",
-            esc(&h.summary),
-            h.oldest_waiting_ms
-                .map_or("none waiting".to_string(), |a| format!(
-                    "waiting {}",
-                    human_duration(a)
-                )),
-            h.in_doubt
-        );
-        if !h.warnings.is_empty() {
-            c.push_str("<ul class=\"warnings\">");
-            for w in &h.warnings {
-                let _ = write!(c, "<li>{}</li>", esc(w));
-            }
-            c.push_str("</ul>");
-        }
-        c.push_str("<table><caption>Jobs by state</caption><thead><tr><th scope=\"col\">State</th><th scope=\"col\">Jobs</th></tr></thead><tbody>");
-        for (state_name, n) in &h.counts {
-            let _ = write!(
-                c,
-                "<tr><td><a href=\"/jobs?connection={id}&amp;state={}\">{}</a></td><td>{n}</td></tr>",
-                url_part(state_name),
-                esc(state_name)
-            );
-        }
-        c.push_str("</tbody></table></section>");
-    }
-    Ok(s.show("/", "Dashboard", None, &c))
-}
-
 // ---- jobs ---------------------------------------------------------------------------------
 
 fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
@@ -211,14 +170,14 @@ fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
         return String::new();
     }
     let mut out = String::new();
-    if !matches!(state, "completed" | "sent") {
+    if retry_applies(state) {
         out.push_str(&post_form(
             &format!("/jobs/{id}/retry"),
             "inline",
             &format!("<button type=\"submit\" aria-label=\"Retry job {id}\">Retry</button>"),
         ));
     }
-    if !matches!(state, "completed" | "sent" | "cancelled") {
+    if cancel_applies(state) {
         out.push_str(&post_form(
             &format!("/jobs/{id}/cancel"),
             "inline",
@@ -237,13 +196,7 @@ struct JobsQuery {
     notice: Option<String>,
 }
 
-async fn jobs(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Query(q): Query<JobsQuery>,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn jobs(s: Signed, State(state): State<AppState>, Query(q): Query<JobsQuery>) -> PageResult {
     let connection = q
         .connection
         .as_deref()
@@ -311,13 +264,11 @@ async fn jobs(
 }
 
 async fn job_detail(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path(id): Path<i64>,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let j = api::job(&state, &s.actor, id)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
@@ -394,14 +345,7 @@ async fn job_detail(
     Ok(s.show("/jobs", &format!("Job #{id}"), notice_text(&nq), &c))
 }
 
-async fn job_action(
-    auth: Result<Actor, ApiError>,
-    state: AppState,
-    uri: Uri,
-    id: i64,
-    action: JobAction,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn job_action(s: Signed, state: AppState, id: i64, action: JobAction) -> PageResult {
     api::act_on_job(&state, &s.actor, id, action)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
@@ -412,22 +356,12 @@ async fn job_action(
     Ok(see_other(&format!("/jobs/{id}?notice={key}")))
 }
 
-async fn retry(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    job_action(auth, state, uri, id, JobAction::Retry).await
+async fn retry(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
+    job_action(s, state, id, JobAction::Retry).await
 }
 
-async fn cancel(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    job_action(auth, state, uri, id, JobAction::Cancel).await
+async fn cancel(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
+    job_action(s, state, id, JobAction::Cancel).await
 }
 
 // ---- support access -----------------------------------------------------------------------
@@ -511,12 +445,10 @@ async fn support_page(
 }
 
 async fn support(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     support_page(&s, &state, None, notice_text(&nq)).await
 }
 
@@ -531,12 +463,10 @@ struct GrantForm {
 }
 
 async fn grant(
-    auth: Result<Actor, ApiError>,
+    mut s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<GrantForm>,
 ) -> PageResult {
-    let mut s = signed_in(&state, auth, &uri).await?;
     let to = f.to.clone();
     let created = api::create_grant(
         &state,
@@ -560,25 +490,14 @@ async fn grant(
     support_page(&s, &state, Some(shown), None).await
 }
 
-async fn revoke_grant(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn revoke_grant(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
     api::revoke_grants(&state, &s.actor, Some(id))
         .await
         .map_err(|e| s.failed("/support", e))?;
     Ok(see_other("/support?notice=grant-revoked"))
 }
 
-async fn revoke_all(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn revoke_all(s: Signed, State(state): State<AppState>) -> PageResult {
     api::revoke_grants(&state, &s.actor, None)
         .await
         .map_err(|e| s.failed("/support", e))?;
@@ -644,21 +563,14 @@ async fn audit_page(
 }
 
 async fn audit(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(q): Query<AuditQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     audit_page(&s, &state, q.after.max(0), None).await
 }
 
-async fn audit_verify(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn audit_verify(s: Signed, State(state): State<AppState>) -> PageResult {
     let v = audit_api::verify_audit(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/audit", e))?;
@@ -733,12 +645,10 @@ async fn tokens_page(
 }
 
 async fn tokens(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     tokens_page(&s, &state, None, notice_text(&nq)).await
 }
 
@@ -755,12 +665,10 @@ struct TokenForm {
 }
 
 async fn create_token(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<TokenForm>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let name = f.name.clone();
     let created = api::create_token(
         &state,
@@ -782,13 +690,7 @@ async fn create_token(
     tokens_page(&s, &state, Some(shown), None).await
 }
 
-async fn revoke_token(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-    Path(id): Path<i64>,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn revoke_token(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
     api::revoke_token(&state, &s.actor, id)
         .await
         .map_err(|e| s.failed("/tokens", e))?;
@@ -798,12 +700,10 @@ async fn revoke_token(
 // ---- secrets ------------------------------------------------------------------------------
 
 async fn secrets(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let list = api::secret_names(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
@@ -874,12 +774,10 @@ struct SecretForm {
 }
 
 async fn set_secret(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<SecretForm>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     api::set_secret(&state, &s.actor, f.plugin, f.name, None, f.value)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
@@ -897,12 +795,10 @@ struct OauthGrantForm {
 }
 
 async fn set_secret_grant(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Form(f): Form<OauthGrantForm>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let scope = f.scope.trim();
     let grant = ClientCredentials {
         token_url: f.token_url.trim().to_string(),
@@ -917,12 +813,10 @@ async fn set_secret_grant(
 }
 
 async fn delete_secret(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path((plugin, name)): Path<(String, String)>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     api::delete_secret(&state, &s.actor, plugin, name, None)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
@@ -931,12 +825,7 @@ async fn delete_secret(
 
 // ---- Web Connector setup -------------------------------------------------------------------
 
-async fn connections(
-    auth: Result<Actor, ApiError>,
-    State(state): State<AppState>,
-    uri: Uri,
-) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
+async fn connections(s: Signed, State(state): State<AppState>) -> PageResult {
     let overview = setup_overview(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/connections", e))?;
@@ -1065,12 +954,10 @@ fn area_items(areas: &[AreaView]) -> String {
 }
 
 async fn plugins(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     let versions = list_plugins(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/plugins", e))?;
@@ -1162,12 +1049,10 @@ async fn plugins(
 }
 
 async fn approve_plugin(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path((name, version)): Path<(String, String)>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     plugins_api::approve_plugin(&state, &s.actor, name, version)
         .await
         .map_err(|e| s.failed("/plugins", e))?;
@@ -1175,12 +1060,10 @@ async fn approve_plugin(
 }
 
 async fn rollback_plugin(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path(name): Path<String>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     plugins_api::rollback_plugin(&state, &s.actor, name)
         .await
         .map_err(|e| s.failed("/plugins", e))?;
@@ -1188,12 +1071,10 @@ async fn rollback_plugin(
 }
 
 async fn remove_plugin(
-    auth: Result<Actor, ApiError>,
+    s: Signed,
     State(state): State<AppState>,
-    uri: Uri,
     Path(name): Path<String>,
 ) -> PageResult {
-    let s = signed_in(&state, auth, &uri).await?;
     plugins_api::remove_plugin(&state, &s.actor, name)
         .await
         .map_err(|e| s.failed("/plugins", e))?;

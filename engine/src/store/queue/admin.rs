@@ -6,6 +6,19 @@ use super::results::{hold_dependents, release_dependents};
 use crate::store::audit::now_ms;
 use crate::store::{Store, StoreError};
 
+/// Whether an admin's retry applies to a job in `state`: a job that stopped (failed, held,
+/// cancelled) or whose outcome is unknown. A job merely waiting (available, retryable) is
+/// sent anyway, and a sent or completed one must not be sent again.
+pub fn retry_applies(state: &str) -> bool {
+    matches!(state, "discarded" | "held" | "cancelled" | "in_doubt")
+}
+
+/// Whether an admin's cancel applies to a job in `state`: anything not yet applied and not
+/// already cancelled (a sent job's answer is awaited).
+pub fn cancel_applies(state: &str) -> bool {
+    !matches!(state, "completed" | "sent" | "cancelled")
+}
+
 impl Store {
     /// Admin: send a discarded, held, cancelled or unresolvable in-doubt job again.
     pub fn retry_job(&self, job_id: i64) -> Result<(), StoreError> {
@@ -14,9 +27,9 @@ impl Store {
                 .query_row("SELECT state FROM job WHERE id=?1", [job_id], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
-            if matches!(state.as_str(), "completed" | "sent") {
+            if !retry_applies(&state) {
                 return Err(StoreError::Conflict(format!(
-                    "job {job_id} is {state}; only failed, held, cancelled or in-doubt jobs can be retried"
+                    "job {job_id} is {state}; only failed (discarded), held, cancelled or in-doubt jobs can be retried"
                 )));
             }
             let now = now_ms();
@@ -37,7 +50,7 @@ impl Store {
                 .query_row("SELECT state FROM job WHERE id=?1", [job_id], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
-            if matches!(state.as_str(), "completed" | "sent" | "cancelled") {
+            if !cancel_applies(&state) {
                 return Err(StoreError::Conflict(format!(
                     "job {job_id} is {state} and cannot be cancelled"
                 )));

@@ -32,8 +32,9 @@ mod plan_tests;
 mod results;
 #[cfg(test)]
 mod tests;
-mod views;
+pub(in crate::store) mod views;
 
+pub use admin::{cancel_applies, retry_applies};
 pub use enqueue::NewRecord;
 pub(crate) use enqueue::insert_job;
 pub use names::JobRequest;

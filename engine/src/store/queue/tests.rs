@@ -838,3 +838,25 @@ fn a_recovered_answer_binds_to_the_session_recovering_that_set() {
     assert_eq!(s.record_results(&to, &answer).unwrap().applied, 1);
     assert_eq!(state_of(&s, jobs[0].job_id).0, "completed");
 }
+
+#[test]
+fn retry_applies_only_to_stopped_jobs_not_to_waiting_ones() {
+    let (_dir, s) = open();
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: 1,
+        plugin: "p",
+        kind: "customer",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("waiting", &[])],
+    })
+    .unwrap();
+    let id = s.list_jobs(&JobFilter::default()).unwrap()[0].id;
+    let err = s.retry_job(id).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("is available"), "{err}");
+    s.cancel_job(id).unwrap();
+    s.retry_job(id).unwrap();
+    assert!(!retry_applies("retryable") && retry_applies("in_doubt"));
+}

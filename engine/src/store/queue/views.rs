@@ -174,5 +174,5 @@ pub(super) const ORPHANED_SENT: &str =
     "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state='sent' AND lease_owner IS NOT ?2";
 
 /// When the oldest job still waiting for connection ?1 was queued (the `job_waiting` index).
-pub(super) const OLDEST_WAITING: &str = "SELECT MIN(created_at) FROM job
+pub(in crate::store) const OLDEST_WAITING: &str = "SELECT MIN(created_at) FROM job
     WHERE connection_id=?1 AND state IN ('available','retryable','held','in_doubt')";
