@@ -50,6 +50,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/schedules/{id}/run"),
     ("post", "/api/v1/ingest/{plugin}"),
     ("post", "/api/v1/ingest/{plugin}/batch"),
+    ("get", "/api/v1/rejected"),
+    ("post", "/api/v1/rejected/{id}/retry"),
 ];
 
 /// The web UI's pages (each answers 401 with the sign-in form when not signed in).
