@@ -58,6 +58,7 @@ const ROUTES: &[(&str, &str)] = &[
 const PAGES: &[&str] = &[
     "/",
     "/jobs",
+    "/rejected",
     "/jobs/1",
     "/support",
     "/audit",
@@ -887,4 +888,40 @@ fn behind_a_trusted_proxy_the_audit_names_the_forwarded_client_and_not_otherwise
         "203.0.113.9"
     );
     assert_eq!(audited_ip(&[]), "127.0.0.1");
+}
+
+#[test]
+fn the_jobs_page_names_connections_and_filters_by_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dd = data.to_str().unwrap();
+    let out = run(
+        tmp.path(),
+        &["connection", "add", "Acme Sons-West", "--data-dir", dd],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let failed = seed_failed_job(&data);
+    let server = Server::start_in(tmp.path(), &data, &[]);
+    let admin = bootstrap_token(&server);
+
+    let (s, page) = api(&server, &admin, "get", "/jobs", None);
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("<a href=\"/connections/1\">Acme Sons-West</a>"),
+        "rows name the connection: {page}"
+    );
+    assert!(
+        page.contains("<option value=\"1\">Acme Sons-West</option>"),
+        "the filter offers connections by name: {page}"
+    );
+    let (_, filtered) = api(&server, &admin, "get", "/jobs?connection=1", None);
+    assert!(
+        filtered.contains(&format!("href=\"/jobs/{failed}\""))
+            && filtered.contains("<option value=\"1\" selected>"),
+        "{filtered}"
+    );
+    let (_, other) = api(&server, &admin, "get", "/jobs?connection=2", None);
+    assert!(other.contains("No jobs match."), "{other}");
+    let (_, detail) = api(&server, &admin, "get", &format!("/jobs/{failed}"), None);
+    assert!(detail.contains("Acme Sons-West"), "{detail}");
 }

@@ -148,10 +148,46 @@ fn a_refused_pulled_record_is_kept_listed_and_mapped_by_the_fixed_plugin() {
     );
     assert_eq!(retried["outcome"], "still_refused", "{retried}");
 
+    // The web UI lists it under the firm's name with the reason, and retries it too.
+    let (status, page) = call(&server, &admin, "GET", "/rejected", None);
+    let page = page.as_str().unwrap().to_string();
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(">acme</a>") && page.contains("it needs echo 2.0.0"),
+        "{page}"
+    );
+    assert!(
+        page.contains("aria-label=\"Retry refused record "),
+        "an operator gets Retry: {page}"
+    );
+    let no_redirects: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let resp = no_redirects
+        .post(format!("{}/rejected/{id}/retry", server.base))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(
+        resp.headers()["location"],
+        "/rejected?notice=rejected-still-refused"
+    );
+    let (_, fenced_page) = call(&server, &other_tenant, "GET", "/rejected", None);
+    assert!(
+        !fenced_page
+            .as_str()
+            .unwrap()
+            .contains("it needs echo 2.0.0"),
+        "another firm's token sees none of this firm's refusals on the page"
+    );
+
     // Pulling again refuses it again: still one row, two more attempts.
     pull_now(&server, &admin);
     let (_, refused) = call(&server, &admin, "GET", "/api/v1/rejected", None);
-    assert_eq!(refused[0]["attempts"], 3, "{refused}");
+    assert_eq!(refused[0]["attempts"], 4, "{refused}");
 
     // The fixed plugin: installed, the scheduler maps the kept record by itself.
     let (status, body) = call(

@@ -372,9 +372,63 @@ fn grants_are_set_over_the_api_validated_and_listed_without_secret_material() {
     );
     let page = get_text(&server, &admin, "/secrets");
     assert!(
-        page.contains("<td>ui.token</td><td>OAuth2 grant (api.ramp.com)</td>")
-            && page.contains("<td>plain</td><td>value</td>"),
+        page.contains(
+            "<td>ui.token</td><td>every connection</td><td>OAuth2 grant (api.ramp.com)</td>"
+        ) && page.contains("<td>plain</td><td>every connection</td><td>value</td>"),
         "{page}"
+    );
+    seen.push(page.clone());
+    // A secret for one connection only: chosen by name on the page, listed under it, deleted
+    // without touching the plugin-wide one.
+    let option = page
+        .split("<option value=\"")
+        .skip(1)
+        .find_map(|rest| rest.split_once("\">acme only</option>"))
+        .map(|(id, _)| id.to_string())
+        .expect("the secret form offers connection acme");
+    let post_form = |path: &str, body: String| {
+        no_redirects
+            .post(format!("{}{path}", server.base))
+            .header("Authorization", &format!("Bearer {admin}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        post_form(
+            "/secrets",
+            format!("plugin=ramp&name=plain&connection={option}&value=acme-only")
+        ),
+        303
+    );
+    assert_eq!(
+        post_form(
+            "/secrets",
+            "plugin=ramp&name=plain&connection=999999&value=x".into()
+        ),
+        400,
+        "a connection that does not exist is refused"
+    );
+    let page = get_text(&server, &admin, "/secrets");
+    assert!(
+        page.contains("<td>plain</td><td>acme</td><td>value</td>")
+            && page.contains("<td>plain</td><td>every connection</td><td>value</td>"),
+        "{page}"
+    );
+    assert_eq!(
+        post_form(
+            &format!("/secrets/ramp/plain/delete?connection={option}"),
+            String::new()
+        ),
+        303
+    );
+    let page = get_text(&server, &admin, "/secrets");
+    assert!(
+        !page.contains("<td>plain</td><td>acme</td>")
+            && page.contains("<td>plain</td><td>every connection</td><td>value</td>"),
+        "only acme's own secret is deleted: {page}"
     );
     seen.push(page);
     seen.push(get_text(&server, &admin, "/api/v1/audit"));

@@ -65,11 +65,24 @@ pub(crate) async fn list(
     blocking(move || Ok(store.rejected_records(connection, plugin.as_deref(), q.all, limit)?)).await
 }
 
+/// What a retry did (`queued`, `still_refused`, `not_kept` or `already_mapped` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RetryOutcome {
+    /// It mapped and its jobs are queued.
+    Queued,
+    /// The running version refuses it too.
+    StillRefused,
+    /// Too large to have been kept.
+    NotKept,
+    /// It had mapped before.
+    AlreadyMapped,
+}
+
 /// What a retry did.
 #[derive(Debug, Serialize)]
 pub(crate) struct RetryView {
-    /// `queued`, `still_refused`, `not_kept` or `already_mapped`.
-    pub outcome: &'static str,
+    pub outcome: RetryOutcome,
     /// The record it became, when queued.
     pub record_id: Option<i64>,
     /// The plugin's reason, when still refused.
@@ -108,22 +121,22 @@ pub(crate) async fn retry(state: &AppState, actor: &Actor, id: i64) -> Result<Re
         })?;
         Ok(match retried {
             Retried::Queued(record) => RetryView {
-                outcome: "queued",
+                outcome: RetryOutcome::Queued,
                 record_id: Some(record),
                 reason: None,
             },
             Retried::StillRefused(reason) => RetryView {
-                outcome: "still_refused",
+                outcome: RetryOutcome::StillRefused,
                 record_id: None,
                 reason: Some(reason),
             },
             Retried::NotKept => RetryView {
-                outcome: "not_kept",
+                outcome: RetryOutcome::NotKept,
                 record_id: None,
                 reason: Some("too large to have been kept: have the source send it again".into()),
             },
             Retried::AlreadyResolved => RetryView {
-                outcome: "already_mapped",
+                outcome: RetryOutcome::AlreadyMapped,
                 record_id: None,
                 reason: None,
             },

@@ -14,6 +14,8 @@ pub const UI_ROUTES: &[(&str, &str)] = &[
     ("get", "/jobs/{id}"),
     ("post", "/jobs/{id}/retry"),
     ("post", "/jobs/{id}/cancel"),
+    ("get", "/rejected"),
+    ("post", "/rejected/{id}/retry"),
     ("get", "/support"),
     ("post", "/support"),
     ("post", "/support/{id}/revoke"),

@@ -5,13 +5,16 @@ use std::fmt::Write;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::active_grants;
-use super::html::{countdown, esc, post_form, time, url_part};
+use super::html::{Button, action_button, countdown, esc, post_form, table_head, time, url_part};
 use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::api::{self, NewGrant, NewToken};
+use crate::admin::auth::ApiError;
 use crate::logging::Redacted;
 use crate::state::AppState;
 use crate::store::secrets::{ClientCredentials, SecretKind};
@@ -66,7 +69,11 @@ async fn support_page(
     if list.is_empty() {
         c.push_str("<p>No support access was ever given.</p>");
     } else {
-        c.push_str("<table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Who</th><th scope=\"col\">Access</th><th scope=\"col\">Reason</th><th scope=\"col\">Given</th><th scope=\"col\">Status</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        c.push_str(&table_head(
+            "",
+            None,
+            &["Id", "Who", "Access", "Reason", "Given", "Status", "Action"],
+        ));
         for g in &list {
             let status = if g.active {
                 format!("active, ends in {}", countdown(g.remaining_ms.unwrap_or(0)))
@@ -76,14 +83,11 @@ async fn support_page(
                 "expired".to_string()
             };
             let action = if g.active {
-                post_form(
+                action_button(
                     &format!("/support/{}/revoke", g.grant.id),
-                    "inline",
-                    &format!(
-                        "<button type=\"submit\" class=\"danger\" aria-label=\"Revoke grant {} for {}\">Revoke</button>",
-                        g.grant.id,
-                        esc(&g.grant.name)
-                    ),
+                    Button::Danger,
+                    "Revoke",
+                    Some(&format!("Revoke grant {} for {}", g.grant.id, g.grant.name)),
                 )
             } else {
                 String::new()
@@ -194,7 +198,20 @@ async fn tokens_page(
 <label for=\"connection\">Only this connection (name; empty = every connection)</label><input id=\"connection\" name=\"connection\" maxlength=\"100\">\
 <label for=\"plugin\">Only this plugin (empty = every plugin)</label><input id=\"plugin\" name=\"plugin\" maxlength=\"100\">\
 <button type=\"submit\">Create token</button></form><h2>Tokens</h2>");
-    c.push_str("<table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Starts with</th><th scope=\"col\">Name</th><th scope=\"col\">Scope</th><th scope=\"col\">Limited to</th><th scope=\"col\">Created</th><th scope=\"col\">Status</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+    c.push_str(&table_head(
+        "",
+        None,
+        &[
+            "Id",
+            "Starts with",
+            "Name",
+            "Scope",
+            "Limited to",
+            "Created",
+            "Status",
+            "Action",
+        ],
+    ));
     for t in &list {
         let status = if t.revoked_at.is_some() {
             "revoked".to_string()
@@ -206,13 +223,11 @@ async fn tokens_page(
             })
         };
         let action = if t.is_active(now) {
-            post_form(
+            action_button(
                 &format!("/tokens/{}/revoke", t.id),
-                "inline",
-                &format!(
-                    "<button type=\"submit\" class=\"danger\" aria-label=\"Revoke token {}\">Revoke</button>",
-                    t.id
-                ),
+                Button::Danger,
+                "Revoke",
+                Some(&format!("Revoke token {}", t.id)),
             )
         } else {
             String::new()
@@ -287,6 +302,18 @@ async fn revoke_token(s: Signed, State(state): State<AppState>, Path(id): Path<i
 
 // ---- secrets ------------------------------------------------------------------------------
 
+/// The "For" select of the secret forms: every connection of the plugin, or one.
+fn connection_select(id: &str, connections: &[(i64, String)]) -> String {
+    let mut out = format!(
+        "<label for=\"{id}\">For</label><select id=\"{id}\" name=\"connection\"><option value=\"\">every connection of the plugin (unless one has its own)</option>"
+    );
+    for (cid, name) in connections {
+        let _ = write!(out, "<option value=\"{cid}\">{} only</option>", esc(name));
+    }
+    out.push_str("</select>");
+    out
+}
+
 async fn secrets(
     s: Signed,
     State(state): State<AppState>,
@@ -295,18 +322,25 @@ async fn secrets(
     let list = api::secret_names(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
+    let connections = s.connection_names(&state, "/secrets").await?;
     let mut c = String::from(
-        "<p class=\"lead\">Credentials plugins use to reach their sources (API keys, passwords). Values are encrypted at rest and can be replaced or deleted, never shown again.</p>\
+        "<p class=\"lead\">Credentials plugins use to reach their sources (API keys, passwords). Values are encrypted at rest and can be replaced or deleted, never shown again. A secret set for one connection wins over the plugin-wide one, so two firms can use two accounts of the same source.</p>\
 <form method=\"post\" action=\"/secrets\" class=\"stack\" autocomplete=\"off\"><h2>Set a secret</h2>\
 <label for=\"plugin\">Plugin</label><input id=\"plugin\" name=\"plugin\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\">\
-<label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\" placeholder=\"api_key\">\
-<label for=\"value\">Value</label><input id=\"value\" name=\"value\" type=\"password\" required autocomplete=\"new-password\">\
+<label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\" placeholder=\"api_key\">",
+    );
+    c.push_str(&connection_select("connection", &connections));
+    c.push_str(
+        "<label for=\"value\">Value</label><input id=\"value\" name=\"value\" type=\"password\" required autocomplete=\"new-password\">\
 <button type=\"submit\">Store secret</button></form>\
 <form method=\"post\" action=\"/secrets/grant\" class=\"stack\" autocomplete=\"off\"><h2>Set an OAuth2 client-credentials grant</h2>\
 <p>For sources that issue access tokens (Ramp): qbridge requests and renews the token itself and puts it where the plugin names this secret.</p>\
 <label for=\"g-plugin\">Plugin</label><input id=\"g-plugin\" name=\"plugin\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\">\
-<label for=\"g-name\">Name</label><input id=\"g-name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\" placeholder=\"ramp.access_token\">\
-<label for=\"g-url\">Token URL</label><input id=\"g-url\" name=\"token_url\" type=\"url\" required maxlength=\"2048\" placeholder=\"https://api.ramp.com/developer/v1/token\">\
+<label for=\"g-name\">Name</label><input id=\"g-name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_.\\-]+\" placeholder=\"ramp.access_token\">",
+    );
+    c.push_str(&connection_select("g-connection", &connections));
+    c.push_str(
+        "<label for=\"g-url\">Token URL</label><input id=\"g-url\" name=\"token_url\" type=\"url\" required maxlength=\"2048\" placeholder=\"https://api.ramp.com/developer/v1/token\">\
 <label for=\"g-id\">Client id</label><input id=\"g-id\" name=\"client_id\" required maxlength=\"512\">\
 <label for=\"g-secret\">Client secret</label><input id=\"g-secret\" name=\"client_secret\" type=\"password\" required autocomplete=\"new-password\">\
 <label for=\"g-scope\">Scope (optional)</label><input id=\"g-scope\" name=\"scope\" maxlength=\"1024\" placeholder=\"transactions:read bills:read\">\
@@ -315,7 +349,11 @@ async fn secrets(
     if list.is_empty() {
         c.push_str("<p>No secrets stored.</p>");
     } else {
-        c.push_str("<table><thead><tr><th scope=\"col\">Plugin</th><th scope=\"col\">Name</th><th scope=\"col\">Kind</th><th scope=\"col\">Set</th><th scope=\"col\">By</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        c.push_str(&table_head(
+            "",
+            None,
+            &["Plugin", "Name", "For", "Kind", "Set", "By", "Action"],
+        ));
         for sn in &list {
             let kind = match (sn.kind, &sn.token_host) {
                 (SecretKind::Value, _) => "value".to_string(),
@@ -327,25 +365,36 @@ async fn secrets(
                     "<strong>unreadable with this key: set it again</strong>".to_string()
                 }
             };
+            let (scope, delete_query, aria_scope) = match sn.connection_id {
+                None => ("every connection".to_string(), String::new(), String::new()),
+                Some(cid) => {
+                    let name = connections
+                        .iter()
+                        .find(|(id, _)| *id == cid)
+                        .map_or_else(|| format!("connection {cid}"), |(_, n)| n.clone());
+                    let aria = format!(" for {name}");
+                    (esc(&name), format!("?connection={cid}"), aria)
+                }
+            };
             let _ = write!(
                 c,
-                "<tr><td>{}</td><td>{}</td><td>{kind}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{scope}</td><td>{kind}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&sn.plugin),
                 esc(&sn.name),
                 time(sn.set_at),
                 esc(&sn.set_by),
-                post_form(
+                action_button(
                     &format!(
-                        "/secrets/{}/{}/delete",
+                        "/secrets/{}/{}/delete{delete_query}",
                         url_part(&sn.plugin),
                         url_part(&sn.name)
                     ),
-                    "inline",
-                    &format!(
-                        "<button type=\"submit\" class=\"danger\" aria-label=\"Delete secret {} of {}\">Delete</button>",
-                        esc(&sn.name),
-                        esc(&sn.plugin)
-                    )
+                    Button::Danger,
+                    "Delete",
+                    Some(&format!(
+                        "Delete secret {} of {}{aria_scope}",
+                        sn.name, sn.plugin
+                    )),
                 )
             );
         }
@@ -354,10 +403,43 @@ async fn secrets(
     Ok(s.show("/secrets", "Secrets", notice_text(&nq), &c))
 }
 
+/// The `connection` field of a secret form or the delete button's query: empty for the
+/// plugin-wide secret, else a connection the caller can see.
+async fn chosen_connection(
+    s: &Signed,
+    state: &AppState,
+    field: Option<&str>,
+) -> Result<Option<i64>, Response> {
+    let Some(text) = field.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let unknown = || {
+        s.failed(
+            "/secrets",
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no such connection: choose one from the list",
+            ),
+        )
+    };
+    let id: i64 = text.parse().map_err(|_| unknown())?;
+    if s.connection_names(state, "/secrets")
+        .await?
+        .iter()
+        .any(|(cid, _)| *cid == id)
+    {
+        Ok(Some(id))
+    } else {
+        Err(unknown())
+    }
+}
+
 #[derive(Deserialize)]
 struct SecretForm {
     plugin: String,
     name: String,
+    #[serde(default)]
+    connection: Option<String>,
     value: String,
 }
 
@@ -366,7 +448,8 @@ async fn set_secret(
     State(state): State<AppState>,
     Form(f): Form<SecretForm>,
 ) -> PageResult {
-    api::set_secret(&state, &s.actor, f.plugin, f.name, None, f.value)
+    let connection = chosen_connection(&s, &state, f.connection.as_deref()).await?;
+    api::set_secret(&state, &s.actor, f.plugin, f.name, connection, f.value)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-set"))
@@ -376,6 +459,8 @@ async fn set_secret(
 struct OauthGrantForm {
     plugin: String,
     name: String,
+    #[serde(default)]
+    connection: Option<String>,
     token_url: String,
     client_id: String,
     client_secret: String,
@@ -387,6 +472,7 @@ async fn set_secret_grant(
     State(state): State<AppState>,
     Form(f): Form<OauthGrantForm>,
 ) -> PageResult {
+    let connection = chosen_connection(&s, &state, f.connection.as_deref()).await?;
     let scope = f.scope.trim();
     let grant = ClientCredentials {
         token_url: f.token_url.trim().to_string(),
@@ -394,18 +480,25 @@ async fn set_secret_grant(
         client_secret: Redacted(f.client_secret),
         scope: (!scope.is_empty()).then(|| scope.to_string()),
     };
-    api::set_secret_grant(&state, &s.actor, f.plugin, f.name, None, grant)
+    api::set_secret_grant(&state, &s.actor, f.plugin, f.name, connection, grant)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-set"))
+}
+
+#[derive(Deserialize)]
+struct DeleteSecretQuery {
+    connection: Option<String>,
 }
 
 async fn delete_secret(
     s: Signed,
     State(state): State<AppState>,
     Path((plugin, name)): Path<(String, String)>,
+    Query(q): Query<DeleteSecretQuery>,
 ) -> PageResult {
-    api::delete_secret(&state, &s.actor, plugin, name, None)
+    let connection = chosen_connection(&s, &state, q.connection.as_deref()).await?;
+    api::delete_secret(&state, &s.actor, plugin, name, connection)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-deleted"))

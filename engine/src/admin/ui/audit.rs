@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::html::{esc, time};
+use super::html::{esc, table_head, time};
 use super::signed::{PageResult, Signed};
 use crate::admin::audit_api;
 use crate::state::AppState;
@@ -43,7 +43,12 @@ async fn audit_page(
     if rows.is_empty() {
         c.push_str("<p>No more rows.</p>");
     } else {
-        c.push_str("<div class=\"table-wrap\"><table class=\"audit\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">Action</th><th scope=\"col\">Target</th><th scope=\"col\">Detail</th><th scope=\"col\">From</th></tr></thead><tbody>");
+        c.push_str("<div class=\"table-wrap\">");
+        c.push_str(&table_head(
+            "audit",
+            None,
+            &["#", "When", "Who", "Action", "Target", "Detail", "From"],
+        ));
         for r in &rows {
             let detail = if r.entry.detail.is_null() {
                 String::new()

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::html::{esc, time, url_part};
+use super::html::{esc, table_head, time, url_part};
 use super::signed::{PageResult, Signed};
 use crate::admin::api::human_duration;
 use crate::admin::auth::ApiError;
@@ -277,7 +277,7 @@ async fn connection_page(
     if row.counts.is_empty() {
         c.push_str("<p>No jobs yet.</p>");
     } else {
-        c.push_str("<table><caption>Jobs by state</caption><thead><tr><th scope=\"col\">State</th><th scope=\"col\">Jobs</th></tr></thead><tbody>");
+        c.push_str(&table_head("", Some("Jobs by state"), &["State", "Jobs"]));
         for (st, count) in &row.counts {
             let _ = write!(
                 c,

@@ -74,10 +74,65 @@ pub(crate) fn post_form(action: &str, class: &str, inner: &str) -> String {
     )
 }
 
+/// How a form button looks: the ordinary action, a lesser one, or one that destroys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Button {
+    Primary,
+    Secondary,
+    Danger,
+}
+
+/// One button that posts to `action`, in an inline form. `label` and `aria` (the label a
+/// screen reader hears when the visible one is ambiguous in a table, e.g. "Retry job 7") are
+/// plain text, escaped here.
+pub(crate) fn action_button(
+    action: &str,
+    style: Button,
+    label: &str,
+    aria: Option<&str>,
+) -> String {
+    let class = match style {
+        Button::Primary => "",
+        Button::Secondary => " class=\"secondary\"",
+        Button::Danger => " class=\"danger\"",
+    };
+    let aria = aria
+        .map(|a| format!(" aria-label=\"{}\"", esc(a)))
+        .unwrap_or_default();
+    post_form(
+        action,
+        "inline",
+        &format!(
+            "<button type=\"submit\"{class}{aria}>{}</button>",
+            esc(label)
+        ),
+    )
+}
+
+/// The start of a data table up to its open `<tbody>`: column headers as `<th scope="col">`
+/// (plain text, escaped), an optional caption and class. Close it with `</tbody></table>`.
+pub(crate) fn table_head(class: &str, caption: Option<&str>, headers: &[&str]) -> String {
+    let mut out = if class.is_empty() {
+        String::from("<table>")
+    } else {
+        format!("<table class=\"{}\">", esc(class))
+    };
+    if let Some(caption) = caption {
+        let _ = write!(out, "<caption>{}</caption>", esc(caption));
+    }
+    out.push_str("<thead><tr>");
+    for h in headers {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    out
+}
+
 /// Navigation entries: `(path, label)`.
 const NAV: &[(&str, &str)] = &[
     ("/", "Dashboard"),
     ("/jobs", "Jobs"),
+    ("/rejected", "Refused"),
     ("/connections", "Connections"),
     ("/plugins", "Plugins"),
     ("/support", "Support access"),

@@ -9,10 +9,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::html::{esc, post_form, time};
+use super::html::{Button, action_button, esc, table_head, time};
 use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::api::{self, JobAction, JobQuery};
 use crate::admin::auth::{Actor, ApiError};
+use crate::admin::rejected_api::{self, RejectedQuery, RetryOutcome};
 use crate::state::AppState;
 use crate::store::queue::{STATES, cancel_applies, retry_applies};
 use crate::store::tokens::Scope;
@@ -24,6 +25,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(job_detail))
         .route("/jobs/{id}/retry", post(retry))
         .route("/jobs/{id}/cancel", post(cancel))
+        .route("/rejected", get(rejected_page))
+        .route("/rejected/{id}/retry", post(retry_rejected))
 }
 
 fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
@@ -32,22 +35,30 @@ fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
     }
     let mut out = String::new();
     if retry_applies(state) {
-        out.push_str(&post_form(
+        out.push_str(&action_button(
             &format!("/jobs/{id}/retry"),
-            "inline",
-            &format!("<button type=\"submit\" aria-label=\"Retry job {id}\">Retry</button>"),
+            Button::Primary,
+            "Retry",
+            Some(&format!("Retry job {id}")),
         ));
     }
     if cancel_applies(state) {
-        out.push_str(&post_form(
+        out.push_str(&action_button(
             &format!("/jobs/{id}/cancel"),
-            "inline",
-            &format!(
-                "<button type=\"submit\" class=\"secondary\" aria-label=\"Cancel job {id}\">Cancel</button>"
-            ),
+            Button::Secondary,
+            "Cancel",
+            Some(&format!("Cancel job {id}")),
         ));
     }
     out
+}
+
+/// A connection's name linked to its page, or its number when the caller cannot see it.
+fn connection_label(names: &[(i64, String)], id: i64) -> String {
+    match names.iter().find(|(cid, _)| *cid == id) {
+        Some((_, name)) => format!("<a href=\"/connections/{id}\">{}</a>", esc(name)),
+        None => format!("connection {id}"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -78,6 +89,7 @@ async fn jobs(s: Signed, State(state): State<AppState>, Query(q): Query<JobsQuer
     let list = api::jobs(&state, &s.actor, &query)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
+    let names = s.connection_names(&state, "/jobs").await?;
     let selected = q.state.as_deref().unwrap_or("");
     let mut c = String::from(
         "<form method=\"get\" action=\"/jobs\" class=\"filters\"><label for=\"state\">State</label><select id=\"state\" name=\"state\"><option value=\"\">any</option>",
@@ -86,20 +98,39 @@ async fn jobs(s: Signed, State(state): State<AppState>, Query(q): Query<JobsQuer
         let sel = if *st == selected { " selected" } else { "" };
         let _ = write!(c, "<option value=\"{st}\"{sel}>{st}</option>");
     }
-    let _ = write!(
-        c,
-        "</select><label for=\"connection\">Connection</label><input id=\"connection\" name=\"connection\" inputmode=\"numeric\" size=\"6\" value=\"{}\"><button type=\"submit\">Filter</button></form>",
-        connection.map(|c| c.to_string()).unwrap_or_default()
-    );
+    c.push_str("</select><label for=\"connection\">Connection</label><select id=\"connection\" name=\"connection\"><option value=\"\">any</option>");
+    for (id, name) in &names {
+        let sel = if Some(*id) == connection {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(c, "<option value=\"{id}\"{sel}>{}</option>", esc(name));
+    }
+    c.push_str("</select><button type=\"submit\">Filter</button></form>");
     if list.is_empty() {
         c.push_str("<p>No jobs match.</p>");
     } else {
-        c.push_str("<table class=\"jobs\"><caption>Newest first (at most 200)</caption><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">Connection</th><th scope=\"col\">Plugin</th><th scope=\"col\">Request</th><th scope=\"col\">Key</th><th scope=\"col\">State</th><th scope=\"col\">Attempts</th><th scope=\"col\">Updated</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
+        c.push_str(&table_head(
+            "jobs",
+            Some("Newest first (at most 200)"),
+            &[
+                "Job",
+                "Connection",
+                "Plugin",
+                "Request",
+                "Key",
+                "State",
+                "Attempts",
+                "Updated",
+                "Actions",
+            ],
+        ));
         for j in &list {
             let _ = write!(
                 c,
                 "<tr><td><a href=\"/jobs/{id}\">#{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"state s-{}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                j.connection_id,
+                connection_label(&names, j.connection_id),
                 esc(&j.plugin),
                 esc(&j.request_type),
                 esc(&j.key),
@@ -133,6 +164,7 @@ async fn job_detail(
     let j = api::job(&state, &s.actor, id)
         .await
         .map_err(|e| s.failed("/jobs", e))?;
+    let names = s.connection_names(&state, "/jobs").await?;
     let mut c = String::new();
     if let Some(advice) = &j.advice {
         let _ = write!(
@@ -144,7 +176,7 @@ async fn job_detail(
     let _ = write!(
         c,
         "<dl class=\"facts\"><dt>State</dt><dd><span class=\"state s-{st}\">{st}</span></dd><dt>Connection</dt><dd>{}</dd><dt>Plugin</dt><dd>{}</dd><dt>Key</dt><dd>{}</dd><dt>Request type</dt><dd>{}</dd><dt>Attempts</dt><dd>{}</dd><dt>Last status code</dt><dd>{}</dd><dt>QuickBooks id</dt><dd>{}</dd><dt>Depends on</dt><dd>{}</dd><dt>Created</dt><dd>{}</dd><dt>Updated</dt><dd>{}</dd></dl>{}",
-        j.connection_id,
+        connection_label(&names, j.connection_id),
         esc(&j.plugin),
         esc(&j.key),
         esc(&j.request_type),
@@ -174,7 +206,11 @@ async fn job_detail(
     match j.errors.as_array().filter(|a| !a.is_empty()) {
         None => c.push_str("<p>No errors so far.</p>"),
         Some(errors) => {
-            c.push_str("<table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Attempt</th><th scope=\"col\">Code</th><th scope=\"col\">Message</th></tr></thead><tbody>");
+            c.push_str(&table_head(
+                "",
+                None,
+                &["When", "Attempt", "Code", "Message"],
+            ));
             for e in errors {
                 let field = |k: &str| {
                     e.get(k)
@@ -223,4 +259,107 @@ async fn retry(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) ->
 
 async fn cancel(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
     job_action(s, state, id, JobAction::Cancel).await
+}
+
+// ---- refused records ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RejectedPageQuery {
+    #[serde(default)]
+    all: bool,
+    notice: Option<String>,
+}
+
+/// Pulled records the plugin refused: kept with the reason, never lost behind a cursor.
+async fn rejected_page(
+    s: Signed,
+    State(state): State<AppState>,
+    Query(q): Query<RejectedPageQuery>,
+) -> PageResult {
+    let list = rejected_api::list(
+        &state,
+        &s.actor,
+        RejectedQuery {
+            all: q.all,
+            limit: Some(200),
+            ..RejectedQuery::default()
+        },
+    )
+    .await
+    .map_err(|e| s.failed("/rejected", e))?;
+    let names = s.connection_names(&state, "/rejected").await?;
+    let mut c = String::from(
+        "<p class=\"lead\">Records a scheduled pull brought that the plugin refused. They are kept with the plugin's reason before the pull moves on, mapped again when a new plugin version runs or the source sends them again, or now with Retry.</p>",
+    );
+    c.push_str(if q.all {
+        "<p><a href=\"/rejected\">Show only those still refused</a></p>"
+    } else {
+        "<p><a href=\"/rejected?all=true\">Also show those mapped since</a></p>"
+    });
+    if list.is_empty() {
+        c.push_str("<p>No refused records.</p>");
+    } else {
+        c.push_str(&table_head(
+            "rejected",
+            Some("Newest first (at most 200)"),
+            &[
+                "Connection",
+                "Plugin",
+                "Record",
+                "Reason",
+                "Refused",
+                "Last",
+                "Action",
+            ],
+        ));
+        let operator = s.actor.token.scope.allows(Scope::Operator);
+        for r in &list {
+            let record = match &r.source_id {
+                Some(id) => format!("{} {}", r.kind, id),
+                None => r.kind.clone(),
+            };
+            let action = match (r.resolved_at, r.record_id) {
+                (Some(_), Some(_)) => "mapped".to_string(),
+                _ if !r.retriable => "too large to keep: have the source send it again".into(),
+                _ if operator => action_button(
+                    &format!("/rejected/{}/retry", r.id),
+                    Button::Primary,
+                    "Retry",
+                    Some(&format!("Retry refused record {record}")),
+                ),
+                _ => String::new(),
+            };
+            let _ = write!(
+                c,
+                "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}×</td><td>{}</td><td>{action}</td></tr>",
+                connection_label(&names, r.connection_id),
+                esc(&r.plugin),
+                esc(&r.plugin_version),
+                esc(&record),
+                esc(&r.reason),
+                r.attempts,
+                time(r.last_at),
+            );
+        }
+        c.push_str("</tbody></table>");
+    }
+    let notice = notice_text(&NoticeQuery { notice: q.notice });
+    Ok(s.show("/rejected", "Refused records", notice, &c))
+}
+
+async fn retry_rejected(
+    s: Signed,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let retried = rejected_api::retry(&state, &s.actor, id)
+        .await
+        .map_err(|e| s.failed("/rejected", e))?;
+    let key = match retried.outcome {
+        RetryOutcome::Queued => "rejected-queued",
+        RetryOutcome::StillRefused => "rejected-still-refused",
+        RetryOutcome::NotKept => "rejected-not-kept",
+        RetryOutcome::AlreadyMapped => "rejected-already-mapped",
+    };
+    Ok(see_other(&format!("/rejected?notice={key}")))
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 
-use super::html::{esc, post_form, time, url_part};
+use super::html::{Button, action_button, esc, table_head, time, url_part};
 use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
@@ -79,7 +79,16 @@ async fn connections(s: Signed, State(state): State<AppState>) -> PageResult {
         if cs.users.is_empty() {
             c.push_str("<p>No Web Connector user. Add one with <code>qbridge user add</code>.</p>");
         } else {
-            c.push_str("<table><thead><tr><th scope=\"col\">Web Connector user</th><th scope=\"col\">State</th><th scope=\"col\">Company file it reported</th><th scope=\"col\">QWC file</th></tr></thead><tbody>");
+            c.push_str(&table_head(
+                "",
+                None,
+                &[
+                    "Web Connector user",
+                    "State",
+                    "Company file it reported",
+                    "QWC file",
+                ],
+            ));
             for u in &cs.users {
                 let _ = write!(
                     c,
@@ -193,22 +202,32 @@ async fn plugins(
                 areas = area_items(&e.permission_areas),
                 hosts = list_items(&e.allowed_hosts),
                 secrets = list_items(&e.secrets),
-                form = post_form(
+                form = action_button(
                     &format!(
                         "/plugins/{}/versions/{}/approve",
                         url_part(&v.name),
                         url_part(&v.version)
                     ),
-                    "inline",
-                    &format!(
-                        "<button type=\"submit\">Approve {} {}</button>",
-                        esc(&v.name),
-                        esc(&v.version)
-                    )
+                    Button::Primary,
+                    &format!("Approve {} {}", v.name, v.version),
+                    None,
                 )
             );
         }
-        c.push_str("<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Version</th><th scope=\"col\">Status</th><th scope=\"col\">Installed</th><th scope=\"col\">Request types</th><th scope=\"col\">QuickBooks areas</th><th scope=\"col\">Hosts</th><th scope=\"col\">SHA-256</th></tr></thead><tbody>");
+        c.push_str("<div class=\"table-wrap\">");
+        c.push_str(&table_head(
+            "",
+            None,
+            &[
+                "Version",
+                "Status",
+                "Installed",
+                "Request types",
+                "QuickBooks areas",
+                "Hosts",
+                "SHA-256",
+            ],
+        ));
         for v in &of {
             let _ = write!(
                 c,
@@ -227,23 +246,19 @@ async fn plugins(
         c.push_str("</tbody></table></div>");
         let running = of.iter().any(|v| v.status == "active");
         if of.iter().any(|v| v.status == "previous") {
-            c.push_str(&post_form(
+            c.push_str(&action_button(
                 &format!("/plugins/{}/rollback", url_part(name)),
-                "inline",
-                &format!(
-                    "<button type=\"submit\" class=\"secondary\">Roll {} back to the previous version</button> ",
-                    esc(name)
-                ),
+                Button::Secondary,
+                &format!("Roll {name} back to the previous version"),
+                None,
             ));
         }
         if running {
-            c.push_str(&post_form(
+            c.push_str(&action_button(
                 &format!("/plugins/{}/remove", url_part(name)),
-                "inline",
-                &format!(
-                    "<button type=\"submit\" class=\"danger\">Remove {}</button>",
-                    esc(name)
-                ),
+                Button::Danger,
+                &format!("Remove {name}"),
+                None,
             ));
         }
         c.push_str("</section>");

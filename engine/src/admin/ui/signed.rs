@@ -13,6 +13,7 @@ use super::html::{Frame, esc, page};
 use super::{active_grants, html_response, refusal};
 use crate::admin::api::GrantView;
 use crate::admin::auth::{Actor, ApiError};
+use crate::admin::overview::connection_rows;
 use crate::state::AppState;
 use crate::store::tokens::Scope;
 
@@ -80,6 +81,21 @@ impl Signed {
         html_response(status, page(&frame, title, content))
     }
 
+    /// The connections this caller may see as `(id, name)`, by name (a token fenced to a
+    /// plugin sees none); when that fails, the failure page of section `nav`.
+    pub(super) async fn connection_names(
+        &self,
+        state: &AppState,
+        nav: &str,
+    ) -> Result<Vec<(i64, String)>, Response> {
+        Ok(connection_rows(state, &self.actor, None)
+            .await
+            .map_err(|e| self.failed(nav, e))?
+            .into_iter()
+            .map(|row| (row.id, row.name))
+            .collect())
+    }
+
     /// An operation failed: say so on a page of the same section.
     pub(super) fn failed(&self, nav: &str, e: ApiError) -> Response {
         let content = format!(
@@ -114,6 +130,12 @@ pub(super) fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
             "Installed and staged: it asks for more than the running version, which keeps running until you approve."
         }
         "plugin-unchanged" => "That exact component is already running.",
+        "rejected-queued" => "The record mapped with the running plugin version and is queued.",
+        "rejected-still-refused" => {
+            "The running plugin version still refuses the record; its reason is updated below."
+        }
+        "rejected-not-kept" => "That record was too large to keep: have the source send it again.",
+        "rejected-already-mapped" => "That record has mapped already.",
         _ => return None,
     })
 }
