@@ -42,8 +42,10 @@ fn main() {
         "plugins/ramp",
         "plugins/fixtures",
         "sdk/Cargo.toml",
+        "sdk/README.md",
         "sdk/src",
-        "wit",
+        "sdk/wit",
+        "sdk/schemas",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
@@ -71,6 +73,7 @@ fn main() {
 
     let built = target_dir.join(TARGET).join("release");
     let out = PathBuf::from(env("OUT_DIR"));
+    embed_sdk(&root.join("sdk"), &out);
     let bundled = out.join("bundled");
     let fixtures = out.join("fixtures");
     for dir in [&bundled, &fixtures] {
@@ -87,6 +90,49 @@ fn main() {
         "cargo:rustc-env=QBRIDGE_PLUGIN_FIXTURES={}",
         fixtures.display()
     );
+}
+
+/// The parts of `sdk/` a plugin author builds against, listed in `OUT_DIR/sdk_files.rs` as
+/// `(path inside the crate, include_bytes!(…))` so `qbridge plugin new` can write the SDK
+/// this binary was built with beside a new plugin. Only relative paths reach the binary.
+const SDK_PARTS: &[&str] = &["Cargo.toml", "README.md", "src", "wit", "schemas"];
+
+fn embed_sdk(sdk: &Path, out: &Path) {
+    fn walk(dir: &Path, base: &Path, files: &mut Vec<(String, PathBuf)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .map(|e| e.expect("a readable folder entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, base, files);
+            } else {
+                let rel = path.strip_prefix(base).expect("under the SDK");
+                files.push((rel.to_string_lossy().replace('\\', "/"), path));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for part in SDK_PARTS {
+        let path = sdk.join(part);
+        if path.is_dir() {
+            walk(&path, sdk, &mut files);
+        } else {
+            files.push(((*part).to_string(), path));
+        }
+    }
+    let mut code = String::from(
+        "/// The SDK crate this binary was built with: (path inside the crate, contents).\npub(crate) const SDK_FILES: &[(&str, &[u8])] = &[\n",
+    );
+    for (rel, path) in files {
+        code.push_str(&format!(
+            "    ({rel:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("sdk_files.rs"), code).expect("OUT_DIR is writable");
 }
 
 fn env(name: &str) -> String {

@@ -7,6 +7,9 @@
 //! Feature `schema` (native only) adds [`schema::validate`], which checks a qbXML document
 //! against Intuit's XSD, and makes [`testing::check`] use it.
 
+/// This SDK's version; its major.minor is the plugin interface it builds (`wit/v<major.minor>.0`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod amount;
 pub mod host;
 pub mod id;

@@ -291,7 +291,7 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), S
 pub mod __private {
     wit_bindgen::generate!({
         world: "mapper",
-        path: "../wit/v0.2.0",
+        path: "wit/v0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_mapper_world",
     });

@@ -442,39 +442,93 @@ fn plugin_cli_installs_and_lists_offline_and_defers_to_a_running_server() {
 }
 
 #[test]
-fn plugin_new_scaffold_tests_pass_natively_and_it_builds_and_installs_as_a_component() {
+fn plugin_new_from_a_copied_binary_alone_tests_builds_and_installs_as_a_component() {
+    // The author has the released binary and nothing of this repository: copy it into an
+    // empty folder and run it from there.
     let tmp = tempfile::tempdir().unwrap();
-    let out = run(tmp.path(), &["plugin", "new", "demo"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let demo = tmp.path().join("demo");
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let qbridge = bin_dir.join("qbridge");
+    std::fs::copy(crate::support::bin(), &qbridge).unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let run_copy = |args: &[&str]| {
+        let out = std::process::Command::new(&qbridge)
+            .current_dir(&work)
+            .args(args)
+            .env_remove("QBRIDGE_DATA_DIR")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "qbridge {args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let printed = run_copy(&["plugin", "new", "demo"]);
+    assert!(printed.contains("demo/qbridge-sdk"), "{printed}");
+    let demo = work.join("demo");
 
-    let out = cargo(&demo, &["test", "--quiet"]);
+    // No path of the machine that built the binary appears in what was written.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let mut stack = vec![demo.clone()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_string();
+                assert!(
+                    !text.contains(&repo),
+                    "{} names the build machine's {repo}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(
+        files > 20,
+        "the SDK's sources, WIT and schemas were written ({files} files)"
+    );
+    assert!(demo.join("qbridge-sdk/wit/v0.2.0").is_dir());
+    assert!(demo.join("tests/fixtures/customer.json").is_file());
+
+    // The crate builds with what it holds: its own .cargo/config.toml says where libxml2 is.
+    let cargo = |args: &[&str]| {
+        let mut cmd =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(&demo).args(args).env_remove("LIBXML2");
+        for (k, _) in std::env::vars() {
+            if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "RUSTFLAGS" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.output().expect("cargo runs")
+    };
+    let out = cargo(&["test", "--quiet"]);
     assert!(
         out.status.success(),
         "cargo test in the new plugin failed: {}",
         stderr(&out)
     );
-
-    let out = cargo(
-        &demo,
-        &["build", "--release", "--quiet", "--target", "wasm32-wasip2"],
-    );
+    let out = cargo(&["build", "--release", "--quiet", "--target", "wasm32-wasip2"]);
     assert!(out.status.success(), "wasm build failed: {}", stderr(&out));
     let wasm = demo.join("target/wasm32-wasip2/release/demo.wasm");
     let data = tmp.path().join("data");
-    let out = run(
-        tmp.path(),
-        &[
-            "plugin",
-            "install",
-            wasm.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    let installed = run_copy(&[
+        "plugin",
+        "install",
+        wasm.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("plugin demo 0.1.0 is installed and running")
+        installed.contains("plugin demo 0.1.0 is installed and running"),
+        "{installed}"
     );
 }
 

@@ -77,19 +77,42 @@ pub enum PluginCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Create a new plugin crate in ./NAME, ready to test and build.
+    /// Create a new plugin crate in ./NAME, ready to test and build. It carries the SDK this
+    /// binary was built with in ./NAME/qbridge-sdk unless told otherwise.
     New {
         /// Plugin name: lowercase letters, digits and '-'.
         name: String,
+        /// Depend on this published qbridge-sdk version (e.g. 0.2) instead.
+        #[arg(long, conflicts_with = "sdk_path")]
+        sdk_version: Option<String>,
+        /// Depend on the SDK crate in this folder (a checkout) instead.
+        #[arg(long)]
+        sdk_path: Option<std::path::PathBuf>,
     },
 }
 
 /// Runs one `plugin` subcommand.
 pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> {
-    if let PluginCommand::New { name } = &command {
+    if let PluginCommand::New {
+        name,
+        sdk_version,
+        sdk_path,
+    } = &command
+    {
+        let sdk = match (sdk_version, sdk_path) {
+            (Some(v), _) => scaffold::SdkSource::Version(v.clone()),
+            (None, Some(p)) => scaffold::SdkSource::Path(p.clone()),
+            (None, None) => scaffold::SdkSource::Embedded,
+        };
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let dir = scaffold::new_plugin(name, &cwd).map_err(anyhow::Error::msg)?;
+        let dir = scaffold::new_plugin(name, &cwd, &sdk).map_err(anyhow::Error::msg)?;
         println!("created plugin crate {}", dir.display());
+        if sdk == scaffold::SdkSource::Embedded {
+            println!(
+                "  with qbridge-sdk {} (the SDK this qbridge was built with) in {name}/qbridge-sdk",
+                scaffold::embedded_sdk_version()
+            );
+        }
         println!(
             "  cd {name} && cargo test                                   # run its tests natively"
         );

@@ -1,15 +1,44 @@
 //! `qbridge plugin new NAME`: writes a plugin crate that builds for `wasm32-wasip2` and whose
-//! tests pass natively as generated, so an author starts from something that works.
-//!
-//! The crate depends on this repository's `sdk/` by path (embedded at build time) and copies
-//! the repository's toolchain file and cargo `[env]` (libxml2 location for schema checks).
+//! tests pass natively as generated, so an author starts from something that works — with
+//! nothing but this binary: it carries the SDK source it was built with (`SDK_FILES`,
+//! embedded by `engine/build.rs`) and writes it into the new crate as `qbridge-sdk/`, a path
+//! dependency relative to the crate. `--sdk-version` depends on a published SDK instead,
+//! `--sdk-path` on a checkout. No path of the machine that built the binary is written.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-/// Path of the SDK crate this binary was built from.
-const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
+include!(concat!(env!("OUT_DIR"), "/sdk_files.rs"));
+
 const TOOLCHAIN: &str = include_str!("../../../rust-toolchain.toml");
-const CARGO_CONFIG: &str = include_str!("../../../.cargo/config.toml");
+
+/// Where the new crate's SDK comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdkSource {
+    /// The SDK this binary was built with, written into the crate (the default).
+    Embedded,
+    /// A published version (crates.io or the author's registry).
+    Version(String),
+    /// A checkout of the SDK on this machine.
+    Path(PathBuf),
+}
+
+/// The version of the embedded SDK (its `Cargo.toml`'s `version`).
+pub fn embedded_sdk_version() -> String {
+    SDK_FILES
+        .iter()
+        .find(|(path, _)| *path == "Cargo.toml")
+        .and_then(|(_, bytes)| {
+            String::from_utf8_lossy(bytes).lines().find_map(|l| {
+                l.strip_prefix("version = \"")
+                    .map(|v| v.trim_end_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "(unknown)".into())
+}
+
+/// The SDK crate's folder inside a new plugin crate.
+const SDK_DIR: &str = "qbridge-sdk";
 
 const CARGO_TOML: &str = r#"[package]
 name = "@@name@@"
@@ -22,11 +51,11 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-qbridge-sdk = { path = "@@sdk@@" }
+qbridge-sdk = { @@sdk@@, features = ["exact-json"] }
 
-# Tests validate the generated qbXML against Intuit's schema (native only).
+# Tests validate the generated qbXML against Intuit's schemas (native only, libxml2).
 [dev-dependencies]
-qbridge-sdk = { path = "@@sdk@@", features = ["schema"] }
+qbridge-sdk = { @@sdk@@, features = ["schema", "exact-json"] }
 
 [profile.release]
 opt-level = "s"
@@ -39,7 +68,12 @@ strip = true
 "#;
 
 const LIB_RS: &str = r#"//! The `@@name@@` qbridge plugin: maps @@source@@ records to QuickBooks requests.
+//!
+//! The SDK's typed builders write every request: elements in schema order, text fitted to
+//! QuickBooks' lengths and character set (each change noted on the job), escaping, exact
+//! amounts. Errors name the field of the source record, so an admin knows what to fix.
 
+use qbridge_sdk::qbxml::{CustomerAdd, ListKind, ListQuery};
 use qbridge_sdk::serde_json::Value;
 use qbridge_sdk::{MapError, Manifest, Mapper, Request, export_mapper};
 
@@ -70,23 +104,22 @@ fn customer(record: &Value) -> Result<Request, MapError> {
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| MapError::missing("name"))?;
-    // QuickBooks customer names are at most 41 characters.
-    if name.chars().count() > 41 {
-        return Err(MapError::field("name", "is longer than the 41 characters QuickBooks allows"));
+    let mut add = CustomerAdd::new(name).company_name(name);
+    if let Some(email) = record.get("email").and_then(Value::as_str) {
+        add = add.email(email);
     }
-    let name = escape(name);
-    Ok(Request {
-        key: format!("customer:{id}"),
-        depends_on: vec![],
-        qbxml: format!("<CustomerAddRq><CustomerAdd><Name>{name}</Name></CustomerAdd></CustomerAddRq>"),
-        probe: Some(format!("<CustomerQueryRq><FullName>{name}</FullName></CustomerQueryRq>")),
-        adopt_existing: true,
-        notes: vec![],
-    })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    let built = add.build().map_err(|e| MapError::field("name", e.to_string()))?;
+    // Look up the name as it is written (it may have been shortened or transliterated).
+    let sent = built.text_of("Name").unwrap_or_else(|| name.to_string());
+    let probe = ListQuery::new(ListKind::Customer)
+        .full_name(sent)
+        .build()
+        .map_err(|e| MapError::field("name", e.to_string()))?;
+    // The key is stable across re-runs: the same record never becomes two customers.
+    let mut request = built.into_request(format!("customer:{id}"));
+    request.probe = Some(probe.qbxml);
+    request.adopt_existing = true;
+    Ok(request)
 }
 "#;
 
@@ -96,11 +129,23 @@ use qbridge_sdk::testing;
 use @@crate@@::@@type@@;
 
 #[test]
-fn customer_becomes_a_valid_customer_add_with_a_probe() {
-    let requests = testing::map::<@@type@@>("customer", r#"{"id": 42, "name": "Acme & Sons"}"#).unwrap();
+fn the_fixture_record_becomes_a_valid_customer_add_with_a_probe() {
+    let record = include_str!("fixtures/customer.json");
+    let requests = testing::map::<@@type@@>("customer", record).unwrap();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].key, "customer:42");
     assert!(requests[0].qbxml.contains("<Name>Acme &amp; Sons</Name>"));
+    assert!(requests[0].probe.as_deref().unwrap().contains("<FullName>Acme &amp; Sons</FullName>"));
+    // Valid against Intuit's qbXML schemas, as the engine checks before queueing.
+    testing::assert_valid::<@@type@@>(&requests);
+}
+
+#[test]
+fn a_long_name_is_fitted_and_the_change_noted() {
+    let long = "A".repeat(60);
+    let record = format!(r#"{{"id": 7, "name": "{long}"}}"#);
+    let requests = testing::map::<@@type@@>("customer", &record).unwrap();
+    assert!(!requests[0].notes.is_empty(), "the shortened name is noted on the job");
     testing::assert_valid::<@@type@@>(&requests);
 }
 
@@ -111,8 +156,27 @@ fn missing_name_is_reported_with_the_field() {
 }
 "##;
 
+const FIXTURE: &str = r#"{"id": 42, "name": "Acme & Sons", "email": "ap@acme.example"}
+"#;
+
+const README: &str = r#"# @@name@@ — a qbridge mapping plugin
+
+Maps @@source@@ records to QuickBooks Desktop requests. Next steps:
+
+```sh
+cargo test                                            # the mapper's tests, natively
+cargo build --release --target wasm32-wasip2          # the component
+qbridge plugin check target/wasm32-wasip2/release/@@crate@@.wasm   # (if your qbridge has it)
+qbridge plugin install target/wasm32-wasip2/release/@@crate@@.wasm
+```
+
+`qbridge-sdk/` is the SDK the `qbridge` binary that created this crate was built with
+(interface version in its `Cargo.toml`). The tests validate against Intuit's schemas with
+libxml2: `.cargo/config.toml` says where it is (see the comment there if it was not found).
+"#;
+
 /// Creates `<parent>/<name>/` with a working plugin crate; returns its path.
-pub(crate) fn new_plugin(name: &str, parent: &Path) -> Result<PathBuf, String> {
+pub(crate) fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<PathBuf, String> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -143,24 +207,62 @@ pub(crate) fn new_plugin(name: &str, parent: &Path) -> Result<PathBuf, String> {
         })
         .chain(std::iter::once("Mapper".to_string()))
         .collect();
-    let sdk = std::fs::canonicalize(SDK_PATH)
-        .map_err(|e| format!("the qbridge SDK at {SDK_PATH} is not available ({e}); `plugin new` needs the qbridge source tree this binary was built from"))?;
+    let sdk_dep = match sdk {
+        SdkSource::Embedded => format!("path = \"{SDK_DIR}\""),
+        SdkSource::Version(v) => {
+            let ok = !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-+^~=<>*, ".contains(c));
+            if !ok {
+                return Err(format!(
+                    "--sdk-version {v:?} is not a version requirement such as 0.2 or =0.2.0"
+                ));
+            }
+            format!("version = \"{v}\"")
+        }
+        SdkSource::Path(p) => {
+            let p =
+                std::fs::canonicalize(p).map_err(|e| format!("--sdk-path {}: {e}", p.display()))?;
+            if !p.join("Cargo.toml").is_file() {
+                return Err(format!(
+                    "--sdk-path {} holds no Cargo.toml: point it at the SDK crate's folder",
+                    p.display()
+                ));
+            }
+            format!("path = {:?}", p.display().to_string())
+        }
+    };
     let fill = |template: &str| {
         template
             .replace("@@name@@", name)
             .replace("@@crate@@", &crate_name)
             .replace("@@type@@", &type_name)
             .replace("@@source@@", "Example")
-            .replace("@@sdk@@", &sdk.display().to_string())
+            .replace("@@sdk@@", &sdk_dep)
     };
-    let files = [
-        ("Cargo.toml", fill(CARGO_TOML)),
-        ("rust-toolchain.toml", TOOLCHAIN.to_string()),
-        (".cargo/config.toml", CARGO_CONFIG.to_string()),
-        (".gitignore", "/target\n".to_string()),
-        ("src/lib.rs", fill(LIB_RS)),
-        ("tests/mapping.rs", fill(TEST_RS)),
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("Cargo.toml".into(), fill(CARGO_TOML).into_bytes()),
+        ("rust-toolchain.toml".into(), TOOLCHAIN.as_bytes().to_vec()),
+        (
+            ".cargo/config.toml".into(),
+            cargo_config(find_libxml2()).into_bytes(),
+        ),
+        (".gitignore".into(), b"/target\n".to_vec()),
+        ("README.md".into(), fill(README).into_bytes()),
+        ("src/lib.rs".into(), fill(LIB_RS).into_bytes()),
+        ("tests/mapping.rs".into(), fill(TEST_RS).into_bytes()),
+        (
+            "tests/fixtures/customer.json".into(),
+            FIXTURE.as_bytes().to_vec(),
+        ),
     ];
+    if *sdk == SdkSource::Embedded {
+        files.extend(
+            SDK_FILES
+                .iter()
+                .map(|(path, bytes)| (format!("{SDK_DIR}/{path}"), bytes.to_vec())),
+        );
+    }
     for (path, text) in files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
@@ -170,4 +272,94 @@ pub(crate) fn new_plugin(name: &str, parent: &Path) -> Result<PathBuf, String> {
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(dir)
+}
+
+/// The libxml2 shared library the schema checks link against, found through pkg-config or
+/// in the usual places; `None` when this machine has none.
+fn find_libxml2() -> Option<PathBuf> {
+    let from_pkg_config = Command::new("pkg-config")
+        .args(["--variable=libdir", "libxml-2.0"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let usual = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+        "/usr/local/lib",
+        "/opt/homebrew/opt/libxml2/lib",
+        "/usr/local/opt/libxml2/lib",
+    ];
+    from_pkg_config
+        .into_iter()
+        .chain(usual.iter().map(PathBuf::from))
+        .flat_map(|dir| [dir.join("libxml2.so"), dir.join("libxml2.dylib")])
+        .find(|lib| lib.is_file())
+}
+
+/// `.cargo/config.toml` of a new crate: where libxml2 is (the `libxml` crate otherwise needs
+/// bindgen and libclang), or how to get it.
+fn cargo_config(libxml2: Option<PathBuf>) -> String {
+    let head = "[env]\n# The `libxml` crate (qbXML schema checks in tests) uses its shipped bindings when told\n# where libxml2 is; otherwise it needs bindgen and libclang.\n";
+    match libxml2 {
+        Some(lib) => format!("{head}LIBXML2 = {:?}\n", lib.display().to_string()),
+        None => format!(
+            "{head}# libxml2 was not found when this crate was created. Install it (Debian/Ubuntu:\n# apt install libxml2-dev; Fedora: dnf install libxml2-devel; macOS: brew install\n# libxml2), then set the path of libxml2.so / libxml2.dylib here:\n# LIBXML2 = \"/usr/lib/x86_64-linux-gnu/libxml2.so\"\n"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest_of(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_embedded_sdk_is_written_beside_the_crate_and_named_relatively() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = new_plugin("acme-crm", tmp.path(), &SdkSource::Embedded).unwrap();
+        assert!(manifest_of(&dir).contains("qbridge-sdk = { path = \"qbridge-sdk\""));
+        let sdk_manifest = std::fs::read_to_string(dir.join("qbridge-sdk/Cargo.toml")).unwrap();
+        assert!(
+            !sdk_manifest.contains(".workspace = true"),
+            "the SDK builds outside this repository's workspace"
+        );
+        assert_eq!(embedded_sdk_version(), qbridge_sdk::VERSION);
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        assert!(lib.contains("pub struct AcmeCrmMapper") && lib.contains("CustomerAdd::new"));
+    }
+
+    #[test]
+    fn a_published_version_or_a_checkout_can_be_chosen_instead() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = new_plugin("a", tmp.path(), &SdkSource::Version("0.2".into())).unwrap();
+        assert!(manifest_of(&dir).contains("qbridge-sdk = { version = \"0.2\""));
+        assert!(!dir.join("qbridge-sdk").exists());
+
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+        let dir = new_plugin("b", tmp.path(), &SdkSource::Path(sdk.clone())).unwrap();
+        let canonical = std::fs::canonicalize(&sdk).unwrap();
+        assert!(
+            manifest_of(&dir).contains(&format!("path = {:?}", canonical.display().to_string()))
+        );
+
+        let err =
+            new_plugin("c", tmp.path(), &SdkSource::Version("0.2\"; evil".into())).unwrap_err();
+        assert!(err.contains("not a version requirement"), "{err}");
+        let err = new_plugin("d", tmp.path(), &SdkSource::Path(tmp.path().into())).unwrap_err();
+        assert!(err.contains("holds no Cargo.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_cargo_config_names_libxml2_or_says_how_to_get_it() {
+        let found = cargo_config(Some(PathBuf::from("/x/libxml2.so")));
+        assert!(found.contains("LIBXML2 = \"/x/libxml2.so\""));
+        let missing = cargo_config(None);
+        assert!(missing.contains("apt install libxml2-dev") && !missing.contains("\nLIBXML2"));
+    }
 }

@@ -5,7 +5,7 @@
 mod bindings {
     wasmtime::component::bindgen!({
         world: "mapper",
-        path: "../wit/v0.1.0",
+        path: "../sdk/wit/v0.1.0",
     });
 }
 

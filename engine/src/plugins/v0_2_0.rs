@@ -4,7 +4,7 @@
 mod bindings {
     wasmtime::component::bindgen!({
         world: "mapper",
-        path: "../wit/v0.2.0",
+        path: "../sdk/wit/v0.2.0",
     });
 }
 

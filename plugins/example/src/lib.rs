@@ -58,7 +58,7 @@ fn customer(record: &Value) -> Result<Request, MapError> {
         .build()
         .map_err(|e| MapError::field("name", format!("cannot be written as qbXML: {e}")))?;
     // The probe must look up the name the request really carries (it may have been fitted).
-    let sent = element(&built.qbxml, "Name").unwrap_or_else(|| name.to_string());
+    let sent = built.text_of("Name").unwrap_or_else(|| name.to_string());
     let mut req = built.into_request(format!("customer:{id}"));
     let probe = ListQuery::new(ListKind::Customer)
         .full_name(sent)
@@ -137,17 +137,3 @@ fn text<'a>(record: &'a Value, field: &str) -> Result<&'a str, MapError> {
         .ok_or_else(|| MapError::missing(field))
 }
 
-/// The unescaped text of the first `<tag>` of a built request.
-fn element(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{tag}>"))?;
-    Some(
-        xml[start..end]
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
-}

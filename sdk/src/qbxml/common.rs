@@ -36,6 +36,23 @@ impl Built {
             notes: self.notes,
         }
     }
+
+    /// The text of the first `<tag>` element as written (after fitting and transliteration),
+    /// unescaped — e.g. the `Name` a probe must look up, which may differ from the source's.
+    pub fn text_of(&self, tag: &str) -> Option<String> {
+        let open = format!("<{tag}>");
+        let start = self.qbxml.find(&open)? + open.len();
+        let end = start + self.qbxml[start..].find(&format!("</{tag}>"))?;
+        // The writer escapes exactly these five (xml.rs); `&amp;` last so `&amp;lt;` stays `&lt;`.
+        Some(
+            self.qbxml[start..end]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        )
+    }
 }
 
 /// Why a builder refused to produce a request. `field` names the element path, e.g.
@@ -441,6 +458,21 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn text_of_reads_the_name_as_written_unescaped() {
+        let built = super::super::CustomerAdd::new("Café “Ünïcode” & <Sons>")
+            .build()
+            .unwrap();
+        let sent = built.text_of("Name").unwrap();
+        assert!(sent.contains("& <Sons>"), "{sent}");
+        assert!(
+            !sent.contains('“'),
+            "non-Latin-1 quotes were replaced: {sent}"
+        );
+        assert_eq!(built.text_of("NoSuchTag"), None);
+    }
+
     use super::*;
 
     #[test]
