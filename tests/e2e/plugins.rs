@@ -15,7 +15,7 @@ use qbridge::plugins::{InstallOutcome, PluginError, PluginManager};
 use qbridge::store::{PluginStatus, Store, StoreOptions};
 use qbridge_sdk::Request;
 
-use crate::support::{Server, cargo, run, stderr};
+use crate::support::{Server, run, stderr};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES")).join(format!("{name}.wasm"));
