@@ -115,6 +115,12 @@ pub struct Config {
     pub ui_session_idle: Duration,
     /// A web UI session ends this long after sign-in, whatever its activity.
     pub ui_session_max: Duration,
+    /// Completed jobs' requests, responses and record payloads are pruned this many days
+    /// after they finished; 0 keeps them forever.
+    pub retention_completed_days: u64,
+    /// A second address serving only `/metrics`, without a token (`None`: `/metrics` is served
+    /// on `listen` to read tokens only).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -160,6 +166,8 @@ impl Default for Config {
             source_endpoints: Default::default(),
             ui_session_idle: Duration::from_secs(30 * 60),
             ui_session_max: Duration::from_secs(12 * 3600),
+            retention_completed_days: 90,
+            metrics_listen: None,
         }
     }
 }

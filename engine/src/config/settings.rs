@@ -353,6 +353,22 @@ pub(super) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "retention.completed_days",
+        parse: |c, v| {
+            c.retention_completed_days = parse_in_range(v, 0, 36_500)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "metrics.listen",
+        parse: |c, v| {
+            c.metrics_listen = Some(v.parse().map_err(|_| {
+                "an IP address and port such as 127.0.0.1:9464 (served without a token: keep it on a private network)".to_string()
+            })?);
+            Ok(())
+        },
+    },
+    Setting {
         key: "source_endpoints",
         parse: |c, v| {
             c.source_endpoints = crate::plugins::endpoints::SourceEndpoints::parse(v)?;

@@ -1,0 +1,79 @@
+//! Retention: database bytes per completed job before and after pruning, and what a
+//! `/metrics` scrape costs with many connections.
+//!
+//! A firm's history is seeded the way the scale curve seeds it (`qbridge ingest`, then every
+//! job completed through the store's claims and results) with a QuickBooks answer of a
+//! realistic size stored for every job, then pruned with an age of zero. The scrape is timed
+//! with 60 connections over the same database: it reads counters, so the history's size
+//! should not show in it.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::scale::{Build, complete_everything, seed};
+use super::soap::cli_of;
+use super::{Row, row};
+use crate::store::audit::now_ms;
+use crate::store::{Store, StoreOptions};
+
+/// A customer's answer as QuickBooks returns it (about 700 bytes, the size of a real
+/// `CustomerRet` with an address and balances).
+const RESPONSE: &str = r#"<CustomerAddRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><CustomerRet><ListID>80000001-1700000000</ListID><TimeCreated>2026-01-05T10:00:00-05:00</TimeCreated><TimeModified>2026-01-05T10:00:00-05:00</TimeModified><EditSequence>1700000000</EditSequence><Name>Customer 0000001</Name><FullName>Customer 0000001</FullName><IsActive>true</IsActive><Sublevel>0</Sublevel><CompanyName>Customer 0000001 LLC</CompanyName><BillAddress><Addr1>Customer 0000001 LLC</Addr1><Addr2>100 Main Street</Addr2><City>Springfield</City><State>IL</State><PostalCode>62701</PostalCode></BillAddress><Email>c1@example.com</Email><Balance>0.00</Balance><TotalBalance>0.00</TotalBalance><JobStatus>None</JobStatus><PreferredDeliveryMethod>None</PreferredDeliveryMethod></CustomerRet></CustomerAddRs>"#;
+
+/// Scrapes timed per measurement.
+const SCRAPES: u32 = 200;
+
+/// Seeds `jobs` completed jobs, prunes them all and times `/metrics` at 60 connections.
+pub(crate) fn retention(dir: &Path, jobs: usize) -> anyhow::Result<Vec<Row>> {
+    let this = std::env::current_exe()?;
+    let build = Build {
+        label: "this build",
+        exe: &this,
+        batch_ingest: true,
+    };
+    cli_of(&this, dir, &["connection", "add", "firm"])?;
+    seed(dir, &build, 0..jobs / 2)?;
+    complete_everything(dir, Some(RESPONSE))?;
+    let store = Store::open(dir, StoreOptions::default())?;
+    for i in 1..60 {
+        store.add_connection(
+            &format!("firm {i:02}"),
+            &format!("{{bench-{i}}}"),
+            "",
+            "bench",
+        )?;
+    }
+    let started = Instant::now();
+    for _ in 0..SCRAPES {
+        crate::admin::metrics_api::render(&store)?;
+    }
+    let scrape_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(SCRAPES);
+    let started = Instant::now();
+    let report = store.prune_completed(now_ms() + 1, "bench")?;
+    let prune_s = started.elapsed().as_secs_f64();
+    let per_job = |bytes: u64| format!("{:.0}", bytes as f64 / jobs as f64);
+    Ok(vec![
+        row("retention", "completed jobs", jobs.to_string()),
+        row(
+            "retention",
+            "database bytes per completed job, before pruning",
+            per_job(report.bytes_before),
+        ),
+        row(
+            "retention",
+            "database bytes per completed job, after pruning",
+            per_job(report.bytes_after),
+        ),
+        row(
+            "retention",
+            "jobs / records pruned",
+            format!("{} / {}", report.jobs, report.records),
+        ),
+        row("retention", "prune run (s)", format!("{prune_s:.2}")),
+        row(
+            "retention",
+            "/metrics render, 60 connections (µs per scrape)",
+            format!("{scrape_us:.0}"),
+        ),
+    ])
+}
