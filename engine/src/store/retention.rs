@@ -230,7 +230,10 @@ fn finish(
         tx.commit()?;
         let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
         if mode == 2 {
-            conn.execute_batch("PRAGMA incremental_vacuum;")?;
+            // The pragma frees one page per step: step it to the end.
+            let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
         } else {
             tracing::info!(
                 "switching the database to incremental vacuum (one full VACUUM; later runs reclaim space incrementally)"
