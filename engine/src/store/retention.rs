@@ -260,3 +260,153 @@ pub(crate) fn database_bytes(conn: &Connection) -> Result<u64, StoreError> {
 pub fn content_hash(payload: &str) -> String {
     hex(&sha2::Sha256::digest(payload.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::queue::{NewJob, NewRecord, Origin};
+
+    const DAY: i64 = 86_400_000;
+
+    fn job(key: &str) -> NewJob {
+        NewJob {
+            key: key.into(),
+            depends_on: vec![],
+            request_type: "CustomerAdd".into(),
+            qbxml: format!(
+                "<CustomerAddRq><CustomerAdd><Name>{key}</Name></CustomerAdd></CustomerAddRq>"
+            ),
+            probe: Some(format!(
+                "<CustomerQueryRq><FullName>{key}</FullName></CustomerQueryRq>"
+            )),
+            adopt_existing: false,
+            notes: vec![],
+        }
+    }
+
+    /// Stores a record with `keys` as jobs and a payload of about `size` bytes.
+    fn record(s: &Store, conn: i64, name: &str, keys: &[&str], size: usize) -> String {
+        let payload = serde_json::json!({"name": name, "notes": "x".repeat(size)}).to_string();
+        let jobs: Vec<NewJob> = keys.iter().map(|k| job(k)).collect();
+        s.enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: conn,
+            plugin: "example",
+            kind: "customer",
+            source_id: None,
+            payload: &payload,
+            jobs: &jobs,
+        })
+        .unwrap();
+        payload
+    }
+
+    /// Finishes job `key` in `state` at `at`, with a response.
+    fn finish_job(s: &Store, key: &str, state: &str, at: i64) {
+        s.write(|tx| {
+            tx.execute(
+                "UPDATE job SET state=?2, finalized_at=?3, response='<CustomerRet/>' WHERE key=?1",
+                params![key, state, at],
+            )
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn prunes_old_completed_jobs_only_and_switches_an_old_database_to_incremental_vacuum() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        // A database made before auto_vacuum was set: none.
+        s.writer()
+            .execute_batch("PRAGMA auto_vacuum=NONE; VACUUM;")
+            .unwrap();
+        let c = s.add_connection("acme", "{a}", "", "test").unwrap().id;
+        let old = now_ms() - 10 * DAY;
+        let a = record(&s, c, "a", &["a1", "a2"], 300_000);
+        record(&s, c, "b", &["b1"], 300_000);
+        record(&s, c, "d", &["d1"], 300_000);
+        record(&s, c, "n", &["n1"], 10);
+        for key in ["a1", "a2", "b1"] {
+            finish_job(&s, key, "completed", old);
+        }
+        finish_job(&s, "d1", "discarded", old);
+        finish_job(&s, "n1", "completed", now_ms());
+        // b1's acknowledgement to its source is still owed: it needs the record.
+        s.write(|tx| {
+            tx.execute(
+                "INSERT INTO plugin_call(job_id, call, state, next_at, created_at)
+                 SELECT id, 'acknowledge', 'pending', 0, 0 FROM job WHERE key='b1'",
+                [],
+            )
+        })
+        .unwrap();
+
+        let report = s.prune_completed(now_ms() - DAY, "test").unwrap();
+        assert_eq!((report.jobs, report.records), (2, 1));
+        assert!(
+            report.bytes_after + 250_000 < report.bytes_before,
+            "{report:?}"
+        );
+        let pruned: Vec<(String, String, Option<String>)> = s
+            .read(|c| {
+                c.prepare(
+                    "SELECT key, qbxml, response FROM job WHERE pruned_at IS NOT NULL ORDER BY key",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()
+            })
+            .unwrap();
+        assert_eq!(
+            pruned,
+            vec![
+                ("a1".into(), String::new(), None),
+                ("a2".into(), String::new(), None)
+            ]
+        );
+        let records: Vec<(i64, Option<String>, bool)> = s
+            .read(|c| {
+                c.prepare("SELECT length(payload), content_hash, pruned_at IS NOT NULL FROM record ORDER BY id")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .unwrap();
+        assert_eq!(records[0], (0, Some(content_hash(&a)), true));
+        assert!(
+            records[1..]
+                .iter()
+                .all(|(len, hash, pruned)| *len > 0 && hash.is_some() && !pruned)
+        );
+        let mode: i64 = s
+            .read(|c| c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(mode, 2, "switched to incremental");
+        assert_eq!(
+            s.prune_totals().unwrap(),
+            PruneTotals {
+                jobs: 2,
+                records: 1,
+                last_at: s.prune_totals().unwrap().last_at
+            }
+        );
+        assert!(s.prune_totals().unwrap().last_at.is_some());
+
+        // Nothing more is due; the totals stay.
+        let again = s.prune_completed(now_ms() - DAY, "test").unwrap();
+        assert_eq!((again.jobs, again.records), (0, 0));
+        assert_eq!(s.prune_totals().unwrap().jobs, 2);
+    }
+
+    #[test]
+    fn due_jobs_are_found_through_the_unpruned_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let plan: String = s
+            .read(|c| {
+                c.query_row(&format!("EXPLAIN QUERY PLAN {DUE}"), params![0, 1], |r| {
+                    r.get(3)
+                })
+            })
+            .unwrap();
+        assert!(plan.contains("job_unpruned"), "{plan}");
+    }
+}
