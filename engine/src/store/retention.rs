@@ -16,9 +16,13 @@
 //! running server): SQLite's WAL lets both processes write, each write waiting up to the busy
 //! timeout for the other's transaction — no instance lock is needed.
 //!
-//! Space: new databases are created with `auto_vacuum=INCREMENTAL`, so freed pages are handed
-//! back with `PRAGMA incremental_vacuum` after each run. A database created before that runs
-//! one full `VACUUM` the first time something is pruned, which switches it over.
+//! Space: new databases are created with `auto_vacuum=INCREMENTAL`, so pages pruning empties
+//! (large payloads and responses live in overflow pages of their own) are handed back with
+//! `PRAGMA incremental_vacuum` after each run. Rows that merely shrank leave room inside pages
+//! shared with other rows, which only a full `VACUUM` gives back (`compact`, asked for with
+//! `qbridge prune --compact`: it holds the write lock while it copies the database). A
+//! database created before auto-vacuum was set runs one full `VACUUM` the first time something
+//! is pruned, which switches it over.
 
 use std::path::Path;
 
@@ -97,9 +101,15 @@ impl Store {
     }
 
     /// Prunes completed jobs finished before `cutoff_ms` (Unix ms) on this store's writer,
-    /// one batch per lock of the writer, then reclaims the space. `actor` names who asked
-    /// in the audit row (`system` for the loop).
-    pub fn prune_completed(&self, cutoff_ms: i64, actor: &str) -> Result<PruneReport, StoreError> {
+    /// one batch per lock of the writer, then reclaims the space: free pages, or with
+    /// `compact` every byte (a full `VACUUM`, see [`compact_on`]). `actor` names who asked in
+    /// the audit row (`system` for the loop).
+    pub fn prune_completed(
+        &self,
+        cutoff_ms: i64,
+        actor: &str,
+        compact: bool,
+    ) -> Result<PruneReport, StoreError> {
         let conn = self.writer();
         let before = database_bytes(&conn)?;
         drop(conn);
@@ -118,7 +128,7 @@ impl Store {
             }
         }
         let mut conn = self.writer();
-        finish(&mut conn, &mut report, cutoff_ms, actor)?;
+        finish(&mut conn, &mut report, cutoff_ms, actor, compact)?;
         Ok(report)
     }
 }
@@ -131,6 +141,7 @@ pub fn prune_beside(
     opts: &StoreOptions,
     cutoff_ms: i64,
     actor: &str,
+    compact: bool,
 ) -> Result<PruneReport, StoreError> {
     let path = data_dir.join(DATABASE_FILE);
     if !path.exists() {
@@ -159,7 +170,7 @@ pub fn prune_beside(
             break;
         }
     }
-    finish(&mut conn, &mut report, cutoff_ms, actor)?;
+    finish(&mut conn, &mut report, cutoff_ms, actor, compact)?;
     Ok(report)
 }
 
@@ -210,6 +221,7 @@ fn finish(
     report: &mut PruneReport,
     cutoff_ms: i64,
     actor: &str,
+    compact: bool,
 ) -> Result<(), StoreError> {
     if report.jobs > 0 {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -228,23 +240,38 @@ fn finish(
             },
         )?;
         tx.commit()?;
-        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
-        if mode == 2 {
-            // The pragma frees one page per step: step it to the end.
-            let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
-            let mut rows = stmt.query([])?;
-            while rows.next()?.is_some() {}
-        } else {
+    }
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if compact || (report.jobs > 0 && mode != 2) {
+        if !compact {
             tracing::info!(
                 "switching the database to incremental vacuum (one full VACUUM; later runs reclaim space incrementally)"
             );
-            conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;")?;
         }
+        compact_on(conn)?;
+    } else if report.jobs > 0 {
+        // The pragma frees one page per step: step it to the end.
+        let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
+        drop(rows);
+        drop(stmt);
         // Best effort: copies the WAL back so the file itself shrinks; readers of another
         // process may hold it back, which only delays the shrink to a later checkpoint.
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
     report.bytes_after = database_bytes(conn)?;
+    Ok(())
+}
+
+/// A full `VACUUM` (switching the file to incremental auto-vacuum on the way): rewrites every
+/// page, so the space pruning freed *inside* pages — rows that shrank but share their page
+/// with others — is given back too, which `incremental_vacuum` (whole free pages only) cannot
+/// do. It holds the write lock for as long as copying the database takes.
+fn compact_on(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;")?;
+    // Best effort, as after an incremental vacuum.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     Ok(())
 }
 
@@ -341,7 +368,7 @@ mod tests {
         })
         .unwrap();
 
-        let report = s.prune_completed(now_ms() - DAY, "test").unwrap();
+        let report = s.prune_completed(now_ms() - DAY, "test", false).unwrap();
         assert_eq!((report.jobs, report.records), (2, 1));
         assert!(
             report.bytes_after + 250_000 < report.bytes_before,
@@ -391,7 +418,7 @@ mod tests {
         assert!(s.prune_totals().unwrap().last_at.is_some());
 
         // Nothing more is due; the totals stay.
-        let again = s.prune_completed(now_ms() - DAY, "test").unwrap();
+        let again = s.prune_completed(now_ms() - DAY, "test", false).unwrap();
         assert_eq!((again.jobs, again.records), (0, 0));
         assert_eq!(s.prune_totals().unwrap().jobs, 2);
     }
