@@ -7,8 +7,9 @@
 //! "already in QuickBooks"), the record's content hash (SHA-256 of the payload, filled in
 //! before the payload goes) and the audit log, to which one row per run is appended.
 //!
-//! Jobs with a deferred plugin call still pending keep their text (the call needs the record
-//! and the response); failed and cancelled jobs are never pruned (an admin may retry them).
+//! Jobs with a deferred plugin call not done — pending, or failed and waiting for `qbridge
+//! jobs retry-deferred` — keep their text (the call needs the record and the response);
+//! failed (`discarded`) and cancelled jobs are never pruned (an admin may retry them).
 //!
 //! Work is done in batches of [`BATCH`] jobs, one short `BEGIN IMMEDIATE` each, so a running
 //! server's sessions wait at most one batch. The same steps run on the server's writer (the
@@ -48,10 +49,11 @@ pub struct PruneReport {
     pub bytes_after: u64,
 }
 
-/// Completed, unpruned jobs finished before ?1 with no deferred call pending (`job_unpruned`).
+/// Completed, unpruned jobs finished before ?1 whose deferred calls are all done
+/// (`job_unpruned`; a failed call may be retried and needs the record).
 const DUE: &str = "SELECT id, record_id FROM job
     WHERE state='completed' AND pruned_at IS NULL AND finalized_at < ?1
-      AND NOT EXISTS (SELECT 1 FROM plugin_call p WHERE p.job_id = job.id AND p.state = 'pending')
+      AND NOT EXISTS (SELECT 1 FROM plugin_call p WHERE p.job_id = job.id AND p.state != 'done')
     LIMIT ?2";
 const CLEAR_JOB: &str =
     "UPDATE job SET qbxml = '', probe = NULL, response = NULL, pruned_at = ?2 WHERE id = ?1";
@@ -353,16 +355,19 @@ mod tests {
         record(&s, c, "b", &["b1"], 300_000);
         record(&s, c, "d", &["d1"], 300_000);
         record(&s, c, "n", &["n1"], 10);
-        for key in ["a1", "a2", "b1"] {
+        record(&s, c, "e", &["e1"], 10);
+        for key in ["a1", "a2", "b1", "e1"] {
             finish_job(&s, key, "completed", old);
         }
         finish_job(&s, "d1", "discarded", old);
         finish_job(&s, "n1", "completed", now_ms());
-        // b1's acknowledgement to its source is still owed: it needs the record.
+        // b1's acknowledgement to its source is still owed, e1's failed and may be retried:
+        // both need the record.
         s.write(|tx| {
             tx.execute(
                 "INSERT INTO plugin_call(job_id, call, state, next_at, created_at)
-                 SELECT id, 'acknowledge', 'pending', 0, 0 FROM job WHERE key='b1'",
+                 SELECT id, 'acknowledge', CASE key WHEN 'b1' THEN 'pending' ELSE 'failed' END, 0, 0
+                 FROM job WHERE key IN ('b1', 'e1')",
                 [],
             )
         })
