@@ -91,6 +91,9 @@ enum Command {
     Jobs(crate::pipeline::cli::JobsArgs),
     /// Sync status per connection: jobs by state, lag, in-doubt work, last sessions.
     Status,
+    /// Prune completed jobs' requests, responses and record payloads now (works beside a
+    /// running server; see docs/operations.md).
+    Prune(crate::retention::PruneArgs),
     /// Map source records with a plugin and queue them (server stopped; otherwise use the API).
     Ingest(crate::pipeline::cli::IngestArgs),
     /// Scheduled pulls from source systems.
@@ -220,6 +223,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status => {
             crate::pipeline::cli::status(&open_store(&config)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prune(args) => {
+            crate::retention::cli(&config, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => {

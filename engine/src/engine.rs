@@ -3,7 +3,8 @@
 //! [`Engine::boot`] does what must happen before the first request — refuse a data dir
 //! others can read, verify the requests a previous run left unconfirmed, create the first
 //! admin token, open the plugins and the pipeline — and [`Engine::run`] serves with the
-//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring),
+//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring,
+//! pruning past the retention age, `/metrics` on its own address when configured),
 //! stopping them and anchoring the audit log once more when the server stops. Keeping both
 //! in one place is what makes `qbridge demo` run the same engine as `qbridge serve`.
 
@@ -12,10 +13,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::admin::{anchoring, bootstrap};
+use anyhow::Context;
+
+use crate::admin::{anchoring, bootstrap, metrics_api};
 use crate::config::Config;
 use crate::pipeline::{Pipeline, deferred, pull};
 use crate::plugins::PluginManager;
+use crate::retention;
 use crate::server;
 use crate::state::AppState;
 use crate::store::Store;
@@ -69,7 +73,15 @@ impl Engine {
         let state = self.state;
         let every = state.config.schedule_check_every;
         let key_path = state.config.secrets_key_path();
-        let loops = [
+        let metrics_listener = match state.config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on metrics.listen {addr}"))?,
+            ),
+            None => None,
+        };
+        let mut loops = vec![
             tokio::spawn(pull::run_scheduler(
                 state.store.clone(),
                 state.plugins.clone(),
@@ -81,7 +93,17 @@ impl Engine {
                 every,
             )),
             tokio::spawn(anchoring::run(state.store.clone(), key_path.clone())),
+            tokio::spawn(retention::run(
+                state.store.clone(),
+                state.config.retention_completed_days,
+            )),
         ];
+        if let Some(listener) = metrics_listener {
+            loops.push(tokio::spawn(metrics_api::serve_separately(
+                listener,
+                state.clone(),
+            )));
+        }
         let served = server::serve_with(listener, state.clone(), shutdown).await;
         for task in &loops {
             task.abort();

@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(crate::admin::api::routes())
+        .merge(crate::admin::metrics_api::routes())
         .merge(crate::admin::ui::routes())
         // Anything else needs a token: unauthenticated callers learn nothing about which
         // routes exist (401), authenticated ones get a plain 404.

@@ -7,6 +7,7 @@
 
 mod login;
 mod micro;
+mod retention;
 mod scale;
 mod soap;
 
@@ -31,7 +32,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Run only these sections (comma-separated): startup, soap, login, hostile, plugins,
-    /// parse, swap, queue, scale. Default: all (the scale curve up to 10k jobs).
+    /// parse, swap, queue, retention, scale. Default: all (the scale curve up to 10k jobs).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     only: Vec<String>,
     /// Start FILE as the server (and for its set-up commands) instead of this binary, to
@@ -64,6 +65,8 @@ pub(crate) struct Sizes {
     pub login_rounds: usize,
     /// Jobs waiting or finished on the scale curve.
     pub scale_jobs: &'static [usize],
+    /// Completed jobs pruned by the retention section.
+    pub retention_jobs: usize,
 }
 
 const QUICK: Sizes = Sizes {
@@ -75,6 +78,7 @@ const QUICK: Sizes = Sizes {
     queue_records: 200,
     login_rounds: 5,
     scale_jobs: &[1_000, 10_000],
+    retention_jobs: 2_000,
 };
 
 const FULL: Sizes = Sizes {
@@ -86,6 +90,7 @@ const FULL: Sizes = Sizes {
     queue_records: 1_000,
     login_rounds: 20,
     scale_jobs: &[1_000, 10_000, 100_000, 1_000_000],
+    retention_jobs: 20_000,
 };
 
 /// Runs every benchmark, prints the table and writes the JSON file if asked.
@@ -96,7 +101,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let sizes = if args.quick { QUICK } else { FULL };
     const SECTIONS: &[&str] = &[
-        "startup", "soap", "login", "hostile", "plugins", "parse", "swap", "queue", "scale",
+        "startup",
+        "soap",
+        "login",
+        "hostile",
+        "plugins",
+        "parse",
+        "swap",
+        "queue",
+        "retention",
+        "scale",
     ];
     if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
         anyhow::bail!(
@@ -135,6 +149,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if run("queue") {
         rows.extend(micro::queue_transactions(work.path(), sizes.queue_records)?);
+    }
+    if run("retention") {
+        let dir = work.path().join("retention");
+        rows.extend(retention::retention(&dir, sizes.retention_jobs)?);
     }
     if run("scale") {
         // The 100k and 1M points take many minutes: only when asked for by name.

@@ -133,7 +133,7 @@ fn measure(dir: &Path, build: &Build<'_>, backlog: Backlog, jobs: usize) -> anyh
     let ingest_rps = (pairs * 2) as f64 / started.elapsed().as_secs_f64();
     let mut total_jobs = pairs * 2;
     if backlog == Backlog::Completed {
-        complete_everything(dir)?;
+        complete_everything(dir, None)?;
         let fresh = MEASURED_REQUESTS / 2;
         seed(dir, build, pairs..pairs + fresh)?;
         total_jobs += fresh * 2;
@@ -168,7 +168,11 @@ fn measure(dir: &Path, build: &Build<'_>, backlog: Backlog, jobs: usize) -> anyh
 }
 
 /// Queues the invoices of `ids`, then their customers, through `qbridge ingest`.
-fn seed(dir: &Path, build: &Build<'_>, ids: std::ops::Range<usize>) -> anyhow::Result<()> {
+pub(crate) fn seed(
+    dir: &Path,
+    build: &Build<'_>,
+    ids: std::ops::Range<usize>,
+) -> anyhow::Result<()> {
     let invoices: Vec<serde_json::Value> = ids
         .clone()
         .map(|i| {
@@ -199,7 +203,8 @@ fn seed(dir: &Path, build: &Build<'_>, ids: std::ops::Range<usize>) -> anyhow::R
 
 /// Turns the whole queue into history, through the same claims and results a session makes
 /// (message sets of 50, a mapping per key), in process: nothing QuickBooks-side is simulated.
-fn complete_everything(dir: &Path) -> anyhow::Result<()> {
+/// `response` is stored as every job's QuickBooks answer (`None`: none kept).
+pub(crate) fn complete_everything(dir: &Path, response: Option<&str>) -> anyhow::Result<()> {
     let store = Store::open(dir, StoreOptions::default())?;
     let connection = store.connection("firm")?.id;
     let limits = Config::default().batch_limits();
@@ -223,7 +228,7 @@ fn complete_everything(dir: &Path) -> anyhow::Result<()> {
                     acknowledge: false,
                     retry_on_response: false,
                 },
-                response: None,
+                response: response.map(str::to_string),
             })
             .collect();
         let to = AnswerTo {

@@ -115,6 +115,12 @@ pub struct Config {
     pub ui_session_idle: Duration,
     /// A web UI session ends this long after sign-in, whatever its activity.
     pub ui_session_max: Duration,
+    /// Completed jobs' requests, responses and record payloads are pruned this many days
+    /// after they finished; 0 keeps them forever.
+    pub retention_completed_days: u64,
+    /// A second address serving only `/metrics`, without a token (`None`: `/metrics` is served
+    /// on `listen` to read tokens only).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -181,6 +187,8 @@ impl Config {
             source_endpoints: Default::default(),
             ui_session_idle: Duration::ZERO,
             ui_session_max: Duration::ZERO,
+            retention_completed_days: 0,
+            metrics_listen: None,
         }
     }
 }

@@ -678,6 +678,29 @@ pub(super) const SETTINGS: &[Setting] = &[
         apply: Apply::Text(|c, v| Ok(c.names.set_suffix(v)?)),
     },
     Setting {
+        key: "retention.completed_days",
+        flag: None,
+        default: DefaultValue::Value("90"),
+        accepts: Accepts::Whole {
+            min: 0,
+            max: 36_500,
+            unit: "days",
+        },
+        help: "completed jobs' request, response and payload text is pruned after this many days (ids, keys, QuickBooks ids and the audit log stay; `qbridge prune` runs it now); 0 = never",
+        apply: Apply::Whole(|c, n| c.retention_completed_days = n),
+    },
+    Setting {
+        key: "metrics.listen",
+        flag: None,
+        default: DefaultValue::Unset("none (`/metrics` on `server.listen` with a read token)"),
+        accepts: Accepts::Text("an IP address and port such as 127.0.0.1:9464"),
+        help: "a second address serving only `/metrics`, without a token: keep it on a private network",
+        apply: Apply::Text(|c, v| {
+            c.metrics_listen = Some(v.parse().map_err(|_| Refused::Shape)?);
+            Ok(())
+        }),
+    },
+    Setting {
         key: "source_endpoints",
         flag: None,
         default: DefaultValue::Unset("none"),

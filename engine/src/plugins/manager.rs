@@ -23,6 +23,7 @@ use super::interface::PulledPage;
 use super::pool::{CallPermit, CallPool};
 use super::{PluginError, SUPPORTED_INTERFACES, bundled, output};
 use crate::config::Config;
+use crate::metrics::PluginFunction;
 use crate::store::audit::AuditEntry;
 use crate::store::{NewPluginVersion, PluginStatus, PluginVersion, Store};
 
@@ -408,16 +409,18 @@ impl PluginManager {
         }
         let generation = self.generation(name)?;
         let _permit = self.pool.enter();
-        let out = generation.with_instance(
-            &self.host,
-            self.host.limits.call_timeout,
-            connection,
-            |i, s| i.map(s, kind, record_json),
-        )?;
-        if let Ok(requests) = &out {
-            output::check_requests(&generation.manifest, requests)?;
-        }
-        Ok(out)
+        timed(name, PluginFunction::Map, || {
+            let out = generation.with_instance(
+                &self.host,
+                self.host.limits.call_timeout,
+                connection,
+                |i, s| i.map(s, kind, record_json),
+            )?;
+            if let Ok(requests) = &out {
+                output::check_requests(&generation.manifest, requests)?;
+            }
+            Ok(out)
+        })
     }
 
     /// A plugin-call permit now, or `None` when as many calls run as there are CPUs. The
@@ -463,14 +466,16 @@ impl PluginManager {
             });
         }
         let _permit = self.pool.enter();
-        let requests = generation.with_instance(
-            &self.host,
-            self.host.limits.call_timeout,
-            connection,
-            |i, s| i.on_response(s, key, response_xml),
-        )?;
-        output::check_requests(&generation.manifest, &requests)?;
-        Ok(requests)
+        timed(name, PluginFunction::OnResponse, || {
+            let requests = generation.with_instance(
+                &self.host,
+                self.host.limits.call_timeout,
+                connection,
+                |i, s| i.on_response(s, key, response_xml),
+            )?;
+            output::check_requests(&generation.manifest, &requests)?;
+            Ok(requests)
+        })
     }
 
     /// Pulls the next page of records. Pull waits on the network through the host, so its
@@ -482,8 +487,10 @@ impl PluginManager {
         cursor: Option<&str>,
     ) -> Result<Result<PulledPage, String>, PluginError> {
         let generation = self.generation(name)?;
-        generation.with_instance(&self.host, self.network_timeout(), connection, |i, s| {
-            i.pull(s, cursor)
+        timed(name, PluginFunction::Pull, || {
+            generation.with_instance(&self.host, self.network_timeout(), connection, |i, s| {
+                i.pull(s, cursor)
+            })
         })
     }
 
@@ -516,8 +523,10 @@ impl PluginManager {
                 ),
             });
         }
-        generation.with_instance(&self.host, self.network_timeout(), connection, |i, s| {
-            i.acknowledge(s, kind, record_json, key, response_xml)
+        timed(name, PluginFunction::Acknowledge, || {
+            generation.with_instance(&self.host, self.network_timeout(), connection, |i, s| {
+                i.acknowledge(s, kind, record_json, key, response_xml)
+            })
         })
     }
 
@@ -626,4 +635,18 @@ impl PluginManager {
             ))
         }
     }
+}
+
+/// Runs one plugin call and counts it in the metrics: its duration, and a failure when the
+/// plugin crashed, hit a limit or returned invalid output (a plugin's own refusal of a record
+/// is an answer, not a failure).
+fn timed<T>(
+    plugin: &str,
+    function: PluginFunction,
+    call: impl FnOnce() -> Result<T, PluginError>,
+) -> Result<T, PluginError> {
+    let started = std::time::Instant::now();
+    let out = call();
+    crate::metrics::global().plugin_call(plugin, function, started.elapsed(), out.is_ok());
+    out
 }

@@ -127,6 +127,7 @@ fn xml(status: StatusCode, body: String, close: bool) -> Response {
 }
 
 fn client_fault(text: &str, close: bool) -> Response {
+    crate::metrics::global().soap_refused();
     tracing::info!(fault = text, "QBWC request refused");
     xml(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -196,8 +197,10 @@ async fn endpoint(State(svc): State<Arc<Service>>, req: Request) -> Response {
     };
     drop(body);
     let method = request.method;
+    let started = Instant::now();
     let reply = session::handle(&svc, request, ip).await;
     drop(held);
+    crate::metrics::global().soap_call(method.name(), started.elapsed(), reply.is_err());
     match reply {
         Ok(reply) => xml(StatusCode::OK, envelope::response(method, &reply), false),
         Err(session::Failure::Server(text)) => xml(
@@ -218,6 +221,7 @@ const NOT_OWED: &str = "the request body is larger than 16384 bytes, and only a 
 
 /// 503 with `Retry-After`: too many request bodies in memory at once.
 fn saturated() -> Response {
+    crate::metrics::global().soap_refused();
     tracing::warn!(
         "QBWC request refused: qbwc.body_budget_bytes of request bodies are already in memory"
     );
@@ -236,6 +240,7 @@ fn saturated() -> Response {
 
 /// 408: the body stalled or trickled in below the minimum rate.
 fn too_slow(config: &Config) -> Response {
+    crate::metrics::global().soap_refused();
     tracing::info!("QBWC request refused: its body arrived too slowly");
     xml(
         StatusCode::REQUEST_TIMEOUT,

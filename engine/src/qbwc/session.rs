@@ -217,10 +217,12 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
     let shown = || username.chars().take(64).collect::<String>();
     if username.is_empty() || username.len() > MAX_CREDENTIAL || password.len() > MAX_CREDENTIAL {
         svc.guard.charge_failure(&username, ip);
+        crate::metrics::global().login_refused(crate::metrics::LoginRefusal::BadCredentials);
         tracing::warn!(%ip, "QBWC login refused: empty or overlong credentials");
         return Ok(answer(&decoy, "nvu"));
     }
     if !svc.guard.allowed(&username, ip) {
+        crate::metrics::global().login_refused(crate::metrics::LoginRefusal::Throttled);
         tracing::warn!(%ip, username = %shown(), "QBWC login refused before verification: too many failed attempts from this address or for this user");
         return Ok(answer(&decoy, "nvu"));
     }
@@ -240,12 +242,14 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
         .await;
     let user = match (user, verdict) {
         (_, Verdict::Busy) => {
+            crate::metrics::global().login_refused(crate::metrics::LoginRefusal::Busy);
             tracing::warn!(%ip, username = %shown(), "QBWC login answered busy: the password verification queue is full");
             return Ok(answer(&decoy, "busy"));
         }
         (Some(u), Verdict::Match) if !u.disabled => u,
         _ => {
             svc.guard.charge_failure(&username, ip);
+            crate::metrics::global().login_refused(crate::metrics::LoginRefusal::BadCredentials);
             tracing::warn!(%ip, username = %shown(), "QBWC login failed: unknown user, wrong password or disabled user");
             return Ok(answer(&decoy, "nvu"));
         }

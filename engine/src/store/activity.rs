@@ -19,6 +19,10 @@ const DAY_MS: i64 = 86_400_000;
 /// A connection's last contact: an index seek on `qbwc_session_recent`.
 const LAST_CONTACT: &str = "SELECT MAX(last_seen_at) FROM qbwc_session WHERE connection_id = ?1";
 
+/// Open sessions with a lease still running, per connection (the `qbwc_session_open` index).
+const LIVE_SESSIONS: &str = "SELECT connection_id, COUNT(*) FROM qbwc_session
+    WHERE closed_at IS NULL AND lease_until > ?1 GROUP BY connection_id";
+
 /// A connection's finished jobs per day since day ?2: a primary-key range of `job_day`.
 const DAYS_SINCE: &str =
     "SELECT day, completed, failed FROM job_day WHERE connection_id = ?1 AND day >= ?2";
@@ -128,6 +132,16 @@ impl Store {
             Ok::<(), StoreError>(())
         })?;
         Ok(out)
+    }
+
+    /// Open Web Connector sessions whose lease has not run out, per connection id: from the
+    /// `qbwc_session_open` index (only open sessions), never the session history.
+    pub fn live_sessions(&self) -> Result<BTreeMap<i64, i64>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(LIVE_SESSIONS)?;
+            let rows = stmt.query_map([now_ms()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// A connection's name, or `None` when there is no such connection.

@@ -417,6 +417,18 @@ const MIGRATIONS: &[&str] = &[
     END;
     CREATE INDEX qbwc_session_recent ON qbwc_session(connection_id, last_seen_at);
     "#,
+    // 17: retention (issue 19, see store::retention): completed jobs' requests and responses
+    // and their records' payloads are cleared after `retention.completed_days`; the record's
+    // SHA-256 stays (`content_hash`, NULL for older rows until they are pruned), `pruned_at`
+    // marks what was cleared. `job_unpruned` finds due jobs without passing pruned ones;
+    // `job_record` finds a record's jobs.
+    r#"
+    ALTER TABLE record ADD COLUMN content_hash TEXT;
+    ALTER TABLE record ADD COLUMN pruned_at INTEGER;
+    ALTER TABLE job ADD COLUMN pruned_at INTEGER;
+    CREATE INDEX job_unpruned ON job(finalized_at) WHERE state='completed' AND pruned_at IS NULL;
+    CREATE INDEX job_record ON job(record_id);
+    "#,
 ];
 
 /// The schema version this binary writes.

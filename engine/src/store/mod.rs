@@ -24,6 +24,7 @@ pub mod plugin_calls;
 mod plugins;
 pub mod queue;
 pub mod rejected;
+pub mod retention;
 pub mod schedules;
 pub mod secrets;
 pub mod tokens;
@@ -171,6 +172,12 @@ impl Store {
         Ok(value)
     }
 
+    /// The writer connection, for work that spans several transactions and must let other
+    /// writers in between them (pruning in batches).
+    pub(crate) fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Runs `f` on a read-only connection (a consistent snapshot for its duration).
     pub(crate) fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
     where
@@ -287,7 +294,9 @@ fn raw_open(path: &Path, read_only: bool, opts: &StoreOptions) -> rusqlite::Resu
         "PRAGMA foreign_keys=ON;"
     } else {
         // journal_mode persists in the file; the others are per connection.
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+        // auto_vacuum takes effect only on a new, empty file; an older database is switched
+        // by its first pruning run (store::retention).
+        "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
          PRAGMA journal_size_limit=67108864;"
     };
     conn.execute_batch(pragmas)?;

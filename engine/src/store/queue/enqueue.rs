@@ -48,8 +48,9 @@ fn insert_record(
     now: i64,
 ) -> Result<Ingested, StoreError> {
     tx.prepare_cached(
-        "INSERT INTO record(connection_id, plugin, kind, source_id, payload, received_at, origin)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO record(connection_id, plugin, kind, source_id, payload, received_at, origin,
+             content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         r.connection_id,
@@ -58,7 +59,8 @@ fn insert_record(
         r.source_id,
         r.payload,
         now,
-        r.origin.as_str()
+        r.origin.as_str(),
+        crate::store::retention::content_hash(r.payload)
     ])?;
     let record_id = tx.last_insert_rowid();
     let mut jobs = Vec::with_capacity(r.jobs.len());

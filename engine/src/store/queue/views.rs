@@ -1,4 +1,4 @@
-//! Read views of the queue for admins, and pruning of finished jobs.
+//! Read views of the queue for admins (pruning is `store::retention`).
 
 use rusqlite::{OptionalExtension, params};
 
@@ -104,31 +104,6 @@ impl Store {
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))
         })
-    }
-
-    /// Deletes finalized jobs older than the retention, in batches of 1,000 (short write
-    /// transactions, so sessions are never blocked for long). Returns how many were removed.
-    pub fn prune_jobs(
-        &self,
-        completed_older_than_ms: i64,
-        failed_older_than_ms: i64,
-    ) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let now = now_ms();
-            let n = self.write(|tx| {
-                tx.execute(
-                    "DELETE FROM job WHERE id IN (SELECT id FROM job WHERE
-                       (state='completed' AND finalized_at < ?1) OR
-                       (state IN ('discarded','cancelled') AND finalized_at < ?2) LIMIT 1000)",
-                    params![now - completed_older_than_ms, now - failed_older_than_ms],
-                )
-            })?;
-            total += n;
-            if n < 1000 {
-                return Ok(total);
-            }
-        }
     }
 }
 
