@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::admin::{anchoring, bootstrap};
+use crate::admin::{anchoring, bootstrap, local};
 use crate::config::Config;
 use crate::pipeline::{Pipeline, deferred, pull};
 use crate::plugins::PluginManager;
@@ -67,6 +67,30 @@ impl Engine {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let state = self.state;
+        // Commands on this machine reach this run through its local admin credential.
+        let local = listener.local_addr()?;
+        let host = if local.ip().is_unspecified() {
+            std::net::SocketAddr::new(
+                if local.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                },
+                local.port(),
+            )
+        } else {
+            local
+        };
+        let scheme = if state.config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let published = local::publish(
+            &state.store,
+            &state.config.data_dir,
+            &format!("{scheme}://{host}"),
+        )?;
         let every = state.config.schedule_check_every;
         let key_path = state.config.secrets_key_path();
         let loops = [
@@ -88,8 +112,11 @@ impl Engine {
         }
         // The last rows of this run (sign-outs, shutdown) are anchored too.
         let store = state.store.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || anchoring::anchor_once(&store, &key_path)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            published.withdraw(&store);
+            anchoring::anchor_once(&store, &key_path)
+        })
+        .await;
         served
     }
 
