@@ -350,7 +350,7 @@ pub fn changing_way(config: &Config) -> anyhow::Result<Way> {
 
 /// `qbridge restore FILE`.
 fn restore(config: &Config, file: &std::path::Path, verify_days: u32) -> anyhow::Result<()> {
-    let restored = crate::store::backup::restore(
+    let (store, restored) = crate::store::backup::restore(
         &config.data_dir,
         file,
         store_options(config),
@@ -364,6 +364,11 @@ fn restore(config: &Config, file: &std::path::Path, verify_days: u32) -> anyhow:
         ),
         e => e.into(),
     })?;
+    // The restored log is shorter than the last anchor: sign its head, which now ends with
+    // the restore's own row, so `audit verify` checks this log from here on.
+    store.anchor_audit_with(&config.secrets_key_path())?;
+    // The copy's local admin tokens belong to a server that is gone.
+    store.revoke_tokens_named(local::TOKEN_NAME, "system")?;
     let at = utc;
     println!(
         "Restored {} (backup taken at {}).",

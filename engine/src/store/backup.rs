@@ -168,14 +168,16 @@ impl Store {
 /// Replaces the database in `data_dir` with the backup `file` while no engine runs (the
 /// instance lock is taken for the whole swap). The file must be a qbridge backup of a schema
 /// this binary supports; the replaced database is kept as `qbridge.db.before-restore-<ms>`.
-/// New jobs are verified by their probe for `verify_window` after the restore.
+/// New jobs are verified by their probe for `verify_window` after the restore. Tokens and
+/// grants revoked in the replaced database stay revoked. Returns the restored store, opened
+/// as the engine of the data dir.
 pub fn restore(
     data_dir: &Path,
     file: &Path,
     opts: StoreOptions,
     verify_window: Duration,
     actor: &str,
-) -> Result<Restored, StoreError> {
+) -> Result<(Store, Restored), StoreError> {
     prepare_data_dir(data_dir)?;
     let lock = InstanceLock::acquire(data_dir)?;
     let backup_taken_at = check_backup(file)?;
@@ -207,6 +209,9 @@ pub fn restore(
         None
     };
     std::fs::rename(&incoming, &db).map_err(|e| fail(format!("cannot move it into place: {e}")))?;
+    if let Some(kept) = &kept_as {
+        carry_revocations(&db, kept)?;
+    }
     let store = Store::open_locked(data_dir, lock, opts)?;
     let verify_until = now + verify_window.as_millis() as i64;
     let (to_probe, without_probe) = store.record_restore(
@@ -215,13 +220,31 @@ pub fn restore(
         &file.display().to_string(),
         actor,
     )?;
-    Ok(Restored {
-        backup_taken_at,
-        kept_as,
-        to_probe,
-        without_probe,
-        verify_until,
-    })
+    Ok((
+        store,
+        Restored {
+            backup_taken_at,
+            kept_as,
+            to_probe,
+            without_probe,
+            verify_until,
+        },
+    ))
+}
+
+/// A token or support grant revoked since the backup stays revoked: restoring an old copy
+/// must not bring back access an admin took away.
+fn carry_revocations(db: &Path, replaced: &Path) -> Result<(), StoreError> {
+    let conn = Connection::open(db)?;
+    conn.execute("ATTACH DATABASE ?1 AS replaced", [replaced.to_string_lossy()])?;
+    conn.execute(
+        "UPDATE token SET revoked_at=(SELECT r.revoked_at FROM replaced.token r WHERE r.hash=token.hash)
+         WHERE revoked_at IS NULL
+           AND hash IN (SELECT hash FROM replaced.token WHERE revoked_at IS NOT NULL)",
+        [],
+    )?;
+    conn.execute("DETACH DATABASE replaced", [])?;
+    Ok(())
 }
 
 /// The backup's time, after checking the file is a sound qbridge backup of a schema this
@@ -292,7 +315,7 @@ mod tests {
         assert!(info.bytes > 0);
         drop(store);
 
-        let restored = restore(
+        let (store, restored) = restore(
             &data,
             &dest,
             StoreOptions::default(),
@@ -302,7 +325,6 @@ mod tests {
         .unwrap();
         assert_eq!(restored.backup_taken_at, info.taken_at);
         assert!(restored.kept_as.as_ref().unwrap().exists());
-        let store = Store::open(&data, StoreOptions::default()).unwrap();
         let taken: Option<String> = store
             .read(|c| {
                 c.query_row("SELECT value FROM meta WHERE key=?1", [TAKEN_AT_KEY], |r| {
@@ -312,6 +334,33 @@ mod tests {
             })
             .unwrap();
         assert_eq!(taken, None, "the live database is no backup");
+    }
+
+    #[test]
+    fn a_token_revoked_after_the_backup_stays_revoked_after_the_restore() {
+        use crate::store::tokens::{Scope, TokenCheck};
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        let (id, secret) = store
+            .create_token(false, Scope::Admin, "leaked", None, None, "cli:test")
+            .unwrap();
+        let dest = dir.path().join("copy.db");
+        store.backup_to(&dest, false).unwrap();
+        store.revoke_tokens(Some(id), "cli:test").unwrap();
+        drop(store);
+        let (store, _) = restore(
+            &data,
+            &dest,
+            StoreOptions::default(),
+            Duration::from_secs(60),
+            "cli:test",
+        )
+        .unwrap();
+        assert!(matches!(
+            store.check_token(&secret).unwrap(),
+            TokenCheck::Refused(_)
+        ));
     }
 
     #[test]
@@ -328,7 +377,8 @@ mod tests {
             Duration::from_secs(1),
             "cli:test",
         )
-        .unwrap_err();
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("not made by `qbridge backup`"), "{err}");
     }
 }
