@@ -185,12 +185,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Version => unreachable!("handled above"),
         Command::Token(cmd) => {
             admin::cli::token(&open_beside(&config)?, cmd)?;
-            println!("{DIRECTLY}");
+            eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Support(cmd) => {
             admin::cli::support(&open_beside(&config)?, cmd)?;
-            println!("{DIRECTLY}");
+            eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(cmd) => {
@@ -203,7 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Secret(cmd) => {
             admin::secret_cli::run(&config, &open_beside(&config)?, cmd)?;
-            println!("{DIRECTLY}");
+            eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
@@ -231,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status => {
             crate::pipeline::cli::status(&open_beside(&config)?)?;
+            eprintln!("(read directly from the database)");
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => {
@@ -239,7 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Schedule(cmd) => {
             crate::pipeline::cli::schedule(&open_beside(&config)?, &config, cmd)?;
-            println!("{DIRECTLY}");
+            eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { file, force } => {
@@ -276,7 +277,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Said by a command that changed things through the running server.
+/// Said (on stderr, so scripts reading stdout are unaffected) by a command that changed
+/// things through the running server.
 pub const THROUGH_API: &str = "(through the running server's admin API)";
 /// Said by a command that changed things in the database itself.
 pub const DIRECTLY: &str = "(directly in the database)";

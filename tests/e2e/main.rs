@@ -20,6 +20,7 @@ mod hostile;
 mod load;
 mod loops;
 mod msp;
+mod operations;
 mod pipeline;
 mod plugin_crates;
 mod plugin_sandbox;

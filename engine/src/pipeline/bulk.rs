@@ -64,7 +64,7 @@ pub fn ingest(way: Way, config: &Config, args: IngestArgs) -> anyhow::Result<()>
         Way::Direct(store) => ingest_file(store, config, args)?,
         Way::Api(api) => ingest_through(api, args)?,
     }
-    println!("{}", way.note());
+    eprintln!("{}", way.note());
     Ok(())
 }
 

@@ -110,7 +110,7 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
     let store = match crate::cli::changing_way(config)? {
         Way::Api(api) => {
             let code = Client::local(&api).run(command)?;
-            println!("{THROUGH_API}");
+            eprintln!("{THROUGH_API}");
             return Ok(code);
         }
         Way::Direct(store) => store,
@@ -140,7 +140,7 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
             println!("plugin {name} removed");
         }
     }
-    println!("{DIRECTLY}");
+    eprintln!("{DIRECTLY}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -155,7 +155,7 @@ pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result
         };
         println!("Connection {name:?} added (FileID {file_id}).");
         println!("Next: qbridge user add --connection {name:?} USERNAME");
-        println!("{}", way.note());
+        eprintln!("{}", way.note());
         return Ok(());
     }
     let store = open_beside(config)?;
@@ -185,14 +185,14 @@ pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result
         ConnectionCommand::SetPath { name, path } => {
             store.set_company_file(&name, &path)?;
             println!("Connection {name:?} now asks the Web Connector to open {path:?}.");
-            println!("{DIRECTLY}");
+            eprintln!("{DIRECTLY}");
         }
         ConnectionCommand::ClearPath { name } => {
             store.clear_reported_paths(&name)?;
             println!(
                 "Reported company-file paths for {name:?} cleared; the next syncs report them again."
             );
-            println!("{DIRECTLY}");
+            eprintln!("{DIRECTLY}");
         }
     }
     Ok(())
@@ -276,7 +276,7 @@ pub fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             println!("Web Connector user {username:?} is disabled; its logins now fail.");
         }
     }
-    println!("{}", way.note());
+    eprintln!("{}", way.note());
     Ok(())
 }
 
