@@ -393,8 +393,10 @@ fn restore(config: &Config, file: &std::path::Path, verify_days: u32) -> anyhow:
 
 /// Unix ms as `2026-12-05 07:01:02 UTC`.
 fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 /// Who the audit log names for a command run on this machine.

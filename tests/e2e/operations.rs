@@ -78,8 +78,16 @@ fn job_counts(db: &Path) -> (i64, i64) {
 }
 
 fn assert_each_record_once(company: &Company, customers: usize) {
-    assert_eq!(company.count("Customer"), customers, "customers in QuickBooks");
-    assert_eq!(company.count("Invoice"), customers, "invoices in QuickBooks");
+    assert_eq!(
+        company.count("Customer"),
+        customers,
+        "customers in QuickBooks"
+    );
+    assert_eq!(
+        company.count("Invoice"),
+        customers,
+        "invoices in QuickBooks"
+    );
     assert_no_duplicate_writes(company);
 }
 
@@ -106,7 +114,10 @@ fn the_cli_works_beside_a_syncing_server_and_a_restored_old_backup_duplicates_no
         // The first message set is answered: the sync is under way.
         let deadline = Instant::now() + Duration::from_secs(60);
         while job_counts(&db).0 == 0 {
-            assert!(Instant::now() < deadline, "no job completed within a minute");
+            assert!(
+                Instant::now() < deadline,
+                "no job completed within a minute"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         let out = cli(&d, &["backup", backup.to_str().unwrap()]);
@@ -147,7 +158,9 @@ fn the_cli_works_beside_a_syncing_server_and_a_restored_old_backup_duplicates_no
         .find(|row| row["action"] == "connection.add" && row["target"].to_string().contains("beta"))
         .map(|row| row["actor"].to_string());
     assert!(
-        added_by.as_deref().is_some_and(|a| a.contains("(local-cli)")),
+        added_by
+            .as_deref()
+            .is_some_and(|a| a.contains("(local-cli)")),
         "the audit log names the server's local admin token: {added_by:?}"
     );
     server.terminate();

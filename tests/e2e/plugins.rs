@@ -445,7 +445,10 @@ fn plugin_cli_installs_and_lists_offline_and_through_a_running_server() {
     let out = run(tmp.path(), &["plugin", "list", "--data-dir", dd]);
     assert!(out.status.success(), "{}", stderr(&out));
     let list = String::from_utf8_lossy(&out.stdout);
-    assert!(list.contains("2.0.0"), "the running server lists the new version: {list}");
+    assert!(
+        list.contains("2.0.0"),
+        "the running server lists the new version: {list}"
+    );
 }
 
 #[test]

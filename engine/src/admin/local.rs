@@ -76,7 +76,8 @@ pub struct Published {
 /// runs first: they belong to engines that are gone, one engine per data dir).
 pub fn publish(store: &Store, data_dir: &Path, url: &str) -> Result<Published, LocalAdminError> {
     store.revoke_tokens_named(TOKEN_NAME, "system")?;
-    let (token_id, token) = store.create_token(false, Scope::Admin, TOKEN_NAME, None, None, "system")?;
+    let (token_id, token) =
+        store.create_token(false, Scope::Admin, TOKEN_NAME, None, None, "system")?;
     let path = data_dir.join(LOCAL_ADMIN_FILE);
     let text = serde_json::to_string(&Credential {
         url: url.to_string(),

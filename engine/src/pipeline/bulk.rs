@@ -150,7 +150,10 @@ fn ingest_through(api: &LocalAdmin, args: IngestArgs) -> anyhow::Result<()> {
             }
         }
         .with_context(|| {
-            format!("records {first} to {} were not queued; the {queued} before them are", end - 1)
+            format!(
+                "records {first} to {} were not queued; the {queued} before them are",
+                end - 1
+            )
         })?
         .1;
         for r in answer["results"].as_array().into_iter().flatten() {
@@ -262,6 +265,9 @@ mod tests {
     #[test]
     fn one_line_drops_whitespace_outside_strings_only() {
         let pretty = "{\n  \"name\": \"A  \\\"b\\\"\\n c\",\n  \"amount\": 10.10\n}";
-        assert_eq!(one_line(pretty), r#"{"name":"A  \"b\"\n c","amount":10.10}"#);
+        assert_eq!(
+            one_line(pretty),
+            r#"{"name":"A  \"b\"\n c","amount":10.10}"#
+        );
     }
 }

@@ -476,4 +476,3 @@ impl Client {
         self.body(result).map(drop)
     }
 }
-

@@ -199,9 +199,8 @@ pub fn restore(
             let from = PathBuf::from(format!("{}{suffix}", db.display()));
             if from.exists() {
                 let to = PathBuf::from(format!("{}{suffix}", kept.display()));
-                std::fs::rename(&from, &to).map_err(|e| {
-                    fail(format!("cannot move {} aside: {e}", from.display()))
-                })?;
+                std::fs::rename(&from, &to)
+                    .map_err(|e| fail(format!("cannot move {} aside: {e}", from.display())))?;
             }
         }
         Some(kept)
@@ -236,7 +235,10 @@ pub fn restore(
 /// must not bring back access an admin took away.
 fn carry_revocations(db: &Path, replaced: &Path) -> Result<(), StoreError> {
     let conn = Connection::open(db)?;
-    conn.execute("ATTACH DATABASE ?1 AS replaced", [replaced.to_string_lossy()])?;
+    conn.execute(
+        "ATTACH DATABASE ?1 AS replaced",
+        [replaced.to_string_lossy()],
+    )?;
     conn.execute(
         "UPDATE token SET revoked_at=(SELECT r.revoked_at FROM replaced.token r WHERE r.hash=token.hash)
          WHERE revoked_at IS NULL
@@ -302,7 +304,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backup_refuses_an_existing_file_without_force_and_restore_probes_unfinished_jobs() {
+    fn backup_refuses_an_existing_file_without_force_and_restore_puts_the_copy_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let store = Store::open(&data, StoreOptions::default()).unwrap();
@@ -379,6 +381,9 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(err.to_string().contains("not made by `qbridge backup`"), "{err}");
+        assert!(
+            err.to_string().contains("not made by `qbridge backup`"),
+            "{err}"
+        );
     }
 }

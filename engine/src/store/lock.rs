@@ -90,7 +90,10 @@ impl InstanceLock {
     /// when no engine runs. Commands beside the server judge leases by it.
     pub fn holder_boot_id(data_dir: &Path) -> Option<String> {
         let holder = Self::is_held(data_dir)?;
-        let id = holder.split_whitespace().skip_while(|w| *w != "boot").nth(1)?;
+        let id = holder
+            .split_whitespace()
+            .skip_while(|w| *w != "boot")
+            .nth(1)?;
         (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
     }
 

@@ -155,7 +155,11 @@ pub(crate) fn insert_job(
         (true, None) if super::is_query(&job.request_type) || state == "held" => {
             (state, advice, false)
         }
-        (true, None) => ("in_doubt", Some(super::RESTORED_WITHOUT_PROBE.to_string()), false),
+        (true, None) => (
+            "in_doubt",
+            Some(super::RESTORED_WITHOUT_PROBE.to_string()),
+            false,
+        ),
     };
     // Dependencies not yet in QuickBooks; completing each counts it down (`DEPENDENTS_OF`).
     let mut unmet = 0i64;
