@@ -3,8 +3,10 @@
 //! [`Engine::boot`] does what must happen before the first request — refuse a data dir
 //! others can read, verify the requests a previous run left unconfirmed, create the first
 //! admin token, open the plugins and the pipeline — and [`Engine::run`] serves with the
-//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring),
-//! stopping them and anchoring the audit log once more when the server stops. Keeping both
+//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring) and
+//! the local admin credential published for commands beside it (`admin::local`), stopping
+//! them, withdrawing the credential and anchoring the audit log once more when the server
+//! stops. Keeping both
 //! in one place is what makes `qbridge demo` run the same engine as `qbridge serve`.
 
 use std::future::Future;
@@ -68,29 +70,8 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let state = self.state;
         // Commands on this machine reach this run through its local admin credential.
-        let local = listener.local_addr()?;
-        let host = if local.ip().is_unspecified() {
-            std::net::SocketAddr::new(
-                if local.is_ipv4() {
-                    std::net::Ipv4Addr::LOCALHOST.into()
-                } else {
-                    std::net::Ipv6Addr::LOCALHOST.into()
-                },
-                local.port(),
-            )
-        } else {
-            local
-        };
-        let scheme = if state.config.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let published = local::publish(
-            &state.store,
-            &state.config.data_dir,
-            &format!("{scheme}://{host}"),
-        )?;
+        let url = local_url(&state.config, listener.local_addr()?);
+        let published = local::publish(&state.store, &state.config.data_dir, &url)?;
         let every = state.config.schedule_check_every;
         let key_path = state.config.secrets_key_path();
         let loops = [
@@ -125,4 +106,31 @@ impl Engine {
         let listener = server::bind(&self.state.config).await?;
         self.run(listener, server::shutdown_signal()).await
     }
+}
+
+/// The URL commands on this machine use: the listening address (loopback when it listens on
+/// every interface); with HTTPS, `server.public_url` when set, since the certificate names
+/// that host and not 127.0.0.1.
+fn local_url(config: &Config, listening: std::net::SocketAddr) -> String {
+    if config.tls_cert.is_some()
+        && let Some(public) = &config.public_url
+    {
+        return public.clone();
+    }
+    let addr = if listening.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if listening.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        std::net::SocketAddr::new(loopback, listening.port())
+    } else {
+        listening
+    };
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}")
 }

@@ -53,7 +53,7 @@ pub enum StoreError {
     Locked { data_dir: PathBuf, holder: String },
     /// The database file is damaged.
     #[error(
-        "the database {path} is corrupt ({detail}). qbridge will not start on a damaged queue. Fix: stop qbridge, move the file aside, and restore the latest backup (e.g. `cp backup.db {path}`); keep the damaged copy for support"
+        "the database {path} is corrupt ({detail}). qbridge will not start on a damaged queue. Fix: stop qbridge and restore the latest backup with `qbridge restore BACKUP` (it keeps the damaged file beside it for support, and verifies with QuickBooks whatever may have been sent since the backup)"
     )]
     Corrupt { path: PathBuf, detail: String },
     /// The file is some other application's SQLite database.
