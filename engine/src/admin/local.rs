@@ -51,7 +51,7 @@ pub enum LocalAdminError {
     Unsafe { path: PathBuf, mode: u32 },
     /// The server did not publish a credential (or one of an earlier run is left).
     #[error(
-        "a qbridge server holds the data dir {data_dir} but has published no local admin credential ({LOCAL_ADMIN_FILE}) for its run: it may still be starting, or be an older qbridge. Try again, or use the admin API with a token"
+        "a qbridge process holds the data dir {data_dir} but published no local admin credential ({LOCAL_ADMIN_FILE}) within 30 s: another command may be running as the engine (wait for it), the server may still be starting, or it is an older qbridge. Try again, or use the admin API with a token"
     )]
     NotPublished { data_dir: PathBuf },
     /// The server could not be reached.

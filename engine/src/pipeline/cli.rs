@@ -1,7 +1,8 @@
 //! `qbridge jobs …`, `qbridge status`, `qbridge ingest …`, `qbridge schedule …`.
 //!
-//! These open the data dir directly (the server must be stopped — one engine per data dir);
-//! with a running server use the admin API (`/api/v1/jobs`, `/api/v1/ingest/{plugin}`).
+//! These read (and, for job retries and schedules, write) the database beside a running
+//! server, which reads those rows back on every use; `ingest` goes through the server's
+//! admin API while one runs (`bulk.rs`).
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
