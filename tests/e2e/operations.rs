@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::pipeline::{
     Deployment, assert_no_duplicate_writes, company_with_items, customer, invoice, sync_until_idle,
 };
-use crate::support::{run, stderr};
+use crate::support::{agent, run, signal, stderr, wait_timeout};
 
 const THROUGH_API: &str = "(through the running server's admin API)";
 /// Invoice ids are offset so they never collide with customer ids in names.
@@ -134,6 +134,7 @@ fn the_cli_works_beside_a_syncing_server_and_a_restored_old_backup_duplicates_no
 
         // A live session's sent jobs are not orphans to a command beside the server.
         let out = cli(&d, &["status"]);
+        assert!(stderr(&out).contains("(read directly from the database)"));
         let status = String::from_utf8_lossy(&out.stdout);
         assert!(status.contains("connection acme"), "{status}");
         assert!(!status.contains("outcome unknown"), "{status}");
@@ -209,4 +210,36 @@ fn restore_is_refused_while_the_server_runs_and_backup_keeps_an_existing_file() 
         stderr(&out)
     );
     drop(server);
+}
+
+#[test]
+fn a_credential_left_by_a_killed_server_is_never_used_and_its_token_dies() {
+    let d = Deployment::new();
+    let file = d.data_dir.join("local-admin.json");
+    let mut server = d.start();
+    let credential: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let token = credential["token"].as_str().unwrap().to_string();
+    signal(&server.child, "KILL");
+    wait_timeout(&mut server.child, Duration::from_secs(30)).expect("killed");
+    assert!(file.exists(), "a killed server cannot withdraw its credential");
+
+    // No server holds the data dir: the command works in the database and drops the file.
+    let out = cli(&d, &["connection", "add", "after-kill"]);
+    assert!(
+        stderr(&out).contains("(directly in the database)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!file.exists(), "the stale credential is removed");
+
+    let server = d.start();
+    let status = agent()
+        .get(format!("{}/api/v1/whoami", server.base))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 401, "the killed run's token is revoked");
 }
