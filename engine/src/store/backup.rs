@@ -302,6 +302,12 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::queue::{BatchLimits, Claim, NewJob, NewRecord, Origin};
+
+    const LIMITS: BatchLimits = BatchLimits {
+        max_requests: 10,
+        max_bytes: 1 << 20,
+    };
 
     #[test]
     fn backup_refuses_an_existing_file_without_force_and_restore_puts_the_copy_in_place() {
@@ -363,6 +369,92 @@ mod tests {
             store.check_token(&secret).unwrap(),
             TokenCheck::Refused(_)
         ));
+    }
+
+    /// `(state, verify, advice)` of the job with `key`.
+    fn job_state(store: &Store, key: &str) -> (String, bool, Option<String>) {
+        store
+            .read(|c| {
+                c.query_row(
+                    "SELECT state, verify, advice FROM job WHERE key=?1",
+                    [key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .unwrap()
+    }
+
+    fn enqueue(store: &Store, jobs: &[NewJob]) {
+        store
+            .enqueue_record(&NewRecord {
+                origin: Origin::Push,
+                connection_id: 1,
+                plugin: "p",
+                kind: "customer",
+                source_id: None,
+                payload: "{}",
+                jobs,
+            })
+            .unwrap();
+    }
+
+    fn new_job(key: &str, request_type: &str, probe: bool) -> NewJob {
+        NewJob {
+            key: key.into(),
+            depends_on: vec![],
+            request_type: request_type.into(),
+            qbxml: format!("<{request_type}Rq/>"),
+            probe: probe.then(|| "<CustomerQueryRq/>".to_string()),
+            adopt_existing: false,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn after_a_restore_unfinished_and_new_writes_are_probed_or_wait_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        enqueue(
+            &store,
+            &[
+                new_job("probed", "CustomerAdd", true),
+                new_job("blind", "CustomerAdd", false),
+                new_job("query", "CustomerQuery", false),
+            ],
+        );
+        let copy = dir.path().join("copy.db");
+        store.backup_to(&copy, false).unwrap();
+        drop(store);
+        let (store, restored) = restore(
+            &data,
+            &copy,
+            StoreOptions::default(),
+            Duration::from_secs(3600),
+            "cli:test",
+        )
+        .unwrap();
+        assert_eq!((restored.to_probe, restored.without_probe), (1, 1));
+        assert_eq!(job_state(&store, "probed"), ("available".into(), true, None));
+        let (state, verify, advice) = job_state(&store, "blind");
+        assert_eq!((state.as_str(), verify), ("in_doubt", false));
+        assert!(advice.unwrap().contains("restored from a backup"));
+        assert_eq!(job_state(&store, "query"), ("available".into(), false, None));
+
+        // Within the window, what the source sends again is probed first too.
+        enqueue(
+            &store,
+            &[
+                new_job("again", "InvoiceAdd", true),
+                new_job("again-blind", "InvoiceAdd", false),
+            ],
+        );
+        assert_eq!(job_state(&store, "again"), ("available".into(), true, None));
+        assert_eq!(job_state(&store, "again-blind").0, "in_doubt");
+        let Some(Claim::Send { jobs, .. }) = store.claim(1, 7, LIMITS).unwrap() else {
+            panic!("work to claim")
+        };
+        assert!(jobs.iter().all(|j| j.probing), "probes go first: {jobs:?}");
     }
 
     #[test]
