@@ -222,7 +222,10 @@ fn a_credential_left_by_a_killed_server_is_never_used_and_its_token_dies() {
     let token = credential["token"].as_str().unwrap().to_string();
     signal(&server.child, "KILL");
     wait_timeout(&mut server.child, Duration::from_secs(30)).expect("killed");
-    assert!(file.exists(), "a killed server cannot withdraw its credential");
+    assert!(
+        file.exists(),
+        "a killed server cannot withdraw its credential"
+    );
 
     // No server holds the data dir: the command works in the database and drops the file.
     let out = cli(&d, &["connection", "add", "after-kill"]);

@@ -435,11 +435,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!((restored.to_probe, restored.without_probe), (1, 1));
-        assert_eq!(job_state(&store, "probed"), ("available".into(), true, None));
+        assert_eq!(
+            job_state(&store, "probed"),
+            ("available".into(), true, None)
+        );
         let (state, verify, advice) = job_state(&store, "blind");
         assert_eq!((state.as_str(), verify), ("in_doubt", false));
         assert!(advice.unwrap().contains("restored from a backup"));
-        assert_eq!(job_state(&store, "query"), ("available".into(), false, None));
+        assert_eq!(
+            job_state(&store, "query"),
+            ("available".into(), false, None)
+        );
 
         // Within the window, what the source sends again is probed first too.
         enqueue(

@@ -484,6 +484,33 @@ mod tests {
     }
 
     #[test]
+    fn a_store_beside_the_engine_shares_its_boot_id_and_refuses_another_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let beside = Store::open_beside(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(
+            beside.boot_id(),
+            engine.boot_id(),
+            "the engine's leases are live"
+        );
+        beside.revoke_tokens_named("nobody", "cli").unwrap();
+        drop((engine, beside));
+        let stopped = Store::open_beside(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(stopped.boot_id().len(), 16, "a boot id no lease carries");
+        drop(stopped);
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+        let err = Store::open_beside(dir.path(), StoreOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, StoreError::SchemaMismatch { found: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn lock_is_released_when_store_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::open(dir.path(), StoreOptions::default()).unwrap());
