@@ -175,6 +175,11 @@ fn the_cli_works_beside_a_syncing_server_and_a_restored_old_backup_duplicates_no
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("verified by their probe"), "{said}");
     let mut server = d.start();
+    let status = String::from_utf8_lossy(&cli(&d, &["status"]).stdout).into_owned();
+    assert!(
+        status.contains("new jobs are verified by their probe first"),
+        "{status}"
+    );
     // The source's cursor went back with the copy: it sends the later records again.
     ingest_files(&d, &after);
     sync_until_idle(&server, &d, &mut company, 50);

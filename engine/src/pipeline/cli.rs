@@ -334,6 +334,16 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
             f.last_error.as_deref().unwrap_or("no reason recorded")
         );
     }
+    if let Some(r) = store.latest_restore()?
+        && r.verify_until > now_ms()
+    {
+        println!(
+            "restored {} ago from a backup taken {} before that: new jobs are verified by their probe first for another {}",
+            ago(now_ms() - r.restored_at),
+            ago(r.restored_at - r.backup_taken_at),
+            ago(r.verify_until - now_ms())
+        );
+    }
     let refused = store.open_rejected_counts()?;
     for c in &connections {
         println!("connection {} (id {})", c.name, c.id);

@@ -53,7 +53,38 @@ pub struct Restored {
     pub verify_until: i64,
 }
 
+/// The newest restore, as `qbridge status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreGeneration {
+    /// When the restore ran (Unix ms).
+    pub restored_at: i64,
+    /// When the restored backup was taken (Unix ms).
+    pub backup_taken_at: i64,
+    /// New jobs are probed first until this time (Unix ms).
+    pub verify_until: i64,
+}
+
 impl Store {
+    /// The newest restore generation, if the database was ever restored.
+    pub fn latest_restore(&self) -> Result<Option<RestoreGeneration>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT restored_at, backup_taken_at, verify_until FROM restore_generation
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(RestoreGeneration {
+                        restored_at: r.get(0)?,
+                        backup_taken_at: r.get(1)?,
+                        verify_until: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .map_err(StoreError::from)
+    }
+
     /// Writes a consistent copy of the database to `dest` while the engine may be running.
     /// An existing `dest` is refused unless `force`. The copy is made in `<dest>.partial`
     /// (0600: it holds token hashes and sealed secrets), stamped with its time, checked with
@@ -435,6 +466,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((restored.to_probe, restored.without_probe), (1, 1));
+        let generation = store.latest_restore().unwrap().unwrap();
+        assert_eq!(generation.verify_until, restored.verify_until);
         assert_eq!(
             job_state(&store, "probed"),
             ("available".into(), true, None)
