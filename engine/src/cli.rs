@@ -369,8 +369,9 @@ fn restore(config: &Config, file: &std::path::Path, verify_days: u32) -> anyhow:
     // The restored log is shorter than the last anchor: sign its head, which now ends with
     // the restore's own row, so `audit verify` checks this log from here on.
     store.anchor_audit_with(&config.secrets_key_path())?;
-    // The copy's local admin tokens belong to a server that is gone.
+    // The copy's local admin tokens, and any credential file, belong to a server that is gone.
     store.revoke_tokens_named(local::TOKEN_NAME, "system")?;
+    local::discard_stale(&store, &config.data_dir)?;
     let at = utc;
     println!(
         "Restored {} (backup taken at {}).",

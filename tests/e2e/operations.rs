@@ -101,7 +101,7 @@ fn the_cli_works_beside_a_syncing_server_and_a_restored_old_backup_duplicates_no
     let mut company = company_with_items(&["Consulting", "Support"]);
     // QuickBooks takes a while over each message set, so the sync spans the commands below.
     company.set_faults(Faults {
-        latency_ms: 250,
+        latency_ms: 400,
         ..Faults::default()
     });
 

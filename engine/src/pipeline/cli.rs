@@ -81,7 +81,8 @@ pub struct IngestArgs {
     /// Record kind the plugin expects (e.g. invoice, company, transaction, bill).
     #[arg(long)]
     pub(super) kind: String,
-    /// Records stored per transaction.
+    /// Records stored per transaction (with no server running; a running server stores 500
+    /// per transaction).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(super) batch: u32,
     /// JSON file with one record, an array of records, or one record per line (NDJSON);
