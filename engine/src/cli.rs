@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::admin::local::{self, LocalAdmin};
 use crate::config::Config;
-use crate::store::{Store, StoreOptions};
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::{admin, doctor, logging, qbwc};
 
 /// qbridge — move records from business tools into QuickBooks Desktop.
@@ -71,10 +72,10 @@ enum Command {
     /// Simulators: drive a QBWC server as the Web Connector does.
     #[command(subcommand)]
     Sim(crate::sim::cli::SimCommand),
-    /// Manage connections (QuickBooks company files). Run while the server is stopped.
+    /// Manage connections (QuickBooks company files).
     #[command(subcommand)]
     Connection(qbwc::cli::ConnectionCommand),
-    /// Manage Web Connector users. Run while the server is stopped.
+    /// Manage Web Connector users.
     #[command(subcommand)]
     User(qbwc::cli::UserCommand),
     /// Write the .qwc file a Web Connector user adds to the Web Connector.
@@ -94,7 +95,7 @@ enum Command {
     /// Prune completed jobs' requests, responses and record payloads now (works beside a
     /// running server; see docs/operations.md).
     Prune(crate::retention::PruneArgs),
-    /// Map source records with a plugin and queue them (server stopped; otherwise use the API).
+    /// Map source records with a plugin and queue them.
     Ingest(crate::pipeline::cli::IngestArgs),
     /// Scheduled pulls from source systems.
     #[command(subcommand)]
@@ -104,6 +105,24 @@ enum Command {
     Plugin(crate::plugins::cli::PluginCommand),
     /// Measure throughput, latency, memory, hot swap and start-up (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+    /// Write a consistent copy of the database to FILE, also while the server runs.
+    Backup {
+        /// The copy to write.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the database with a backup (server stopped). Every job that may have reached
+    /// QuickBooks since the backup is verified by its probe before anything is sent.
+    Restore {
+        /// A file written by `qbridge backup`.
+        file: PathBuf,
+        /// Days after the restore during which new jobs are verified by their probe first
+        /// (records the source sends again may already be in QuickBooks).
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+        verify_days: u32,
+    },
 }
 
 /// Entry point used by the binary.
@@ -179,15 +198,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Version | Command::Settings => unreachable!("handled above"),
         Command::Token(cmd) => {
-            admin::cli::token(&open_store(&config)?, cmd)?;
+            admin::cli::token(&open_beside(&config)?, cmd)?;
+            eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Support(cmd) => {
-            admin::cli::support(&open_store(&config)?, cmd)?;
+            admin::cli::support(&open_beside(&config)?, cmd)?;
+            eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(cmd) => {
-            let ok = admin::cli::audit(&open_store(&config)?, &config.secrets_key_path(), cmd)?;
+            let ok = admin::cli::audit(&open_beside(&config)?, &config.secrets_key_path(), cmd)?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -195,7 +216,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Secret(cmd) => {
-            admin::secret_cli::run(&config, &open_store(&config)?, cmd)?;
+            admin::secret_cli::run(&config, &open_beside(&config)?, cmd)?;
+            eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
@@ -218,11 +240,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(args) => crate::bench::run(args),
         Command::Jobs(args) => {
-            crate::pipeline::cli::jobs(&open_store(&config)?, &config, args)?;
+            crate::pipeline::cli::jobs(&open_beside(&config)?, &config, args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
-            crate::pipeline::cli::status(&open_store(&config)?)?;
+            crate::pipeline::cli::status(&open_beside(&config)?)?;
+            eprintln!("(read directly from the database)");
             Ok(ExitCode::SUCCESS)
         }
         Command::Prune(args) => {
@@ -230,11 +253,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => {
-            crate::pipeline::bulk::ingest_file(&open_store(&config)?, &config, args)?;
+            crate::pipeline::bulk::ingest(changing_way(&config)?, &config, args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule(cmd) => {
-            crate::pipeline::cli::schedule(&open_store(&config)?, &config, cmd)?;
+            crate::pipeline::cli::schedule(&open_beside(&config)?, &config, cmd)?;
+            eprintln!("{DIRECTLY}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { file, force } => {
+            let store = open_beside(&config)?;
+            let info = store.backup_to(&file, force)?;
+            println!(
+                "Backup written to {} ({} bytes, taken at {}); quick_check ok.",
+                file.display(),
+                info.bytes,
+                utc(info.taken_at)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file, verify_days } => {
+            restore(&config, &file, verify_days)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => {
@@ -256,15 +295,135 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens the store with the configured options.
+/// Said (on stderr, so scripts reading stdout are unaffected) by a command that changed
+/// things through the running server.
+pub const THROUGH_API: &str = "(through the running server's admin API)";
+/// Said by a command that changed things in the database itself.
+pub const DIRECTLY: &str = "(directly in the database)";
+
+fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        busy_timeout: config.db_busy_timeout,
+        readers: config.db_readers,
+    }
+}
+
+/// Opens the store as the one engine of the data dir (takes the instance lock, migrates).
+/// A local admin credential a killed server left behind is discarded.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Ok(Store::open(
+    let store = Store::open(&config.data_dir, store_options(config))?;
+    local::discard_stale(&store, &config.data_dir)?;
+    Ok(store)
+}
+
+/// Opens the store for a command that is safe beside a running server: reads, and writes
+/// the server reads back from the database on every use (tokens, grants, schedules, job
+/// retries). Never takes the instance lock when the database is ready, so it never stops a
+/// server from starting; a missing or older database is opened (and migrated) as the engine.
+pub fn open_beside(config: &Config) -> anyhow::Result<Store> {
+    match Store::open_beside(&config.data_dir, store_options(config)) {
+        Ok(store) => Ok(store),
+        Err(StoreError::DataDir { .. } | StoreError::SchemaMismatch { .. })
+            if crate::store::InstanceLock::is_held(&config.data_dir).is_none() =>
+        {
+            open_store(config)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How a changing command reaches the data.
+pub enum Way {
+    /// A server runs on the data dir: ask it, through its local admin credential.
+    Api(LocalAdmin),
+    /// No server runs: the command is the engine for its duration.
+    Direct(Store),
+}
+
+impl Way {
+    /// The line that says which way was taken.
+    pub fn note(&self) -> &'static str {
+        match self {
+            Way::Api(_) => THROUGH_API,
+            Way::Direct(_) => DIRECTLY,
+        }
+    }
+}
+
+/// The running server's admin API when a server holds the data dir, else the store.
+pub fn changing_way(config: &Config) -> anyhow::Result<Way> {
+    if let Some(api) = LocalAdmin::find(&config.data_dir)? {
+        return Ok(Way::Api(api));
+    }
+    match open_store(config) {
+        Ok(store) => Ok(Way::Direct(store)),
+        // A server started between the two looks: ask it after all.
+        Err(e) if matches!(e.downcast_ref(), Some(StoreError::Locked { .. })) => {
+            match LocalAdmin::find(&config.data_dir)? {
+                Some(api) => Ok(Way::Api(api)),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `qbridge restore FILE`.
+fn restore(config: &Config, file: &std::path::Path, verify_days: u32) -> anyhow::Result<()> {
+    let (store, restored) = crate::store::backup::restore(
         &config.data_dir,
-        StoreOptions {
-            busy_timeout: config.db_busy_timeout,
-            readers: config.db_readers,
-        },
-    )?)
+        file,
+        store_options(config),
+        std::time::Duration::from_secs(u64::from(verify_days) * 86_400),
+        &cli_actor(),
+    )
+    .map_err(|e| match e {
+        StoreError::Locked { .. } => anyhow::anyhow!(
+            "a qbridge server is running on {}: stop it before restoring (a restore replaces the database under it)",
+            config.data_dir.display()
+        ),
+        e => e.into(),
+    })?;
+    // The restored log is shorter than the last anchor: sign its head, which now ends with
+    // the restore's own row, so `audit verify` checks this log from here on.
+    store.anchor_audit_with(&config.secrets_key_path())?;
+    // The copy's local admin tokens, and any credential file, belong to a server that is gone.
+    store.revoke_tokens_named(local::TOKEN_NAME, "system")?;
+    local::discard_stale(&store, &config.data_dir)?;
+    let at = utc;
+    println!(
+        "Restored {} (backup taken at {}).",
+        file.display(),
+        at(restored.backup_taken_at)
+    );
+    if let Some(kept) = &restored.kept_as {
+        println!("The replaced database is kept as {}.", kept.display());
+    }
+    println!(
+        "{} unfinished job(s) will be verified by their probe before anything is sent; {} without a probe wait in doubt for you (`qbridge jobs --state in_doubt`).",
+        restored.to_probe, restored.without_probe
+    );
+    println!(
+        "Until {} every new job is verified by its probe first: records the source sends again may already be in QuickBooks.",
+        at(restored.verify_until)
+    );
+    Ok(())
+}
+
+/// Unix ms as `2026-12-05 07:01:02 UTC`.
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// Who the audit log names for a command run on this machine.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

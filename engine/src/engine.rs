@@ -4,9 +4,10 @@
 //! others can read, verify the requests a previous run left unconfirmed, create the first
 //! admin token, open the plugins and the pipeline — and [`Engine::run`] serves with the
 //! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring,
-//! pruning past the retention age, `/metrics` on its own address when configured),
-//! stopping them and anchoring the audit log once more when the server stops. Keeping both
-//! in one place is what makes `qbridge demo` run the same engine as `qbridge serve`.
+//! pruning past the retention age, `/metrics` on its own address when configured) and the
+//! local admin credential published for commands beside it (`admin::local`), stopping them,
+//! withdrawing the credential and anchoring the audit log once more when the server stops.
+//! Keeping both in one place is what makes `qbridge demo` run the same engine as `qbridge serve`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 
 use anyhow::Context;
 
-use crate::admin::{anchoring, bootstrap, metrics_api};
+use crate::admin::{anchoring, bootstrap, local, metrics_api};
 use crate::config::Config;
 use crate::pipeline::{Pipeline, deferred, pull};
 use crate::plugins::PluginManager;
@@ -71,6 +72,9 @@ impl Engine {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let state = self.state;
+        // Commands on this machine reach this run through its local admin credential.
+        let url = local_url(&state.config, listener.local_addr()?);
+        let published = local::publish(&state.store, &state.config.data_dir, &url)?;
         let every = state.config.schedule_check_every;
         let key_path = state.config.secrets_key_path();
         let metrics_listener = match state.config.metrics_listen {
@@ -110,8 +114,11 @@ impl Engine {
         }
         // The last rows of this run (sign-outs, shutdown) are anchored too.
         let store = state.store.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || anchoring::anchor_once(&store, &key_path)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            published.withdraw(&store);
+            anchoring::anchor_once(&store, &key_path)
+        })
+        .await;
         served
     }
 
@@ -120,4 +127,31 @@ impl Engine {
         let listener = server::bind(&self.state.config).await?;
         self.run(listener, server::shutdown_signal()).await
     }
+}
+
+/// The URL commands on this machine use: the listening address (loopback when it listens on
+/// every interface); with HTTPS, `server.public_url` when set, since the certificate names
+/// that host and not 127.0.0.1.
+fn local_url(config: &Config, listening: std::net::SocketAddr) -> String {
+    if config.tls_cert.is_some()
+        && let Some(public) = &config.public_url
+    {
+        return public.clone();
+    }
+    let addr = if listening.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if listening.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        std::net::SocketAddr::new(loopback, listening.port())
+    } else {
+        listening
+    };
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}")
 }

@@ -119,7 +119,7 @@ fn expired_or_revoked_grants_are_refused_on_their_next_request_and_use_is_audite
     assert!(body.contains("\"scope\":\"read\""), "{body}");
     drop(server);
 
-    // Revoke while the server is stopped (the CLI needs the data dir), then use it again.
+    // Revoke while the server is stopped, then use it again on the next start.
     let out = run(
         tmp.path(),
         &["support", "revoke", "--data-dir", dd, "--all"],

@@ -316,13 +316,18 @@ fn plugin_install_with_url_hot_swaps_a_running_server() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("401"), "{}", stderr(&out));
 
-    // Offline commands on the server's data dir point at --url.
+    // Without --url on the server's data dir, the CLI uses the server's local credential.
     let out = run(
         d.tmp.path(),
         &["plugin", "list", "--data-dir", d.data_dir.to_str().unwrap()],
     );
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("--url"), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("echo"));
+    assert!(
+        stderr(&out).contains("(through the running server's admin API)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -13,8 +13,8 @@ use crate::pipeline::{Deployment, company_with_items, ingest, sync_until_idle};
 use crate::support::{Server, agent, get};
 
 /// The queue as the operator sees it (`qbridge jobs`, every state: id, state, request type,
-/// key, advice), read with the server stopped because the CLI takes the data-dir lock. The
-/// age column is left out: it changes with the clock, not with the queue.
+/// key, advice), read with the server stopped so the queue holds still between two reads.
+/// The age column is left out: it changes with the clock, not with the queue.
 pub fn queue_snapshot(d: &Deployment) -> String {
     d.cli(&["jobs", "--limit", "10000"])
         .lines()

@@ -21,6 +21,7 @@ mod load;
 mod loops;
 mod metrics;
 mod msp;
+mod operations;
 mod pipeline;
 mod plugin_crates;
 mod plugin_sandbox;

@@ -393,7 +393,7 @@ fn bundled_example_is_installed_on_first_start_and_maps_to_schema_valid_qbxml() 
 }
 
 #[test]
-fn plugin_cli_installs_and_lists_offline_and_defers_to_a_running_server() {
+fn plugin_cli_installs_and_lists_offline_and_through_a_running_server() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let dd = data.to_str().unwrap();
@@ -421,23 +421,33 @@ fn plugin_cli_installs_and_lists_offline_and_defers_to_a_running_server() {
         "{list}"
     );
 
+    // With a server on the data dir the CLI installs through its admin API (the server
+    // swaps the plugin itself), never into the database under it.
     let _server = Server::start_in(tmp.path(), &data, &[]);
+    let echo_v2 = fixture_path("echo_v2");
     let out = run(
         tmp.path(),
         &[
             "plugin",
             "install",
-            echo.to_str().unwrap(),
+            echo_v2.to_str().unwrap(),
             "--data-dir",
             dd,
         ],
     );
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("echo"));
     assert!(
-        err.contains("a running qbridge server holds this data dir")
-            && err.contains("POST /api/v1/plugins"),
-        "{err}"
+        stderr(&out).contains("(through the running server's admin API)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(tmp.path(), &["plugin", "list", "--data-dir", dd]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains("2.0.0"),
+        "the running server lists the new version: {list}"
     );
 }
 

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod cli;
 mod connections_api;
+pub mod local;
 pub mod metrics_api;
 pub(crate) mod overview;
 pub(crate) mod plugins_api;

@@ -1,7 +1,8 @@
 //! `qbridge jobs …`, `qbridge status`, `qbridge ingest …`, `qbridge schedule …`.
 //!
-//! These open the data dir directly (the server must be stopped — one engine per data dir);
-//! with a running server use the admin API (`/api/v1/jobs`, `/api/v1/ingest/{plugin}`).
+//! These read (and, for job retries and schedules, write) the database beside a running
+//! server, which reads those rows back on every use; `ingest` goes through the server's
+//! admin API while one runs (`bulk.rs`).
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
@@ -80,7 +81,8 @@ pub struct IngestArgs {
     /// Record kind the plugin expects (e.g. invoice, company, transaction, bill).
     #[arg(long)]
     pub(super) kind: String,
-    /// Records stored per transaction.
+    /// Records stored per transaction (with no server running; a running server stores 500
+    /// per transaction).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(super) batch: u32,
     /// JSON file with one record, an array of records, or one record per line (NDJSON);
@@ -331,6 +333,16 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
             f.key,
             f.attempts,
             f.last_error.as_deref().unwrap_or("no reason recorded")
+        );
+    }
+    if let Some(r) = store.latest_restore()?
+        && r.verify_until > now_ms()
+    {
+        println!(
+            "restored {} ago from a backup taken {} before that: new jobs are verified by their probe first for another {}",
+            ago(now_ms() - r.restored_at),
+            ago(r.restored_at - r.backup_taken_at),
+            ago(r.verify_until - now_ms())
         );
     }
     let refused = store.open_rejected_counts()?;

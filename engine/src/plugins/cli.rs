@@ -1,11 +1,11 @@
 //! `qbridge plugin …`: install, list, approve, roll back and remove plugins — offline on the
-//! data dir, or with `--url` through a running server's admin API — and scaffold new plugin
-//! crates.
+//! data dir, or through a running server's admin API — and scaffold new plugin crates.
 //!
-//! Offline, these commands open the store, which takes the instance lock; while a server runs
-//! on the data dir they refuse and point at `--url` instead, because two processes swapping
-//! plugins under each other would leave the running server on a stale version. With `--url`
-//! the server itself installs, so the new version serves its next call without a restart.
+//! While a server runs on the data dir these commands go through its admin API with the
+//! local admin credential (`admin::local`), never into the database: two processes swapping
+//! plugins under each other would leave the running server on a stale version. The server
+//! itself installs, so the new version serves its next call without a restart. `--url`
+//! reaches a server elsewhere the same way. With no server running they open the store.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,9 +16,11 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 
 use super::{Escalation, InstallOutcome, PluginManager, permission_areas, scaffold};
+use crate::admin::local::LocalAdmin;
 use crate::admin::plugins_api::{SIGNATURE_HEADER, encode_signature};
+use crate::cli::{DIRECTLY, THROUGH_API, Way};
 use crate::config::Config;
-use crate::store::{PluginStatus, PluginVersion, StoreError};
+use crate::store::{PluginStatus, PluginVersion};
 
 /// Environment variable holding the admin token for `--url`.
 const TOKEN_ENV: &str = "QBRIDGE_TOKEN";
@@ -128,8 +130,16 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
     if let Some(client) = Client::from_command(&command)? {
         return client.run(command);
     }
-    let manager = open(config)?;
-    let actor = actor();
+    let store = match crate::cli::changing_way(config)? {
+        Way::Api(api) => {
+            let code = Client::local(&api).run(command)?;
+            eprintln!("{THROUGH_API}");
+            return Ok(code);
+        }
+        Way::Direct(store) => store,
+    };
+    let manager = PluginManager::open(store, config)?;
+    let actor = crate::cli::cli_actor();
     match command {
         PluginCommand::New { .. } => unreachable!("handled above"),
         PluginCommand::Install { file, .. } => {
@@ -153,6 +163,7 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
             println!("plugin {name} removed");
         }
     }
+    eprintln!("{DIRECTLY}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -365,16 +376,25 @@ impl Client {
                 )
             })?,
         };
+        Ok(Some(Client::new(url, &token)))
+    }
+
+    /// A client of the server running on this data dir, with its local admin credential.
+    fn local(api: &LocalAdmin) -> Client {
+        Client::new(api.url(), api.token())
+    }
+
+    fn new(url: &str, token: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(CALL_TIMEOUT))
             .build()
             .into();
-        Ok(Some(Client {
+        Client {
             base: url.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
             agent,
-        }))
+        }
     }
 
     fn run(&self, command: PluginCommand) -> anyhow::Result<ExitCode> {
@@ -478,30 +498,4 @@ impl Client {
     ) -> anyhow::Result<()> {
         self.body(result).map(drop)
     }
-}
-
-fn open(config: &Config) -> anyhow::Result<PluginManager> {
-    let store = match crate::cli::open_store(config) {
-        Ok(store) => store,
-        Err(e)
-            if matches!(
-                e.downcast_ref::<StoreError>(),
-                Some(StoreError::Locked { .. })
-            ) =>
-        {
-            return Err(e.context(
-                "a running qbridge server holds this data dir; run this command again with --url <the server's address> and an admin token (--token or QBRIDGE_TOKEN) to go through its admin API (POST /api/v1/plugins), or stop the server first",
-            ));
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(PluginManager::open(store, config)?)
-}
-
-/// Who the audit log names for CLI actions.
-fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
 }

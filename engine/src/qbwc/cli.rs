@@ -1,9 +1,11 @@
 //! `qbridge connection …`, `qbridge user …` and `qbridge qwc …`: set up the company files
 //! and the Web Connector users that may sync them.
 //!
-//! These commands open the store, so they run while the server is stopped (one engine per
-//! data dir). Passwords are generated here, printed once on stdout, and stored only as
-//! argon2id hashes; they never reach a log.
+//! Adding connections and users, rotating and disabling users go through the running
+//! server's admin API when a server holds the data dir (the same operations, `accounts`),
+//! and into the database otherwise; listing and company-file paths read and write the
+//! database beside the server. Each changing command says which way it went. Passwords are
+//! printed once on stdout and stored only as keyed hashes; they never reach a log.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::{accounts, qwc};
-use crate::cli::open_store;
+use crate::admin::local::segment;
+use crate::cli::{DIRECTLY, Way, changing_way, open_beside};
 use crate::config::Config;
 use crate::store::connections::ConnectionInfo;
 
@@ -133,18 +136,31 @@ fn age(at_ms: i64) -> String {
 
 /// Runs a `connection` subcommand.
 pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    if let ConnectionCommand::Add { name, company_file } = cmd {
+        let company_file = company_file.unwrap_or_default();
+        let way = changing_way(config)?;
+        let (name, file_id) = match &way {
+            Way::Api(api) => {
+                let added = api.post_json(
+                    "/api/v1/connections",
+                    &serde_json::json!({"name": name, "company_file": company_file}),
+                )?;
+                let text = |k: &str| added[k].as_str().unwrap_or_default().to_string();
+                (text("name"), text("file_id"))
+            }
+            Way::Direct(store) => {
+                let c = accounts::add_connection(store, &name, &company_file, "cli")?;
+                (c.name, c.file_id)
+            }
+        };
+        println!("Connection {name:?} added (FileID {file_id}).");
+        println!("Next: qbridge user add --connection {name:?} USERNAME");
+        eprintln!("{}", way.note());
+        return Ok(());
+    }
+    let store = open_beside(config)?;
     match cmd {
-        ConnectionCommand::Add { name, company_file } => {
-            let c = accounts::add_connection(
-                &store,
-                &name,
-                company_file.as_deref().unwrap_or(""),
-                "cli",
-            )?;
-            println!("Connection {:?} added (FileID {}).", c.name, c.file_id);
-            println!("Next: qbridge user add --connection {:?} USERNAME", c.name);
-        }
+        ConnectionCommand::Add { .. } => unreachable!("handled above"),
         ConnectionCommand::List => {
             let users = store.qbwc_users()?;
             let conns = store.connections()?;
@@ -169,12 +185,14 @@ pub fn run_connection(cmd: ConnectionCommand, config: &Config) -> anyhow::Result
         ConnectionCommand::SetPath { name, path } => {
             store.set_company_file(&name, &path)?;
             println!("Connection {name:?} now asks the Web Connector to open {path:?}.");
+            eprintln!("{DIRECTLY}");
         }
         ConnectionCommand::ClearPath { name } => {
             store.clear_reported_paths(&name)?;
             println!(
                 "Reported company-file paths for {name:?} cleared; the next syncs report them again."
             );
+            eprintln!("{DIRECTLY}");
         }
     }
     Ok(())
@@ -190,47 +208,81 @@ fn print_password(username: &str, password: &str) {
     );
 }
 
+/// A password the admin API returned once.
+fn password_of(answer: &serde_json::Value) -> anyhow::Result<String> {
+    answer["password"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("the server's answer holds no password: {answer:.200}"))
+}
+
 /// Runs a `user` subcommand.
 pub fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
-    let store = open_store(config)?;
-    match cmd {
-        UserCommand::Add {
-            connection,
-            username,
-        } => {
-            let password = accounts::add_user(&store, &connection, &username, "cli")?;
+    if let UserCommand::List = cmd {
+        for u in open_beside(config)?.qbwc_users()? {
+            println!(
+                "{}\tconnection {}{}{}",
+                u.username,
+                u.connection,
+                if u.disabled { "\tdisabled" } else { "" },
+                u.reported_path
+                    .map(|p| format!("\treports {p}"))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(());
+    }
+    let way = changing_way(config)?;
+    match (cmd, &way) {
+        (UserCommand::List, _) => unreachable!("handled above"),
+        (
+            UserCommand::Add {
+                connection,
+                username,
+            },
+            _,
+        ) => {
+            let password = match &way {
+                Way::Api(api) => password_of(&api.post_json(
+                    &format!("/api/v1/connections/{}/users", segment(&connection)),
+                    &serde_json::json!({"username": username}),
+                )?)?,
+                Way::Direct(store) => accounts::add_user(store, &connection, &username, "cli")?,
+            };
             println!("Web Connector user {username:?} added to connection {connection:?}.");
             print_password(&username, &password);
         }
-        UserCommand::RotatePassword { username } => {
-            let password = accounts::rotate_password(&store, &username, "cli")?;
+        (UserCommand::RotatePassword { username }, _) => {
+            let password = match &way {
+                Way::Api(api) => password_of(&api.post_json(
+                    &format!("/api/v1/users/{}/rotate-password", segment(&username)),
+                    &serde_json::json!({}),
+                )?)?,
+                Way::Direct(store) => accounts::rotate_password(store, &username, "cli")?,
+            };
             println!("The old password of {username:?} no longer works.");
             print_password(&username, &password);
         }
-        UserCommand::Disable { username } => {
-            store.disable_qbwc_user(&username, "cli")?;
+        (UserCommand::Disable { username }, _) => {
+            match &way {
+                Way::Api(api) => {
+                    api.post_json(
+                        &format!("/api/v1/users/{}/disable", segment(&username)),
+                        &serde_json::json!({}),
+                    )?;
+                }
+                Way::Direct(store) => store.disable_qbwc_user(&username, "cli")?,
+            }
             println!("Web Connector user {username:?} is disabled; its logins now fail.");
         }
-        UserCommand::List => {
-            for u in store.qbwc_users()? {
-                println!(
-                    "{}\tconnection {}{}{}",
-                    u.username,
-                    u.connection,
-                    if u.disabled { "\tdisabled" } else { "" },
-                    u.reported_path
-                        .map(|p| format!("\treports {p}"))
-                        .unwrap_or_default()
-                );
-            }
-        }
     }
+    eprintln!("{}", way.note());
     Ok(())
 }
 
 /// Runs `qwc`.
 pub fn run_qwc(args: QwcArgs, config: &Config) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = open_beside(config)?;
     let text = qwc::qwc_for_user(&store, config, &args.user)?;
     match args.out {
         Some(path) => {

@@ -86,6 +86,17 @@ impl InstanceLock {
         }
     }
 
+    /// The boot id of the live engine holding the lock, read from the lock file; `None`
+    /// when no engine runs. Commands beside the server judge leases by it.
+    pub fn holder_boot_id(data_dir: &Path) -> Option<String> {
+        let holder = Self::is_held(data_dir)?;
+        let id = holder
+            .split_whitespace()
+            .skip_while(|w| *w != "boot")
+            .nth(1)?;
+        (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+    }
+
     /// The id stamped on every lease this process hands out.
     pub fn boot_id(&self) -> &str {
         &self.boot_id
@@ -103,7 +114,7 @@ impl Drop for InstanceLock {
     }
 }
 
-fn new_boot_id() -> String {
+pub(super) fn new_boot_id() -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     bytes.iter().map(|b| format!("{b:02x}")).collect()

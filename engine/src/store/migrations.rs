@@ -429,6 +429,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX job_unpruned ON job(finalized_at) WHERE state='completed' AND pruned_at IS NULL;
     CREATE INDEX job_record ON job(record_id);
     "#,
+    // 18: restores from a backup (issue 19). Each `qbridge restore` records a generation;
+    // until `verify_until` every new job is verified by its probe before it is sent, since
+    // records re-ingested after an old backup may already be in QuickBooks.
+    r#"
+    CREATE TABLE restore_generation(
+        id INTEGER PRIMARY KEY,
+        restored_at INTEGER NOT NULL,
+        backup_taken_at INTEGER NOT NULL,
+        verify_until INTEGER NOT NULL,
+        source TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -16,6 +16,7 @@ pub mod activity;
 pub mod admin_sessions;
 pub mod audit;
 pub mod audit_anchor;
+pub mod backup;
 pub mod connections;
 pub mod lock;
 mod migrations;
@@ -53,7 +54,7 @@ pub enum StoreError {
     Locked { data_dir: PathBuf, holder: String },
     /// The database file is damaged.
     #[error(
-        "the database {path} is corrupt ({detail}). qbridge will not start on a damaged queue. Fix: stop qbridge, move the file aside, and restore the latest backup (e.g. `cp backup.db {path}`); keep the damaged copy for support"
+        "the database {path} is corrupt ({detail}). qbridge will not start on a damaged queue. Fix: stop qbridge and restore the latest backup with `qbridge restore BACKUP` (it keeps the damaged file beside it for support, and verifies with QuickBooks whatever may have been sent since the backup)"
     )]
     Corrupt { path: PathBuf, detail: String },
     /// The file is some other application's SQLite database.
@@ -66,9 +67,17 @@ pub enum StoreError {
         "the database has schema version {found} but this qbridge supports up to {supported}. Upgrade qbridge, or restore a backup taken before the upgrade"
     )]
     TooNew { found: i64, supported: i64 },
+    /// A command beside the server found the database at another schema version than its own.
+    #[error(
+        "the database has schema version {found} but this qbridge binary uses {supported}: the running server is another qbridge version. Run the command with the server's qbridge binary"
+    )]
+    SchemaMismatch { found: i64, supported: i64 },
     /// A migration failed; the database stays at the previous version.
     #[error("schema migration to version {version} failed: {message}")]
     Migration { version: i64, message: String },
+    /// A backup could not be written, or a file given to restore is not a usable backup.
+    #[error("backup {path}: {message}")]
+    Backup { path: PathBuf, message: String },
     /// A row the caller named does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -113,7 +122,17 @@ struct Inner {
     /// Write transactions begun since open (for `qbridge bench`: transactions per job).
     writes: std::sync::atomic::AtomicU64,
     opts: StoreOptions,
-    lock: InstanceLock,
+    owner: Owner,
+}
+
+/// How this handle stands to the instance lock.
+enum Owner {
+    /// This process is the engine: it holds the lock and hands out leases with its boot id.
+    Engine(InstanceLock),
+    /// A command beside a running engine (or none): no lock, no migrations, no leases. It
+    /// judges leases by the running engine's boot id, so that engine's `sent` jobs are live,
+    /// not orphaned.
+    Beside { boot_id: String },
 }
 
 /// File name of the database inside the data dir.
@@ -125,6 +144,15 @@ impl Store {
     pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         prepare_data_dir(data_dir)?;
         let lock = InstanceLock::acquire(data_dir)?;
+        Store::open_locked(data_dir, lock, opts)
+    }
+
+    /// [`Store::open`] with the instance lock already taken (restore swaps the file under it).
+    pub(crate) fn open_locked(
+        data_dir: &Path,
+        lock: InstanceLock,
+        opts: StoreOptions,
+    ) -> Result<Store, StoreError> {
         let path = data_dir.join(DATABASE_FILE);
         let mut writer = open_connection(&path, false, &opts)?;
         check_integrity(&writer, &path)?;
@@ -139,7 +167,49 @@ impl Store {
                 writes: std::sync::atomic::AtomicU64::new(0),
                 readers: Mutex::new(readers),
                 opts,
-                lock,
+                owner: Owner::Engine(lock),
+            }),
+        })
+    }
+
+    /// Opens the store beside a running engine without taking the instance lock: for the
+    /// commands that work while the server runs. WAL lets these connections read while the
+    /// engine writes, and a write here waits its turn on SQLite's own lock (`busy_timeout`).
+    /// It never migrates — the engine owns the schema — so a database at another schema
+    /// version is refused ([`StoreError::SchemaMismatch`]).
+    pub fn open_beside(data_dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            return Err(StoreError::DataDir {
+                path: data_dir.to_path_buf(),
+                message: format!("there is no database ({}) in it yet", path.display()),
+            });
+        }
+        let writer = open_connection(&path, false, &opts)?;
+        let app_id: i32 = writer.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        if app_id != migrations::APPLICATION_ID {
+            return Err(StoreError::Foreign);
+        }
+        let found: i64 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found != migrations::latest() {
+            return Err(StoreError::SchemaMismatch {
+                found,
+                supported: migrations::latest(),
+            });
+        }
+        let readers = (0..opts.readers.min(1))
+            .map(|_| open_connection(&path, true, &opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        // With no engine running, every lease is orphaned: a boot id no lease carries.
+        let boot_id = InstanceLock::holder_boot_id(data_dir).unwrap_or_else(lock::new_boot_id);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                writes: std::sync::atomic::AtomicU64::new(0),
+                readers: Mutex::new(readers),
+                opts,
+                owner: Owner::Beside { boot_id },
             }),
         })
     }
@@ -151,7 +221,10 @@ impl Store {
 
     /// The boot id of this process, stamped on every lease it hands out.
     pub fn boot_id(&self) -> &str {
-        self.inner.lock.boot_id()
+        match &self.inner.owner {
+            Owner::Engine(lock) => lock.boot_id(),
+            Owner::Beside { boot_id } => boot_id,
+        }
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer; commits if it returns `Ok`.
@@ -417,6 +490,33 @@ mod tests {
             .unwrap();
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         assert!(err.to_string().contains("already using the data dir"));
+    }
+
+    #[test]
+    fn a_store_beside_the_engine_shares_its_boot_id_and_refuses_another_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let beside = Store::open_beside(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(
+            beside.boot_id(),
+            engine.boot_id(),
+            "the engine's leases are live"
+        );
+        beside.revoke_tokens_named("nobody", "cli").unwrap();
+        drop((engine, beside));
+        let stopped = Store::open_beside(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(stopped.boot_id().len(), 16, "a boot id no lease carries");
+        drop(stopped);
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+        let err = Store::open_beside(dir.path(), StoreOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, StoreError::SchemaMismatch { found: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -392,6 +392,30 @@ impl Store {
         })
     }
 
+    /// Revokes every live token called `name` (the local admin tokens of engines that are
+    /// gone). Returns how many were revoked.
+    pub fn revoke_tokens_named(&self, name: &str, actor: &str) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE token SET revoked_at=?2 WHERE kind='token' AND name=?1 AND revoked_at IS NULL",
+                params![name, now_ms()],
+            )?;
+            if n > 0 {
+                append_in(
+                    tx,
+                    &AuditEntry {
+                        actor: actor.to_string(),
+                        action: "token.revoke".into(),
+                        target: format!("token:name={name}"),
+                        detail: serde_json::json!({"revoked": n}),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(n)
+        })
+    }
+
     /// True when no token or grant was ever created (first start).
     pub fn no_tokens_yet(&self) -> Result<bool, StoreError> {
         self.read(|c| Ok(c.query_row("SELECT NOT EXISTS(SELECT 1 FROM token)", [], |r| r.get(0))?))

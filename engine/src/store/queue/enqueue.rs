@@ -86,8 +86,11 @@ const FAILED_DEPENDENCY: &str = "SELECT j.id, j.key FROM job j
     LIMIT 1";
 const INSERT_JOB: &str =
     "INSERT INTO job(connection_id, plugin, record_id, key, request_type, qbxml,
-        probe, adopt_existing, notes, state, advice, run_at, created_at, updated_at, unmet)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13)";
+        probe, adopt_existing, notes, state, advice, run_at, created_at, updated_at, unmet, verify)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13, ?14)";
+/// True while a restore's verify window is open (a handful of rows at most, one per restore).
+const AFTER_RESTORE: &str =
+    "SELECT EXISTS(SELECT 1 FROM restore_generation WHERE verify_until > ?1)";
 const INSERT_DEPENDENCY: &str = "INSERT OR IGNORE INTO job_dep(job_id, depends_on) VALUES (?1, ?2)";
 
 pub(crate) fn insert_job(
@@ -142,6 +145,24 @@ pub(crate) fn insert_job(
         ),
         None => ("available", None),
     };
+    // After a restore from an old backup the source sends again what it sent since the
+    // backup, and some of it is already in QuickBooks: such a job is proved absent by its
+    // probe before it is sent; a write the plugin gave no probe for waits for an admin.
+    let after_restore: bool = tx
+        .prepare_cached(AFTER_RESTORE)?
+        .query_row([now], |r| r.get(0))?;
+    let (state, advice, verify) = match (after_restore, &job.probe) {
+        (false, _) => (state, advice, false),
+        (true, Some(_)) => (state, advice, true),
+        (true, None) if super::is_query(&job.request_type) || state == "held" => {
+            (state, advice, false)
+        }
+        (true, None) => (
+            "in_doubt",
+            Some(super::RESTORED_WITHOUT_PROBE.to_string()),
+            false,
+        ),
+    };
     // Dependencies not yet in QuickBooks; completing each counts it down (`DEPENDENTS_OF`).
     let mut unmet = 0i64;
     for dep in &deps {
@@ -162,7 +183,8 @@ pub(crate) fn insert_job(
         state,
         advice,
         now,
-        unmet
+        unmet,
+        verify
     ])?;
     let id = tx.last_insert_rowid();
     let mut insert_dependency = tx.prepare_cached(INSERT_DEPENDENCY)?;

@@ -52,6 +52,15 @@ pub const STATES: &[&str] = &[
     "cancelled",
 ];
 
+/// Advice on a job that may have reached QuickBooks after the backup a restore brought back,
+/// and that has no probe to find out.
+pub(crate) const RESTORED_WITHOUT_PROBE: &str = "the database was restored from a backup: this request may already be in QuickBooks and the plugin gave no probe to check. Look in QuickBooks, then `qbridge jobs retry ID` to send it or `qbridge jobs cancel ID` to drop it";
+
+/// A query changes nothing in QuickBooks, so sending it again is always safe.
+pub(crate) fn is_query(request_type: &str) -> bool {
+    request_type.ends_with("Query")
+}
+
 /// One request to enqueue (the plugin's output after validation).
 #[derive(Debug, Clone)]
 pub struct NewJob {
