@@ -3,7 +3,8 @@
 //! [`Engine::boot`] does what must happen before the first request — refuse a data dir
 //! others can read, verify the requests a previous run left unconfirmed, create the first
 //! admin token, open the plugins and the pipeline — and [`Engine::run`] serves with the
-//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring),
+//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring,
+//! alert delivery),
 //! stopping them and anchoring the audit log once more when the server stops. Keeping both
 //! in one place is what makes `qbridge demo` run the same engine as `qbridge serve`.
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::admin::{anchoring, bootstrap};
+use crate::alerts;
 use crate::config::Config;
 use crate::pipeline::{Pipeline, deferred, pull};
 use crate::plugins::PluginManager;
@@ -81,6 +83,12 @@ impl Engine {
                 every,
             )),
             tokio::spawn(anchoring::run(state.store.clone(), key_path.clone())),
+            tokio::spawn(alerts::run(
+                state.store.clone(),
+                key_path.clone(),
+                state.config.alerts_silence,
+                state.config.alerts_check_every,
+            )),
         ];
         let served = server::serve_with(listener, state.clone(), shutdown).await;
         for task in &loops {

@@ -103,6 +103,11 @@ pub struct Config {
     pub firm_timezone: String,
     /// How often the scheduler looks for due pulls.
     pub schedule_check_every: Duration,
+    /// A connection without Web Connector contact for this long raises a `connection.silent`
+    /// alert (once per silence).
+    pub alerts_silence: Duration,
+    /// How often the alert loop looks for silent connections and due deliveries.
+    pub alerts_check_every: Duration,
     /// Largest linear memory one plugin instance may use, in MiB.
     pub plugin_memory_limit_mb: u64,
     /// Longest one plugin call may run.
@@ -154,6 +159,8 @@ impl Default for Config {
             names: Default::default(),
             firm_timezone: "UTC".to_string(),
             schedule_check_every: Duration::from_secs(30),
+            alerts_silence: Duration::from_secs(6 * 3600),
+            alerts_check_every: Duration::from_secs(15),
             plugin_memory_limit_mb: 64,
             plugin_call_timeout: Duration::from_secs(1),
             plugin_trusted_keys: Vec::new(),

@@ -317,6 +317,20 @@ pub(super) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "alerts.silence_secs",
+        parse: |c, v| {
+            c.alerts_silence = Duration::from_secs(parse_in_range(v, 1, 30 * 86_400)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "alerts.check_secs",
+        parse: |c, v| {
+            c.alerts_check_every = Duration::from_secs(parse_in_range(v, 1, 3600)?);
+            Ok(())
+        },
+    },
+    Setting {
         key: "firm.timezone",
         parse: |c, v| {
             v.parse::<chrono_tz::Tz>()

@@ -9,6 +9,7 @@
 //! page requested without a valid session answers 401 with the sign-in form, so nothing but
 //! that form is shown to strangers.
 
+mod alerts;
 mod dashboard;
 mod html;
 mod pages;
@@ -46,6 +47,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .merge(pages::routes())
         .merge(dashboard::routes())
+        .merge(alerts::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -1,6 +1,6 @@
 //! The signed-in pages: dashboard, jobs, Web Connector setup (connections, `.qwc` downloads,
 //! the QuickBooks user checklist), plugins (permissions, approval, rollback, upload), support
-//! access, audit log, tokens and secrets.
+//! access, audit log, tokens and secrets (the Alerts page is `alerts.rs`).
 //!
 //! Each page performs the same `api::` operation as the JSON API, so scope checks and audit
 //! rows are identical. Writes answer 303 to the page with a fixed notice key (so a reload never
@@ -134,11 +134,11 @@ impl Signed {
 
 /// `?notice=` keys: fixed texts, so a link cannot put words in qbridge's mouth.
 #[derive(Deserialize)]
-struct NoticeQuery {
+pub(super) struct NoticeQuery {
     notice: Option<String>,
 }
 
-fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
+pub(super) fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
     Some(match q.notice.as_deref()? {
         "retried" => "The job will be sent again on the next sync.",
         "cancelled" => "The job was cancelled; jobs that depend on it are held.",
@@ -155,11 +155,13 @@ fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
             "Installed and staged: it asks for more than the running version, which keeps running until you approve."
         }
         "plugin-unchanged" => "That exact component is already running.",
+        "alert-test-queued" => "A test alert is queued; its delivery appears under Recent alerts.",
+        "webhook-deleted" => "Webhook deleted; it receives no more alerts.",
         _ => return None,
     })
 }
 
-fn see_other(path: &str) -> Response {
+pub(super) fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 

@@ -1,0 +1,203 @@
+use super::*;
+use crate::store::StoreOptions;
+
+fn setup() -> (tempfile::TempDir, Store, SecretKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+    let key = SecretKey::open(&dir.path().join("secrets.key")).unwrap();
+    (dir, store, key)
+}
+
+fn admin() -> AuditEntry {
+    AuditEntry {
+        actor: "cli:test".into(),
+        action: "alert.webhook_add".into(),
+        ..Default::default()
+    }
+}
+
+fn hook(url: &str, connection_id: Option<i64>, kinds: &[AlertKind]) -> NewWebhook {
+    NewWebhook {
+        url: url.into(),
+        connection_id,
+        kinds: kinds.to_vec(),
+    }
+}
+
+fn record(s: &Store, kind: AlertKind, connection: Option<i64>, dedup: &str) -> bool {
+    s.write(|tx| record_in(tx, kind, connection, dedup, serde_json::json!({"n": dedup})))
+        .unwrap()
+}
+
+#[test]
+fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
+    let (dir, s, key) = setup();
+    let id = s
+        .add_webhook(
+            &key,
+            &hook("https://hooks.example.com/a", None, &AlertKind::SUBSCRIBABLE),
+            "whsec_very-secret-value",
+            &admin(),
+        )
+        .unwrap();
+    let raw = std::fs::read(s.path()).unwrap();
+    let wal = std::fs::read(s.path().with_extension("db-wal")).unwrap_or_default();
+    for bytes in [raw, wal] {
+        assert!(
+            !bytes
+                .windows(b"very-secret-value".len())
+                .any(|w| w == b"very-secret-value"),
+            "the secret is not stored in clear"
+        );
+    }
+    assert_eq!(s.webhooks().unwrap()[0].id, id);
+
+    record(&s, AlertKind::PluginStaged, None, "p1");
+    let due = s.due_deliveries(&key, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].secret.0, "whsec_very-secret-value");
+
+    // Another key file cannot open it: the delivery fails with what to do, not silently.
+    let other = SecretKey::open(&dir.path().join("other.key")).unwrap();
+    assert!(s.due_deliveries(&other, 10).unwrap().is_empty());
+    let events = s.alert_events(None, 10).unwrap();
+    let d = &events[0].deliveries[0];
+    assert_eq!(d.state, DeliveryState::Failed);
+    assert!(d.last_error.as_deref().unwrap().contains("add it again"));
+}
+
+#[test]
+fn events_reach_only_the_webhooks_that_want_them_and_a_dedup_key_alerts_once() {
+    let (_dir, s, key) = setup();
+    let a = s.add_connection("alpha", "{a}", "", "test").unwrap().id;
+    let b = s.add_connection("beta", "{b}", "", "test").unwrap().id;
+    let every = s
+        .add_webhook(
+            &key,
+            &hook("https://all.example.com/", None, &AlertKind::SUBSCRIBABLE),
+            "0123456789abcdef",
+            &admin(),
+        )
+        .unwrap();
+    let only_a = s
+        .add_webhook(
+            &key,
+            &hook("https://a.example.com/", Some(a), &[AlertKind::JobFailed]),
+            "0123456789abcdef",
+            &admin(),
+        )
+        .unwrap();
+    assert!(record(&s, AlertKind::JobFailed, Some(a), "job-a"));
+    assert!(!record(&s, AlertKind::JobFailed, Some(a), "job-a"), "dedup");
+    assert!(record(&s, AlertKind::JobFailed, Some(b), "job-b"));
+    assert!(record(&s, AlertKind::ConnectionError, Some(a), "err-a"));
+    assert!(record(&s, AlertKind::PluginStaged, None, "staged"));
+
+    let mut got: Vec<(String, i64)> = s
+        .due_deliveries(&key, 100)
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            assert_eq!(body["id"], d.event_id.as_str());
+            (body["data"]["n"].as_str().unwrap().to_string(), d.webhook_id)
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("err-a", every),
+        ("job-a", every),
+        ("job-a", only_a),
+        ("job-b", every),
+        ("staged", every),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(n, w)| (n.to_string(), w)).to_vec(),
+        "scoped by connection and kind; instance-wide events only to unscoped webhooks"
+    );
+    // Fanned out once: asking again finds the same deliveries, no copies.
+    assert_eq!(s.due_deliveries(&key, 100).unwrap().len(), 5);
+    // A webhook added later does not receive what happened before it existed.
+    s.add_webhook(
+        &key,
+        &hook("https://late.example.com/", None, &AlertKind::SUBSCRIBABLE),
+        "0123456789abcdef",
+        &admin(),
+    )
+    .unwrap();
+    assert_eq!(s.due_deliveries(&key, 100).unwrap().len(), 5);
+}
+
+#[test]
+fn failed_attempts_back_off_then_give_up_and_every_attempt_is_audited() {
+    let (_dir, s, key) = setup();
+    s.add_webhook(
+        &key,
+        &hook("https://hooks.example.com/", None, &AlertKind::SUBSCRIBABLE),
+        "0123456789abcdef",
+        &admin(),
+    )
+    .unwrap();
+    record(&s, AlertKind::PluginStaged, None, "staged");
+    let audited = |s: &Store| {
+        s.audit_rows(0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.entry.action == "alert.delivery")
+            .count()
+    };
+    let mut due = s.due_deliveries(&key, 10).unwrap().remove(0);
+    for attempt in 1..MAX_ATTEMPTS {
+        let state = s
+            .delivery_attempted(&due, &Attempt::Failed(Some(500), "HTTP 500: boom".into()))
+            .unwrap();
+        assert_eq!(state, DeliveryState::Pending, "attempt {attempt}");
+        // Not due again at once: it waits its back-off.
+        assert!(s.due_deliveries(&key, 10).unwrap().is_empty());
+        due.attempts = attempt;
+    }
+    let state = s
+        .delivery_attempted(&due, &Attempt::Failed(None, "timed out".into()))
+        .unwrap();
+    assert_eq!(state, DeliveryState::Failed);
+    let d = &s.alert_events(None, 1).unwrap()[0].deliveries[0];
+    assert_eq!(
+        (d.state, d.attempts, d.last_error.as_deref()),
+        (DeliveryState::Failed, MAX_ATTEMPTS, Some("timed out"))
+    );
+    assert_eq!(audited(&s), MAX_ATTEMPTS as usize);
+
+    assert_eq!(retry_delay_ms(1), 1_000);
+    assert_eq!(retry_delay_ms(2), 2_000);
+    assert_eq!(retry_delay_ms(5), 16_000);
+    assert_eq!(retry_delay_ms(MAX_ATTEMPTS), MAX_RETRY_MS);
+}
+
+#[test]
+fn a_test_alert_goes_to_its_webhook_only() {
+    let (_dir, s, key) = setup();
+    let first = s
+        .add_webhook(
+            &key,
+            &hook("https://one.example.com/", None, &[AlertKind::JobFailed]),
+            "0123456789abcdef",
+            &admin(),
+        )
+        .unwrap();
+    s.add_webhook(
+        &key,
+        &hook("https://two.example.com/", None, &AlertKind::SUBSCRIBABLE),
+        "0123456789abcdef",
+        &admin(),
+    )
+    .unwrap();
+    let id = s.queue_test_alert(first, &admin()).unwrap();
+    let due = s.due_deliveries(&key, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].webhook_id, &due[0].event_id), (first, &id));
+    assert!(matches!(
+        s.queue_test_alert(999, &admin()),
+        Err(StoreError::NotFound(_))
+    ));
+}
