@@ -51,6 +51,9 @@ enum Command {
     Serve,
     /// Print the version.
     Version,
+    /// Print every configuration key: its environment variable, flag, default, what it
+    /// accepts and what it changes (the README's configuration table).
+    Settings,
     /// Check the data dir, database, listening address and TLS settings.
     Doctor,
     /// Manage API tokens.
@@ -156,14 +159,22 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Version = cli.command {
-        println!("qbridge {}", env!("CARGO_PKG_VERSION"));
-        return Ok(ExitCode::SUCCESS);
+    match cli.command {
+        Command::Version => {
+            println!("qbridge {}", env!("CARGO_PKG_VERSION"));
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Needs no valid configuration: it is what an admin reads to write one.
+        Command::Settings => {
+            print!("{}", crate::config::settings_reference());
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let config = load_config(&cli)?;
     logging::init(&config);
     match cli.command {
-        Command::Version => unreachable!("handled above"),
+        Command::Version | Command::Settings => unreachable!("handled above"),
         Command::Token(cmd) => {
             admin::cli::token(&open_store(&config)?, cmd)?;
             Ok(ExitCode::SUCCESS)
@@ -254,4 +265,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_a_setting_declares_exists() {
+        let command = super::Cli::command();
+        for (key, flag) in crate::config::setting_flags() {
+            let long = flag.trim_start_matches("--");
+            assert!(
+                command.get_arguments().any(|a| a.get_long() == Some(long)),
+                "{key} declares the flag {flag}, which the CLI does not have"
+            );
+        }
+    }
 }

@@ -123,50 +123,71 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// The embedded defaults: each setting's declared default, applied through its own
+    /// parser, so a default is written in exactly one place ([`SETTINGS`]).
     fn default() -> Self {
+        let mut config = Config::blank();
+        for setting in SETTINGS {
+            if let settings::DefaultValue::Value(value) = setting.default {
+                if let Err(expected) = setting.set(&mut config, value) {
+                    panic!(
+                        "the declared default of `{}` is refused: expected {expected}",
+                        setting.key
+                    );
+                }
+            }
+        }
+        config
+    }
+}
+
+impl Config {
+    /// Every field empty or zero — overwritten by the declared defaults in `default()`;
+    /// the fields whose settings default to "unset" keep these values.
+    fn blank() -> Config {
         Config {
-            data_dir: PathBuf::from("./qbridge-data"),
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::new(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             public_url: None,
             tls_cert: None,
             tls_key: None,
             log_format: LogFormat::Human,
-            log_level: "info".to_string(),
-            db_busy_timeout: Duration::from_secs(5),
-            db_readers: 4,
-            qbwc_path: "/qbwc".to_string(),
-            header_read_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(300),
+            log_level: String::new(),
+            db_busy_timeout: Duration::ZERO,
+            db_readers: 0,
+            qbwc_path: String::new(),
+            header_read_timeout: Duration::ZERO,
+            request_timeout: Duration::ZERO,
             trusted_proxies: Vec::new(),
-            qbwc_min_client_version: "2.0.0.0".to_string(),
-            qbwc_session_idle: Duration::from_secs(600),
-            qbwc_session_max: Duration::from_secs(7200),
-            qbwc_connection_error_retries: 2,
-            qbwc_max_body_bytes: 32 * 1024 * 1024,
-            qbwc_max_qbxml_bytes: 32 * 1024 * 1024,
-            qbwc_auth_per_user_per_minute: 10,
-            qbwc_auth_per_ip_per_minute: 60,
-            qbwc_body_budget_bytes: 256 * 1024 * 1024,
-            qbwc_body_idle_timeout: Duration::from_secs(10),
-            qbwc_min_body_bytes_per_sec: 1024,
-            max_connections: 4096,
-            max_connections_per_address: 256,
-            qbwc_run_every_minutes: 15,
+            qbwc_min_client_version: String::new(),
+            qbwc_session_idle: Duration::ZERO,
+            qbwc_session_max: Duration::ZERO,
+            qbwc_connection_error_retries: 0,
+            qbwc_max_body_bytes: 0,
+            qbwc_max_qbxml_bytes: 0,
+            qbwc_auth_per_user_per_minute: 0,
+            qbwc_auth_per_ip_per_minute: 0,
+            qbwc_body_budget_bytes: 0,
+            qbwc_body_idle_timeout: Duration::ZERO,
+            qbwc_min_body_bytes_per_sec: 0,
+            max_connections: 0,
+            max_connections_per_address: 0,
+            qbwc_run_every_minutes: 0,
             secrets_key_file: None,
-            batch_max_requests: 50,
-            batch_max_bytes: 1024 * 1024,
-            max_sends: 3,
+            batch_max_requests: 0,
+            batch_max_bytes: 0,
+            max_sends: 0,
             names: Default::default(),
-            firm_timezone: "UTC".to_string(),
-            schedule_check_every: Duration::from_secs(30),
-            alerts_silence: Duration::from_secs(6 * 3600),
-            alerts_check_every: Duration::from_secs(15),
-            plugin_memory_limit_mb: 64,
-            plugin_call_timeout: Duration::from_secs(1),
+            firm_timezone: String::new(),
+            schedule_check_every: Duration::ZERO,
+            alerts_silence: Duration::ZERO,
+            alerts_check_every: Duration::ZERO,
+            plugin_memory_limit_mb: 0,
+            plugin_call_timeout: Duration::ZERO,
             plugin_trusted_keys: Vec::new(),
             source_endpoints: Default::default(),
-            ui_session_idle: Duration::from_secs(30 * 60),
-            ui_session_max: Duration::from_secs(12 * 3600),
+            ui_session_idle: Duration::ZERO,
+            ui_session_max: Duration::ZERO,
         }
     }
 }
@@ -236,6 +257,17 @@ const NOT_SETTINGS: &[&str] = &[
     "QBRIDGE_FUZZ_ITERATIONS",
     "QBRIDGE_PLUGIN_FIXTURES",
 ];
+
+/// Every setting as a Markdown table (`qbridge settings`; the README's table is this text).
+pub fn settings_reference() -> String {
+    settings::markdown_table()
+}
+
+/// `(key, flag)` of every setting that has its own command-line flag (the CLI's test checks
+/// each flag exists).
+pub fn setting_flags() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SETTINGS.iter().filter_map(|s| s.flag.map(|f| (s.key, f)))
+}
 
 /// The environment variable that sets `key`: `server.listen` → `QBRIDGE_SERVER_LISTEN`.
 pub fn env_var_for(key: &str) -> String {
@@ -333,7 +365,8 @@ impl Config {
                 known: known_keys(),
             });
         };
-        (setting.parse)(self, value)
+        setting
+            .set(self, value)
             .map_err(|expected| self.invalid(key, value, origin, Some(expected)))
     }
 
@@ -431,41 +464,54 @@ mod tests {
     /// The README's configuration table and [`SETTINGS`] list the same keys, each with its
     /// environment variable: a key added, renamed or removed on one side fails here.
     #[test]
-    fn readme_configuration_table_matches_the_declared_keys() {
+    fn readme_configuration_table_is_the_declared_settings() {
         let readme = include_str!("../../../README.md");
-        let table = readme
+        let section = readme
             .split("## Configuration")
             .nth(1)
             .and_then(|rest| rest.split("\n## ").next())
             .expect("README has a ## Configuration section");
-        let mut documented = std::collections::BTreeSet::new();
-        for line in table.lines().filter(|l| l.starts_with("| `")) {
-            let cells: Vec<&str> = line.split('|').collect();
-            let ticked = |cell: &str| -> Vec<String> {
-                cell.split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .map(str::to_string)
-                    .collect()
-            };
-            let (keys, envs) = (ticked(cells[1]), ticked(cells[2]));
-            assert_eq!(keys.len(), envs.len(), "README row: {line}");
-            for (key, env) in keys.iter().zip(&envs) {
-                let expected = format!("QBRIDGE_{}", key.replace('.', "_").to_uppercase());
-                assert_eq!(env, &expected, "README row for {key}: {line}");
-                assert!(
-                    documented.insert(key.clone()),
-                    "{key} is in the README twice"
-                );
+        let documented: String = section
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let declared = settings::markdown_table();
+        assert!(
+            documented == declared,
+            "the README's configuration table differs from SETTINGS (config/settings.rs); replace it with:\n{declared}"
+        );
+    }
+
+    #[test]
+    fn every_setting_has_help_and_a_default_its_parser_accepts() {
+        let defaults = Config::default();
+        assert_eq!(defaults.listen.to_string(), "127.0.0.1:8080");
+        for setting in SETTINGS {
+            assert!(
+                !setting.help.trim().is_empty(),
+                "{} has no help",
+                setting.key
+            );
+            if let settings::DefaultValue::Value(v) = setting.default {
+                let mut c = Config::default();
+                setting.set(&mut c, v).unwrap();
             }
         }
-        let declared: std::collections::BTreeSet<String> =
-            SETTINGS.iter().map(|s| s.key.to_string()).collect();
-        let undocumented: Vec<_> = declared.difference(&documented).collect();
-        let unknown: Vec<_> = documented.difference(&declared).collect();
+    }
+
+    #[test]
+    fn refusals_name_the_declared_range() {
+        let err = Config::load(None, env(&[("QBRIDGE_DATABASE_READERS", "65")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a whole number from 1 to 64"), "{err}");
+        let err = Config::load(None, env(&[("QBRIDGE_PLUGINS_CALL_TIMEOUT_MS", "5")]), &[])
+            .unwrap_err()
+            .to_string();
         assert!(
-            undocumented.is_empty() && unknown.is_empty(),
-            "declared but not in the README's table: {undocumented:?}; in the README but not declared: {unknown:?}"
+            err.contains("a whole number of ms from 10 to 600000"),
+            "{err}"
         );
     }
 

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::html::{esc, post_form, time};
-use super::pages::{NoticeQuery, PageResult, Signed, notice_text, see_other};
+use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::alerts_api::{self, WebhookRequest};
 use crate::admin::api::blocking;
 use crate::state::AppState;

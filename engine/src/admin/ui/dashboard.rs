@@ -15,7 +15,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::html::{esc, time, url_part};
-use super::pages::{PageResult, Signed};
+use super::signed::{PageResult, Signed};
 use crate::admin::api::human_duration;
 use crate::admin::auth::ApiError;
 use crate::admin::overview::{self, ACTIVITY_DAYS, ConnectionRow, Verdict};

@@ -9,10 +9,14 @@
 //! page requested without a valid session answers 401 with the sign-in form, so nothing but
 //! that form is shown to strangers.
 
+mod access;
 mod alerts;
+mod audit;
 mod dashboard;
 mod html;
-mod pages;
+mod jobs;
+mod setup;
+mod signed;
 
 use axum::Router;
 use axum::extract::{Form, State};
@@ -45,7 +49,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .merge(pages::routes())
+        .merge(jobs::routes())
+        .merge(access::routes())
+        .merge(audit::routes())
+        .merge(setup::routes())
         .merge(dashboard::routes())
         .merge(alerts::routes())
 }
