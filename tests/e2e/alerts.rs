@@ -13,7 +13,8 @@ use qbridge::qbxml::PermissionArea;
 use qbridge::sim::company::{Access, Role};
 use sha2::{Digest, Sha256};
 
-use crate::admin_api::{api, bootstrap_token, json, new_token};
+use crate::admin_api::{api, bootstrap_token, call, json, new_token};
+use crate::admin_sessions::sign_in;
 use crate::pipeline::{Deployment, company_with_items, customer, ingest, invoice, sync_until_idle};
 use crate::support::Server;
 
@@ -316,4 +317,62 @@ fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_the
         assert!(audit.contains(action), "{action} audited");
     }
     assert!(!audit.contains(chosen), "the secret is never audited");
+}
+
+#[test]
+fn the_alerts_page_adds_tests_and_deletes_a_webhook_showing_its_secret_once() {
+    let server = Server::start();
+    let admin = bootstrap_token(&server);
+    let reader = new_token(&server, &admin, "read");
+    let cookie = sign_in(&server, &admin);
+    let browser = |method: &str, path: &str, body: Option<&str>| {
+        let form = ("Content-Type", "application/x-www-form-urlencoded");
+        call(
+            &server,
+            method,
+            path,
+            &[("Cookie", &cookie), ("Origin", &server.base), form],
+            body,
+        )
+    };
+    let (s, page) = browser("get", "/alerts", None);
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("href=\"/alerts\" aria-current=\"page\""), "in the nav");
+    assert!(page.contains("Add a webhook") && page.contains("No destinations"));
+
+    let (url, deliveries) = receiver(0);
+    let form = format!(
+        "url={}&connection=&job_failed=on&secret=",
+        url.replace(':', "%3A").replace('/', "%2F")
+    );
+    let (s, page) = browser("post", "/alerts", Some(&form));
+    assert_eq!(s, 200, "{page}");
+    let secret = page
+        .split("value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|v| v.starts_with("whsec_"))
+        .unwrap_or_else(|| panic!("secret shown once: {page}"))
+        .to_string();
+    assert!(page.contains(&url) && page.contains("Job failed for good"));
+    let (_, again) = browser("get", "/alerts", None);
+    assert!(!again.contains(&secret), "shown only once");
+
+    let (s, _) = browser("post", "/alerts/1/test", Some(""));
+    assert_eq!(s, 303);
+    let r = deliveries
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the test alert is delivered");
+    assert_signed(&r, &secret);
+
+    // A reader sees destinations and alerts but no forms to change them.
+    let reader_cookie = sign_in(&server, &reader);
+    let (s, page) = call(&server, "get", "/alerts", &[("Cookie", &reader_cookie)], None);
+    assert_eq!(s, 200);
+    assert!(page.contains(&url) && !page.contains("Add a webhook") && !page.contains("/alerts/1/delete"));
+
+    let (s, _) = browser("post", "/alerts/1/delete", Some(""));
+    assert_eq!(s, 303);
+    let (_, page) = browser("get", "/alerts", None);
+    assert!(page.contains("No destinations") && page.contains(&r.event), "{page}");
 }
