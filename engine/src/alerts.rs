@@ -123,8 +123,8 @@ pub async fn run(store: Store, key_path: PathBuf, silence: Duration, every: Dura
     loop {
         tick.tick().await;
         let (store, key, agent) = (store.clone(), key.clone(), agent.clone());
-        let done = tokio::task::spawn_blocking(move || check_once(&store, &key, &agent, silence))
-            .await;
+        let done =
+            tokio::task::spawn_blocking(move || check_once(&store, &key, &agent, silence)).await;
         if let Ok(Err(e)) = done {
             tracing::error!(error = %e, "alert check failed; trying again next tick");
         }
@@ -172,7 +172,10 @@ fn post(agent: &ureq::Agent, due: &DueDelivery) -> Attempt {
         .header("Content-Type", "application/json")
         .header("User-Agent", concat!("qbridge/", env!("CARGO_PKG_VERSION")))
         .header("X-Qbridge-Event", &due.event_id)
-        .header("X-Qbridge-Signature", &signature(&due.secret.0, t, &due.body))
+        .header(
+            "X-Qbridge-Signature",
+            &signature(&due.secret.0, t, &due.body),
+        )
         .send(due.body.as_bytes());
     let mut resp = match sent {
         Ok(r) => r,

@@ -104,7 +104,10 @@ fn assert_signed(r: &Received, secret: &str) {
         "signature of {}",
         r.body
     );
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     assert!(now.abs_diff(t.parse().unwrap()) < 300, "timestamp {t}");
 }
 
@@ -131,7 +134,9 @@ fn a_silent_web_connector_and_a_failed_job_reach_a_signed_webhook_and_a_500_is_r
     );
     let (url, deliveries) = receiver(1);
     let created = add_webhook(&server, admin, &format!(r#"{{"url":"{url}"}}"#));
-    let secret = created["secret"].as_str().expect("generated secret shown once");
+    let secret = created["secret"]
+        .as_str()
+        .expect("generated secret shown once");
     assert!(secret.starts_with("whsec_"));
 
     // The clerk QuickBooks logs in as may only view customers: the customer fails for good.
@@ -170,13 +175,20 @@ fn a_silent_web_connector_and_a_failed_job_reach_a_signed_webhook_and_a_500_is_r
         let left = deadline.saturating_duration_since(Instant::now());
         match deliveries.recv_timeout(left) {
             Ok(r) => got.push(r),
-            Err(_) => panic!("alerts not delivered in time; got {got:#?}\n{}", server.log_text()),
+            Err(_) => panic!(
+                "alerts not delivered in time; got {got:#?}\n{}",
+                server.log_text()
+            ),
         }
     }
     for r in &got {
         assert_signed(r, secret);
         let body = json(&r.body);
-        assert_eq!(body["id"], r.event.as_str(), "header and body name one event");
+        assert_eq!(
+            body["id"],
+            r.event.as_str(),
+            "header and body name one event"
+        );
         assert_eq!(body["connection"]["name"], "acme");
     }
     // The first delivery was answered 500 and came again, same event id and body.
@@ -199,8 +211,16 @@ fn a_silent_web_connector_and_a_failed_job_reach_a_signed_webhook_and_a_500_is_r
             .contains("Customers & Receivables"),
         "{body}"
     );
-    let silent = got.iter().find(|r| r.body.contains("connection.silent")).unwrap();
-    assert!(json(&silent.body)["data"]["silent_for_ms"].as_i64().unwrap() >= 3000);
+    let silent = got
+        .iter()
+        .find(|r| r.body.contains("connection.silent"))
+        .unwrap();
+    assert!(
+        json(&silent.body)["data"]["silent_for_ms"]
+            .as_i64()
+            .unwrap()
+            >= 3000
+    );
     // Once per silence: the loop keeps looking every second, no second silence alert.
     std::thread::sleep(Duration::from_secs(3));
     let late: Vec<Received> = deliveries.try_iter().collect();
@@ -233,8 +253,7 @@ fn a_silent_web_connector_and_a_failed_job_reach_a_signed_webhook_and_a_500_is_r
 }
 
 #[test]
-fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_their_secret_again()
-{
+fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_their_secret_again() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_with_env(
         tmp.path(),
@@ -244,7 +263,13 @@ fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_the
     );
     let admin = bootstrap_token(&server);
     let reader = new_token(&server, &admin, "read");
-    let (s, _) = api(&server, &admin, "post", "/api/v1/connections", Some(r#"{"name":"firm-a"}"#));
+    let (s, _) = api(
+        &server,
+        &admin,
+        "post",
+        "/api/v1/connections",
+        Some(r#"{"name":"firm-a"}"#),
+    );
     assert_eq!(s, 201);
     let (s, body) = api(
         &server,
@@ -260,10 +285,22 @@ fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_the
         (r#"{"url":"http://hooks.example.com/x"}"#, "https"),
         (r#"{"url":"ftp://127.0.0.1/x"}"#, "https"),
         (r#"{"url":"https://u:p@hooks.example.com/"}"#, "credentials"),
-        (r#"{"url":"https://hooks.example.com/","kinds":["job.exploded"]}"#, "unknown alert kind"),
-        (r#"{"url":"https://hooks.example.com/","secret":"short"}"#, "16 to 256"),
+        (
+            r#"{"url":"https://hooks.example.com/","kinds":["job.exploded"]}"#,
+            "unknown alert kind",
+        ),
+        (
+            r#"{"url":"https://hooks.example.com/","secret":"short"}"#,
+            "16 to 256",
+        ),
     ] {
-        let (s, resp) = api(&server, &admin, "post", "/api/v1/alerts/webhooks", Some(bad));
+        let (s, resp) = api(
+            &server,
+            &admin,
+            "post",
+            "/api/v1/alerts/webhooks",
+            Some(bad),
+        );
         assert_eq!(s, 400, "{bad}: {resp}");
         assert!(resp.contains(why), "{bad}: {resp}");
     }
@@ -273,7 +310,10 @@ fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_the
         assert_eq!(s, 403);
     }
     let (s, _) = api(&server, &fenced, "get", "/api/v1/alerts/webhooks", None);
-    assert_eq!(s, 403, "a tenant's token does not see instance-wide destinations");
+    assert_eq!(
+        s, 403,
+        "a tenant's token does not see instance-wide destinations"
+    );
     let (s, _) = api(&server, &fenced, "get", "/api/v1/alerts/events", None);
     assert_eq!(s, 403);
 
@@ -284,7 +324,10 @@ fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_the
         &admin,
         &format!(r#"{{"url":"{url}","kinds":["job.failed"],"secret":"{chosen}"}}"#),
     );
-    assert!(created.get("secret").is_none(), "a chosen secret is not echoed");
+    assert!(
+        created.get("secret").is_none(),
+        "a chosen secret is not echoed"
+    );
     let id = created["id"].as_i64().unwrap();
     let (s, list) = api(&server, &reader, "get", "/api/v1/alerts/webhooks", None);
     assert_eq!(s, 200);
@@ -313,7 +356,11 @@ fn webhooks_are_admin_only_https_or_loopback_tested_on_demand_and_never_show_the
     let (_, list) = api(&server, &admin, "get", "/api/v1/alerts/webhooks", None);
     assert_eq!(json(&list), serde_json::json!([]));
     let (_, audit) = api(&server, &admin, "get", "/api/v1/audit?limit=1000", None);
-    for action in ["alert.webhook_add", "alert.webhook_test", "alert.webhook_delete"] {
+    for action in [
+        "alert.webhook_add",
+        "alert.webhook_test",
+        "alert.webhook_delete",
+    ] {
         assert!(audit.contains(action), "{action} audited");
     }
     assert!(!audit.contains(chosen), "the secret is never audited");
@@ -337,7 +384,10 @@ fn the_alerts_page_adds_tests_and_deletes_a_webhook_showing_its_secret_once() {
     };
     let (s, page) = browser("get", "/alerts", None);
     assert_eq!(s, 200, "{page}");
-    assert!(page.contains("href=\"/alerts\" aria-current=\"page\""), "in the nav");
+    assert!(
+        page.contains("href=\"/alerts\" aria-current=\"page\""),
+        "in the nav"
+    );
     assert!(page.contains("Add a webhook") && page.contains("No destinations"));
 
     let (url, deliveries) = receiver(0);
@@ -367,12 +417,25 @@ fn the_alerts_page_adds_tests_and_deletes_a_webhook_showing_its_secret_once() {
 
     // A reader sees destinations and alerts but no forms to change them.
     let reader_cookie = sign_in(&server, &reader);
-    let (s, page) = call(&server, "get", "/alerts", &[("Cookie", &reader_cookie)], None);
+    let (s, page) = call(
+        &server,
+        "get",
+        "/alerts",
+        &[("Cookie", &reader_cookie)],
+        None,
+    );
     assert_eq!(s, 200);
-    assert!(page.contains(&url) && !page.contains("Add a webhook") && !page.contains("/alerts/1/delete"));
+    assert!(
+        page.contains(&url)
+            && !page.contains("Add a webhook")
+            && !page.contains("/alerts/1/delete")
+    );
 
     let (s, _) = browser("post", "/alerts/1/delete", Some(""));
     assert_eq!(s, 303);
     let (_, page) = browser("get", "/alerts", None);
-    assert!(page.contains("No destinations") && page.contains(&r.event), "{page}");
+    assert!(
+        page.contains("No destinations") && page.contains(&r.event),
+        "{page}"
+    );
 }

@@ -118,7 +118,11 @@ pub(crate) async fn create_webhook(
 }
 
 /// Deletes a webhook destination (admin); audited.
-pub(crate) async fn delete_webhook(state: &AppState, actor: &Actor, id: i64) -> Result<(), ApiError> {
+pub(crate) async fn delete_webhook(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<(), ApiError> {
     actor.require(Scope::Admin)?;
     let audit = actor.audit(
         "alert.webhook_delete",

@@ -5,8 +5,8 @@
 //! session cookie), its scope, expiry and revocation on every request and audits every request
 //! made under a support grant.
 
-pub mod anchoring;
 pub(crate) mod alerts_api;
+pub mod anchoring;
 pub(crate) mod api;
 mod audit_api;
 pub mod auth;

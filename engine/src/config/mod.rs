@@ -128,13 +128,13 @@ impl Default for Config {
     fn default() -> Self {
         let mut config = Config::blank();
         for setting in SETTINGS {
-            if let settings::DefaultValue::Value(value) = setting.default {
-                if let Err(expected) = setting.set(&mut config, value) {
-                    panic!(
-                        "the declared default of `{}` is refused: expected {expected}",
-                        setting.key
-                    );
-                }
+            if let settings::DefaultValue::Value(value) = setting.default
+                && let Err(expected) = setting.set(&mut config, value)
+            {
+                panic!(
+                    "the declared default of `{}` is refused: expected {expected}",
+                    setting.key
+                );
             }
         }
         config

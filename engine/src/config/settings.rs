@@ -24,7 +24,7 @@ impl Accepts {
     /// The `expected …` part of a refusal.
     pub(super) fn expected(&self) -> String {
         match self {
-            Accepts::Whole { min, max, unit } if unit.is_empty() => {
+            Accepts::Whole { min, max, unit: "" } => {
                 format!("a whole number from {min} to {max}")
             }
             Accepts::Whole { min, max, unit } => {

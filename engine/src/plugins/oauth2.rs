@@ -73,13 +73,15 @@ struct Cached {
 }
 
 type Slot = Arc<Mutex<Option<Cached>>>;
+/// Plugin, secret name and connection (`None`: the plugin-wide secret).
+type SlotKey = (String, String, Option<i64>);
 
 /// Access tokens per (plugin, secret name).
 #[derive(Default)]
 pub(crate) struct TokenCache {
     /// Per plugin, secret name and connection (`None`: the plugin-wide secret): each firm's
     /// own source account gets its own token.
-    slots: Mutex<HashMap<(String, String, Option<i64>), Slot>>,
+    slots: Mutex<HashMap<SlotKey, Slot>>,
 }
 
 impl TokenCache {

@@ -267,13 +267,7 @@ fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
 
 /// The body every attempt of an event sends: built from stored columns only, so a retry sends
 /// the same bytes.
-fn body(
-    row: i64,
-    kind: &str,
-    connection: Option<(i64, String)>,
-    at: i64,
-    data: &str,
-) -> String {
+fn body(row: i64, kind: &str, connection: Option<(i64, String)>, at: i64, data: &str) -> String {
     let data: serde_json::Value = serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
     serde_json::json!({
         "id": event_id(row),
@@ -598,8 +592,7 @@ impl Store {
                             kind: AlertKind::parse(&kind).unwrap_or(AlertKind::Test),
                             connection_id: r.get(2)?,
                             at: r.get(3)?,
-                            data: serde_json::from_str(&data)
-                                .unwrap_or(serde_json::Value::Null),
+                            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
                             deliveries: Vec::new(),
                         },
                     ))
@@ -641,9 +634,7 @@ fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
         return Ok(());
     }
     let webhooks: Vec<Webhook> = tx
-        .prepare(
-            "SELECT id, url, connection_id, kinds, created_at, created_by FROM alert_webhook",
-        )?
+        .prepare("SELECT id, url, connection_id, kinds, created_at, created_by FROM alert_webhook")?
         .query_map([], webhook_from_row)?
         .collect::<Result<_, _>>()?;
     for (row, kind, connection) in events {

@@ -236,7 +236,11 @@ impl Store {
                     tx,
                     AlertKind::PluginCallGivenUp,
                     Some(connection_id),
-                    &format!("plugin_call.given_up:{job_id}:{}:{}", call.as_str(), now_ms()),
+                    &format!(
+                        "plugin_call.given_up:{job_id}:{}:{}",
+                        call.as_str(),
+                        now_ms()
+                    ),
                     serde_json::json!({
                         "job_id": job_id, "call": call.as_str(), "plugin": plugin, "key": key,
                         "attempts": attempts, "error": error,

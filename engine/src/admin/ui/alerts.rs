@@ -39,7 +39,12 @@ fn label(kind: AlertKind) -> &'static str {
     }
 }
 
-async fn page(s: &Signed, state: &AppState, shown: Option<String>, notice: Option<&str>) -> PageResult {
+async fn page(
+    s: &Signed,
+    state: &AppState,
+    shown: Option<String>,
+    notice: Option<&str>,
+) -> PageResult {
     let hooks = alerts_api::webhooks(state, &s.actor)
         .await
         .map_err(|e| s.failed("/alerts", e))?;
@@ -109,12 +114,18 @@ async fn page(s: &Signed, state: &AppState, shown: Option<String>, notice: Optio
                     post_form(
                         &format!("/alerts/{}/test", h.id),
                         "inline",
-                        &format!("<button type=\"submit\" aria-label=\"Send a test alert to webhook {}\">Test</button>", h.id)
+                        &format!(
+                            "<button type=\"submit\" aria-label=\"Send a test alert to webhook {}\">Test</button>",
+                            h.id
+                        )
                     ),
                     post_form(
                         &format!("/alerts/{}/delete", h.id),
                         "inline",
-                        &format!("<button type=\"submit\" class=\"danger\" aria-label=\"Delete webhook {}\">Delete</button>", h.id)
+                        &format!(
+                            "<button type=\"submit\" class=\"danger\" aria-label=\"Delete webhook {}\">Delete</button>",
+                            h.id
+                        )
                     )
                 )
             } else {

@@ -35,7 +35,11 @@ fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
     let id = s
         .add_webhook(
             &key,
-            &hook("https://hooks.example.com/a", None, &AlertKind::SUBSCRIBABLE),
+            &hook(
+                "https://hooks.example.com/a",
+                None,
+                &AlertKind::SUBSCRIBABLE,
+            ),
             "whsec_very-secret-value",
             &admin(),
         )
@@ -100,7 +104,10 @@ fn events_reach_only_the_webhooks_that_want_them_and_a_dedup_key_alerts_once() {
         .map(|d| {
             let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
             assert_eq!(body["id"], d.event_id.as_str());
-            (body["data"]["n"].as_str().unwrap().to_string(), d.webhook_id)
+            (
+                body["data"]["n"].as_str().unwrap().to_string(),
+                d.webhook_id,
+            )
         })
         .collect();
     got.sort();
