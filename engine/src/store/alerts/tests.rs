@@ -208,3 +208,65 @@ fn a_test_alert_goes_to_its_webhook_only() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+#[test]
+fn a_connection_error_alerts_with_its_record_and_a_repeat_within_the_hour_does_not() {
+    let (_dir, s, _key) = setup();
+    let a = s.add_connection("alpha", "{a}", "", "test").unwrap().id;
+    s.record_connection_error(a, "QuickBooks is not running")
+        .unwrap();
+    s.record_connection_error(a, "QuickBooks is not running")
+        .unwrap();
+    s.record_connection_error(a, "the company file is open in single-user mode")
+        .unwrap();
+    let errors: Vec<String> = s
+        .alert_events(Some(a), 10)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == AlertKind::ConnectionError)
+        .map(|e| e.data["error"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "the company file is open in single-user mode",
+            "QuickBooks is not running"
+        ]
+    );
+}
+
+#[test]
+fn a_staged_plugin_version_alerts_once_and_an_active_one_does_not() {
+    let (_dir, s, _key) = setup();
+    let manifest = qbridge_sdk::Manifest::new("ramp", "1.0.0", "Ramp");
+    let install = |status, version: &str, sha: &str| {
+        let manifest = qbridge_sdk::Manifest {
+            version: version.into(),
+            ..manifest.clone()
+        };
+        s.plugin_add_version(
+            &super::super::NewPluginVersion {
+                manifest: &manifest,
+                sha256: sha,
+                wasm: b"\0asm",
+                installed_by: "cli:test",
+                status,
+            },
+            &admin(),
+        )
+        .unwrap();
+    };
+    install(super::super::PluginStatus::Active, "1.0.0", "aa");
+    install(super::super::PluginStatus::Staged, "1.1.0", "bb");
+    install(super::super::PluginStatus::Staged, "1.1.0", "bb");
+    let events = s.alert_events(None, 10).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, AlertKind::PluginStaged);
+    assert_eq!(
+        (
+            events[0].data["plugin"].as_str(),
+            events[0].data["version"].as_str()
+        ),
+        (Some("ramp"), Some("1.1.0"))
+    );
+}
