@@ -161,14 +161,15 @@ fn check_once(
     Ok(())
 }
 
-/// One attempt. The URL is logged and stored, never the secret or the signature.
+/// One attempt. Only the shown part of the URL is stored and logged, never its path, the
+/// secret or the signature.
 fn post(agent: &ureq::Agent, due: &DueDelivery) -> Attempt {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let sent = agent
-        .post(&due.url)
+        .post(&due.url.0)
         .header("Content-Type", "application/json")
         .header("User-Agent", concat!("qbridge/", env!("CARGO_PKG_VERSION")))
         .header("X-Qbridge-Event", &due.event_id)
@@ -179,7 +180,11 @@ fn post(agent: &ureq::Agent, due: &DueDelivery) -> Attempt {
         .send(due.body.as_bytes());
     let mut resp = match sent {
         Ok(r) => r,
-        Err(e) => return Attempt::Failed(None, format!("no answer from {}: {e}", due.url)),
+        // ureq's error may quote the URL: name the host only, the path may hold a token.
+        Err(e) => {
+            let why = e.to_string().replace(due.url.0.as_str(), &due.url_shown);
+            return Attempt::Failed(None, format!("no answer from {}: {why}", due.url_shown));
+        }
     };
     let status = resp.status().as_u16();
     if resp.status().is_success() {

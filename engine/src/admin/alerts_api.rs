@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::api::{MAX_PAGE, blocking};
 use super::auth::{Actor, ApiError};
 use crate::alerts::{check_url, signing_secret};
+use crate::logging::Redacted;
 use crate::state::AppState;
 use crate::store::alerts::{AlertEvent, AlertKind, NewWebhook, Webhook};
 use crate::store::secrets::SecretKey;
@@ -93,7 +94,7 @@ pub(crate) async fn create_webhook(
     };
     let (secret, generated) = signing_secret(req.secret).map_err(|e| bad(e.to_string()))?;
     let new = NewWebhook {
-        url,
+        url: Redacted(url),
         connection_id: req.connection_id,
         kinds,
     };

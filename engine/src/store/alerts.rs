@@ -9,8 +9,9 @@
 //! after [`MAX_ATTEMPTS`] attempts with back-off; every attempt is an audit row committed with
 //! the delivery's new state.
 //!
-//! A webhook's signing secret is sealed with the secrets key (as source secrets are), bound to
-//! the webhook's URL, and never returned after it was created.
+//! A webhook's signing secret is sealed with the secrets key (as source secrets are), together
+//! with the URL's path and query — chat webhooks (Slack, Teams) carry their token there — and
+//! neither is returned after creation: lists, logs and the audit log show scheme and host only.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -114,13 +115,13 @@ impl DeliveryState {
     }
 }
 
-/// A webhook destination as listed: never its secret.
+/// A webhook destination as listed: never its secret nor its URL's path.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Webhook {
     /// Row id.
     pub id: i64,
-    /// Where alerts are POSTed.
-    pub url: String,
+    /// Scheme, host and port of its URL, `/…` when it has a path or query (sealed).
+    pub url_shown: String,
     /// Only this connection's alerts; `None`: every alert.
     pub connection_id: Option<i64>,
     /// The kinds it receives.
@@ -135,7 +136,7 @@ pub struct Webhook {
 #[derive(Debug, Clone)]
 pub struct NewWebhook {
     /// Where alerts are POSTed.
-    pub url: String,
+    pub url: crate::logging::Redacted<String>,
     /// Only this connection's alerts.
     pub connection_id: Option<i64>,
     /// The kinds it receives (at least one).
@@ -181,8 +182,10 @@ pub struct DueDelivery {
     pub event_row: i64,
     /// The destination.
     pub webhook_id: i64,
-    /// Its URL.
-    pub url: String,
+    /// Its full URL (a secret: it may carry a token).
+    pub url: crate::logging::Redacted<String>,
+    /// What may be shown of it.
+    pub url_shown: String,
     /// The signing secret, opened with the secrets key.
     pub secret: crate::logging::Redacted<String>,
     /// Attempts made before this one.
@@ -213,10 +216,22 @@ pub fn retry_delay_ms(attempts: i64) -> i64 {
     FIRST_RETRY_MS.saturating_mul(1 << shift).min(MAX_RETRY_MS)
 }
 
-/// Associated data of a webhook secret: a sealed secret copied to another URL's row fails to
+/// Associated data of a webhook's sealed part: one copied onto another host's row fails to
 /// open instead of signing for a destination it was not made for.
-fn aad(url: &str) -> Vec<u8> {
-    format!("alert-webhook\0{url}").into_bytes()
+fn aad(url_shown: &str) -> Vec<u8> {
+    format!("alert-webhook\0{url_shown}").into_bytes()
+}
+
+/// What may be shown of `url`: scheme and authority, and `/…` when a path or query follows.
+pub fn url_shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let tail = if rest[end..].is_empty() || &rest[end..] == "/" {
+        "/"
+    } else {
+        "/…"
+    };
+    format!("{scheme}://{}{tail}", &rest[..end])
 }
 
 /// Records an alert event inside the caller's transaction, once per `dedup_key`. Returns
@@ -257,7 +272,7 @@ fn kinds_of(text: &str) -> Vec<AlertKind> {
 fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
         id: r.get(0)?,
-        url: r.get(1)?,
+        url_shown: r.get(1)?,
         connection_id: r.get(2)?,
         kinds: kinds_of(&r.get::<_, String>(3)?),
         created_at: r.get(4)?,
@@ -289,7 +304,7 @@ impl Store {
         secret: &str,
         audit: &AuditEntry,
     ) -> Result<i64, SecretError> {
-        if new.url.chars().count() > MAX_URL_CHARS {
+        if new.url.0.chars().count() > MAX_URL_CHARS {
             return Err(SecretError::Invalid(format!(
                 "the webhook URL is longer than {MAX_URL_CHARS} characters"
             )));
@@ -299,7 +314,10 @@ impl Store {
                 "choose at least one kind of alert".into(),
             ));
         }
-        let (nonce, sealed) = key.seal(&aad(&new.url), secret.as_bytes())?;
+        let shown = url_shown(&new.url.0);
+        // The secret never holds a newline (printable ASCII), so it ends the first line.
+        let plain = format!("{secret}\n{}", new.url.0);
+        let (nonce, sealed) = key.seal(&aad(&shown), plain.as_bytes())?;
         Ok(self.write(|tx| {
             if let Some(c) = new.connection_id {
                 let known: Option<i64> = tx
@@ -314,10 +332,10 @@ impl Store {
                 }
             }
             tx.execute(
-                "INSERT INTO alert_webhook(url, connection_id, kinds, nonce, ciphertext, created_at, created_by)
+                "INSERT INTO alert_webhook(url_shown, connection_id, kinds, nonce, ciphertext, created_at, created_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
-                    new.url,
+                    shown,
                     new.connection_id,
                     kinds_text(&new.kinds),
                     nonce,
@@ -332,7 +350,7 @@ impl Store {
                 &AuditEntry {
                     target: format!("webhook:{id}"),
                     detail: serde_json::json!({
-                        "url": new.url,
+                        "url": shown,
                         "connection_id": new.connection_id,
                         "kinds": kinds_text(&new.kinds),
                     }),
@@ -347,7 +365,7 @@ impl Store {
     pub fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, url, connection_id, kinds, created_at, created_by FROM alert_webhook ORDER BY id",
+                "SELECT id, url_shown, connection_id, kinds, created_at, created_by FROM alert_webhook ORDER BY id",
             )?;
             let rows = stmt
                 .query_map([], webhook_from_row)?
@@ -445,7 +463,7 @@ impl Store {
         self.write(|tx| {
             fan_out(tx, now)?;
             let mut stmt = tx.prepare(
-                "SELECT d.event_id, d.webhook_id, w.url, w.nonce, w.ciphertext, d.attempts,
+                "SELECT d.event_id, d.webhook_id, w.url_shown, w.nonce, w.ciphertext, d.attempts,
                         e.kind, e.connection_id, c.name, e.created_at, e.data
                  FROM alert_delivery d
                  JOIN alert_webhook w ON w.id = d.webhook_id
@@ -485,11 +503,15 @@ impl Store {
                 })?
                 .collect::<Result<_, _>>()?;
             let mut due = Vec::new();
-            for (row, webhook, url, nonce, sealed, attempts, kind, conn, name, at, data) in rows {
+            for (row, webhook, shown, nonce, sealed, attempts, kind, conn, name, at, data) in rows {
                 let opened = key
-                    .unseal(&aad(&url), &nonce, &sealed)
-                    .and_then(|b| String::from_utf8(b).ok());
-                let Some(secret) = opened else {
+                    .unseal(&aad(&shown), &nonce, &sealed)
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|plain| {
+                        let (secret, url) = plain.split_once('\n')?;
+                        Some((secret.to_string(), url.to_string()))
+                    });
+                let Some((secret, url)) = opened else {
                     tx.execute(
                         "UPDATE alert_delivery SET state = 'failed', last_error = ?3
                          WHERE event_id = ?1 AND webhook_id = ?2",
@@ -504,7 +526,8 @@ impl Store {
                 due.push(DueDelivery {
                     event_row: row,
                     webhook_id: webhook,
-                    url,
+                    url: crate::logging::Redacted(url),
+                    url_shown: shown,
                     secret: crate::logging::Redacted(secret),
                     attempts,
                     body: body(row, &kind, conn.zip(name), at, &data),
@@ -634,7 +657,9 @@ fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
         return Ok(());
     }
     let webhooks: Vec<Webhook> = tx
-        .prepare("SELECT id, url, connection_id, kinds, created_at, created_by FROM alert_webhook")?
+        .prepare(
+            "SELECT id, url_shown, connection_id, kinds, created_at, created_by FROM alert_webhook",
+        )?
         .query_map([], webhook_from_row)?
         .collect::<Result<_, _>>()?;
     for (row, kind, connection) in events {

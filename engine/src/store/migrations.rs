@@ -417,14 +417,14 @@ const MIGRATIONS: &[&str] = &[
     END;
     CREATE INDEX qbwc_session_recent ON qbwc_session(connection_id, last_seen_at);
     "#,
-    // 17: alerts (issue 19): webhook destinations (the signing secret sealed with the secrets
-    // key), an outbox of alert events written with the change that causes them (`dedup_key`
+    // 17: alerts (issue 19): webhook destinations (the signing secret and the URL's path sealed
+    // with the secrets key), an outbox of alert events written with the change that causes them (`dedup_key`
     // makes "once per silence" a unique index, not a scan), and one delivery per event and
     // destination with its attempts and back-off.
     r#"
     CREATE TABLE alert_webhook(
         id INTEGER PRIMARY KEY,
-        url TEXT NOT NULL,
+        url_shown TEXT NOT NULL,
         connection_id INTEGER REFERENCES qbwc_connection(id) ON DELETE CASCADE,
         kinds TEXT NOT NULL,
         nonce BLOB NOT NULL,

@@ -135,7 +135,7 @@ async fn page(
                 c,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} by {}</td><td>{actions}</td></tr>",
                 h.id,
-                esc(&h.url),
+                esc(&h.url_shown),
                 name_of(h.connection_id),
                 esc(&kinds.join(", ")),
                 time(h.created_at),

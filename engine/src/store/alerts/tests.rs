@@ -18,7 +18,7 @@ fn admin() -> AuditEntry {
 
 fn hook(url: &str, connection_id: Option<i64>, kinds: &[AlertKind]) -> NewWebhook {
     NewWebhook {
-        url: url.into(),
+        url: crate::logging::Redacted(url.into()),
         connection_id,
         kinds: kinds.to_vec(),
     }
@@ -36,7 +36,7 @@ fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
         .add_webhook(
             &key,
             &hook(
-                "https://hooks.example.com/a",
+                "https://hooks.example.com/services/T0/very-secret-path",
                 None,
                 &AlertKind::SUBSCRIBABLE,
             ),
@@ -47,19 +47,27 @@ fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
     let raw = std::fs::read(s.path()).unwrap();
     let wal = std::fs::read(s.path().with_extension("db-wal")).unwrap_or_default();
     for bytes in [raw, wal] {
-        assert!(
-            !bytes
-                .windows(b"very-secret-value".len())
-                .any(|w| w == b"very-secret-value"),
-            "the secret is not stored in clear"
-        );
+        for secret in [&b"very-secret-value"[..], b"very-secret-path"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "the secret and the URL's path are not stored in clear"
+            );
+        }
     }
-    assert_eq!(s.webhooks().unwrap()[0].id, id);
+    let listed = &s.webhooks().unwrap()[0];
+    assert_eq!(
+        (listed.id, listed.url_shown.as_str()),
+        (id, "https://hooks.example.com/…")
+    );
 
     record(&s, AlertKind::PluginStaged, None, "p1");
     let due = s.due_deliveries(&key, 10).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].secret.0, "whsec_very-secret-value");
+    assert_eq!(
+        due[0].url.0,
+        "https://hooks.example.com/services/T0/very-secret-path"
+    );
 
     // Another key file cannot open it: the delivery fails with what to do, not silently.
     let other = SecretKey::open(&dir.path().join("other.key")).unwrap();
@@ -269,4 +277,22 @@ fn a_staged_plugin_version_alerts_once_and_an_active_one_does_not() {
         ),
         (Some("ramp"), Some("1.1.0"))
     );
+}
+
+#[test]
+fn only_scheme_and_host_of_a_url_are_shown() {
+    for (url, shown) in [
+        (
+            "https://hooks.slack.com/services/T0/B0/XyZ",
+            "https://hooks.slack.com/…",
+        ),
+        (
+            "https://h.example.com:8443?token=x",
+            "https://h.example.com:8443/…",
+        ),
+        ("https://h.example.com/", "https://h.example.com/"),
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9000/"),
+    ] {
+        assert_eq!(url_shown(url), shown, "{url}");
+    }
 }
