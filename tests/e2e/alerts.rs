@@ -453,7 +453,9 @@ fn the_alerts_page_adds_tests_and_deletes_a_webhook_showing_its_secret_once() {
     assert_eq!(s, 303);
     let (_, page) = browser("get", "/alerts", None);
     assert!(
-        page.contains("No destinations") && page.contains(&r.event),
+        page.contains("No destinations")
+            && page.contains(&r.event)
+            && page.contains("requested by token:"),
         "{page}"
     );
 }

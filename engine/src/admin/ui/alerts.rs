@@ -14,7 +14,7 @@ use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::alerts_api::{self, WebhookRequest};
 use crate::admin::api::blocking;
 use crate::state::AppState;
-use crate::store::alerts::{AlertKind, DeliveryState};
+use crate::store::alerts::{AlertEvent, AlertKind, DeliveryState};
 use crate::store::tokens::Scope;
 
 /// Events shown on the page.
@@ -36,6 +36,36 @@ fn label(kind: AlertKind) -> &'static str {
         AlertKind::PluginCallGivenUp => "Deferred plugin call given up",
         AlertKind::PluginStaged => "Plugin waiting for approval",
         AlertKind::Test => "Test",
+    }
+}
+
+/// One line on what an event is about, from its data (escaped; links to the job or plugin).
+fn details(e: &AlertEvent) -> String {
+    let text = |key: &str| esc(e.data[key].as_str().unwrap_or(""));
+    let job = e.data["job_id"].as_i64().unwrap_or(0);
+    match e.kind {
+        AlertKind::ConnectionSilent => format!(
+            "last contact {}",
+            time(e.data["last_contact_at"].as_i64().unwrap_or(0))
+        ),
+        AlertKind::JobFailed => format!(
+            "<a href=\"/jobs/{job}\">job {job}</a> ({} {}): {}",
+            text("request_type"),
+            text("key"),
+            text("advice")
+        ),
+        AlertKind::ConnectionError => text("error"),
+        AlertKind::PluginCallGivenUp => format!(
+            "{} for <a href=\"/jobs/{job}\">job {job}</a>: {}",
+            text("call"),
+            text("error")
+        ),
+        AlertKind::PluginStaged => format!(
+            "<a href=\"/plugins\">{} {}</a> waits for approval",
+            text("plugin"),
+            text("version")
+        ),
+        AlertKind::Test => format!("requested by {}", text("requested_by")),
     }
 }
 
@@ -148,7 +178,7 @@ async fn page(
     if events.is_empty() {
         c.push_str("<p>No alerts yet.</p>");
     } else {
-        c.push_str("<table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">When</th><th scope=\"col\">What</th><th scope=\"col\">Connection</th><th scope=\"col\">Deliveries</th></tr></thead><tbody>");
+        c.push_str("<table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">When</th><th scope=\"col\">What</th><th scope=\"col\">Details</th><th scope=\"col\">Connection</th><th scope=\"col\">Deliveries</th></tr></thead><tbody>");
         for e in &events {
             let deliveries: Vec<String> = e
                 .deliveries
@@ -178,10 +208,11 @@ async fn page(
             };
             let _ = write!(
                 c,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{deliveries}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{deliveries}</td></tr>",
                 esc(&e.id),
                 time(e.at),
                 label(e.kind),
+                details(e),
                 if e.connection_id.is_some() {
                     name_of(e.connection_id)
                 } else {
