@@ -144,8 +144,17 @@ fn check_once(
             "no Web Connector contact for longer than alerts.silence_secs"
         );
     }
+    // A receiver that just failed is not tried again this tick: its other alerts wait for the
+    // next one instead of each spending the timeout while other destinations wait.
+    let mut failing = std::collections::HashSet::new();
     for due in store.due_deliveries(key, PER_TICK)? {
+        if failing.contains(&due.webhook_id) {
+            continue;
+        }
         let outcome = post(agent, &due);
+        if matches!(outcome, Attempt::Failed(..)) {
+            failing.insert(due.webhook_id);
+        }
         match store.delivery_attempted(&due, &outcome)? {
             DeliveryState::Delivered => {
                 tracing::info!(event = %due.event_id, webhook = due.webhook_id, "alert delivered")
@@ -202,6 +211,67 @@ fn post(agent: &ureq::Agent, due: &DueDelivery) -> Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreOptions;
+    use crate::store::alerts::{AlertKind, NewWebhook};
+    use crate::store::audit::AuditEntry;
+
+    /// A receiver that answers every request 500 and counts them.
+    fn failing_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = std::io::Write::write_all(
+                    &mut stream,
+                    b"HTTP/1.1 500 X\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown",
+                );
+            }
+        });
+        (url, count)
+    }
+
+    #[test]
+    fn a_failing_receiver_is_tried_once_per_tick_not_once_per_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+        let key = SecretKey::open(&dir.path().join("secrets.key")).unwrap();
+        let (url, requests) = failing_receiver();
+        let admin = AuditEntry {
+            actor: "cli:test".into(),
+            action: "alert.webhook_add".into(),
+            ..Default::default()
+        };
+        let new = NewWebhook {
+            url: crate::logging::Redacted(url),
+            connection_id: None,
+            kinds: AlertKind::SUBSCRIBABLE.to_vec(),
+        };
+        let id = store
+            .add_webhook(&key, &new, "0123456789abcdef", &admin)
+            .unwrap();
+        for _ in 0..3 {
+            store.queue_test_alert(id, &admin).unwrap();
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        check_once(&store, &key, &agent, Duration::from_secs(3600)).unwrap();
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let attempts: Vec<i64> = store
+            .alert_events(None, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.deliveries[0].attempts)
+            .collect();
+        assert_eq!(attempts.iter().sum::<i64>(), 1, "{attempts:?}");
+    }
 
     #[test]
     fn only_https_or_loopback_http_urls_are_accepted() {
