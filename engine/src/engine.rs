@@ -3,10 +3,10 @@
 //! [`Engine::boot`] does what must happen before the first request — refuse a data dir
 //! others can read, verify the requests a previous run left unconfirmed, create the first
 //! admin token, open the plugins and the pipeline — and [`Engine::run`] serves with the
-//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring,
-//! alert delivery),
-//! stopping them and anchoring the audit log once more when the server stops. Keeping both
-//! in one place is what makes `qbridge demo` run the same engine as `qbridge serve`.
+//! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring, alert
+//! delivery), stopping them and anchoring the audit log once more when the server stops.
+//! Keeping both in one place is what makes `qbridge demo` run the same engine as `qbridge
+//! serve`.
 
 use std::future::Future;
 use std::sync::Arc;
