@@ -4,7 +4,7 @@
 //! others can read, verify the requests a previous run left unconfirmed, create the first
 //! admin token, open the plugins and the pipeline — and [`Engine::run`] serves with the
 //! background loops beside it (scheduled pulls, deferred plugin calls, audit anchoring,
-//! pruning past the retention age, `/metrics` on its own address when configured) and the
+//! alert delivery, pruning past the retention age, `/metrics` on its own address when configured) and the
 //! local admin credential published for commands beside it (`admin::local`), stopping them,
 //! withdrawing the credential and anchoring the audit log once more when the server stops.
 //! Keeping both in one place is what makes `qbridge demo` run the same engine as `qbridge serve`.
@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use anyhow::Context;
 
 use crate::admin::{anchoring, bootstrap, local, metrics_api};
+use crate::alerts;
 use crate::config::Config;
 use crate::pipeline::{Pipeline, deferred, pull};
 use crate::plugins::PluginManager;
@@ -100,6 +101,12 @@ impl Engine {
             tokio::spawn(retention::run(
                 state.store.clone(),
                 state.config.retention_completed_days,
+            )),
+            tokio::spawn(alerts::run(
+                state.store.clone(),
+                key_path.clone(),
+                state.config.alerts_silence,
+                state.config.alerts_check_every,
             )),
         ];
         if let Some(listener) = metrics_listener {

@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod alerts;
 pub mod bench;
 pub mod cli;
 pub mod config;

@@ -53,6 +53,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/ingest/{plugin}/batch"),
     ("get", "/api/v1/rejected"),
     ("post", "/api/v1/rejected/{id}/retry"),
+    ("get", "/api/v1/alerts/webhooks"),
+    ("post", "/api/v1/alerts/webhooks"),
+    ("delete", "/api/v1/alerts/webhooks/{id}"),
+    ("post", "/api/v1/alerts/webhooks/{id}/test"),
+    ("get", "/api/v1/alerts/events"),
 ];
 
 /// The web UI's pages (each answers 401 with the sign-in form when not signed in).
@@ -68,6 +73,7 @@ const PAGES: &[&str] = &[
     "/secrets",
     "/connections",
     "/plugins",
+    "/alerts",
 ];
 
 /// Seeds, before the server starts, one connection with a completed customer and a failed

@@ -206,6 +206,7 @@ fn api_body(method: &str, path: &str) -> Option<(&'static str, String)> {
         ("post", "/api/v1/ingest/{plugin}" | "/api/v1/ingest/{plugin}/batch") => {
             j(r#"{"id": 9, "name": "Customer firm-b", "email": "x@example.com"}"#)
         }
+        ("post", "/api/v1/alerts/webhooks") => j(r#"{"url":"https://evil.example/hook"}"#),
         ("get" | "delete", _) => None,
         _ => Some(("application/json", String::new())),
     }
@@ -216,6 +217,7 @@ fn ui_form(path: &str) -> String {
         "/support" => "to=evil&scope=operator&expires_in=1h&reason=r".into(),
         "/tokens" => "name=evil&scope=admin".into(),
         "/secrets" => "plugin=ramp&name=api_key&value=stolen".into(),
+        "/alerts" => "url=https%3A%2F%2Fevil.example%2Fhook&connection=&job_failed=on&secret=".into(),
         "/secrets/grant" => "plugin=ramp&name=g&token_url=https%3A%2F%2Fapi.ramp.com%2Ft&client_id=a&client_secret=b&scope=".into(),
         _ => String::new(),
     }

@@ -9,7 +9,7 @@ use crate::support::{Server, run, stderr};
 
 /// Signs in through the login form as a browser on our own page does; returns the
 /// `qbridge_session=…` pair of the cookie that was set.
-fn sign_in(server: &Server, token: &str) -> String {
+pub(crate) fn sign_in(server: &Server, token: &str) -> String {
     let req = ureq::http::Request::builder()
         .method("POST")
         .uri(format!("{}/login", server.base))

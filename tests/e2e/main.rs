@@ -10,6 +10,7 @@ mod admin_api;
 mod admin_fences;
 mod admin_plugins;
 mod admin_sessions;
+mod alerts;
 mod browser;
 mod bulk;
 mod crash;

@@ -60,6 +60,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(super::setup_api::routes())
         .merge(super::connections_api::routes())
         .merge(super::rejected_api::routes())
+        .merge(super::alerts_api::routes())
 }
 
 /// Runs store work off the async threads.

@@ -1,10 +1,11 @@
 //! Administration: the first admin token, API tokens, temporary support access, the audit trail, source secrets, the
-//! admin HTTP API and the web UI.
+//! admin HTTP API (alert destinations included) and the web UI.
 //!
 //! Every admin route goes through [`auth::Actor`], which checks the bearer token (or the UI's
 //! session cookie), its scope, expiry and revocation on every request and audits every request
 //! made under a support grant.
 
+pub(crate) mod alerts_api;
 pub mod anchoring;
 pub(crate) mod api;
 mod audit_api;

@@ -35,6 +35,10 @@ pub const UI_ROUTES: &[(&str, &str)] = &[
     ("post", "/plugins/{name}/versions/{version}/approve"),
     ("post", "/plugins/{name}/rollback"),
     ("post", "/plugins/{name}/remove"),
+    ("get", "/alerts"),
+    ("post", "/alerts"),
+    ("post", "/alerts/{id}/test"),
+    ("post", "/alerts/{id}/delete"),
 ];
 
 /// Routes served without a token: health, the sign-in form, sign-out (which only ends the

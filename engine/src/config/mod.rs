@@ -103,6 +103,11 @@ pub struct Config {
     pub firm_timezone: String,
     /// How often the scheduler looks for due pulls.
     pub schedule_check_every: Duration,
+    /// A connection without Web Connector contact for this long raises a `connection.silent`
+    /// alert (once per silence).
+    pub alerts_silence: Duration,
+    /// How often the alert loop looks for silent connections and due deliveries.
+    pub alerts_check_every: Duration,
     /// Largest linear memory one plugin instance may use, in MiB.
     pub plugin_memory_limit_mb: u64,
     /// Longest one plugin call may run.
@@ -181,6 +186,8 @@ impl Config {
             names: Default::default(),
             firm_timezone: String::new(),
             schedule_check_every: Duration::ZERO,
+            alerts_silence: Duration::ZERO,
+            alerts_check_every: Duration::ZERO,
             plugin_memory_limit_mb: 0,
             plugin_call_timeout: Duration::ZERO,
             plugin_trusted_keys: Vec::new(),

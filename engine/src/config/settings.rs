@@ -637,6 +637,30 @@ pub(super) const SETTINGS: &[Setting] = &[
         apply: Apply::Whole(|c, n| c.schedule_check_every = Duration::from_secs(n)),
     },
     Setting {
+        key: "alerts.silence_secs",
+        flag: None,
+        default: DefaultValue::Value("21600"),
+        accepts: Accepts::Whole {
+            min: 1,
+            max: 30 * 86_400,
+            unit: SECS,
+        },
+        help: "a connection whose Web Connector has not called for this long raises one `connection.silent` alert per silence",
+        apply: Apply::Whole(|c, n| c.alerts_silence = Duration::from_secs(n)),
+    },
+    Setting {
+        key: "alerts.check_secs",
+        flag: None,
+        default: DefaultValue::Value("15"),
+        accepts: Accepts::Whole {
+            min: 1,
+            max: 3600,
+            unit: SECS,
+        },
+        help: "how often silences are checked and due alert deliveries are sent",
+        apply: Apply::Whole(|c, n| c.alerts_check_every = Duration::from_secs(n)),
+    },
+    Setting {
         key: "firm.timezone",
         flag: None,
         default: DefaultValue::Value("UTC"),

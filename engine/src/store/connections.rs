@@ -14,7 +14,9 @@
 //! client cannot grow the database or the admin pages with one call.
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
+use sha2::Digest;
 
+use super::alerts::{self, AlertKind};
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::{Store, StoreError};
 
@@ -654,10 +656,25 @@ impl Store {
         text: &str,
     ) -> Result<(), StoreError> {
         let text = capped(text, 2 * MAX_STORED);
+        let now = now_ms();
         self.write(|tx| {
             tx.execute(
                 "UPDATE qbwc_connection SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
-                params![connection_id, text, now_ms()],
+                params![connection_id, text, now],
+            )?;
+            // A Web Connector retrying after an error repeats it every few minutes: the same
+            // text alerts at most once an hour per connection.
+            let digest = super::audit::hex(&sha2::Sha256::digest(text.as_bytes()));
+            alerts::record_in(
+                tx,
+                AlertKind::ConnectionError,
+                Some(connection_id),
+                &format!(
+                    "connection.error:{connection_id}:{}:{}",
+                    now / 3_600_000,
+                    &digest[..16]
+                ),
+                serde_json::json!({"error": text}),
             )?;
             Ok(())
         })

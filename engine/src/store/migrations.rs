@@ -441,6 +441,43 @@ const MIGRATIONS: &[&str] = &[
         source TEXT NOT NULL
     ) STRICT;
     "#,
+    // 19: alerts (issue 19): webhook destinations (the signing secret and the URL's path sealed
+    // with the secrets key), an outbox of alert events written with the change that causes them (`dedup_key`
+    // makes "once per silence" a unique index, not a scan), and one delivery per event and
+    // destination with its attempts and back-off.
+    r#"
+    CREATE TABLE alert_webhook(
+        id INTEGER PRIMARY KEY,
+        url_shown TEXT NOT NULL,
+        connection_id INTEGER REFERENCES qbwc_connection(id) ON DELETE CASCADE,
+        kinds TEXT NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE alert_event(
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        connection_id INTEGER,
+        dedup_key TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        fanned_out INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX alert_event_new ON alert_event(id) WHERE fanned_out = 0;
+    CREATE INDEX alert_event_connection ON alert_event(connection_id, id);
+    CREATE TABLE alert_delivery(
+        event_id INTEGER NOT NULL REFERENCES alert_event(id) ON DELETE CASCADE,
+        webhook_id INTEGER NOT NULL REFERENCES alert_webhook(id) ON DELETE CASCADE,
+        state TEXT NOT NULL CHECK (state IN ('pending','delivered','failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY(event_id, webhook_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX alert_delivery_due ON alert_delivery(next_attempt_at) WHERE state = 'pending';
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -14,6 +14,7 @@
 
 pub mod activity;
 pub mod admin_sessions;
+pub mod alerts;
 pub mod audit;
 pub mod audit_anchor;
 pub mod backup;

@@ -18,6 +18,7 @@
 
 use rusqlite::{Transaction, params};
 
+use super::alerts::{self, AlertKind};
 use super::audit::now_ms;
 use super::queue::{NewJob, insert_job};
 use super::{Store, StoreError};
@@ -223,6 +224,29 @@ impl Store {
                     failed
                 ],
             )?;
+            if failed {
+                let (connection_id, plugin, key): (i64, String, String) = tx.query_row(
+                    "SELECT connection_id, plugin, key FROM job WHERE id = ?1",
+                    [job_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                // Given up in the same transaction that alerts; a retried call given up
+                // again alerts again (the attempt budget restarts, so `now` differs).
+                alerts::record_in(
+                    tx,
+                    AlertKind::PluginCallGivenUp,
+                    Some(connection_id),
+                    &format!(
+                        "plugin_call.given_up:{job_id}:{}:{}",
+                        call.as_str(),
+                        now_ms()
+                    ),
+                    serde_json::json!({
+                        "job_id": job_id, "call": call.as_str(), "plugin": plugin, "key": key,
+                        "attempts": attempts, "error": error,
+                    }),
+                )?;
+            }
             Ok(failed)
         })
     }

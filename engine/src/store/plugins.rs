@@ -8,6 +8,7 @@
 use qbridge_sdk::Manifest;
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::alerts::{self, AlertKind};
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::{Store, StoreError};
 
@@ -199,6 +200,17 @@ impl Store {
                         now,
                         activated
                     ],
+                )?;
+            }
+            if new.status == PluginStatus::Staged {
+                alerts::record_in(
+                    tx,
+                    AlertKind::PluginStaged,
+                    None,
+                    &format!("plugin.staged:{}@{}:{}", m.name, m.version, new.sha256),
+                    serde_json::json!({
+                        "plugin": m.name, "version": m.version, "installed_by": new.installed_by,
+                    }),
                 )?;
             }
             append_in(tx, audit)?;

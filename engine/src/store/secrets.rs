@@ -121,6 +121,29 @@ impl SecretKey {
     pub fn anchor_key(&self) -> &super::audit_anchor::AnchorKey {
         &self.anchor
     }
+
+    /// Seals `plain` bound to `aad` under a fresh random nonce: `(nonce, ciphertext)`. Other
+    /// store modules (alert webhooks) seal their secrets the same way as source secrets.
+    pub(super) fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SecretError> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).map_err(|e| SecretError::Seal(e.to_string()))?;
+        let sealed = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+            .map_err(|_| SecretError::Seal("encryption failed".into()))?;
+        Ok((nonce.to_vec(), sealed))
+    }
+
+    /// Opens what [`SecretKey::seal`] sealed with the same `aad`; `None` when it does not open
+    /// (another key, another `aad`, an altered row).
+    pub(super) fn unseal(&self, aad: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if nonce.len() != NONCE_BYTES {
+            return None;
+        }
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
+            .ok()
+    }
 }
 
 /// A secret as listed: never its value.
@@ -421,18 +444,10 @@ impl Store {
                 )));
             }
         }
-        let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::fill(&mut nonce).map_err(|e| SecretError::Seal(e.to_string()))?;
-        let sealed = key
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: secret.to_plaintext().as_bytes(),
-                    aad: &aad(plugin, name, connection),
-                },
-            )
-            .map_err(|_| SecretError::Seal("encryption failed".into()))?;
+        let (nonce, sealed) = key.seal(
+            &aad(plugin, name, connection),
+            secret.to_plaintext().as_bytes(),
+        )?;
         let detail = match secret {
             Secret::Value(_) => serde_json::Value::Null,
             Secret::Oauth2ClientCredentials(g) => {
@@ -601,19 +616,9 @@ fn open_sealed(
         plugin: plugin.to_string(),
         name: name.to_string(),
     };
-    if nonce.len() != NONCE_BYTES {
-        return Err(undecryptable());
-    }
     let plain = key
-        .cipher
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: sealed,
-                aad: &aad(plugin, name, connection),
-            },
-        )
-        .map_err(|_| undecryptable())?;
+        .unseal(&aad(plugin, name, connection), nonce, sealed)
+        .ok_or_else(undecryptable)?;
     String::from_utf8(plain)
         .ok()
         .and_then(Secret::from_plaintext)

@@ -139,6 +139,7 @@ const NAV: &[(&str, &str)] = &[
     ("/audit", "Audit log"),
     ("/tokens", "Tokens"),
     ("/secrets", "Secrets"),
+    ("/alerts", "Alerts"),
 ];
 
 /// What every signed-in page shows around its content.

@@ -10,6 +10,7 @@
 //! that form is shown to strangers.
 
 mod access;
+mod alerts;
 mod audit;
 mod dashboard;
 mod html;
@@ -53,6 +54,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(setup::routes())
         .merge(dashboard::routes())
+        .merge(alerts::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::names;
 use super::*;
+use crate::store::alerts::{self, AlertKind};
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::{CallKind, queue_call};
 use crate::store::{Store, StoreError};
@@ -503,6 +504,23 @@ fn discard(
     tx.execute(
         "UPDATE job SET state='discarded', verify=0, last_status=?2, advice=?3, finalized_at=?4 WHERE id=?1",
         params![job_id, code, advice, now],
+    )?;
+    let (connection_id, plugin, key, request_type): (i64, String, String, String) = tx.query_row(
+        "SELECT connection_id, plugin, key, request_type FROM job WHERE id=?1",
+        [job_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    // The alert commits with the failure: it cannot be lost, nor sent for a failure that
+    // rolled back. A retried job that fails again is a new failure (a new finalized_at).
+    alerts::record_in(
+        tx,
+        AlertKind::JobFailed,
+        Some(connection_id),
+        &format!("job.failed:{job_id}:{now}"),
+        serde_json::json!({
+            "job_id": job_id, "plugin": plugin, "key": key, "request_type": request_type,
+            "status_code": code, "advice": advice,
+        }),
     )?;
     hold_dependents(tx, job_id, "failed", now)
 }

@@ -186,6 +186,15 @@ fn only_completed_jobs_of_pulled_records_are_acknowledged_with_backoff_until_giv
         assert!(!s.call_failed(pulled.job_id, ack, "HTTP 503", 0).unwrap());
     }
     assert!(s.call_failed(pulled.job_id, ack, "HTTP 503", 0).unwrap());
+    // Given up in the same transaction as its alert: exactly one, with the reason.
+    let given_up: Vec<_> = s
+        .alert_events(None, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == crate::store::alerts::AlertKind::PluginCallGivenUp)
+        .collect();
+    assert_eq!(given_up.len(), 1, "{given_up:?}");
+    assert_eq!(given_up[0].data["error"], "HTTP 503");
     let counts = s.call_counts(ack).unwrap();
     assert_eq!((counts.pending, counts.failed, counts.done), (0, 1, 0));
     assert_eq!(

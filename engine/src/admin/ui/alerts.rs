@@ -1,0 +1,323 @@
+//! The Alerts page: webhook destinations (add, test, delete) and the recent alert events with
+//! where each delivery stands. Every action is the `alerts_api` operation the JSON API runs, so
+//! scopes, the fence refusal and audit rows are the same.
+
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::html::{esc, post_form, time};
+use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
+use crate::admin::alerts_api::{self, WebhookRequest};
+use crate::admin::api::blocking;
+use crate::state::AppState;
+use crate::store::alerts::{AlertEvent, AlertKind, DeliveryState};
+use crate::store::tokens::Scope;
+
+/// Events shown on the page.
+const RECENT: u32 = 50;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/alerts", get(alerts).post(add_webhook))
+        .route("/alerts/{id}/test", post(test_webhook))
+        .route("/alerts/{id}/delete", post(delete_webhook))
+}
+
+/// A plain-language label for each kind.
+fn label(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::ConnectionSilent => "No Web Connector contact for too long",
+        AlertKind::JobFailed => "Job failed for good",
+        AlertKind::ConnectionError => "Connection error",
+        AlertKind::PluginCallGivenUp => "Deferred plugin call given up",
+        AlertKind::PluginStaged => "Plugin waiting for approval",
+        AlertKind::Test => "Test",
+    }
+}
+
+/// One line on what an event is about, from its data (escaped; links to the job or plugin).
+fn details(e: &AlertEvent) -> String {
+    let text = |key: &str| esc(e.data[key].as_str().unwrap_or(""));
+    let job = e.data["job_id"].as_i64().unwrap_or(0);
+    match e.kind {
+        AlertKind::ConnectionSilent => format!(
+            "last contact {}",
+            time(e.data["last_contact_at"].as_i64().unwrap_or(0))
+        ),
+        AlertKind::JobFailed => format!(
+            "<a href=\"/jobs/{job}\">job {job}</a> ({} {}): {}",
+            text("request_type"),
+            text("key"),
+            text("advice")
+        ),
+        AlertKind::ConnectionError => text("error"),
+        AlertKind::PluginCallGivenUp => format!(
+            "{} for <a href=\"/jobs/{job}\">job {job}</a>: {}",
+            text("call"),
+            text("error")
+        ),
+        AlertKind::PluginStaged => format!(
+            "<a href=\"/plugins\">{} {}</a> waits for approval",
+            text("plugin"),
+            text("version")
+        ),
+        AlertKind::Test => format!("requested by {}", text("requested_by")),
+    }
+}
+
+async fn page(
+    s: &Signed,
+    state: &AppState,
+    shown: Option<String>,
+    notice: Option<&str>,
+) -> PageResult {
+    let hooks = alerts_api::webhooks(state, &s.actor)
+        .await
+        .map_err(|e| s.failed("/alerts", e))?;
+    let events = alerts_api::events(
+        state,
+        &s.actor,
+        alerts_api::EventsQuery {
+            connection: None,
+            limit: Some(RECENT),
+        },
+    )
+    .await
+    .map_err(|e| s.failed("/alerts", e))?;
+    let store = state.store.clone();
+    let connections = blocking(move || Ok(store.connections()?))
+        .await
+        .map_err(|e| s.failed("/alerts", e))?;
+    let name_of = |id: Option<i64>| match id {
+        None => "every connection".to_string(),
+        Some(id) => connections
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(format!("connection {id}"), |c| esc(&c.name)),
+    };
+    let admin = s.actor.token.scope.allows(Scope::Admin);
+    let mut c = String::from(
+        "<p class=\"lead\">qbridge posts an alert to each destination when a connection's Web Connector stops calling, a job fails for good, a connection reports an error, a deferred plugin call is given up or a plugin version waits for approval. Each delivery is signed (HMAC-SHA-256, header <code>X-Qbridge-Signature</code>), retried with back-off and recorded in the audit log.</p>",
+    );
+    if let Some(shown) = shown {
+        c.push_str(&shown);
+    }
+    if admin {
+        c.push_str("<form method=\"post\" action=\"/alerts\" class=\"stack\" autocomplete=\"off\"><h2>Add a webhook</h2>\
+<label for=\"url\">URL</label><input id=\"url\" name=\"url\" type=\"url\" required maxlength=\"2048\" placeholder=\"https://hooks.example.com/qbridge\">\
+<label for=\"connection\">Connection</label><select id=\"connection\" name=\"connection\"><option value=\"\">Every connection</option>");
+        for conn in &connections {
+            let _ = write!(
+                c,
+                "<option value=\"{}\">{}</option>",
+                conn.id,
+                esc(&conn.name)
+            );
+        }
+        c.push_str("</select><fieldset><legend>Alerts</legend>");
+        for kind in AlertKind::SUBSCRIBABLE {
+            let field = kind.as_str().replace('.', "_");
+            let _ = write!(
+                c,
+                "<label><input type=\"checkbox\" name=\"{field}\" value=\"on\" checked> {}</label>",
+                label(kind)
+            );
+        }
+        c.push_str("</fieldset><label for=\"secret\">Signing secret (optional: leave empty and qbridge generates one)</label>\
+<input id=\"secret\" name=\"secret\" type=\"password\" maxlength=\"256\" autocomplete=\"new-password\">\
+<button type=\"submit\">Add webhook</button></form>");
+    }
+    c.push_str("<h2>Destinations</h2>");
+    if hooks.is_empty() {
+        c.push_str("<p>No destinations: alerts are recorded below but sent nowhere.</p>");
+    } else {
+        c.push_str("<table><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">URL</th><th scope=\"col\">Connection</th><th scope=\"col\">Alerts</th><th scope=\"col\">Added</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        for h in &hooks {
+            let kinds: Vec<&str> = h.kinds.iter().map(|k| label(*k)).collect();
+            let actions = if admin {
+                format!(
+                    "{}{}",
+                    post_form(
+                        &format!("/alerts/{}/test", h.id),
+                        "inline",
+                        &format!(
+                            "<button type=\"submit\" aria-label=\"Send a test alert to webhook {}\">Test</button>",
+                            h.id
+                        )
+                    ),
+                    post_form(
+                        &format!("/alerts/{}/delete", h.id),
+                        "inline",
+                        &format!(
+                            "<button type=\"submit\" class=\"danger\" aria-label=\"Delete webhook {}\">Delete</button>",
+                            h.id
+                        )
+                    )
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                c,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} by {}</td><td>{actions}</td></tr>",
+                h.id,
+                esc(&h.url_shown),
+                name_of(h.connection_id),
+                esc(&kinds.join(", ")),
+                time(h.created_at),
+                esc(&h.created_by)
+            );
+        }
+        c.push_str("</tbody></table>");
+    }
+    c.push_str("<h2>Recent alerts</h2>");
+    if events.is_empty() {
+        c.push_str("<p>No alerts yet.</p>");
+    } else {
+        c.push_str("<table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">When</th><th scope=\"col\">What</th><th scope=\"col\">Details</th><th scope=\"col\">Connection</th><th scope=\"col\">Deliveries</th></tr></thead><tbody>");
+        for e in &events {
+            let deliveries: Vec<String> = e
+                .deliveries
+                .iter()
+                .map(|d| {
+                    let state = match d.state {
+                        DeliveryState::Pending => "pending",
+                        DeliveryState::Delivered => "delivered",
+                        DeliveryState::Failed => "failed",
+                    };
+                    let error = d
+                        .last_error
+                        .as_deref()
+                        .filter(|_| d.state != DeliveryState::Delivered)
+                        .map(|e| format!(" — {}", esc(e)))
+                        .unwrap_or_default();
+                    format!(
+                        "webhook {}: {state} after {} attempt(s){error}",
+                        d.webhook_id, d.attempts
+                    )
+                })
+                .collect();
+            let deliveries = if deliveries.is_empty() {
+                "none".to_string()
+            } else {
+                deliveries.join("<br>")
+            };
+            let _ = write!(
+                c,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{deliveries}</td></tr>",
+                esc(&e.id),
+                time(e.at),
+                label(e.kind),
+                details(e),
+                if e.connection_id.is_some() {
+                    name_of(e.connection_id)
+                } else {
+                    "—".to_string()
+                },
+            );
+        }
+        c.push_str("</tbody></table>");
+    }
+    Ok(s.show("/alerts", "Alerts", notice, &c))
+}
+
+async fn alerts(
+    s: Signed,
+    State(state): State<AppState>,
+    Query(nq): Query<NoticeQuery>,
+) -> PageResult {
+    page(&s, &state, None, notice_text(&nq)).await
+}
+
+/// The add form: one checkbox per kind (a form cannot send a list under one name to serde).
+#[derive(Deserialize)]
+struct WebhookForm {
+    url: String,
+    #[serde(default)]
+    connection: String,
+    #[serde(default)]
+    secret: String,
+    connection_silent: Option<String>,
+    job_failed: Option<String>,
+    connection_error: Option<String>,
+    plugin_call_given_up: Option<String>,
+    plugin_staged: Option<String>,
+}
+
+async fn add_webhook(
+    s: Signed,
+    State(state): State<AppState>,
+    Form(f): Form<WebhookForm>,
+) -> PageResult {
+    let ticked = [
+        (AlertKind::ConnectionSilent, &f.connection_silent),
+        (AlertKind::JobFailed, &f.job_failed),
+        (AlertKind::ConnectionError, &f.connection_error),
+        (AlertKind::PluginCallGivenUp, &f.plugin_call_given_up),
+        (AlertKind::PluginStaged, &f.plugin_staged),
+    ];
+    let kinds = ticked
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k.as_str().to_string())
+        .collect();
+    let connection_id = match f.connection.trim() {
+        "" => None,
+        id => Some(id.parse::<i64>().map_err(|_| {
+            s.failed(
+                "/alerts",
+                crate::admin::auth::ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "choose a connection from the list",
+                ),
+            )
+        })?),
+    };
+    let secret = f.secret.trim();
+    let created = alerts_api::create_webhook(
+        &state,
+        &s.actor,
+        WebhookRequest {
+            url: f.url,
+            connection_id,
+            kinds: Some(kinds),
+            secret: (!secret.is_empty()).then(|| secret.to_string()),
+        },
+    )
+    .await
+    .map_err(|e| s.failed("/alerts", e))?;
+    let shown = match created.secret {
+        Some(secret) => format!(
+            "<div class=\"secret-once\" role=\"status\"><p><strong>Webhook {} added.</strong> Its signing secret is shown only now; give it to the receiver so it can check each alert's signature.</p><label for=\"new-secret\">Signing secret</label><input id=\"new-secret\" readonly value=\"{}\" spellcheck=\"false\"></div>",
+            created.webhook.id,
+            esc(&secret)
+        ),
+        None => format!(
+            "<p class=\"notice\" role=\"status\">Webhook {} added with the signing secret you chose.</p>",
+            created.webhook.id
+        ),
+    };
+    page(&s, &state, Some(shown), None).await
+}
+
+async fn test_webhook(s: Signed, State(state): State<AppState>, Path(id): Path<i64>) -> PageResult {
+    alerts_api::test_webhook(&state, &s.actor, id)
+        .await
+        .map_err(|e| s.failed("/alerts", e))?;
+    Ok(see_other("/alerts?notice=alert-test-queued"))
+}
+
+async fn delete_webhook(
+    s: Signed,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> PageResult {
+    alerts_api::delete_webhook(&state, &s.actor, id)
+        .await
+        .map_err(|e| s.failed("/alerts", e))?;
+    Ok(see_other("/alerts?notice=webhook-deleted"))
+}
