@@ -244,7 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
-            crate::pipeline::cli::status(&open_beside(&config)?)?;
+            crate::pipeline::cli::status(&open_beside(&config)?, &config)?;
             eprintln!("(read directly from the database)");
             Ok(ExitCode::SUCCESS)
         }

@@ -91,7 +91,16 @@ fn tenant(store: &Store, name: &str) -> Tenant {
         connection_id: c.id,
         job: discarded_job(store, c.id, name),
         schedule: store
-            .add_schedule(c.id, "ramp", "0 * * * *", "UTC", Some(far), None, "test")
+            .add_schedule(
+                c.id,
+                "ramp",
+                "0 * * * *",
+                "UTC",
+                Some(far),
+                None,
+                &[],
+                "test",
+            )
             .unwrap(),
     }
 }

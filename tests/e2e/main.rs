@@ -37,4 +37,5 @@ mod source_money;
 mod source_sync;
 mod sources;
 mod tenancy;
+mod two_accounts;
 mod webconnector;

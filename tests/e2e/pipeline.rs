@@ -136,10 +136,21 @@ pub fn sync_until_idle(
     company: &mut Company,
     max: usize,
 ) -> usize {
+    sync_as_until_idle(server, &d.user, &d.password, company, max)
+}
+
+/// As [`sync_until_idle`], as the Web Connector user `user` (of another connection).
+pub fn sync_as_until_idle(
+    server: &Server,
+    user: &str,
+    password: &str,
+    company: &mut Company,
+    max: usize,
+) -> usize {
     let mut wc = WebConnector::new(
         &format!("{}/qbwc", server.base),
-        &d.user,
-        &d.password,
+        user,
+        password,
         WcOptions::default(),
     );
     for n in 0..max {

@@ -121,6 +121,7 @@ fn demo_engine_runs_the_scheduler_loop_as_serve_does() {
             "UTC",
             None,
             None,
+            &[],
             "test",
         )
         .unwrap();

@@ -16,6 +16,8 @@ use crate::qbwc::accounts::{self, AccountError};
 use crate::schedule::Schedule;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::store::secrets::SecretKey;
+use crate::store::source_accounts::shared_account_refusal;
 use crate::store::tokens::Scope;
 
 /// The routes of this module.
@@ -215,6 +217,9 @@ struct NewSchedule {
     timezone: Option<String>,
     /// Where the pull starts, in the plugin's cursor format.
     cursor: Option<String>,
+    /// Confirms pulling the same source account as another connection's schedule.
+    #[serde(default)]
+    shared_account: bool,
 }
 
 async fn add_schedule(
@@ -246,8 +251,27 @@ async fn add_schedule(
     let next = schedule
         .next_after(chrono::Utc::now())
         .map(|t| t.timestamp_millis());
+    let key_path = state.config.secrets_key_path();
     let id = blocking(move || {
         let connection = store.connection(&body.connection)?;
+        // Without a key file no secret is readable: there is no account to compare.
+        let shared_with = if key_path.exists() {
+            let key = SecretKey::open(&key_path)?;
+            store.connections_sharing_account(&key, &body.plugin, connection.id)?
+        } else {
+            Vec::new()
+        };
+        if !shared_with.is_empty() && !body.shared_account {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                shared_account_refusal(
+                    &body.plugin,
+                    &connection.name,
+                    &shared_with,
+                    r#""shared_account": true"#,
+                ),
+            ));
+        }
         Ok(store.add_schedule(
             connection.id,
             &body.plugin,
@@ -255,6 +279,7 @@ async fn add_schedule(
             &tz,
             next,
             body.cursor.as_deref(),
+            &shared_with,
             &who,
         )?)
     })

@@ -14,6 +14,8 @@ use crate::store::Store;
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::{CallCounts, CallKind};
 use crate::store::queue::{JobFilter, STATES};
+use crate::store::secrets::SecretKey;
+use crate::store::source_accounts::shared_account_refusal;
 
 /// `qbridge jobs …`
 #[derive(Debug, Args)]
@@ -112,6 +114,10 @@ pub enum ScheduleCommand {
         /// '{"after_id": 29684000, "base": "https://webservices5.autotask.net/atservicesrest/v1.0"}'.
         #[arg(long)]
         cursor: Option<String>,
+        /// Confirms that this schedule pulls the same source account as another connection's
+        /// (the same secrets resolve for both), so both company files receive its records.
+        #[arg(long)]
+        shared_account: bool,
     },
     /// List schedules with their next run.
     List,
@@ -304,7 +310,7 @@ pub fn jobs(store: &Store, config: &Config, args: JobsArgs) -> anyhow::Result<()
 }
 
 /// Runs `qbridge status`.
-pub fn status(store: &Store) -> anyhow::Result<()> {
+pub fn status(store: &Store, config: &Config) -> anyhow::Result<()> {
     let connections = store.connections()?;
     let queue = store.queue_status()?;
     if connections.is_empty() {
@@ -323,6 +329,9 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
                 n.done, n.pending, n.failed
             );
         }
+    }
+    for warning in shared_account_warnings(store, config)? {
+        println!("warning: {warning}");
     }
     for f in store.failed_calls(10)? {
         println!(
@@ -417,6 +426,30 @@ pub fn status(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The secrets key, when its file exists: without one no secret is readable, so there is no
+/// source account to compare (and a read-only command must not create it).
+fn existing_secrets_key(config: &Config) -> anyhow::Result<Option<SecretKey>> {
+    let path = config.secrets_key_path();
+    Ok(if path.exists() {
+        Some(SecretKey::open(&path)?)
+    } else {
+        None
+    })
+}
+
+/// One line per source account that schedules of two or more connections pull — confirmed
+/// when scheduled, or come about since through a secret set or deleted later.
+pub fn shared_account_warnings(store: &Store, config: &Config) -> anyhow::Result<Vec<String>> {
+    Ok(match existing_secrets_key(config)? {
+        Some(key) => store
+            .shared_source_accounts(&key)?
+            .iter()
+            .map(|shared| shared.warning())
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
 /// Runs `qbridge schedule …`.
 pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow::Result<()> {
     match cmd {
@@ -426,6 +459,7 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
             cron,
             timezone,
             cursor,
+            shared_account,
         } => {
             let tz = timezone.unwrap_or_else(|| config.firm_timezone.clone());
             let parsed = Schedule::parse(&cron, &tz)?;
@@ -433,6 +467,18 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
             let next = parsed
                 .next_after(chrono::Utc::now())
                 .map(|t| t.timestamp_millis());
+            let shared_with = match existing_secrets_key(config)? {
+                Some(key) => store.connections_sharing_account(&key, &plugin, conn.id)?,
+                None => Vec::new(),
+            };
+            if !shared_with.is_empty() && !shared_account {
+                bail!(shared_account_refusal(
+                    &plugin,
+                    &connection,
+                    &shared_with,
+                    "--shared-account"
+                ));
+            }
             let id = store.add_schedule(
                 conn.id,
                 &plugin,
@@ -440,6 +486,7 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
                 &tz,
                 next,
                 cursor.as_deref(),
+                &shared_with,
                 &crate::admin::cli::cli_actor(),
             )?;
             println!(
@@ -463,6 +510,9 @@ pub fn schedule(store: &Store, config: &Config, cmd: ScheduleCommand) -> anyhow:
                     next,
                     s.last_result.unwrap_or_else(|| "never ran".into())
                 );
+            }
+            for warning in shared_account_warnings(store, config)? {
+                println!("warning: {warning}");
             }
         }
         ScheduleCommand::Remove { id } => {

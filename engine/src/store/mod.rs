@@ -29,6 +29,7 @@ pub mod rejected;
 pub mod retention;
 pub mod schedules;
 pub mod secrets;
+pub mod source_accounts;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

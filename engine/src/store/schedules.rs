@@ -56,7 +56,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
 impl Store {
     /// Adds (or replaces) the schedule of a connection and plugin, and audits it. `cursor`,
     /// when given, is where the plugin's pull starts (e.g. Autotask's zone and first invoice
-    /// id); when absent a replaced schedule keeps its cursor.
+    /// id); when absent a replaced schedule keeps its cursor. `shared_with` names the
+    /// connections the admin confirmed pulling the same source account
+    /// (`store::source_accounts`); the audit row keeps them.
     #[allow(clippy::too_many_arguments)]
     pub fn add_schedule(
         &self,
@@ -66,6 +68,7 @@ impl Store {
         timezone: &str,
         next_run_at: Option<i64>,
         cursor: Option<&str>,
+        shared_with: &[String],
         actor: &str,
     ) -> Result<i64, StoreError> {
         if cursor.is_some_and(|c| c.len() > MAX_CURSOR_BYTES) {
@@ -93,7 +96,13 @@ impl Store {
                     actor: actor.to_string(),
                     action: "schedule.set".into(),
                     target: format!("schedule:{id}"),
-                    detail: serde_json::json!({"plugin": plugin, "cron": cron, "timezone": timezone, "cursor": cursor}),
+                    detail: {
+                        let mut d = serde_json::json!({"plugin": plugin, "cron": cron, "timezone": timezone, "cursor": cursor});
+                        if !shared_with.is_empty() {
+                            d["shared_account_confirmed_with"] = serde_json::json!(shared_with);
+                        }
+                        d
+                    },
                     ..Default::default()
                 },
             )?;
@@ -223,7 +232,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let id = s
-            .add_schedule(1, "ramp", "*/15 * * * *", "UTC", Some(1_000), None, "test")
+            .add_schedule(
+                1,
+                "ramp",
+                "*/15 * * * *",
+                "UTC",
+                Some(1_000),
+                None,
+                &[],
+                "test",
+            )
             .unwrap();
         assert!(
             s.claim_due_schedules(999, |_, _| Some(0))
