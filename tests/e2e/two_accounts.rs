@@ -414,3 +414,181 @@ fn two_connections_with_their_own_ramp_accounts_each_receive_only_their_own_reco
     assert_eq!(acme.write_log().len(), acme_before);
     assert_eq!(globex.write_log().len(), globex_before);
 }
+
+/// A deployment with acme and globex and one plugin-wide Ramp grant both fall back to.
+fn two_firms_one_plugin_wide_grant() -> Deployment {
+    let d = Deployment::new();
+    d.cli(&["connection", "add", "globex"]);
+    run_with_stdin(
+        d.tmp.path(),
+        &d.data_dir,
+        &[
+            "secret",
+            "set",
+            "ramp",
+            "ramp.access_token",
+            "--oauth2-token-url",
+            TOKEN_URL,
+            "--oauth2-client-id",
+            "firm-client",
+        ],
+        "firm-client-secret",
+    );
+    d
+}
+
+fn schedule_args(connection: &str) -> Vec<&str> {
+    vec![
+        "schedule",
+        "add",
+        "--connection",
+        connection,
+        "--plugin",
+        "ramp",
+        "--cron",
+        "0 0 1 1 *",
+    ]
+}
+
+/// The `schedule.set` audit rows' details, as the admin API lists them.
+fn schedule_audit(server: &Server, admin: &str) -> Vec<Value> {
+    api(server, admin, "GET", "/api/v1/audit?limit=1000")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "schedule.set")
+        .map(|r| r["detail"].clone())
+        .collect()
+}
+
+#[test]
+fn cli_refuses_to_schedule_one_source_account_into_two_company_files_unless_confirmed() {
+    let d = two_firms_one_plugin_wide_grant();
+    d.cli(&schedule_args("acme"));
+
+    // globex falls back to the same plugin-wide grant: the same Ramp account.
+    let dd = d.data_dir.to_str().unwrap();
+    let mut args = schedule_args("globex");
+    args.extend(["--data-dir", dd]);
+    let out = run(d.tmp.path(), &args);
+    assert!(!out.status.success(), "a shared account was scheduled");
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "ramp for globex would pull the same source account as the ramp schedule of acme"
+        ) && err.contains("--shared-account")
+            && err.contains("qbridge secret set ramp NAME --connection globex"),
+        "{err}"
+    );
+    assert_eq!(
+        d.cli(&["schedule", "list"])
+            .lines()
+            .filter(|l| l.contains("ramp"))
+            .count(),
+        1
+    );
+
+    // Confirmed: scheduled, both listings say so, and the audit row keeps the confirmation.
+    let mut confirmed = schedule_args("globex");
+    confirmed.push("--shared-account");
+    d.cli(&confirmed);
+    let warning = "warning: acme and globex pull the same ramp account";
+    let list = d.cli(&["schedule", "list"]);
+    assert!(list.contains(warning), "{list}");
+    let status = d.cli(&["status"]);
+    assert!(status.contains(warning), "{status}");
+    let admin = d
+        .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let server = d.start();
+    let audit = schedule_audit(&server, &admin);
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(
+        audit[0].get("shared_account_confirmed_with").is_none(),
+        "{audit:?}"
+    );
+    assert_eq!(audit[1]["shared_account_confirmed_with"], json!(["acme"]));
+    drop(server);
+
+    // globex's own client: its own account, no warning any more. A secret set later that
+    // makes them share again brings the warning back.
+    let set_globex = |client_id: &str| {
+        run_with_stdin(
+            d.tmp.path(),
+            &d.data_dir,
+            &[
+                "secret",
+                "set",
+                "ramp",
+                "ramp.access_token",
+                "--connection",
+                "globex",
+                "--oauth2-token-url",
+                TOKEN_URL,
+                "--oauth2-client-id",
+                client_id,
+            ],
+            "another-secret",
+        )
+    };
+    set_globex("globex-client");
+    assert!(!d.cli(&["status"]).contains(warning));
+    set_globex("firm-client");
+    assert!(d.cli(&["status"]).contains(warning));
+}
+
+#[test]
+fn api_refuses_to_schedule_one_source_account_into_two_company_files_unless_confirmed() {
+    let d = two_firms_one_plugin_wide_grant();
+    let admin = d
+        .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let server = d.start();
+    let post = |body: Value| {
+        let mut resp = agent()
+            .post(&format!("{}/api/v1/schedules", server.base))
+            .header("Authorization", &format!("Bearer {admin}"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (status, text)
+    };
+    let schedule =
+        |connection: &str| json!({"connection": connection, "plugin": "ramp", "cron": "0 0 1 1 *"});
+    let (status, text) = post(schedule("acme"));
+    assert_eq!(status, 201, "{text}");
+
+    let (status, text) = post(schedule("globex"));
+    assert_eq!(status, 409, "{text}");
+    assert!(
+        text.contains("the ramp schedule of acme") && text.contains(r#"\"shared_account\": true"#),
+        "{text}"
+    );
+    let listed = api(&server, &admin, "GET", "/api/v1/schedules");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    let mut confirmed = schedule("globex");
+    confirmed["shared_account"] = json!(true);
+    let (status, text) = post(confirmed);
+    assert_eq!(status, 201, "{text}");
+    let audit = schedule_audit(&server, &admin);
+    assert_eq!(
+        audit.last().unwrap()["shared_account_confirmed_with"],
+        json!(["acme"]),
+        "{audit:?}"
+    );
+
+    // Replacing acme's own schedule is no sharing with itself, but globex's still is.
+    let (status, text) = post(schedule("acme"));
+    assert_eq!(status, 409, "{text}");
+}
