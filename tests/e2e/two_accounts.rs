@@ -588,6 +588,35 @@ fn api_refuses_to_schedule_one_source_account_into_two_company_files_unless_conf
         "{audit:?}"
     );
 
+    // The listing names the sharing on both schedules — but a token fenced to acme does not
+    // learn globex's name.
+    let shares = |token: &str| -> Vec<Value> {
+        api(&server, token, "GET", "/api/v1/schedules")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["shares_account_with"].clone())
+            .collect()
+    };
+    assert_eq!(shares(&admin), [json!(["globex"]), json!(["acme"])]);
+    let fenced = d
+        .cli(&[
+            "token",
+            "create",
+            "--scope",
+            "read",
+            "--name",
+            "acme-only",
+            "--connection",
+            "acme",
+        ])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(shares(&fenced), [json!([])]);
+
     // Replacing acme's own schedule is no sharing with itself, but globex's still is.
     let (status, text) = post(schedule("acme"));
     assert_eq!(status, 409, "{text}");

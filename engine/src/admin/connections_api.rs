@@ -200,13 +200,52 @@ async fn disable_user(
 async fn list_schedules(
     State(state): State<AppState>,
     actor: Actor,
-) -> Result<Json<Vec<crate::store::schedules::ScheduleRow>>, ApiError> {
+) -> Result<Json<Vec<ScheduleView>>, ApiError> {
     actor.require_scope(Scope::Read)?;
     let fence = actor.fence().clone();
     let store = state.store.clone();
-    let mut list = blocking(move || Ok(store.schedules()?)).await?;
-    list.retain(|s| fence.admits(s.connection_id, Some(&s.plugin)));
-    Ok(Json(list))
+    let key_path = state.config.secrets_key_path();
+    let (list, shared) = blocking(move || {
+        // Without a key file no secret is readable: no account is shared.
+        let shared = if key_path.exists() {
+            store.shared_source_accounts(&SecretKey::open(&key_path)?)?
+        } else {
+            Vec::new()
+        };
+        Ok((store.schedules()?, shared))
+    })
+    .await?;
+    let views = list
+        .into_iter()
+        .filter(|s| fence.admits(s.connection_id, Some(&s.plugin)))
+        .map(|row| {
+            // Only connections inside the caller's fence are named: a tenant's token must not
+            // learn other tenants' names.
+            let shares_account_with = shared
+                .iter()
+                .filter(|a| a.plugin == row.plugin)
+                .filter(|a| a.connections.iter().any(|(_, id)| *id == row.connection_id))
+                .flat_map(|a| &a.connections)
+                .filter(|(_, id)| *id != row.connection_id && fence.admits(*id, None))
+                .map(|(name, _)| name.clone())
+                .collect();
+            ScheduleView {
+                row,
+                shares_account_with,
+            }
+        })
+        .collect();
+    Ok(Json(views))
+}
+
+/// A schedule as the API lists it.
+#[derive(serde::Serialize)]
+struct ScheduleView {
+    #[serde(flatten)]
+    row: crate::store::schedules::ScheduleRow,
+    /// Other connections whose schedule of the same plugin pulls the same source account
+    /// (`store::source_accounts`), confirmed or come about through a later secret change.
+    shares_account_with: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]

@@ -21,8 +21,8 @@ use crate::crypto::hmac_sha256;
 pub struct SharedAccount {
     /// The plugin that pulls.
     pub plugin: String,
-    /// Names of the connections (two or more), sorted.
-    pub connections: Vec<String>,
+    /// The connections (two or more) as `(name, id)`, sorted by name.
+    pub connections: Vec<(String, i64)>,
 }
 
 impl SharedAccount {
@@ -30,7 +30,11 @@ impl SharedAccount {
     pub fn warning(&self) -> String {
         format!(
             "{} pull the same {} account (the same secrets resolve for each): every record of it goes to each of their company files",
-            self.connections.join(" and "),
+            self.connections
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(" and "),
             self.plugin
         )
     }
@@ -88,7 +92,7 @@ impl Store {
         key: &SecretKey,
     ) -> Result<Vec<SharedAccount>, SecretError> {
         let salt = fresh_salt()?;
-        let mut groups: BTreeMap<(String, Fingerprint), Vec<String>> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, Fingerprint), Vec<(String, i64)>> = BTreeMap::new();
         let mut names_by_plugin: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for s in self.schedules()? {
             if !names_by_plugin.contains_key(&s.plugin) {
@@ -100,7 +104,7 @@ impl Store {
                 groups
                     .entry((s.plugin.clone(), account))
                     .or_default()
-                    .push(self.name_of(s.connection_id)?);
+                    .push((self.name_of(s.connection_id)?, s.connection_id));
             }
         }
         Ok(groups
