@@ -1,7 +1,8 @@
 //! `/api/v1/alerts/…`: webhook destinations (listed with read scope; added, deleted and
 //! tested with admin scope, audited) and the recent alert events with their deliveries. Alerts
 //! span every connection and their destinations receive data of all of them, so a token fenced
-//! to one tenant is refused on every route here.
+//! to one tenant is refused on every route here. An email destination is added on the same
+//! route (`{"email": {...}}` instead of `url`) and deleted and tested like a webhook.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -15,7 +16,8 @@ use super::auth::{Actor, ApiError};
 use crate::alerts::{check_url, signing_secret};
 use crate::logging::Redacted;
 use crate::state::AppState;
-use crate::store::alerts::{AlertEvent, AlertKind, NewWebhook, Webhook};
+use crate::smtp::{MAX_RECIPIENTS, SmtpUrl, check_address};
+use crate::store::alerts::{AlertEvent, AlertKind, NewEmail, NewWebhook, Webhook};
 use crate::store::secrets::SecretKey;
 use crate::store::tokens::Scope;
 
@@ -34,14 +36,28 @@ pub(crate) fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WebhookRequest {
-    /// `https://…` (plain http only to loopback).
-    pub url: String,
+    /// `https://…` (plain http only to loopback); absent for an email destination.
+    pub url: Option<String>,
+    /// An email destination instead of a webhook.
+    pub email: Option<EmailRequest>,
     /// Only this connection's alerts.
     pub connection_id: Option<i64>,
     /// Kinds to receive; absent: every kind.
     pub kinds: Option<Vec<String>>,
     /// The signing secret; absent: generated and returned once.
     pub secret: Option<String>,
+}
+
+/// An email destination: the relay, the sender and the recipients.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmailRequest {
+    /// `smtp://[user:password@]host[:port]` or `smtps://…`.
+    pub smtp_url: String,
+    /// The sender address.
+    pub from: String,
+    /// One or more recipient addresses.
+    pub to: Vec<String>,
 }
 
 /// A created webhook: the generated secret appears here once and never again.
@@ -69,8 +85,6 @@ pub(crate) async fn create_webhook(
 ) -> Result<CreatedWebhook, ApiError> {
     actor.require(Scope::Admin)?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let url = req.url.trim().to_string();
-    check_url(&url).map_err(|e| bad(e.to_string()))?;
     let kinds = match req.kinds {
         None => AlertKind::SUBSCRIBABLE.to_vec(),
         Some(names) => {
@@ -92,18 +106,45 @@ pub(crate) async fn create_webhook(
             kinds
         }
     };
-    let (secret, generated) = signing_secret(req.secret).map_err(|e| bad(e.to_string()))?;
+    let store = state.store.clone();
+    let key_path = state.config.secrets_key_path();
+    let (url, email) = match (req.url, req.email) {
+        (Some(url), None) => (url.trim().to_string(), None),
+        (None, Some(email)) => {
+            if req.secret.is_some() {
+                return Err(bad(
+                    "an email destination has no signing secret; leave `secret` out".into(),
+                ));
+            }
+            let email = email_destination(email, req.connection_id, kinds.clone())
+                .map_err(|e| bad(e.to_string()))?;
+            (String::new(), Some(email))
+        }
+        _ => {
+            return Err(bad(
+                "give either `url` (a webhook) or `email` (an email destination)".into(),
+            ));
+        }
+    };
+    let audit = actor.audit("alert.webhook_add", "webhook", serde_json::Value::Null);
+    let (secret, generated) = match email {
+        Some(_) => (String::new(), false),
+        None => {
+            check_url(&url).map_err(|e| bad(e.to_string()))?;
+            signing_secret(req.secret).map_err(|e| bad(e.to_string()))?
+        }
+    };
     let new = NewWebhook {
         url: Redacted(url),
         connection_id: req.connection_id,
         kinds,
     };
-    let audit = actor.audit("alert.webhook_add", "webhook", serde_json::Value::Null);
-    let store = state.store.clone();
-    let key_path = state.config.secrets_key_path();
     let webhook = blocking(move || {
         let key = SecretKey::open(&key_path)?;
-        let id = store.add_webhook(&key, &new, &secret, &audit)?;
+        let id = match &email {
+            Some(email) => store.add_email(&key, email, &audit)?,
+            None => store.add_webhook(&key, &new, &secret, &audit)?,
+        };
         let webhook = store
             .webhooks()?
             .into_iter()
@@ -115,6 +156,41 @@ pub(crate) async fn create_webhook(
     Ok(CreatedWebhook {
         webhook: webhook.0,
         secret: webhook.1,
+    })
+}
+
+/// Checks an email destination's URL and addresses; errors never quote the URL's password.
+fn email_destination(
+    req: EmailRequest,
+    connection_id: Option<i64>,
+    kinds: Vec<AlertKind>,
+) -> Result<NewEmail, crate::smtp::SmtpError> {
+    let invalid = |m: &str| crate::smtp::SmtpError::Invalid(m.to_string());
+    let smtp_url = req.smtp_url.trim().to_string();
+    let parsed = SmtpUrl::parse(&smtp_url)?;
+    let from = req.from.trim().to_string();
+    check_address(&from)?;
+    if req.to.is_empty() {
+        return Err(invalid("give at least one recipient in `to`"));
+    }
+    if req.to.len() > MAX_RECIPIENTS {
+        return Err(invalid("at most 20 recipients"));
+    }
+    let mut to: Vec<String> = Vec::new();
+    for address in &req.to {
+        let address = address.trim().to_string();
+        check_address(&address)?;
+        if !to.contains(&address) {
+            to.push(address);
+        }
+    }
+    Ok(NewEmail {
+        url_shown: parsed.shown(),
+        smtp_url: Redacted(smtp_url),
+        from,
+        to,
+        connection_id,
+        kinds,
     })
 }
 

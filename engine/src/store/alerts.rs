@@ -12,6 +12,9 @@
 //! A webhook's signing secret is sealed with the secrets key (as source secrets are), together
 //! with the URL's path and query — chat webhooks (Slack, Teams) carry their token there — and
 //! neither is returned after creation: lists, logs and the audit log show scheme and host only.
+//! An email destination lives in the same table (its [`DestinationKind`] tells them apart): its
+//! SMTP URL, credentials included, is sealed with its sender and recipients, and is shown as
+//! `smtp://host:port`.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -85,6 +88,38 @@ impl AlertKind {
     }
 }
 
+/// What a destination is. The wire names are what the API lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    /// A signed JSON POST.
+    Webhook,
+    /// A plain-text message through an SMTP relay.
+    Email,
+}
+
+impl DestinationKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::Webhook => "webhook",
+            DestinationKind::Email => "email",
+        }
+    }
+
+    fn parse(s: &str) -> DestinationKind {
+        match s {
+            "email" => DestinationKind::Email,
+            _ => DestinationKind::Webhook,
+        }
+    }
+
+    /// Associated data of a destination's sealed part: one copied onto another host's row (or
+    /// another kind's) fails to open instead of sending where it was not made for.
+    fn aad(self, url_shown: &str) -> Vec<u8> {
+        format!("alert-{}\0{url_shown}", self.as_str()).into_bytes()
+    }
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +155,8 @@ impl DeliveryState {
 pub struct Webhook {
     /// Row id.
     pub id: i64,
+    /// A webhook or an email destination.
+    pub kind: DestinationKind,
     /// Scheme, host and port of its URL, `/…` when it has a path or query (sealed).
     pub url_shown: String,
     /// Only this connection's alerts; `None`: every alert.
@@ -141,6 +178,44 @@ pub struct NewWebhook {
     pub connection_id: Option<i64>,
     /// The kinds it receives (at least one).
     pub kinds: Vec<AlertKind>,
+}
+
+/// A new email destination (its URL and addresses already checked by the caller).
+#[derive(Debug, Clone)]
+pub struct NewEmail {
+    /// The SMTP URL, credentials included.
+    pub smtp_url: crate::logging::Redacted<String>,
+    /// What may be shown of it: `smtp://host:port`.
+    pub url_shown: String,
+    /// The envelope and header sender.
+    pub from: String,
+    /// The recipients (at least one; none holds a line break).
+    pub to: Vec<String>,
+    /// Only this connection's alerts.
+    pub connection_id: Option<i64>,
+    /// The kinds it receives (at least one).
+    pub kinds: Vec<AlertKind>,
+}
+
+/// Where a due delivery goes, with its opened secrets.
+#[derive(Debug)]
+pub enum Target {
+    /// POST to `url`, signed with `secret`.
+    Webhook {
+        /// Its full URL (a secret: it may carry a token).
+        url: crate::logging::Redacted<String>,
+        /// The signing secret.
+        secret: crate::logging::Redacted<String>,
+    },
+    /// Mail through the relay of `smtp_url`.
+    Email {
+        /// The SMTP URL (a secret: it may carry a password).
+        smtp_url: crate::logging::Redacted<String>,
+        /// The sender.
+        from: String,
+        /// The recipients.
+        to: Vec<String>,
+    },
 }
 
 /// One delivery of an event to one webhook.
@@ -182,12 +257,10 @@ pub struct DueDelivery {
     pub event_row: i64,
     /// The destination.
     pub webhook_id: i64,
-    /// Its full URL (a secret: it may carry a token).
-    pub url: crate::logging::Redacted<String>,
-    /// What may be shown of it.
+    /// Where and how to send, opened with the secrets key.
+    pub target: Target,
+    /// What may be shown of its URL.
     pub url_shown: String,
-    /// The signing secret, opened with the secrets key.
-    pub secret: crate::logging::Redacted<String>,
     /// Attempts made before this one.
     pub attempts: i64,
     /// The exact body to send.
@@ -214,12 +287,6 @@ fn event_id(row: i64) -> String {
 pub fn retry_delay_ms(attempts: i64) -> i64 {
     let shift = attempts.clamp(1, 30) - 1;
     FIRST_RETRY_MS.saturating_mul(1 << shift).min(MAX_RETRY_MS)
-}
-
-/// Associated data of a webhook's sealed part: one copied onto another host's row fails to
-/// open instead of signing for a destination it was not made for.
-fn aad(url_shown: &str) -> Vec<u8> {
-    format!("alert-webhook\0{url_shown}").into_bytes()
 }
 
 /// What may be shown of `url`: scheme and authority, and `/…` when a path or query follows.
@@ -269,9 +336,13 @@ fn kinds_of(text: &str) -> Vec<AlertKind> {
     text.split(',').filter_map(AlertKind::parse).collect()
 }
 
+/// The columns [`webhook_from_row`] reads, in its order.
+const WEBHOOK_COLUMNS: &str = "id, url_shown, connection_id, kinds, created_at, created_by, kind";
+
 fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
         id: r.get(0)?,
+        kind: DestinationKind::parse(&r.get::<_, String>(6)?),
         url_shown: r.get(1)?,
         connection_id: r.get(2)?,
         kinds: kinds_of(&r.get::<_, String>(3)?),
@@ -317,55 +388,53 @@ impl Store {
         let shown = url_shown(&new.url.0);
         // The secret never holds a newline (printable ASCII), so it ends the first line.
         let plain = format!("{secret}\n{}", new.url.0);
-        let (nonce, sealed) = key.seal(&aad(&shown), plain.as_bytes())?;
-        Ok(self.write(|tx| {
-            if let Some(c) = new.connection_id {
-                let known: Option<i64> = tx
-                    .query_row("SELECT id FROM qbwc_connection WHERE id = ?1", [c], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                if known.is_none() {
-                    return Err(StoreError::Conflict(format!(
-                        "there is no connection with id {c}"
-                    )));
-                }
-            }
-            tx.execute(
-                "INSERT INTO alert_webhook(url_shown, connection_id, kinds, nonce, ciphertext, created_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    shown,
-                    new.connection_id,
-                    kinds_text(&new.kinds),
-                    nonce,
-                    sealed,
-                    now_ms(),
-                    audit.actor
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            append_in(
-                tx,
-                &AuditEntry {
-                    target: format!("webhook:{id}"),
-                    detail: serde_json::json!({
-                        "url": shown,
-                        "connection_id": new.connection_id,
-                        "kinds": kinds_text(&new.kinds),
-                    }),
-                    ..audit.clone()
-                },
-            )?;
-            Ok::<_, StoreError>(id)
-        })?)
+        let sealed = key.seal(&DestinationKind::Webhook.aad(&shown), plain.as_bytes())?;
+        let row = DestinationRow {
+            kind: DestinationKind::Webhook,
+            shown: &shown,
+            connection_id: new.connection_id,
+            kinds: &new.kinds,
+        };
+        Ok(self.write(|tx| insert_destination(tx, &row, &sealed, audit))?)
+    }
+
+    /// Adds an email destination with its SMTP URL, sender and recipients sealed under `key`;
+    /// audited as `audit` (shown URL and recipients only). Returns its id.
+    pub fn add_email(
+        &self,
+        key: &SecretKey,
+        new: &NewEmail,
+        audit: &AuditEntry,
+    ) -> Result<i64, SecretError> {
+        if new.kinds.is_empty() || new.to.is_empty() {
+            return Err(SecretError::Invalid(
+                "choose at least one kind of alert and one recipient".into(),
+            ));
+        }
+        // None of the parts holds a line break (checked by the caller), so lines split them.
+        let mut plain = format!("{}\n{}", new.smtp_url.0, new.from);
+        for to in &new.to {
+            plain.push('\n');
+            plain.push_str(to);
+        }
+        let sealed = key.seal(
+            &DestinationKind::Email.aad(&new.url_shown),
+            plain.as_bytes(),
+        )?;
+        let row = DestinationRow {
+            kind: DestinationKind::Email,
+            shown: &new.url_shown,
+            connection_id: new.connection_id,
+            kinds: &new.kinds,
+        };
+        Ok(self.write(|tx| insert_destination(tx, &row, &sealed, audit))?)
     }
 
     /// Every webhook destination, oldest first; never their secrets.
     pub fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, url_shown, connection_id, kinds, created_at, created_by FROM alert_webhook ORDER BY id",
+                &format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhook ORDER BY id"),
             )?;
             let rows = stmt
                 .query_map([], webhook_from_row)?
@@ -471,7 +540,7 @@ impl Store {
             fan_out(tx, now)?;
             let mut stmt = tx.prepare(
                 "SELECT d.event_id, d.webhook_id, w.url_shown, w.nonce, w.ciphertext, d.attempts,
-                        e.kind, e.connection_id, c.name, e.created_at, e.data
+                        e.kind, e.connection_id, c.name, e.created_at, e.data, w.kind
                  FROM alert_delivery d
                  JOIN alert_webhook w ON w.id = d.webhook_id
                  JOIN alert_event e ON e.id = d.event_id
@@ -491,6 +560,7 @@ impl Store {
                 Option<String>,
                 i64,
                 String,
+                String,
             );
             let rows: Vec<Row> = stmt
                 .query_map(params![now, limit as i64], |r| {
@@ -506,19 +576,20 @@ impl Store {
                         r.get(8)?,
                         r.get(9)?,
                         r.get(10)?,
+                        r.get(11)?,
                     ))
                 })?
                 .collect::<Result<_, _>>()?;
             let mut due = Vec::new();
-            for (row, webhook, shown, nonce, sealed, attempts, kind, conn, name, at, data) in rows {
+            for (row, webhook, shown, nonce, sealed, attempts, kind, conn, name, at, data, dest) in
+                rows
+            {
+                let dest = DestinationKind::parse(&dest);
                 let opened = key
-                    .unseal(&aad(&shown), &nonce, &sealed)
+                    .unseal(&dest.aad(&shown), &nonce, &sealed)
                     .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|plain| {
-                        let (secret, url) = plain.split_once('\n')?;
-                        Some((secret.to_string(), url.to_string()))
-                    });
-                let Some((secret, url)) = opened else {
+                    .and_then(|plain| open_target(dest, &plain));
+                let Some(target) = opened else {
                     tx.execute(
                         "UPDATE alert_delivery SET state = 'failed', last_error = ?3
                          WHERE event_id = ?1 AND webhook_id = ?2",
@@ -533,9 +604,8 @@ impl Store {
                 due.push(DueDelivery {
                     event_row: row,
                     webhook_id: webhook,
-                    url: crate::logging::Redacted(url),
+                    target,
                     url_shown: shown,
-                    secret: crate::logging::Redacted(secret),
                     attempts,
                     body: body(row, &kind, conn.zip(name), at, &data),
                     event_id: event_id(row),
@@ -652,6 +722,88 @@ impl Store {
     }
 }
 
+/// What [`insert_destination`] writes besides the sealed part.
+struct DestinationRow<'a> {
+    kind: DestinationKind,
+    shown: &'a str,
+    connection_id: Option<i64>,
+    kinds: &'a [AlertKind],
+}
+
+/// Inserts a destination and its audit row (target and detail filled in here).
+fn insert_destination(
+    tx: &Transaction<'_>,
+    row: &DestinationRow<'_>,
+    (nonce, sealed): &(Vec<u8>, Vec<u8>),
+    audit: &AuditEntry,
+) -> Result<i64, StoreError> {
+    if let Some(c) = row.connection_id {
+        let known: Option<i64> = tx
+            .query_row("SELECT id FROM qbwc_connection WHERE id = ?1", [c], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if known.is_none() {
+            return Err(StoreError::Conflict(format!(
+                "there is no connection with id {c}"
+            )));
+        }
+    }
+    tx.execute(
+        "INSERT INTO alert_webhook(url_shown, connection_id, kinds, nonce, ciphertext, created_at, created_by, kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            row.shown,
+            row.connection_id,
+            kinds_text(row.kinds),
+            nonce,
+            sealed,
+            now_ms(),
+            audit.actor,
+            row.kind.as_str()
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    append_in(
+        tx,
+        &AuditEntry {
+            target: format!("webhook:{id}"),
+            detail: serde_json::json!({
+                "destination": row.kind.as_str(),
+                "url": row.shown,
+                "connection_id": row.connection_id,
+                "kinds": kinds_text(row.kinds),
+            }),
+            ..audit.clone()
+        },
+    )?;
+    Ok(id)
+}
+
+/// The target sealed in a destination's plain text (see `add_webhook`, `add_email`).
+fn open_target(kind: DestinationKind, plain: &str) -> Option<Target> {
+    match kind {
+        DestinationKind::Webhook => {
+            let (secret, url) = plain.split_once('\n')?;
+            Some(Target::Webhook {
+                url: crate::logging::Redacted(url.to_string()),
+                secret: crate::logging::Redacted(secret.to_string()),
+            })
+        }
+        DestinationKind::Email => {
+            let mut lines = plain.split('\n');
+            let smtp_url = lines.next()?.to_string();
+            let from = lines.next()?.to_string();
+            let to: Vec<String> = lines.map(str::to_string).collect();
+            (!to.is_empty()).then(|| Target::Email {
+                smtp_url: crate::logging::Redacted(smtp_url),
+                from,
+                to,
+            })
+        }
+    }
+}
+
 /// One delivery row per (new event, webhook that wants it). A webhook limited to a connection
 /// gets only that connection's events; events about the whole instance (a staged plugin) go
 /// to webhooks without a connection.
@@ -664,9 +816,7 @@ fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
         return Ok(());
     }
     let webhooks: Vec<Webhook> = tx
-        .prepare(
-            "SELECT id, url_shown, connection_id, kinds, created_at, created_by FROM alert_webhook",
-        )?
+        .prepare(&format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhook"))?
         .query_map([], webhook_from_row)?
         .collect::<Result<_, _>>()?;
     for (row, kind, connection) in events {

@@ -282,7 +282,8 @@ async fn add_webhook(
         &state,
         &s.actor,
         WebhookRequest {
-            url: f.url,
+            url: Some(f.url),
+            email: None,
             connection_id,
             kinds: Some(kinds),
             secret: (!secret.is_empty()).then(|| secret.to_string()),
