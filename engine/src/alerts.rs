@@ -23,8 +23,8 @@ use std::time::Duration;
 use axum::http::Uri;
 
 use crate::crypto::hmac_sha256;
-use crate::store::Store;
 use crate::smtp::{Message, SmtpUrl, header_text};
+use crate::store::Store;
 use crate::store::alerts::{Attempt, DeliveryState, DueDelivery, Target};
 use crate::store::audit::hex;
 use crate::store::secrets::SecretKey;
@@ -192,10 +192,7 @@ fn post(agent: &ureq::Agent, due: &DueDelivery, url: &str, secret: &str) -> Atte
         .header("Content-Type", "application/json")
         .header("User-Agent", concat!("qbridge/", env!("CARGO_PKG_VERSION")))
         .header("X-Qbridge-Event", &due.event_id)
-        .header(
-            "X-Qbridge-Signature",
-            &signature(secret, t, &due.body),
-        )
+        .header("X-Qbridge-Signature", &signature(secret, t, &due.body))
         .send(due.body.as_bytes());
     let mut resp = match sent {
         Ok(r) => r,

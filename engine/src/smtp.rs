@@ -148,9 +148,9 @@ impl SmtpUrl {
         let host_ok = !host.is_empty()
             && host.len() <= 253
             && (host.contains(':')
-                || host
-                    .split('.')
-                    .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
+                || host.split('.').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                }));
         if !host_ok {
             return refuse("no valid host name");
         }
@@ -572,7 +572,10 @@ mod tests {
         assert_eq!(u.security, Security::StartTls);
         assert_eq!((u.host.as_str(), u.port), ("mail.example.com", 25));
         let (user, password) = u.credentials.as_ref().unwrap();
-        assert_eq!((user.as_str(), password.0.as_str()), ("alerts@firm", "p:ss"));
+        assert_eq!(
+            (user.as_str(), password.0.as_str()),
+            ("alerts@firm", "p:ss")
+        );
         assert_eq!(u.shown(), "smtp://mail.example.com:25");
         let u = SmtpUrl::parse("smtps://mail.example.com/").unwrap();
         assert_eq!((u.security, u.port), (Security::Implicit, 465));
@@ -606,7 +609,11 @@ mod tests {
 
     #[test]
     fn addresses_with_line_breaks_or_odd_shapes_are_refused() {
-        for ok in ["ops@example.com", "a.b+alerts@mail.example.co.uk", "root@localhost"] {
+        for ok in [
+            "ops@example.com",
+            "a.b+alerts@mail.example.co.uk",
+            "root@localhost",
+        ] {
             check_address(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in [
@@ -655,6 +662,85 @@ mod tests {
         let lines: Vec<&str> = data.split("\r\n").collect();
         assert!(lines.iter().all(|l| l.len() <= MAX_BODY_LINE));
         assert_eq!(lines[1..lines.len() - 2].concat(), long);
+    }
+
+    /// A relay on loopback that answers each command from `script` in turn (after its 220).
+    fn scripted_relay(script: &'static [&'static str]) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            stream.write_all(b"220 relay\r\n").unwrap();
+            for reply in script {
+                let mut line = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                stream.write_all(format!("{reply}\r\n").as_bytes()).unwrap();
+            }
+        });
+        port
+    }
+
+    fn message() -> Message {
+        Message {
+            headers: vec![("Subject", "x".into())],
+            body: "hello".into(),
+        }
+    }
+
+    #[test]
+    fn a_refused_recipient_is_a_failed_send_with_the_relays_code() {
+        let port = scripted_relay(&["250 relay", "250 ok", "550 5.1.1 no such user"]);
+        let url = SmtpUrl::parse(&format!("smtp://127.0.0.1:{port}")).unwrap();
+        let to = ["nobody@example.com".to_string()];
+        let e = send(
+            &url,
+            "q@example.com",
+            &to,
+            &message(),
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some(550), "{e}");
+        assert!(e.to_string().starts_with("SMTP RCPT TO: 550"), "{e}");
+    }
+
+    #[test]
+    fn a_refused_login_is_a_failed_send_with_the_relays_code() {
+        let port = scripted_relay(&["250 relay", "535 5.7.8 bad credentials"]);
+        let url = SmtpUrl::parse(&format!("smtp://u:pw@127.0.0.1:{port}")).unwrap();
+        let to = ["ops@example.com".to_string()];
+        let e = send(
+            &url,
+            "q@example.com",
+            &to,
+            &message(),
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some(535), "{e}");
+    }
+
+    #[test]
+    fn a_silent_relay_times_out() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = SmtpUrl::parse(&format!("smtp://127.0.0.1:{port}")).unwrap();
+        let to = ["ops@example.com".to_string()];
+        let started = std::time::Instant::now();
+        let e = send(
+            &url,
+            "q@example.com",
+            &to,
+            &message(),
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(matches!(e, SmtpError::Transport(_)), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(listener);
     }
 
     #[test]

@@ -560,7 +560,7 @@ fn smtp_server(fail_first: usize) -> (u16, mpsc::Receiver<Mail>) {
 
 #[test]
 fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_password_never_shows()
-{
+ {
     let d = Deployment::new();
     let admin = d.cli(&["token", "create", "--scope", "admin", "--name", "ops"]);
     let admin = admin.lines().last().unwrap().trim();
@@ -588,9 +588,7 @@ fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_p
             "smtp://",
         ),
         (
-            format!(
-                r#"{{"email":{{"smtp_url":"{smtp_url}","from":"q@firm.example","to":[]}}}}"#
-            ),
+            format!(r#"{{"email":{{"smtp_url":"{smtp_url}","from":"q@firm.example","to":[]}}}}"#),
             "at least one recipient",
         ),
         (
@@ -600,9 +598,18 @@ fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_p
             "either",
         ),
     ] {
-        let (s, resp) = api(&server, admin, "post", "/api/v1/alerts/webhooks", Some(&bad));
+        let (s, resp) = api(
+            &server,
+            admin,
+            "post",
+            "/api/v1/alerts/webhooks",
+            Some(&bad),
+        );
         assert_eq!(s, 400, "{bad}: {resp}");
-        assert!(resp.contains(why) && !resp.contains(password), "{bad}: {resp}");
+        assert!(
+            resp.contains(why) && !resp.contains(password),
+            "{bad}: {resp}"
+        );
     }
 
     let (s, created) = api(
@@ -711,7 +718,10 @@ fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_p
         if all_delivered {
             break events;
         }
-        assert!(Instant::now() < deadline, "not recorded delivered: {events}");
+        assert!(
+            Instant::now() < deadline,
+            "not recorded delivered: {events}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     let (_, audit) = api(&server, admin, "get", "/api/v1/audit?limit=1000", None);
@@ -739,7 +749,12 @@ fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_p
         .iter()
         .find(|m| m.header("X-Qbridge-Event") == Some(&retried))
         .unwrap();
-    assert!(again.header("Message-ID").unwrap().starts_with(&format!("<{retried}.")));
+    assert!(
+        again
+            .header("Message-ID")
+            .unwrap()
+            .starts_with(&format!("<{retried}."))
+    );
     let retried_event = json(&events)
         .as_array()
         .unwrap()
@@ -754,7 +769,10 @@ fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_p
     let cookie = sign_in(&server, admin);
     let form = format!(
         "smtp_url={}&from=qbridge%40firm.example&to=ops%40firm.example%2C+owner%40firm.example&connection=&job_failed=on",
-        smtp_url.replace(':', "%3A").replace('/', "%2F").replace('@', "%40")
+        smtp_url
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+            .replace('@', "%40")
     );
     let (s, page) = call(
         &server,

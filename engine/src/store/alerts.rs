@@ -21,6 +21,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::secrets::{SecretError, SecretKey};
 use super::{Store, StoreError};
+pub use destinations::{DestinationKind, NewEmail, Target};
+use destinations::{DestinationRow, insert_destination, open_target};
 
 /// Attempts before a delivery is given up (about four hours with the back-off below).
 pub const MAX_ATTEMPTS: i64 = 12;
@@ -88,38 +90,6 @@ impl AlertKind {
     }
 }
 
-/// What a destination is. The wire names are what the API lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DestinationKind {
-    /// A signed JSON POST.
-    Webhook,
-    /// A plain-text message through an SMTP relay.
-    Email,
-}
-
-impl DestinationKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            DestinationKind::Webhook => "webhook",
-            DestinationKind::Email => "email",
-        }
-    }
-
-    fn parse(s: &str) -> DestinationKind {
-        match s {
-            "email" => DestinationKind::Email,
-            _ => DestinationKind::Webhook,
-        }
-    }
-
-    /// Associated data of a destination's sealed part: one copied onto another host's row (or
-    /// another kind's) fails to open instead of sending where it was not made for.
-    fn aad(self, url_shown: &str) -> Vec<u8> {
-        format!("alert-{}\0{url_shown}", self.as_str()).into_bytes()
-    }
-}
-
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,44 +148,6 @@ pub struct NewWebhook {
     pub connection_id: Option<i64>,
     /// The kinds it receives (at least one).
     pub kinds: Vec<AlertKind>,
-}
-
-/// A new email destination (its URL and addresses already checked by the caller).
-#[derive(Debug, Clone)]
-pub struct NewEmail {
-    /// The SMTP URL, credentials included.
-    pub smtp_url: crate::logging::Redacted<String>,
-    /// What may be shown of it: `smtp://host:port`.
-    pub url_shown: String,
-    /// The envelope and header sender.
-    pub from: String,
-    /// The recipients (at least one; none holds a line break).
-    pub to: Vec<String>,
-    /// Only this connection's alerts.
-    pub connection_id: Option<i64>,
-    /// The kinds it receives (at least one).
-    pub kinds: Vec<AlertKind>,
-}
-
-/// Where a due delivery goes, with its opened secrets.
-#[derive(Debug)]
-pub enum Target {
-    /// POST to `url`, signed with `secret`.
-    Webhook {
-        /// Its full URL (a secret: it may carry a token).
-        url: crate::logging::Redacted<String>,
-        /// The signing secret.
-        secret: crate::logging::Redacted<String>,
-    },
-    /// Mail through the relay of `smtp_url`.
-    Email {
-        /// The SMTP URL (a secret: it may carry a password).
-        smtp_url: crate::logging::Redacted<String>,
-        /// The sender.
-        from: String,
-        /// The recipients.
-        to: Vec<String>,
-    },
 }
 
 /// One delivery of an event to one webhook.
@@ -433,9 +365,9 @@ impl Store {
     /// Every webhook destination, oldest first; never their secrets.
     pub fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                &format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhook ORDER BY id"),
-            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM alert_webhook ORDER BY id"
+            ))?;
             let rows = stmt
                 .query_map([], webhook_from_row)?
                 .collect::<Result<_, _>>()?;
@@ -722,88 +654,6 @@ impl Store {
     }
 }
 
-/// What [`insert_destination`] writes besides the sealed part.
-struct DestinationRow<'a> {
-    kind: DestinationKind,
-    shown: &'a str,
-    connection_id: Option<i64>,
-    kinds: &'a [AlertKind],
-}
-
-/// Inserts a destination and its audit row (target and detail filled in here).
-fn insert_destination(
-    tx: &Transaction<'_>,
-    row: &DestinationRow<'_>,
-    (nonce, sealed): &(Vec<u8>, Vec<u8>),
-    audit: &AuditEntry,
-) -> Result<i64, StoreError> {
-    if let Some(c) = row.connection_id {
-        let known: Option<i64> = tx
-            .query_row("SELECT id FROM qbwc_connection WHERE id = ?1", [c], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if known.is_none() {
-            return Err(StoreError::Conflict(format!(
-                "there is no connection with id {c}"
-            )));
-        }
-    }
-    tx.execute(
-        "INSERT INTO alert_webhook(url_shown, connection_id, kinds, nonce, ciphertext, created_at, created_by, kind)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            row.shown,
-            row.connection_id,
-            kinds_text(row.kinds),
-            nonce,
-            sealed,
-            now_ms(),
-            audit.actor,
-            row.kind.as_str()
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    append_in(
-        tx,
-        &AuditEntry {
-            target: format!("webhook:{id}"),
-            detail: serde_json::json!({
-                "destination": row.kind.as_str(),
-                "url": row.shown,
-                "connection_id": row.connection_id,
-                "kinds": kinds_text(row.kinds),
-            }),
-            ..audit.clone()
-        },
-    )?;
-    Ok(id)
-}
-
-/// The target sealed in a destination's plain text (see `add_webhook`, `add_email`).
-fn open_target(kind: DestinationKind, plain: &str) -> Option<Target> {
-    match kind {
-        DestinationKind::Webhook => {
-            let (secret, url) = plain.split_once('\n')?;
-            Some(Target::Webhook {
-                url: crate::logging::Redacted(url.to_string()),
-                secret: crate::logging::Redacted(secret.to_string()),
-            })
-        }
-        DestinationKind::Email => {
-            let mut lines = plain.split('\n');
-            let smtp_url = lines.next()?.to_string();
-            let from = lines.next()?.to_string();
-            let to: Vec<String> = lines.map(str::to_string).collect();
-            (!to.is_empty()).then(|| Target::Email {
-                smtp_url: crate::logging::Redacted(smtp_url),
-                from,
-                to,
-            })
-        }
-    }
-}
-
 /// One delivery row per (new event, webhook that wants it). A webhook limited to a connection
 /// gets only that connection's events; events about the whole instance (a staged plugin) go
 /// to webhooks without a connection.
@@ -837,5 +687,6 @@ fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+mod destinations;
 #[cfg(test)]
 mod tests;

@@ -72,7 +72,11 @@ fn details(e: &AlertEvent) -> String {
 
 /// The connection select and one checkbox per kind, shared by both add forms (`prefix` keeps
 /// their element ids apart).
-fn choices(c: &mut String, prefix: &str, connections: &[crate::store::connections::ConnectionInfo]) {
+fn choices(
+    c: &mut String,
+    prefix: &str,
+    connections: &[crate::store::connections::ConnectionInfo],
+) {
     let _ = write!(
         c,
         "<label for=\"{prefix}connection\">Connection</label><select id=\"{prefix}connection\" name=\"connection\"><option value=\"\">Every connection</option>"
@@ -357,16 +361,19 @@ async fn add_webhook(
     page(&s, &state, Some(shown), None).await
 }
 
-async fn add_email(s: Signed, State(state): State<AppState>, Form(f): Form<EmailForm>) -> PageResult {
+async fn add_email(
+    s: Signed,
+    State(state): State<AppState>,
+    Form(f): Form<EmailForm>,
+) -> PageResult {
     let kinds = f.ticked.kinds();
     let connection_id = chosen_connection(&s, &f.connection)?;
-    let to = f
-        .to
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string)
-        .collect();
+    let to =
+        f.to.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
     let created = alerts_api::create_webhook(
         &state,
         &s.actor,

@@ -304,9 +304,7 @@ fn only_scheme_and_host_of_a_url_are_shown() {
 fn an_email_destinations_smtp_password_is_sealed_and_it_shares_fan_out_with_webhooks() {
     let (_dir, s, key) = setup();
     let new = NewEmail {
-        smtp_url: crate::logging::Redacted(
-            "smtps://alerts:pw-sealed-4411@mail.example.com".into(),
-        ),
+        smtp_url: crate::logging::Redacted("smtps://alerts:pw-sealed-4411@mail.example.com".into()),
         url_shown: "smtps://mail.example.com:465".into(),
         from: "qbridge@example.com".into(),
         to: vec!["ops@example.com".into(), "owner@example.com".into()],
