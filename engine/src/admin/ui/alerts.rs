@@ -13,6 +13,7 @@ use super::html::{esc, post_form, time};
 use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::alerts_api::{self, EmailRequest, WebhookRequest};
 use crate::admin::api::blocking;
+use crate::admin::auth::ApiError;
 use crate::state::AppState;
 use crate::store::alerts::{AlertEvent, AlertKind, DeliveryState, DestinationKind};
 use crate::store::tokens::Scope;
@@ -310,19 +311,15 @@ impl Ticked {
 }
 
 /// The connection chosen on an add form.
-#[allow(clippy::result_large_err)]
-fn chosen_connection(s: &Signed, field: &str) -> Result<Option<i64>, axum::response::Response> {
+fn chosen_connection(field: &str) -> Result<Option<i64>, ApiError> {
     match field.trim() {
         "" => Ok(None),
-        id => Ok(Some(id.parse::<i64>().map_err(|_| {
-            s.failed(
-                "/alerts",
-                crate::admin::auth::ApiError::new(
-                    axum::http::StatusCode::BAD_REQUEST,
-                    "choose a connection from the list",
-                ),
+        id => id.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "choose a connection from the list",
             )
-        })?)),
+        }),
     }
 }
 
@@ -332,7 +329,7 @@ async fn add_webhook(
     Form(f): Form<WebhookForm>,
 ) -> PageResult {
     let kinds = f.ticked.kinds();
-    let connection_id = chosen_connection(&s, &f.connection)?;
+    let connection_id = chosen_connection(&f.connection).map_err(|e| s.failed("/alerts", e))?;
     let secret = f.secret.trim();
     let created = alerts_api::create_webhook(
         &state,
@@ -367,7 +364,7 @@ async fn add_email(
     Form(f): Form<EmailForm>,
 ) -> PageResult {
     let kinds = f.ticked.kinds();
-    let connection_id = chosen_connection(&s, &f.connection)?;
+    let connection_id = chosen_connection(&f.connection).map_err(|e| s.failed("/alerts", e))?;
     let to =
         f.to.split(',')
             .map(str::trim)

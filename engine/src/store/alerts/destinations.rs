@@ -151,7 +151,7 @@ pub(super) fn open_target(kind: DestinationKind, plain: &str) -> Option<Target> 
             let smtp_url = lines.next()?.to_string();
             let from = lines.next()?.to_string();
             let to: Vec<String> = lines.map(str::to_string).collect();
-            (!to.is_empty()).then(|| Target::Email {
+            (!to.is_empty()).then_some(Target::Email {
                 smtp_url: crate::logging::Redacted(smtp_url),
                 from,
                 to,
