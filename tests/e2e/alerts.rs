@@ -3,6 +3,8 @@
 //! delivery the receiver answered 500 (same event id), and audits every attempt. The webhook
 //! API is admin-only, refuses fenced tokens and plain http off loopback, and shows a generated
 //! secret once.
+//! An email destination gets the same alerts through a fake SMTP relay on loopback: a 451 at
+//! DATA is retried, every attempt audited, and the relay's password is never shown.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -612,14 +614,32 @@ fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_p
         );
     }
 
+    let add = format!(
+        r#"{{"email":{{"smtp_url":"{smtp_url}","from":"qbridge@firm.example","to":["ops@firm.example","owner@firm.example"]}},"kinds":["job.failed"]}}"#
+    );
+    let (s, body) = api(
+        &server,
+        admin,
+        "post",
+        "/api/v1/tokens",
+        Some(r#"{"name":"tenant","scope":"admin","connection":"acme"}"#),
+    );
+    assert_eq!(s, 201, "{body}");
+    let fenced = json(&body)["token"].as_str().unwrap().to_string();
+    let (s, _) = api(
+        &server,
+        &fenced,
+        "post",
+        "/api/v1/alerts/webhooks",
+        Some(&add),
+    );
+    assert_eq!(s, 403, "a tenant's token cannot mail every tenant's alerts");
     let (s, created) = api(
         &server,
         admin,
         "post",
         "/api/v1/alerts/webhooks",
-        Some(&format!(
-            r#"{{"email":{{"smtp_url":"{smtp_url}","from":"qbridge@firm.example","to":["ops@firm.example","owner@firm.example"]}},"kinds":["job.failed"]}}"#
-        )),
+        Some(&add),
     );
     assert_eq!(s, 201, "{created}");
     let mut shown_anywhere = created.clone();
