@@ -134,7 +134,7 @@ async fn page(
     };
     let admin = s.actor.token.scope.allows(Scope::Admin);
     let mut c = String::from(
-        "<p class=\"lead\">qbridge posts an alert to each destination when a connection's Web Connector stops calling, a job fails for good, a connection reports an error, a deferred plugin call is given up or a plugin version waits for approval. Each delivery is signed (HMAC-SHA-256, header <code>X-Qbridge-Signature</code>), retried with back-off and recorded in the audit log.</p>",
+        "<p class=\"lead\">qbridge sends an alert to each destination when a connection's Web Connector stops calling, a job fails for good, a connection reports an error, a deferred plugin call is given up or a plugin version waits for approval. Webhooks are signed (HMAC-SHA-256, header <code>X-Qbridge-Signature</code>); email goes as plain text through your SMTP relay. Each delivery is retried with back-off and recorded in the audit log.</p>",
     );
     if let Some(shown) = shown {
         c.push_str(&shown);
@@ -168,7 +168,7 @@ async fn page(
                         &format!("/alerts/{}/test", h.id),
                         "inline",
                         &format!(
-                            "<button type=\"submit\" aria-label=\"Send a test alert to webhook {}\">Test</button>",
+                            "<button type=\"submit\" aria-label=\"Send a test alert to destination {}\">Test</button>",
                             h.id
                         )
                     ),
@@ -176,7 +176,7 @@ async fn page(
                         &format!("/alerts/{}/delete", h.id),
                         "inline",
                         &format!(
-                            "<button type=\"submit\" class=\"danger\" aria-label=\"Delete webhook {}\">Delete</button>",
+                            "<button type=\"submit\" class=\"danger\" aria-label=\"Delete destination {}\">Delete</button>",
                             h.id
                         )
                     )
@@ -223,7 +223,7 @@ async fn page(
                         .map(|e| format!(" — {}", esc(e)))
                         .unwrap_or_default();
                     format!(
-                        "webhook {}: {state} after {} attempt(s){error}",
+                        "destination {}: {state} after {} attempt(s){error}",
                         d.webhook_id, d.attempts
                     )
                 })
