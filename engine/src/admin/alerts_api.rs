@@ -48,6 +48,14 @@ pub(crate) struct WebhookRequest {
     pub secret: Option<String>,
 }
 
+/// The destination a request adds, checked.
+enum Adding {
+    /// A webhook and its signing secret.
+    Webhook(NewWebhook, Redacted<String>),
+    /// An email destination.
+    Email(NewEmail),
+}
+
 /// An email destination: the relay, the sender and the recipients.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,19 +114,28 @@ pub(crate) async fn create_webhook(
             kinds
         }
     };
-    let store = state.store.clone();
-    let key_path = state.config.secrets_key_path();
-    let (url, email) = match (req.url, req.email) {
-        (Some(url), None) => (url.trim().to_string(), None),
+    let (adding, shown_secret) = match (req.url, req.email) {
+        (Some(url), None) => {
+            let url = url.trim().to_string();
+            check_url(&url).map_err(|e| bad(e.to_string()))?;
+            let (secret, generated) = signing_secret(req.secret).map_err(|e| bad(e.to_string()))?;
+            let new = NewWebhook {
+                url: Redacted(url),
+                connection_id: req.connection_id,
+                kinds,
+            };
+            let shown = generated.then(|| secret.clone());
+            (Adding::Webhook(new, Redacted(secret)), shown)
+        }
         (None, Some(email)) => {
             if req.secret.is_some() {
                 return Err(bad(
                     "an email destination has no signing secret; leave `secret` out".into(),
                 ));
             }
-            let email = email_destination(email, req.connection_id, kinds.clone())
+            let new = email_destination(email, req.connection_id, kinds)
                 .map_err(|e| bad(e.to_string()))?;
-            (String::new(), Some(email))
+            (Adding::Email(new), None)
         }
         _ => {
             return Err(bad(
@@ -127,30 +144,20 @@ pub(crate) async fn create_webhook(
         }
     };
     let audit = actor.audit("alert.webhook_add", "webhook", serde_json::Value::Null);
-    let (secret, generated) = match email {
-        Some(_) => (String::new(), false),
-        None => {
-            check_url(&url).map_err(|e| bad(e.to_string()))?;
-            signing_secret(req.secret).map_err(|e| bad(e.to_string()))?
-        }
-    };
-    let new = NewWebhook {
-        url: Redacted(url),
-        connection_id: req.connection_id,
-        kinds,
-    };
+    let store = state.store.clone();
+    let key_path = state.config.secrets_key_path();
     let webhook = blocking(move || {
         let key = SecretKey::open(&key_path)?;
-        let id = match &email {
-            Some(email) => store.add_email(&key, email, &audit)?,
-            None => store.add_webhook(&key, &new, &secret, &audit)?,
+        let id = match &adding {
+            Adding::Webhook(new, secret) => store.add_webhook(&key, new, &secret.0, &audit)?,
+            Adding::Email(new) => store.add_email(&key, new, &audit)?,
         };
         let webhook = store
             .webhooks()?
             .into_iter()
             .find(|w| w.id == id)
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "webhook vanished"))?;
-        Ok((webhook, generated.then_some(secret)))
+        Ok((webhook, shown_secret))
     })
     .await?;
     Ok(CreatedWebhook {
