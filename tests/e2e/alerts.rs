@@ -815,6 +815,26 @@ fn a_test_alert_and_a_failed_job_arrive_by_email_a_451_is_retried_and_the_smtp_p
     let (s, list) = api(&server, admin, "get", "/api/v1/alerts/webhooks", None);
     assert_eq!(s, 200);
     assert_eq!(json(&list).as_array().unwrap().len(), 2);
+    // Its Test button mails a test alert through the relay.
+    let (s, _) = call(
+        &server,
+        "post",
+        "/alerts/2/test",
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &server.base),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(""),
+    );
+    assert_eq!(s, 303);
+    let tested = mails
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the page's test alert is mailed");
+    assert_eq!(
+        (tested.answered, tested.header("Subject")),
+        (250, Some("[qbridge] test"))
+    );
 
     for text in [list, events, page] {
         shown_anywhere.push_str(&text);
