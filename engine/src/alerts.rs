@@ -8,6 +8,12 @@
 //! [`TIMEOUT`]) is retried with back-off until `store::alerts::MAX_ATTEMPTS`. Redirects are
 //! not followed (a 3xx is a failure the admin sees), and at most [`MAX_ERROR_BODY`] bytes of
 //! an answer are read.
+//!
+//! An email destination gets the same facts as a plain-text message through its SMTP relay
+//! (`smtp.rs` holds the client and its TLS rules): `Subject: [qbridge] <kind> <connection>`,
+//! the same `X-Qbridge-Event` header and a `Message-ID` that is the same on every attempt. Any
+//! reply other than the expected one — a 4xx, and a 5xx on RCPT or DATA too — is a failed
+//! attempt, retried with the same back-off as a webhook's 500.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -17,8 +23,9 @@ use std::time::Duration;
 use axum::http::Uri;
 
 use crate::crypto::hmac_sha256;
+use crate::smtp::{Message, SmtpUrl, header_text};
 use crate::store::Store;
-use crate::store::alerts::{Attempt, DeliveryState, DueDelivery};
+use crate::store::alerts::{Attempt, DeliveryState, DueDelivery, Target};
 use crate::store::audit::hex;
 use crate::store::secrets::SecretKey;
 
@@ -151,7 +158,10 @@ fn check_once(
         if failing.contains(&due.webhook_id) {
             continue;
         }
-        let outcome = post(agent, &due);
+        let outcome = match &due.target {
+            Target::Webhook { url, secret } => post(agent, &due, &url.0, &secret.0),
+            Target::Email { smtp_url, from, to } => mail(&due, &smtp_url.0, from, to),
+        };
         if matches!(outcome, Attempt::Failed(..)) {
             failing.insert(due.webhook_id);
         }
@@ -172,26 +182,23 @@ fn check_once(
 
 /// One attempt. Only the shown part of the URL is stored and logged, never its path, the
 /// secret or the signature.
-fn post(agent: &ureq::Agent, due: &DueDelivery) -> Attempt {
+fn post(agent: &ureq::Agent, due: &DueDelivery, url: &str, secret: &str) -> Attempt {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let sent = agent
-        .post(&due.url.0)
+        .post(url)
         .header("Content-Type", "application/json")
         .header("User-Agent", concat!("qbridge/", env!("CARGO_PKG_VERSION")))
         .header("X-Qbridge-Event", &due.event_id)
-        .header(
-            "X-Qbridge-Signature",
-            &signature(&due.secret.0, t, &due.body),
-        )
+        .header("X-Qbridge-Signature", &signature(secret, t, &due.body))
         .send(due.body.as_bytes());
     let mut resp = match sent {
         Ok(r) => r,
         // ureq's error may quote the URL: name the host only, the path may hold a token.
         Err(e) => {
-            let why = e.to_string().replace(due.url.0.as_str(), &due.url_shown);
+            let why = e.to_string().replace(url, &due.url_shown);
             return Attempt::Failed(None, format!("no answer from {}: {why}", due.url_shown));
         }
     };
@@ -206,6 +213,70 @@ fn post(agent: &ureq::Agent, due: &DueDelivery) -> Attempt {
         .take(MAX_ERROR_BODY)
         .read_to_string(&mut text);
     Attempt::Failed(Some(status), format!("HTTP {status}: {}", text.trim()))
+}
+
+/// One email attempt. The stored URL was checked when the destination was added; the errors
+/// name the shown URL only.
+fn mail(due: &DueDelivery, smtp_url: &str, from: &str, to: &[String]) -> Attempt {
+    let url = match SmtpUrl::parse(smtp_url) {
+        Ok(url) => url,
+        Err(e) => return Attempt::Failed(None, e.to_string()),
+    };
+    match crate::smtp::send(&url, from, to, &message(due, from, to), TIMEOUT) {
+        Ok(()) => Attempt::Delivered(250),
+        Err(e) => Attempt::Failed(e.code(), format!("{}: {e}", due.url_shown)),
+    }
+}
+
+/// The alert as a plain-text message: built from the webhook body, so both carry the same
+/// facts, and the same on every attempt but for `Date`.
+fn message(due: &DueDelivery, from: &str, to: &[String]) -> Message {
+    let body: serde_json::Value = serde_json::from_str(&due.body).unwrap_or_default();
+    let kind = body["kind"].as_str().unwrap_or("alert");
+    let connection = body["connection"]["name"].as_str();
+    let subject = match connection {
+        Some(name) => format!("[qbridge] {kind} {}", header_text(name)),
+        None => format!("[qbridge] {kind}"),
+    };
+    let domain = from.rsplit_once('@').map_or("qbridge", |(_, d)| d);
+    let at = body["at"].as_i64().unwrap_or(0);
+    let when = chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    let mut text = format!("Alert: {kind}\nEvent: {}\nAt: {when}\n", due.event_id);
+    if let Some(name) = connection {
+        text.push_str(&format!(
+            "Connection: {name} (id {})\n",
+            body["connection"]["id"]
+        ));
+    }
+    if let Some(data) = body["data"].as_object() {
+        text.push('\n');
+        for (key, value) in data {
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            text.push_str(&format!("{key}: {value}\n"));
+        }
+    }
+    text.push_str("\nSent by qbridge. The same alert as JSON, as webhooks receive it:\n");
+    text.push_str(&due.body);
+    text.push('\n');
+    Message {
+        headers: vec![
+            ("Date", chrono::Utc::now().to_rfc2822()),
+            ("From", from.to_string()),
+            ("To", to.join(", ")),
+            ("Subject", subject),
+            ("Message-ID", format!("<{}.{at}@{domain}>", due.event_id)),
+            ("X-Qbridge-Event", due.event_id.clone()),
+            ("MIME-Version", "1.0".to_string()),
+            ("Content-Type", "text/plain; charset=utf-8".to_string()),
+            ("Content-Transfer-Encoding", "8bit".to_string()),
+        ],
+        body: text,
+    }
 }
 
 #[cfg(test)]

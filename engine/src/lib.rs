@@ -25,5 +25,6 @@ pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod sim;
+pub mod smtp;
 pub mod state;
 pub mod store;

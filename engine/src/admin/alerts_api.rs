@@ -1,7 +1,8 @@
 //! `/api/v1/alerts/…`: webhook destinations (listed with read scope; added, deleted and
 //! tested with admin scope, audited) and the recent alert events with their deliveries. Alerts
 //! span every connection and their destinations receive data of all of them, so a token fenced
-//! to one tenant is refused on every route here.
+//! to one tenant is refused on every route here. An email destination is added on the same
+//! route (`{"email": {...}}` instead of `url`) and deleted and tested like a webhook.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -14,8 +15,9 @@ use super::api::{MAX_PAGE, blocking};
 use super::auth::{Actor, ApiError};
 use crate::alerts::{check_url, signing_secret};
 use crate::logging::Redacted;
+use crate::smtp::{MAX_RECIPIENTS, SmtpUrl, check_address};
 use crate::state::AppState;
-use crate::store::alerts::{AlertEvent, AlertKind, NewWebhook, Webhook};
+use crate::store::alerts::{AlertEvent, AlertKind, NewEmail, NewWebhook, Webhook};
 use crate::store::secrets::SecretKey;
 use crate::store::tokens::Scope;
 
@@ -34,14 +36,36 @@ pub(crate) fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WebhookRequest {
-    /// `https://…` (plain http only to loopback).
-    pub url: String,
+    /// `https://…` (plain http only to loopback); absent for an email destination.
+    pub url: Option<String>,
+    /// An email destination instead of a webhook.
+    pub email: Option<EmailRequest>,
     /// Only this connection's alerts.
     pub connection_id: Option<i64>,
     /// Kinds to receive; absent: every kind.
     pub kinds: Option<Vec<String>>,
     /// The signing secret; absent: generated and returned once.
     pub secret: Option<String>,
+}
+
+/// The destination a request adds, checked.
+enum Adding {
+    /// A webhook and its signing secret.
+    Webhook(NewWebhook, Redacted<String>),
+    /// An email destination.
+    Email(NewEmail),
+}
+
+/// An email destination: the relay, the sender and the recipients.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmailRequest {
+    /// `smtp://[user:password@]host[:port]` or `smtps://…`.
+    pub smtp_url: String,
+    /// The sender address.
+    pub from: String,
+    /// One or more recipient addresses.
+    pub to: Vec<String>,
 }
 
 /// A created webhook: the generated secret appears here once and never again.
@@ -69,8 +93,6 @@ pub(crate) async fn create_webhook(
 ) -> Result<CreatedWebhook, ApiError> {
     actor.require(Scope::Admin)?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let url = req.url.trim().to_string();
-    check_url(&url).map_err(|e| bad(e.to_string()))?;
     let kinds = match req.kinds {
         None => AlertKind::SUBSCRIBABLE.to_vec(),
         Some(names) => {
@@ -92,29 +114,90 @@ pub(crate) async fn create_webhook(
             kinds
         }
     };
-    let (secret, generated) = signing_secret(req.secret).map_err(|e| bad(e.to_string()))?;
-    let new = NewWebhook {
-        url: Redacted(url),
-        connection_id: req.connection_id,
-        kinds,
+    let (adding, shown_secret) = match (req.url, req.email) {
+        (Some(url), None) => {
+            let url = url.trim().to_string();
+            check_url(&url).map_err(|e| bad(e.to_string()))?;
+            let (secret, generated) = signing_secret(req.secret).map_err(|e| bad(e.to_string()))?;
+            let new = NewWebhook {
+                url: Redacted(url),
+                connection_id: req.connection_id,
+                kinds,
+            };
+            let shown = generated.then(|| secret.clone());
+            (Adding::Webhook(new, Redacted(secret)), shown)
+        }
+        (None, Some(email)) => {
+            if req.secret.is_some() {
+                return Err(bad(
+                    "an email destination has no signing secret; leave `secret` out".into(),
+                ));
+            }
+            let new = email_destination(email, req.connection_id, kinds)
+                .map_err(|e| bad(e.to_string()))?;
+            (Adding::Email(new), None)
+        }
+        _ => {
+            return Err(bad(
+                "give either `url` (a webhook) or `email` (an email destination)".into(),
+            ));
+        }
     };
     let audit = actor.audit("alert.webhook_add", "webhook", serde_json::Value::Null);
     let store = state.store.clone();
     let key_path = state.config.secrets_key_path();
     let webhook = blocking(move || {
         let key = SecretKey::open(&key_path)?;
-        let id = store.add_webhook(&key, &new, &secret, &audit)?;
+        let id = match &adding {
+            Adding::Webhook(new, secret) => store.add_webhook(&key, new, &secret.0, &audit)?,
+            Adding::Email(new) => store.add_email(&key, new, &audit)?,
+        };
         let webhook = store
             .webhooks()?
             .into_iter()
             .find(|w| w.id == id)
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "webhook vanished"))?;
-        Ok((webhook, generated.then_some(secret)))
+        Ok((webhook, shown_secret))
     })
     .await?;
     Ok(CreatedWebhook {
         webhook: webhook.0,
         secret: webhook.1,
+    })
+}
+
+/// Checks an email destination's URL and addresses; errors never quote the URL's password.
+fn email_destination(
+    req: EmailRequest,
+    connection_id: Option<i64>,
+    kinds: Vec<AlertKind>,
+) -> Result<NewEmail, crate::smtp::SmtpError> {
+    let invalid = |m: &str| crate::smtp::SmtpError::Invalid(m.to_string());
+    let smtp_url = req.smtp_url.trim().to_string();
+    let parsed = SmtpUrl::parse(&smtp_url)?;
+    let from = req.from.trim().to_string();
+    check_address(&from)?;
+    if req.to.is_empty() {
+        return Err(invalid("give at least one recipient in `to`"));
+    }
+    if req.to.len() > MAX_RECIPIENTS {
+        return Err(invalid("at most 20 recipients"));
+    }
+    let mut to: Vec<String> = Vec::new();
+    for address in &req.to {
+        let address = address.trim().to_string();
+        check_address(&address)?;
+        if !to.contains(&address) {
+            to.push(address);
+        }
+    }
+    Ok(NewEmail {
+        url_shown: parsed.shown(),
+        smtp_url: Redacted(smtp_url),
+        from,
+        to,
+        connection_id,
+        kinds,
     })
 }
 

@@ -12,12 +12,17 @@
 //! A webhook's signing secret is sealed with the secrets key (as source secrets are), together
 //! with the URL's path and query — chat webhooks (Slack, Teams) carry their token there — and
 //! neither is returned after creation: lists, logs and the audit log show scheme and host only.
+//! An email destination lives in the same table (its [`DestinationKind`] tells them apart): its
+//! SMTP URL, credentials included, is sealed with its sender and recipients, and is shown as
+//! `smtp://host:port`.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::secrets::{SecretError, SecretKey};
 use super::{Store, StoreError};
+pub use destinations::{DestinationKind, NewEmail, Target};
+use destinations::{DestinationRow, insert_destination, open_target};
 
 /// Attempts before a delivery is given up (about four hours with the back-off below).
 pub const MAX_ATTEMPTS: i64 = 12;
@@ -120,6 +125,8 @@ impl DeliveryState {
 pub struct Webhook {
     /// Row id.
     pub id: i64,
+    /// A webhook or an email destination.
+    pub kind: DestinationKind,
     /// Scheme, host and port of its URL, `/…` when it has a path or query (sealed).
     pub url_shown: String,
     /// Only this connection's alerts; `None`: every alert.
@@ -182,12 +189,10 @@ pub struct DueDelivery {
     pub event_row: i64,
     /// The destination.
     pub webhook_id: i64,
-    /// Its full URL (a secret: it may carry a token).
-    pub url: crate::logging::Redacted<String>,
-    /// What may be shown of it.
+    /// Where and how to send, opened with the secrets key.
+    pub target: Target,
+    /// What may be shown of its URL.
     pub url_shown: String,
-    /// The signing secret, opened with the secrets key.
-    pub secret: crate::logging::Redacted<String>,
     /// Attempts made before this one.
     pub attempts: i64,
     /// The exact body to send.
@@ -214,12 +219,6 @@ fn event_id(row: i64) -> String {
 pub fn retry_delay_ms(attempts: i64) -> i64 {
     let shift = attempts.clamp(1, 30) - 1;
     FIRST_RETRY_MS.saturating_mul(1 << shift).min(MAX_RETRY_MS)
-}
-
-/// Associated data of a webhook's sealed part: one copied onto another host's row fails to
-/// open instead of signing for a destination it was not made for.
-fn aad(url_shown: &str) -> Vec<u8> {
-    format!("alert-webhook\0{url_shown}").into_bytes()
 }
 
 /// What may be shown of `url`: scheme and authority, and `/…` when a path or query follows.
@@ -269,9 +268,13 @@ fn kinds_of(text: &str) -> Vec<AlertKind> {
     text.split(',').filter_map(AlertKind::parse).collect()
 }
 
+/// The columns [`webhook_from_row`] reads, in its order.
+const WEBHOOK_COLUMNS: &str = "id, url_shown, connection_id, kinds, created_at, created_by, kind";
+
 fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
         id: r.get(0)?,
+        kind: DestinationKind::parse(&r.get::<_, String>(6)?),
         url_shown: r.get(1)?,
         connection_id: r.get(2)?,
         kinds: kinds_of(&r.get::<_, String>(3)?),
@@ -317,56 +320,54 @@ impl Store {
         let shown = url_shown(&new.url.0);
         // The secret never holds a newline (printable ASCII), so it ends the first line.
         let plain = format!("{secret}\n{}", new.url.0);
-        let (nonce, sealed) = key.seal(&aad(&shown), plain.as_bytes())?;
-        Ok(self.write(|tx| {
-            if let Some(c) = new.connection_id {
-                let known: Option<i64> = tx
-                    .query_row("SELECT id FROM qbwc_connection WHERE id = ?1", [c], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                if known.is_none() {
-                    return Err(StoreError::Conflict(format!(
-                        "there is no connection with id {c}"
-                    )));
-                }
-            }
-            tx.execute(
-                "INSERT INTO alert_webhook(url_shown, connection_id, kinds, nonce, ciphertext, created_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    shown,
-                    new.connection_id,
-                    kinds_text(&new.kinds),
-                    nonce,
-                    sealed,
-                    now_ms(),
-                    audit.actor
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            append_in(
-                tx,
-                &AuditEntry {
-                    target: format!("webhook:{id}"),
-                    detail: serde_json::json!({
-                        "url": shown,
-                        "connection_id": new.connection_id,
-                        "kinds": kinds_text(&new.kinds),
-                    }),
-                    ..audit.clone()
-                },
-            )?;
-            Ok::<_, StoreError>(id)
-        })?)
+        let sealed = key.seal(&DestinationKind::Webhook.aad(&shown), plain.as_bytes())?;
+        let row = DestinationRow {
+            kind: DestinationKind::Webhook,
+            shown: &shown,
+            connection_id: new.connection_id,
+            kinds: &new.kinds,
+        };
+        Ok(self.write(|tx| insert_destination(tx, &row, &sealed, audit))?)
+    }
+
+    /// Adds an email destination with its SMTP URL, sender and recipients sealed under `key`;
+    /// audited as `audit` (shown URL and recipients only). Returns its id.
+    pub fn add_email(
+        &self,
+        key: &SecretKey,
+        new: &NewEmail,
+        audit: &AuditEntry,
+    ) -> Result<i64, SecretError> {
+        if new.kinds.is_empty() || new.to.is_empty() {
+            return Err(SecretError::Invalid(
+                "choose at least one kind of alert and one recipient".into(),
+            ));
+        }
+        // None of the parts holds a line break (checked by the caller), so lines split them.
+        let mut plain = format!("{}\n{}", new.smtp_url.0, new.from);
+        for to in &new.to {
+            plain.push('\n');
+            plain.push_str(to);
+        }
+        let sealed = key.seal(
+            &DestinationKind::Email.aad(&new.url_shown),
+            plain.as_bytes(),
+        )?;
+        let row = DestinationRow {
+            kind: DestinationKind::Email,
+            shown: &new.url_shown,
+            connection_id: new.connection_id,
+            kinds: &new.kinds,
+        };
+        Ok(self.write(|tx| insert_destination(tx, &row, &sealed, audit))?)
     }
 
     /// Every webhook destination, oldest first; never their secrets.
     pub fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, url_shown, connection_id, kinds, created_at, created_by FROM alert_webhook ORDER BY id",
-            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM alert_webhook ORDER BY id"
+            ))?;
             let rows = stmt
                 .query_map([], webhook_from_row)?
                 .collect::<Result<_, _>>()?;
@@ -471,7 +472,7 @@ impl Store {
             fan_out(tx, now)?;
             let mut stmt = tx.prepare(
                 "SELECT d.event_id, d.webhook_id, w.url_shown, w.nonce, w.ciphertext, d.attempts,
-                        e.kind, e.connection_id, c.name, e.created_at, e.data
+                        e.kind, e.connection_id, c.name, e.created_at, e.data, w.kind
                  FROM alert_delivery d
                  JOIN alert_webhook w ON w.id = d.webhook_id
                  JOIN alert_event e ON e.id = d.event_id
@@ -491,6 +492,7 @@ impl Store {
                 Option<String>,
                 i64,
                 String,
+                String,
             );
             let rows: Vec<Row> = stmt
                 .query_map(params![now, limit as i64], |r| {
@@ -506,19 +508,20 @@ impl Store {
                         r.get(8)?,
                         r.get(9)?,
                         r.get(10)?,
+                        r.get(11)?,
                     ))
                 })?
                 .collect::<Result<_, _>>()?;
             let mut due = Vec::new();
-            for (row, webhook, shown, nonce, sealed, attempts, kind, conn, name, at, data) in rows {
+            for (row, webhook, shown, nonce, sealed, attempts, kind, conn, name, at, data, dest) in
+                rows
+            {
+                let dest = DestinationKind::parse(&dest);
                 let opened = key
-                    .unseal(&aad(&shown), &nonce, &sealed)
+                    .unseal(&dest.aad(&shown), &nonce, &sealed)
                     .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|plain| {
-                        let (secret, url) = plain.split_once('\n')?;
-                        Some((secret.to_string(), url.to_string()))
-                    });
-                let Some((secret, url)) = opened else {
+                    .and_then(|plain| open_target(dest, &plain));
+                let Some(target) = opened else {
                     tx.execute(
                         "UPDATE alert_delivery SET state = 'failed', last_error = ?3
                          WHERE event_id = ?1 AND webhook_id = ?2",
@@ -533,9 +536,8 @@ impl Store {
                 due.push(DueDelivery {
                     event_row: row,
                     webhook_id: webhook,
-                    url: crate::logging::Redacted(url),
+                    target,
                     url_shown: shown,
-                    secret: crate::logging::Redacted(secret),
                     attempts,
                     body: body(row, &kind, conn.zip(name), at, &data),
                     event_id: event_id(row),
@@ -664,9 +666,7 @@ fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
         return Ok(());
     }
     let webhooks: Vec<Webhook> = tx
-        .prepare(
-            "SELECT id, url_shown, connection_id, kinds, created_at, created_by FROM alert_webhook",
-        )?
+        .prepare(&format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhook"))?
         .query_map([], webhook_from_row)?
         .collect::<Result<_, _>>()?;
     for (row, kind, connection) in events {
@@ -687,5 +687,6 @@ fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+mod destinations;
 #[cfg(test)]
 mod tests;

@@ -478,6 +478,13 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX alert_delivery_due ON alert_delivery(next_attempt_at) WHERE state = 'pending';
     "#,
+    // 20: alert email (issue 19): a destination is a webhook or an SMTP relay, so fan-out,
+    // back-off, give-up and audit rows stay shared. An email destination seals its SMTP URL
+    // (credentials included), sender and recipients where a webhook seals its secret and path.
+    r#"
+    ALTER TABLE alert_webhook ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook'
+        CHECK (kind IN ('webhook','email'));
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -137,7 +137,7 @@ pub(super) fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
         "rejected-not-kept" => "That record was too large to keep: have the source send it again.",
         "rejected-already-mapped" => "That record has mapped already.",
         "alert-test-queued" => "A test alert is queued; its delivery appears under Recent alerts.",
-        "webhook-deleted" => "Webhook deleted; it receives no more alerts.",
+        "webhook-deleted" => "Destination deleted; it receives no more alerts.",
         _ => return None,
     })
 }

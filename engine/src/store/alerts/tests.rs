@@ -63,9 +63,12 @@ fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
     record(&s, AlertKind::PluginStaged, None, "p1");
     let due = s.due_deliveries(&key, 10).unwrap();
     assert_eq!(due.len(), 1);
-    assert_eq!(due[0].secret.0, "whsec_very-secret-value");
+    let Target::Webhook { url, secret } = &due[0].target else {
+        panic!("{:?}", due[0].target)
+    };
+    assert_eq!(secret.0, "whsec_very-secret-value");
     assert_eq!(
-        due[0].url.0,
+        url.0,
         "https://hooks.example.com/services/T0/very-secret-path"
     );
 
@@ -295,4 +298,37 @@ fn only_scheme_and_host_of_a_url_are_shown() {
     ] {
         assert_eq!(url_shown(url), shown, "{url}");
     }
+}
+
+#[test]
+fn an_email_destinations_smtp_password_is_sealed_and_it_shares_fan_out_with_webhooks() {
+    let (_dir, s, key) = setup();
+    let new = NewEmail {
+        smtp_url: crate::logging::Redacted("smtps://alerts:pw-sealed-4411@mail.example.com".into()),
+        url_shown: "smtps://mail.example.com:465".into(),
+        from: "qbridge@example.com".into(),
+        to: vec!["ops@example.com".into(), "owner@example.com".into()],
+        connection_id: None,
+        kinds: vec![AlertKind::PluginStaged],
+    };
+    let id = s.add_email(&key, &new, &admin()).unwrap();
+    let raw = std::fs::read(s.path()).unwrap();
+    let wal = std::fs::read(s.path().with_extension("db-wal")).unwrap_or_default();
+    for bytes in [raw, wal] {
+        let secret = &b"pw-sealed-4411"[..];
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret));
+    }
+    let listed = &s.webhooks().unwrap()[0];
+    assert_eq!(
+        (listed.id, listed.kind, listed.url_shown.as_str()),
+        (id, DestinationKind::Email, "smtps://mail.example.com:465")
+    );
+    record(&s, AlertKind::PluginStaged, None, "p1");
+    let due = s.due_deliveries(&key, 10).unwrap();
+    let Target::Email { smtp_url, from, to } = &due[0].target else {
+        panic!("{:?}", due[0].target)
+    };
+    assert_eq!(smtp_url.0, "smtps://alerts:pw-sealed-4411@mail.example.com");
+    assert_eq!(from, "qbridge@example.com");
+    assert_eq!(to, &new.to);
 }
