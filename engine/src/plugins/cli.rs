@@ -48,6 +48,11 @@ pub enum PluginCommand {
     Install {
         /// The component, built with `cargo build --release --target wasm32-wasip2`.
         file: PathBuf,
+        /// Dev loop: the component's version must have a `-dev` pre-release (0.1.0-dev); it
+        /// replaces an earlier build of that version in place, and what it asks for beyond
+        /// the running version is approved with the install.
+        #[arg(long)]
+        dev: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -142,9 +147,13 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
     let actor = crate::cli::cli_actor();
     match command {
         PluginCommand::New { .. } => unreachable!("handled above"),
-        PluginCommand::Install { file, .. } => {
+        PluginCommand::Install { file, dev, .. } => {
             let (wasm, signature) = read_component(&file)?;
-            report_install(manager.install(&wasm, signature.as_deref(), &actor)?);
+            report_install(if dev {
+                manager.install_dev(&wasm, signature.as_deref(), &actor)?
+            } else {
+                manager.install(&wasm, signature.as_deref(), &actor)?
+            });
         }
         PluginCommand::List { .. } => {
             let versions: Vec<ListRow> = manager.list()?.into_iter().map(ListRow::from).collect();
@@ -204,6 +213,25 @@ fn report_install(outcome: InstallOutcome) {
         }
         InstallOutcome::AlreadyActive { name, version } => {
             println!("plugin {name} {version} is already running (same file)")
+        }
+        InstallOutcome::DevInstalled {
+            name,
+            version,
+            replaced,
+            approved,
+        } => {
+            match replaced {
+                Some(old) if old == version => {
+                    println!("plugin {name} {version} (dev build) is running, replacing the previous build of {version}")
+                }
+                Some(old) => println!("plugin {name} {version} (dev build) is running (replaced {old})"),
+                None => println!("plugin {name} {version} (dev build) is installed and running"),
+            }
+            if !approved.is_empty() {
+                println!(
+                    "it asks for more than the running version ({approved}): approved automatically because this is a dev install (recorded in the audit log)"
+                );
+            }
         }
     }
 }
@@ -291,6 +319,12 @@ enum RemoteOutcome {
         name: String,
         version: String,
     },
+    DevInstalled {
+        name: String,
+        version: String,
+        replaced: Option<String>,
+        approved: RemoteEscalation,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +332,16 @@ struct RemoteEscalation {
     request_types: Vec<String>,
     allowed_hosts: Vec<String>,
     secrets: Vec<String>,
+}
+
+impl From<RemoteEscalation> for Escalation {
+    fn from(e: RemoteEscalation) -> Self {
+        Escalation {
+            request_types: e.request_types,
+            allowed_hosts: e.allowed_hosts,
+            secrets: e.secrets,
+        }
+    }
 }
 
 impl From<RemoteOutcome> for InstallOutcome {
@@ -315,19 +359,26 @@ impl From<RemoteOutcome> for InstallOutcome {
             RemoteOutcome::Staged {
                 name,
                 version,
-                escalation: e,
+                escalation,
             } => InstallOutcome::Staged {
                 name,
                 version,
-                escalation: Escalation {
-                    request_types: e.request_types,
-                    allowed_hosts: e.allowed_hosts,
-                    secrets: e.secrets,
-                },
+                escalation: escalation.into(),
             },
             RemoteOutcome::AlreadyActive { name, version } => {
                 InstallOutcome::AlreadyActive { name, version }
             }
+            RemoteOutcome::DevInstalled {
+                name,
+                version,
+                replaced,
+                approved,
+            } => InstallOutcome::DevInstalled {
+                name,
+                version,
+                replaced,
+                approved: approved.into(),
+            },
         }
     }
 }
@@ -400,11 +451,12 @@ impl Client {
     fn run(&self, command: PluginCommand) -> anyhow::Result<ExitCode> {
         match command {
             PluginCommand::New { .. } => unreachable!("runs offline"),
-            PluginCommand::Install { file, .. } => {
+            PluginCommand::Install { file, dev, .. } => {
                 let (wasm, signature) = read_component(&file)?;
+                let query = if dev { "?dev=true" } else { "" };
                 let mut req = self
                     .agent
-                    .post(format!("{}/api/v1/plugins", self.base))
+                    .post(format!("{}/api/v1/plugins{query}", self.base))
                     .header("Authorization", format!("Bearer {}", self.token))
                     .header("Content-Type", "application/wasm");
                 if let Some(sig) = signature {

@@ -88,6 +88,9 @@ pub struct NewPluginVersion<'a> {
     pub installed_by: &'a str,
     /// `Active` (replaces the running version) or `Staged` (waits for approval).
     pub status: PluginStatus,
+    /// A development build (`install --dev`): it replaces the content of a version already
+    /// registered under the same number instead of being refused as a conflict.
+    pub replace_content: bool,
 }
 
 const COLUMNS: &str = "name, version, sha256, manifest, status, approved_request_types, installed_by, installed_at, approved_by";
@@ -160,7 +163,7 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?;
-            if existing.as_deref().is_some_and(|sha| sha != new.sha256) {
+            if !new.replace_content && existing.as_deref().is_some_and(|sha| sha != new.sha256) {
                 return Err(StoreError::Conflict(format!(
                     "plugin {} version {} is already installed with different content; give the new build a new version number",
                     m.name, m.version
@@ -178,7 +181,25 @@ impl Store {
                 "[]".to_string()
             };
             let activated = (new.status == PluginStatus::Active).then_some(now);
-            if existing.is_some() {
+            if existing.is_some() && new.replace_content {
+                tx.execute(
+                    "UPDATE plugin_versions SET sha256 = ?3, manifest = ?4, wasm = ?5, status = ?6, approved_request_types = ?7,
+                            installed_by = ?8, installed_at = ?9, activated_at = COALESCE(?10, activated_at)
+                     WHERE name = ?1 AND version = ?2",
+                    params![
+                        m.name,
+                        m.version,
+                        new.sha256,
+                        to_json(m),
+                        new.wasm,
+                        new.status.as_str(),
+                        approved,
+                        new.installed_by,
+                        now,
+                        activated
+                    ],
+                )?;
+            } else if existing.is_some() {
                 tx.execute(
                     "UPDATE plugin_versions SET status = ?3, approved_request_types = ?4, activated_at = COALESCE(?5, activated_at)
                      WHERE name = ?1 AND version = ?2",
