@@ -84,6 +84,10 @@ pub enum PluginCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Run a component on sample records without a server: the install checks, then `map`
+    /// on every record with the engine's checks of each request. Nothing is kept; the exit
+    /// code is non-zero when any record was refused or a request is invalid.
+    Check(super::check::CheckArgs),
     /// Create a new plugin crate in ./NAME, ready to test and build. It carries the SDK this
     /// binary was built with in ./NAME/qbridge-sdk unless told otherwise.
     New {
@@ -100,6 +104,9 @@ pub enum PluginCommand {
 
 /// Runs one `plugin` subcommand.
 pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    if let PluginCommand::Check(args) = command {
+        return super::check::run(args, config);
+    }
     if let PluginCommand::New {
         name,
         sdk_version,
@@ -126,10 +133,9 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
         println!(
             "  cargo build --release --target wasm32-wasip2             # build the component"
         );
-        println!(
-            "  qbridge plugin install target/wasm32-wasip2/release/{}.wasm",
-            name.replace('-', "_")
-        );
+        let wasm = format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_"));
+        println!("  qbridge plugin check {wasm} --kind KIND records.json   # try it on records");
+        println!("  qbridge plugin install {wasm}");
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(client) = Client::from_command(&command)? {
@@ -146,7 +152,7 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
     let manager = PluginManager::open(store, config)?;
     let actor = crate::cli::cli_actor();
     match command {
-        PluginCommand::New { .. } => unreachable!("handled above"),
+        PluginCommand::New { .. } | PluginCommand::Check(_) => unreachable!("handled above"),
         PluginCommand::Install { file, dev, .. } => {
             let (wasm, signature) = read_component(&file)?;
             report_install(if dev {
@@ -406,7 +412,7 @@ impl Client {
     /// A client when the command has `--url`, else `None` (the command runs offline).
     fn from_command(command: &PluginCommand) -> anyhow::Result<Option<Client>> {
         let remote = match command {
-            PluginCommand::New { .. } => return Ok(None),
+            PluginCommand::New { .. } | PluginCommand::Check(_) => return Ok(None),
             PluginCommand::Install { remote, .. }
             | PluginCommand::List { remote }
             | PluginCommand::Approve { remote, .. }
@@ -450,7 +456,7 @@ impl Client {
 
     fn run(&self, command: PluginCommand) -> anyhow::Result<ExitCode> {
         match command {
-            PluginCommand::New { .. } => unreachable!("runs offline"),
+            PluginCommand::New { .. } | PluginCommand::Check(_) => unreachable!("runs offline"),
             PluginCommand::Install { file, dev, .. } => {
                 let (wasm, signature) = read_component(&file)?;
                 let query = if dev { "?dev=true" } else { "" };

@@ -139,6 +139,20 @@ impl PluginManager {
         config: &Config,
         secrets: Arc<dyn SecretSource>,
     ) -> Result<PluginManager, PluginError> {
+        let manager = Self::empty(store, config, secrets)?;
+        manager.load_active()?;
+        manager.install_bundled();
+        Ok(manager)
+    }
+
+    /// A manager running nothing: no stored version is loaded and no bundled plugin is
+    /// installed. `plugin check` installs only the component under test into it, on a
+    /// scratch store, with the real host, limits and output checks.
+    pub(crate) fn empty(
+        store: Store,
+        config: &Config,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<PluginManager, PluginError> {
         let limits = Limits {
             memory_bytes: config.plugin_memory_limit_mb * 1024 * 1024,
             call_timeout: config.plugin_call_timeout,
@@ -154,7 +168,7 @@ impl PluginManager {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let manager = PluginManager {
+        Ok(PluginManager {
             host: PluginHost::new(config.data_dir.join("plugin-cache"), store.clone(), limits)?,
             store,
             http: Arc::new(SourceHttp::new(secrets, config.source_endpoints.clone())),
@@ -162,10 +176,7 @@ impl PluginManager {
             active: ArcSwap::from_pointee(HashMap::new()),
             admin: Mutex::new(()),
             pool: CallPool::per_cpu(),
-        };
-        manager.load_active()?;
-        manager.install_bundled();
-        Ok(manager)
+        })
     }
 
     fn load_active(&self) -> Result<(), PluginError> {
