@@ -295,3 +295,44 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    #[test]
+    fn only_a_dev_install_replaces_the_content_of_a_registered_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+        let manifest = Manifest::new("crm", "0.1.0-dev", "CRM");
+        let audit = AuditEntry {
+            actor: "cli:test".into(),
+            action: "plugin.install".into(),
+            ..Default::default()
+        };
+        let add = |sha: &str, wasm: &[u8], replace_content: bool| {
+            s.plugin_add_version(
+                &NewPluginVersion {
+                    manifest: &manifest,
+                    sha256: sha,
+                    wasm,
+                    installed_by: "cli:test",
+                    status: PluginStatus::Active,
+                    replace_content,
+                },
+                &audit,
+            )
+        };
+        add("aa", b"first", false).unwrap();
+        let err = add("bb", b"second", false).unwrap_err();
+        assert!(err.to_string().contains("new version number"), "{err}");
+        assert_eq!(s.plugin_wasm("crm", "0.1.0-dev").unwrap(), b"first");
+        add("bb", b"second", true).unwrap();
+        assert_eq!(s.plugin_wasm("crm", "0.1.0-dev").unwrap(), b"second");
+        let versions = s.plugin_versions(Some("crm")).unwrap();
+        assert_eq!(versions.len(), 1, "replaced in place: {versions:?}");
+        assert_eq!(versions[0].sha256, "bb");
+        assert_eq!(versions[0].status, PluginStatus::Active);
+    }
+}
