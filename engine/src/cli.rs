@@ -247,10 +247,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plugin,
             records,
         } => {
-            let own = plugin.zip(records).map(|(component, records)| crate::demo::OwnPlugin {
-                component,
-                records,
-            });
+            let own = plugin
+                .zip(records)
+                .map(|(component, records)| crate::demo::OwnPlugin { component, records });
             crate::demo::run(keep.as_deref(), own.as_ref())?;
             Ok(ExitCode::SUCCESS)
         }

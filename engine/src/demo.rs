@@ -180,7 +180,7 @@ struct RecordFile {
 }
 
 /// The records of `--records`: (file name, kind, record JSON), in file-name order.
-pub fn read_record_dir(dir: &Path) -> anyhow::Result<Vec<(String, String, String)>> {
+fn read_record_dir(dir: &Path) -> anyhow::Result<Vec<(String, String, String)>> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the records folder {}", dir.display()))?
@@ -245,7 +245,10 @@ fn install_own(plugins: &PluginManager, component: &Path) -> anyhow::Result<Stri
         | InstallOutcome::AlreadyActive { name, version }
         | InstallOutcome::DevInstalled { name, version, .. } => (name, version),
     };
-    println!("plugin {name} {version} installed from {}", component.display());
+    println!(
+        "plugin {name} {version} installed from {}",
+        component.display()
+    );
     Ok(name)
 }
 

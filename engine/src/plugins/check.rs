@@ -161,15 +161,12 @@ pub(crate) fn parse_records(text: &str) -> Result<Vec<String>, String> {
         return Err("holds no records; give a JSON array of records, NDJSON or one object".into());
     }
     let values: Vec<serde_json::Value> = if text.starts_with('[') {
-        serde_json::from_str(text)
-            .map_err(|e| format!("is not a JSON array of records: {e}"))?
+        serde_json::from_str(text).map_err(|e| format!("is not a JSON array of records: {e}"))?
     } else {
         serde_json::Deserializer::from_str(text)
             .into_iter::<serde_json::Value>()
             .collect::<Result<_, _>>()
-            .map_err(|e| {
-                format!("is not one JSON object or NDJSON (one object per line): {e}")
-            })?
+            .map_err(|e| format!("is not one JSON object or NDJSON (one object per line): {e}"))?
     };
     if values.is_empty() {
         return Err("holds no records (the array is empty)".into());

@@ -133,7 +133,10 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
         println!(
             "  cargo build --release --target wasm32-wasip2             # build the component"
         );
-        let wasm = format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_"));
+        let wasm = format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            name.replace('-', "_")
+        );
         println!("  qbridge plugin check {wasm} --kind KIND records.json   # try it on records");
         println!("  qbridge plugin install {wasm}");
         return Ok(ExitCode::SUCCESS);
@@ -228,9 +231,13 @@ fn report_install(outcome: InstallOutcome) {
         } => {
             match replaced {
                 Some(old) if old == version => {
-                    println!("plugin {name} {version} (dev build) is running, replacing the previous build of {version}")
+                    println!(
+                        "plugin {name} {version} (dev build) is running, replacing the previous build of {version}"
+                    )
                 }
-                Some(old) => println!("plugin {name} {version} (dev build) is running (replaced {old})"),
+                Some(old) => {
+                    println!("plugin {name} {version} (dev build) is running (replaced {old})")
+                }
                 None => println!("plugin {name} {version} (dev build) is installed and running"),
             }
             if !approved.is_empty() {

@@ -305,7 +305,14 @@ mod tests {
         for v in ["0.1.0-dev", "2.3.4-dev.7"] {
             assert!(is_dev_version(v), "{v}");
         }
-        for v in ["0.1.0", "0.1.0-rc1", "0.1.0-develop", "0.1.0-", "dev", "0.1-dev"] {
+        for v in [
+            "0.1.0",
+            "0.1.0-rc1",
+            "0.1.0-develop",
+            "0.1.0-",
+            "dev",
+            "0.1-dev",
+        ] {
             assert!(!is_dev_version(v), "{v}");
         }
         assert_eq!(dev_version_of("1.2.0"), "1.2.0-dev");
