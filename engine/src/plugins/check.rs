@@ -4,7 +4,9 @@
 //! The component is installed into a [`PluginManager`] on a scratch store in a temporary
 //! directory (deleted afterwards), so it goes through the real host, sandbox, limits,
 //! manifest checks and output checks; only the plugin under test runs, with no source
-//! secrets. Each record is then mapped and every request it yields is checked as at ingest.
+//! secrets. Each record is then mapped and every request it yields is checked as at ingest
+//! (qbXML 16.0); a plugin whose manifest promises qbXML 13.0 gets a warning per request that
+//! 13.0 would refuse.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -99,6 +101,11 @@ pub fn run(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
                 bad += 1;
             }
             print_verdict(&label, &verdict);
+            if let Verdict::Mapped(requests) = &verdict
+                && manifest.min_qbxml_version == "13.0"
+            {
+                warn_older_quickbooks(requests);
+            }
         }
     }
     println!("{ok} record(s) OK, {bad} refused or failed");
@@ -135,6 +142,38 @@ fn print_verdict(label: &str, verdict: &Verdict) {
         },
         Verdict::Failed(e) => println!("{label}: FAILED: {e}"),
     }
+}
+
+/// The engine checks requests against qbXML 16.0; a plugin that says it works with 13.0
+/// (QuickBooks 2014 and older) is also checked against 13.0 here, as a warning: those
+/// QuickBooks versions would refuse such a request, but newer ones accept it.
+fn warn_older_quickbooks(requests: &[Request]) {
+    for (key, e) in refused_by_qbxml_13(requests) {
+        println!(
+            "    warning: {key} is not valid qbXML 13.0, which the manifest's min_qbxml_version promises ({e})"
+        );
+    }
+}
+
+/// (key, why) of each request QuickBooks speaking qbXML 13.0 would refuse.
+fn refused_by_qbxml_13(requests: &[Request]) -> Vec<(&str, String)> {
+    use crate::qbxml::{OnError, Recovery, build_message_set};
+    use qbridge_sdk::schema::{QbxmlVersion, validate};
+    requests
+        .iter()
+        .filter_map(|r| {
+            build_message_set(
+                (13, 0),
+                OnError::Continue,
+                &Recovery::None,
+                &[("1", &r.qbxml)],
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|set| validate(QbxmlVersion::V13_0, &set).map_err(|e| e.to_string()))
+            .err()
+            .map(|e| (r.key.as_str(), e))
+        })
+        .collect()
 }
 
 /// Reads a records file, bounded in size.
@@ -202,7 +241,26 @@ pub(crate) fn parse_records(text: &str) -> Result<Vec<String>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_records;
+    use super::{parse_records, refused_by_qbxml_13};
+
+    #[test]
+    fn a_request_only_qbxml_16_knows_is_reported_for_older_quickbooks() {
+        let request = |key: &str, xml: &str| qbridge_sdk::Request {
+            key: key.into(),
+            depends_on: vec![],
+            qbxml: xml.into(),
+            probe: None,
+            adopt_existing: false,
+            notes: vec![],
+        };
+        let requests = [
+            request("customers", "<CustomerQueryRq/>"),
+            request("alerts", "<AlertQueryRq/>"),
+        ];
+        let refused = refused_by_qbxml_13(&requests);
+        let keys: Vec<&str> = refused.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["alerts"], "{refused:?}");
+    }
 
     #[test]
     fn an_array_ndjson_and_one_object_are_records() {
