@@ -87,6 +87,14 @@ enum Command {
         /// Keep the demo's data dir here instead of a temporary folder.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        /// Also install this plugin component and sync the records of --records through it
+        /// instead of the bundled samples.
+        #[arg(long, value_name = "FILE.wasm", requires = "records")]
+        plugin: Option<PathBuf>,
+        /// Records for --plugin: every `*.json` file in DIR holds
+        /// `{"kind": "...", "record": {...}}`.
+        #[arg(long, value_name = "DIR", requires = "plugin")]
+        records: Option<PathBuf>,
     },
     /// Queued jobs: list, show, retry, cancel.
     Jobs(crate::pipeline::cli::JobsArgs),
@@ -234,8 +242,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Qwc(args) => qbwc::cli::run_qwc(args, &config).map(|()| ExitCode::SUCCESS),
         Command::Validate(args) => crate::qbxml::cli::run(&args),
         Command::Plugin(command) => crate::plugins::cli::run(command, &config),
-        Command::Demo { keep } => {
-            crate::demo::run(keep.as_deref())?;
+        Command::Demo {
+            keep,
+            plugin,
+            records,
+        } => {
+            let own = plugin
+                .zip(records)
+                .map(|(component, records)| crate::demo::OwnPlugin { component, records });
+            crate::demo::run(keep.as_deref(), own.as_ref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => crate::bench::run(args),

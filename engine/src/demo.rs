@@ -6,6 +6,11 @@
 //! bundled plugins, runs simulated Web Connector sessions until nothing is left, and prints
 //! what happened. The counts it prints come from the simulated company and the queue, so
 //! they must agree.
+//!
+//! With `--plugin FILE.wasm --records DIR` a plugin author's component is installed beside
+//! the bundled ones and the records in DIR go through it instead of the samples: every
+//! `*.json` file in DIR holds one `{"kind": "...", "record": {...}}`, taken in file-name
+//! order. The demo then lists everything the sync wrote to the simulated company file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,8 +20,8 @@ use anyhow::{Context, bail};
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::pipeline::ingest::ingest;
-use crate::plugins::PluginManager;
+use crate::pipeline::ingest::{MAX_RECORD_BYTES, ingest};
+use crate::plugins::{InstallOutcome, PluginManager};
 use crate::qbwc::accounts;
 use crate::sim::QuickBooks;
 use crate::sim::company::Company;
@@ -152,6 +157,101 @@ pub fn firm_company(path: &str) -> anyhow::Result<Company> {
     Ok(c)
 }
 
+/// A plugin under development run through the demo (`demo --plugin FILE --records DIR`).
+#[derive(Debug, Clone)]
+pub struct OwnPlugin {
+    /// The component.
+    pub component: PathBuf,
+    /// The folder of record files.
+    pub records: PathBuf,
+}
+
+/// Most record files read from `--records`.
+const MAX_RECORD_FILES: usize = 1000;
+/// Actor of the demo's install of `--plugin`.
+const DEMO_ACTOR: &str = "cli:demo";
+
+/// One file of `--records`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordFile {
+    kind: String,
+    record: serde_json::Value,
+}
+
+/// The records of `--records`: (file name, kind, record JSON), in file-name order.
+fn read_record_dir(dir: &Path) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the records folder {}", dir.display()))?
+    {
+        let path = entry?.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "json") {
+            paths.push(path);
+        }
+    }
+    if paths.is_empty() {
+        bail!(
+            "{} holds no *.json files; put each record in one as {{\"kind\": \"...\", \"record\": {{...}}}}",
+            dir.display()
+        );
+    }
+    if paths.len() > MAX_RECORD_FILES {
+        bail!(
+            "{} holds {} *.json files; the demo takes at most {MAX_RECORD_FILES}",
+            dir.display(),
+            paths.len()
+        );
+    }
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let len = std::fs::metadata(path)?.len();
+            // The envelope adds little to the record, which ingest bounds.
+            if len > 2 * MAX_RECORD_BYTES as u64 {
+                bail!("{} is {len} bytes; a record file holds one record of at most {MAX_RECORD_BYTES} bytes", path.display());
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let file: RecordFile = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not {{\"kind\": \"...\", \"record\": {{...}}}}",
+                    path.display()
+                )
+            })?;
+            Ok((name, file.kind, file.record.to_string()))
+        })
+        .collect()
+}
+
+/// Installs `--plugin` into the demo's engine (approving it if it replaces a bundled plugin
+/// with more permissions: the demo's data is thrown away) and returns its name.
+fn install_own(plugins: &PluginManager, component: &Path) -> anyhow::Result<String> {
+    let wasm = std::fs::read(component)
+        .with_context(|| format!("cannot read the plugin file {}", component.display()))?;
+    let outcome = plugins
+        .install(&wasm, None, DEMO_ACTOR)
+        .with_context(|| format!("{} is not an installable plugin", component.display()))?;
+    let (name, version) = match outcome {
+        InstallOutcome::Staged { name, version, .. } => {
+            plugins.approve(&name, &version, DEMO_ACTOR)?;
+            (name, version)
+        }
+        InstallOutcome::Activated { name, version, .. }
+        | InstallOutcome::AlreadyActive { name, version }
+        | InstallOutcome::DevInstalled { name, version, .. } => (name, version),
+    };
+    println!(
+        "plugin {name} {version} installed from {}",
+        component.display()
+    );
+    Ok(name)
+}
+
 /// The demo's engine, running in-process on a loopback port.
 pub struct DemoEngine {
     /// The engine's store.
@@ -220,8 +320,11 @@ impl DemoEngine {
     }
 }
 
-/// Runs the demo; `keep` keeps the data dir at that path instead of a temporary one.
-pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
+/// Runs the demo; `keep` keeps the data dir at that path instead of a temporary one; `own`
+/// runs an author's plugin and records instead of the samples.
+pub fn run(keep: Option<&Path>, own: Option<&OwnPlugin>) -> anyhow::Result<()> {
+    // Read the records first: a mistake in them should not wait for the engine to boot.
+    let own_records = own.map(|o| read_record_dir(&o.records)).transpose()?;
     let tmp = tempfile::Builder::new().prefix("qbridge-demo-").tempdir()?;
     let data_dir: PathBuf = keep.map_or_else(|| tmp.path().join("data"), Path::to_path_buf);
     println!("qbridge demo — data dir {}", data_dir.display());
@@ -235,10 +338,40 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
     );
     println!("engine listening at {url}");
 
-    // 3. The sample records, through the bundled plugins.
-    println!("\nRecords");
+    // 3. The sample records through the bundled plugins, or the author's records.
     let mut ingested = 0;
-    for (plugin, kind, name, key) in SAMPLES {
+    let mut refused = 0;
+    if let (Some(own), Some(records)) = (own, &own_records) {
+        let plugin = install_own(&plugins, &own.component)?;
+        println!("\nRecords");
+        for (file, kind, record) in records {
+            match ingest(
+                Origin::Push,
+                &store,
+                &plugins,
+                connection,
+                &plugin,
+                kind,
+                record,
+            ) {
+                Ok(done) => {
+                    ingested += 1;
+                    println!(
+                        "  {plugin:<9} {kind:<12} {file:<38} → {} request(s)",
+                        done.jobs.len()
+                    );
+                }
+                Err(e) => {
+                    refused += 1;
+                    println!("  {plugin:<9} {kind:<12} {file:<38} → refused: {e}");
+                }
+            }
+        }
+    }
+    if own.is_none() {
+        println!("\nRecords");
+    }
+    for (plugin, kind, name, key) in SAMPLES.iter().filter(|_| own.is_none()) {
         let record = sample_record(sample_text(name), *key)?;
         let done = ingest(
             Origin::Push,
@@ -319,6 +452,12 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
             println!("  {kind:<22} {n}");
         }
     }
+    if own.is_some() {
+        println!("\nQuickBooks now holds (written by the sync)");
+        for w in &company.write_log()[set_up..] {
+            println!("  {:<22} {:<40} {}", w.request, w.name, w.id);
+        }
+    }
     let notes: Vec<String> = jobs
         .iter()
         .flat_map(|j| j.notes.iter().map(move |n| format!("{}: {n}", j.key)))
@@ -350,6 +489,9 @@ pub fn run(keep: Option<&Path>) -> anyhow::Result<()> {
     );
     if !failed.is_empty() {
         bail!("{} request(s) did not complete (see above)", failed.len());
+    }
+    if refused > 0 {
+        bail!("the plugin refused {refused} record(s) (see above)");
     }
     Ok(())
 }

@@ -260,6 +260,42 @@ fn a_read_only_token_cannot_install_and_bad_uploads_are_refused_plainly() {
     );
 }
 
+/// The dev loop over the API: `?dev=true` takes only a `-dev` version, for an admin only;
+/// the full path with a rebuilt `-dev` component is `plugin_author.rs`.
+#[test]
+fn a_dev_install_over_the_api_refuses_a_released_version_and_non_admins() {
+    let d = Deployment::new();
+    let admin = token(&d, "admin");
+    let operator = token(&d, "operator");
+    let server = d.start();
+    let dev_install = |token: &str, query: &str| {
+        let mut resp = agent()
+            .post(format!("{}/api/v1/plugins?{query}", server.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/wasm")
+            .send(&fixture("echo_v1")[..])
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let (s, body) = dev_install(&operator, "dev=true");
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = dev_install(&admin, "dev=true");
+    assert_eq!(s, 422, "{body}");
+    assert!(
+        body.contains("-dev") && body.contains("1.0.0-dev") && body.contains("without --dev"),
+        "the refusal says what a dev version is: {body}"
+    );
+    let (s, body) = dev_install(&admin, "dev=maybe");
+    assert_eq!(s, 400, "{body}");
+    // Nothing was installed by the refused calls; a plain install still works.
+    let (s, body) = dev_install(&admin, "dev=false");
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(json(&body)["outcome"], "activated", "{body}");
+}
+
 #[test]
 fn plugin_install_with_url_hot_swaps_a_running_server() {
     let d = Deployment::new();

@@ -24,6 +24,7 @@ mod metrics;
 mod msp;
 mod operations;
 mod pipeline;
+mod plugin_author;
 mod plugin_crates;
 mod plugin_sandbox;
 mod plugins;

@@ -9,11 +9,11 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Json;
 use axum::routing::{get, post};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::api::blocking;
 use super::auth::{Actor, ApiError};
@@ -207,6 +207,14 @@ pub(crate) enum InstallView {
     },
     /// Exactly this component already runs.
     AlreadyActive { name: String, version: String },
+    /// A `-dev` build replaced its version in place (`?dev=true`); `approved` is what it
+    /// asks for beyond the running version, approved with the install.
+    DevInstalled {
+        name: String,
+        version: String,
+        replaced: Option<String>,
+        approved: EscalationView,
+    },
 }
 
 impl From<InstallOutcome> for InstallView {
@@ -233,17 +241,31 @@ impl From<InstallOutcome> for InstallView {
             InstallOutcome::AlreadyActive { name, version } => {
                 InstallView::AlreadyActive { name, version }
             }
+            InstallOutcome::DevInstalled {
+                name,
+                version,
+                replaced,
+                approved,
+            } => InstallView::DevInstalled {
+                name,
+                version,
+                replaced,
+                approved: approved.into(),
+            },
         }
     }
 }
 
 /// Installs a component into the running server (admin): the new version serves the next
-/// call, or is staged when it asks for more than the running one.
+/// call, or is staged when it asks for more than the running one. With `dev`, a `-dev`
+/// build replaces its version in place and its permission growth is approved with it: only
+/// an admin can install at all, and an admin could approve the growth anyway.
 pub(crate) async fn install_plugin(
     state: &AppState,
     actor: &Actor,
     wasm: Bytes,
     signature: Option<String>,
+    dev: bool,
 ) -> Result<InstallView, ApiError> {
     actor.require(Scope::Admin)?;
     if wasm.is_empty() {
@@ -254,7 +276,14 @@ pub(crate) async fn install_plugin(
     }
     let manager = state.plugins.clone();
     let who = actor.token.actor();
-    let outcome = blocking(move || Ok(manager.install(&wasm, signature.as_deref(), &who)?)).await?;
+    let outcome = blocking(move || {
+        Ok(if dev {
+            manager.install_dev(&wasm, signature.as_deref(), &who)?
+        } else {
+            manager.install(&wasm, signature.as_deref(), &who)?
+        })
+    })
+    .await?;
     Ok(outcome.into())
 }
 
@@ -302,9 +331,19 @@ async fn list_route(
     Ok(Json(list_plugins(&state, &actor).await?))
 }
 
+/// The query of `POST /api/v1/plugins`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallQuery {
+    /// The dev loop: replace a `-dev` version in place.
+    #[serde(default)]
+    dev: bool,
+}
+
 async fn install_route(
     actor: Actor,
     State(state): State<AppState>,
+    Query(query): Query<InstallQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<InstallView>), ApiError> {
@@ -339,7 +378,7 @@ async fn install_route(
             )
         })?)),
     };
-    let view = install_plugin(&state, &actor, body, signature).await?;
+    let view = install_plugin(&state, &actor, body, signature, query.dev).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

@@ -48,6 +48,11 @@ pub enum PluginCommand {
     Install {
         /// The component, built with `cargo build --release --target wasm32-wasip2`.
         file: PathBuf,
+        /// Dev loop: the component's version must have a `-dev` pre-release (0.1.0-dev); it
+        /// replaces an earlier build of that version in place, and what it asks for beyond
+        /// the running version is approved with the install.
+        #[arg(long)]
+        dev: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -79,6 +84,10 @@ pub enum PluginCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Run a component on sample records without a server: the install checks, then `map`
+    /// on every record with the engine's checks of each request. Nothing is kept; the exit
+    /// code is non-zero when any record was refused or a request is invalid.
+    Check(super::check::CheckArgs),
     /// Create a new plugin crate in ./NAME, ready to test and build. It carries the SDK this
     /// binary was built with in ./NAME/qbridge-sdk unless told otherwise.
     New {
@@ -95,6 +104,9 @@ pub enum PluginCommand {
 
 /// Runs one `plugin` subcommand.
 pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    if let PluginCommand::Check(args) = command {
+        return super::check::run(args, config);
+    }
     if let PluginCommand::New {
         name,
         sdk_version,
@@ -121,10 +133,12 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
         println!(
             "  cargo build --release --target wasm32-wasip2             # build the component"
         );
-        println!(
-            "  qbridge plugin install target/wasm32-wasip2/release/{}.wasm",
+        let wasm = format!(
+            "target/wasm32-wasip2/release/{}.wasm",
             name.replace('-', "_")
         );
+        println!("  qbridge plugin check {wasm} --kind KIND records.json   # try it on records");
+        println!("  qbridge plugin install {wasm}");
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(client) = Client::from_command(&command)? {
@@ -141,10 +155,14 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
     let manager = PluginManager::open(store, config)?;
     let actor = crate::cli::cli_actor();
     match command {
-        PluginCommand::New { .. } => unreachable!("handled above"),
-        PluginCommand::Install { file, .. } => {
+        PluginCommand::New { .. } | PluginCommand::Check(_) => unreachable!("handled above"),
+        PluginCommand::Install { file, dev, .. } => {
             let (wasm, signature) = read_component(&file)?;
-            report_install(manager.install(&wasm, signature.as_deref(), &actor)?);
+            report_install(if dev {
+                manager.install_dev(&wasm, signature.as_deref(), &actor)?
+            } else {
+                manager.install(&wasm, signature.as_deref(), &actor)?
+            });
         }
         PluginCommand::List { .. } => {
             let versions: Vec<ListRow> = manager.list()?.into_iter().map(ListRow::from).collect();
@@ -204,6 +222,29 @@ fn report_install(outcome: InstallOutcome) {
         }
         InstallOutcome::AlreadyActive { name, version } => {
             println!("plugin {name} {version} is already running (same file)")
+        }
+        InstallOutcome::DevInstalled {
+            name,
+            version,
+            replaced,
+            approved,
+        } => {
+            match replaced {
+                Some(old) if old == version => {
+                    println!(
+                        "plugin {name} {version} (dev build) is running, replacing the previous build of {version}"
+                    )
+                }
+                Some(old) => {
+                    println!("plugin {name} {version} (dev build) is running (replaced {old})")
+                }
+                None => println!("plugin {name} {version} (dev build) is installed and running"),
+            }
+            if !approved.is_empty() {
+                println!(
+                    "it asks for more than the running version ({approved}): approved automatically because this is a dev install (recorded in the audit log)"
+                );
+            }
         }
     }
 }
@@ -291,6 +332,12 @@ enum RemoteOutcome {
         name: String,
         version: String,
     },
+    DevInstalled {
+        name: String,
+        version: String,
+        replaced: Option<String>,
+        approved: RemoteEscalation,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +345,16 @@ struct RemoteEscalation {
     request_types: Vec<String>,
     allowed_hosts: Vec<String>,
     secrets: Vec<String>,
+}
+
+impl From<RemoteEscalation> for Escalation {
+    fn from(e: RemoteEscalation) -> Self {
+        Escalation {
+            request_types: e.request_types,
+            allowed_hosts: e.allowed_hosts,
+            secrets: e.secrets,
+        }
+    }
 }
 
 impl From<RemoteOutcome> for InstallOutcome {
@@ -315,19 +372,26 @@ impl From<RemoteOutcome> for InstallOutcome {
             RemoteOutcome::Staged {
                 name,
                 version,
-                escalation: e,
+                escalation,
             } => InstallOutcome::Staged {
                 name,
                 version,
-                escalation: Escalation {
-                    request_types: e.request_types,
-                    allowed_hosts: e.allowed_hosts,
-                    secrets: e.secrets,
-                },
+                escalation: escalation.into(),
             },
             RemoteOutcome::AlreadyActive { name, version } => {
                 InstallOutcome::AlreadyActive { name, version }
             }
+            RemoteOutcome::DevInstalled {
+                name,
+                version,
+                replaced,
+                approved,
+            } => InstallOutcome::DevInstalled {
+                name,
+                version,
+                replaced,
+                approved: approved.into(),
+            },
         }
     }
 }
@@ -355,7 +419,7 @@ impl Client {
     /// A client when the command has `--url`, else `None` (the command runs offline).
     fn from_command(command: &PluginCommand) -> anyhow::Result<Option<Client>> {
         let remote = match command {
-            PluginCommand::New { .. } => return Ok(None),
+            PluginCommand::New { .. } | PluginCommand::Check(_) => return Ok(None),
             PluginCommand::Install { remote, .. }
             | PluginCommand::List { remote }
             | PluginCommand::Approve { remote, .. }
@@ -399,12 +463,13 @@ impl Client {
 
     fn run(&self, command: PluginCommand) -> anyhow::Result<ExitCode> {
         match command {
-            PluginCommand::New { .. } => unreachable!("runs offline"),
-            PluginCommand::Install { file, .. } => {
+            PluginCommand::New { .. } | PluginCommand::Check(_) => unreachable!("runs offline"),
+            PluginCommand::Install { file, dev, .. } => {
                 let (wasm, signature) = read_component(&file)?;
+                let query = if dev { "?dev=true" } else { "" };
                 let mut req = self
                     .agent
-                    .post(format!("{}/api/v1/plugins", self.base))
+                    .post(format!("{}/api/v1/plugins{query}", self.base))
                     .header("Authorization", format!("Bearer {}", self.token))
                     .header("Content-Type", "application/wasm");
                 if let Some(sig) = signature {

@@ -51,6 +51,14 @@ pub enum InstallOutcome {
     },
     /// Exactly this component already runs.
     AlreadyActive { name: String, version: String },
+    /// A `-dev` build replaced its version in place (`install --dev`) and runs now; what it
+    /// asks for beyond the running version was approved with the install.
+    DevInstalled {
+        name: String,
+        version: String,
+        replaced: Option<String>,
+        approved: Escalation,
+    },
 }
 
 /// What a new version asks for beyond the running version.
@@ -131,6 +139,20 @@ impl PluginManager {
         config: &Config,
         secrets: Arc<dyn SecretSource>,
     ) -> Result<PluginManager, PluginError> {
+        let manager = Self::empty(store, config, secrets)?;
+        manager.load_active()?;
+        manager.install_bundled();
+        Ok(manager)
+    }
+
+    /// A manager running nothing: no stored version is loaded and no bundled plugin is
+    /// installed. `plugin check` installs only the component under test into it, on a
+    /// scratch store, with the real host, limits and output checks.
+    pub(crate) fn empty(
+        store: Store,
+        config: &Config,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<PluginManager, PluginError> {
         let limits = Limits {
             memory_bytes: config.plugin_memory_limit_mb * 1024 * 1024,
             call_timeout: config.plugin_call_timeout,
@@ -146,7 +168,7 @@ impl PluginManager {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let manager = PluginManager {
+        Ok(PluginManager {
             host: PluginHost::new(config.data_dir.join("plugin-cache"), store.clone(), limits)?,
             store,
             http: Arc::new(SourceHttp::new(secrets, config.source_endpoints.clone())),
@@ -154,10 +176,7 @@ impl PluginManager {
             active: ArcSwap::from_pointee(HashMap::new()),
             admin: Mutex::new(()),
             pool: CallPool::per_cpu(),
-        };
-        manager.load_active()?;
-        manager.install_bundled();
-        Ok(manager)
+        })
     }
 
     fn load_active(&self) -> Result<(), PluginError> {
@@ -195,7 +214,7 @@ impl PluginManager {
                     }
                 };
                 if wanted {
-                    let outcome = self.install_prepared(generation, wasm, BUNDLED_ACTOR)?;
+                    let outcome = self.install_prepared(generation, wasm, BUNDLED_ACTOR, false)?;
                     tracing::info!(?outcome, "bundled plugin installed");
                 }
                 Ok(())
@@ -216,7 +235,30 @@ impl PluginManager {
     ) -> Result<InstallOutcome, PluginError> {
         self.verify_signature(wasm, signature)?;
         let generation = self.prepare(wasm)?;
-        self.install_prepared(generation, wasm, actor)
+        self.install_prepared(generation, wasm, actor, false)
+    }
+
+    /// The author's dev loop: installs a build whose version has a `-dev` pre-release
+    /// (`0.1.0-dev`), replacing an earlier build of the same version in place, so no version
+    /// bump is needed between builds. It activates at once; permission growth is reported in
+    /// the outcome and the audit row as approved with the install. Callers offer this only to
+    /// the admin scope and the local CLI, which could approve the growth themselves.
+    pub fn install_dev(
+        &self,
+        wasm: &[u8],
+        signature: Option<&str>,
+        actor: &str,
+    ) -> Result<InstallOutcome, PluginError> {
+        self.verify_signature(wasm, signature)?;
+        let generation = self.prepare(wasm)?;
+        let version = &generation.manifest.version;
+        if !output::is_dev_version(version) {
+            return Err(PluginError::Invalid(format!(
+                "--dev installs only a development build, whose version has a `-dev` pre-release (e.g. 0.1.0-dev); this component is version {version}. Set `version = \"{}\"` in its manifest for the dev loop, or install it without --dev",
+                output::dev_version_of(version)
+            )));
+        }
+        self.install_prepared(generation, wasm, actor, true)
     }
 
     fn install_prepared(
@@ -224,6 +266,7 @@ impl PluginManager {
         generation: Generation,
         wasm: &[u8],
         actor: &str,
+        dev: bool,
     ) -> Result<InstallOutcome, PluginError> {
         let _guard = self.admin.lock().unwrap_or_else(|p| p.into_inner());
         let m = generation.manifest.clone();
@@ -240,7 +283,7 @@ impl PluginManager {
             .as_ref()
             .map(|r| Escalation::between(&r.manifest, &m))
             .unwrap_or_default();
-        let staged = !escalation.is_empty();
+        let staged = !dev && !escalation.is_empty();
         let status = if staged {
             PluginStatus::Staged
         } else {
@@ -248,7 +291,9 @@ impl PluginManager {
         };
         let audit = AuditEntry {
             actor: actor.to_string(),
-            action: if staged {
+            action: if dev {
+                "plugin.install_dev"
+            } else if staged {
                 "plugin.stage"
             } else {
                 "plugin.install"
@@ -262,6 +307,9 @@ impl PluginManager {
                 "secrets": m.secrets,
                 "replaces": running.as_ref().map(|r| r.manifest.version.clone()),
                 "escalation": escalation.to_string(),
+                "dev": dev,
+                // A dev install approves its own permission growth; the row says so.
+                "escalation_auto_approved": dev && !escalation.is_empty(),
             }),
             ip: None,
             user_agent: None,
@@ -273,6 +321,7 @@ impl PluginManager {
                 wasm,
                 installed_by: actor,
                 status,
+                replace_content: dev,
             },
             &audit,
         )?;
@@ -284,10 +333,20 @@ impl PluginManager {
             });
         }
         self.publish(generation);
-        Ok(InstallOutcome::Activated {
-            name: m.name,
-            version: m.version,
-            replaced: running.map(|r| r.manifest.version.clone()),
+        let replaced = running.map(|r| r.manifest.version.clone());
+        Ok(if dev {
+            InstallOutcome::DevInstalled {
+                name: m.name,
+                version: m.version,
+                replaced,
+                approved: escalation,
+            }
+        } else {
+            InstallOutcome::Activated {
+                name: m.name,
+                version: m.version,
+                replaced,
+            }
         })
     }
 

@@ -9,12 +9,14 @@
 //! - `http` — host-mediated HTTP with secret injection.
 //! - `oauth2` — access tokens the host obtains for OAuth2 client-credentials secrets.
 //! - `endpoints` — `source_endpoints`: listed source hosts sent to local fakes (tests).
-//! - `cli` — `qbridge plugin …` (and `scaffold`, the template for `plugin new`).
+//! - `cli` — `qbridge plugin …` (and `scaffold`, the template for `plugin new`; `check`,
+//!   `plugin check`: a component run on sample records in a scratch registry).
 //!
 //! A misbehaving plugin fails its call with a [`PluginError`]; it never takes the engine
 //! down.
 
 mod bundled;
+pub mod check;
 pub mod cli;
 pub mod endpoints;
 mod host;

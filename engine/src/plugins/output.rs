@@ -181,6 +181,21 @@ pub(crate) fn parse_semver(v: &str) -> Option<(u64, u64, u64, Option<&str>)> {
     parts.next().is_none().then_some(version)
 }
 
+/// True when `v` is a development build for `install --dev`: its pre-release is `dev` or
+/// starts with `dev.` (`0.1.0-dev`, `0.1.0-dev.3`). Only these may be replaced in place,
+/// because a released version number must always name the same component.
+pub(crate) fn is_dev_version(v: &str) -> bool {
+    matches!(parse_semver(v), Some((_, _, _, Some(pre))) if pre == "dev" || pre.starts_with("dev."))
+}
+
+/// The dev version to suggest for `v`: `1.2.0` and `1.2.0-rc1` become `1.2.0-dev`.
+pub(crate) fn dev_version_of(v: &str) -> String {
+    match parse_semver(v) {
+        Some((a, b, c, _)) => format!("{a}.{b}.{c}-dev"),
+        None => "0.1.0-dev".to_string(),
+    }
+}
+
 /// True when `a` is a newer version than `b` (a pre-release is older than its release).
 pub(crate) fn is_newer(a: &str, b: &str) -> bool {
     match (parse_semver(a), parse_semver(b)) {
@@ -283,5 +298,24 @@ mod tests {
         assert!(is_newer("2.0.0", "2.0.0-rc1"));
         assert!(!is_newer("1.0.0", "1.0.0"));
         assert!(parse_semver("1.0").is_none());
+    }
+
+    #[test]
+    fn only_a_dev_pre_release_is_a_dev_version() {
+        for v in ["0.1.0-dev", "2.3.4-dev.7"] {
+            assert!(is_dev_version(v), "{v}");
+        }
+        for v in [
+            "0.1.0",
+            "0.1.0-rc1",
+            "0.1.0-develop",
+            "0.1.0-",
+            "dev",
+            "0.1-dev",
+        ] {
+            assert!(!is_dev_version(v), "{v}");
+        }
+        assert_eq!(dev_version_of("1.2.0"), "1.2.0-dev");
+        assert_eq!(dev_version_of("1.2.0-rc1"), "1.2.0-dev");
     }
 }

@@ -166,9 +166,12 @@ Maps @@source@@ records to QuickBooks Desktop requests. Next steps:
 ```sh
 cargo test                                            # the mapper's tests, natively
 cargo build --release --target wasm32-wasip2          # the component
-qbridge plugin check target/wasm32-wasip2/release/@@crate@@.wasm   # (if your qbridge has it)
+qbridge plugin check target/wasm32-wasip2/release/@@crate@@.wasm --kind customer tests/fixtures/customer.json
 qbridge plugin install target/wasm32-wasip2/release/@@crate@@.wasm
 ```
+
+The whole path — `qbridge demo --plugin`, the `plugin install --dev` loop, installing into
+a running server — is in qbridge's `docs/plugin-guide.md`.
 
 `qbridge-sdk/` is the SDK the `qbridge` binary that created this crate was built with
 (interface version in its `Cargo.toml`). The tests validate against Intuit's schemas with

@@ -88,6 +88,9 @@ pub struct NewPluginVersion<'a> {
     pub installed_by: &'a str,
     /// `Active` (replaces the running version) or `Staged` (waits for approval).
     pub status: PluginStatus,
+    /// A development build (`install --dev`): it replaces the content of a version already
+    /// registered under the same number instead of being refused as a conflict.
+    pub replace_content: bool,
 }
 
 const COLUMNS: &str = "name, version, sha256, manifest, status, approved_request_types, installed_by, installed_at, approved_by";
@@ -160,7 +163,7 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?;
-            if existing.as_deref().is_some_and(|sha| sha != new.sha256) {
+            if !new.replace_content && existing.as_deref().is_some_and(|sha| sha != new.sha256) {
                 return Err(StoreError::Conflict(format!(
                     "plugin {} version {} is already installed with different content; give the new build a new version number",
                     m.name, m.version
@@ -178,7 +181,25 @@ impl Store {
                 "[]".to_string()
             };
             let activated = (new.status == PluginStatus::Active).then_some(now);
-            if existing.is_some() {
+            if existing.is_some() && new.replace_content {
+                tx.execute(
+                    "UPDATE plugin_versions SET sha256 = ?3, manifest = ?4, wasm = ?5, status = ?6, approved_request_types = ?7,
+                            installed_by = ?8, installed_at = ?9, activated_at = COALESCE(?10, activated_at)
+                     WHERE name = ?1 AND version = ?2",
+                    params![
+                        m.name,
+                        m.version,
+                        new.sha256,
+                        to_json(m),
+                        new.wasm,
+                        new.status.as_str(),
+                        approved,
+                        new.installed_by,
+                        now,
+                        activated
+                    ],
+                )?;
+            } else if existing.is_some() {
                 tx.execute(
                     "UPDATE plugin_versions SET status = ?3, approved_request_types = ?4, activated_at = COALESCE(?5, activated_at)
                      WHERE name = ?1 AND version = ?2",
@@ -272,5 +293,46 @@ impl Store {
             append_in(tx, audit)?;
             Ok(n)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    #[test]
+    fn only_a_dev_install_replaces_the_content_of_a_registered_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+        let manifest = Manifest::new("crm", "0.1.0-dev", "CRM");
+        let audit = AuditEntry {
+            actor: "cli:test".into(),
+            action: "plugin.install".into(),
+            ..Default::default()
+        };
+        let add = |sha: &str, wasm: &[u8], replace_content: bool| {
+            s.plugin_add_version(
+                &NewPluginVersion {
+                    manifest: &manifest,
+                    sha256: sha,
+                    wasm,
+                    installed_by: "cli:test",
+                    status: PluginStatus::Active,
+                    replace_content,
+                },
+                &audit,
+            )
+        };
+        add("aa", b"first", false).unwrap();
+        let err = add("bb", b"second", false).unwrap_err();
+        assert!(err.to_string().contains("new version number"), "{err}");
+        assert_eq!(s.plugin_wasm("crm", "0.1.0-dev").unwrap(), b"first");
+        add("bb", b"second", true).unwrap();
+        assert_eq!(s.plugin_wasm("crm", "0.1.0-dev").unwrap(), b"second");
+        let versions = s.plugin_versions(Some("crm")).unwrap();
+        assert_eq!(versions.len(), 1, "replaced in place: {versions:?}");
+        assert_eq!(versions[0].sha256, "bb");
+        assert_eq!(versions[0].status, PluginStatus::Active);
     }
 }

@@ -262,6 +262,7 @@ fn a_staged_plugin_version_alerts_once_and_an_active_one_does_not() {
                 wasm: b"\0asm",
                 installed_by: "cli:test",
                 status,
+                replace_content: false,
             },
             &admin(),
         )
