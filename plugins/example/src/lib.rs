@@ -136,4 +136,3 @@ fn text<'a>(record: &'a Value, field: &str) -> Result<&'a str, MapError> {
         .filter(|s| !s.is_empty())
         .ok_or_else(|| MapError::missing(field))
 }
-
