@@ -37,6 +37,7 @@ pub const UI_ROUTES: &[(&str, &str)] = &[
     ("post", "/plugins/{name}/remove"),
     ("get", "/alerts"),
     ("post", "/alerts"),
+    ("post", "/alerts/email"),
     ("post", "/alerts/{id}/test"),
     ("post", "/alerts/{id}/delete"),
 ];
