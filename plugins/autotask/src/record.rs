@@ -393,55 +393,8 @@ pub fn key_part(namespace: &str, value: &str) -> String {
 /// `{{secret:NAME}}` placeholders for secrets the manifest declares.
 pub use qbridge_sdk::host::{HttpRequest, HttpResponse, fetch as host_fetch};
 
-/// The text of the first `<tag>` in a qbXML fragment, unescaped — for a `…Ret`, its own
-/// `TxnID`/`ListID`/`Memo`, which come before any line's.
-pub fn element(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{tag}>"))?;
-    Some(unescape(&xml[start..end]))
-}
-
-/// XML character and entity references → text.
-fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let Some(end) = rest.find(';').filter(|&e| e <= 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..end];
-        let c = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .map(|h| u32::from_str_radix(h, 16))
-                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
-                .and_then(Result::ok)
-                .and_then(char::from_u32),
-        };
-        match c {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
+/// The text of the first `<tag>` in a qbXML fragment, unescaped (the SDK's reader).
+pub use qbridge_sdk::qbxml::element_text as element;
 
 /// One page of pulled records: `(kind, record)` pairs and the cursor of the next page.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -470,14 +423,6 @@ impl Page {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn entities_are_unescaped() {
-        assert_eq!(
-            unescape("A &amp; B &lt;&#233;&#x41;&gt; &bogus; &"),
-            "A & B <éA> &bogus; &"
-        );
-    }
 
     #[test]
     fn timestamps_become_the_firms_local_date() {

@@ -40,19 +40,58 @@ impl Built {
     /// The text of the first `<tag>` element as written (after fitting and transliteration),
     /// unescaped — e.g. the `Name` a probe must look up, which may differ from the source's.
     pub fn text_of(&self, tag: &str) -> Option<String> {
-        let open = format!("<{tag}>");
-        let start = self.qbxml.find(&open)? + open.len();
-        let end = start + self.qbxml[start..].find(&format!("</{tag}>"))?;
-        // The writer escapes exactly these five (xml.rs); `&amp;` last so `&amp;lt;` stays `&lt;`.
-        Some(
-            self.qbxml[start..end]
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&quot;", "\"")
-                .replace("&apos;", "'")
-                .replace("&amp;", "&"),
-        )
+        element_text(&self.qbxml, tag)
     }
+}
+
+/// The text of the first `<tag>` in a qbXML fragment, unescaped (character references too) —
+/// for a `…Ret` in a response, its own `TxnID`/`ListID`/`Memo`, which come before any line's.
+pub fn element_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(unescape(&xml[start..end]))
+}
+
+/// XML character and entity references → text.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';').filter(|&e| e <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let c = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|h| u32::from_str_radix(h, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Why a builder refused to produce a request. `field` names the element path, e.g.
@@ -458,6 +497,14 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn entities_are_unescaped() {
+        assert_eq!(
+            unescape("A &amp; B &lt;&#233;&#x41;&gt; &bogus; &"),
+            "A & B <éA> &bogus; &"
+        );
+    }
 
     #[test]
     fn text_of_reads_the_name_as_written_unescaped() {

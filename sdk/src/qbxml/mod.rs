@@ -34,7 +34,7 @@ mod xml;
 pub use bill::{BillAdd, BillableStatus, ExpenseLine, ItemLine};
 pub use card::CreditCardAdd;
 pub use check::CheckAdd;
-pub use common::{Address, BuildError, Built, Date, DateError, Ref};
+pub use common::{Address, BuildError, Built, Date, DateError, Ref, element_text};
 pub use customer::{CustomerAdd, CustomerMod};
 pub use invoice::{InvoiceAdd, InvoiceLine};
 pub use item::{ItemAdd, ItemKind};
