@@ -22,7 +22,7 @@ pub mod testing;
 pub mod text;
 
 pub use mapper::{INTERFACE_VERSION, Manifest, MapError, Mapper, Page, PulledRecord};
-pub use request::{Request, root_element};
+pub use request::{Action, Request, root_element};
 /// Re-exported so plugins need no direct dependency to read records.
 pub use serde_json;
 

@@ -2,7 +2,7 @@
 //! [`export_mapper!`](crate::export_mapper), which turns a `Mapper` into a WASM component.
 //!
 //! A plugin is a plain Rust type implementing [`Mapper`]; the WIT bindings (interface
-//! `qbridge:plugin@0.2.0`, folder `wit/v0.2.0`) stay hidden inside the SDK. Mappers are
+//! `qbridge:plugin@0.3.0`, folder `wit/v0.3.0`) stay hidden inside the SDK. Mappers are
 //! *stateless* (associated functions, no `self`): the engine may start a fresh instance of a
 //! plugin at any time — after a swap, after a trap — so nothing may depend on earlier calls.
 
@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::Request;
 
 /// Version of the plugin interface this SDK builds plugins for (the WIT package version).
-pub const INTERFACE_VERSION: &str = "0.2.0";
+pub const INTERFACE_VERSION: &str = "0.3.0";
 
 /// Longest accepted idempotency key, in bytes.
 pub const MAX_KEY_LEN: usize = 200;
@@ -184,10 +184,12 @@ pub trait Mapper {
     fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError>;
 
     /// Follow-up requests once QuickBooks answered the request with `key` (e.g. a bill
-    /// payment that needs the bill's TxnID). Default: none.
-    fn on_response(key: &str, response_xml: &str) -> Vec<Request> {
+    /// payment that needs the bill's TxnID). Default: none. An error is logged and the call
+    /// is made again later with backoff (the write is in QuickBooks either way), so it must be
+    /// idempotent.
+    fn on_response(key: &str, response_xml: &str) -> Result<Vec<Request>, MapError> {
         let _ = (key, response_xml);
-        Vec::new()
+        Ok(Vec::new())
     }
 
     /// The next page of records from the source system. Default: not supported (leave
@@ -280,6 +282,51 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), S
                 ));
             }
         }
+        check_versioning(manifest, r)?;
+    }
+    Ok(())
+}
+
+/// Most line keys or significant fields one request may carry, and their longest entry.
+const MAX_LIST: usize = 10_000;
+const MAX_ENTRY: usize = 200;
+
+/// Line keys and significant fields are bounded; a void or delete names the object by its
+/// Add and needs a removal the manifest declares.
+fn check_versioning(manifest: &Manifest, r: &Request) -> Result<(), String> {
+    for (what, list) in [("line_keys", &r.line_keys), ("significant", &r.significant)] {
+        if list.len() > MAX_LIST {
+            return Err(format!(
+                "request {:?}: {} {what}; at most {MAX_LIST} are allowed",
+                r.key,
+                list.len()
+            ));
+        }
+        if let Some(long) = list.iter().find(|e| e.is_empty() || e.len() > MAX_ENTRY) {
+            return Err(format!(
+                "request {:?}: {what} entry {long:?} must be 1 to {MAX_ENTRY} bytes",
+                r.key
+            ));
+        }
+    }
+    if r.action == crate::Action::Write {
+        return Ok(());
+    }
+    let Some(object) = r.request_type().and_then(|t| t.strip_suffix("Add")) else {
+        return Err(format!(
+            "request {:?}: a {} names the object by its Add request (e.g. InvoiceAdd), not {}",
+            r.key,
+            r.action.as_str(),
+            r.request_type().unwrap_or("an unnamed element")
+        ));
+    };
+    let declared = |t: &str| manifest.request_types.iter().any(|d| d == t);
+    if !(declared("TxnVoid") || declared("TxnDel") || declared(&format!("{object}Mod"))) {
+        return Err(format!(
+            "request {:?} is a {} of a {object}, but the manifest declares no removal for it: add TxnVoid or TxnDel (transactions) or {object}Mod (lists, made inactive) to request_types",
+            r.key,
+            r.action.as_str()
+        ));
     }
     Ok(())
 }
@@ -291,7 +338,7 @@ pub fn check_requests(manifest: &Manifest, requests: &[Request]) -> Result<(), S
 pub mod __private {
     wit_bindgen::generate!({
         world: "mapper",
-        path: "wit/v0.2.0",
+        path: "wit/v0.3.0",
         pub_export_macro: true,
         export_macro_name: "__export_mapper_world",
     });
@@ -308,6 +355,13 @@ pub mod __private {
             probe: r.probe,
             adopt_existing: r.adopt_existing,
             notes: r.notes,
+            action: match r.action {
+                crate::Action::Write => wit::Action::Write,
+                crate::Action::Void => wit::Action::Void,
+                crate::Action::Delete => wit::Action::Delete,
+            },
+            line_keys: r.line_keys,
+            significant: r.significant,
         }
     }
 
@@ -347,11 +401,13 @@ pub mod __private {
     }
 
     /// `on-response` export.
-    pub fn on_response<M: crate::Mapper>(key: String, response_xml: String) -> Vec<wit::Request> {
+    pub fn on_response<M: crate::Mapper>(
+        key: String,
+        response_xml: String,
+    ) -> Result<Vec<wit::Request>, String> {
         M::on_response(&key, &response_xml)
-            .into_iter()
-            .map(request_to_wit)
-            .collect()
+            .map(|rs| rs.into_iter().map(request_to_wit).collect())
+            .map_err(|e| e.to_string())
     }
 
     /// `acknowledge` export: parses the JSON, then runs the mapper.
@@ -419,7 +475,10 @@ macro_rules! export_mapper {
                 fn on_response(
                     key: ::std::string::String,
                     response_xml: ::std::string::String,
-                ) -> ::std::vec::Vec<glue::qbridge::plugin::types::Request> {
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<glue::qbridge::plugin::types::Request>,
+                    ::std::string::String,
+                > {
                     glue::on_response::<$mapper>(key, response_xml)
                 }
                 fn pull(

@@ -88,6 +88,7 @@ pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
         probe: None,
         adopt_existing: false,
         notes: vec![],
+        versioning: Default::default(),
     };
     store
         .enqueue_record(&NewRecord {

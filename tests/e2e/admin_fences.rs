@@ -45,6 +45,7 @@ fn discarded_job(store: &Store, connection_id: i64, marker: &str) -> i64 {
                 probe: None,
                 adopt_existing: false,
                 notes: vec![],
+                versioning: Default::default(),
             }],
         })
         .unwrap();

@@ -71,6 +71,7 @@ fn seed_many_firms(data: &Path) -> i64 {
         probe: None,
         adopt_existing: false,
         notes: vec![],
+        versioning: Default::default(),
     };
     let done = store
         .enqueue_record(&NewRecord {

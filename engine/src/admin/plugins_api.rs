@@ -58,6 +58,7 @@ impl From<PluginError> for ApiError {
             | PluginError::Signature(_)
             | PluginError::UnsupportedInterface { .. }
             | PluginError::BadOutput { .. }
+            | PluginError::Failed { .. }
             | PluginError::Trap { .. }
             | PluginError::Panic { .. }
             | PluginError::Timeout { .. }

@@ -254,6 +254,7 @@ pub(crate) fn queue_transactions(work: &Path, records: usize) -> anyhow::Result<
         notes: vec![],
         key,
         depends_on: deps,
+        versioning: Default::default(),
     };
     let before = store.write_transactions();
     let started = Instant::now();

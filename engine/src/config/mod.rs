@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::pipeline::names::OnConflict;
+use crate::pipeline::policy::{Choice, OnEdit};
 
 mod settings;
 use settings::SETTINGS;
@@ -99,6 +100,8 @@ pub struct Config {
     pub max_sends: i64,
     /// What to do when another list of QuickBooks' shared name space holds a name.
     pub names: crate::pipeline::names::NamePolicy,
+    /// What to do when an object qbridge wrote was changed in QuickBooks since.
+    pub edits: crate::pipeline::policy::PerPlugin<crate::pipeline::policy::OnEdit>,
     /// The firm's IANA timezone: schedules fire in it.
     pub firm_timezone: String,
     /// How often the scheduler looks for due pulls.
@@ -184,6 +187,7 @@ impl Config {
             batch_max_bytes: 0,
             max_sends: 0,
             names: Default::default(),
+            edits: crate::pipeline::policy::PerPlugin::new(crate::pipeline::policy::OnEdit::SourceWins),
             firm_timezone: String::new(),
             schedule_check_every: Duration::ZERO,
             alerts_silence: Duration::ZERO,
@@ -442,6 +446,7 @@ impl Config {
         crate::pipeline::Rules {
             max_sends: self.max_sends,
             names: self.names.clone(),
+            edits: self.edits.clone(),
         }
     }
 

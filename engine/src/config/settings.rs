@@ -679,7 +679,7 @@ pub(super) const SETTINGS: &[Setting] = &[
         accepts: Accepts::OneOf(&["disambiguate", "hold"]),
         help: "a customer whose name a vendor, employee or other name holds is created as `Name (C)`; or `hold`: the job waits with advice",
         apply: Apply::Text(|c, v| {
-            c.names.default = OnConflict::parse(v).ok_or(Refused::Shape)?;
+            c.names.on_conflict.default = OnConflict::parse(v).ok_or(Refused::Shape)?;
             Ok(())
         }),
     },
@@ -691,7 +691,26 @@ pub(super) const SETTINGS: &[Setting] = &[
             "comma-separated plugin=policy pairs such as ramp=hold,autotask=disambiguate",
         ),
         help: "`names.conflict` per plugin",
-        apply: Apply::Text(|c, v| Ok(c.names.set_per_plugin(v)?)),
+        apply: Apply::Text(|c, v| Ok(c.names.on_conflict.set_per_plugin(v)?)),
+    },
+    Setting {
+        key: "edits.conflict",
+        flag: None,
+        default: DefaultValue::Value("source-wins"),
+        accepts: Accepts::OneOf(&["source-wins", "hold"]),
+        help: "an object changed in QuickBooks since qbridge wrote it gets the source's new version; or `hold`: the job waits with a field-by-field diff",
+        apply: Apply::Text(|c, v| {
+            c.edits.default = OnEdit::parse(v).ok_or(Refused::Shape)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        key: "edits.conflict_plugins",
+        flag: None,
+        default: DefaultValue::Unset("none"),
+        accepts: Accepts::Text("comma-separated plugin=policy pairs such as ramp=hold"),
+        help: "`edits.conflict` per plugin",
+        apply: Apply::Text(|c, v| Ok(c.edits.set_per_plugin(v)?)),
     },
     Setting {
         key: "names.suffix",

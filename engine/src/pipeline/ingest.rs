@@ -5,10 +5,10 @@
 //! record can no longer be lost. A record the plugin rejects is not queued: a pushed one is
 //! refused to its sender, a pulled one kept by `pipeline::rejected`.
 
-use qbridge_sdk::Request;
+use qbridge_sdk::{Action, Manifest, Request};
 
 use crate::plugins::{PluginError, PluginManager};
-use crate::store::queue::{Ingested, NewJob, NewRecord, Origin};
+use crate::store::queue::{Ingested, NewJob, NewRecord, Origin, Versioning};
 use crate::store::{Store, StoreError};
 
 /// Largest record accepted (JSON text). Source APIs return records of a few KiB; anything
@@ -43,15 +43,29 @@ pub enum IngestError {
 }
 
 /// The queue's view of a plugin request.
-pub fn to_new_job(r: &Request) -> NewJob {
+pub fn to_new_job(r: &Request, manifest: &Manifest) -> NewJob {
+    let request_type = r.request_type().unwrap_or("unknown").to_string();
+    // A later version becomes a Mod only for a plugin that declared one (interface 0.3.0 on);
+    // a void or delete was checked against the manifest's removals already.
+    let modifies = r.action != Action::Write
+        || request_type.strip_suffix("Add").is_some_and(|object| {
+            let wanted = format!("{object}Mod");
+            manifest.request_types.iter().any(|t| *t == wanted)
+        });
     NewJob {
         key: r.key.clone(),
         depends_on: r.depends_on.clone(),
-        request_type: r.request_type().unwrap_or("unknown").to_string(),
+        request_type,
         qbxml: r.qbxml.clone(),
         probe: r.probe.clone(),
         adopt_existing: r.adopt_existing,
         notes: r.notes.clone(),
+        versioning: Versioning {
+            action: r.action,
+            line_keys: r.line_keys.clone(),
+            significant: r.significant.clone(),
+            modifies,
+        },
     }
 }
 
@@ -114,6 +128,9 @@ pub fn map_record(
     }
     let value: serde_json::Value =
         serde_json::from_str(record_json).map_err(|e| IngestError::BadJson(e.to_string()))?;
+    let manifest = plugins
+        .manifest(plugin)
+        .ok_or_else(|| PluginError::NotFound(format!("plugin {plugin} is not installed")))?;
     let requests = plugins
         .map(plugin, Some(connection_id), kind, record_json)?
         .map_err(|e| IngestError::Rejected {
@@ -124,7 +141,7 @@ pub fn map_record(
     let source_id = source_id_in(&value);
     Ok(Mapped {
         source_id,
-        jobs: requests.iter().map(to_new_job).collect(),
+        jobs: requests.iter().map(|r| to_new_job(r, &manifest)).collect(),
     })
 }
 

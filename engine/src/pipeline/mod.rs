@@ -17,6 +17,7 @@ pub mod deferred;
 pub mod http;
 pub mod ingest;
 pub mod names;
+pub mod policy;
 pub mod pull;
 pub mod rejected;
 
@@ -58,6 +59,8 @@ pub struct Rules {
     pub max_sends: i64,
     /// What to do when another list of the shared name space holds a name (`names.*`).
     pub names: names::NamePolicy,
+    /// What to do when an object qbridge wrote was edited in QuickBooks since (`edits.*`).
+    pub edits: policy::PerPlugin<policy::OnEdit>,
 }
 
 impl Default for Rules {
@@ -65,6 +68,7 @@ impl Default for Rules {
         Rules {
             max_sends: 3,
             names: names::NamePolicy::default(),
+            edits: policy::PerPlugin::new(policy::OnEdit::SourceWins),
         }
     }
 }
@@ -119,7 +123,10 @@ impl Pipeline {
                 .plugins
                 .on_response(&brief.plugin, Some(ctx.connection_id), &brief.key, xml)
             {
-                Ok(requests) => Some(requests.iter().map(ingest::to_new_job).collect()),
+                Ok(requests) => {
+                    let manifest = self.plugins.manifest(&brief.plugin)?;
+                    Some(requests.iter().map(|r| ingest::to_new_job(r, &manifest)).collect())
+                }
                 Err(e) => {
                     tracing::error!(job = job_id, plugin = %brief.plugin, error = %e, "plugin on_response failed; it will be called again");
                     None
@@ -283,7 +290,7 @@ impl Pipeline {
             ),
             advice: names::hold_advice(job_id, check, holder, tried),
         };
-        if self.rules.names.for_plugin(&brief.plugin) == names::OnConflict::Hold {
+        if self.rules.names.on_conflict.for_plugin(&brief.plugin) == names::OnConflict::Hold {
             return Some(hold(&check.name));
         }
         let from = brief.renamed_from.as_deref().unwrap_or(&check.name);

@@ -14,8 +14,7 @@
 //! customer's jobs (`Name:Job`) follow their parent the same way, and no ListID has to be
 //! known before the customer exists.
 
-use std::collections::BTreeMap;
-
+use super::policy::{Choice, PerPlugin};
 use crate::qbxml::names::{self, NameList};
 
 /// What to do when another list holds the name an Add creates.
@@ -27,9 +26,9 @@ pub enum OnConflict {
     Hold,
 }
 
-impl OnConflict {
-    /// Parses `disambiguate` or `hold`.
-    pub fn parse(s: &str) -> Option<OnConflict> {
+impl Choice for OnConflict {
+    const NAMES: &'static [&'static str] = &["disambiguate", "hold"];
+    fn parse(s: &str) -> Option<OnConflict> {
         match s {
             "disambiguate" => Some(OnConflict::Disambiguate),
             "hold" => Some(OnConflict::Hold),
@@ -41,10 +40,8 @@ impl OnConflict {
 /// The name-conflict policy: a default, per-plugin overrides and the suffix template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamePolicy {
-    /// For plugins not listed in `per_plugin`.
-    pub default: OnConflict,
-    /// Plugin name → policy.
-    pub per_plugin: BTreeMap<String, OnConflict>,
+    /// What to do, per plugin.
+    pub on_conflict: PerPlugin<OnConflict>,
     /// Appended to a disambiguated name; `{initial}` is the list's letter (C, V, E, O).
     pub suffix: String,
 }
@@ -52,28 +49,13 @@ pub struct NamePolicy {
 impl Default for NamePolicy {
     fn default() -> Self {
         NamePolicy {
-            default: OnConflict::Disambiguate,
-            per_plugin: BTreeMap::new(),
+            on_conflict: PerPlugin::new(OnConflict::Disambiguate),
             suffix: " ({initial})".into(),
         }
     }
 }
 
 impl NamePolicy {
-    /// Sets the per-plugin policies from `plugin=policy,…` (setting `names.conflict_plugins`).
-    pub fn set_per_plugin(&mut self, v: &str) -> Result<(), String> {
-        const SHAPE: &str =
-            "comma-separated plugin=policy pairs such as ramp=hold,autotask=disambiguate";
-        let mut per_plugin = BTreeMap::new();
-        for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (plugin, policy) = pair.split_once('=').ok_or(SHAPE)?;
-            let policy = OnConflict::parse(policy.trim()).ok_or(SHAPE)?;
-            per_plugin.insert(plugin.trim().to_string(), policy);
-        }
-        self.per_plugin = per_plugin;
-        Ok(())
-    }
-
     /// Sets the suffix template (setting `names.suffix`): it must name the list, or two
     /// lists' records would get the same disambiguated name, and stay short so the name
     /// keeps most of its 41 characters.
@@ -87,11 +69,6 @@ impl NamePolicy {
         }
         self.suffix = v.to_string();
         Ok(())
-    }
-
-    /// The policy for `plugin`.
-    pub fn for_plugin(&self, plugin: &str) -> OnConflict {
-        self.per_plugin.get(plugin).copied().unwrap_or(self.default)
     }
 }
 

@@ -1,9 +1,11 @@
 //! The plugin interface versions this engine runs, behind one face.
 //!
-//! Each supported `qbridge:plugin@X` has its own bindings module (`v0_1_0`, `v0_2_0`);
+//! Each supported `qbridge:plugin@X` has its own bindings module (`v0_1_0`, `v0_2_0`,
+//! `v0_3_0`);
 //! [`Prepared`] and [`Instance`] are enums over them, so the rest of the engine calls a plugin
 //! without knowing which interface it was built for. What a newer interface added has a
-//! defined meaning for older plugins (0.1.0 plugins never acknowledge).
+//! defined meaning for older plugins (0.1.0 plugins never acknowledge; requests of plugins
+//! before 0.3.0 are all writes without line keys, and their `on-response` cannot fail).
 //!
 //! The versions share most of their shape — the same imports and the same `map`, `on-response`
 //! and `pull` exports — but wasmtime generates distinct types per version, so
@@ -13,7 +15,7 @@ use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
 use super::host::HostState;
-use super::{PluginError, v0_1_0, v0_2_0};
+use super::{PluginError, v0_1_0, v0_2_0, v0_3_0};
 use qbridge_sdk::{Manifest, MapError, Request};
 
 /// A page of pulled records as the plugin wrote them. Records stay JSON **text**: parsed into
@@ -32,9 +34,11 @@ pub struct PulledPage {
 /// the host side of `log`, `clock` and `http`, the linker hook, `Prepared`, and `Instance`
 /// with `manifest`, `map`, `on_response` and `pull`. `$package` names the interface in
 /// messages; `$ack` is the manifest field that says the plugin acknowledges, for versions that
-/// have one (older versions never acknowledge).
+/// have one (older versions never acknowledge). `$requests` is `before_0_3` (requests
+/// without action, line keys or significant fields; `on-response` returns a plain list) or
+/// `changes` (interface 0.3.0 on).
 macro_rules! version_bindings {
-    ($package:literal $(, $ack:ident)?) => {
+    ($package:literal, [$($ack:ident)?], $requests:ident) => {
         use wasmtime::Store;
         use wasmtime::component::{Component, HasSelf, Linker};
 
@@ -168,13 +172,9 @@ macro_rules! version_bindings {
                 store: &mut Store<HostState>,
                 key: &str,
                 response_xml: &str,
-            ) -> wasmtime::Result<Vec<Request>> {
-                Ok(self
-                    .0
-                    .call_on_response(store, key, response_xml)?
-                    .into_iter()
-                    .map(request)
-                    .collect())
+            ) -> wasmtime::Result<Result<Vec<Request>, String>> {
+                let answer = self.0.call_on_response(store, key, response_xml)?;
+                super::interface::version_bindings!(@on_response $requests, answer)
             }
 
             pub(crate) fn pull(
@@ -206,15 +206,31 @@ macro_rules! version_bindings {
         }
 
         fn request(r: types::Request) -> Request {
-            Request {
-                key: r.key,
-                depends_on: r.depends_on,
-                qbxml: r.qbxml,
-                probe: r.probe,
-                adopt_existing: r.adopt_existing,
-                notes: r.notes,
-            }
+            let mut out = Request::new(r.key, r.qbxml).depends_on(r.depends_on);
+            out.probe = r.probe;
+            out.adopt_existing = r.adopt_existing;
+            out.notes = r.notes;
+            super::interface::version_bindings!(@request_changes $requests, r, out);
+            out
         }
+    };
+    // `on-response` of interfaces before 0.3.0 returns a plain list: it cannot fail.
+    (@on_response before_0_3, $answer:ident) => {
+        Ok(Ok($answer.into_iter().map(request).collect()))
+    };
+    (@on_response changes, $answer:ident) => {
+        Ok($answer.map(|rs| rs.into_iter().map(request).collect()))
+    };
+    // Requests before 0.3.0 are writes without line keys or significant fields.
+    (@request_changes before_0_3, $r:ident, $out:ident) => {};
+    (@request_changes changes, $r:ident, $out:ident) => {
+        $out.action = match $r.action {
+            types::Action::Write => qbridge_sdk::Action::Write,
+            types::Action::Void => qbridge_sdk::Action::Void,
+            types::Action::Delete => qbridge_sdk::Action::Delete,
+        };
+        $out.line_keys = $r.line_keys;
+        $out.significant = $r.significant;
     };
 }
 pub(crate) use version_bindings;
@@ -223,7 +239,8 @@ pub(crate) use version_bindings;
 /// so they coexist).
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     v0_1_0::add_to_linker(linker)?;
-    v0_2_0::add_to_linker(linker)
+    v0_2_0::add_to_linker(linker)?;
+    v0_3_0::add_to_linker(linker)
 }
 
 /// A component linked against the interface version it was built for.
@@ -231,6 +248,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 pub(crate) enum Prepared {
     V0_1(v0_1_0::Prepared),
     V0_2(v0_2_0::Prepared),
+    V0_3(v0_3_0::Prepared),
 }
 
 impl Prepared {
@@ -247,6 +265,9 @@ impl Prepared {
             v if v.starts_with("0.2.") => {
                 v0_2_0::Prepared::new(linker, component).map(Prepared::V0_2)
             }
+            v if v.starts_with("0.3.") => {
+                v0_3_0::Prepared::new(linker, component).map(Prepared::V0_3)
+            }
             other => Err(PluginError::UnsupportedInterface {
                 found: other.to_string(),
             }),
@@ -257,6 +278,7 @@ impl Prepared {
         Ok(match self {
             Prepared::V0_1(p) => Instance::V0_1(p.instantiate(store)?),
             Prepared::V0_2(p) => Instance::V0_2(p.instantiate(store)?),
+            Prepared::V0_3(p) => Instance::V0_3(p.instantiate(store)?),
         })
     }
 }
@@ -265,6 +287,7 @@ impl Prepared {
 pub(crate) enum Instance {
     V0_1(v0_1_0::Instance),
     V0_2(v0_2_0::Instance),
+    V0_3(v0_3_0::Instance),
 }
 
 impl Instance {
@@ -272,6 +295,7 @@ impl Instance {
         match self {
             Instance::V0_1(i) => i.manifest(store),
             Instance::V0_2(i) => i.manifest(store),
+            Instance::V0_3(i) => i.manifest(store),
         }
     }
 
@@ -284,6 +308,7 @@ impl Instance {
         match self {
             Instance::V0_1(i) => i.map(store, kind, record_json),
             Instance::V0_2(i) => i.map(store, kind, record_json),
+            Instance::V0_3(i) => i.map(store, kind, record_json),
         }
     }
 
@@ -292,10 +317,11 @@ impl Instance {
         store: &mut Store<HostState>,
         key: &str,
         response_xml: &str,
-    ) -> wasmtime::Result<Vec<Request>> {
+    ) -> wasmtime::Result<Result<Vec<Request>, String>> {
         match self {
             Instance::V0_1(i) => i.on_response(store, key, response_xml),
             Instance::V0_2(i) => i.on_response(store, key, response_xml),
+            Instance::V0_3(i) => i.on_response(store, key, response_xml),
         }
     }
 
@@ -307,6 +333,7 @@ impl Instance {
         match self {
             Instance::V0_1(i) => i.pull(store, cursor),
             Instance::V0_2(i) => i.pull(store, cursor),
+            Instance::V0_3(i) => i.pull(store, cursor),
         }
     }
 
@@ -323,6 +350,7 @@ impl Instance {
         match self {
             Instance::V0_1(_) => Ok(Ok(())),
             Instance::V0_2(i) => i.acknowledge(store, kind, record_json, key, response_xml),
+            Instance::V0_3(i) => i.acknowledge(store, kind, record_json, key, response_xml),
         }
     }
 }

@@ -526,12 +526,18 @@ impl PluginManager {
         }
         let _permit = self.pool.enter();
         timed(name, PluginFunction::OnResponse, || {
-            let requests = generation.with_instance(
-                &self.host,
-                self.host.limits.call_timeout,
-                connection,
-                |i, s| i.on_response(s, key, response_xml),
-            )?;
+            let requests = generation
+                .with_instance(
+                    &self.host,
+                    self.host.limits.call_timeout,
+                    connection,
+                    |i, s| i.on_response(s, key, response_xml),
+                )?
+                .map_err(|message| PluginError::Failed {
+                    name: name.to_string(),
+                    version: generation.manifest.version.clone(),
+                    message: message.chars().take(2000).collect(),
+                })?;
             output::check_requests(&generation.manifest, &requests)?;
             Ok(requests)
         })

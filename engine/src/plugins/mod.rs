@@ -2,7 +2,7 @@
 //!
 //! - `host` — the wasmtime engine, compiled-code cache, sandbox and per-call limits.
 //! - `interface` — the supported interface versions behind one `Prepared`/`Instance`;
-//!   `v0_1_0`, `v0_2_0` — the bindings of `qbridge:plugin@0.1.0` and `@0.2.0`.
+//!   `v0_1_0`, `v0_2_0`, `v0_3_0` — the bindings of `qbridge:plugin@0.1.0`, `@0.2.0` and `@0.3.0`.
 //! - `manager` — [`PluginManager`]: install, hot swap, staging/approval, rollback, calls.
 //! - `output` — checks on untrusted plugin output and manifests.
 //! - `permissions` — QuickBooks permission areas per request type.
@@ -31,6 +31,7 @@ mod sandbox;
 mod scaffold;
 mod v0_1_0;
 mod v0_2_0;
+mod v0_3_0;
 
 pub use host::Limits;
 pub use http::{NoSecrets, SecretSource};
@@ -41,7 +42,7 @@ pub use permissions::{PermissionArea, permission_area, permission_areas};
 use crate::store::StoreError;
 
 /// Interface versions this engine runs (`qbridge:plugin@X`).
-pub const SUPPORTED_INTERFACES: &[&str] = &["0.1.0", "0.2.0"];
+pub const SUPPORTED_INTERFACES: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 
 /// Everything that can go wrong installing or calling a plugin, phrased for the admin.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,13 @@ pub enum PluginError {
         name: String,
         version: String,
         problem: String,
+    },
+    /// The plugin reported that the call failed (an `error` from `on-response`).
+    #[error("plugin `{name}` {version} reported an error: {message}")]
+    Failed {
+        name: String,
+        version: String,
+        message: String,
     },
     /// The component was built for an interface version this engine does not run.
     #[error("this plugin was built for plugin interface {found}, but this qbridge supports {}. Rebuild it with a qbridge-sdk for one of those, or upgrade qbridge", SUPPORTED_INTERFACES.join(", "))]

@@ -9,4 +9,4 @@ mod bindings {
     });
 }
 
-super::interface::version_bindings!("qbridge:plugin@0.1.0");
+super::interface::version_bindings!("qbridge:plugin@0.1.0", [], before_0_3);

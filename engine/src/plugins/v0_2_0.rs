@@ -1,5 +1,5 @@
-//! Host bindings for plugin interface `qbridge:plugin@0.2.0` (`wit/v0.2.0`), the one
-//! `qbridge-sdk` builds: 0.1.0 plus `acknowledge` and the manifest's `supports-acknowledge`.
+//! Host bindings for plugin interface `qbridge:plugin@0.2.0` (`wit/v0.2.0`), still loaded so
+//! plugins built for it keep running: 0.1.0 plus `acknowledge` and the manifest's `supports-acknowledge`.
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -8,7 +8,11 @@ mod bindings {
     });
 }
 
-super::interface::version_bindings!("qbridge:plugin@0.2.0", supports_acknowledge);
+super::interface::version_bindings!(
+    "qbridge:plugin@0.2.0",
+    [supports_acknowledge],
+    before_0_3
+);
 
 impl Instance {
     pub(crate) fn acknowledge(

@@ -174,6 +174,7 @@ mod tests {
             probe: None,
             adopt_existing: false,
             notes: vec![],
+            versioning: Default::default(),
         }
     }
 

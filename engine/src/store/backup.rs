@@ -153,22 +153,22 @@ impl Store {
             // copy is recovered (QuickBooks may have answered others since).
             let to_probe = tx.execute(
                 "UPDATE job SET state='available', verify=1, message_set_id=NULL, run_at=?1, updated_at=?1
-                 WHERE state IN ('available','retryable','sent','in_doubt') AND probe IS NOT NULL",
+                 WHERE state IN ('available','retryable','sent','in_doubt') AND COALESCE(refresh_query, probe) IS NOT NULL",
                 [now],
             )?;
             tx.execute(
-                "UPDATE job SET verify=1, updated_at=?1 WHERE state='held' AND probe IS NOT NULL",
+                "UPDATE job SET verify=1, updated_at=?1 WHERE state='held' AND COALESCE(refresh_query, probe) IS NOT NULL",
                 [now],
             )?;
             let without_probe = tx.execute(
                 "UPDATE job SET state='in_doubt', message_set_id=NULL, advice=?2, updated_at=?1
-                 WHERE state IN ('available','retryable','sent','in_doubt') AND probe IS NULL
+                 WHERE state IN ('available','retryable','sent','in_doubt') AND COALESCE(refresh_query, probe) IS NULL
                    AND request_type NOT LIKE '%Query'",
                 params![now, RESTORED_WITHOUT_PROBE],
             )?;
             tx.execute(
                 "UPDATE job SET state='available', message_set_id=NULL, run_at=?1, updated_at=?1
-                 WHERE state IN ('sent','in_doubt') AND probe IS NULL AND request_type LIKE '%Query'",
+                 WHERE state IN ('sent','in_doubt') AND COALESCE(refresh_query, probe) IS NULL AND request_type LIKE '%Query'",
                 [now],
             )?;
             tx.execute(
@@ -438,6 +438,7 @@ mod tests {
             probe: probe.then(|| "<CustomerQueryRq/>".to_string()),
             adopt_existing: false,
             notes: vec![],
+            versioning: Default::default(),
         }
     }
 

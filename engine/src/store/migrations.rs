@@ -485,6 +485,46 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alert_webhook ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook'
         CHECK (kind IN ('webhook','email'));
     "#,
+    // 21: changes after the first sync (issue 18). Each job is one version of what its key
+    // should be in QuickBooks: `content_hash` of the plugin's request (action, type, XML, line
+    // keys) tells a new version from a repeat, `version` counts them per key. A write whose
+    // key QuickBooks already has is sent as the matching Mod (`sent_type`/`sent_qbxml`: what
+    // actually went out), built at claim time from `mapping`'s current identity: EditSequence,
+    // TxnLineIDs (`line_ids`, JSON `[[kind, id, line key or null], …]`) and the Add last
+    // written (`written`, what a conflict is judged against). After a stale EditSequence
+    // (3200) the job re-reads the object (`refresh_query`, sent like a probe) at most once per
+    // version (`refreshes`); a conflict held for the admin keeps its diff (`conflict`, JSON).
+    // A version arriving while the one before may already be in QuickBooks (sent, in doubt)
+    // waits in `job_next` — at most one per key, a newer one replacing it — and becomes a job
+    // when that one is finished.
+    r#"
+    ALTER TABLE job ADD COLUMN content_hash TEXT;
+    ALTER TABLE job ADD COLUMN action TEXT NOT NULL DEFAULT 'write'
+        CHECK (action IN ('write','void','delete'));
+    ALTER TABLE job ADD COLUMN line_keys TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE job ADD COLUMN significant TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE job ADD COLUMN modifies INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE job ADD COLUMN sent_type TEXT;
+    ALTER TABLE job ADD COLUMN sent_qbxml TEXT;
+    ALTER TABLE job ADD COLUMN refresh_query TEXT;
+    ALTER TABLE job ADD COLUMN refreshes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job ADD COLUMN conflict TEXT;
+    ALTER TABLE mapping ADD COLUMN content_hash TEXT;
+    ALTER TABLE mapping ADD COLUMN written TEXT;
+    ALTER TABLE mapping ADD COLUMN line_ids TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE mapping ADD COLUMN removed TEXT CHECK (removed IN ('voided','inactive'));
+    CREATE TABLE job_next(
+        connection_id INTEGER NOT NULL,
+        plugin TEXT NOT NULL,
+        key TEXT NOT NULL,
+        record_id INTEGER REFERENCES record(id) ON DELETE SET NULL,
+        request TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY(connection_id, plugin, key)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary writes.

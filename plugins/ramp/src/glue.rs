@@ -20,24 +20,16 @@ impl Mapper for Ramp {
         crate::map::map(kind, record)
     }
 
-    fn on_response(key: &str, response_xml: &str) -> Vec<Request> {
+    fn on_response(key: &str, response_xml: &str) -> Result<Vec<Request>, MapError> {
         if let Some(list) = crate::lists::list_of_key(key) {
-            // This interface version gives `on_response` no error channel, and a failed
-            // upload must be tried again: a trap is a failed call, which the engine repeats
-            // later with back-off (the page's answer is kept with its job).
-            if let Err(e) = crate::lists::upload(list, response_xml, crate::record::host_fetch) {
-                panic!("uploading QuickBooks {} to Ramp failed: {e}", list.name());
-            }
-            return Vec::new();
+            // A failed upload must be tried again: the engine repeats a failed call later
+            // with back-off (the page's answer is kept with its job).
+            crate::lists::upload(list, response_xml, crate::record::host_fetch).map_err(|e| {
+                MapError::new(format!("uploading QuickBooks {} to Ramp failed: {e}", list.name()))
+            })?;
+            return Ok(Vec::new());
         }
-        // The interface has no error channel here: log, so the admin sees why no payment came.
-        crate::response::on_response(key, response_xml).unwrap_or_else(|e| {
-            host::log(
-                host::Level::Error,
-                &format!("no bill payments for {key}: {e}"),
-            );
-            Vec::new()
-        })
+        crate::response::on_response(key, response_xml)
     }
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {

@@ -27,14 +27,9 @@ impl Built {
     /// A [`Request`] with this qbXML and notes under the idempotency `key`; set
     /// `depends_on`, `probe` and `adopt_existing` on the result as needed.
     pub fn into_request(self, key: impl Into<String>) -> Request {
-        Request {
-            key: key.into(),
-            depends_on: Vec::new(),
-            qbxml: self.qbxml,
-            probe: None,
-            adopt_existing: false,
-            notes: self.notes,
-        }
+        let mut request = Request::new(key, self.qbxml);
+        request.notes = self.notes;
+        request
     }
 
     /// The text of the first `<tag>` element as written (after fitting and transliteration),

@@ -32,9 +32,26 @@ impl Store {
                     "job {job_id} is {state}; only failed (discarded), held, cancelled or in-doubt jobs can be retried"
                 )));
             }
+            let newer: Option<i64> = tx
+                .query_row(
+                    "SELECT k.id FROM job j JOIN job k ON k.connection_id=j.connection_id AND k.plugin=j.plugin
+                       AND k.key=j.key AND k.id!=j.id AND k.state NOT IN ('completed','discarded','cancelled')
+                     WHERE j.id=?1",
+                    [job_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(newer) = newer {
+                return Err(StoreError::Conflict(format!(
+                    "job {job_id} was replaced by a newer version of its record, job {newer}; retry or cancel that one"
+                )));
+            }
             let now = now_ms();
+            // A job held over a conflict with an edit in QuickBooks is retried as the source
+            // wins: its Mod is built afresh from the identity re-read when the conflict was found.
             tx.execute(
-                "UPDATE job SET state='available', verify=0, sends=0, run_at=?2, advice=NULL, finalized_at=NULL, updated_at=?2
+                "UPDATE job SET state='available', verify=0, sends=0, run_at=?2, advice=NULL, finalized_at=NULL,
+                    conflict=NULL, updated_at=?2
                  WHERE id=?1",
                 params![job_id, now],
             )?;
@@ -61,6 +78,12 @@ impl Store {
                 params![job_id, now],
             )?;
             hold_dependents(tx, job_id, "was cancelled by an admin", now)?;
+            let (connection_id, plugin, key): (i64, String, String) = tx.query_row(
+                "SELECT connection_id, plugin, key FROM job WHERE id=?1",
+                [job_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            super::versions::promote_next(tx, connection_id, &plugin, &key, now)?;
             Ok(())
         })
     }

@@ -2,6 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::versions::ToSend;
 use super::*;
 use crate::store::audit::now_ms;
 use crate::store::{Store, StoreError};
@@ -90,7 +91,17 @@ impl Store {
                 drop(stmt);
                 let mut ready = Vec::with_capacity(rows.len());
                 for (id, xml, attempt, iterator_session) in rows {
-                    ready.push((id, restart_stale_page(tx, id, xml, iterator_session, session_id)?, attempt));
+                    let xml = restart_stale_page(tx, id, xml, iterator_session, session_id)?;
+                    match super::versions::request_to_send(tx, id, xml)? {
+                        ToSend::Request(xml) => ready.push((id, xml, attempt)),
+                        ToSend::Hold(advice) => {
+                            tx.execute(
+                                "UPDATE job SET state='held', advice=?2, updated_at=?3 WHERE id=?1",
+                                params![id, advice, now],
+                            )?;
+                            super::results::hold_dependents(tx, id, "is held", now)?;
+                        }
+                    }
                 }
                 (false, ready)
             };
@@ -190,7 +201,7 @@ fn restart_stale_page(
 /// In-doubt jobs of connection ?1 (at time ?2) that no pending recovery covers become probes.
 pub(super) const VERIFY_UNCOVERED: &str =
     "UPDATE job SET state='available', verify=1, updated_at=?2
-    WHERE connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL AND (message_set_id IS NULL
+    WHERE connection_id=?1 AND state='in_doubt' AND COALESCE(refresh_query, probe) IS NOT NULL AND (message_set_id IS NULL
       OR NOT EXISTS (SELECT 1 FROM message_set m WHERE m.id=job.message_set_id
                      AND m.state IN ('in_doubt','recovering')))";
 /// Times one unanswered message set is asked for by error recovery before its jobs are
@@ -203,9 +214,9 @@ pub(super) const UNANSWERED_SET: &str = "SELECT id, recoveries FROM message_set
     WHERE connection_id=?1 AND state='in_doubt' ORDER BY rowid DESC LIMIT 1";
 /// Probes due for connection ?1 (at most ?2, at time ?3): jobs being verified, including a
 /// probe QuickBooks asked to retry later once it is due.
-pub(super) const PROBES: &str = "SELECT id, probe, attempt FROM job
+pub(super) const PROBES: &str = "SELECT id, COALESCE(refresh_query, probe), attempt FROM job
     WHERE connection_id=?1 AND state IN ('available','retryable') AND verify=1
-      AND probe IS NOT NULL AND run_at<=?3
+      AND COALESCE(refresh_query, probe) IS NOT NULL AND run_at<=?3
     ORDER BY priority, id LIMIT ?2";
 /// Jobs ready to send for connection ?1 at time ?2 (at most ?3): available or retryable and
 /// due, not being verified (a job whose earlier attempt may have landed is only ever probed,
@@ -219,7 +230,7 @@ pub(super) const READY: &str = "SELECT id, qbxml, attempt, iterator_session FROM
 /// doubt to verify or still sent by an earlier session, a probe or a ready job.
 pub(super) const HAS_WORK: &str = "SELECT
        EXISTS(SELECT 1 FROM message_set WHERE connection_id=?1 AND state='in_doubt')
-    OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='in_doubt' AND probe IS NOT NULL
+    OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='in_doubt' AND COALESCE(refresh_query, probe) IS NOT NULL
               AND (message_set_id IS NULL OR NOT EXISTS (SELECT 1 FROM message_set m
                    WHERE m.id=job.message_set_id AND m.state IN ('in_doubt','recovering'))))
     OR EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND state='sent')

@@ -73,9 +73,11 @@ fn insert_record(
 
 /// Statements of [`insert_job`], prepared once per connection (bulk ingest runs them for
 /// every job).
+const MAPPED: &str = "SELECT content_hash FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3";
 const IN_QUICKBOOKS: &str =
     "SELECT EXISTS(SELECT 1 FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3)";
-const LIVE_WITH_KEY: &str = "SELECT id FROM job WHERE connection_id=?1 AND plugin=?2 AND key=?3
+const LIVE_WITH_KEY: &str = "SELECT id, state, verify, sends, content_hash FROM job
+    WHERE connection_id=?1 AND plugin=?2 AND key=?3
     AND state NOT IN ('completed','discarded','cancelled')";
 /// A dependency among the keys in ?3 (JSON) that failed and has no live successor.
 const FAILED_DEPENDENCY: &str = "SELECT j.id, j.key FROM job j
@@ -86,12 +88,32 @@ const FAILED_DEPENDENCY: &str = "SELECT j.id, j.key FROM job j
     LIMIT 1";
 const INSERT_JOB: &str =
     "INSERT INTO job(connection_id, plugin, record_id, key, request_type, qbxml,
-        probe, adopt_existing, notes, state, advice, run_at, created_at, updated_at, unmet, verify)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13, ?14)";
+        probe, adopt_existing, notes, state, advice, run_at, created_at, updated_at, unmet, verify,
+        content_hash, action, line_keys, significant, modifies, version)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13, ?14,
+        ?15, ?16, ?17, ?18, ?19,
+        (SELECT COALESCE(MAX(version), 0) + 1 FROM job WHERE connection_id=?1 AND plugin=?2 AND key=?4))";
 /// True while a restore's verify window is open (a handful of rows at most, one per restore).
 const AFTER_RESTORE: &str =
     "SELECT EXISTS(SELECT 1 FROM restore_generation WHERE verify_until > ?1)";
 const INSERT_DEPENDENCY: &str = "INSERT OR IGNORE INTO job_dep(job_id, depends_on) VALUES (?1, ?2)";
+
+/// SHA-256 of what a version asks of QuickBooks (action, type, request, line keys): equal
+/// hashes are the same version sent again; dependencies and probes do not count.
+pub(crate) fn content_hash(job: &NewJob) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        job.versioning.action.as_str(),
+        &job.request_type,
+        &job.qbxml,
+        &job.versioning.line_keys.join("\u{1f}"),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 pub(crate) fn insert_job(
     tx: &Transaction<'_>,
@@ -105,15 +127,40 @@ pub(crate) fn insert_job(
         tx.prepare_cached(IN_QUICKBOOKS)?
             .query_row(params![connection_id, plugin, key], |r| r.get(0))
     };
-    if in_quickbooks(&job.key)? {
-        return Ok(Enqueued::AlreadyInQuickBooks);
-    }
-    let existing: Option<i64> = tx
+    let hash = content_hash(job);
+    let live: Option<super::versions::Live> = tx
         .prepare_cached(LIVE_WITH_KEY)?
+        .query_row(params![connection_id, plugin, job.key], |r| {
+            Ok(super::versions::Live {
+                id: r.get(0)?,
+                state: r.get(1)?,
+                verify: r.get(2)?,
+                sends: r.get(3)?,
+                content_hash: r.get(4)?,
+            })
+        })
+        .optional()?;
+    let mapped: Option<Option<String>> = tx
+        .prepare_cached(MAPPED)?
         .query_row(params![connection_id, plugin, job.key], |r| r.get(0))
         .optional()?;
-    if let Some(id) = existing {
-        return Ok(Enqueued::Existing(id));
+    if let Some(live) = live {
+        let key = super::versions::KeyOf {
+            connection_id,
+            plugin,
+            record_id,
+        };
+        return super::versions::over_live(tx, &key, job, &hash, &live, mapped.is_some(), now);
+    }
+    if let Some(mapped_hash) = mapped {
+        if !job.versioning.modifies
+            || super::versions::same_as_mapped(tx, connection_id, plugin, &job.key, mapped_hash, &hash)?
+        {
+            return Ok(Enqueued::AlreadyInQuickBooks);
+        }
+    } else if job.versioning.action != super::Action::Write {
+        // Nothing in QuickBooks and nothing pending: there is nothing to void or delete.
+        return Ok(Enqueued::NothingToRemove);
     }
     // A dependency QuickBooks has under another name (shared name space): refer to that.
     let renamed = super::names::follow_renames(tx, connection_id, plugin, job)?;
@@ -184,7 +231,12 @@ pub(crate) fn insert_job(
         advice,
         now,
         unmet,
-        verify
+        verify,
+        hash,
+        job.versioning.action.as_str(),
+        serde_json::to_string(&job.versioning.line_keys).unwrap_or_else(|_| "[]".into()),
+        serde_json::to_string(&job.versioning.significant).unwrap_or_else(|_| "[]".into()),
+        job.versioning.modifies,
     ])?;
     let id = tx.last_insert_rowid();
     let mut insert_dependency = tx.prepare_cached(INSERT_DEPENDENCY)?;
@@ -193,3 +245,4 @@ pub(crate) fn insert_job(
     }
     Ok(Enqueued::Created(id))
 }
+

@@ -13,6 +13,7 @@ fn invoice_of(key: &str, customer: &str) -> NewJob {
         ),
         probe: None,
         ..job(key, &["acme"])
+        versioning: Default::default(),
     }
 }
 

@@ -32,12 +32,14 @@ mod plan_tests;
 mod results;
 #[cfg(test)]
 mod tests;
+mod versions;
 pub(in crate::store) mod views;
 
 pub use admin::{cancel_applies, retry_applies};
 pub use enqueue::NewRecord;
 pub(crate) use enqueue::insert_job;
 pub use names::JobRequest;
+pub use qbridge_sdk::Action;
 pub use results::{AnswerTo, Answered, Answering, Recorded};
 
 /// Job states as stored and shown to admins.
@@ -78,6 +80,25 @@ pub struct NewJob {
     pub adopt_existing: bool,
     /// What the SDK changed to make the data fit (shown on the job).
     pub notes: Vec<String>,
+    /// How the request relates to earlier versions of its key (interface 0.3.0).
+    pub versioning: Versioning,
+}
+
+/// What a request does to the QuickBooks object its key names, and what the engine needs to
+/// turn a later version into the right Mod. Requests of plugins before interface 0.3.0 are
+/// writes that never modify (`modifies: false`): a changed record keeps the first write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versioning {
+    /// Write (Add, or the matching Mod once in QuickBooks), void or delete.
+    pub action: Action,
+    /// One stable id per line of the request, in document order; empty: by position.
+    pub line_keys: Vec<String>,
+    /// Fields a probe compares before adopting what it found; empty: all QuickBooks returns.
+    pub significant: Vec<String>,
+    /// The plugin declared the Mod type of this request, so a changed version becomes a Mod
+    /// (and a void, the removal it needs). False: a new version of a key QuickBooks has is
+    /// kept as before, unchanged.
+    pub modifies: bool,
 }
 
 /// The next page of an iterated query, a job of its own so each page keeps its answer (for a
@@ -103,6 +124,16 @@ pub enum Enqueued {
     Existing(i64),
     /// QuickBooks already has it (a completed job left a mapping): nothing to do.
     AlreadyInQuickBooks,
+    /// A new version replaced the unsent older version of job `id` in place, so QuickBooks
+    /// sees only the latest.
+    Superseded(i64),
+    /// A new version waits for job `id` (its previous version, which may already be in
+    /// QuickBooks) to finish; it is queued then, as a Mod.
+    Behind(i64),
+    /// A void or delete of a record that never reached QuickBooks cancelled its pending job.
+    Cancelled(i64),
+    /// A void or delete of a record QuickBooks never had and nothing pending: nothing to do.
+    NothingToRemove,
 }
 
 /// Result of [`Store::enqueue_record`].

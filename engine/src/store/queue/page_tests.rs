@@ -14,6 +14,7 @@ fn vendor_query() -> NewJob {
         probe: None,
         adopt_existing: false,
         notes: vec![],
+        versioning: Default::default(),
     }
 }
 

@@ -290,12 +290,12 @@ pub(super) fn abandon_recovery(
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE job SET state='available', verify=1, updated_at=?2
-         WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NOT NULL",
+         WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND COALESCE(refresh_query, probe) IS NOT NULL",
         params![message_set_id, now],
     )?;
     tx.execute(
         "UPDATE job SET state='in_doubt', advice=?2, updated_at=?3
-         WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND probe IS NULL",
+         WHERE message_set_id=?1 AND state IN ('sent','in_doubt') AND COALESCE(refresh_query, probe) IS NULL",
         params![
             message_set_id,
             "QuickBooks did not confirm whether this request was applied and the plugin gave no way to check. \
@@ -387,6 +387,7 @@ fn apply_result(
             if let Some(from) = &renamed_from {
                 names::record_renamed(tx, job_id, from, now)?;
             }
+            super::versions::record_written(tx, job_id, response)?;
             for f in follow_ups {
                 insert_job(tx, connection_id, &plugin, record_id, f, now)?;
             }
@@ -396,6 +397,7 @@ fn apply_result(
             if *retry_on_response {
                 queue_call(tx, job_id, CallKind::OnResponse, now)?;
             }
+            super::versions::promote_next(tx, connection_id, &plugin, &key, now)?;
         }
         JobResult::Page { done, next } => {
             apply_result(tx, job_id, done, response, now)?;
@@ -418,6 +420,7 @@ fn apply_result(
                 probe: None,
                 adopt_existing: false,
                 notes: Vec::new(),
+                versioning: Default::default(),
             };
             if let Enqueued::Created(id) =
                 insert_job(tx, connection_id, &plugin, record_id, &page, now)?
@@ -522,7 +525,10 @@ fn discard(
             "status_code": code, "advice": advice,
         }),
     )?;
-    hold_dependents(tx, job_id, "failed", now)
+    hold_dependents(tx, job_id, "failed", now)?;
+    // The version waiting behind this one is judged on its own (an Add again if this was the
+    // Add that failed).
+    super::versions::promote_next(tx, connection_id, &plugin, &key, now)
 }
 
 /// Marks every live job that (transitively) depends on `job_id`'s key as `held`, with the

@@ -21,6 +21,7 @@ pub(super) fn job(key: &str, deps: &[&str]) -> NewJob {
         )),
         adopt_existing: false,
         notes: vec![],
+        versioning: Default::default(),
     }
 }
 

@@ -1,0 +1,30 @@
+//! Host bindings for plugin interface `qbridge:plugin@0.3.0` (`wit/v0.3.0`), the one
+//! `qbridge-sdk` builds: 0.2.0 plus each request's `action` (write, void, delete),
+//! `line-keys` and `significant` fields, and an `on-response` that can fail.
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "mapper",
+        path: "../sdk/wit/v0.3.0",
+    });
+}
+
+super::interface::version_bindings!(
+    "qbridge:plugin@0.3.0",
+    [supports_acknowledge],
+    changes
+);
+
+impl Instance {
+    pub(crate) fn acknowledge(
+        &self,
+        store: &mut Store<HostState>,
+        kind: &str,
+        record_json: &str,
+        key: &str,
+        response_xml: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.0
+            .call_acknowledge(store, kind, record_json, key, response_xml)
+    }
+}
