@@ -14,6 +14,7 @@
 pub mod bulk;
 pub mod cli;
 pub mod deferred;
+mod edits;
 pub mod http;
 pub mod ingest;
 pub mod names;
@@ -143,9 +144,14 @@ impl Pipeline {
                 acknowledge: self.plugins.acknowledges(&brief.plugin),
             }
         };
+        if brief.probing && brief.refreshing {
+            return self.refreshed(job_id, &brief, rs, completed);
+        }
         Ok(if brief.probing {
             match &rs.outcome {
-                Outcome::Success | Outcome::Warning(_) if rs.ret_count > 0 => completed(rs),
+                Outcome::Success | Outcome::Warning(_) if rs.ret_count > 0 => {
+                    self.probe_found(job_id, &brief, rs, completed)?
+                }
                 Outcome::Success | Outcome::Warning(_) | Outcome::NoMatch => {
                     self.not_applied(job_id, &brief, rs, lookups)?
                 }
@@ -176,6 +182,9 @@ impl Pipeline {
                         message: rs.message.clone(),
                     }
                 }
+                Outcome::Permanent { code: 3200, .. } if brief.refreshing => JobResult::Stale {
+                    message: rs.message.clone(),
+                },
                 Outcome::Permanent { code: 3260, .. } => JobResult::Discard {
                     code: 3260,
                     message: rs.message.clone(),

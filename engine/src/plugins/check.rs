@@ -245,14 +245,7 @@ mod tests {
 
     #[test]
     fn a_request_only_qbxml_16_knows_is_reported_for_older_quickbooks() {
-        let request = |key: &str, xml: &str| qbridge_sdk::Request {
-            key: key.into(),
-            depends_on: vec![],
-            qbxml: xml.into(),
-            probe: None,
-            adopt_existing: false,
-            notes: vec![],
-        };
+        let request = |key: &str, xml: &str| qbridge_sdk::Request::new(key, xml);
         let requests = [
             request("customers", "<CustomerQueryRq/>"),
             request("alerts", "<AlertQueryRq/>"),

@@ -258,14 +258,7 @@ mod tests {
     }
 
     fn request(xml: &str) -> Request {
-        Request {
-            key: "customer:1".into(),
-            depends_on: vec![],
-            qbxml: xml.to_string(),
-            probe: None,
-            adopt_existing: false,
-            notes: vec![],
-        }
+        Request::new("customer:1", xml)
     }
 
     #[test]

@@ -13,7 +13,6 @@ fn invoice_of(key: &str, customer: &str) -> NewJob {
         ),
         probe: None,
         ..job(key, &["acme"])
-        versioning: Default::default(),
     }
 }
 

@@ -267,6 +267,51 @@ pub enum JobResult {
         /// Why, for the job's notes.
         note: String,
     },
+    /// QuickBooks refused a Mod or removal because the object changed since qbridge last read
+    /// it (3200, stale EditSequence): re-read it next (`refresh_query`), at most
+    /// [`MAX_REFRESHES`] times per version.
+    Stale {
+        /// QuickBooks' message.
+        message: String,
+    },
+    /// The re-read object differs from what this version asks: its identity (EditSequence,
+    /// TxnLineIDs) is stored and the version sent again, as a Mod built on it.
+    Refreshed {
+        /// `…Ret` of the object as QuickBooks has it now.
+        ret_xml: String,
+        /// EditSequence now.
+        edit_sequence: Option<String>,
+        /// For the job's notes: a bookkeeper's edit the source's version overwrites.
+        note: Option<String>,
+    },
+    /// The object was edited in QuickBooks since qbridge wrote it and the plugin's policy is
+    /// `hold`: the identity is stored (a retry sends the source's version), the job waits
+    /// with the diff.
+    Conflict {
+        /// `…Ret` of the object as QuickBooks has it now.
+        ret_xml: String,
+        /// EditSequence now.
+        edit_sequence: Option<String>,
+        /// One line per field: what QuickBooks has, what qbridge wrote.
+        diff: Vec<String>,
+        /// What the bookkeeper can do.
+        advice: String,
+    },
+    /// A probe for an Add found an object that differs from it: the key is mapped to that
+    /// object (dependents may go), and the job sends the source's version as a Mod — or
+    /// waits with the diff (`hold`).
+    Adopted {
+        /// ListID or TxnID of the object found.
+        object_id: Option<String>,
+        /// Its EditSequence.
+        edit_sequence: Option<String>,
+        /// Its `…Ret`.
+        ret_xml: String,
+        /// Under `hold`: the diff lines and the advice.
+        hold: Option<(Vec<String>, String)>,
+        /// Under `source-wins`: what is noted on the job.
+        note: Option<String>,
+    },
     /// Sending the job again would not help (the same answer again and again, a name another
     /// list holds): it waits for an admin, with advice; dependents are held with it.
     Hold {
@@ -342,7 +387,18 @@ pub struct JobBrief {
     pub renamed_from: Option<String>,
     /// The status of the last answer recorded for it.
     pub last_status: Option<i64>,
+    /// The request in flight re-reads the object this version changes (after a stale
+    /// EditSequence or an unknown outcome), rather than probing for an Add.
+    pub refreshing: bool,
+    /// What the version does to the object.
+    pub action: Action,
+    /// Fields compared (empty: every field QuickBooks returns).
+    pub significant: Vec<String>,
 }
+
+/// Re-reads of an object per version after a stale EditSequence: a second 3200 right after a
+/// refresh means someone keeps editing the object, and the job is held instead.
+pub const MAX_REFRESHES: i64 = 2;
 
 /// Filter for [`Store::list_jobs`].
 #[derive(Debug, Clone, Default)]

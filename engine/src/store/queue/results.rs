@@ -100,10 +100,12 @@ impl Store {
         self.read(|c| {
             c.query_row(
                 "SELECT plugin, key, request_type, verify, adopt_existing, probe IS NOT NULL, sends, renamed_from,
-                        last_status
+                        last_status, refresh_query IS NOT NULL, action, significant
                  FROM job WHERE id=?1",
                 [job_id],
                 |r| {
+                    let action: String = r.get(10)?;
+                    let significant: String = r.get(11)?;
                     Ok(JobBrief {
                         plugin: r.get(0)?,
                         key: r.get(1)?,
@@ -114,6 +116,9 @@ impl Store {
                         sends: r.get(6)?,
                         renamed_from: r.get(7)?,
                         last_status: r.get(8)?,
+                        refreshing: r.get(9)?,
+                        action: Action::parse(&action).unwrap_or_default(),
+                        significant: serde_json::from_str(&significant).unwrap_or_default(),
                     })
                 },
             )
@@ -483,6 +488,105 @@ fn apply_result(
             tx.execute(
                 "UPDATE job SET state='held', verify=0, last_status=?2, advice=?3, updated_at=?4 WHERE id=?1",
                 params![job_id, code, advice, now],
+            )?;
+            hold_dependents(tx, job_id, "is held", now)?;
+        }
+        JobResult::Stale { message } => {
+            push_error(tx, job_id, 3200, message, now)?;
+            let refreshes: i64 =
+                tx.query_row("SELECT refreshes FROM job WHERE id=?1", [job_id], |r| r.get(0))?;
+            if refreshes >= MAX_REFRESHES {
+                tx.execute(
+                    "UPDATE job SET state='held', verify=0, last_status=3200, advice=?2, updated_at=?3 WHERE id=?1",
+                    params![
+                        job_id,
+                        format!(
+                            "QuickBooks reported this object changed by someone else {refreshes} times right after qbridge re-read it: someone keeps editing it. \
+                             When they are done, run `qbridge jobs retry {job_id}`; to keep QuickBooks' version run `qbridge jobs cancel {job_id}`."
+                        ),
+                        now
+                    ],
+                )?;
+                hold_dependents(tx, job_id, "is held", now)?;
+            } else {
+                tx.execute(
+                    "UPDATE job SET state='available', verify=1, last_status=3200, run_at=?2 WHERE id=?1",
+                    params![job_id, now],
+                )?;
+            }
+        }
+        JobResult::Refreshed {
+            ret_xml,
+            edit_sequence,
+            note,
+        } => {
+            super::versions::refresh_identity(tx, job_id, ret_xml, edit_sequence.as_deref())?;
+            tx.execute(
+                "UPDATE job SET state='available', verify=0, refreshes=refreshes+1, run_at=?2 WHERE id=?1",
+                params![job_id, now],
+            )?;
+            if let Some(note) = note {
+                tx.execute(
+                    "UPDATE job SET notes=json_insert(notes, '$[#]', ?2) WHERE id=?1",
+                    params![job_id, note],
+                )?;
+            }
+        }
+        JobResult::Adopted {
+            object_id,
+            edit_sequence,
+            ret_xml,
+            hold,
+            note,
+        } => {
+            let (connection_id, plugin, key, request_type): (i64, String, String, String) = tx
+                .query_row(
+                    "SELECT connection_id, plugin, key, request_type FROM job WHERE id=?1",
+                    [job_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
+            let fresh = tx.execute(
+                "INSERT OR IGNORE INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![connection_id, plugin, key, object_id.clone().unwrap_or_default(), edit_sequence, request_type, now],
+            )? == 1;
+            if fresh {
+                tx.prepare_cached(DEPENDENTS_OF)?
+                    .execute(params![connection_id, plugin, key])?;
+            }
+            super::versions::refresh_identity(tx, job_id, ret_xml, edit_sequence.as_deref())?;
+            match hold {
+                Some((diff, advice)) => {
+                    tx.execute(
+                        "UPDATE job SET state='held', verify=0, advice=?2, conflict=?3, updated_at=?4 WHERE id=?1",
+                        params![job_id, advice, serde_json::to_string(diff).unwrap_or_else(|_| "[]".into()), now],
+                    )?;
+                }
+                None => {
+                    tx.execute(
+                        "UPDATE job SET state='available', verify=0, run_at=?2,
+                            notes=CASE WHEN ?3 IS NULL THEN notes ELSE json_insert(notes, '$[#]', ?3) END
+                         WHERE id=?1",
+                        params![job_id, now, note],
+                    )?;
+                }
+            }
+        }
+        JobResult::Conflict {
+            ret_xml,
+            edit_sequence,
+            diff,
+            advice,
+        } => {
+            super::versions::refresh_identity(tx, job_id, ret_xml, edit_sequence.as_deref())?;
+            tx.execute(
+                "UPDATE job SET state='held', verify=0, refreshes=refreshes+1, advice=?2, conflict=?3, updated_at=?4 WHERE id=?1",
+                params![
+                    job_id,
+                    advice,
+                    serde_json::to_string(diff).unwrap_or_else(|_| "[]".into()),
+                    now
+                ],
             )?;
             hold_dependents(tx, job_id, "is held", now)?;
         }

@@ -294,21 +294,20 @@ pub(crate) fn request_to_send(
     job_id: i64,
     qbxml: String,
 ) -> Result<ToSend, StoreError> {
-    let (connection_id, plugin, key, action, version, modifies, line_keys): (
+    let (connection_id, plugin, key, action, modifies, line_keys): (
         i64,
         String,
         String,
         String,
-        i64,
         bool,
         String,
     ) = tx.query_row(
-        "SELECT connection_id, plugin, key, action, version, modifies, line_keys FROM job WHERE id=?1",
+        "SELECT connection_id, plugin, key, action, modifies, line_keys FROM job WHERE id=?1",
         [job_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
     )?;
     let action = Action::parse(&action).unwrap_or_default();
-    if !modifies || (action == Action::Write && version == 1) {
+    if !modifies {
         return Ok(ToSend::Request(qbxml));
     }
     let Some(m) = mapped(tx, connection_id, &plugin, &key)? else {
@@ -477,6 +476,65 @@ pub(crate) fn record_written(
             params![connection_id, plugin, key, content_hash, removed],
         )?;
     }
+    Ok(())
+}
+
+impl crate::store::Store {
+    /// What qbridge last wrote for the job's key (its Add), to tell a bookkeeper's edit from
+    /// the source's change; `None` before versions were kept.
+    pub fn written_before(&self, job_id: i64) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT m.written FROM job j JOIN mapping m ON m.connection_id=j.connection_id
+                   AND m.plugin=j.plugin AND m.key=j.key WHERE j.id=?1",
+                [job_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+        })
+    }
+}
+
+/// The object as QuickBooks has it now (re-read after a stale EditSequence or an unknown
+/// outcome): its EditSequence and TxnLineIDs replace the stored ones, line keys kept for the
+/// lines that are still there, so the next Mod is built on what QuickBooks holds.
+pub(crate) fn refresh_identity(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    ret_xml: &str,
+    edit_sequence: Option<&str>,
+) -> Result<(), StoreError> {
+    let (connection_id, plugin, key): (i64, String, String) = tx.query_row(
+        "SELECT connection_id, plugin, key FROM job WHERE id=?1",
+        [job_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let Some(m) = mapped(tx, connection_id, &plugin, &key)? else {
+        return Ok(());
+    };
+    let lines: Vec<(String, String, Option<String>)> = change::ret_line_ids(ret_xml)
+        .into_iter()
+        .map(|(kind, id)| {
+            let line_key = m
+                .line_ids
+                .iter()
+                .find(|(_, old, _)| *old == id)
+                .and_then(|(_, _, k)| k.clone());
+            (kind, id, line_key)
+        })
+        .collect();
+    tx.execute(
+        "UPDATE mapping SET edit_sequence=COALESCE(?4, edit_sequence), line_ids=?5
+         WHERE connection_id=?1 AND plugin=?2 AND key=?3",
+        params![
+            connection_id,
+            plugin,
+            key,
+            edit_sequence,
+            serde_json::to_string(&lines).unwrap_or_else(|_| "[]".into())
+        ],
+    )?;
     Ok(())
 }
 
