@@ -18,6 +18,7 @@
 
 mod bill;
 mod card;
+pub mod change;
 mod check;
 mod common;
 mod customer;
