@@ -47,7 +47,8 @@ impl Node {
         self.child(name).map(|c| c.text.trim())
     }
 
-    /// An attribute's value.
+    /// An attribute's value (the table generator reads the XSD's).
+    #[cfg(test)]
     pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -66,7 +67,7 @@ impl Node {
         out.push_str(&self.name);
         out.push('>');
         if self.is_leaf() {
-            escape(self.text.trim(), out);
+            escape(&self.text, out);
         }
         for c in &self.children {
             c.write(out);
