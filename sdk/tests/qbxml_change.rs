@@ -850,3 +850,25 @@ fn lines_pair_by_kind_and_position_into_a_valid_mod() {
         ]
     );
 }
+
+#[test]
+fn adds_the_builders_do_not_write_convert_too() {
+    let adds = [
+        "<EstimateAddRq><EstimateAdd><CustomerRef><FullName>Acme</FullName></CustomerRef><TxnDate>2025-03-01</TxnDate><Memo>Quote</Memo><ExternalGUID>{8A4E3C2B-1D0F-5A6B-9C8D-7E6F5A4B3C2D}</ExternalGUID><EstimateLineAdd><ItemRef><FullName>Labor</FullName></ItemRef><Quantity>3</Quantity><Rate>100</Rate></EstimateLineAdd><EstimateLineGroupAdd><ItemGroupRef><FullName>Bundle</FullName></ItemGroupRef><Quantity>1</Quantity></EstimateLineGroupAdd></EstimateAdd></EstimateAddRq>",
+        "<SalesOrderAddRq><SalesOrderAdd><CustomerRef><FullName>Acme</FullName></CustomerRef><RefNumber>SO-1</RefNumber><SalesOrderLineAdd><ItemRef><FullName>Labor</FullName></ItemRef><Amount>10.00</Amount></SalesOrderLineAdd></SalesOrderAdd></SalesOrderAddRq>",
+        "<SalesReceiptAddRq><SalesReceiptAdd><CustomerRef><FullName>Acme</FullName></CustomerRef><TxnDate>2025-03-01</TxnDate><DepositToAccountRef><FullName>Undeposited Funds</FullName></DepositToAccountRef><SalesReceiptLineAdd><ItemRef><FullName>Labor</FullName></ItemRef><Amount>10.00</Amount></SalesReceiptLineAdd><SalesReceiptLineAdd><Desc>Thanks</Desc></SalesReceiptLineAdd></SalesReceiptAdd></SalesReceiptAddRq>",
+        "<ReceivePaymentAddRq><ReceivePaymentAdd><CustomerRef><FullName>Acme</FullName></CustomerRef><TxnDate>2025-03-20</TxnDate><TotalAmount>10.00</TotalAmount><Memo>Paid</Memo><AppliedToTxnAdd><TxnID>1A-1700000000</TxnID><PaymentAmount>10.00</PaymentAmount></AppliedToTxnAdd></ReceivePaymentAdd></ReceivePaymentAddRq>",
+        "<EmployeeAddRq><EmployeeAdd><FirstName>Jim</FirstName><LastName>Halpert</LastName><Phone>555</Phone></EmployeeAdd></EmployeeAddRq>",
+        "<ItemInventoryAddRq><ItemInventoryAdd><Name>Switch</Name><SalesPrice>19.99</SalesPrice><IncomeAccountRef><FullName>Sales</FullName></IncomeAccountRef><COGSAccountRef><FullName>COGS</FullName></COGSAccountRef><AssetAccountRef><FullName>Inventory</FullName></AssetAccountRef><QuantityOnHand>5</QuantityOnHand></ItemInventoryAdd></ItemInventoryAddRq>",
+    ];
+    for add in adds {
+        assert_valid(add);
+        check_mod("hand-written", add);
+    }
+    let payment = to_mod(adds[3], &identity_for(adds[3])).unwrap();
+    assert!(payment.qbxml.contains(
+        "<AppliedToTxnMod><TxnID>1A-1700000000</TxnID><PaymentAmount>10.00</PaymentAmount></AppliedToTxnMod>"
+    ));
+    let item = to_mod(adds[5], &identity_for(adds[5])).unwrap();
+    assert_eq!(item.dropped, ["QuantityOnHand"]);
+}

@@ -7,12 +7,12 @@
 //! reported. Children are then put in the Mod's order, and the Mod's required children are
 //! checked.
 
-use super::mod_order::MODS;
+use super::mod_order::{Children, MODS};
 use super::tree::{Node, parse};
 use super::{ChangeError, Changed, EDIT_SEQUENCE_MAX, ID_MAX, Identity, check_id, object_name};
 
 /// One Mod aggregate's children: `(name, slot, required)`.
-type Def = &'static [(&'static str, u16, bool)];
+type Def = Children;
 
 /// The new-line marker of `TxnLineID`.
 const NEW_LINE: &str = "-1";
