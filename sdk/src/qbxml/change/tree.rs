@@ -2,8 +2,9 @@
 //! predefined entities and character references), written back escaped.
 //!
 //! qbXML is element-only data: mixed content and attributes carry nothing a Mod needs
-//! (`defMacro`/`useMacro` belong to the Add that was sent), so the tree keeps element names,
-//! children and text, and attributes only for reading Intuit's XSD.
+//! (`defMacro`/`useMacro` belong to the Add that was sent), so what is written back is element
+//! names, children and text. Attributes are still read, so malformed ones are refused, and
+//! kept for the table generator, which reads Intuit's XSD with this parser.
 
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
