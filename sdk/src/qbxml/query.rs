@@ -1,6 +1,6 @@
 //! Queries: list queries (customers, vendors, items, accounts, classes), transaction queries
-//! (the idempotency probes: by RefNumber, TxnID, or customer + date), `HostQuery` and
-//! `CompanyQuery`.
+//! (the idempotency probes: by RefNumber, TxnID, or customer + date; bill payments too, for
+//! duplicate checks), `HostQuery` and `CompanyQuery`.
 
 use crate::text::TextPolicy;
 
@@ -265,6 +265,10 @@ pub enum TxnKind {
     VendorCredit,
     /// `TimeTrackingQuery` (no RefNumber: probe by date range).
     TimeTracking,
+    /// `BillPaymentCheckQuery` (bills paid by check).
+    BillPaymentCheck,
+    /// `BillPaymentCreditCardQuery` (bills paid by credit card).
+    BillPaymentCreditCard,
 }
 
 impl TxnKind {
@@ -280,6 +284,8 @@ impl TxnKind {
             TxnKind::JournalEntry => "JournalEntryQuery",
             TxnKind::VendorCredit => "VendorCreditQuery",
             TxnKind::TimeTracking => "TimeTrackingQuery",
+            TxnKind::BillPaymentCheck => "BillPaymentCheckQuery",
+            TxnKind::BillPaymentCreditCard => "BillPaymentCreditCardQuery",
         }
     }
 

@@ -95,6 +95,23 @@ fn leaves(node: &Node, prefix: &str, top: bool, out: &mut Vec<(String, String, S
 
 /// The leaf at `path` (`A/B[2]/C`; no index means the first).
 fn lookup<'a>(node: &'a Node, path: &str) -> Option<&'a Node> {
+    lookup_node(node, path).filter(|n| n.is_leaf())
+}
+
+/// Whether the field is worth comparing when the caller named none: QuickBooks has it, or
+/// QuickBooks lacks the whole line it belongs to (a line missing is a difference; a field a
+/// Ret does not echo is not).
+fn comparable(current: &Node, path: &str) -> bool {
+    if lookup(current, path).is_some() {
+        return true;
+    }
+    let top = path.split('/').next().unwrap_or(path);
+    let name = top.split('[').next().unwrap_or(top);
+    top != path && is_line(name) && lookup_node(current, top).is_none()
+}
+
+/// The element at `path`, leaf or not.
+fn lookup_node<'a>(node: &'a Node, path: &str) -> Option<&'a Node> {
     let mut at = node;
     for segment in path.split('/') {
         let (name, index) = match segment.strip_suffix(']').and_then(|s| s.split_once('[')) {
@@ -107,7 +124,7 @@ fn lookup<'a>(node: &'a Node, path: &str) -> Option<&'a Node> {
             .filter(|c| normal_name(c) == name)
             .nth(index - 1)?;
     }
-    at.is_leaf().then_some(at)
+    Some(at)
 }
 
 /// Whether two values of the leaf `leaf` mean the same to QuickBooks.
@@ -143,7 +160,7 @@ fn object(mut root: Node) -> Node {
 /// `fields` are leaf paths (`Memo`, `BillAddress/City`, `CustomerRef/FullName`,
 /// `InvoiceLine[2]/Amount`, lines 1-based per kind); empty means every leaf the request
 /// wrote that the Ret also has (ids and `EditSequence` are never compared, and QuickBooks
-/// does not echo every field). Values are compared trimmed, numbers as decimals (`100` =
+/// does not echo every field), and every field of a line the Ret lacks altogether. Values are compared trimmed, numbers as decimals (`100` =
 /// `100.00`), `true`/`false` and names without regard to case. Unreadable input compares as
 /// empty.
 ///
@@ -165,7 +182,7 @@ pub fn compare(written: &str, current_ret: &str, fields: &[&str]) -> Vec<FieldDi
     let mut paths: Vec<(String, String)> = if fields.is_empty() {
         wrote
             .iter()
-            .filter(|(path, _, _)| lookup(&current, path).is_some())
+            .filter(|(path, _, _)| comparable(&current, path))
             .map(|(path, leaf, _)| (path.clone(), leaf.clone()))
             .collect()
     } else {

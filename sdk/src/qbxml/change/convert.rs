@@ -7,23 +7,20 @@
 //! reported. Children are then put in the Mod's order, and the Mod's required children are
 //! checked.
 
-use super::mod_order::MODS;
+use super::mod_order::{Children, MODS};
 use super::tree::{Node, parse};
 use super::{ChangeError, Changed, EDIT_SEQUENCE_MAX, ID_MAX, Identity, check_id, object_name};
-
-/// One Mod aggregate's children: `(name, slot, required)`.
-type Def = &'static [(&'static str, u16, bool)];
 
 /// The new-line marker of `TxnLineID`.
 const NEW_LINE: &str = "-1";
 
-pub(super) fn def(name: &str) -> Option<Def> {
+pub(super) fn def(name: &str) -> Option<Children> {
     MODS.binary_search_by(|(n, _)| (*n).cmp(name))
         .ok()
         .map(|i| MODS[i].1)
 }
 
-fn slot(def: Def, child: &str) -> Option<u16> {
+fn slot(def: Children, child: &str) -> Option<u16> {
     def.iter().find(|(n, _, _)| *n == child).map(|(_, s, _)| *s)
 }
 
@@ -65,20 +62,20 @@ pub(super) fn line_kind(add_child: &str) -> Option<String> {
 
 /// What a child of an Add becomes in the Mod `def`.
 enum Target {
-    Convert(String, u16),
+    Convert(String, Children, u16),
     Copy(u16),
     Drop,
 }
 
-fn target(parent: Def, child: &str) -> Target {
+fn target(parent: Children, child: &str) -> Target {
     let candidates = [
         line_mod(child),
         child.strip_suffix("Add").map(|b| format!("{b}Mod")),
         Some(format!("{child}Mod")),
     ];
     for name in candidates.into_iter().flatten() {
-        if let (Some(s), Some(_)) = (slot(parent, &name), def(&name)) {
-            return Target::Convert(name, s);
+        if let (Some(s), Some(def)) = (slot(parent, &name), def(&name)) {
+            return Target::Convert(name, def, s);
         }
     }
     match slot(parent, child) {
@@ -110,17 +107,15 @@ struct Conversion<'a> {
 }
 
 impl Conversion<'_> {
-    /// `add` converted into the Mod aggregate `mod_name`; `path` names it in `dropped`.
+    /// `add` converted into the Mod aggregate `mod_name` (children `def`), after `head`;
+    /// `path` names it in `dropped`.
     fn convert(
         &mut self,
         add: &Node,
-        mod_name: &str,
+        (mod_name, def): (&str, Children),
         path: &str,
         head: Vec<Node>,
     ) -> Result<Node, ChangeError> {
-        let def = def(mod_name).ok_or_else(|| ChangeError::NoMod {
-            add: add.name.clone(),
-        })?;
         let mut placed: Vec<(u16, Node)> = Vec::new();
         for child in &add.children {
             if head.iter().any(|h| h.name == child.name) {
@@ -128,8 +123,8 @@ impl Conversion<'_> {
             }
             match target(def, &child.name) {
                 Target::Copy(s) => placed.push((s, child.clone())),
-                Target::Convert(name, s) => {
-                    let converted = self.convert_child(child, &name, path)?;
+                Target::Convert(name, def, s) => {
+                    let converted = self.convert_child(child, (&name, def), path)?;
                     placed.push((s, converted));
                 }
                 Target::Drop => {
@@ -167,10 +162,9 @@ impl Conversion<'_> {
     fn convert_child(
         &mut self,
         child: &Node,
-        mod_name: &str,
+        (mod_name, def): (&str, Children),
         path: &str,
     ) -> Result<Node, ChangeError> {
-        let def = def(mod_name).expect("target() only converts into known Mods");
         let mut head = Vec::new();
         if slot(def, "TxnLineID").is_some() {
             let id = if path.is_empty() {
@@ -200,12 +194,16 @@ impl Conversion<'_> {
         } else {
             format!("{path}/{name}")
         };
-        self.convert(child, mod_name, &inner_path, head)
+        self.convert(child, (mod_name, def), &inner_path, head)
     }
 }
 
-/// The Mod of an Add and its identity elements, e.g. `("InvoiceMod", [TxnID, EditSequence])`.
-fn top_level(add: &Node, identity: &Identity) -> Result<(String, Vec<Node>), ChangeError> {
+/// The Mod of an Add, its children and its identity elements, e.g. `("InvoiceMod", …,
+/// [TxnID, EditSequence])`.
+fn top_level(
+    add: &Node,
+    identity: &Identity,
+) -> Result<(String, Children, Vec<Node>), ChangeError> {
     let object = object_name(&add.name);
     let mod_name = format!("{object}Mod");
     let no_mod = || ChangeError::NoMod {
@@ -225,7 +223,7 @@ fn top_level(add: &Node, identity: &Identity) -> Result<(String, Vec<Node>), Cha
         Node::leaf(id_field, &identity.id),
         Node::leaf("EditSequence", &identity.edit_sequence),
     ];
-    Ok((mod_name, head))
+    Ok((mod_name, def, head))
 }
 
 fn finish(node: &Node, dropped: Vec<String>) -> Changed {
@@ -270,13 +268,13 @@ fn finish(node: &Node, dropped: Vec<String>) -> Changed {
 pub fn to_mod(add_rq: &str, identity: &Identity) -> Result<Changed, ChangeError> {
     let root = parse(add_rq)?;
     let add = add_element(&root)?;
-    let (mod_name, head) = top_level(add, identity)?;
+    let (mod_name, def, head) = top_level(add, identity)?;
     let mut conversion = Conversion {
         line_ids: &identity.line_ids,
         next_line: 0,
         dropped: Vec::new(),
     };
-    let node = conversion.convert(add, &mod_name, "", head)?;
+    let node = conversion.convert(add, (&mod_name, def), "", head)?;
     Ok(finish(&node, conversion.dropped))
 }
 
@@ -286,10 +284,7 @@ pub fn to_mod(add_rq: &str, identity: &Identity) -> Result<Changed, ChangeError>
 pub fn deactivate(add_rq: &str, identity: &Identity) -> Result<Changed, ChangeError> {
     let root = parse(add_rq)?;
     let add = add_element(&root)?;
-    let (mod_name, head) = top_level(add, identity)?;
-    let def = def(&mod_name).ok_or_else(|| ChangeError::NoMod {
-        add: add.name.clone(),
-    })?;
+    let (mod_name, def, head) = top_level(add, identity)?;
     let Some(active_slot) = slot(def, "IsActive") else {
         return Err(ChangeError::NoIsActive { element: mod_name });
     };
@@ -298,7 +293,7 @@ pub fn deactivate(add_rq: &str, identity: &Identity) -> Result<Changed, ChangeEr
         next_line: 0,
         dropped: Vec::new(),
     };
-    let full = conversion.convert(add, &mod_name, "", head)?;
+    let full = conversion.convert(add, (&mod_name, def), "", head)?;
     let required = |name: &str| def.iter().any(|(n, _, r)| *r && *n == name);
     let mut placed: Vec<(u16, Node)> = full
         .children

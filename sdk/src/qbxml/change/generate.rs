@@ -156,10 +156,12 @@ pub(super) fn generate() -> String {
          //! schema differ; `QBRIDGE_REGENERATE=1 cargo test -p qbridge-sdk generated_table` rewrites it.\n\n",
     );
     out.push_str(
-        "/// Every `*Mod` aggregate and its children in schema order: `(name, slot, required)`;\n\
-         /// the alternatives of a choice share a slot.\n\
+        "/// A Mod aggregate's children in schema order: `(name, slot, required)`; the\n\
+         /// alternatives of a choice share a slot.\n\
+         pub(super) type Children = &'static [(&'static str, u16, bool)];\n\n\
+         /// Every `*Mod` aggregate, by name.\n\
          #[rustfmt::skip]\n\
-         pub(super) static MODS: &[(&str, &[(&str, u16, bool)])] = &[\n",
+         pub(super) static MODS: &[(&str, Children)] = &[\n",
     );
     for (name, element) in &data.elements {
         if !name.ends_with("Mod") {
@@ -242,6 +244,27 @@ fn quoted(values: &[String]) -> String {
         .join(", ")
 }
 
+/// Where `checked_in` departs from `fresh`, as a message; `None` when they are equal.
+fn first_difference(checked_in: &str, fresh: &str) -> Option<String> {
+    let mut a = checked_in.lines();
+    let mut b = fresh.lines();
+    for n in 1.. {
+        match (a.next(), b.next()) {
+            (None, None) => return None,
+            (x, y) if x == y => {}
+            (x, y) => {
+                return Some(format!(
+                    "mod_order.rs line {n} differs from the schema:\n  file:   {}\n  schema: {}\n\
+                     regenerate with QBRIDGE_REGENERATE=1",
+                    x.unwrap_or("(end of file)"),
+                    y.unwrap_or("(end of file)")
+                ));
+            }
+        }
+    }
+    unreachable!("the loop returns at the end of both texts")
+}
+
 #[test]
 fn generated_table_equals_the_schema() {
     let fresh = generate();
@@ -249,23 +272,38 @@ fn generated_table_equals_the_schema() {
         std::fs::write(TABLE, &fresh).expect("write mod_order.rs");
     }
     let checked_in = std::fs::read_to_string(TABLE).expect("read mod_order.rs");
-    if let Some((n, (a, b))) = checked_in
-        .lines()
-        .zip(fresh.lines())
-        .enumerate()
-        .find(|(_, (a, b))| a != b)
-    {
-        panic!(
-            "mod_order.rs line {} differs from the schema:\n  file:   {a}\n  schema: {b}\n\
-             regenerate with QBRIDGE_REGENERATE=1",
-            n + 1
-        );
+    if let Some(difference) = first_difference(&checked_in, &fresh) {
+        panic!("{difference}");
     }
-    assert_eq!(
-        checked_in.lines().count(),
-        fresh.lines().count(),
-        "mod_order.rs has a different number of lines than the schema gives; regenerate with QBRIDGE_REGENERATE=1"
-    );
+}
+
+#[test]
+fn an_edited_table_is_told_apart_from_the_schema() {
+    let fresh = generate();
+    // Memo and CustomerMsgRef swapped in InvoiceMod only.
+    let swapped: String = fresh
+        .lines()
+        .map(|line| {
+            let line = if line.starts_with("(\"InvoiceMod\"") {
+                line.replacen(
+                    "(\"Memo\", 19, false), (\"CustomerMsgRef\", 20, false)",
+                    "(\"CustomerMsgRef\", 19, false), (\"Memo\", 20, false)",
+                    1,
+                )
+            } else {
+                line.to_owned()
+            };
+            format!("{line}\n")
+        })
+        .collect();
+    assert_ne!(swapped, fresh, "the edit applies to InvoiceMod");
+    let message = first_difference(&swapped, &fresh).expect("an edit is found");
+    assert!(message.contains("(\"InvoiceMod\""), "{message}");
+    let shortened = fresh.replacen("(\"InvoiceMod\"", "(\"InvoiceModX\"", 1);
+    assert!(first_difference(&shortened, &fresh).is_some());
+    let cut: String = fresh.lines().take(10).map(|l| format!("{l}\n")).collect();
+    assert!(first_difference(&cut, &fresh).is_some());
+    assert_eq!(first_difference(&fresh, &fresh), None);
 }
 
 #[test]

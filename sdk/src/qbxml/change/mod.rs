@@ -40,8 +40,8 @@ pub struct Identity {
     /// The `EditSequence` QuickBooks returned last; a Mod with an older one is refused.
     pub edit_sequence: String,
     /// `TxnLineID` of the Add's lines in document order (see [`add_line_kinds`]); `None`, or
-    /// no entry, makes the line new (`-1`). Lines QuickBooks has but the Add does not are
-    /// removed by the Mod.
+    /// no entry, makes the line new (`-1`); entries beyond the Add's lines are not used.
+    /// Lines QuickBooks has but the Add does not are removed by the Mod.
     pub line_ids: Vec<Option<String>>,
 }
 

@@ -2,10 +2,13 @@
 //! not edit. The test `generated_table_equals_the_schema` fails when this file and the
 //! schema differ; `QBRIDGE_REGENERATE=1 cargo test -p qbridge-sdk generated_table` rewrites it.
 
-/// Every `*Mod` aggregate and its children in schema order: `(name, slot, required)`;
-/// the alternatives of a choice share a slot.
+/// A Mod aggregate's children in schema order: `(name, slot, required)`; the
+/// alternatives of a choice share a slot.
+pub(super) type Children = &'static [(&'static str, u16, bool)];
+
+/// Every `*Mod` aggregate, by name.
 #[rustfmt::skip]
-pub(super) static MODS: &[(&str, &[(&str, u16, bool)])] = &[
+pub(super) static MODS: &[(&str, Children)] = &[
 ("AccountMod", &[("ListID", 0, true), ("EditSequence", 1, true), ("Name", 2, false), ("IsActive", 3, false), ("ParentRef", 4, false), ("AccountType", 5, false), ("AccountNumber", 6, false), ("BankNumber", 7, false), ("Desc", 8, false), ("OpenBalance", 9, false), ("OpenBalanceDate", 10, false), ("SalesTaxCodeRef", 11, false), ("TaxLineID", 12, false), ("CurrencyRef", 13, false)]),
 ("AccountingPreferencesMod", &[("ClosingDate", 0, false), ("ClosingDatePassword", 1, false)]),
 ("AdditionalNotesMod", &[("NoteID", 0, true), ("Note", 1, true)]),

@@ -2,8 +2,9 @@
 //! predefined entities and character references), written back escaped.
 //!
 //! qbXML is element-only data: mixed content and attributes carry nothing a Mod needs
-//! (`defMacro`/`useMacro` belong to the Add that was sent), so the tree keeps element names,
-//! children and text, and attributes only for reading Intuit's XSD.
+//! (`defMacro`/`useMacro` belong to the Add that was sent), so what is written back is element
+//! names, children and text. Attributes are still read, so malformed ones are refused, and
+//! kept for the table generator, which reads Intuit's XSD with this parser.
 
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
@@ -47,7 +48,8 @@ impl Node {
         self.child(name).map(|c| c.text.trim())
     }
 
-    /// An attribute's value.
+    /// An attribute's value (the table generator reads the XSD's).
+    #[cfg(test)]
     pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -66,7 +68,7 @@ impl Node {
         out.push_str(&self.name);
         out.push('>');
         if self.is_leaf() {
-            escape(self.text.trim(), out);
+            escape(&self.text, out);
         }
         for c in &self.children {
             c.write(out);
