@@ -187,7 +187,9 @@ impl Config {
             batch_max_bytes: 0,
             max_sends: 0,
             names: Default::default(),
-            edits: crate::pipeline::policy::PerPlugin::new(crate::pipeline::policy::OnEdit::SourceWins),
+            edits: crate::pipeline::policy::PerPlugin::new(
+                crate::pipeline::policy::OnEdit::SourceWins,
+            ),
             firm_timezone: String::new(),
             schedule_check_every: Duration::ZERO,
             alerts_silence: Duration::ZERO,

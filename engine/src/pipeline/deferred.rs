@@ -58,9 +58,9 @@ fn make(store: &Store, plugins: &PluginManager, due: &DueCall) -> Result<(), Cal
                     &due.response_xml,
                 )
                 .map_err(|e| e.to_string())?;
-            let manifest = plugins.manifest(&due.plugin).ok_or_else(|| {
-                format!("plugin {} is no longer installed", due.plugin)
-            })?;
+            let manifest = plugins
+                .manifest(&due.plugin)
+                .ok_or_else(|| format!("plugin {} is no longer installed", due.plugin))?;
             let jobs: Vec<_> = requests.iter().map(|r| to_new_job(r, &manifest)).collect();
             Ok(store.call_done(due.job_id, due.call, &jobs)?)
         }

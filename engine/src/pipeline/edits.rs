@@ -28,7 +28,8 @@ impl Pipeline {
         rs: &Response,
         completed: impl FnOnce(&Response) -> JobResult,
     ) -> Result<JobResult, StoreError> {
-        let found = matches!(rs.outcome, Outcome::Success | Outcome::Warning(_)) && rs.ret_count > 0;
+        let found =
+            matches!(rs.outcome, Outcome::Success | Outcome::Warning(_)) && rs.ret_count > 0;
         match &rs.outcome {
             Outcome::Transient(code) => {
                 return Ok(JobResult::Retry {
@@ -97,11 +98,14 @@ impl Pipeline {
         completed: impl FnOnce(&Response) -> JobResult,
     ) -> Result<JobResult, StoreError> {
         let request = self.store.job_request(job_id)?;
-        let modifies = request.request_type.strip_suffix("Add").is_some_and(|object| {
-            self.plugins
-                .manifest(&brief.plugin)
-                .is_some_and(|m| m.request_types.iter().any(|t| *t == format!("{object}Mod")))
-        });
+        let modifies = request
+            .request_type
+            .strip_suffix("Add")
+            .is_some_and(|object| {
+                self.plugins
+                    .manifest(&brief.plugin)
+                    .is_some_and(|m| m.request_types.iter().any(|t| *t == format!("{object}Mod")))
+            });
         let ret = match (&rs.ret_xml, modifies) {
             (Some(ret), true) if rs.ret_count == 1 => ret.clone(),
             _ => return Ok(completed(rs)),

@@ -126,7 +126,12 @@ impl Pipeline {
             {
                 Ok(requests) => {
                     let manifest = self.plugins.manifest(&brief.plugin)?;
-                    Some(requests.iter().map(|r| ingest::to_new_job(r, &manifest)).collect())
+                    Some(
+                        requests
+                            .iter()
+                            .map(|r| ingest::to_new_job(r, &manifest))
+                            .collect(),
+                    )
                 }
                 Err(e) => {
                     tracing::error!(job = job_id, plugin = %brief.plugin, error = %e, "plugin on_response failed; it will be called again");

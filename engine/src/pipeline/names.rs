@@ -160,9 +160,18 @@ mod tests {
         .unwrap();
         let rules = c.pipeline_rules();
         assert_eq!(rules.max_sends, 3);
-        assert_eq!(rules.names.on_conflict.for_plugin("ramp"), OnConflict::Disambiguate);
-        assert_eq!(rules.names.on_conflict.for_plugin("example"), OnConflict::Hold);
-        assert_eq!(rules.names.on_conflict.for_plugin("autotask"), OnConflict::Hold);
+        assert_eq!(
+            rules.names.on_conflict.for_plugin("ramp"),
+            OnConflict::Disambiguate
+        );
+        assert_eq!(
+            rules.names.on_conflict.for_plugin("example"),
+            OnConflict::Hold
+        );
+        assert_eq!(
+            rules.names.on_conflict.for_plugin("autotask"),
+            OnConflict::Hold
+        );
         assert_eq!(
             names::disambiguated("Acme", NameList::Vendor, &rules.names.suffix),
             "Acme [V]"

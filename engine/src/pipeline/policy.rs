@@ -84,7 +84,8 @@ mod tests {
     #[test]
     fn per_plugin_lists_override_the_default_and_bad_ones_name_the_choices() {
         let mut p = PerPlugin::new(OnEdit::SourceWins);
-        p.set_per_plugin(" ramp=hold , autotask=source-wins").unwrap();
+        p.set_per_plugin(" ramp=hold , autotask=source-wins")
+            .unwrap();
         assert_eq!(p.for_plugin("ramp"), OnEdit::Hold);
         assert_eq!(p.for_plugin("autotask"), OnEdit::SourceWins);
         assert_eq!(p.for_plugin("other"), OnEdit::SourceWins);

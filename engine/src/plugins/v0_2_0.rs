@@ -8,11 +8,7 @@ mod bindings {
     });
 }
 
-super::interface::version_bindings!(
-    "qbridge:plugin@0.2.0",
-    [supports_acknowledge],
-    before_0_3
-);
+super::interface::version_bindings!("qbridge:plugin@0.2.0", [supports_acknowledge], before_0_3);
 
 impl Instance {
     pub(crate) fn acknowledge(

@@ -9,11 +9,7 @@ mod bindings {
     });
 }
 
-super::interface::version_bindings!(
-    "qbridge:plugin@0.3.0",
-    [supports_acknowledge],
-    changes
-);
+super::interface::version_bindings!("qbridge:plugin@0.3.0", [supports_acknowledge], changes);
 
 impl Instance {
     pub(crate) fn acknowledge(

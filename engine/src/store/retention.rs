@@ -55,8 +55,7 @@ const DUE: &str = "SELECT id, record_id FROM job
     WHERE state='completed' AND pruned_at IS NULL AND finalized_at < ?1
       AND NOT EXISTS (SELECT 1 FROM plugin_call p WHERE p.job_id = job.id AND p.state != 'done')
     LIMIT ?2";
-const CLEAR_JOB: &str =
-    "UPDATE job SET qbxml = '', probe = NULL, response = NULL, sent_qbxml = NULL, pruned_at = ?2 WHERE id = ?1";
+const CLEAR_JOB: &str = "UPDATE job SET qbxml = '', probe = NULL, response = NULL, sent_qbxml = NULL, pruned_at = ?2 WHERE id = ?1";
 /// A record all of whose jobs are pruned (`job_record`), not yet pruned itself.
 const RECORD_DUE: &str = "SELECT payload, content_hash FROM record
     WHERE id = ?1 AND pruned_at IS NULL

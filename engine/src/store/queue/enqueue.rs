@@ -73,7 +73,8 @@ fn insert_record(
 
 /// Statements of [`insert_job`], prepared once per connection (bulk ingest runs them for
 /// every job).
-const MAPPED: &str = "SELECT content_hash FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3";
+const MAPPED: &str =
+    "SELECT content_hash FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3";
 const IN_QUICKBOOKS: &str =
     "SELECT EXISTS(SELECT 1 FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3)";
 const LIVE_WITH_KEY: &str = "SELECT id, state, verify, sends, content_hash FROM job
@@ -154,7 +155,14 @@ pub(crate) fn insert_job(
     }
     if let Some(mapped_hash) = mapped {
         if !job.versioning.modifies
-            || super::versions::same_as_mapped(tx, connection_id, plugin, &job.key, mapped_hash, &hash)?
+            || super::versions::same_as_mapped(
+                tx,
+                connection_id,
+                plugin,
+                &job.key,
+                mapped_hash,
+                &hash,
+            )?
         {
             return Ok(Enqueued::AlreadyInQuickBooks);
         }
@@ -245,4 +253,3 @@ pub(crate) fn insert_job(
     }
     Ok(Enqueued::Created(id))
 }
-

@@ -33,6 +33,8 @@ mod results;
 #[cfg(test)]
 mod tests;
 mod versions;
+#[cfg(test)]
+mod versions_tests;
 pub(in crate::store) mod views;
 
 pub use admin::{cancel_applies, retry_applies};

@@ -494,7 +494,9 @@ fn apply_result(
         JobResult::Stale { message } => {
             push_error(tx, job_id, 3200, message, now)?;
             let refreshes: i64 =
-                tx.query_row("SELECT refreshes FROM job WHERE id=?1", [job_id], |r| r.get(0))?;
+                tx.query_row("SELECT refreshes FROM job WHERE id=?1", [job_id], |r| {
+                    r.get(0)
+                })?;
             if refreshes >= MAX_REFRESHES {
                 tx.execute(
                     "UPDATE job SET state='held', verify=0, last_status=3200, advice=?2, updated_at=?3 WHERE id=?1",

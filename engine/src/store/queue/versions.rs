@@ -120,7 +120,10 @@ pub(crate) fn over_live(
             unmet += 1;
         }
     }
-    tx.execute("UPDATE job SET unmet=?2 WHERE id=?1", params![live.id, unmet])?;
+    tx.execute(
+        "UPDATE job SET unmet=?2 WHERE id=?1",
+        params![live.id, unmet],
+    )?;
     Ok(Enqueued::Superseded(live.id))
 }
 
@@ -222,8 +225,9 @@ fn from_json(key: &str, text: &str) -> Result<NewJob, StoreError> {
         significant: Vec<String>,
         modifies: bool,
     }
-    let s: Stored = serde_json::from_str(text)
-        .map_err(|e| StoreError::Conflict(format!("the waiting version of {key} cannot be read: {e}")))?;
+    let s: Stored = serde_json::from_str(text).map_err(|e| {
+        StoreError::Conflict(format!("the waiting version of {key} cannot be read: {e}"))
+    })?;
     Ok(NewJob {
         key: key.to_string(),
         depends_on: s.depends_on,
@@ -304,7 +308,16 @@ pub(crate) fn request_to_send(
     ) = tx.query_row(
         "SELECT connection_id, plugin, key, action, modifies, line_keys FROM job WHERE id=?1",
         [job_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
     )?;
     let action = Action::parse(&action).unwrap_or_default();
     if !modifies {
