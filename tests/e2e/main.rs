@@ -13,6 +13,7 @@ mod admin_sessions;
 mod alerts;
 mod browser;
 mod bulk;
+mod changes;
 mod crash;
 mod crash_status;
 mod fake_source;

@@ -212,7 +212,9 @@ pub fn jobs(store: &Store, config: &Config, args: JobsArgs) -> anyhow::Result<()
                 j.id, j.request_type, j.key, j.plugin
             );
             println!(
-                "attempts: {}   depends on: {}",
+                "version {} ({})   attempts: {}   depends on: {}",
+                j.version,
+                j.action,
                 j.attempt,
                 j.depends_on.join(", ")
             );
@@ -222,11 +224,20 @@ pub fn jobs(store: &Store, config: &Config, args: JobsArgs) -> anyhow::Result<()
             if let Some(a) = &j.advice {
                 println!("advice: {a}");
             }
+            if !j.conflict.is_empty() {
+                println!("edited in QuickBooks since qbridge wrote it:");
+                for line in &j.conflict {
+                    println!("  {line}");
+                }
+            }
             for n in &j.notes {
                 println!("note: {n}");
             }
             println!("history: {}", serde_json::to_string_pretty(&j.errors)?);
             println!("request:\n{}", j.qbxml.unwrap_or_default());
+            if let Some(sent) = j.sent_qbxml {
+                println!("sent as (the object is in QuickBooks):\n{sent}");
+            }
             if let Some(r) = j.response {
                 println!("last response:\n{r}");
             }

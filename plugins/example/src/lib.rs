@@ -1,7 +1,10 @@
 //! The bundled example plugin: maps the customers and invoices of a small CRM ("Example CRM")
 //! to qbXML. It shows the shape every plugin has — a manifest, one mapping per record kind,
 //! stable keys, dependencies and probes — and is installed on first start so a new server
-//! has something to run.
+//! has something to run. Records that change after they synced need nothing more than
+//! mapping them again: declaring `CustomerMod`/`InvoiceMod` lets the engine send a changed
+//! record as the matching Mod, line keys keep each invoice line's identity across edits, and
+//! a voided invoice maps to its Add with `Action::Void` (declared as `TxnVoid`).
 
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::qbxml::{
@@ -9,7 +12,7 @@ use qbridge_sdk::qbxml::{
     TxnQuery,
 };
 use qbridge_sdk::serde_json::Value;
-use qbridge_sdk::{Manifest, MapError, Mapper, Request, export_mapper};
+use qbridge_sdk::{Action, Manifest, MapError, Mapper, Request, export_mapper};
 
 pub struct ExampleMapper;
 
@@ -17,9 +20,12 @@ impl Mapper for ExampleMapper {
     fn manifest() -> Manifest {
         Manifest::new("example", env!("CARGO_PKG_VERSION"), "Example CRM").request_types(&[
             "CustomerAdd",
+            "CustomerMod",
             "CustomerQuery",
             "InvoiceAdd",
+            "InvoiceMod",
             "InvoiceQuery",
+            "TxnVoid",
         ])
     }
 
@@ -64,9 +70,12 @@ fn customer(record: &Value) -> Result<Request, MapError> {
         .full_name(sent)
         .build()
         .map_err(|e| MapError::field("name", format!("cannot be looked up: {e}")))?;
-    req.probe = Some(probe.qbxml);
-    req.adopt_existing = true;
-    Ok(req)
+    // A customer found by name is adopted as it is only if these match; otherwise it is
+    // changed to the CRM's version.
+    Ok(req
+        .probe(probe.qbxml)
+        .adopt_existing()
+        .significant(["Name", "CompanyName", "Email"]))
 }
 
 fn invoice(record: &Value) -> Result<Request, MapError> {
@@ -92,7 +101,16 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
         ));
     }
     let mut add = InvoiceAdd::new(Ref::full_name(customer)).ref_number(number);
+    let mut line_keys = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
+        // A line id lets an edit keep QuickBooks' TxnLineID for the lines it keeps; without
+        // ids the engine pairs lines by position.
+        if let Some(id) = line.get("id") {
+            let id = id_of(line, "id").map_err(|_| {
+                MapError::field(format!("lines[{i}].id"), format!("{id} is not an id"))
+            })?;
+            line_keys.push(id);
+        }
         let item =
             text(line, "item").map_err(|_| MapError::missing(&format!("lines[{i}].item")))?;
         let field = format!("lines[{i}].amount");
@@ -105,14 +123,23 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
         .map_err(|e| MapError::field(&field, e.to_string()))?;
         add = add.line(InvoiceLine::new(Ref::full_name(item)).amount(amount));
     }
-    let mut req = built(add.build(), format!("invoice:{id}"), "lines")?;
-    req.depends_on = vec![format!("customer:{customer_id}")];
+    if !line_keys.is_empty() && line_keys.len() != lines.len() {
+        return Err(MapError::field(
+            "lines",
+            "either every line has an id or none has",
+        ));
+    }
+    let req = built(add.build(), format!("invoice:{id}"), "lines")?;
     let probe = TxnQuery::new(TxnKind::Invoice)
         .ref_number(number)
         .build()
         .map_err(|e| MapError::field("number", format!("cannot be looked up: {e}")))?;
-    req.probe = Some(probe.qbxml);
-    Ok(req)
+    let voided = record.get("voided").and_then(Value::as_bool).unwrap_or(false);
+    Ok(req
+        .depends_on([format!("customer:{customer_id}")])
+        .probe(probe.qbxml)
+        .line_keys(line_keys)
+        .action(if voided { Action::Void } else { Action::Write }))
 }
 
 /// An id (a JSON integer, or letters and digits) that is safe inside an idempotency key.

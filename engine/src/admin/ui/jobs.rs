@@ -175,11 +175,13 @@ async fn job_detail(
     }
     let _ = write!(
         c,
-        "<dl class=\"facts\"><dt>State</dt><dd><span class=\"state s-{st}\">{st}</span></dd><dt>Connection</dt><dd>{}</dd><dt>Plugin</dt><dd>{}</dd><dt>Key</dt><dd>{}</dd><dt>Request type</dt><dd>{}</dd><dt>Attempts</dt><dd>{}</dd><dt>Last status code</dt><dd>{}</dd><dt>QuickBooks id</dt><dd>{}</dd><dt>Depends on</dt><dd>{}</dd><dt>Created</dt><dd>{}</dd><dt>Updated</dt><dd>{}</dd></dl>{}",
+        "<dl class=\"facts\"><dt>State</dt><dd><span class=\"state s-{st}\">{st}</span></dd><dt>Connection</dt><dd>{}</dd><dt>Plugin</dt><dd>{}</dd><dt>Key</dt><dd>{}</dd><dt>Request type</dt><dd>{}</dd><dt>Version</dt><dd>{} ({})</dd><dt>Attempts</dt><dd>{}</dd><dt>Last status code</dt><dd>{}</dd><dt>QuickBooks id</dt><dd>{}</dd><dt>Depends on</dt><dd>{}</dd><dt>Created</dt><dd>{}</dd><dt>Updated</dt><dd>{}</dd></dl>{}",
         connection_label(&names, j.connection_id),
         esc(&j.plugin),
         esc(&j.key),
         esc(&j.request_type),
+        j.version,
+        esc(&j.action),
         j.attempt,
         j.last_status
             .map(|s| s.to_string())
@@ -195,6 +197,13 @@ async fn job_detail(
         job_buttons(&s.actor, j.id, &j.state),
         st = esc(&j.state),
     );
+    if !j.conflict.is_empty() {
+        c.push_str("<h2>Edited in QuickBooks since qbridge wrote it</h2><ul class=\"conflict\">");
+        for line in &j.conflict {
+            let _ = write!(c, "<li>{}</li>", esc(line));
+        }
+        c.push_str("</ul><p>Retry writes the source's version over the edit; Cancel keeps QuickBooks' version.</p>");
+    }
     if !j.notes.is_empty() {
         c.push_str("<h2>Adjustments made to fit QuickBooks</h2><ul>");
         for n in &j.notes {
@@ -235,8 +244,19 @@ async fn job_detail(
     }
     let _ = write!(
         c,
-        "<h2>Request sent</h2><pre class=\"xml\">{}</pre><h2>Last response</h2><pre class=\"xml\">{}</pre>",
-        esc(j.qbxml.as_deref().unwrap_or("(none)")),
+        "<h2>Request</h2><pre class=\"xml\">{}</pre>",
+        esc(j.qbxml.as_deref().unwrap_or("(none)"))
+    );
+    if let Some(sent) = &j.sent_qbxml {
+        let _ = write!(
+            c,
+            "<h2>Sent as (the object is in QuickBooks)</h2><pre class=\"xml\">{}</pre>",
+            esc(sent)
+        );
+    }
+    let _ = write!(
+        c,
+        "<h2>Last response</h2><pre class=\"xml\">{}</pre>",
         esc(j.response.as_deref().unwrap_or("(no response yet)"))
     );
     Ok(s.show("/jobs", &format!("Job #{id}"), notice_text(&nq), &c))

@@ -366,6 +366,15 @@ pub struct JobView {
     /// `sent` by a process that is gone (a crash or kill): whether QuickBooks applied it is
     /// unknown until the next start verifies it.
     pub outcome_unknown: bool,
+    /// Which version of its key this is (1: the first write).
+    pub version: i64,
+    /// `write`, `void` or `delete`.
+    pub action: String,
+    /// The Mod or removal actually sent for a later version (in `show` only).
+    pub sent_qbxml: Option<String>,
+    /// Held over an edit made in QuickBooks since qbridge wrote the object: one line per
+    /// field (what QuickBooks has, what qbridge wrote, what the source has now).
+    pub conflict: Vec<String>,
 }
 
 /// A job's routing facts (see [`Store::job_brief`]).

@@ -109,7 +109,8 @@ impl Store {
 
 const JOB_VIEW_SELECT: &str = "SELECT id, connection_id, plugin, key, request_type, state, attempt,
     (SELECT json_group_array(depends_on) FROM job_dep WHERE job_id=job.id), object_id, last_status, advice,
-    notes, errors, created_at, updated_at, qbxml, response, lease_owner FROM job";
+    notes, errors, created_at, updated_at, qbxml, response, lease_owner, version, action, sent_qbxml,
+    conflict FROM job";
 
 fn job_view(r: &rusqlite::Row<'_>, full: bool, boot: &str) -> rusqlite::Result<JobView> {
     let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
@@ -135,6 +136,13 @@ fn job_view(r: &rusqlite::Row<'_>, full: bool, boot: &str) -> rusqlite::Result<J
         response: if full { r.get(16)? } else { None },
         outcome_unknown: state_is_sent(r)?
             && r.get::<_, Option<String>>(17)?.as_deref() != Some(boot),
+        version: r.get(18)?,
+        action: r.get(19)?,
+        sent_qbxml: if full { r.get(20)? } else { None },
+        conflict: r
+            .get::<_, Option<String>>(21)?
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default(),
     })
 }
 
