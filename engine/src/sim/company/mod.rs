@@ -21,8 +21,15 @@
 //!   matches nothing gets 1 (no match).
 
 mod handlers;
+mod inspect;
+mod lines;
+mod lists;
 mod model;
+mod rets;
+#[cfg(test)]
+mod tests;
 mod tree;
+mod txns;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,7 +38,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use self::handlers::{Reply, Table};
+pub use self::inspect::{LineView, ListView, TxnView};
 pub use self::model::{ListKind, TxnKind};
+use self::rets::Shape;
 use crate::qbxml::text::escape;
 use crate::qbxml::{OnError, PermissionArea, permission_area};
 use crate::sim::{QbFailure, QuickBooks};
@@ -129,40 +138,6 @@ pub struct WriteLogEntry {
     pub name: String,
 }
 
-/// A list record as tests see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListView {
-    /// Which list.
-    pub kind: ListKind,
-    /// ListID.
-    pub list_id: String,
-    /// FullName (`Parent:Child`).
-    pub full_name: String,
-    /// Current EditSequence.
-    pub edit_sequence: String,
-    /// IsActive.
-    pub is_active: bool,
-    /// Open balance in cents.
-    pub balance_cents: i64,
-}
-
-/// A transaction as tests see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnView {
-    /// Which transaction type.
-    pub kind: TxnKind,
-    /// TxnID.
-    pub txn_id: String,
-    /// RefNumber.
-    pub ref_number: Option<String>,
-    /// FullName of the customer, vendor or payee.
-    pub entity: Option<String>,
-    /// Total in cents, computed from the lines.
-    pub total_cents: i64,
-    /// Amount still due in cents (invoices, bills).
-    pub open_cents: i64,
-}
-
 /// Why a company file could not be loaded, saved or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompanyError {
@@ -187,6 +162,33 @@ pub enum CompanyError {
     /// `set_login_as` named a user the company file does not have.
     #[error("the company file has no user {0:?}; add it with add_user first")]
     UnknownUser(String),
+    /// A bookkeeper's edit named a record the company file does not have.
+    #[error("the company file has no {kind} {name:?}")]
+    NoSuchRecord {
+        /// The list or transaction type, e.g. `Customer`.
+        kind: &'static str,
+        /// The FullName or RefNumber given.
+        name: String,
+    },
+    /// A bookkeeper's edit named a field the simulator does not edit on that type.
+    #[error("a bookkeeper's edit of a {kind} cannot change {field:?}; editable: {editable}")]
+    UnknownField {
+        /// The list or transaction type.
+        kind: &'static str,
+        /// The field given.
+        field: String,
+        /// The fields that can be edited, comma-separated.
+        editable: String,
+    },
+    /// QuickBooks would refuse the edit (e.g. 3100 for a name in use, 3070 for a value too
+    /// long).
+    #[error("QuickBooks refuses the edit with status {code}: {message}")]
+    Refused {
+        /// The statusCode QuickBooks would give.
+        code: i32,
+        /// Its statusMessage.
+        message: String,
+    },
 }
 
 /// Everything a write can change (so rollbackOnError can restore it).
@@ -212,7 +214,7 @@ struct StoredSet {
 pub(crate) struct IteratorState {
     table: Table,
     remaining: Vec<String>,
-    include: Vec<String>,
+    shape: Shape,
 }
 
 /// State that lives only while QuickBooks has the file open.
@@ -361,69 +363,6 @@ impl Company {
     /// (QuickBooks keeps one per application; default `qbridge`).
     pub fn set_application(&mut self, name: &str) {
         self.application = name.into();
-    }
-
-    /// How many records of an object type (`Customer`, `Invoice`, …) the file holds.
-    pub fn count(&self, object: &str) -> usize {
-        if let Some(kind) = ListKind::from_tag(object) {
-            self.data.lists.iter().filter(|l| l.kind == kind).count()
-        } else if let Some(kind) = TxnKind::from_tag(object) {
-            self.data.txns.iter().filter(|t| t.kind == kind).count()
-        } else {
-            0
-        }
-    }
-
-    /// A list record by kind and FullName (case-insensitive, as QuickBooks compares names).
-    pub fn find(&self, kind: ListKind, full_name: &str) -> Option<ListView> {
-        self.data
-            .lists
-            .iter()
-            .find(|l| l.kind == kind && l.full_name.eq_ignore_ascii_case(full_name))
-            .map(|l| ListView {
-                kind: l.kind,
-                list_id: l.list_id.clone(),
-                full_name: l.full_name.clone(),
-                edit_sequence: l.edit_sequence.clone(),
-                is_active: l.active,
-                balance_cents: l.balance,
-            })
-    }
-
-    /// A customer (or job) by FullName.
-    pub fn find_customer(&self, full_name: &str) -> Option<ListView> {
-        self.find(ListKind::Customer, full_name)
-    }
-
-    /// Every transaction of a kind, oldest first.
-    pub fn transactions(&self, kind: TxnKind) -> Vec<TxnView> {
-        self.data
-            .txns
-            .iter()
-            .filter(|t| t.kind == kind)
-            .map(|t| TxnView {
-                kind: t.kind,
-                txn_id: t.txn_id.clone(),
-                ref_number: t.ref_number.clone(),
-                entity: t
-                    .entity
-                    .as_ref()
-                    .and_then(|e| self.data.lists.iter().find(|l| &l.list_id == e))
-                    .map(|l| l.full_name.clone()),
-                total_cents: t.total,
-                open_cents: t.open,
-            })
-            .collect()
-    }
-
-    /// Every invoice, oldest first.
-    pub fn invoices(&self) -> Vec<TxnView> {
-        self.transactions(TxnKind::Invoice)
-    }
-
-    /// Every applied Add and Mod, in order.
-    pub fn write_log(&self) -> &[WriteLogEntry] {
-        &self.data.write_log
     }
 
     fn role(&self) -> Option<&Role> {

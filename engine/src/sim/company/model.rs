@@ -192,6 +192,59 @@ impl TxnKind {
         }
     }
 
+    /// The element name (without `Add`/`Mod`/`Ret`) of the type's item lines, if it keeps
+    /// lines.
+    pub(crate) fn item_line(self) -> Option<&'static str> {
+        match self {
+            TxnKind::Invoice => Some("InvoiceLine"),
+            TxnKind::PurchaseOrder => Some("PurchaseOrderLine"),
+            TxnKind::Bill
+            | TxnKind::Check
+            | TxnKind::CreditCardCharge
+            | TxnKind::CreditCardCredit => Some("ItemLine"),
+            _ => None,
+        }
+    }
+
+    /// Whether the type has expense lines besides its item lines.
+    pub(crate) fn has_expense_lines(self) -> bool {
+        self.item_line() == Some("ItemLine")
+    }
+
+    /// The line element name (without `Add`/`Mod`/`Ret`) of a line list.
+    pub(crate) fn line_element(self, line: LineKind) -> Option<&'static str> {
+        match line {
+            LineKind::Expense => self.has_expense_lines().then_some("ExpenseLine"),
+            LineKind::Item => self.item_line(),
+        }
+    }
+
+    /// The line group element (without `Add`/`Mod`) the simulator refuses, if any.
+    pub(crate) fn line_group(self) -> Option<&'static str> {
+        match self.item_line()? {
+            "ItemLine" => Some("ItemGroupLine"),
+            line => Some(if line == "InvoiceLine" {
+                "InvoiceLineGroup"
+            } else {
+                "PurchaseOrderLineGroup"
+            }),
+        }
+    }
+
+    /// Item lines name their price `Cost` on purchases, `Rate` on sales and orders.
+    pub(crate) fn rate_element(self) -> &'static str {
+        if self.has_expense_lines() {
+            "Cost"
+        } else {
+            "Rate"
+        }
+    }
+
+    /// Whether the total is owed until paid (open amount, entity balance).
+    pub(crate) fn is_receivable_or_payable(self) -> bool {
+        matches!(self, TxnKind::Invoice | TxnKind::Bill)
+    }
+
     /// The header reference naming the bank, card or A/P account, if any.
     pub(crate) fn account_ref(self) -> Option<&'static str> {
         match self {
@@ -246,6 +299,42 @@ pub(crate) struct TxnRecord {
     pub(crate) open: i64,
     /// Bills paid: (TxnID, cents).
     pub(crate) applied: Vec<(String, i64)>,
+    /// The lines, expense lines before item lines as the Ret lists them (files saved before
+    /// lines were kept load with none).
+    #[serde(default)]
+    pub(crate) lines: Vec<TxnLine>,
+    /// Voided: kept with every amount zero.
+    #[serde(default)]
+    pub(crate) voided: bool,
+}
+
+/// Which of a transaction's line lists a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum LineKind {
+    /// `ExpenseLine…`: posts to an account.
+    Expense,
+    /// The type's item line (`InvoiceLine…`, `PurchaseOrderLine…`, `ItemLine…`).
+    Item,
+}
+
+/// One line of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TxnLine {
+    pub(crate) kind: LineKind,
+    pub(crate) txn_line_id: String,
+    /// ListID of the item (item lines) or account (expense lines).
+    pub(crate) target: Option<String>,
+    pub(crate) desc: Option<String>,
+    /// Quantity and rate (or cost) as sent: QuickBooks echoes them, the amount is derived.
+    pub(crate) quantity: Option<String>,
+    pub(crate) rate: Option<String>,
+    /// Amount in cents.
+    pub(crate) amount: i64,
+    pub(crate) memo: Option<String>,
+    /// ListID of the customer the line is billable to.
+    pub(crate) customer: Option<String>,
+    /// ListID of the class.
+    pub(crate) class: Option<String>,
 }
 
 /// A ListID: a hex sequence number and the creation time, like QuickBooks.
@@ -253,7 +342,8 @@ pub(crate) fn list_id(seq: u32, ts: i64) -> String {
     format!("{:X}-{ts}", 0x8000_0000u32.wrapping_add(seq))
 }
 
-/// A TxnID: like a ListID without the high bit, as in real files (`4C-1415942229`).
+/// A TxnID, or a TxnLineID: like a ListID without the high bit, as in real files
+/// (`4C-1415942229`). Both come from one sequence, so no line id equals a transaction id.
 pub(crate) fn txn_id(seq: u32, ts: i64) -> String {
     format!("{seq:X}-{ts}")
 }
