@@ -6,8 +6,17 @@
 //! EditSequence → 3200, the "Login as" user's role → 3260, field lengths → 3070, paying
 //! more than is due → 3210), honours onError and qbXML error recovery
 //! (`newMessageSetID`/`oldMessageSetID`), and fails on demand the way real installations do
-//! ([`Faults`]). It can be saved to and loaded from JSON so `qbridge sim` keeps a company
-//! file between runs. Inspection methods let tests prove what was applied, and how often.
+//! ([`Faults`]). Transactions keep their lines, each with a TxnLineID, and can be modified
+//! (`…ModRq`, with QuickBooks' line rules), voided (`TxnVoidRq`) and deleted (`TxnDelRq`).
+//! It can be saved to and loaded from JSON so `qbridge sim` keeps a company file between
+//! runs. Inspection methods let tests prove what was applied, and how often, and a
+//! bookkeeper's edits in QuickBooks between sessions can be played
+//! ([`Company::edit_list_as_bookkeeper`], [`Company::edit_txn_as_bookkeeper`]).
+//!
+//! Parts: `handlers.rs` dispatches requests and runs queries, `lists.rs` list adds and
+//! mods, `txns.rs` transaction adds, mods, voids and deletes with the balances they move,
+//! `lines.rs` transaction lines, `rets.rs` the `*Ret` elements, `inspect.rs` what tests see,
+//! `model.rs` the records, `tree.rs` the request parser.
 //!
 //! Where QuickBooks' behaviour is not documented the simulator makes a documented choice:
 //! - stopOnError / rollbackOnError: requests after the failing one get no response;
@@ -15,7 +24,21 @@
 //! - `oldMessageSetID` answers only the recovery question; the set's requests are not run.
 //!   A matching id returns the stored responses with `messageSetStatusCode="0"`, an unknown
 //!   one an empty set with `messageSetStatusCode="1"` (nothing of it was applied).
-//! - Transaction queries return headers only (no line items).
+//! - Add and Mod responses carry the lines; transaction queries return them only with
+//!   `IncludeLineItems` `true`. Lines are kept for invoices, bills, checks, credit card
+//!   charges and credits and purchase orders; journal entry lines are only totalled, and
+//!   line groups (`…LineGroupAdd`/`…Mod`, `ItemGroupLine…`) are refused with 1000.
+//! - Mods are implemented for the types that keep lines. A Mod that lists a line twice gets
+//!   3000. A bill cannot be modified below what its payments cover, nor voided or deleted
+//!   while payments are applied to it: 3210 (void or delete the payments first). A voided or
+//!   deleted bill payment no longer pays its bills.
+//! - A void sets every amount (lines, total, open amount) to zero, takes the transaction's
+//!   effect off the balances and prefixes the memo with `VOID:`. Voiding a voided
+//!   transaction answers OK and changes nothing (no new EditSequence, no write-log entry).
+//!   A Mod that gives a voided transaction a non-zero total un-voids it.
+//! - TxnIDs and TxnLineIDs come from one sequence, so no line id equals a transaction id.
+//! - A bookkeeper's edit is a Mod by another user: new EditSequence and TimeModified, the
+//!   same refusals, but no write-log entry (the log records integrated applications).
 //! - A Continue for an unknown or expired iteratorID gets 3120 (object not found).
 //! - Query by ListID/FullName/TxnID/RefNumber that misses gets 500 (Warn); a filter that
 //!   matches nothing gets 1 (no match).
@@ -130,7 +153,8 @@ pub struct Faults {
 pub struct WriteLogEntry {
     /// The message set's newMessageSetID, if it had one.
     pub message_set_id: Option<String>,
-    /// What was written: the object for an Add (`Invoice`), `…Mod` for a modification.
+    /// What was written: the object for an Add (`Invoice`), `…Mod` for a modification,
+    /// `TxnVoid` or `TxnDel`.
     pub request: String,
     /// ListID or TxnID.
     pub id: String,
