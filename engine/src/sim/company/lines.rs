@@ -179,10 +179,10 @@ fn modified_line(old: &TxnLine, f: LineFields) -> Result<TxnLine, Reply> {
     let repriced = f.quantity.is_some() || f.rate.is_some();
     let mut l = old.clone();
     l.target = f.target.or(l.target);
-    l.desc = f.desc.or(l.desc);
+    l.desc = merged(f.desc, l.desc);
     l.quantity = f.quantity.or(l.quantity);
     l.rate = f.rate.or(l.rate);
-    l.memo = f.memo.or(l.memo);
+    l.memo = merged(f.memo, l.memo);
     l.customer = f.customer.or(l.customer);
     l.class = f.class.or(l.class);
     l.amount = match f.amount {
@@ -193,6 +193,16 @@ fn modified_line(old: &TxnLine, f: LineFields) -> Result<TxnLine, Reply> {
         None => l.amount,
     };
     Ok(l)
+}
+
+/// A text field after a Mod: the value given, none when sent empty (QuickBooks clears a
+/// field sent empty), else the old value.
+fn merged(given: Option<String>, old: Option<String>) -> Option<String> {
+    match given {
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some(v),
+        None => old,
+    }
 }
 
 /// Quantity × rate, or the rate alone (a quantity of one); `None` without a rate.

@@ -4,7 +4,8 @@
 use qbridge_sdk::schema::{QbxmlVersion, validate};
 
 use super::tree::{self, Node};
-use super::{Company, CompanyError, ListKind, TxnKind};
+use super::{Access, Company, CompanyError, ListKind, Role, TxnKind};
+use crate::qbxml::PermissionArea;
 use crate::sim::QuickBooks;
 
 fn open_company() -> Company {
@@ -66,7 +67,7 @@ const INVOICE_ADD: &str = "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>Acme
     </InvoiceAdd></InvoiceAddRq>";
 
 const BILL_ADD: &str = "<BillAddRq><BillAdd><VendorRef><FullName>Paper Co</FullName></VendorRef><TxnDate>2026-11-02</TxnDate>\
-    <RefNumber>B-1</RefNumber>\
+    <RefNumber>B-1</RefNumber><Memo>November supplies</Memo>\
     <ExpenseLineAdd><AccountRef><FullName>Office Supplies</FullName></AccountRef><Amount>70.00</Amount><Memo>Paper</Memo></ExpenseLineAdd>\
     <ExpenseLineAdd><AccountRef><FullName>Office Supplies</FullName></AccountRef><Amount>30.00</Amount><Memo>Toner</Memo></ExpenseLineAdd>\
     <ItemLineAdd><ItemRef><FullName>Consulting</FullName></ItemRef><Quantity>2</Quantity><Cost>5.00</Cost></ItemLineAdd>\
@@ -619,4 +620,57 @@ fn a_file_saved_before_lines_were_kept_still_loads() {
     let view = old.find_txn(TxnKind::Invoice, "INV-1").unwrap();
     assert!(view.lines.is_empty() && !view.is_voided);
     assert_eq!(view.total_cents, 14_100);
+}
+
+#[test]
+fn voiding_or_deleting_needs_full_access_to_the_transactions_area() {
+    let mut c = open_company();
+    let (id, _, _) = add_invoice(&mut c);
+    c.add_user(
+        "Clerk",
+        Role::new(
+            "View receivables",
+            &[(PermissionArea::CustomersReceivables, Access::View)],
+        ),
+    );
+    c.set_login_as("Clerk").unwrap();
+    for rq in [
+        format!("<TxnVoidRq><TxnVoidType>Invoice</TxnVoidType><TxnID>{id}</TxnID></TxnVoidRq>"),
+        format!("<TxnDelRq><TxnDelType>Invoice</TxnDelType><TxnID>{id}</TxnID></TxnDelRq>"),
+    ] {
+        assert_eq!(status(&one(&mut c, &rq)), 3260);
+    }
+    let view = c.find_txn(TxnKind::Invoice, "INV-1").unwrap();
+    assert!(!view.is_voided && view.total_cents == 14_100);
+}
+
+#[test]
+fn clear_lines_and_empty_fields_clear_what_they_name() {
+    let mut c = open_company();
+    let rs = one(&mut c, BILL_ADD);
+    let r = ret(&rs, "BillRet");
+    let (id, seq) = (
+        r.text_of("TxnID").unwrap(),
+        r.text_of("EditSequence").unwrap(),
+    );
+    let expense = line_ids(r, "ExpenseLineRet");
+    assert_eq!(r.text_of("Memo"), Some("November supplies"));
+    let rs = one(
+        &mut c,
+        &format!(
+            "<BillModRq><BillMod><TxnID>{id}</TxnID><EditSequence>{seq}</EditSequence><Memo></Memo>\
+             <ExpenseLineMod><TxnLineID>{}</TxnLineID><Memo></Memo></ExpenseLineMod><ClearItemLines>true</ClearItemLines>\
+             </BillMod></BillModRq>",
+            expense[0]
+        ),
+    );
+    assert_eq!(status(&rs), 0);
+    let r = ret(&rs, "BillRet");
+    assert_eq!(r.children_named("ItemLineRet").count(), 0);
+    assert_eq!(line_ids(r, "ExpenseLineRet"), [expense[0].clone()]);
+    assert_eq!(r.child("ExpenseLineRet").unwrap().text_of("Memo"), None);
+    assert_eq!(r.text_of("AmountDue"), Some("70.00"));
+    let view = c.find_txn(TxnKind::Bill, "B-1").unwrap();
+    assert_eq!(view.memo, None);
+    assert_eq!(view.open_cents, 7_000);
 }
