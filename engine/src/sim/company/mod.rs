@@ -25,9 +25,12 @@
 //!   A matching id returns the stored responses with `messageSetStatusCode="0"`, an unknown
 //!   one an empty set with `messageSetStatusCode="1"` (nothing of it was applied).
 //! - Add and Mod responses carry the lines; transaction queries return them only with
-//!   `IncludeLineItems` `true`. Lines are kept for invoices, bills, checks, credit card
-//!   charges and credits and purchase orders; journal entry lines are only totalled, and
-//!   line groups (`…LineGroupAdd`/`…Mod`, `ItemGroupLine…`) are refused with 1000.
+//!   `IncludeLineItems` `true`. Lines are kept for invoices, credit memos, sales receipts,
+//!   estimates, sales orders, purchase orders, bills, vendor credits, checks and credit card
+//!   charges and credits; journal entry lines are only totalled, and line groups
+//!   (`…LineGroupAdd`/`…Mod`, `ItemGroupLine…`) are refused with 1000. Credit memos and
+//!   vendor credits lower the balance by their total and keep it open (nothing applies
+//!   them); sales receipts, estimates and orders move no balance.
 //! - Mods are implemented for the types that keep lines. A Mod that lists a line twice gets
 //!   3000. A bill cannot be modified below what its payments cover, nor voided or deleted
 //!   while payments are applied to it: 3210 (void or delete the payments first). A voided or
@@ -36,7 +39,8 @@
 //!   effect off the balances and prefixes the memo with `VOID:`. Voiding a voided
 //!   transaction answers OK and changes nothing (no new EditSequence, no write-log entry).
 //!   A Mod that gives a voided transaction a non-zero total un-voids it.
-//! - TxnIDs and TxnLineIDs come from one sequence, so no line id equals a transaction id.
+//! - TxnIDs and TxnLineIDs come from one sequence, so no line id equals a transaction id
+//!   (TxnNumbers, taken from it too, skip the numbers lines used).
 //! - A bookkeeper's edit is a Mod by another user: new EditSequence and TimeModified, the
 //!   same refusals, but no write-log entry (the log records integrated applications).
 //! - A Continue for an unknown or expired iteratorID gets 3120 (object not found).

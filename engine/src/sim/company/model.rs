@@ -143,10 +143,20 @@ pub enum TxnKind {
     PurchaseOrder,
     /// Journal entries.
     JournalEntry,
+    /// Credit memos (lower what the customer owes).
+    CreditMemo,
+    /// Sales receipts (paid at sale; no balance).
+    SalesReceipt,
+    /// Vendor credits (lower what we owe the vendor).
+    VendorCredit,
+    /// Estimates (non-posting).
+    Estimate,
+    /// Sales orders (non-posting).
+    SalesOrder,
 }
 
 impl TxnKind {
-    const ALL: [TxnKind; 9] = [
+    const ALL: [TxnKind; 14] = [
         TxnKind::Invoice,
         TxnKind::Bill,
         TxnKind::BillPaymentCheck,
@@ -156,6 +166,11 @@ impl TxnKind {
         TxnKind::Check,
         TxnKind::PurchaseOrder,
         TxnKind::JournalEntry,
+        TxnKind::CreditMemo,
+        TxnKind::SalesReceipt,
+        TxnKind::VendorCredit,
+        TxnKind::Estimate,
+        TxnKind::SalesOrder,
     ];
 
     /// The qbXML object name, e.g. `BillPaymentCheck`.
@@ -170,6 +185,11 @@ impl TxnKind {
             TxnKind::Check => "Check",
             TxnKind::PurchaseOrder => "PurchaseOrder",
             TxnKind::JournalEntry => "JournalEntry",
+            TxnKind::CreditMemo => "CreditMemo",
+            TxnKind::SalesReceipt => "SalesReceipt",
+            TxnKind::VendorCredit => "VendorCredit",
+            TxnKind::Estimate => "Estimate",
+            TxnKind::SalesOrder => "SalesOrder",
         }
     }
 
@@ -179,14 +199,22 @@ impl TxnKind {
 
     /// Longest RefNumber QuickBooks accepts (sources-mapping.md §3.1).
     pub(crate) fn max_ref(self) -> usize {
-        if self == TxnKind::Bill { 20 } else { 11 }
+        if matches!(self, TxnKind::Bill | TxnKind::VendorCredit) {
+            20
+        } else {
+            11
+        }
     }
 
     /// The header reference naming the transaction's customer, vendor or payee.
     pub(crate) fn entity_ref(self) -> Option<&'static str> {
         match self {
-            TxnKind::Invoice => Some("CustomerRef"),
-            TxnKind::Bill | TxnKind::PurchaseOrder => Some("VendorRef"),
+            TxnKind::Invoice
+            | TxnKind::CreditMemo
+            | TxnKind::SalesReceipt
+            | TxnKind::Estimate
+            | TxnKind::SalesOrder => Some("CustomerRef"),
+            TxnKind::Bill | TxnKind::PurchaseOrder | TxnKind::VendorCredit => Some("VendorRef"),
             TxnKind::JournalEntry => None,
             _ => Some("PayeeEntityRef"),
         }
@@ -198,11 +226,18 @@ impl TxnKind {
         match self {
             TxnKind::Invoice => Some("InvoiceLine"),
             TxnKind::PurchaseOrder => Some("PurchaseOrderLine"),
+            TxnKind::CreditMemo => Some("CreditMemoLine"),
+            TxnKind::SalesReceipt => Some("SalesReceiptLine"),
+            TxnKind::Estimate => Some("EstimateLine"),
+            TxnKind::SalesOrder => Some("SalesOrderLine"),
             TxnKind::Bill
             | TxnKind::Check
             | TxnKind::CreditCardCharge
-            | TxnKind::CreditCardCredit => Some("ItemLine"),
-            _ => None,
+            | TxnKind::CreditCardCredit
+            | TxnKind::VendorCredit => Some("ItemLine"),
+            TxnKind::BillPaymentCheck | TxnKind::BillPaymentCreditCard | TxnKind::JournalEntry => {
+                None
+            }
         }
     }
 
@@ -220,14 +255,10 @@ impl TxnKind {
     }
 
     /// The line group element (without `Add`/`Mod`) the simulator refuses, if any.
-    pub(crate) fn line_group(self) -> Option<&'static str> {
+    pub(crate) fn line_group(self) -> Option<String> {
         match self.item_line()? {
-            "ItemLine" => Some("ItemGroupLine"),
-            line => Some(if line == "InvoiceLine" {
-                "InvoiceLineGroup"
-            } else {
-                "PurchaseOrderLineGroup"
-            }),
+            "ItemLine" => Some("ItemGroupLine".into()),
+            line => Some(format!("{line}Group")),
         }
     }
 
@@ -240,9 +271,26 @@ impl TxnKind {
         }
     }
 
-    /// Whether the total is owed until paid (open amount, entity balance).
-    pub(crate) fn is_receivable_or_payable(self) -> bool {
-        matches!(self, TxnKind::Invoice | TxnKind::Bill)
+    /// Whether the transaction has an open amount: what is still due (invoices, bills) or
+    /// still to use (credit memos, vendor credits).
+    pub(crate) fn has_open_amount(self) -> bool {
+        matches!(
+            self,
+            TxnKind::Invoice | TxnKind::Bill | TxnKind::CreditMemo | TxnKind::VendorCredit
+        )
+    }
+
+    /// How the total moves the customer's or vendor's balance: invoices and bills raise
+    /// it, credits and bill payments lower it, the rest leave it.
+    pub(crate) fn balance_sign(self) -> i64 {
+        match self {
+            TxnKind::Invoice | TxnKind::Bill => 1,
+            TxnKind::BillPaymentCheck
+            | TxnKind::BillPaymentCreditCard
+            | TxnKind::CreditMemo
+            | TxnKind::VendorCredit => -1,
+            _ => 0,
+        }
     }
 
     /// The header reference naming the bank, card or A/P account, if any.

@@ -200,6 +200,30 @@ impl Company {
                 refn(&mut parts);
                 memo(&mut parts);
             }
+            TxnKind::CreditMemo
+            | TxnKind::SalesReceipt
+            | TxnKind::Estimate
+            | TxnKind::SalesOrder => {
+                entity(&mut parts);
+                date(&mut parts);
+                refn(&mut parts);
+                el(&mut parts, "Subtotal", &total);
+                el(&mut parts, "TotalAmount", &total);
+                if t.kind == TxnKind::CreditMemo {
+                    el(&mut parts, "CreditRemaining", &fmt_cents(t.open));
+                }
+                memo(&mut parts);
+                lines(&mut parts);
+            }
+            TxnKind::VendorCredit => {
+                entity(&mut parts);
+                date(&mut parts);
+                el(&mut parts, "CreditAmount", &total);
+                refn(&mut parts);
+                memo(&mut parts);
+                lines(&mut parts);
+                el(&mut parts, "OpenAmount", &fmt_cents(t.open));
+            }
         }
         ret_element(&format!("{}Ret", t.kind.tag()), parts, &shape.include)
     }
@@ -239,7 +263,7 @@ impl Company {
                 reference(&mut parts, "CustomerRef", &l.customer);
                 reference(&mut parts, "ClassRef", &l.class);
             }
-            // InvoiceLine (TxnLineCore) and PurchaseOrderLine share their first fields.
+            // The sales lines (TxnLineCore) and PurchaseOrderLine share their first fields.
             _ => {
                 reference(&mut parts, "ItemRef", &l.target);
                 text(&mut parts, "Desc", &l.desc);

@@ -526,47 +526,46 @@ fn queries_return_lines_only_with_include_line_items() {
 fn every_type_with_lines_adds_mods_and_queries_schema_valid() {
     let mut c = open_company();
     let item = "<ItemRef><FullName>Consulting</FullName></ItemRef>";
-    let expense = "<AccountRef><FullName>Office Supplies</FullName></AccountRef>";
-    let header = |kind: TxnKind| match kind {
-        TxnKind::PurchaseOrder => {
-            "<VendorRef><FullName>Paper Co</FullName></VendorRef>".to_string()
-        }
-        TxnKind::Check => "<AccountRef><FullName>Checking</FullName></AccountRef>".into(),
-        _ => "<AccountRef><FullName>Credit Card</FullName></AccountRef>".into(),
-    };
-    for kind in [
-        TxnKind::Check,
-        TxnKind::CreditCardCharge,
-        TxnKind::CreditCardCredit,
-        TxnKind::PurchaseOrder,
-    ] {
+    let customer = "<CustomerRef><FullName>Acme</FullName></CustomerRef>";
+    let vendor = "<VendorRef><FullName>Paper Co</FullName></VendorRef>";
+    let checking = "<AccountRef><FullName>Checking</FullName></AccountRef>";
+    let card = "<AccountRef><FullName>Credit Card</FullName></AccountRef>";
+    let cases = [
+        (TxnKind::Invoice, customer),
+        (TxnKind::CreditMemo, customer),
+        (TxnKind::SalesReceipt, customer),
+        (TxnKind::Estimate, customer),
+        (TxnKind::SalesOrder, customer),
+        (TxnKind::PurchaseOrder, vendor),
+        (TxnKind::Bill, vendor),
+        (TxnKind::VendorCredit, vendor),
+        (TxnKind::Check, checking),
+        (TxnKind::CreditCardCharge, card),
+        (TxnKind::CreditCardCredit, card),
+    ];
+    for (kind, header) in cases {
         let tag = kind.tag();
-        let (item_add, item_mod) = if kind == TxnKind::PurchaseOrder {
+        let line = kind.item_line().unwrap();
+        // Purchases have expense lines too (12.00) and price item lines by Cost.
+        let (expense, price, extra) = if kind.has_expense_lines() {
             (
-                format!(
-                    "<PurchaseOrderLineAdd>{item}<Quantity>2</Quantity><Rate>7.25</Rate></PurchaseOrderLineAdd>"
-                ),
-                "PurchaseOrderLine",
+                "<ExpenseLineAdd><AccountRef><FullName>Office Supplies</FullName></AccountRef><Amount>12.00</Amount></ExpenseLineAdd>",
+                "Cost",
+                1_200,
             )
         } else {
-            (
-                format!(
-                    "<ExpenseLineAdd>{expense}<Amount>12.00</Amount></ExpenseLineAdd>\
-                     <ItemLineAdd>{item}<Quantity>2</Quantity><Cost>7.25</Cost></ItemLineAdd>"
-                ),
-                "ItemLine",
-            )
+            ("", "Rate", 0)
         };
         let rs = one(
             &mut c,
             &format!(
-                "<{tag}AddRq><{tag}Add>{}<RefNumber>R1</RefNumber>{item_add}</{tag}Add></{tag}AddRq>",
-                header(kind)
+                "<{tag}AddRq><{tag}Add>{header}<RefNumber>R1</RefNumber>{expense}\
+                 <{line}Add>{item}<Quantity>2</Quantity><{price}>7.25</{price}></{line}Add></{tag}Add></{tag}AddRq>"
             ),
         );
         assert_eq!(status(&rs), 0, "{tag}: {rs:?}");
         let r = ret(&rs, &format!("{tag}Ret"));
-        let ids = line_ids(r, &format!("{item_mod}Ret"));
+        let ids = line_ids(r, &format!("{line}Ret"));
         assert_eq!(ids.len(), 1, "{tag}");
         let (id, seq) = (
             r.text_of("TxnID").unwrap(),
@@ -576,21 +575,17 @@ fn every_type_with_lines_adds_mods_and_queries_schema_valid() {
             &mut c,
             &format!(
                 "<{tag}ModRq><{tag}Mod><TxnID>{id}</TxnID><EditSequence>{seq}</EditSequence>\
-                 <{item_mod}Mod><TxnLineID>{}</TxnLineID><Quantity>4</Quantity></{item_mod}Mod>\
-                 <{item_mod}Mod><TxnLineID>-1</TxnLineID>{item}<Amount>1.00</Amount></{item_mod}Mod></{tag}Mod></{tag}ModRq>",
+                 <{line}Mod><TxnLineID>{}</TxnLineID><Quantity>4</Quantity></{line}Mod>\
+                 <{line}Mod><TxnLineID>-1</TxnLineID>{item}<Amount>1.00</Amount></{line}Mod></{tag}Mod></{tag}ModRq>",
                 ids[0]
             ),
         );
         assert_eq!(status(&rs), 0, "{tag}: {rs:?}");
         let view = c.find_txn(kind, "R1").unwrap();
-        let expected = if kind == TxnKind::PurchaseOrder {
-            3_000
-        } else {
-            4_200
-        };
         assert_eq!(
-            view.total_cents, expected,
-            "{tag}: quantity 4 × 7.25 + 1.00 (+ 12.00)"
+            view.total_cents,
+            3_000 + extra,
+            "{tag}: quantity 4 × 7.25 + 1.00 (+ 12.00 of expenses)"
         );
         let rs = one(
             &mut c,
@@ -599,7 +594,43 @@ fn every_type_with_lines_adds_mods_and_queries_schema_valid() {
             ),
         );
         assert_eq!(status(&rs), 0);
+        assert_eq!(
+            ret(&rs, &format!("{tag}Ret"))
+                .children_named(&format!("{line}Ret"))
+                .count(),
+            2,
+            "{tag}"
+        );
     }
+    // Invoice +30, credit memo -30; bill +42, vendor credit -42.
+    assert_eq!(c.find_customer("Acme").unwrap().balance_cents, 0);
+    assert_eq!(
+        c.find(ListKind::Vendor, "Paper Co").unwrap().balance_cents,
+        0
+    );
+}
+
+#[test]
+fn voiding_a_credit_memo_gives_the_customer_balance_back() {
+    let mut c = open_company();
+    add_invoice(&mut c);
+    let rs = one(
+        &mut c,
+        "<CreditMemoAddRq><CreditMemoAdd><CustomerRef><FullName>Acme</FullName></CustomerRef><RefNumber>CM-1</RefNumber>\
+         <CreditMemoLineAdd><ItemRef><FullName>Consulting</FullName></ItemRef><Amount>41.00</Amount></CreditMemoLineAdd>\
+         </CreditMemoAdd></CreditMemoAddRq>",
+    );
+    let r = ret(&rs, "CreditMemoRet");
+    assert_eq!(r.text_of("CreditRemaining"), Some("41.00"));
+    assert_eq!(c.find_customer("Acme").unwrap().balance_cents, 10_000);
+    let id = r.text_of("TxnID").unwrap();
+    let rs = one(
+        &mut c,
+        &format!("<TxnVoidRq><TxnVoidType>CreditMemo</TxnVoidType><TxnID>{id}</TxnID></TxnVoidRq>"),
+    );
+    assert_eq!(status(&rs), 0);
+    assert_eq!(c.find_customer("Acme").unwrap().balance_cents, 14_100);
+    assert!(c.find_txn(TxnKind::CreditMemo, "CM-1").unwrap().is_voided);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Transaction adds, mods, voids and deletes, and the balances they move.
 //!
 //! Balances: an invoice raises what its customer owes and a bill what we owe its vendor,
-//! by the total; a bill payment lowers the vendor's balance and the open amount of each bill
-//! it pays. A Mod, void or delete first takes the transaction's old effect back, then
+//! by the total; a credit memo or vendor credit lowers them; a bill payment lowers the
+//! vendor's balance and the open amount of each bill it pays. A Mod, void or delete first takes the transaction's old effect back, then
 //! applies the new one (none for a void or delete).
 
 use super::handlers::{Handled, Reply, check_len, object_not_found};
@@ -61,11 +61,7 @@ impl Company {
             ref_number,
             memo,
             total,
-            open: if kind.is_receivable_or_payable() {
-                total
-            } else {
-                0
-            },
+            open: if kind.has_open_amount() { total } else { 0 },
             applied,
             lines,
             voided: false,
@@ -103,8 +99,9 @@ impl Company {
         }
         let mut lines = self.mod_lines(&old, m)?;
         let total = lines_total(&lines);
-        // What payments cover (bills; the simulator keeps no received payments).
-        let paid = if kind.is_receivable_or_payable() {
+        // What payments cover (bills; the simulator keeps no received payments and applies
+        // no credits, so for the others this is zero).
+        let paid = if kind.has_open_amount() {
             old.total - old.open
         } else {
             0
@@ -132,7 +129,7 @@ impl Company {
         rec.memo = memo;
         rec.lines = lines;
         rec.total = total;
-        rec.open = if kind.is_receivable_or_payable() {
+        rec.open = if kind.has_open_amount() {
             total - paid
         } else {
             0
@@ -260,11 +257,7 @@ impl Company {
 
     /// Adds (`sign` 1) or takes back (`sign` -1) what `t` does to balances and bills.
     fn apply_effect(&mut self, t: &TxnRecord, sign: i64) {
-        let delta = match t.kind {
-            TxnKind::Invoice | TxnKind::Bill => t.total,
-            TxnKind::BillPaymentCheck | TxnKind::BillPaymentCreditCard => -t.total,
-            _ => 0,
-        };
+        let delta = t.kind.balance_sign() * t.total;
         if let Some(e) = &t.entity
             && let Some(l) = self.data.lists.iter_mut().find(|l| &l.list_id == e)
         {
