@@ -192,6 +192,13 @@ impl Company {
                 kind: kind.tag(),
                 name: ref_number.into(),
             })?;
+        // Requests reach txn_mod schema-checked; a bookkeeper's value has not been.
+        if field == "TxnDate" && !is_iso_date(value) {
+            return Err(CompanyError::Refused {
+                code: 3020,
+                message: format!("\"{value}\" is not a date (YYYY-MM-DD)."),
+            });
+        }
         if kind.item_line().is_none() {
             return Err(CompanyError::Refused {
                 code: 1000,
@@ -253,6 +260,24 @@ impl Company {
                 })
                 .collect(),
         }
+    }
+}
+
+/// `YYYY-MM-DD` with a month and day in range.
+fn is_iso_date(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let number = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    match parts.as_slice() {
+        [y, m, d] => {
+            number(y, 4).is_some()
+                && number(m, 2).is_some_and(|m| (1..=12).contains(&m))
+                && number(d, 2).is_some_and(|d| (1..=31).contains(&d))
+        }
+        _ => false,
     }
 }
 

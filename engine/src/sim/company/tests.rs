@@ -489,6 +489,12 @@ fn a_bookkeepers_edit_makes_the_old_edit_sequence_stale() {
         Err(CompanyError::NoSuchRecord { .. })
     ));
     assert!(matches!(
+        c.edit_txn_as_bookkeeper(TxnKind::Invoice, "INV-1", "TxnDate", "1 Nov 2026"),
+        Err(CompanyError::Refused { code: 3020, .. })
+    ));
+    c.edit_txn_as_bookkeeper(TxnKind::Invoice, "INV-1", "TxnDate", "2026-11-30")
+        .unwrap();
+    assert!(matches!(
         c.edit_list_as_bookkeeper(ListKind::Customer, "Acme Corp", "Name", "Paper Co"),
         Err(CompanyError::Refused { code: 3100, .. })
     ));
