@@ -6,8 +6,17 @@
 //! EditSequence → 3200, the "Login as" user's role → 3260, field lengths → 3070, paying
 //! more than is due → 3210), honours onError and qbXML error recovery
 //! (`newMessageSetID`/`oldMessageSetID`), and fails on demand the way real installations do
-//! ([`Faults`]). It can be saved to and loaded from JSON so `qbridge sim` keeps a company
-//! file between runs. Inspection methods let tests prove what was applied, and how often.
+//! ([`Faults`]). Transactions keep their lines, each with a TxnLineID, and can be modified
+//! (`…ModRq`, with QuickBooks' line rules), voided (`TxnVoidRq`) and deleted (`TxnDelRq`).
+//! It can be saved to and loaded from JSON so `qbridge sim` keeps a company file between
+//! runs. Inspection methods let tests prove what was applied, and how often, and a
+//! bookkeeper's edits in QuickBooks between sessions can be played
+//! ([`Company::edit_list_as_bookkeeper`], [`Company::edit_txn_as_bookkeeper`]).
+//!
+//! Parts: `handlers.rs` dispatches requests and runs queries, `lists.rs` list adds and
+//! mods, `txns.rs` transaction adds, mods, voids and deletes with the balances they move,
+//! `lines.rs` transaction lines, `rets.rs` the `*Ret` elements, `inspect.rs` what tests see,
+//! `model.rs` the records, `tree.rs` the request parser.
 //!
 //! Where QuickBooks' behaviour is not documented the simulator makes a documented choice:
 //! - stopOnError / rollbackOnError: requests after the failing one get no response;
@@ -15,14 +24,39 @@
 //! - `oldMessageSetID` answers only the recovery question; the set's requests are not run.
 //!   A matching id returns the stored responses with `messageSetStatusCode="0"`, an unknown
 //!   one an empty set with `messageSetStatusCode="1"` (nothing of it was applied).
-//! - Transaction queries return headers only (no line items).
+//! - Add and Mod responses carry the lines; transaction queries return them only with
+//!   `IncludeLineItems` `true`. Lines are kept for invoices, credit memos, sales receipts,
+//!   estimates, sales orders, purchase orders, bills, vendor credits, checks and credit card
+//!   charges and credits; journal entry lines are only totalled, and line groups
+//!   (`…LineGroupAdd`/`…Mod`, `ItemGroupLine…`) are refused with 1000. Credit memos and
+//!   vendor credits lower the balance by their total and keep it open (nothing applies
+//!   them); sales receipts, estimates and orders move no balance.
+//! - Mods are implemented for the types that keep lines. A Mod that lists a line twice gets
+//!   3000. A bill cannot be modified below what its payments cover, nor voided or deleted
+//!   while payments are applied to it: 3210 (void or delete the payments first). A voided or
+//!   deleted bill payment no longer pays its bills.
+//! - A void sets every amount (lines, total, open amount) to zero, takes the transaction's
+//!   effect off the balances and prefixes the memo with `VOID:`. Voiding a voided
+//!   transaction answers OK and changes nothing (no new EditSequence, no write-log entry).
+//!   A Mod that gives a voided transaction a non-zero total un-voids it.
+//! - TxnIDs and TxnLineIDs come from one sequence, so no line id equals a transaction id
+//!   (TxnNumbers, taken from it too, skip the numbers lines used).
+//! - A bookkeeper's edit is a Mod by another user: new EditSequence and TimeModified, the
+//!   same refusals, but no write-log entry (the log records integrated applications).
 //! - A Continue for an unknown or expired iteratorID gets 3120 (object not found).
 //! - Query by ListID/FullName/TxnID/RefNumber that misses gets 500 (Warn); a filter that
 //!   matches nothing gets 1 (no match).
 
 mod handlers;
+mod inspect;
+mod lines;
+mod lists;
 mod model;
+mod rets;
+#[cfg(test)]
+mod tests;
 mod tree;
+mod txns;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,7 +65,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use self::handlers::{Reply, Table};
+pub use self::inspect::{LineView, ListView, TxnView};
 pub use self::model::{ListKind, TxnKind};
+use self::rets::Shape;
 use crate::qbxml::text::escape;
 use crate::qbxml::{OnError, PermissionArea, permission_area};
 use crate::sim::{QbFailure, QuickBooks};
@@ -121,46 +157,13 @@ pub struct Faults {
 pub struct WriteLogEntry {
     /// The message set's newMessageSetID, if it had one.
     pub message_set_id: Option<String>,
-    /// What was written: the object for an Add (`Invoice`), `…Mod` for a modification.
+    /// What was written: the object for an Add (`Invoice`), `…Mod` for a modification,
+    /// `TxnVoid` or `TxnDel`.
     pub request: String,
     /// ListID or TxnID.
     pub id: String,
     /// FullName (lists) or RefNumber (transactions).
     pub name: String,
-}
-
-/// A list record as tests see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListView {
-    /// Which list.
-    pub kind: ListKind,
-    /// ListID.
-    pub list_id: String,
-    /// FullName (`Parent:Child`).
-    pub full_name: String,
-    /// Current EditSequence.
-    pub edit_sequence: String,
-    /// IsActive.
-    pub is_active: bool,
-    /// Open balance in cents.
-    pub balance_cents: i64,
-}
-
-/// A transaction as tests see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnView {
-    /// Which transaction type.
-    pub kind: TxnKind,
-    /// TxnID.
-    pub txn_id: String,
-    /// RefNumber.
-    pub ref_number: Option<String>,
-    /// FullName of the customer, vendor or payee.
-    pub entity: Option<String>,
-    /// Total in cents, computed from the lines.
-    pub total_cents: i64,
-    /// Amount still due in cents (invoices, bills).
-    pub open_cents: i64,
 }
 
 /// Why a company file could not be loaded, saved or changed.
@@ -187,6 +190,33 @@ pub enum CompanyError {
     /// `set_login_as` named a user the company file does not have.
     #[error("the company file has no user {0:?}; add it with add_user first")]
     UnknownUser(String),
+    /// A bookkeeper's edit named a record the company file does not have.
+    #[error("the company file has no {kind} {name:?}")]
+    NoSuchRecord {
+        /// The list or transaction type, e.g. `Customer`.
+        kind: &'static str,
+        /// The FullName or RefNumber given.
+        name: String,
+    },
+    /// A bookkeeper's edit named a field the simulator does not edit on that type.
+    #[error("a bookkeeper's edit of a {kind} cannot change {field:?}; editable: {editable}")]
+    UnknownField {
+        /// The list or transaction type.
+        kind: &'static str,
+        /// The field given.
+        field: String,
+        /// The fields that can be edited, comma-separated.
+        editable: String,
+    },
+    /// QuickBooks would refuse the edit (e.g. 3100 for a name in use, 3070 for a value too
+    /// long).
+    #[error("QuickBooks refuses the edit with status {code}: {message}")]
+    Refused {
+        /// The statusCode QuickBooks would give.
+        code: i32,
+        /// Its statusMessage.
+        message: String,
+    },
 }
 
 /// Everything a write can change (so rollbackOnError can restore it).
@@ -212,7 +242,7 @@ struct StoredSet {
 pub(crate) struct IteratorState {
     table: Table,
     remaining: Vec<String>,
-    include: Vec<String>,
+    shape: Shape,
 }
 
 /// State that lives only while QuickBooks has the file open.
@@ -361,69 +391,6 @@ impl Company {
     /// (QuickBooks keeps one per application; default `qbridge`).
     pub fn set_application(&mut self, name: &str) {
         self.application = name.into();
-    }
-
-    /// How many records of an object type (`Customer`, `Invoice`, …) the file holds.
-    pub fn count(&self, object: &str) -> usize {
-        if let Some(kind) = ListKind::from_tag(object) {
-            self.data.lists.iter().filter(|l| l.kind == kind).count()
-        } else if let Some(kind) = TxnKind::from_tag(object) {
-            self.data.txns.iter().filter(|t| t.kind == kind).count()
-        } else {
-            0
-        }
-    }
-
-    /// A list record by kind and FullName (case-insensitive, as QuickBooks compares names).
-    pub fn find(&self, kind: ListKind, full_name: &str) -> Option<ListView> {
-        self.data
-            .lists
-            .iter()
-            .find(|l| l.kind == kind && l.full_name.eq_ignore_ascii_case(full_name))
-            .map(|l| ListView {
-                kind: l.kind,
-                list_id: l.list_id.clone(),
-                full_name: l.full_name.clone(),
-                edit_sequence: l.edit_sequence.clone(),
-                is_active: l.active,
-                balance_cents: l.balance,
-            })
-    }
-
-    /// A customer (or job) by FullName.
-    pub fn find_customer(&self, full_name: &str) -> Option<ListView> {
-        self.find(ListKind::Customer, full_name)
-    }
-
-    /// Every transaction of a kind, oldest first.
-    pub fn transactions(&self, kind: TxnKind) -> Vec<TxnView> {
-        self.data
-            .txns
-            .iter()
-            .filter(|t| t.kind == kind)
-            .map(|t| TxnView {
-                kind: t.kind,
-                txn_id: t.txn_id.clone(),
-                ref_number: t.ref_number.clone(),
-                entity: t
-                    .entity
-                    .as_ref()
-                    .and_then(|e| self.data.lists.iter().find(|l| &l.list_id == e))
-                    .map(|l| l.full_name.clone()),
-                total_cents: t.total,
-                open_cents: t.open,
-            })
-            .collect()
-    }
-
-    /// Every invoice, oldest first.
-    pub fn invoices(&self) -> Vec<TxnView> {
-        self.transactions(TxnKind::Invoice)
-    }
-
-    /// Every applied Add and Mod, in order.
-    pub fn write_log(&self) -> &[WriteLogEntry] {
-        &self.data.write_log
     }
 
     fn role(&self) -> Option<&Role> {

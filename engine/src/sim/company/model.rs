@@ -143,10 +143,20 @@ pub enum TxnKind {
     PurchaseOrder,
     /// Journal entries.
     JournalEntry,
+    /// Credit memos (lower what the customer owes).
+    CreditMemo,
+    /// Sales receipts (paid at sale; no balance).
+    SalesReceipt,
+    /// Vendor credits (lower what we owe the vendor).
+    VendorCredit,
+    /// Estimates (non-posting).
+    Estimate,
+    /// Sales orders (non-posting).
+    SalesOrder,
 }
 
 impl TxnKind {
-    const ALL: [TxnKind; 9] = [
+    const ALL: [TxnKind; 14] = [
         TxnKind::Invoice,
         TxnKind::Bill,
         TxnKind::BillPaymentCheck,
@@ -156,6 +166,11 @@ impl TxnKind {
         TxnKind::Check,
         TxnKind::PurchaseOrder,
         TxnKind::JournalEntry,
+        TxnKind::CreditMemo,
+        TxnKind::SalesReceipt,
+        TxnKind::VendorCredit,
+        TxnKind::Estimate,
+        TxnKind::SalesOrder,
     ];
 
     /// The qbXML object name, e.g. `BillPaymentCheck`.
@@ -170,6 +185,11 @@ impl TxnKind {
             TxnKind::Check => "Check",
             TxnKind::PurchaseOrder => "PurchaseOrder",
             TxnKind::JournalEntry => "JournalEntry",
+            TxnKind::CreditMemo => "CreditMemo",
+            TxnKind::SalesReceipt => "SalesReceipt",
+            TxnKind::VendorCredit => "VendorCredit",
+            TxnKind::Estimate => "Estimate",
+            TxnKind::SalesOrder => "SalesOrder",
         }
     }
 
@@ -179,16 +199,97 @@ impl TxnKind {
 
     /// Longest RefNumber QuickBooks accepts (sources-mapping.md §3.1).
     pub(crate) fn max_ref(self) -> usize {
-        if self == TxnKind::Bill { 20 } else { 11 }
+        if matches!(self, TxnKind::Bill | TxnKind::VendorCredit) {
+            20
+        } else {
+            11
+        }
     }
 
     /// The header reference naming the transaction's customer, vendor or payee.
     pub(crate) fn entity_ref(self) -> Option<&'static str> {
         match self {
-            TxnKind::Invoice => Some("CustomerRef"),
-            TxnKind::Bill | TxnKind::PurchaseOrder => Some("VendorRef"),
+            TxnKind::Invoice
+            | TxnKind::CreditMemo
+            | TxnKind::SalesReceipt
+            | TxnKind::Estimate
+            | TxnKind::SalesOrder => Some("CustomerRef"),
+            TxnKind::Bill | TxnKind::PurchaseOrder | TxnKind::VendorCredit => Some("VendorRef"),
             TxnKind::JournalEntry => None,
             _ => Some("PayeeEntityRef"),
+        }
+    }
+
+    /// The element name (without `Add`/`Mod`/`Ret`) of the type's item lines, if it keeps
+    /// lines.
+    pub(crate) fn item_line(self) -> Option<&'static str> {
+        match self {
+            TxnKind::Invoice => Some("InvoiceLine"),
+            TxnKind::PurchaseOrder => Some("PurchaseOrderLine"),
+            TxnKind::CreditMemo => Some("CreditMemoLine"),
+            TxnKind::SalesReceipt => Some("SalesReceiptLine"),
+            TxnKind::Estimate => Some("EstimateLine"),
+            TxnKind::SalesOrder => Some("SalesOrderLine"),
+            TxnKind::Bill
+            | TxnKind::Check
+            | TxnKind::CreditCardCharge
+            | TxnKind::CreditCardCredit
+            | TxnKind::VendorCredit => Some("ItemLine"),
+            TxnKind::BillPaymentCheck | TxnKind::BillPaymentCreditCard | TxnKind::JournalEntry => {
+                None
+            }
+        }
+    }
+
+    /// Whether the type has expense lines besides its item lines.
+    pub(crate) fn has_expense_lines(self) -> bool {
+        self.item_line() == Some("ItemLine")
+    }
+
+    /// The line element name (without `Add`/`Mod`/`Ret`) of a line list.
+    pub(crate) fn line_element(self, line: LineKind) -> Option<&'static str> {
+        match line {
+            LineKind::Expense => self.has_expense_lines().then_some("ExpenseLine"),
+            LineKind::Item => self.item_line(),
+        }
+    }
+
+    /// The line group element (without `Add`/`Mod`) the simulator refuses, if any.
+    pub(crate) fn line_group(self) -> Option<String> {
+        match self.item_line()? {
+            "ItemLine" => Some("ItemGroupLine".into()),
+            line => Some(format!("{line}Group")),
+        }
+    }
+
+    /// Item lines name their price `Cost` on purchases, `Rate` on sales and orders.
+    pub(crate) fn rate_element(self) -> &'static str {
+        if self.has_expense_lines() {
+            "Cost"
+        } else {
+            "Rate"
+        }
+    }
+
+    /// Whether the transaction has an open amount: what is still due (invoices, bills) or
+    /// still to use (credit memos, vendor credits).
+    pub(crate) fn has_open_amount(self) -> bool {
+        matches!(
+            self,
+            TxnKind::Invoice | TxnKind::Bill | TxnKind::CreditMemo | TxnKind::VendorCredit
+        )
+    }
+
+    /// How the total moves the customer's or vendor's balance: invoices and bills raise
+    /// it, credits and bill payments lower it, the rest leave it.
+    pub(crate) fn balance_sign(self) -> i64 {
+        match self {
+            TxnKind::Invoice | TxnKind::Bill => 1,
+            TxnKind::BillPaymentCheck
+            | TxnKind::BillPaymentCreditCard
+            | TxnKind::CreditMemo
+            | TxnKind::VendorCredit => -1,
+            _ => 0,
         }
     }
 
@@ -246,6 +347,42 @@ pub(crate) struct TxnRecord {
     pub(crate) open: i64,
     /// Bills paid: (TxnID, cents).
     pub(crate) applied: Vec<(String, i64)>,
+    /// The lines, expense lines before item lines as the Ret lists them (files saved before
+    /// lines were kept load with none).
+    #[serde(default)]
+    pub(crate) lines: Vec<TxnLine>,
+    /// Voided: kept with every amount zero.
+    #[serde(default)]
+    pub(crate) voided: bool,
+}
+
+/// Which of a transaction's line lists a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum LineKind {
+    /// `ExpenseLine…`: posts to an account.
+    Expense,
+    /// The type's item line (`InvoiceLine…`, `PurchaseOrderLine…`, `ItemLine…`).
+    Item,
+}
+
+/// One line of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TxnLine {
+    pub(crate) kind: LineKind,
+    pub(crate) txn_line_id: String,
+    /// ListID of the item (item lines) or account (expense lines).
+    pub(crate) target: Option<String>,
+    pub(crate) desc: Option<String>,
+    /// Quantity and rate (or cost) as sent: QuickBooks echoes them, the amount is derived.
+    pub(crate) quantity: Option<String>,
+    pub(crate) rate: Option<String>,
+    /// Amount in cents.
+    pub(crate) amount: i64,
+    pub(crate) memo: Option<String>,
+    /// ListID of the customer the line is billable to.
+    pub(crate) customer: Option<String>,
+    /// ListID of the class.
+    pub(crate) class: Option<String>,
 }
 
 /// A ListID: a hex sequence number and the creation time, like QuickBooks.
@@ -253,7 +390,8 @@ pub(crate) fn list_id(seq: u32, ts: i64) -> String {
     format!("{:X}-{ts}", 0x8000_0000u32.wrapping_add(seq))
 }
 
-/// A TxnID: like a ListID without the high bit, as in real files (`4C-1415942229`).
+/// A TxnID, or a TxnLineID: like a ListID without the high bit, as in real files
+/// (`4C-1415942229`). Both come from one sequence, so no line id equals a transaction id.
 pub(crate) fn txn_id(seq: u32, ts: i64) -> String {
     format!("{seq:X}-{ts}")
 }
