@@ -514,6 +514,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mapping ADD COLUMN written TEXT;
     ALTER TABLE mapping ADD COLUMN line_ids TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE mapping ADD COLUMN removed TEXT CHECK (removed IN ('voided','inactive'));
+    -- A dependency is met once its key is in QuickBooks with no newer version pending, so
+    -- an invoice waits for the rename of its customer; `unmet` counts the unmet ones.
+    ALTER TABLE job_dep ADD COLUMN met INTEGER NOT NULL DEFAULT 1;
+    UPDATE job_dep SET met = 0 WHERE EXISTS (SELECT 1 FROM job j WHERE j.id = job_dep.job_id
+        AND j.state NOT IN ('completed','discarded','cancelled')
+        AND NOT EXISTS (SELECT 1 FROM mapping m WHERE m.connection_id = j.connection_id
+            AND m.plugin = j.plugin AND m.key = job_dep.depends_on));
     CREATE TABLE job_next(
         connection_id INTEGER NOT NULL,
         plugin TEXT NOT NULL,

@@ -65,7 +65,7 @@ fn customer(record: &Value) -> Result<Request, MapError> {
         .map_err(|e| MapError::field("name", format!("cannot be written as qbXML: {e}")))?;
     // The probe must look up the name the request really carries (it may have been fitted).
     let sent = built.text_of("Name").unwrap_or_else(|| name.to_string());
-    let mut req = built.into_request(format!("customer:{id}"));
+    let req = built.into_request(format!("customer:{id}"));
     let probe = ListQuery::new(ListKind::Customer)
         .full_name(sent)
         .build()

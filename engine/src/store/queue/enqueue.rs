@@ -75,8 +75,6 @@ fn insert_record(
 /// every job).
 const MAPPED: &str =
     "SELECT content_hash FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3";
-const IN_QUICKBOOKS: &str =
-    "SELECT EXISTS(SELECT 1 FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3)";
 const LIVE_WITH_KEY: &str = "SELECT id, state, verify, sends, content_hash FROM job
     WHERE connection_id=?1 AND plugin=?2 AND key=?3
     AND state NOT IN ('completed','discarded','cancelled')";
@@ -97,7 +95,8 @@ const INSERT_JOB: &str =
 /// True while a restore's verify window is open (a handful of rows at most, one per restore).
 const AFTER_RESTORE: &str =
     "SELECT EXISTS(SELECT 1 FROM restore_generation WHERE verify_until > ?1)";
-const INSERT_DEPENDENCY: &str = "INSERT OR IGNORE INTO job_dep(job_id, depends_on) VALUES (?1, ?2)";
+const INSERT_DEPENDENCY: &str =
+    "INSERT OR IGNORE INTO job_dep(job_id, depends_on, met) VALUES (?1, ?2, ?3)";
 
 /// SHA-256 of what a version asks of QuickBooks (action, type, request, line keys): equal
 /// hashes are the same version sent again; dependencies and probes do not count.
@@ -124,10 +123,6 @@ pub(crate) fn insert_job(
     job: &NewJob,
     now: i64,
 ) -> Result<Enqueued, StoreError> {
-    let in_quickbooks = |key: &str| -> rusqlite::Result<bool> {
-        tx.prepare_cached(IN_QUICKBOOKS)?
-            .query_row(params![connection_id, plugin, key], |r| r.get(0))
-    };
     let hash = content_hash(job);
     let live: Option<super::versions::Live> = tx
         .prepare_cached(LIVE_WITH_KEY)?
@@ -218,13 +213,18 @@ pub(crate) fn insert_job(
             false,
         ),
     };
-    // Dependencies not yet in QuickBooks; completing each counts it down (`DEPENDENTS_OF`).
-    let mut unmet = 0i64;
+    // Dependencies not yet in QuickBooks, or with a newer version on its way; completing each
+    // counts it down (`DEPENDENTS_OF`).
+    let mut met = Vec::with_capacity(deps.len());
     for dep in &deps {
-        if !in_quickbooks(dep)? {
-            unmet += 1;
-        }
+        met.push(super::versions::dependency_met(
+            tx,
+            connection_id,
+            plugin,
+            dep,
+        )?);
     }
+    let unmet = met.iter().filter(|m| !**m).count() as i64;
     tx.prepare_cached(INSERT_JOB)?.execute(params![
         connection_id,
         plugin,
@@ -248,8 +248,8 @@ pub(crate) fn insert_job(
     ])?;
     let id = tx.last_insert_rowid();
     let mut insert_dependency = tx.prepare_cached(INSERT_DEPENDENCY)?;
-    for dep in &deps {
-        insert_dependency.execute(params![id, dep])?;
+    for (dep, met) in deps.iter().zip(met) {
+        insert_dependency.execute(params![id, dep, met])?;
     }
     Ok(Enqueued::Created(id))
 }

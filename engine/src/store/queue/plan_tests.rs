@@ -97,6 +97,11 @@ fn hot_queries_use_their_indexes() {
             ],
         ),
         (
+            "completion: dependencies met",
+            results::DEPENDENCIES_MET.into(),
+            vec!["job_dep_target (depends_on=?)"],
+        ),
+        (
             "status: outcome unknown",
             views::ORPHANED_SENT.into(),
             vec!["job_sent"],

@@ -72,13 +72,34 @@ pub(super) const OWED_RECOVERED: &str =
 /// go in doubt (at time `?4`).
 pub(super) const UNANSWERED_SENT: &str = "UPDATE job SET state='in_doubt', updated_at=?4
     WHERE connection_id=?1 AND session_id=?2 AND state='sent' AND message_set_id IS ?3";
-/// Jobs of connection ?1 and plugin ?2 that depend on key ?3, which just reached QuickBooks:
-/// one dependency fewer to wait for (`unmet`, read by the claim's `job_ready` index).
+/// Jobs of connection ?1 and plugin ?2 waiting for key ?3, whose version just reached
+/// QuickBooks: one dependency fewer to wait for (`unmet`, read by the claim's `job_ready`
+/// index); [`DEPENDENCIES_MET`] then marks those dependencies met, so a later version of the
+/// key counts down only the dependents that waited for it.
 /// (`+` keeps SQLite from seeking the `job_key` index by connection and plugin — every job
 /// the connection ever had — instead of the few rows the subquery names.)
 pub(super) const DEPENDENTS_OF: &str = "UPDATE job SET unmet = unmet - 1
-    WHERE id IN (SELECT job_id FROM job_dep WHERE depends_on=?3)
+    WHERE id IN (SELECT job_id FROM job_dep WHERE depends_on=?3 AND met=0)
       AND +connection_id=?1 AND +plugin=?2 AND unmet > 0";
+/// See [`DEPENDENTS_OF`].
+pub(super) const DEPENDENCIES_MET: &str = "UPDATE job_dep SET met=1
+    WHERE depends_on=?3 AND met=0 AND job_id IN (SELECT id FROM job
+        WHERE id IN (SELECT job_id FROM job_dep WHERE depends_on=?3 AND met=0)
+          AND +connection_id=?1 AND +plugin=?2)";
+
+/// A version of `key` reached QuickBooks: the jobs waiting for it may go.
+fn dependency_done(
+    tx: &Transaction<'_>,
+    connection_id: i64,
+    plugin: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(DEPENDENTS_OF)?
+        .execute(params![connection_id, plugin, key])?;
+    tx.prepare_cached(DEPENDENCIES_MET)?
+        .execute(params![connection_id, plugin, key])?;
+    Ok(())
+}
 
 /// A probe that went out as often as a job may be tried and never got an answer: asking again
 /// would only repeat that, so the job is held (with [`UNANSWERED_PROBES_ADVICE`]).
@@ -378,11 +399,9 @@ fn apply_result(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![connection_id, plugin, key, object_id, edit_sequence, request_type, now],
             )? == 1;
-            if fresh {
-                // The key is in QuickBooks now: its dependents have one dependency fewer.
-                tx.prepare_cached(DEPENDENTS_OF)?
-                    .execute(params![connection_id, plugin, key])?;
-            } else {
+            // This version of the key is in QuickBooks now: the jobs waiting for it may go.
+            dependency_done(tx, connection_id, &plugin, &key)?;
+            if !fresh {
                 tx.execute(
                     "UPDATE mapping SET object_id=?4, edit_sequence=?5, updated_at=?6
                      WHERE connection_id=?1 AND plugin=?2 AND key=?3",
@@ -553,8 +572,7 @@ fn apply_result(
                 params![connection_id, plugin, key, object_id.clone().unwrap_or_default(), edit_sequence, request_type, now],
             )? == 1;
             if fresh {
-                tx.prepare_cached(DEPENDENTS_OF)?
-                    .execute(params![connection_id, plugin, key])?;
+                dependency_done(tx, connection_id, &plugin, &key)?;
             }
             super::versions::refresh_identity(tx, job_id, ret_xml, edit_sequence.as_deref())?;
             match hold {

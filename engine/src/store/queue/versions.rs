@@ -107,15 +107,12 @@ pub(crate) fn over_live(
     tx.execute("DELETE FROM job_dep WHERE job_id=?1", [live.id])?;
     let mut unmet = 0i64;
     for dep in &job.depends_on {
+        let met = dependency_met(tx, at.connection_id, at.plugin, dep)?;
         if tx.execute(
-            "INSERT OR IGNORE INTO job_dep(job_id, depends_on) VALUES (?1, ?2)",
-            params![live.id, dep],
+            "INSERT OR IGNORE INTO job_dep(job_id, depends_on, met) VALUES (?1, ?2, ?3)",
+            params![live.id, dep, met],
         )? == 1
-            && !tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3)",
-                params![at.connection_id, at.plugin, dep],
-                |r| r.get::<_, bool>(0),
-            )?
+            && !met
         {
             unmet += 1;
         }
@@ -125,6 +122,23 @@ pub(crate) fn over_live(
         params![live.id, unmet],
     )?;
     Ok(Enqueued::Superseded(live.id))
+}
+
+/// A dependency is met when its key is in QuickBooks and no newer version of it is on its
+/// way: an invoice naming a renamed customer must not reach QuickBooks before the rename.
+pub(crate) fn dependency_met(
+    tx: &Transaction<'_>,
+    connection_id: i64,
+    plugin: &str,
+    key: &str,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM mapping WHERE connection_id=?1 AND plugin=?2 AND key=?3)
+               AND NOT EXISTS(SELECT 1 FROM job WHERE connection_id=?1 AND plugin=?2 AND key=?3
+                              AND state NOT IN ('completed','discarded','cancelled'))",
+        )?
+        .query_row(params![connection_id, plugin, key], |r| r.get(0))?)
 }
 
 /// True when what QuickBooks has for the key is this version. Mappings made before versions
