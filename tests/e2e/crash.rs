@@ -229,3 +229,151 @@ fn sigkill_at_random_instants_of_sessions_never_duplicates_or_strands_a_record()
     server.terminate();
     assert_exactly_once_and_intact(&d, &company, (rounds * PER_ROUND) as usize);
 }
+
+/// An invoice of customer `c` as the example plugin takes it, with line ids, `cents` on its
+/// first line, voided or not.
+fn invoice_version(c: u32, cents: u32, voided: bool) -> serde_json::Value {
+    serde_json::json!({
+        "id": INVOICE_BASE + c,
+        "customer_id": c,
+        "customer_name": format!("Customer {c:04}"),
+        "number": format!("INV{}", INVOICE_BASE + c),
+        "lines": [
+            {"id": "l1", "item": "Consulting", "amount": format!("{}.{:02}", cents / 100, cents % 100)},
+            {"id": "l2", "item": "Support", "amount": "25.50"}
+        ],
+        "voided": voided,
+    })
+}
+
+#[test]
+fn sigkill_rounds_with_edits_and_voids_apply_each_change_once_and_end_equal_to_the_source() {
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |t| t.as_nanos() as u64)
+        });
+    let rounds: u32 = std::env::var("CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    const PER_ROUND: u32 = 3;
+    println!("sigkill rounds with changes: CRASH_SEED={seed} CRASH_ROUNDS={rounds}");
+    let mut rng = Rng(seed);
+    let d = Deployment::new();
+    let mut company = company_with_items(ITEMS);
+    company.set_faults(Faults {
+        latency_ms: 15,
+        ..Faults::default()
+    });
+    let start = || {
+        Server::start_with_env(
+            d.tmp.path(),
+            &d.data_dir,
+            &[],
+            &[("QBRIDGE_PIPELINE_BATCH_MAX_REQUESTS", "2")],
+        )
+    };
+    // What the source holds at the end: per customer, the first line's cents and voided.
+    let mut source: std::collections::BTreeMap<u32, (u32, bool)> = Default::default();
+    let push = |server: &Server, kind: &str, record: &serde_json::Value| {
+        let (status, body) = ingest(server, &d.token, "example", kind, record);
+        assert_eq!(status, 202, "{body}");
+    };
+    for round in 0..rounds {
+        let mut server = start();
+        for c in round * PER_ROUND..(round + 1) * PER_ROUND {
+            push(&server, "customer", &customer(c));
+            push(&server, "invoice", &invoice_version(c, 10_000, false));
+            source.insert(c, (10_000, false));
+        }
+        // The previous round's invoices are edited (possibly while still in flight), and
+        // the first of the round before is voided.
+        if round >= 1 {
+            for c in (round - 1) * PER_ROUND..round * PER_ROUND {
+                let cents = source[&c].0 + 100 + round;
+                push(&server, "invoice", &invoice_version(c, cents, false));
+                source.insert(c, (cents, false));
+            }
+        }
+        if round >= 2 {
+            let c = (round - 2) * PER_ROUND;
+            let cents = source[&c].0;
+            push(&server, "invoice", &invoice_version(c, cents, true));
+            source.insert(c, (cents, true));
+        }
+        let mut wc = web_connector(&server, &d);
+        let session = std::thread::spawn(move || {
+            for _ in 0..50 {
+                match wc.run_session(&mut company) {
+                    Ok(t) if t.outcome == Some(Outcome::NoWork) => break,
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            company
+        });
+        std::thread::sleep(Duration::from_millis(rng.next_u64() % 300));
+        signal(&server.child, "KILL");
+        wait_timeout(&mut server.child, Duration::from_secs(30)).expect("SIGKILL ends the server");
+        company = session.join().expect("the Web Connector thread ends");
+    }
+    let mut server = start();
+    sync_until_idle(&server, &d, &mut company, 80);
+    server.terminate();
+
+    let db = Connection::open_with_flags(
+        d.data_dir.join("qbridge.db"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let unfinished: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM job WHERE state NOT IN ('completed','cancelled')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unfinished, 0, "every version completed or was superseded");
+    let waiting: i64 = db
+        .query_row("SELECT COUNT(*) FROM job_next", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(waiting, 0, "no version left waiting");
+    for (c, (cents, voided)) in &source {
+        let number = format!("INV{}", INVOICE_BASE + c);
+        let adds = company
+            .write_log()
+            .iter()
+            .filter(|w| w.request == "Invoice" && w.name == number)
+            .count();
+        match company.find_txn(qbridge::sim::company::TxnKind::Invoice, &number) {
+            Some(inv) if *voided => {
+                assert!(inv.is_voided, "{number} is voided at the source");
+                assert_eq!(adds, 1, "{number} added once");
+            }
+            Some(inv) => {
+                assert!(!inv.is_voided, "{number}");
+                assert_eq!(
+                    inv.total_cents,
+                    i64::from(*cents) + 2_550,
+                    "{number} ends as the source's last version"
+                );
+                assert_eq!(adds, 1, "{number} added once");
+            }
+            // Voided before it ever reached QuickBooks: never sent.
+            None => assert!(*voided && adds == 0, "{number} is missing from QuickBooks"),
+        }
+    }
+    let mut voids = std::collections::HashSet::new();
+    for w in company
+        .write_log()
+        .iter()
+        .filter(|w| w.request == "TxnVoid")
+    {
+        assert!(voids.insert(w.id.clone()), "voided twice: {}", w.id);
+    }
+    assert_eq!(company.count("Customer"), source.len());
+}
