@@ -26,8 +26,28 @@ use crate::qbwc::accounts;
 use crate::sim::QuickBooks;
 use crate::sim::company::Company;
 use crate::sim::webconnector::{Outcome, WcOptions, WebConnector};
-use crate::store::queue::{JobFilter, Origin};
+use crate::store::queue::{Enqueued, JobFilter, Origin};
 use crate::store::{Store, StoreOptions};
+
+/// The sample the source changes after the first sync.
+const CHANGED_SAMPLE: &str = "autotask-invoice-1-basic.json";
+
+/// Web Connector sessions until the engine has nothing left to send; how many there were.
+fn sync(wc: &mut WebConnector, company: &mut Company) -> anyhow::Result<usize> {
+    let mut sessions = 0;
+    loop {
+        let transcript = wc
+            .run_session(company)
+            .map_err(|e| anyhow::anyhow!("Web Connector session failed: {e}"))?;
+        if transcript.outcome == Some(Outcome::NoWork) {
+            return Ok(sessions);
+        }
+        sessions += 1;
+        if sessions > 100 {
+            bail!("the sync did not finish within 100 sessions");
+        }
+    }
+}
 
 /// The sample records: (plugin, kind, file name, the key the record sits under, if any).
 const SAMPLES: &[(&str, &str, &str, Option<&str>)] = &[
@@ -403,17 +423,44 @@ pub fn run(keep: Option<&Path>, own: Option<&OwnPlugin>) -> anyhow::Result<()> {
             ..WcOptions::default()
         },
     );
-    let mut sessions = 0;
-    loop {
-        let transcript = wc
-            .run_session(&mut company)
-            .map_err(|e| anyhow::anyhow!("Web Connector session failed: {e}"))?;
-        if transcript.outcome == Some(Outcome::NoWork) {
-            break;
+    let mut sessions = sync(&mut wc, &mut company)?;
+    // 5. Changes after the first sync (the samples only): the source renames the invoice's
+    //    customer, which changes the invoice too; once that is in QuickBooks, it voids it.
+    let first_sync = company.write_log().len();
+    if own.is_none() {
+        println!("\nChanges after the first sync");
+        let mut edited = sample_record(sample_text(CHANGED_SAMPLE), None)?;
+        let renamed = format!(
+            "{} PLLC",
+            edited["company"]["companyName"].as_str().unwrap_or("Customer")
+        );
+        edited["company"]["companyName"] = serde_json::Value::String(renamed.clone());
+        let mut voided = edited.clone();
+        voided["invoice"]["isVoided"] = serde_json::Value::Bool(true);
+        for (what, record) in [
+            (format!("customer renamed to {renamed:?}"), edited),
+            ("invoice voided".to_string(), voided),
+        ] {
+            let done = ingest(
+                Origin::Push,
+                &store,
+                &plugins,
+                connection,
+                "autotask",
+                "invoice",
+                &record.to_string(),
+            )
+            .with_context(|| format!("ingesting the changed {CHANGED_SAMPLE}"))?;
+            let versions = done
+                .jobs
+                .iter()
+                .filter(|(_, e)| !matches!(e, Enqueued::AlreadyInQuickBooks))
+                .count();
+            println!("  autotask  invoice      {what:<38} → {versions} new version(s)");
+            sessions += sync(&mut wc, &mut company)?;
         }
-        sessions += 1;
-        if sessions > 100 {
-            bail!("the sync did not finish within 100 sessions");
+        for w in &company.write_log()[first_sync..] {
+            println!("  QuickBooks: {:<18} {:<40} {}", w.request, w.name, w.id);
         }
     }
     engine.stop()?;
@@ -469,6 +516,19 @@ pub fn run(keep: Option<&Path>, own: Option<&OwnPlugin>) -> anyhow::Result<()> {
         }
     }
     let failed: Vec<_> = jobs.iter().filter(|j| j.state != "completed").collect();
+    if own.is_none() {
+        println!("\nThe invoice now");
+        for inv in company.invoices() {
+            println!(
+                "  {:<12} {:<40} total {}.{:02}{}",
+                inv.ref_number.as_deref().unwrap_or("-"),
+                inv.entity.as_deref().unwrap_or("-"),
+                inv.total_cents / 100,
+                inv.total_cents % 100,
+                if inv.is_voided { "  (voided)" } else { "" }
+            );
+        }
+    }
     if !failed.is_empty() {
         println!("\nNot completed");
         for j in &failed {
