@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{InvoiceAdd, InvoiceLine, ItemKind, Ref, TxnKind};
 use qbridge_sdk::reconcile::{Check, Part, reconcile};
+use qbridge_sdk::{Action, Request};
 use serde_json::Value;
 
 use crate::map::{Item, customer_requests, memo, probe};
-use crate::record::{Entry, MapError, Rec, Settings, request};
+use crate::record::{Entry, MapError, Rec, Settings, line_keys, removal, request};
 
 /// The class of a billing item's Line of Business (Autotask's Division > Line of Business,
 /// the QuickBooks class in Autotask's own extension): `lineOfBusiness` when the bundle names
@@ -51,6 +51,8 @@ fn billing_item_kind(item: Rec) -> ItemKind {
 struct Line {
     /// Path of the line's (first) billing item, for notes and refusals.
     path: String,
+    /// The line key: the (first) billing item's id.
+    id: Option<String>,
     item: Item,
     /// The QuickBooks class of the line's Line of Business, if any.
     class: Option<String>,
@@ -103,6 +105,7 @@ fn invoice_lines(
         }
         lines.push(Line {
             path: item.path_of("extendedPrice"),
+            id: item.opt_id("id"),
             class: line_class(item, settings, notes),
             desc: item
                 .opt_str("lineItemFullDescription")
@@ -201,9 +204,7 @@ pub(crate) fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request
         "invoice",
     );
     let id = inv.id("id")?;
-    if inv.flag("isVoided") {
-        return Ok(Vec::new()); // Voided in Autotask: nothing to book.
-    }
+    let voided = inv.flag("isVoided");
     let tax_mode = TaxMode::read(settings)?;
     let company_id = inv.id("companyID")?;
     let company_value = record
@@ -226,6 +227,11 @@ pub(crate) fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request
         .opt_calendar_date("invoiceDateTime")?
         .ok_or_else(|| inv.error("invoiceDateTime", "is missing; the invoice needs its date"))?;
     let items = Rec::new(record, "").entries("billingItems")?;
+    if voided && items.is_empty() {
+        // Autotask returns a voided invoice's billing items to "Items to Invoice", so its
+        // bundle usually has none: the void needs only the invoice's type and key.
+        return voided_header(inv, &id, company, txn_date);
+    }
     if items.is_empty() {
         return Err(MapError::field(
             "billingItems",
@@ -284,9 +290,7 @@ pub(crate) fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request
     }
 
     let credit = grand_total.is_negative();
-    let number = inv.opt_str("invoiceNumber").unwrap_or(&id);
-    let ref_no =
-        ref_number("", number, 11).map_err(|e| inv.error("invoiceNumber", e.to_string()))?;
+    let (ref_no, number) = invoice_ref(inv, &id)?;
     if ref_no != number {
         notes.push(format!(
             "RefNumber: Autotask invoice number {number:?} does not fit QuickBooks' 11 characters; used {ref_no:?} (the full number is in the memo)"
@@ -329,7 +333,9 @@ pub(crate) fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request
     }
     let sign = |a: Amount| if credit { -a } else { a };
     let keep_tax = tax_item.is_some();
+    let mut line_ids = Vec::new();
     for line in lines {
+        line_ids.push(line.id);
         let mut l = InvoiceLine::new(Ref::full_name(&line.item.name)).amount(sign(line.amount));
         if let Some(desc) = line.desc {
             l = l.desc(desc);
@@ -356,6 +362,7 @@ pub(crate) fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request
             Some(region) => format!("Sales tax ({region}), as computed by Autotask"),
             None => "Sales tax, as computed by Autotask".to_string(),
         };
+        line_ids.push(Some(TAX_LINE_KEY.to_string()));
         add = add.line(
             InvoiceLine::new(Ref::full_name(&item.name))
                 .desc(desc)
@@ -363,15 +370,77 @@ pub(crate) fn invoice(record: &Value, settings: &Settings) -> Result<Vec<Request
                 .sales_tax_code_ref(Ref::full_name("Non")),
         );
     }
-    let mut req = request(add.build(), &format!("invoice:{id}"), "invoice")?;
+    let key = format!("invoice:{id}");
+    let mut req = request(add.build(), &key, "invoice")?;
     req.notes.extend(notes);
     req.depends_on = depends_on;
-    let kind = if credit {
+    req.line_keys = line_keys(line_ids);
+    req.probe = Some(probe(txn_kind(credit), &ref_no)?);
+    requests.push(req);
+    if voided {
+        return Ok(removal(requests, &key, Action::Void));
+    }
+    Ok(requests)
+}
+
+/// The line key of the sales tax line (billing item ids are numbers, so it cannot clash).
+const TAX_LINE_KEY: &str = "tax";
+
+fn txn_kind(credit: bool) -> TxnKind {
+    if credit {
         TxnKind::CreditMemo
     } else {
         TxnKind::Invoice
-    };
-    req.probe = Some(probe(kind, &ref_no)?);
-    requests.push(req);
-    Ok(requests)
+    }
+}
+
+/// The RefNumber of an invoice and the Autotask number it stands for.
+fn invoice_ref<'a>(inv: Rec<'a>, id: &'a str) -> Result<(String, &'a str), MapError> {
+    let number = inv.opt_str("invoiceNumber").unwrap_or(id);
+    let ref_no =
+        ref_number("", number, 11).map_err(|e| inv.error("invoiceNumber", e.to_string()))?;
+    Ok((ref_no, number))
+}
+
+/// The void of an invoice whose billing items Autotask released: its header, an `InvoiceAdd`
+/// (a `CreditMemoAdd` when `invoiceTotal` is negative) under the same key, with the same
+/// RefNumber, memo marker and ExternalGUID as the invoice that was written, and one text line
+/// (the schema wants a line; the engine sends only the void, never this Add).
+fn voided_header(
+    inv: Rec,
+    id: &str,
+    company: Rec,
+    txn_date: qbridge_sdk::qbxml::Date,
+) -> Result<Vec<Request>, MapError> {
+    let (_, customer_name) = customer_requests(company)?;
+    let credit = inv
+        .opt_amount("invoiceTotal")?
+        .is_some_and(|t| t.is_negative());
+    let (ref_no, number) = invoice_ref(inv, id)?;
+    let customer_ref = Ref::full_name(&customer_name);
+    let add = if credit {
+        InvoiceAdd::credit_memo(customer_ref)
+    } else {
+        InvoiceAdd::new(customer_ref)
+    }
+    .txn_date(txn_date)
+    .ref_number(ref_no.clone())
+    .memo(memo(
+        &format!(
+            "{} Autotask invoice {number}",
+            inv.opt_str("comments").unwrap_or("")
+        ),
+        &memo_marker(&format!("autotask:invoice:{id}")),
+    ))
+    .external_guid(external_guid("autotask:invoice", id))
+    .line(InvoiceLine::text(format!(
+        "Voided in Autotask{}; its billing items went back to Items to Invoice",
+        inv.opt_str("voidedDate")
+            .map(|d| format!(" on {}", d.get(..10).unwrap_or(d)))
+            .unwrap_or_default()
+    )));
+    let req = request(add.build(), &format!("invoice:{id}"), "invoice")?
+        .probe(probe(txn_kind(credit), &ref_no)?)
+        .action(Action::Void);
+    Ok(vec![req])
 }

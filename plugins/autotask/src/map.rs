@@ -35,7 +35,15 @@
 //!   one, so the idempotency probe (`InvoiceQuery` by RefNumber) still finds it; the full
 //!   number is in the memo and a note says so.
 //! - A negative line sum makes a `CreditMemoAdd` with every line negated (same key
-//!   `invoice:<id>`); a voided invoice maps to nothing.
+//!   `invoice:<id>`).
+//! - Changes after the sync: transactions carry line keys (an invoice line's is its first
+//!   billing item's `id`, the tax line's `tax`; PO and expense lines their item `id`, freight
+//!   `freight`), so the engine's Mod keeps QuickBooks' lines; customers are adopted by name
+//!   only when `Name` and `CompanyName` agree, items and vendors on the name alone. A voided
+//!   invoice (`isVoided`) is only its invoice request with action void (its header and a text
+//!   line when Autotask already released the billing items); a cancelled purchase order
+//!   (`cancelDateTime`) is deleted, since QuickBooks cannot void one. Autotask has no void
+//!   of expense reports.
 //! - Memo: comments, the Autotask number and the marker `src:autotask:invoice:<id>`;
 //!   ExternalGUID = UUIDv5 of the id. PO number over 25 characters is truncated with a note.
 //! - Dates: `invoiceDateTime`, `dueDate`, `weekEnding` are calendar dates (taken as they are);
@@ -46,36 +54,51 @@
 //!   lists them); account `_qbridge.accounts["expense_category.<n>"]`, else `expense`
 //!   (default **"Autotask Expenses"**).
 
-use qbridge_sdk::Request;
 use qbridge_sdk::id::{distinct_name, external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{
     Address, BillAdd, CustomerAdd, ExpenseLine, ItemAdd, ItemKind, ListKind, ListQuery,
     PurchaseOrderAdd, PurchaseOrderLine, Ref, TxnKind, TxnQuery, VendorAdd,
 };
+use qbridge_sdk::{Action, Request};
 use serde_json::Value;
 
-use crate::record::{MapError, Rec, Settings, key_part, request, unwrap};
+use crate::record::{MapError, Rec, Settings, key_part, line_keys, removal, request, unwrap};
 
-/// Every qbXML request type [`map`] emits (requests and probes); the manifest declares these.
+/// Every qbXML request type [`map`] emits (requests and probes), and the Mods, voids and
+/// deletes the engine makes of them when a record changes at the source (it changes an object
+/// only if its Mod is declared); the manifest declares these.
 pub const REQUEST_TYPES: &[&str] = &[
     "CustomerAdd",
+    "CustomerMod",
     "CustomerQuery",
     "ItemServiceAdd",
+    "ItemServiceMod",
     "ItemNonInventoryAdd",
+    "ItemNonInventoryMod",
     "ItemOtherChargeAdd",
+    "ItemOtherChargeMod",
     "ItemQuery",
     "InvoiceAdd",
+    "InvoiceMod",
     "InvoiceQuery",
     "CreditMemoAdd",
+    "CreditMemoMod",
     "CreditMemoQuery",
     "VendorAdd",
+    "VendorMod",
     "VendorQuery",
     "PurchaseOrderAdd",
+    "PurchaseOrderMod",
     "PurchaseOrderQuery",
     "BillAdd",
+    "BillMod",
     "BillQuery",
     "TimeTrackingAdd",
+    "TimeTrackingMod",
     "TimeTrackingQuery",
+    // Voided invoices; purchase orders (which QuickBooks cannot void) are deleted.
+    "TxnVoid",
+    "TxnDel",
 ];
 
 /// Default income account of created items (Autotask's extension uses the same name).
@@ -234,6 +257,9 @@ pub(crate) fn customer_requests(company: Rec) -> Result<(Vec<Request>, String), 
     req.notes.extend(notes);
     req.depends_on = depends_on;
     req.adopt_existing = true;
+    // A customer found by name is adopted as it is when its names agree; other fields
+    // (addresses, phone) are then the source's to change.
+    req.significant = CUSTOMER_SIGNIFICANT.iter().map(|f| f.to_string()).collect();
     req.probe = Some(
         request(
             ListQuery::new(ListKind::Customer)
@@ -246,6 +272,15 @@ pub(crate) fn customer_requests(company: Rec) -> Result<(Vec<Request>, String), 
     );
     requests.push(req);
     Ok((requests, full_name))
+}
+
+/// The fields that decide whether a customer QuickBooks already has is this company.
+const CUSTOMER_SIGNIFICANT: [&str; 2] = ["Name", "CompanyName"];
+
+/// Items and vendors found by name are adopted as they are: they are shared with the rest of
+/// the books (other invoices, other sources), so their accounts are not overwritten.
+fn name_significant() -> Vec<String> {
+    vec!["Name".to_string()]
 }
 
 fn customer(company: Rec) -> Result<Vec<Request>, MapError> {
@@ -319,6 +354,7 @@ impl Item {
         let mut req = request(add.build(), &self.key, what)?;
         req.notes.extend(self.notes.iter().cloned());
         req.adopt_existing = true;
+        req.significant = name_significant();
         req.probe = Some(
             request(
                 ListQuery::new(ListKind::Item).full_name(&self.name).build(),
@@ -350,6 +386,7 @@ fn vendor_request(
 ) -> Result<Request, MapError> {
     let mut req = request(vendor.build(), &key, what)?;
     req.adopt_existing = true;
+    req.significant = name_significant();
     req.probe = Some(
         request(
             ListQuery::new(ListKind::Vendor).full_name(name).build(),
@@ -450,6 +487,7 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         };
         add = add.ship_address(ship);
     }
+    let mut line_ids = Vec::new();
     for entry in &entries {
         let item = entry.rec();
         let name = match item.opt_obj("product") {
@@ -468,6 +506,7 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
             requests.push(it.request(settings)?);
             depends_on.push(it.key.clone());
         }
+        line_ids.push(item.opt_id("id"));
         let mut line = PurchaseOrderLine::new(Ref::full_name(&it.name))
             .quantity(item.amount("quantity")?)
             .rate(item.amount("unitCost")?);
@@ -482,20 +521,23 @@ fn purchase_order(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
             requests.push(it.request(settings)?);
             depends_on.push(it.key.clone());
         }
+        line_ids.push(Some("freight".to_string()));
         add = add.line(
             PurchaseOrderLine::new(Ref::full_name(&it.name))
                 .desc("Freight")
                 .amount(freight),
         );
     }
-    let mut req = request(
-        add.build(),
-        &format!("purchase_order:{id}"),
-        "purchaseOrder",
-    )?;
+    let key = format!("purchase_order:{id}");
+    let mut req = request(add.build(), &key, "purchaseOrder")?;
     req.depends_on = depends_on;
+    req.line_keys = line_keys(line_ids);
     req.probe = Some(probe(TxnKind::PurchaseOrder, &ref_no)?);
     requests.push(req);
+    if po.opt_str("cancelDateTime").is_some() {
+        // Cancelled in Autotask: QuickBooks cannot void a purchase order, only delete it.
+        return Ok(removal(requests, &key, Action::Delete));
+    }
     Ok(requests)
 }
 
@@ -556,7 +598,7 @@ fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         add = add.txn_date(date);
     }
     let mut company_paid = Vec::new();
-    let mut lines = 0;
+    let mut line_ids = Vec::new();
     for entry in &entries {
         let item = entry.rec();
         let amount = item.amount("internalCurrencyExpenseAmount")?;
@@ -587,9 +629,9 @@ fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
             line = line.memo(text);
         }
         add = add.expense_line(line);
-        lines += 1;
+        line_ids.push(item.opt_id("id"));
     }
-    if lines == 0 {
+    if line_ids.is_empty() {
         // Nothing the company owes the employee: no bill.
         return Ok(Vec::new());
     }
@@ -605,6 +647,7 @@ fn expense_report(record: &Value, settings: &Settings) -> Result<Vec<Request>, M
         ));
     }
     req.depends_on = vec![vendor_key];
+    req.line_keys = line_keys(line_ids);
     req.probe = Some(probe(TxnKind::Bill, &ref_no)?);
     Ok(vec![vendor_req, req])
 }

@@ -5,9 +5,9 @@
 //! Shared by the Autotask and Ramp plugins (the Ramp crate includes this file with `#[path]`)
 //! until the SDK grows an equivalent; keep it free of anything source-specific.
 
-use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::qbxml::{BuildError, Built, Date, Ref};
+use qbridge_sdk::{Action, Request};
 use serde_json::Value;
 
 /// Most entries read from any one array of a record (lines, items, payments): a record with
@@ -364,6 +364,27 @@ pub fn request(
     built
         .map(|b| b.into_request(key))
         .map_err(|e| MapError::field(what, format!("cannot be written as qbXML: {e}")))
+}
+
+/// What a record removed at the source asks of QuickBooks: only the request for `key` (the
+/// transaction itself, never its customer, vendor or items), with `action`. Its dependencies
+/// are dropped: a void or delete needs nothing but the object, and the engine never sends it
+/// if QuickBooks never had the object.
+pub fn removal(requests: Vec<Request>, key: &str, action: Action) -> Vec<Request> {
+    requests
+        .into_iter()
+        .filter(|r| r.key == key)
+        .map(|r| r.depends_on(Vec::<String>::new()).action(action))
+        .collect()
+}
+
+/// Stable line keys of a transaction: one per line, in document order, or none (the engine
+/// then pairs lines by position) unless every line has an id, since a partial set would pair
+/// some lines by key and shift the rest.
+pub fn line_keys(ids: Vec<Option<String>>) -> Vec<String> {
+    ids.into_iter()
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
 }
 
 /// The source-side record for `key`: `record[key]` when the record is a bundle wrapping it

@@ -4,6 +4,7 @@
 mod support;
 
 use qbridge_plugin_autotask::map::{REQUEST_TYPES, map};
+use qbridge_sdk::Action;
 use serde_json::{Value, json};
 use support::{all, assert_valid, by_key, fixture, keys};
 
@@ -409,10 +410,64 @@ fn a_long_invoice_number_gets_a_stable_hashed_ref_number_and_a_note() {
 }
 
 #[test]
-fn voided_invoices_map_to_nothing() {
-    let mut record = fixture("autotask-invoice-1-basic.json");
-    record["invoice"]["isVoided"] = json!(true);
-    assert_eq!(map("invoice", &record).unwrap(), vec![]);
+fn a_voided_invoice_is_one_void_of_the_invoice_written() {
+    let record = fixture("autotask-invoice-1-basic.json");
+    let written = by_key(&mapped("invoice", &record), "invoice:29684512").clone();
+    let mut voided = record.clone();
+    voided["invoice"]["isVoided"] = json!(true);
+    voided["invoice"]["voidedDate"] = json!("2025-03-05T00:00:00");
+    let requests = mapped("invoice", &voided);
+    assert_eq!(
+        keys(&requests),
+        ["invoice:29684512"],
+        "not its customer or items"
+    );
+    let void = &requests[0];
+    assert_eq!(void.action, Action::Void);
+    assert_eq!(void.qbxml, written.qbxml, "the Add that was written");
+    assert_eq!(void.line_keys, written.line_keys);
+    assert!(void.depends_on.is_empty());
+
+    // Autotask released the billing items: the void still names the invoice's type and key.
+    voided["billingItems"] = json!([]);
+    let requests = mapped("invoice", &voided);
+    assert_eq!(keys(&requests), ["invoice:29684512"]);
+    assert_eq!(requests[0].action, Action::Void);
+    assert_eq!(requests[0].request_type(), Some("InvoiceAdd"));
+    voided["invoice"]["invoiceTotal"] = json!(-120.0);
+    assert_eq!(
+        mapped("invoice", &voided)[0].request_type(),
+        Some("CreditMemoAdd"),
+        "a voided credit is a credit memo's void"
+    );
+}
+
+#[test]
+fn invoice_line_keys_are_the_billing_item_ids_and_tax() {
+    let requests = mapped("invoice", &fixture("autotask-invoice-1-basic.json"));
+    let invoice = by_key(&requests, "invoice:29684512");
+    assert_eq!(
+        invoice.line_keys,
+        ["7100231", "7100232", "7100233", "tax"],
+        "the billing item ids, then the tax line"
+    );
+    assert_eq!(
+        invoice.line_keys.len(),
+        invoice.qbxml.matches("<InvoiceLineAdd>").count(),
+        "one key per line"
+    );
+    let customer = by_key(&requests, "customer:29683501");
+    assert_eq!(customer.significant, ["Name", "CompanyName"]);
+}
+
+#[test]
+fn a_cancelled_purchase_order_is_deleted() {
+    let mut record = fixture("autotask-purchase-order-1.json");
+    record["purchaseOrder"]["cancelDateTime"] = json!("2025-04-02T15:00:00Z");
+    let requests = mapped("purchase_order", &record);
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].key.starts_with("purchase_order:"));
+    assert_eq!(requests[0].action, Action::Delete);
 }
 
 #[test]
@@ -563,7 +618,7 @@ fn unknown_kinds_are_refused() {
 }
 
 #[test]
-fn the_manifest_declares_exactly_the_types_the_samples_emit() {
+fn the_manifest_declares_the_types_the_samples_emit_and_their_changes() {
     let samples = [
         ("invoice", "autotask-invoice-1-basic.json"),
         ("invoice", "autotask-invoice-3-credit-expense.json"),
@@ -577,10 +632,16 @@ fn the_manifest_declares_exactly_the_types_the_samples_emit() {
         for r in mapped(kind, &fixture(file)) {
             for xml in std::iter::once(&r.qbxml).chain(r.probe.iter()) {
                 let root = qbridge_sdk::root_element(xml).unwrap();
-                emitted.insert(root.strip_suffix("Rq").unwrap().to_string());
+                let ty = root.strip_suffix("Rq").unwrap();
+                emitted.insert(ty.to_string());
+                // The engine turns a changed record's Add into this Mod only if declared.
+                if let Some(object) = ty.strip_suffix("Add") {
+                    emitted.insert(format!("{object}Mod"));
+                }
             }
         }
     }
+    emitted.extend(["TxnVoid".to_string(), "TxnDel".to_string()]);
     let declared: std::collections::BTreeSet<String> =
         REQUEST_TYPES.iter().map(|t| t.to_string()).collect();
     assert_eq!(emitted, declared);

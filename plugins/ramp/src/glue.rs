@@ -25,7 +25,10 @@ impl Mapper for Ramp {
             // A failed upload must be tried again: the engine repeats a failed call later
             // with back-off (the page's answer is kept with its job).
             crate::lists::upload(list, response_xml, crate::record::host_fetch).map_err(|e| {
-                MapError::new(format!("uploading QuickBooks {} to Ramp failed: {e}", list.name()))
+                MapError::new(format!(
+                    "uploading QuickBooks {} to Ramp failed: {e}",
+                    list.name()
+                ))
             })?;
             return Ok(Vec::new());
         }

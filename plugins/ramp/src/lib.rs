@@ -6,6 +6,7 @@
 //! (bill payments once the bill's TxnID is known) and [`pull`] (HTTP requests to fetch and
 //! acknowledge records). The WASM glue (`glue.rs`) only adapts it to the SDK's `Mapper`.
 
+mod bill;
 pub mod lists;
 pub mod map;
 pub mod pull;

@@ -4,7 +4,7 @@
 //! | kind | record (bare, or wrapped as `{"transaction": …}` …) | requests |
 //! |---|---|---|
 //! | `transaction` | a Transaction | `VendorAdd` (merchant) + `CreditCardChargeAdd` (amount > 0) or `CreditCardCreditAdd` (amount < 0, absolute amounts) |
-//! | `bill` | a Bill | `VendorAdd` (unless `vendor.remote_id` is the ListID) + `BillAdd`; payments follow in [`crate::response`] |
+//! | `bill` | a Bill | `VendorAdd` (unless `vendor.remote_id` is the ListID) + `BillAdd` (see `bill.rs`); payments follow in [`crate::response`] |
 //! | `reimbursement` | a Reimbursement | `VendorAdd` (the employee) + `BillAdd`; when `REIMBURSED`, its payment follows in [`crate::response`] |
 //!
 //! Mapping decisions:
@@ -33,47 +33,66 @@
 //! - RefNumber: a card transaction's is a stable hash of its id (11 characters); a bill's is
 //!   `invoice_number` when it fits 20 characters, else a stable hash (the number stays in the
 //!   memo). ExternalGUID = UUIDv5 of the id; memo ends with `src:ramp:<kind>:<id>`.
-//! - Skipped (an empty result, nothing to book): declined or errored card transactions,
-//!   reimbursements of type `PAYBACK_*` or direction `USER_TO_BUSINESS` (an employee paying the
-//!   company back is recorded against the card spend it repays, not as a new bill).
+//! - Skipped (an empty result, nothing to book): reimbursements of type `PAYBACK_*` or
+//!   direction `USER_TO_BUSINESS` (an employee paying the company back is recorded against the
+//!   card spend it repays, not as a new bill).
+//! - Removed at the source: a card transaction `DECLINED` or `ERROR`, and a bill Ramp archived
+//!   (`is_archived`, how Ramp deletes bills), map to their own request only, with action void
+//!   (the engine voids it if it reached QuickBooks, else sends nothing).
+//! - Line keys: the `id` of each `line_items` (then `inventory_line_items`) entry when every
+//!   line has one, so an edited record keeps QuickBooks' TxnLineIDs.
 //!   Pending card transactions are refused (`transaction.state`): map them once cleared.
 //! - Receipts: qbXML cannot attach files; a transaction with `receipts` gets "N receipts in
 //!   Ramp: <link>" in its memo (never the expiring pre-signed `receipt_url`).
 //! - Transfers, cashbacks and vendor credits: see [`crate::statement`].
 
-use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{distinct_name, external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{
-    BillAdd, BillableStatus, CreditCardAdd, Date, ExpenseLine, ItemLine, ListKind, ListQuery, Ref,
-    TxnKind, TxnQuery, VendorAdd,
+    BillAdd, BillableStatus, CreditCardAdd, Date, ExpenseLine, ListKind, ListQuery, Ref, TxnKind,
+    TxnQuery, VendorAdd,
 };
 use qbridge_sdk::reconcile::{Check, Part, reconcile};
+use qbridge_sdk::{Action, Request};
 use serde_json::Value;
 
-use crate::record::{Entry, MapError, Rec, Settings, key_part, request, unwrap};
+use crate::record::{MapError, Rec, Settings, key_part, line_keys, removal, request, unwrap};
 use crate::response::{PaymentPlan, PlannedPayment};
 use crate::statement;
 
-/// Every qbXML request type this plugin emits (requests, probes and follow-ups).
+/// Every qbXML request type this plugin emits (requests, probes and follow-ups), and the Mods,
+/// voids and deletes the engine makes of them when a record changes at the source (it changes
+/// an object only if its Mod is declared; QuickBooks has no `BillPaymentCreditCardMod`).
 pub const REQUEST_TYPES: &[&str] = &[
     "VendorAdd",
+    "VendorMod",
     "VendorQuery",
     "AccountQuery",
     "ClassQuery",
     "CustomerQuery",
     "CreditCardChargeAdd",
+    "CreditCardChargeMod",
     "CreditCardChargeQuery",
     "CreditCardCreditAdd",
+    "CreditCardCreditMod",
     "CreditCardCreditQuery",
     "BillAdd",
+    "BillMod",
     "BillQuery",
     "BillPaymentCheckAdd",
+    "BillPaymentCheckMod",
+    "BillPaymentCheckQuery",
     "BillPaymentCreditCardAdd",
+    "BillPaymentCreditCardQuery",
     "CheckAdd",
+    "CheckMod",
     "CheckQuery",
     "VendorCreditAdd",
+    "VendorCreditMod",
     "VendorCreditQuery",
+    // Declined card transactions and archived (deleted) bills are voided.
+    "TxnVoid",
+    "TxnDel",
 ];
 
 /// Default card liability account (type Credit Card in QuickBooks).
@@ -93,7 +112,7 @@ pub fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
             Rec::new(unwrap(record, "transaction"), "transaction"),
             &settings,
         ),
-        "bill" => bill(Rec::new(unwrap(record, "bill"), "bill"), &settings),
+        "bill" => crate::bill::bill(Rec::new(unwrap(record, "bill"), "bill"), &settings),
         "reimbursement" => reimbursement(
             Rec::new(unwrap(record, "reimbursement"), "reimbursement"),
             &settings,
@@ -253,7 +272,7 @@ impl<'a> Coding<'a> {
         })
     }
 
-    fn item(&self) -> Option<Ref> {
+    pub(crate) fn item(&self) -> Option<Ref> {
         self.of_type("INVENTORY_ITEM").and_then(selection_ref)
     }
 
@@ -289,7 +308,7 @@ impl<'a> Coding<'a> {
 
 /// `r` when it is a ListID or a usable `Parent:Child` name; a selection whose name has an
 /// empty part (`Meals:`, `::`) is refused at the line's selections.
-fn checked(r: Ref, kind: &str, at: Rec) -> Result<Ref, MapError> {
+pub(crate) fn checked(r: Ref, kind: &str, at: Rec) -> Result<Ref, MapError> {
     if let Ref::FullName(name) = &r
         && name.split(':').any(|part| part.trim().is_empty())
     {
@@ -359,7 +378,7 @@ pub(crate) fn expense_lines(
 }
 
 /// QuickBooks amounts have two decimals.
-const CENT_DECIMALS: u32 = 2;
+pub(crate) const CENT_DECIMALS: u32 = 2;
 
 /// Free text and the source marker.
 pub(crate) fn memo(parts: &[Option<&str>], marker: &str) -> String {
@@ -410,6 +429,8 @@ pub(crate) fn vendor(
     )?;
     req.notes.extend(notes);
     req.adopt_existing = true;
+    // A vendor found by name is adopted as it is: it is the bookkeeper's record.
+    req.significant = vec!["Name".to_string()];
     req.probe = Some(
         request(
             ListQuery::new(ListKind::Vendor).full_name(&flat).build(),
@@ -432,15 +453,13 @@ pub(crate) fn probe(kind: TxnKind, ref_no: &str) -> Result<String, MapError> {
 
 fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     let id = t.id("id")?;
-    match t.opt_str("state") {
-        Some("DECLINED" | "ERROR") => return Ok(Vec::new()),
-        Some(state @ ("PENDING" | "PENDING_INITIATION")) => {
-            return Err(t.error(
-                "state",
-                format!("is {state}: the charge has not settled; map it once it is CLEARED"),
-            ));
-        }
-        _ => {}
+    // Declined after all: if the charge reached QuickBooks, it is voided there.
+    let declined = matches!(t.opt_str("state"), Some("DECLINED" | "ERROR"));
+    if let Some(state @ ("PENDING" | "PENDING_INITIATION")) = t.opt_str("state") {
+        return Err(t.error(
+            "state",
+            format!("is {state}: the charge has not settled; map it once it is CLEARED"),
+        ));
     }
     let amount = t.amount("amount")?;
     if amount.is_zero() {
@@ -518,9 +537,11 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     for line in lines {
         add = add.expense_line(line);
     }
-    let mut req = request(add.build(), &format!("transaction:{id}"), "transaction")?;
+    let key = format!("transaction:{id}");
+    let mut req = request(add.build(), &key, "transaction")?;
     req.notes.extend(notes);
     req.depends_on = depends_on;
+    req.line_keys = line_ids(t, &["line_items"])?;
     let kind = if refund {
         TxnKind::CreditCardCredit
     } else {
@@ -528,7 +549,21 @@ fn transaction(t: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     };
     req.probe = Some(probe(kind, &ref_no)?);
     requests.push(req);
+    if declined {
+        return Ok(removal(requests, &key, Action::Void));
+    }
     Ok(requests)
+}
+
+/// Line keys of a record: the `id`s of its entries under `fields`, in document order (an
+/// expense table before an item table, as the Add writes them); none unless every line has
+/// one (see [`line_keys`]).
+pub(crate) fn line_ids(header: Rec, fields: &[&str]) -> Result<Vec<String>, MapError> {
+    let mut ids = Vec::new();
+    for field in fields {
+        ids.extend(header.entries(field)?.iter().map(|e| e.rec().opt_id("id")));
+    }
+    Ok(line_keys(ids))
 }
 
 /// Where the receipts are: qbXML cannot attach files, and Ramp's `receipt_url`s are pre-signed
@@ -554,174 +589,6 @@ fn receipts_note(t: Rec, id: &str) -> Option<String> {
 
 /// Ramp's web app, for links to a record in memos.
 const RAMP_APP_URL: &str = "https://app.ramp.com";
-
-/// The payments of a bill that QuickBooks should record, and notes on those it should not.
-fn bill_payments(
-    b: Rec,
-    currency: Option<&str>,
-) -> Result<(Vec<PlannedPayment>, Vec<String>), MapError> {
-    let mut entries: Vec<Entry> = b.entries("payments")?;
-    if entries.is_empty() {
-        // The legacy single `payment` object.
-        if let Some(v) = b.value().get("payment").filter(|p| p.is_object()) {
-            entries.push(Entry {
-                value: v,
-                path: b.path_of("payment"),
-            });
-        }
-    }
-    let mut planned = Vec::new();
-    let mut notes = Vec::new();
-    for entry in &entries {
-        let p = entry.rec();
-        let amount = currency_amount(p, "amount", currency)?;
-        let method = p.opt_str("payment_method").unwrap_or("ACH");
-        let by_card = match method {
-            "CARD" | "ONE_TIME_CARD" => true,
-            "VENDOR_CREDIT" | "PAID_MANUALLY" => {
-                notes.push(format!(
-                    "{} ({amount}, {method}) is not a Ramp payment: record it in QuickBooks where it was made",
-                    entry.path
-                ));
-                continue;
-            }
-            _ => false, // ACH, CHECK, INTERNATIONAL, SWIFT, wires: from the bank account.
-        };
-        let date = p
-            .opt_calendar_date("payment_date")?
-            .or(p.opt_calendar_date("effective_date")?)
-            .ok_or_else(|| p.error("payment_date", "is missing; a payment needs its date"))?;
-        planned.push(PlannedPayment {
-            by_card,
-            date,
-            amount,
-            reference: p
-                .opt_str("customer_friendly_payment_id")
-                .map(str::to_string),
-        });
-    }
-    if planned.len() > crate::response::MAX_PAYMENTS {
-        return Err(b.error(
-            "payments",
-            format!(
-                "has {} payments; at most {} are recorded per bill: record the rest by hand",
-                planned.len(),
-                crate::response::MAX_PAYMENTS
-            ),
-        ));
-    }
-    Ok((planned, notes))
-}
-
-fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
-    let id = b.id("id")?;
-    let currency = b
-        .opt_obj("amount")
-        .and_then(|a| a["currency_code"].as_str().map(str::to_string));
-    let total = currency_amount(b, "amount", None)?;
-    let vendor_value = b
-        .opt_obj("vendor")
-        .ok_or_else(|| b.error("vendor", "is missing; a bill needs its vendor"))?;
-    let vendor_path = b.path_of("vendor");
-    let v = Rec::new(vendor_value, &vendor_path);
-    let vendor_name = v.str("name", "the vendor's name")?;
-    let mut requests = Vec::new();
-    let mut depends_on = Vec::new();
-    let vendor_ref = match v.opt_str("remote_id") {
-        // Ramp already holds the vendor's QuickBooks ListID.
-        Some(list_id) => Ref::list_id(list_id),
-        None => {
-            let (req, vendor_ref) = vendor(
-                vendor_name,
-                v.opt_str("id").unwrap_or(vendor_name),
-                "bill.vendor.name",
-            )?;
-            depends_on.push(req.key.clone());
-            requests.push(req);
-            vendor_ref
-        }
-    };
-
-    let mut notes = Vec::new();
-    let number = b.opt_str("invoice_number");
-    let ref_no = ref_number("", number.unwrap_or(&id), 20)
-        .map_err(|e| b.error("invoice_number", e.to_string()))?;
-    if let Some(n) = number.filter(|n| *n != ref_no) {
-        notes.push(format!(
-            "RefNumber: invoice number {n:?} does not fit QuickBooks' 20 characters; used {ref_no:?} (the full number is in the memo)"
-        ));
-    }
-    let (payments, payment_notes) = bill_payments(b, currency.as_deref())?;
-    notes.extend(payment_notes);
-    let plan = PaymentPlan {
-        bank_account: bank_account(settings),
-        card_account: card_account(settings),
-        payments,
-    };
-    let marker = memo_marker(&format!("ramp:bill:{id}"));
-    let mut add = BillAdd::new(vendor_ref)
-        .ref_number(ref_no.clone())
-        .memo(plan.append_to(&memo(&[number, b.opt_str("memo")], &marker)))
-        .external_guid(external_guid("ramp:bill", &id));
-    if let Some(date) = b
-        .opt_calendar_date("issued_at")?
-        .or(b.opt_calendar_date("accounting_date")?)
-    {
-        add = add.txn_date(date);
-    }
-    if let Some(due) = b.opt_calendar_date("due_at")? {
-        add = add.due_date(due);
-    }
-
-    let mut parts = Vec::new();
-    for entry in &b.entries("line_items")? {
-        let line = entry.rec();
-        let amount = currency_amount(line, "amount", currency.as_deref())?;
-        parts.push(Part::new(line.path_of("amount"), amount));
-        add = add.expense_line(Coding::new(line, b).expense_line(
-            amount,
-            line.opt_str("memo"),
-            line,
-        )?);
-    }
-    for entry in &b.entries("inventory_line_items")? {
-        let line = entry.rec();
-        let amount = currency_amount(line, "amount", currency.as_deref())?;
-        parts.push(Part::new(line.path_of("amount"), amount));
-        let item = Coding::new(line, line).item().ok_or_else(|| {
-            line.error(
-                "accounting_field_selections",
-                "has no INVENTORY_ITEM selection: code the item in Ramp",
-            )
-        })?;
-        let item = checked(item, "INVENTORY_ITEM", line)?;
-        let mut l = ItemLine::new(item).amount(amount);
-        if let Some(q) = line.opt_amount("quantity")? {
-            l = l.quantity(q);
-        }
-        if line.opt_obj("unit_price").is_some() {
-            l = l.cost(currency_amount(line, "unit_price", currency.as_deref())?);
-        }
-        if let Some(m) = line.opt_str("memo") {
-            l = l.desc(m);
-        }
-        add = add.item_line(l);
-    }
-    // Minor units on both sides: nothing is rounded, so they must agree exactly.
-    let check = Check {
-        parts: "line_items and inventory_line_items amounts",
-        total: "amount",
-        decimals: CENT_DECIMALS,
-    };
-    reconcile(&parts, total, check)
-        .map_err(|e| b.error("amount", format!("{e}: the bill does not add up")))?;
-    let mut req = request(add.build(), &format!("bill:{id}"), "bill")?;
-    req.notes.extend(notes);
-    req.depends_on = depends_on;
-    req.probe = Some(probe(TxnKind::Bill, &ref_no)?);
-    requests.push(req);
-    Ok(requests)
-}
 
 fn reimbursement(r: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> {
     let id = r.id("id")?;
@@ -776,6 +643,7 @@ fn reimbursement(r: Rec, settings: &Settings) -> Result<Vec<Request>, MapError> 
     }
     let mut req = request(add.build(), &format!("reimbursement:{id}"), "reimbursement")?;
     req.notes.extend(notes);
+    req.line_keys = line_ids(r, &["line_items"])?;
     req.depends_on = vec![vendor_req.key.clone()];
     req.probe = Some(probe(TxnKind::Bill, &ref_no)?);
     Ok(vec![vendor_req, req])

@@ -18,13 +18,12 @@
 //!
 //! The payee is the bill's `VendorRef` (its ListID) from the same `BillRet`. Keys:
 //! `bill-payment:<bill id>:<n>` and `reimbursement-payment:<id>:<n>` (n from 1), each
-//! depending on the bill's key. There is no idempotency probe: the SDK has no
-//! `BillPaymentCheckQuery` builder yet; the RefNumber and ExternalGUID identify them.
+//! depending on the bill's key, each with an idempotency probe by its RefNumber.
 
 use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
-use qbridge_sdk::qbxml::{AppliedToTxn, BillPaymentAdd, Date, Ref};
+use qbridge_sdk::qbxml::{AppliedToTxn, BillPaymentAdd, Date, Ref, TxnKind};
 
 use crate::record::{MapError, element, request};
 
@@ -202,13 +201,19 @@ pub fn on_response(key: &str, response_xml: &str) -> Result<Vec<Request>, MapErr
             .map_err(|e| MapError::field(key, e.to_string()))?;
         let built = payment
             .txn_date(p.date)
-            .ref_number(number)
+            .ref_number(number.clone())
             .memo(memo_marker(&format!("ramp:{payment_prefix}:{source}")))
             .external_guid(external_guid(&format!("ramp:{payment_prefix}"), &source))
             .applied_to(AppliedToTxn::new(txn_id.clone(), p.amount))
             .build();
+        let kind = if p.by_card {
+            TxnKind::BillPaymentCreditCard
+        } else {
+            TxnKind::BillPaymentCheck
+        };
         let mut req = request(built, &format!("{payment_prefix}:{source}"), key)?;
         req.depends_on = vec![key.to_string()];
+        req.probe = Some(crate::map::probe(kind, &number)?);
         requests.push(req);
     }
     Ok(requests)

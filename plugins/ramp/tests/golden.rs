@@ -7,7 +7,7 @@ mod support;
 
 use qbridge_plugin_ramp::map::{REQUEST_TYPES, map};
 use qbridge_plugin_ramp::response::on_response;
-use qbridge_sdk::Request;
+use qbridge_sdk::{Action, Request};
 use serde_json::{Value, json};
 use support::{all, assert_valid, by_key, fixture, keys};
 
@@ -140,15 +140,56 @@ fn a_split_that_does_not_add_up_is_refused_naming_the_field() {
 }
 
 #[test]
-fn transactions_not_settled_are_refused_and_declined_ones_skipped() {
+fn transactions_not_settled_are_refused_and_declined_ones_voided() {
     let mut record = fixture("ramp-transaction-1-card-split.json");
+    let written = mapped("transaction", &record).pop().unwrap();
     record["transaction"]["state"] = json!("PENDING");
     assert_eq!(
         map("transaction", &record).unwrap_err().field.as_deref(),
         Some("transaction.state")
     );
     record["transaction"]["state"] = json!("DECLINED");
-    assert_eq!(map("transaction", &record).unwrap(), vec![]);
+    let requests = mapped("transaction", &record);
+    assert_eq!(keys(&requests), [written.key.as_str()], "not the merchant");
+    assert_eq!(requests[0].action, Action::Void);
+    assert_eq!(
+        requests[0].qbxml, written.qbxml,
+        "the charge that was written"
+    );
+    assert!(requests[0].depends_on.is_empty());
+}
+
+#[test]
+fn an_archived_bill_is_voided_and_line_ids_are_line_keys() {
+    let mut record = fixture("ramp-bill-3-partial-payments.json");
+    record["bill"]["is_archived"] = json!(true);
+    let requests = mapped("bill", &record);
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].key.starts_with("bill:"));
+    assert_eq!(requests[0].action, Action::Void);
+
+    let mut record = fixture("ramp-transaction-1-card-split.json");
+    let count = record["transaction"]["line_items"]
+        .as_array()
+        .unwrap()
+        .len();
+    for (n, line) in record["transaction"]["line_items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        line["id"] = json!(format!("line-{n}"));
+    }
+    let charge = mapped("transaction", &record).pop().unwrap();
+    assert_eq!(charge.line_keys.len(), count);
+    assert_eq!(charge.line_keys[0], "line-0");
+    record["transaction"]["line_items"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    let charge = mapped("transaction", &record).pop().unwrap();
+    assert!(charge.line_keys.is_empty(), "all lines keyed, or none");
 }
 
 #[test]
@@ -362,7 +403,7 @@ fn paybacks_and_user_to_business_reimbursements_map_to_nothing() {
 }
 
 #[test]
-fn the_manifest_declares_exactly_the_types_the_samples_emit() {
+fn the_manifest_declares_the_types_the_samples_emit_and_their_changes() {
     let samples = [
         ("transaction", "ramp-transaction-1-card-split.json"),
         ("transaction", "ramp-transaction-2-refund.json"),
@@ -383,14 +424,23 @@ fn the_manifest_declares_exactly_the_types_the_samples_emit() {
         "quickbooks-lists",
         &json!({"id": "daily-2026-12-04"}),
     ));
-    let emitted: std::collections::BTreeSet<String> = requests
+    let mut emitted = std::collections::BTreeSet::new();
+    for xml in requests
         .iter()
         .flat_map(|r| std::iter::once(&r.qbxml).chain(r.probe.iter()))
-        .map(|xml| {
-            let root = qbridge_sdk::root_element(xml).unwrap();
-            root.strip_suffix("Rq").unwrap().to_string()
-        })
-        .collect();
+    {
+        let root = qbridge_sdk::root_element(xml).unwrap();
+        let ty = root.strip_suffix("Rq").unwrap();
+        emitted.insert(ty.to_string());
+        // The engine turns a changed record's Add into its Mod only if declared; QuickBooks
+        // has no Mod of a card bill payment.
+        if let Some(object) = ty.strip_suffix("Add")
+            && object != "BillPaymentCreditCard"
+        {
+            emitted.insert(format!("{object}Mod"));
+        }
+    }
+    emitted.extend(["TxnVoid".to_string(), "TxnDel".to_string()]);
     let declared: std::collections::BTreeSet<String> =
         REQUEST_TYPES.iter().map(|t| t.to_string()).collect();
     assert_eq!(emitted, declared);

@@ -2,15 +2,15 @@
 //! the qbXML it must become kept beside it as a golden file (`NN-name.golden`).
 //!
 //! Every record is read from its JSON text (so float artefacts reach the mapper), mapped, and
-//! what comes out — requests with keys, dependencies, notes, qbXML and probes, or the refusal
-//! with its field — is compared with the golden file; every request is validated against
-//! qbXML 13.0 and 16.0. `QBRIDGE_BLESS=1` rewrites the golden files after a deliberate change
+//! what comes out — requests with keys, dependencies, action, significant fields, line keys,
+//! notes, qbXML and probes, or the refusal with its field — is compared with the golden file;
+//! every request is validated against qbXML 13.0 and 16.0. `QBRIDGE_BLESS=1` rewrites the golden files after a deliberate change
 //! (review the diff).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use qbridge_sdk::{MapError, Request};
+use qbridge_sdk::{Action, MapError, Request};
 use serde_json::Value;
 
 /// A mapper's `map`.
@@ -37,8 +37,17 @@ fn render(scenario: &str, result: &Result<Vec<Request>, MapError>) -> String {
                 if !r.depends_on.is_empty() {
                     let _ = writeln!(out, "depends_on: {}", r.depends_on.join(", "));
                 }
+                if r.action != Action::Write {
+                    let _ = writeln!(out, "action: {}", r.action.as_str());
+                }
                 if r.adopt_existing {
                     out.push_str("adopt_existing: true\n");
+                }
+                if !r.significant.is_empty() {
+                    let _ = writeln!(out, "significant: {}", r.significant.join(", "));
+                }
+                if !r.line_keys.is_empty() {
+                    let _ = writeln!(out, "line_keys: {}", r.line_keys.join(", "));
                 }
                 for note in &r.notes {
                     let _ = writeln!(out, "note: {note}");
