@@ -432,7 +432,9 @@ pub fn run(keep: Option<&Path>, own: Option<&OwnPlugin>) -> anyhow::Result<()> {
         let mut edited = sample_record(sample_text(CHANGED_SAMPLE), None)?;
         let renamed = format!(
             "{} PLLC",
-            edited["company"]["companyName"].as_str().unwrap_or("Customer")
+            edited["company"]["companyName"]
+                .as_str()
+                .unwrap_or("Customer")
         );
         edited["company"]["companyName"] = serde_json::Value::String(renamed.clone());
         let mut voided = edited.clone();

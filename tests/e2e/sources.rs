@@ -182,6 +182,27 @@ fn demo_runs_the_whole_product_and_its_counts_match_the_company() {
         text.contains("non-Latin-1 replaced"),
         "warnings such as transliterated names are shown"
     );
+    // After the first sync the source renames the customer, then voids the invoice: each
+    // reaches QuickBooks once, as a Mod and a void of what is there.
+    let changes: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Changes after the first sync"))
+        .filter(|l| l.starts_with("  QuickBooks: "))
+        .collect();
+    let kinds: Vec<&str> = changes
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(kinds, ["CustomerMod", "InvoiceMod", "TxnVoid"], "{text}");
+    let now = text
+        .lines()
+        .skip_while(|l| !l.starts_with("The invoice now"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        now.contains("PLLC") && now.contains("total 0.00") && now.ends_with("(voided)"),
+        "{now}"
+    );
 }
 
 #[test]
