@@ -2,7 +2,8 @@
 //! requests through the engine (which checks the host and injects secrets).
 //!
 //! Inside the engine these call the WIT imports; in native tests they log to stderr, read
-//! the system clock, and refuse HTTP (tests must not depend on the network).
+//! the system clock, and answer HTTP from a [`crate::testing::FakeHost`] the test installed
+//! (refused without one: tests must not depend on the network).
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +120,11 @@ mod imp {
     }
 
     pub fn fetch(request: HttpRequest) -> Result<HttpResponse, String> {
+        if let Some(answer) = crate::fake_host::answer(&request) {
+            return answer;
+        }
         Err(format!(
-            "HTTP is only available inside the qbridge engine (native test asked for {} {}); test `map` with recorded JSON instead",
+            "HTTP is only available inside the qbridge engine (native test asked for {} {}); install a `testing::FakeHost` to answer it",
             request.method, request.url
         ))
     }

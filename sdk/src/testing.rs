@@ -10,6 +10,8 @@
 
 use std::path::Path;
 
+pub use crate::fake_host::{FakeHost, Installed};
+
 use crate::mapper::check_requests;
 use crate::{MapError, Mapper, Request};
 
@@ -62,10 +64,31 @@ pub fn assert_valid<M: Mapper>(requests: &[Request]) {
     }
 }
 
+/// [`check`] against **every** qbXML version this SDK ships from the manifest's
+/// `min_qbxml_version` up (13.0 and 16.0), since the Web Connector may speak any of them:
+/// a request valid in 16.0 only fails on an older QuickBooks.
 #[cfg(feature = "schema")]
-fn validate_schema(manifest: &crate::Manifest, requests: &[Request]) -> Result<(), String> {
+pub fn check_all_versions<M: Mapper>(requests: &[Request]) -> Result<(), String> {
     use crate::schema::{QbxmlVersion, validate};
-    let (major, minor) = manifest
+    let manifest = M::manifest();
+    check_requests(&manifest, requests)?;
+    let min = min_version(&manifest)?;
+    for version in QbxmlVersion::ALL.into_iter().filter(|v| v.number() >= min) {
+        for r in requests {
+            for xml in std::iter::once(&r.qbxml).chain(r.probe.iter()) {
+                let doc = message_set(&version.to_string(), &[xml]);
+                validate(version, &doc)
+                    .map_err(|e| format!("request {:?} in qbXML {version}: {e}", r.key))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The manifest's `min_qbxml_version` as `(major, minor)`.
+#[cfg(feature = "schema")]
+fn min_version(manifest: &crate::Manifest) -> Result<(u32, u32), String> {
+    manifest
         .min_qbxml_version
         .split_once('.')
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
@@ -74,7 +97,13 @@ fn validate_schema(manifest: &crate::Manifest, requests: &[Request]) -> Result<(
                 "min_qbxml_version {:?} is not a version such as 13.0",
                 manifest.min_qbxml_version
             )
-        })?;
+        })
+}
+
+#[cfg(feature = "schema")]
+fn validate_schema(manifest: &crate::Manifest, requests: &[Request]) -> Result<(), String> {
+    use crate::schema::{QbxmlVersion, validate};
+    let (major, minor) = min_version(manifest)?;
     let version = QbxmlVersion::highest_supported(major, minor).ok_or_else(|| {
         format!("no qbXML schema at or below {major}.{minor} ships with this SDK")
     })?;
