@@ -157,9 +157,14 @@ mod tests {
                 .json("GET", "https://a.test/x", 200, "{}")
                 .prefix("GET", "https://a.test/page", 404, b"gone")
                 .install();
-            assert_eq!(crate::host::fetch(get("https://a.test/x")).unwrap().status, 200);
             assert_eq!(
-                crate::host::fetch(get("https://a.test/page?n=2")).unwrap().status,
+                crate::host::fetch(get("https://a.test/x")).unwrap().status,
+                200
+            );
+            assert_eq!(
+                crate::host::fetch(get("https://a.test/page?n=2"))
+                    .unwrap()
+                    .status,
                 404
             );
             let e = crate::host::fetch(get("https://b.test/")).unwrap_err();
@@ -167,6 +172,9 @@ mod tests {
             assert_eq!(fake.requests().len(), 3);
         }
         let e = crate::host::fetch(get("https://a.test/x")).unwrap_err();
-        assert!(e.contains("only available inside the qbridge engine"), "{e}");
+        assert!(
+            e.contains("only available inside the qbridge engine"),
+            "{e}"
+        );
     }
 }

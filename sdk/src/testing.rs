@@ -34,6 +34,71 @@ pub fn map_file<M: Mapper>(kind: &str, path: impl AsRef<Path>) -> Result<Vec<Req
     map::<M>(kind, &text)
 }
 
+/// The golden text of a mapping: each request with its key and type, then what it says besides
+/// its qbXML (dependencies, action, adoption, significant fields, line keys, notes), its qbXML
+/// and its probe — or the refusal. Stable, line-based and diff-friendly: keep it beside the
+/// fixture and compare with [`assert_golden`].
+pub fn render(result: &Result<Vec<Request>, MapError>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let requests = match result {
+        Err(e) => return format!("refused: {e}\n"),
+        Ok(requests) if requests.is_empty() => return "nothing to book\n".into(),
+        Ok(requests) => requests,
+    };
+    for r in requests {
+        let _ = writeln!(out, "\n== {} ({})", r.key, r.request_type().unwrap_or("?"));
+        if !r.depends_on.is_empty() {
+            let _ = writeln!(out, "depends_on: {}", r.depends_on.join(", "));
+        }
+        if r.action != crate::Action::Write {
+            let _ = writeln!(out, "action: {}", r.action.as_str());
+        }
+        if r.adopt_existing {
+            out.push_str("adopt_existing: true\n");
+        }
+        if !r.significant.is_empty() {
+            let _ = writeln!(out, "significant: {}", r.significant.join(", "));
+        }
+        if !r.line_keys.is_empty() {
+            let _ = writeln!(out, "line_keys: {}", r.line_keys.join(", "));
+        }
+        for note in &r.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        let _ = writeln!(out, "qbxml: {}", r.qbxml);
+        if let Some(p) = &r.probe {
+            let _ = writeln!(out, "probe: {p}");
+        }
+    }
+    out
+}
+
+/// Panics unless [`render`]`(result)` equals the golden file `golden`, showing both. With
+/// `QBRIDGE_BLESS=1` in the environment the file is (re)written instead — after a deliberate
+/// change; review the diff before committing it.
+#[track_caller]
+pub fn assert_golden(golden: impl AsRef<Path>, result: &Result<Vec<Request>, MapError>) {
+    let golden = golden.as_ref();
+    let got = render(result);
+    if std::env::var("QBRIDGE_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(golden, &got)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", golden.display()));
+        return;
+    }
+    match std::fs::read_to_string(golden) {
+        Ok(want) if want == got => {}
+        Ok(want) => panic!(
+            "the mapping differs from {}:\n--- golden\n{want}\n--- mapped\n{got}\n(if the change is deliberate, run with QBRIDGE_BLESS=1 and review the diff)",
+            golden.display()
+        ),
+        Err(e) => panic!(
+            "cannot read golden file {} ({e}); run with QBRIDGE_BLESS=1 to write it, then review it",
+            golden.display()
+        ),
+    }
+}
+
 /// Wraps request elements in a complete qbXML message set for `version` (`13.0`, `16.0`),
 /// the way the engine sends them.
 pub fn message_set(version: &str, elements: &[&str]) -> String {

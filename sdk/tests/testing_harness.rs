@@ -78,7 +78,28 @@ fn pull_is_tested_natively_against_a_fake_source() {
     assert_eq!(page.records.len(), 2);
     assert_eq!(page.next_cursor.as_deref(), Some("2"));
     let sent = fake.requests();
-    assert_eq!(sent[0].headers[0].1, "{{secret:api_key}}", "the engine fills secrets");
+    assert_eq!(
+        sent[0].headers[0].1, "{{secret:api_key}}",
+        "the engine fills secrets"
+    );
     let e = Alerts::<true>::pull(Some("2")).unwrap_err();
-    assert!(e.contains("no answer for GET https://api.example.com/records?after=2"), "{e}");
+    assert!(
+        e.contains("no answer for GET https://api.example.com/records?after=2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_golden_file_is_compared_and_blessed_on_request() {
+    let dir = std::env::temp_dir().join(format!("qbridge-golden-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let golden = dir.join("alerts.golden");
+    let result = testing::map::<Alerts<true>>("customer", "{}");
+    std::fs::write(&golden, testing::render(&result)).unwrap();
+    testing::assert_golden(&golden, &result);
+    std::fs::write(&golden, "something else\n").unwrap();
+    let failed = std::panic::catch_unwind(|| testing::assert_golden(&golden, &result));
+    assert!(failed.is_err(), "a changed mapping fails its golden test");
+    assert!(testing::render(&result).contains("== alerts (AlertQuery)\nqbxml: <AlertQueryRq>"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
