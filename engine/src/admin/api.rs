@@ -17,7 +17,7 @@ use super::cli::{grant_rules, parse_duration};
 use crate::logging::Redacted;
 use crate::state::AppState;
 use crate::store::audit::now_ms;
-use crate::store::queue::{JobFilter, JobView, QueueStatus, STATES};
+use crate::store::queue::{JobFilter, JobState, JobView, QueueStatus};
 use crate::store::secrets::{ClientCredentials, SecretError, SecretKey, SecretName};
 use crate::store::tokens::{Fence, Scope, TokenInfo};
 
@@ -429,17 +429,15 @@ pub(crate) async fn jobs(
         (Some(mine), _) => Some(mine),
         (None, asked) => asked,
     };
-    let wanted = q.state.as_deref().filter(|s| !s.is_empty());
-    if let Some(s) = wanted
-        && !STATES.contains(&s)
-    {
-        return Err(bad_request(format!(
-            "unknown job state {s:?}: expected one of {}",
-            STATES.join(", ")
-        )));
-    }
+    let wanted = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(JobState::parse)
+        .transpose()
+        .map_err(|e| bad_request(format!("job {e}")))?;
     let filter = JobFilter {
-        state: wanted.map(str::to_string),
+        state: wanted,
         connection_id: connection,
         plugin: fence.plugin.clone(),
         limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
