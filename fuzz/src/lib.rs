@@ -134,14 +134,10 @@ pub fn plugin_output(data: &[u8]) {
         "CustomerQuery",
         "InvoiceAdd",
     ]);
-    let request = Request {
-        key,
-        depends_on,
-        qbxml,
-        probe,
-        adopt_existing: true,
-        notes: vec![],
-    };
+    let mut request = Request::new(key, qbxml)
+        .depends_on::<Vec<String>, String>(depends_on)
+        .adopt_existing();
+    request.probe = probe;
     if qbridge::plugins::output::check_requests(&manifest, std::slice::from_ref(&request)).is_ok() {
         let x = request.qbxml.trim();
         assert!(

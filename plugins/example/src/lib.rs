@@ -134,7 +134,10 @@ fn invoice(record: &Value) -> Result<Request, MapError> {
         .ref_number(number)
         .build()
         .map_err(|e| MapError::field("number", format!("cannot be looked up: {e}")))?;
-    let voided = record.get("voided").and_then(Value::as_bool).unwrap_or(false);
+    let voided = record
+        .get("voided")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     Ok(req
         .depends_on([format!("customer:{customer_id}")])
         .probe(probe.qbxml)
