@@ -57,6 +57,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .merge(super::audit_api::routes())
         .merge(super::plugins_api::routes())
+        .merge(super::plugin_config_api::routes())
         .merge(super::setup_api::routes())
         .merge(super::connections_api::routes())
         .merge(super::rejected_api::routes())

@@ -22,6 +22,7 @@ pub mod connections;
 pub mod lock;
 mod migrations;
 pub mod plugin_cache;
+pub mod plugin_config;
 pub mod plugin_calls;
 mod plugins;
 pub mod queue;
