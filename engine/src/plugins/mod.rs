@@ -12,7 +12,8 @@
 //! - `oauth2` — access tokens the host obtains for OAuth2 client-credentials secrets.
 //! - `endpoints` — `source_endpoints`: listed source hosts sent to local fakes (tests).
 //! - `cli` — `qbridge plugin …` (and `scaffold`, the template for `plugin new`; `check`,
-//!   `plugin check`: a component run on sample records in a scratch registry).
+//!   `plugin check`: a component run on sample records in a scratch registry; `config_cli`,
+//!   `plugin config`).
 //!
 //! A misbehaving plugin fails its call with a [`PluginError`]; it never takes the engine
 //! down.
@@ -21,6 +22,7 @@ mod bundled;
 pub mod check;
 pub mod cli;
 pub mod config_admin;
+mod config_cli;
 pub mod endpoints;
 mod host;
 mod http;

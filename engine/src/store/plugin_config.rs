@@ -178,7 +178,7 @@ mod tests {
             .audit_rows(0, 100)
             .unwrap()
             .into_iter()
-            .map(|r| r.action)
+            .map(|r| r.entry.action)
             .filter(|a| a.starts_with("plugin.config"))
             .collect();
         assert_eq!(actions.len(), 4, "{actions:?}");
