@@ -28,26 +28,19 @@ fn fake_tenants() -> FakeSource {
     })
 }
 
-/// Pulls every schedule now; returns connection name → last result.
-fn pull(server: &Server, admin: &str) -> Vec<(String, String)> {
-    let (s, connections) = api(server, admin, "get", "/api/v1/connections", None);
-    assert_eq!(s, 200, "{connections}");
-    let connections = json(&connections);
-    let name_of = |id: &Value| -> String {
-        connections
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| &c["id"] == id)
-            .and_then(|c| c["name"].as_str())
-            .unwrap_or("?")
-            .to_string()
-    };
-    pull_now_rows(server, admin)
-        .iter()
+/// Pulls every schedule now; returns connection name → last result. The connections were
+/// added in this order, so their ids ascend in it.
+fn pull(server: &Server, admin: &str, connections: &[&str]) -> Vec<(String, String)> {
+    let rows = pull_now_rows(server, admin);
+    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r["connection_id"].as_i64()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), connections.len(), "{rows:?}");
+    rows.iter()
         .map(|r| {
+            let rank = ids.iter().position(|id| r["connection_id"] == *id).unwrap();
             (
-                name_of(&r["connection_id"]),
+                connections[rank].to_string(),
                 r["last_result"].as_str().unwrap_or("").to_string(),
             )
         })
@@ -55,7 +48,11 @@ fn pull(server: &Server, admin: &str) -> Vec<(String, String)> {
 }
 
 fn result_of<'a>(runs: &'a [(String, String)], connection: &str) -> &'a str {
-    &runs.iter().find(|(c, _)| c == connection).unwrap().1
+    &runs
+        .iter()
+        .find(|(c, _)| c == connection)
+        .unwrap_or_else(|| panic!("no pull of {connection}: {runs:?}"))
+        .1
 }
 
 fn hosts_seen(fake: &FakeSource) -> Vec<String> {
@@ -123,7 +120,7 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
     );
 
     // Before the admin sets `tenant`, a pull fails naming the key, and nothing is fetched.
-    let runs = pull(&server, &admin);
+    let runs = pull(&server, &admin, &["acme", "globex-co"]);
     for connection in ["acme", "globex-co"] {
         let result = result_of(&runs, connection);
         assert!(
@@ -172,7 +169,7 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
     assert_eq!(json(&body)["hosts"], json!(["globex.echo.test"]));
 
     // Each connection pulls from its own tenant's host only, and the records land.
-    let runs = pull(&server, &admin);
+    let runs = pull(&server, &admin, &["acme", "globex-co"]);
     assert_eq!(
         result_of(&runs, "acme"),
         "2 records queued, 0 rejected, 1 page(s)",
@@ -187,11 +184,26 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
     seen.sort();
     assert_eq!(seen, ["acme.echo.test", "globex.echo.test"]);
     let (s, jobs) = api(&server, &admin, "get", "/api/v1/jobs", None);
-    assert_eq!(s, 200);
-    // `label` is unset: its declared default names the customers.
+    assert_eq!(s, 200, "{jobs}");
+    let requests: Vec<String> = json(&jobs)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let (_, job) = api(&server, &admin, "get", &format!("/api/v1/jobs/{}", j["id"]), None);
+            json(&job)["qbxml"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    // `label` is unset: its declared default starts the names.
     for name in ["Customer 1 of acme", "Customer 2 of acme", "Customer 3 of globex"] {
-        assert!(jobs.contains(name), "{name}: {jobs}");
+        let element = format!("<Name>{name}</Name>");
+        assert_eq!(
+            requests.iter().filter(|r| r.contains(&element)).count(),
+            1,
+            "{name}: {requests:?}"
+        );
     }
+    assert_eq!(requests.len(), 3, "{requests:?}");
 
     // Hosts outside the template, and another connection's tenant, are refused.
     for (connection, url) in [
@@ -233,7 +245,7 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
 
     // Unset: acme's pull fails naming the key again; globex keeps pulling.
     d.cli(&["plugin", "config", "echo", "unset", "tenant", "--connection", "acme"]);
-    let runs = pull(&server, &admin);
+    let runs = pull(&server, &admin, &["acme", "globex-co"]);
     assert!(result_of(&runs, "acme").contains("tenant"), "{runs:?}");
     assert!(
         result_of(&runs, "globex-co").ends_with("1 page(s)"),
