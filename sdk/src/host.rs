@@ -72,7 +72,9 @@ impl HttpResponse {
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
-    use crate::mapper::__private::qbridge::plugin::{clock, config as wit_config, http, log as wit_log};
+    use crate::mapper::__private::qbridge::plugin::{
+        clock, config as wit_config, http, log as wit_log,
+    };
 
     pub fn log(level: Level, message: &str) {
         let level = match level {
@@ -204,7 +206,9 @@ mod tests {
         assert_eq!(super::config("tenant"), None);
         crate::testing::set_config("tenant", Some("acme"));
         assert_eq!(super::config("tenant").as_deref(), Some("acme"));
-        let elsewhere = std::thread::spawn(|| super::config("tenant")).join().unwrap();
+        let elsewhere = std::thread::spawn(|| super::config("tenant"))
+            .join()
+            .unwrap();
         assert_eq!(elsewhere, None);
         crate::testing::set_config("tenant", None);
         assert_eq!(super::config("tenant"), None);

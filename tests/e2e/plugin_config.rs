@@ -32,7 +32,10 @@ fn fake_tenants() -> FakeSource {
 /// added in this order, so their ids ascend in it.
 fn pull(server: &Server, admin: &str, connections: &[&str]) -> Vec<(String, String)> {
     let rows = pull_now_rows(server, admin);
-    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r["connection_id"].as_i64()).collect();
+    let mut ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r["connection_id"].as_i64())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), connections.len(), "{rows:?}");
@@ -148,7 +151,10 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
     };
     let (s, body) = put(&operator, json!({"value": "acme", "connection": "acme"}));
     assert_eq!(s, 403, "{body}");
-    let (s, body) = put(&admin, json!({"value": "acme.evil.test", "connection": "acme"}));
+    let (s, body) = put(
+        &admin,
+        json!({"value": "acme.evil.test", "connection": "acme"}),
+    );
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("one DNS label"), "{body}");
     let (s, body) = put(&admin, json!({"value": "x", "connection": "nosuch"}));
@@ -164,7 +170,10 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
         "acme",
     ]);
     assert!(out.contains("acme.echo.test"), "{out}");
-    let (s, body) = put(&admin, json!({"value": "globex", "connection": "globex-co"}));
+    let (s, body) = put(
+        &admin,
+        json!({"value": "globex", "connection": "globex-co"}),
+    );
     assert_eq!(s, 200, "{body}");
     assert_eq!(json(&body)["hosts"], json!(["globex.echo.test"]));
 
@@ -190,12 +199,22 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
         .unwrap()
         .iter()
         .map(|j| {
-            let (_, job) = api(&server, &admin, "get", &format!("/api/v1/jobs/{}", j["id"]), None);
+            let (_, job) = api(
+                &server,
+                &admin,
+                "get",
+                &format!("/api/v1/jobs/{}", j["id"]),
+                None,
+            );
             json(&job)["qbxml"].as_str().unwrap_or("").to_string()
         })
         .collect();
     // `label` is unset: its declared default starts the names.
-    for name in ["Customer 1 of acme", "Customer 2 of acme", "Customer 3 of globex"] {
+    for name in [
+        "Customer 1 of acme",
+        "Customer 2 of acme",
+        "Customer 3 of globex",
+    ] {
         let element = format!("<Name>{name}</Name>");
         assert_eq!(
             requests.iter().filter(|r| r.contains(&element)).count(),
@@ -219,11 +238,18 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
         );
     }
     let body = fetch_for(&server, &d.token, "acme", "https://acme.echo.test/records");
-    assert!(body.contains("fetched https://acme.echo.test/records"), "{body}");
+    assert!(
+        body.contains("fetched https://acme.echo.test/records"),
+        "{body}"
+    );
     let mut seen = hosts_seen(&fake);
     seen.sort();
     seen.dedup();
-    assert_eq!(seen, ["acme.echo.test", "globex.echo.test"], "no refused host was reached");
+    assert_eq!(
+        seen,
+        ["acme.echo.test", "globex.echo.test"],
+        "no refused host was reached"
+    );
 
     // The listing shows both values with the hosts they complete; the audit log has the rows.
     let listing = d.cli(&["plugin", "config", "echo"]);
@@ -240,11 +266,25 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
         .filter(|r| r["action"] == "plugin.config.set")
         .collect();
     assert_eq!(sets.len(), 2, "{audit}");
-    assert!(sets.iter().any(|r| r["detail"]["hosts"] == json!(["acme.echo.test"])));
-    assert!(sets.iter().any(|r| r["detail"]["hosts"] == json!(["globex.echo.test"])));
+    assert!(
+        sets.iter()
+            .any(|r| r["detail"]["hosts"] == json!(["acme.echo.test"]))
+    );
+    assert!(
+        sets.iter()
+            .any(|r| r["detail"]["hosts"] == json!(["globex.echo.test"]))
+    );
 
     // Unset: acme's pull fails naming the key again; globex keeps pulling.
-    d.cli(&["plugin", "config", "echo", "unset", "tenant", "--connection", "acme"]);
+    d.cli(&[
+        "plugin",
+        "config",
+        "echo",
+        "unset",
+        "tenant",
+        "--connection",
+        "acme",
+    ]);
     let runs = pull(&server, &admin, &["acme", "globex-co"]);
     assert!(result_of(&runs, "acme").contains("tenant"), "{runs:?}");
     assert!(

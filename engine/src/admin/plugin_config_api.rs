@@ -147,8 +147,7 @@ async fn set_route(
     Path((name, key)): Path<(String, String)>,
     Json(body): Json<SetBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let hosts =
-        set_plugin_config(&state, &actor, name, key, body.connection, body.value).await?;
+    let hosts = set_plugin_config(&state, &actor, name, key, body.connection, body.value).await?;
     Ok(Json(serde_json::json!({ "hosts": hosts })))
 }
 

@@ -115,8 +115,15 @@ pub fn set(
     who: AuditEntry,
 ) -> Result<Vec<String>, ConfigError> {
     let manifests = manifests(store, plugin)?;
-    if !manifests.iter().any(|m| m.config.iter().any(|k| k.name == key)) {
-        let declared: Vec<&str> = manifests[0].config.iter().map(|k| k.name.as_str()).collect();
+    if !manifests
+        .iter()
+        .any(|m| m.config.iter().any(|k| k.name == key))
+    {
+        let declared: Vec<&str> = manifests[0]
+            .config
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
         return Err(ConfigError::Invalid(format!(
             "plugin {plugin} declares no config key {key:?} (declared: {})",
             if declared.is_empty() {

@@ -74,7 +74,11 @@ pub fn run(args: ConfigArgs, config: &Config) -> anyhow::Result<ExitCode> {
             },
         ) => {
             let answer = api.put_json(
-                &format!("/api/v1/plugins/{}/config/{}", segment(&plugin), segment(&key)),
+                &format!(
+                    "/api/v1/plugins/{}/config/{}",
+                    segment(&plugin),
+                    segment(&key)
+                ),
                 &serde_json::json!({ "value": value, "connection": connection }),
             )?;
             let hosts: Vec<String> = answer["hosts"]

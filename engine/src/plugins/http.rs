@@ -457,7 +457,12 @@ mod tests {
     impl ConfigSource for Tenants {
         fn value(&self, _plugin: &str, name: &str, connection: Option<i64>) -> Option<String> {
             (name == "tenant").then(|| {
-                if connection == Some(1) { "acme" } else { "globex" }.to_string()
+                if connection == Some(1) {
+                    "acme"
+                } else {
+                    "globex"
+                }
+                .to_string()
             })
         }
     }
@@ -570,7 +575,10 @@ mod tests {
             "{err}"
         );
         assert!(p.check(get("http://api.example.com/", &[]), None).is_err());
-        assert!(p.check(get("https://x@api.example.com/", &[]), None).is_err());
+        assert!(
+            p.check(get("https://x@api.example.com/", &[]), None)
+                .is_err()
+        );
         let err = p
             .check(
                 get(
@@ -589,11 +597,24 @@ mod tests {
         let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
             .config_key("tenant", "", true, None)
             .allowed_hosts(&["{tenant}.echo.test"]);
-        let http = SourceHttp::new(Arc::new(OneSecret), Arc::new(Tenants), SourceEndpoints::default());
+        let http = SourceHttp::new(
+            Arc::new(OneSecret),
+            Arc::new(Tenants),
+            SourceEndpoints::default(),
+        );
         let p = HttpPolicy::new(&manifest, Arc::new(http));
-        assert!(p.check(get("https://acme.echo.test/r", &[]), Some(1)).is_ok());
-        assert!(p.check(get("https://globex.echo.test/r", &[]), Some(2)).is_ok());
-        assert!(p.check(get("https://globex.echo.test/r", &[]), None).is_ok());
+        assert!(
+            p.check(get("https://acme.echo.test/r", &[]), Some(1))
+                .is_ok()
+        );
+        assert!(
+            p.check(get("https://globex.echo.test/r", &[]), Some(2))
+                .is_ok()
+        );
+        assert!(
+            p.check(get("https://globex.echo.test/r", &[]), None)
+                .is_ok()
+        );
         for (url, connection) in [
             ("https://globex.echo.test/r", Some(1)),
             ("https://acme.echo.test/r", Some(2)),
@@ -601,7 +622,10 @@ mod tests {
             ("https://acme.evil.test/r", Some(1)),
         ] {
             let err = p.check(get(url, &[]), connection).err().unwrap();
-            assert!(err.contains("not in the manifest's allowed_hosts"), "{url}: {err}");
+            assert!(
+                err.contains("not in the manifest's allowed_hosts"),
+                "{url}: {err}"
+            );
         }
         assert_eq!(p.config_value("tenant", Some(1)).as_deref(), Some("acme"));
         assert_eq!(p.config_value("other", Some(1)), None, "undeclared");
@@ -641,7 +665,11 @@ mod tests {
             "https://collector.example.net/token",
             "http://api.example.com/token",
         ] {
-            let http = SourceHttp::new(Arc::new(GrantTo(url)), no_config(), SourceEndpoints::default());
+            let http = SourceHttp::new(
+                Arc::new(GrantTo(url)),
+                no_config(),
+                SourceEndpoints::default(),
+            );
             let p = HttpPolicy::new(&manifest, Arc::new(http));
             let err = prepare(
                 &p,

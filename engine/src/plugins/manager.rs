@@ -562,8 +562,16 @@ impl PluginManager {
             return Ok(Err(format!(
                 "plugin {name} needs the config key(s) {} set before it can pull{}: `qbridge plugin config {name} set KEY VALUE{}`",
                 missing.join(", "),
-                if connection.is_some() { " for this connection" } else { "" },
-                if connection.is_some() { " --connection NAME" } else { "" },
+                if connection.is_some() {
+                    " for this connection"
+                } else {
+                    ""
+                },
+                if connection.is_some() {
+                    " --connection NAME"
+                } else {
+                    ""
+                },
             )));
         }
         timed(name, PluginFunction::Pull, || {

@@ -123,7 +123,9 @@ impl HostTemplate {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         };
         if !fixed_ok(before) || !fixed_ok(label_rest) {
-            return refuse("has characters other than letters, digits and '-' around the placeholder");
+            return refuse(
+                "has characters other than letters, digits and '-' around the placeholder",
+            );
         }
         let labels: Vec<&str> = domain.split('.').collect();
         if domain.is_empty() || labels.len() < 2 || !labels.iter().all(|l| is_dns_label(l)) {
@@ -164,7 +166,8 @@ pub fn check_manifest(m: &Manifest) -> Result<(), String> {
         if m.config[..i].iter().any(|o| o.name == k.name) {
             return Err(format!("config key {:?} is declared twice", k.name));
         }
-        if k.description.len() > MAX_DESCRIPTION_BYTES || k.description.chars().any(char::is_control)
+        if k.description.len() > MAX_DESCRIPTION_BYTES
+            || k.description.chars().any(char::is_control)
         {
             return Err(format!(
                 "the description of config key {:?} must be at most {MAX_DESCRIPTION_BYTES} bytes without control characters",
@@ -308,7 +311,16 @@ mod tests {
         for ok in ["tenant", "zone", "a", "base_url2", &"a".repeat(32)] {
             assert!(check_key_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Tenant", "1zone", "_x", "a-b", "a.b", &"a".repeat(33), "tenant "] {
+        for bad in [
+            "",
+            "Tenant",
+            "1zone",
+            "_x",
+            "a-b",
+            "a.b",
+            &"a".repeat(33),
+            "tenant ",
+        ] {
             assert!(check_key_name(bad).is_err(), "{bad:?}");
         }
     }
@@ -321,7 +333,16 @@ mod tests {
             assert!(check_value(bad).is_err(), "{bad:?}");
         }
         assert!(check_host_value("tenant", "acme-2").is_ok());
-        for bad in ["Acme", "-acme", "acme-", "a.b", "a_b", "", &"a".repeat(64), "évil"] {
+        for bad in [
+            "Acme",
+            "-acme",
+            "acme-",
+            "a.b",
+            "a_b",
+            "",
+            &"a".repeat(64),
+            "évil",
+        ] {
             let err = check_host_value("tenant", bad).unwrap_err();
             assert!(err.contains("one DNS label"), "{bad:?}: {err}");
         }
@@ -329,7 +350,9 @@ mod tests {
 
     #[test]
     fn templates_keep_the_registrable_domain_fixed() {
-        let t = HostTemplate::parse("{tenant}.halopsa.com").unwrap().unwrap();
+        let t = HostTemplate::parse("{tenant}.halopsa.com")
+            .unwrap()
+            .unwrap();
         assert_eq!(t.key, "tenant");
         assert_eq!(t.resolve("acme").as_deref(), Some("acme.halopsa.com"));
         let t = HostTemplate::parse("webservices{zone}.AutoTask.net")
@@ -374,9 +397,11 @@ mod tests {
         assert!(check_manifest(&manifest(&["{tenant}.echo.test"], &[("tenant", None)])).is_ok());
         let err = check_manifest(&manifest(&["{tenant}.echo.test"], &[])).unwrap_err();
         assert!(err.contains("not a declared config key"), "{err}");
-        let err =
-            check_manifest(&manifest(&["{tenant}.echo.test"], &[("tenant", Some("acme"))]))
-                .unwrap_err();
+        let err = check_manifest(&manifest(
+            &["{tenant}.echo.test"],
+            &[("tenant", Some("acme"))],
+        ))
+        .unwrap_err();
         assert!(err.contains("cannot have a default"), "{err}");
         let err = check_manifest(&manifest(&[], &[("a", None), ("a", None)])).unwrap_err();
         assert!(err.contains("declared twice"), "{err}");
@@ -392,20 +417,33 @@ mod tests {
 
     #[test]
     fn a_template_allows_exactly_the_host_its_configured_value_completes() {
-        let m = manifest(&["api.echo.test", "{tenant}.echo.test"], &[("tenant", None)]);
+        let m = manifest(
+            &["api.echo.test", "{tenant}.echo.test"],
+            &[("tenant", None)],
+        );
         let hosts = AllowedHosts::new(&m);
         assert_eq!(hosts.plain, ["api.echo.test"]);
         let acme = |k: &str| (k == "tenant").then(|| "acme".to_string());
         assert!(hosts.allows("api.echo.test", |_| None).is_ok());
         assert!(hosts.allows("acme.echo.test", acme).is_ok());
-        for refused in ["evil.echo.test", "acme.evil.test", "echo.test", "acme.echo.test.evil"] {
+        for refused in [
+            "evil.echo.test",
+            "acme.evil.test",
+            "echo.test",
+            "acme.echo.test.evil",
+        ] {
             let err = hosts.allows(refused, acme).unwrap_err();
             assert!(err.contains("{tenant}.echo.test = acme.echo.test"), "{err}");
         }
         let err = hosts.allows("acme.echo.test", |_| None).unwrap_err();
-        assert!(err.contains("allows nothing until the admin sets `tenant`"), "{err}");
+        assert!(
+            err.contains("allows nothing until the admin sets `tenant`"),
+            "{err}"
+        );
         let dotted = |_: &str| Some("acme.evil.test".to_string());
-        let err = hosts.allows("acme.evil.test.echo.test", dotted).unwrap_err();
+        let err = hosts
+            .allows("acme.evil.test.echo.test", dotted)
+            .unwrap_err();
         assert!(err.contains("not a DNS label"), "{err}");
     }
 

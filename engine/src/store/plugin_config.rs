@@ -44,14 +44,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(plugin, name, connection_id) DO UPDATE SET value=excluded.value,
                    set_by=excluded.set_by, set_at=excluded.set_at",
-                params![
-                    plugin,
-                    slot(connection),
-                    name,
-                    value,
-                    audit.actor,
-                    now_ms()
-                ],
+                params![plugin, slot(connection), name, value, audit.actor, now_ms()],
             )?;
             append_in(tx, audit)?;
             Ok(())
@@ -161,7 +154,8 @@ mod tests {
             .unwrap();
         assert_eq!(value(Some(7)).as_deref(), Some("initech"));
         let unset = audit("plugin.config.unset");
-        s.unset_plugin_config("echo", "tenant", None, &unset).unwrap();
+        s.unset_plugin_config("echo", "tenant", None, &unset)
+            .unwrap();
         assert_eq!(value(Some(8)), None);
         assert!(matches!(
             s.unset_plugin_config("echo", "tenant", None, &unset),
@@ -173,7 +167,10 @@ mod tests {
             (rows[0].connection_id, rows[0].value.as_str()),
             (Some(7), "initech")
         );
-        assert_eq!(s.plugin_config_value("other", "tenant", Some(7)).unwrap(), None);
+        assert_eq!(
+            s.plugin_config_value("other", "tenant", Some(7)).unwrap(),
+            None
+        );
         let actions: Vec<String> = s
             .audit_rows(0, 100)
             .unwrap()

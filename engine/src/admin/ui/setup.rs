@@ -12,8 +12,8 @@ use super::html::{Button, action_button, esc, post_form, table_head, time, url_p
 use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::plugin_config_api::{plugin_config, set_plugin_config, unset_plugin_config};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
-use crate::plugins::config_admin::ConfigView;
 use crate::admin::setup_api::{SetupOverview, setup_overview};
+use crate::plugins::config_admin::ConfigView;
 use crate::state::AppState;
 
 /// The setup pages' routes.
@@ -258,7 +258,10 @@ async fn plugins(
                 None,
             ));
         }
-        if of.iter().any(|v| v.status == "active" || v.status == "staged") {
+        if of
+            .iter()
+            .any(|v| v.status == "active" || v.status == "staged")
+        {
             let config = plugin_config(&state, &s.actor, name.to_string())
                 .await
                 .map_err(|e| s.failed("/plugins", e))?;
@@ -287,7 +290,14 @@ fn settings(config: &ConfigView, connections: &[(i64, String)]) -> String {
     c.push_str(&table_head(
         "",
         None,
-        &["Key", "What it is", "Required", "Default", "Completes hosts", "Values set"],
+        &[
+            "Key",
+            "What it is",
+            "Required",
+            "Default",
+            "Completes hosts",
+            "Values set",
+        ],
     ));
     for k in &config.keys {
         let values: Vec<String> = config
@@ -313,7 +323,9 @@ fn settings(config: &ConfigView, connections: &[(i64, String)]) -> String {
             esc(&k.name),
             esc(&k.description),
             if k.required { "yes" } else { "no" },
-            k.default_value.as_deref().map_or_else(|| "none".to_string(), esc),
+            k.default_value
+                .as_deref()
+                .map_or_else(|| "none".to_string(), esc),
             list_items(&k.host_templates),
             if values.is_empty() {
                 "none".to_string()
