@@ -295,3 +295,141 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
     assert_eq!(s, 200);
     assert!(audit.contains("plugin.config.unset"), "{audit}");
 }
+
+#[test]
+fn a_fenced_admin_and_the_plugins_page_change_only_what_they_may() {
+    let d = Deployment::new(); // connection `acme`
+    d.cli(&["connection", "add", "globex-co"]);
+    let token = |args: &[&str]| {
+        let mut all = vec!["token", "create", "--scope", "admin"];
+        all.extend(args);
+        d.cli(&all).lines().last().unwrap().trim().to_string()
+    };
+    let admin = token(&["--name", "root"]);
+    let fenced = token(&["--name", "acme admin", "--connection", "acme"]);
+    let fixture = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES")).join("echo_config.wasm");
+    d.cli(&["plugin", "install", fixture.to_str().unwrap()]);
+    let server = d.start();
+    let put = |token: &str, body: Value| {
+        api(
+            &server,
+            token,
+            "put",
+            "/api/v1/plugins/echo/config/tenant",
+            Some(&body.to_string()),
+        )
+    };
+
+    // A token fenced to acme sets acme's value only: another connection's does not exist for
+    // it, a plugin-wide value concerns every connection.
+    let (s, body) = put(&fenced, json!({"value": "acme", "connection": "acme"}));
+    assert_eq!(
+        (s, json(&body)["hosts"].clone()),
+        (200, json!(["acme.echo.test"])),
+        "{body}"
+    );
+    let (s, body) = put(&fenced, json!({"value": "x", "connection": "globex-co"}));
+    assert_eq!(s, 404, "{body}");
+    let (s, body) = put(&fenced, json!({"value": "x"}));
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = api(
+        &server,
+        &fenced,
+        "delete",
+        "/api/v1/plugins/echo/config/tenant",
+        None,
+    );
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = put(&admin, json!({"value": "globex"}));
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = put(
+        &admin,
+        json!({"value": "initech", "connection": "globex-co"}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = put(
+        &admin,
+        json!({"value": "x", "connection": "acme", "extra": 1}),
+    );
+    assert_eq!(s, 422, "unknown fields are refused: {body}");
+    let (s, body) = api(
+        &server,
+        &admin,
+        "put",
+        "/api/v1/plugins/echo/config/nosuch",
+        Some(r#"{"value": "x"}"#),
+    );
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body.contains("declares no config key \\\"nosuch\\\""),
+        "{body}"
+    );
+
+    // It reads the plugin-wide value and its own, never globex's.
+    let (s, body) = api(&server, &fenced, "get", "/api/v1/plugins/echo/config", None);
+    assert_eq!(s, 200, "{body}");
+    let view = json(&body);
+    let values: Vec<(Value, Value)> = view["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["connection"].clone(), v["value"].clone()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (Value::Null, json!("globex")),
+            (json!("acme"), json!("acme"))
+        ]
+    );
+    assert!(
+        !body.contains("initech") && !body.contains("globex-co"),
+        "{body}"
+    );
+    assert_eq!(
+        view["keys"][0]["host_templates"],
+        json!(["{tenant}.echo.test"])
+    );
+
+    // The plugins page shows the settings and its form sets and removes a value.
+    let cookie = crate::admin_sessions::sign_in(&server, &admin);
+    let form = |body: &str| {
+        crate::admin_api::call(
+            &server,
+            "post",
+            "/plugins/echo/config",
+            &[
+                ("Cookie", cookie.as_str()),
+                ("Origin", server.base.as_str()),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(body),
+        )
+    };
+    let (s, _) = form("key=label&connection=globex-co&value=Client");
+    assert_eq!(s, 303);
+    let (s, page) = crate::admin_api::call(
+        &server,
+        "get",
+        "/plugins?notice=plugin-config-set",
+        &[("Cookie", cookie.as_str())],
+        None,
+    );
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("Settings of echo") && page.contains("Setting saved"),
+        "{page}"
+    );
+    assert!(page.contains("globex-co: <code>Client</code>"), "{page}");
+    assert!(
+        page.contains("acme: <code>acme</code> → acme.echo.test"),
+        "{page}"
+    );
+    let (s, page) = form("key=tenant&connection=&value=evil.test");
+    assert_eq!(s, 400, "{page}");
+    assert!(page.contains("one DNS label"), "{page}");
+    let (s, _) = form("key=label&connection=globex-co&value=");
+    assert_eq!(s, 303);
+    let (_, body) = api(&server, &admin, "get", "/api/v1/plugins/echo/config", None);
+    assert!(!body.contains("Client"), "removed: {body}");
+}
