@@ -230,3 +230,83 @@ pub fn view(store: &Store, plugin: &str, only: Option<i64>) -> Result<ConfigView
         values,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewPluginVersion, StoreOptions};
+
+    fn install(store: &Store, manifest: &Manifest, status: PluginStatus) {
+        store
+            .plugin_add_version(
+                &NewPluginVersion {
+                    manifest,
+                    sha256: &manifest.version,
+                    wasm: b"\0asm",
+                    installed_by: "cli:test",
+                    status,
+                    replace_content: false,
+                },
+                &AuditEntry {
+                    actor: "cli:test".into(),
+                    action: "plugin.install".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+
+    fn who() -> AuditEntry {
+        AuditEntry {
+            actor: "cli:test".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn keys_of_a_staged_version_can_be_set_before_it_is_approved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+        let err = set(&store, "echo", "tenant", None, "acme", who()).unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound(_)), "{err}");
+        let v1 = Manifest::new("echo", "1.0.0", "Test").config_key("label", "", false, None);
+        install(&store, &v1, PluginStatus::Active);
+        let err = set(&store, "echo", "tenant", None, "acme", who()).unwrap_err();
+        assert!(err.to_string().contains("declared: label"), "{err}");
+        let v2 = v1
+            .clone()
+            .config_key("tenant", "", true, None)
+            .allowed_hosts(&["{tenant}.echo.test"]);
+        let v2 = Manifest {
+            version: "2.0.0".into(),
+            ..v2
+        };
+        install(&store, &v2, PluginStatus::Staged);
+        // The staged version's template makes `tenant` a host: a DNS label only.
+        let err = set(&store, "echo", "tenant", None, "a.evil.test", who()).unwrap_err();
+        assert!(err.to_string().contains("one DNS label"), "{err}");
+        assert_eq!(
+            set(&store, "echo", "tenant", Some(3), "acme", who()).unwrap(),
+            ["acme.echo.test"]
+        );
+        assert!(
+            set(&store, "echo", "label", None, "Any text, spaces too", who())
+                .unwrap()
+                .is_empty()
+        );
+        set(&store, "echo", "label", Some(4), "Other", who()).unwrap();
+        // Keys listed are the running version's; a fenced view keeps plugin-wide and its own.
+        let view = view(&store, "echo", Some(3)).unwrap();
+        assert_eq!(view.keys.len(), 1);
+        let values: Vec<(&str, Option<&str>)> = view
+            .values
+            .iter()
+            .map(|v| (v.name.as_str(), v.connection.as_deref()))
+            .collect();
+        assert_eq!(values, [("label", None), ("tenant", Some("#3"))]);
+        assert_eq!(view.values[1].hosts, ["acme.echo.test"]);
+        let err = unset(&store, "echo", "tenant", None, who()).unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound(_)), "{err}");
+        unset(&store, "echo", "tenant", Some(3), who()).unwrap();
+    }
+}
