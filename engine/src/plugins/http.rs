@@ -632,6 +632,47 @@ mod tests {
         assert!(p.missing_required(Some(1)).is_empty());
     }
 
+    /// A grant's token endpoint on a template host is used only by the connection whose value
+    /// completes that host.
+    #[test]
+    fn a_token_endpoint_on_a_template_host_follows_the_calls_connection() {
+        let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
+            .config_key("tenant", "", true, None)
+            .allowed_hosts(&["{tenant}.echo.test"])
+            .secrets(&["api.key"]);
+        // Nothing listens on port 1: a token request that passes the check fails to connect.
+        let endpoints =
+            SourceEndpoints::parse("acme.echo.test=127.0.0.1:1,globex.echo.test=127.0.0.1:1")
+                .unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let auth = [("Authorization", "Bearer {{secret:api.key}}")];
+        for (token_url, passes) in [
+            ("https://acme.echo.test/token", true),
+            ("https://globex.echo.test/token", false),
+        ] {
+            let http = SourceHttp::new(
+                Arc::new(GrantTo(token_url)),
+                Arc::new(Tenants),
+                endpoints.clone(),
+            );
+            let p = HttpPolicy::new(&manifest, Arc::new(http));
+            let checked = p
+                .check(get("https://acme.echo.test/v1", &auth), Some(1))
+                .unwrap();
+            let err = p.substitute_all(&checked, deadline, Some(1)).err().unwrap();
+            assert_eq!(
+                err.contains("the token request failed"),
+                passes,
+                "{token_url}: {err}"
+            );
+            assert_eq!(
+                err.contains("not in the manifest's allowed_hosts"),
+                !passes,
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn undeclared_secrets_are_refused_without_revealing_values() {
         let err = prepare(
