@@ -20,6 +20,7 @@ use super::api::blocking;
 use super::auth::{Actor, ApiError};
 use crate::plugins::config_admin::{self, ConfigError, ConfigView};
 use crate::state::AppState;
+use crate::store::audit::AuditEntry;
 use crate::store::tokens::Scope;
 
 /// The configuration routes (state: [`AppState`]).
@@ -50,6 +51,16 @@ fn require_plugin(actor: &Actor, plugin: &str) -> Result<(), ApiError> {
             format!("no plugin named {plugin} is installed"),
         )),
         _ => Ok(()),
+    }
+}
+
+/// Who the audit row of a change names: the caller, its address and agent.
+fn who(actor: &Actor) -> AuditEntry {
+    AuditEntry {
+        actor: actor.token.actor(),
+        ip: actor.ip.clone(),
+        user_agent: actor.user_agent.clone(),
+        ..Default::default()
     }
 }
 
@@ -99,7 +110,7 @@ pub(crate) async fn set_plugin_config(
 ) -> Result<Vec<String>, ApiError> {
     let connection = changed_connection(state, actor, &plugin, connection).await?;
     let store = state.store.clone();
-    let who = actor.audit("", "", serde_json::Value::Null);
+    let who = who(actor);
     blocking(move || {
         Ok(config_admin::set(
             &store, &plugin, &key, connection, &value, who,
@@ -118,7 +129,7 @@ pub(crate) async fn unset_plugin_config(
 ) -> Result<(), ApiError> {
     let connection = changed_connection(state, actor, &plugin, connection).await?;
     let store = state.store.clone();
-    let who = actor.audit("", "", serde_json::Value::Null);
+    let who = who(actor);
     blocking(move || Ok(config_admin::unset(&store, &plugin, &key, connection, who)?)).await
 }
 
