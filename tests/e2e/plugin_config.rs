@@ -309,6 +309,34 @@ fn a_fenced_admin_and_the_plugins_page_change_only_what_they_may() {
     let fenced = token(&["--name", "acme admin", "--connection", "acme"]);
     let fixture = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES")).join("echo_config.wasm");
     d.cli(&["plugin", "install", fixture.to_str().unwrap()]);
+    // Without a server the CLI changes the store itself, with the same checks.
+    let out = d.cli(&["plugin", "config", "echo", "set", "label", "Kunde"]);
+    assert!(out.contains("label = Kunde for every connection"), "{out}");
+    let listing = d.cli(&["plugin", "config", "echo"]);
+    assert!(
+        listing.contains("(every connection)           Kunde"),
+        "{listing}"
+    );
+    let refused = crate::support::run(
+        d.tmp.path(),
+        &[
+            "plugin",
+            "config",
+            "echo",
+            "set",
+            "tenant",
+            "a.b",
+            "--data-dir",
+            d.data_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        crate::support::stderr(&refused).contains("one DNS label"),
+        "{}",
+        crate::support::stderr(&refused)
+    );
+    d.cli(&["plugin", "config", "echo", "unset", "label"]);
     let server = d.start();
     let put = |token: &str, body: Value| {
         api(
