@@ -142,7 +142,7 @@ pub fn set(
     for t in &templates {
         hosts.push(t.resolve(value).ok_or_else(|| {
             ConfigError::Invalid(format!(
-                "{value:?} makes the first label of {} longer than 63 characters",
+                "{value:?} does not complete {} to a valid host name (its first label would be longer than 63 characters or end with '-')",
                 t.text
             ))
         })?);
