@@ -26,7 +26,7 @@ use crate::qbwc::accounts;
 use crate::sim::QuickBooks;
 use crate::sim::company::Company;
 use crate::sim::webconnector::{Outcome, WcOptions, WebConnector};
-use crate::store::queue::{Enqueued, JobFilter, Origin};
+use crate::store::queue::{Enqueued, JobFilter, JobState, Origin};
 use crate::store::{Store, StoreOptions};
 
 /// The sample the source changes after the first sync.
@@ -472,7 +472,10 @@ pub fn run(keep: Option<&Path>, own: Option<&OwnPlugin>) -> anyhow::Result<()> {
         limit: 10_000,
         ..JobFilter::default()
     })?;
-    let completed = jobs.iter().filter(|j| j.state == "completed").count();
+    let completed = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Completed)
+        .count();
     println!(
         "\nSync: {sessions} Web Connector session(s), {} request(s) queued, {completed} completed",
         jobs.len()
@@ -517,7 +520,10 @@ pub fn run(keep: Option<&Path>, own: Option<&OwnPlugin>) -> anyhow::Result<()> {
             println!("  {n}");
         }
     }
-    let failed: Vec<_> = jobs.iter().filter(|j| j.state != "completed").collect();
+    let failed: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.state != JobState::Completed)
+        .collect();
     if own.is_none() {
         println!("\nThe invoice now");
         for inv in company.invoices() {

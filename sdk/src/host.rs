@@ -4,7 +4,8 @@
 //!
 //! Inside the engine these call the WIT imports; in native tests they log to stderr, read
 //! the system clock, return the settings the test gave [`crate::testing::set_config`], and
-//! refuse HTTP (tests must not depend on the network).
+//! answer HTTP from a [`crate::testing::FakeHost`] the test installed (refused without one:
+//! tests must not depend on the network).
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +140,11 @@ pub(crate) mod imp {
     }
 
     pub fn fetch(request: HttpRequest) -> Result<HttpResponse, String> {
+        if let Some(answer) = crate::fake_host::answer(&request) {
+            return answer;
+        }
         Err(format!(
-            "HTTP is only available inside the qbridge engine (native test asked for {} {}); test `map` with recorded JSON instead",
+            "HTTP is only available inside the qbridge engine (native test asked for {} {}); install a `testing::FakeHost` to answer it",
             request.method, request.url
         ))
     }

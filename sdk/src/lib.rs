@@ -11,6 +11,8 @@
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod amount;
+#[cfg(not(target_arch = "wasm32"))]
+mod fake_host;
 pub mod host;
 pub mod id;
 pub mod mapper;

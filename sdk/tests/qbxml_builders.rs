@@ -1194,3 +1194,13 @@ fn random_input_never_panics_and_never_produces_invalid_qbxml() {
     // The generator must exercise the success path, not only errors.
     assert!(built > 600, "only {built} requests built");
 }
+
+#[test]
+fn a_build_error_becomes_a_map_error_with_the_qbxml_field() {
+    fn map() -> Result<qbridge_sdk::Request, qbridge_sdk::MapError> {
+        Ok(CustomerAdd::new("").build()?.into_request("customer:1"))
+    }
+    let e = map().unwrap_err();
+    assert!(e.message.contains("cannot be written as qbXML"), "{e}");
+    assert!(e.message.contains("Name"), "{e}");
+}

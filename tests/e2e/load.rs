@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use qbridge::sim::company::{Company, Faults};
 use qbridge::sim::webconnector::{Outcome, WcOptions, WebConnector};
-use qbridge::store::queue::JobFilter;
+use qbridge::store::queue::{JobFilter, JobState};
 use qbridge::store::{Store, StoreOptions};
 
 use crate::pipeline::{Deployment, ingest};
@@ -192,10 +192,16 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
     store
         .integrity_check()
         .expect("PRAGMA integrity_check is ok");
-    for state in ["available", "sent", "in_doubt", "retryable", "held"] {
+    for state in [
+        JobState::Available,
+        JobState::Sent,
+        JobState::InDoubt,
+        JobState::Retryable,
+        JobState::Held,
+    ] {
         let stuck = store
             .list_jobs(&JobFilter {
-                state: Some(state.into()),
+                state: Some(state),
                 limit: 10,
                 ..JobFilter::default()
             })
@@ -228,7 +234,7 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
     }
     let done = store
         .list_jobs(&JobFilter {
-            state: Some("completed".into()),
+            state: Some(JobState::Completed),
             limit: 100_000,
             ..JobFilter::default()
         })

@@ -180,8 +180,8 @@ fn the_plugin_guide_takes_an_author_from_plugin_new_to_a_record_in_quickbooks() 
     let server = d.start();
     edit(
         &krate.join("src/lib.rs"),
-        "&[\"CustomerAdd\", \"CustomerQuery\"]",
-        "&[\"CustomerAdd\", \"CustomerQuery\", \"CustomerMod\"]",
+        "&[\"CustomerAdd\", \"CustomerMod\", \"CustomerQuery\"]",
+        "&[\"CustomerAdd\", \"CustomerMod\", \"CustomerQuery\", \"InvoiceAdd\"]",
     );
     build_component(&krate);
     let second = author.ok(
@@ -190,7 +190,7 @@ fn the_plugin_guide_takes_an_author_from_plugin_new_to_a_record_in_quickbooks() 
     );
     assert!(
         second.contains("replacing the previous build of 0.1.0-dev")
-            && second.contains("request types CustomerMod")
+            && second.contains("request types InvoiceAdd")
             && second.contains("approved automatically"),
         "{second}"
     );

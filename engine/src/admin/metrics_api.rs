@@ -26,21 +26,9 @@ use super::auth::{Actor, ApiError};
 use crate::metrics::{global, header as family, label_value};
 use crate::state::AppState;
 use crate::store::audit::now_ms;
+use crate::store::queue::JobState;
 use crate::store::tokens::Scope;
 use crate::store::{Store, StoreError};
-
-/// The job states, so every connection reports each one (0 included) and a series never
-/// disappears when a state empties.
-const STATES: [&str; 8] = [
-    "available",
-    "held",
-    "sent",
-    "in_doubt",
-    "retryable",
-    "completed",
-    "discarded",
-    "cancelled",
-];
 
 /// Scrapers served at once on the separate address; more wait in the accept queue.
 const MAX_SCRAPERS: usize = 8;
@@ -104,7 +92,8 @@ pub fn render(store: &Store) -> Result<String, StoreError> {
     );
     for l in &lines {
         let name = label_value(&l.name);
-        for state in STATES {
+        // Every state, 0 included, so a series never disappears when a state empties.
+        for state in JobState::ALL.map(JobState::as_str) {
             let n = l.counts.get(state).copied().unwrap_or(0);
             let _ = writeln!(
                 out,

@@ -21,5 +21,6 @@ pub(crate) mod plugins_api;
 mod rejected_api;
 pub mod routes;
 pub mod secret_cli;
+pub(crate) mod secrets_api;
 pub(crate) mod setup_api;
 pub(crate) mod ui;

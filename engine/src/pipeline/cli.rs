@@ -13,7 +13,7 @@ use crate::schedule::Schedule;
 use crate::store::Store;
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::{CallCounts, CallKind};
-use crate::store::queue::{JobFilter, STATES};
+use crate::store::queue::{JobFilter, JobState};
 use crate::store::secrets::SecretKey;
 use crate::store::source_accounts::shared_account_refusal;
 
@@ -167,13 +167,13 @@ const OUTCOME_UNKNOWN: &str = "outcome unknown — verified at next start";
 pub fn jobs(store: &Store, config: &Config, args: JobsArgs) -> anyhow::Result<()> {
     match args.command {
         None => {
-            if let Some(s) = &args.state
-                && !STATES.contains(&s.as_str())
-            {
-                bail!("unknown state {s:?}: expected one of {}", STATES.join(", "));
-            }
             let filter = JobFilter {
-                state: args.state,
+                state: args
+                    .state
+                    .as_deref()
+                    .map(JobState::parse)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
                 connection_id: args
                     .connection
                     .as_deref()

@@ -50,7 +50,7 @@ pub fn to_new_job(r: &Request, manifest: &Manifest) -> NewJob {
     let modifies = r.action != Action::Write
         || request_type.strip_suffix("Add").is_some_and(|object| {
             let wanted = format!("{object}Mod");
-            manifest.request_types.iter().any(|t| *t == wanted)
+            manifest.request_types.contains(&wanted)
         });
     NewJob {
         key: r.key.clone(),

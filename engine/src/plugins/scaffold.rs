@@ -83,7 +83,9 @@ pub struct @@type@@;
 impl Mapper for @@type@@ {
     fn manifest() -> Manifest {
         Manifest::new("@@name@@", env!("CARGO_PKG_VERSION"), "@@source@@")
-            .request_types(&["CustomerAdd", "CustomerQuery"])
+            // CustomerMod: a customer changed at the source after it synced is sent as the
+            // matching Mod (the engine builds it from the Add below).
+            .request_types(&["CustomerAdd", "CustomerMod", "CustomerQuery"])
     }
 
     fn map(kind: &str, record: &Value) -> Result<Vec<Request>, MapError> {
@@ -108,18 +110,18 @@ fn customer(record: &Value) -> Result<Request, MapError> {
     if let Some(email) = record.get("email").and_then(Value::as_str) {
         add = add.email(email);
     }
-    let built = add.build().map_err(|e| MapError::field("name", e.to_string()))?;
+    let built = add.build()?;
     // Look up the name as it is written (it may have been shortened or transliterated).
     let sent = built.text_of("Name").unwrap_or_else(|| name.to_string());
-    let probe = ListQuery::new(ListKind::Customer)
-        .full_name(sent)
-        .build()
-        .map_err(|e| MapError::field("name", e.to_string()))?;
-    // The key is stable across re-runs: the same record never becomes two customers.
-    let mut request = built.into_request(format!("customer:{id}"));
-    request.probe = Some(probe.qbxml);
-    request.adopt_existing = true;
-    Ok(request)
+    let probe = ListQuery::new(ListKind::Customer).full_name(sent).build()?;
+    // The key is stable across re-runs: the same record never becomes two customers. A
+    // customer the probe finds is adopted only if these fields match; otherwise it is
+    // changed to the source's version.
+    Ok(built
+        .into_request(format!("customer:{id}"))
+        .probe(probe.qbxml)
+        .adopt_existing()
+        .significant(["Name", "CompanyName", "Email"]))
 }
 "#;
 
@@ -141,6 +143,20 @@ fn the_fixture_record_becomes_a_valid_customer_add_with_a_probe() {
 }
 
 #[test]
+fn the_fixture_maps_to_its_golden_file() {
+    // `tests/fixtures/customer.golden` is what the fixture must become, request by request.
+    // After a deliberate change run `QBRIDGE_BLESS=1 cargo test` and review the diff.
+    let result = testing::map_file::<@@type@@>("customer", "tests/fixtures/customer.json");
+    testing::assert_golden("tests/fixtures/customer.golden", &result);
+}
+
+#[test]
+fn every_qbxml_version_quickbooks_may_speak_accepts_it() {
+    let requests = testing::map_file::<@@type@@>("customer", "tests/fixtures/customer.json").unwrap();
+    testing::check_all_versions::<@@type@@>(&requests).unwrap();
+}
+
+#[test]
 fn a_long_name_is_fitted_and_the_change_noted() {
     let long = "A".repeat(60);
     let record = format!(r#"{{"id": 7, "name": "{long}"}}"#);
@@ -159,12 +175,22 @@ fn missing_name_is_reported_with_the_field() {
 const FIXTURE: &str = r#"{"id": 42, "name": "Acme & Sons", "email": "ap@acme.example"}
 "#;
 
+/// What the fixture maps to (`testing::render`); the generated crate's golden test compares
+/// the template's mapping with it.
+const GOLDEN: &str = "
+== customer:42 (CustomerAdd)
+adopt_existing: true
+significant: Name, CompanyName, Email
+qbxml: <CustomerAddRq><CustomerAdd><Name>Acme &amp; Sons</Name><CompanyName>Acme &amp; Sons</CompanyName><Email>ap@acme.example</Email></CustomerAdd></CustomerAddRq>
+probe: <CustomerQueryRq><FullName>Acme &amp; Sons</FullName></CustomerQueryRq>
+";
+
 const README: &str = r#"# @@name@@ — a qbridge mapping plugin
 
 Maps @@source@@ records to QuickBooks Desktop requests. Next steps:
 
 ```sh
-cargo test                                            # the mapper's tests, natively
+cargo test                                            # the mapper's tests and its golden file, natively
 cargo build --release --target wasm32-wasip2          # the component
 qbridge plugin check target/wasm32-wasip2/release/@@crate@@.wasm --kind customer tests/fixtures/customer.json
 qbridge plugin install target/wasm32-wasip2/release/@@crate@@.wasm
@@ -257,6 +283,10 @@ pub(crate) fn new_plugin(name: &str, parent: &Path, sdk: &SdkSource) -> Result<P
         (
             "tests/fixtures/customer.json".into(),
             FIXTURE.as_bytes().to_vec(),
+        ),
+        (
+            "tests/fixtures/customer.golden".into(),
+            GOLDEN.as_bytes().to_vec(),
         ),
     ];
     if *sdk == SdkSource::Embedded {

@@ -168,6 +168,15 @@ pub enum BuildError {
     },
 }
 
+/// `?` on a builder inside `map`: the record is refused with the qbXML field at fault and the
+/// reason (the source field is not known here; name it with [`crate::MapError::field`] when
+/// the mapper knows which one fed the element).
+impl From<BuildError> for crate::MapError {
+    fn from(e: BuildError) -> crate::MapError {
+        crate::MapError::new(format!("cannot be written as qbXML: {e}"))
+    }
+}
+
 /// A reference to a QuickBooks list record (`CustomerRef`, `ItemRef`, `AccountRef` …).
 /// Prefer [`Ref::list_id`] once the ListID is known: names can be renamed, ids cannot.
 #[derive(Debug, Clone, PartialEq, Eq)]

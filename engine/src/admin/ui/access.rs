@@ -15,6 +15,7 @@ use super::html::{Button, action_button, countdown, esc, post_form, table_head, 
 use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
 use crate::admin::api::{self, NewGrant, NewToken};
 use crate::admin::auth::ApiError;
+use crate::admin::secrets_api;
 use crate::logging::Redacted;
 use crate::state::AppState;
 use crate::store::secrets::{ClientCredentials, SecretKind};
@@ -319,7 +320,7 @@ async fn secrets(
     State(state): State<AppState>,
     Query(nq): Query<NoticeQuery>,
 ) -> PageResult {
-    let list = api::secret_names(&state, &s.actor)
+    let list = secrets_api::secret_names(&state, &s.actor)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     let connections = s.connection_names(&state, "/secrets").await?;
@@ -449,7 +450,7 @@ async fn set_secret(
     Form(f): Form<SecretForm>,
 ) -> PageResult {
     let connection = chosen_connection(&s, &state, f.connection.as_deref()).await?;
-    api::set_secret(&state, &s.actor, f.plugin, f.name, connection, f.value)
+    secrets_api::set_secret(&state, &s.actor, f.plugin, f.name, connection, f.value)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-set"))
@@ -480,7 +481,7 @@ async fn set_secret_grant(
         client_secret: Redacted(f.client_secret),
         scope: (!scope.is_empty()).then(|| scope.to_string()),
     };
-    api::set_secret_grant(&state, &s.actor, f.plugin, f.name, connection, grant)
+    secrets_api::set_secret_grant(&state, &s.actor, f.plugin, f.name, connection, grant)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-set"))
@@ -498,7 +499,7 @@ async fn delete_secret(
     Query(q): Query<DeleteSecretQuery>,
 ) -> PageResult {
     let connection = chosen_connection(&s, &state, q.connection.as_deref()).await?;
-    api::delete_secret(&state, &s.actor, plugin, name, connection)
+    secrets_api::delete_secret(&state, &s.actor, plugin, name, connection)
         .await
         .map_err(|e| s.failed("/secrets", e))?;
     Ok(see_other("/secrets?notice=secret-deleted"))

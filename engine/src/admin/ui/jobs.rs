@@ -15,7 +15,7 @@ use crate::admin::api::{self, JobAction, JobQuery};
 use crate::admin::auth::{Actor, ApiError};
 use crate::admin::rejected_api::{self, RejectedQuery, RetryOutcome};
 use crate::state::AppState;
-use crate::store::queue::{STATES, cancel_applies, retry_applies};
+use crate::store::queue::{JobState, cancel_applies, retry_applies};
 use crate::store::tokens::Scope;
 
 /// The Jobs pages' routes.
@@ -29,7 +29,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rejected/{id}/retry", post(retry_rejected))
 }
 
-fn job_buttons(actor: &Actor, id: i64, state: &str) -> String {
+fn job_buttons(actor: &Actor, id: i64, state: JobState) -> String {
     if !actor.token.scope.allows(Scope::Operator) {
         return String::new();
     }
@@ -94,8 +94,8 @@ async fn jobs(s: Signed, State(state): State<AppState>, Query(q): Query<JobsQuer
     let mut c = String::from(
         "<form method=\"get\" action=\"/jobs\" class=\"filters\"><label for=\"state\">State</label><select id=\"state\" name=\"state\"><option value=\"\">any</option>",
     );
-    for st in STATES {
-        let sel = if *st == selected { " selected" } else { "" };
+    for st in JobState::ALL.map(JobState::as_str) {
+        let sel = if st == selected { " selected" } else { "" };
         let _ = write!(c, "<option value=\"{st}\"{sel}>{st}</option>");
     }
     c.push_str("</select><label for=\"connection\">Connection</label><select id=\"connection\" name=\"connection\"><option value=\"\">any</option>");
@@ -134,11 +134,11 @@ async fn jobs(s: Signed, State(state): State<AppState>, Query(q): Query<JobsQuer
                 esc(&j.plugin),
                 esc(&j.request_type),
                 esc(&j.key),
-                esc(&j.state),
-                esc(&j.state),
+                j.state,
+                j.state,
                 j.attempt,
                 time(j.updated_at),
-                job_buttons(&s.actor, j.id, &j.state),
+                job_buttons(&s.actor, j.id, j.state),
                 id = j.id,
             );
             if let Some(advice) = &j.advice {
@@ -194,8 +194,8 @@ async fn job_detail(
         }),
         time(j.created_at),
         time(j.updated_at),
-        job_buttons(&s.actor, j.id, &j.state),
-        st = esc(&j.state),
+        job_buttons(&s.actor, j.id, j.state),
+        st = j.state,
     );
     if !j.conflict.is_empty() {
         c.push_str("<h2>Edited in QuickBooks since qbridge wrote it</h2><ul class=\"conflict\">");

@@ -2,6 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::JobState;
 use super::results::{hold_dependents, release_dependents};
 use crate::store::audit::now_ms;
 use crate::store::{Store, StoreError};
@@ -9,25 +10,31 @@ use crate::store::{Store, StoreError};
 /// Whether an admin's retry applies to a job in `state`: a job that stopped (failed, held,
 /// cancelled) or whose outcome is unknown. A job merely waiting (available, retryable) is
 /// sent anyway, and a sent or completed one must not be sent again.
-pub fn retry_applies(state: &str) -> bool {
-    matches!(state, "discarded" | "held" | "cancelled" | "in_doubt")
+pub fn retry_applies(state: JobState) -> bool {
+    matches!(
+        state,
+        JobState::Discarded | JobState::Held | JobState::Cancelled | JobState::InDoubt
+    )
 }
 
 /// Whether an admin's cancel applies to a job in `state`: anything not yet applied and not
 /// already cancelled (a sent job's answer is awaited).
-pub fn cancel_applies(state: &str) -> bool {
-    !matches!(state, "completed" | "sent" | "cancelled")
+pub fn cancel_applies(state: JobState) -> bool {
+    !matches!(
+        state,
+        JobState::Completed | JobState::Sent | JobState::Cancelled
+    )
 }
 
 impl Store {
     /// Admin: send a discarded, held, cancelled or unresolvable in-doubt job again.
     pub fn retry_job(&self, job_id: i64) -> Result<(), StoreError> {
         self.write(|tx| {
-            let state: String = tx
+            let state: JobState = tx
                 .query_row("SELECT state FROM job WHERE id=?1", [job_id], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
-            if !retry_applies(&state) {
+            if !retry_applies(state) {
                 return Err(StoreError::Conflict(format!(
                     "job {job_id} is {state}; only failed (discarded), held, cancelled or in-doubt jobs can be retried"
                 )));
@@ -63,11 +70,11 @@ impl Store {
     /// Admin: stop a job that has not been applied; its dependents are held.
     pub fn cancel_job(&self, job_id: i64) -> Result<(), StoreError> {
         self.write(|tx| {
-            let state: String = tx
+            let state: JobState = tx
                 .query_row("SELECT state FROM job WHERE id=?1", [job_id], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))?;
-            if !cancel_applies(&state) {
+            if !cancel_applies(state) {
                 return Err(StoreError::Conflict(format!(
                     "job {job_id} is {state} and cannot be cancelled"
                 )));

@@ -49,7 +49,7 @@ fn a_renamed_customer_is_sent_again_mapped_under_its_new_name_and_its_invoices_f
     };
     answer(&s, set.as_deref(), &[(id, renamed, None)]).unwrap();
     let view = s.job(id).unwrap();
-    assert_eq!(view.state, "available");
+    assert_eq!(view.state, JobState::Available);
     assert_eq!(view.notes, ["used by a vendor"]);
     assert!(view.qbxml.unwrap().contains("acme (C)"));
 
@@ -143,7 +143,7 @@ fn a_probe_that_is_never_answered_is_held_after_max_attempts_instead_of_asked_fo
         assert!(probes < 50, "the probe is asked forever");
     }
     let view = s.job(id).unwrap();
-    assert_eq!(view.state, "held");
+    assert_eq!(view.state, JobState::Held);
     assert_eq!(view.attempt, 12, "max_attempts sends in all");
     assert!(view.advice.unwrap().contains("never answered"));
 }
@@ -159,9 +159,9 @@ fn a_job_sent_by_a_process_that_is_gone_is_shown_as_outcome_unknown() {
         let q = s.queue_status().unwrap().remove(0);
         (j.state, j.outcome_unknown, q.outcome_unknown)
     };
-    assert_eq!(mine(&s), ("sent".to_string(), false, 0), "its own lease");
+    assert_eq!(mine(&s), (JobState::Sent, false, 0), "its own lease");
     drop(s);
     // Another process (a new boot id), e.g. `qbridge status` after a SIGKILL.
     let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(mine(&s), ("sent".to_string(), true, 1));
+    assert_eq!(mine(&s), (JobState::Sent, true, 1));
 }

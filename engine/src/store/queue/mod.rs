@@ -44,17 +44,87 @@ pub use names::JobRequest;
 pub use qbridge_sdk::Action;
 pub use results::{AnswerTo, Answered, Answering, Recorded};
 
-/// Job states as stored and shown to admins.
-pub const STATES: &[&str] = &[
-    "available",
-    "held",
-    "sent",
-    "in_doubt",
-    "retryable",
-    "completed",
-    "discarded",
-    "cancelled",
-];
+/// A job's state, as stored (`job.state`) and shown to admins (see the diagram above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting to be sent (its dependencies may still be missing).
+    Available,
+    /// Waiting for an admin (a failed dependency, a conflict, a request that keeps failing).
+    Held,
+    /// In a message set QuickBooks has not answered yet.
+    Sent,
+    /// Sent without an answer: error recovery or its probe decides before anything else.
+    InDoubt,
+    /// QuickBooks was busy: sent again after a back-off.
+    Retryable,
+    /// In QuickBooks.
+    Completed,
+    /// Failed for good; its dependents are held.
+    Discarded,
+    /// Stopped by an admin, superseded by a void, or never needed.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state, in the order the diagram reads.
+    pub const ALL: [JobState; 8] = [
+        JobState::Available,
+        JobState::Held,
+        JobState::Sent,
+        JobState::InDoubt,
+        JobState::Retryable,
+        JobState::Completed,
+        JobState::Discarded,
+        JobState::Cancelled,
+    ];
+
+    /// The stored name (`in_doubt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Available => "available",
+            JobState::Held => "held",
+            JobState::Sent => "sent",
+            JobState::InDoubt => "in_doubt",
+            JobState::Retryable => "retryable",
+            JobState::Completed => "completed",
+            JobState::Discarded => "discarded",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// The state called `s`, or an error listing the states.
+    pub fn parse(s: &str) -> Result<JobState, String> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown state {s:?}: expected one of {}",
+                    JobState::ALL.map(JobState::as_str).join(", ")
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::FromSql for JobState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        JobState::parse(s).map_err(|e| rusqlite::types::FromSqlError::Other(e.into()))
+    }
+}
+
+impl rusqlite::ToSql for JobState {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
 
 /// Advice on a job that may have reached QuickBooks after the backup a restore brought back,
 /// and that has no probe to find out.
@@ -340,7 +410,7 @@ pub struct JobView {
     /// e.g. `InvoiceAdd`.
     pub request_type: String,
     /// State.
-    pub state: String,
+    pub state: JobState,
     /// Attempts so far.
     pub attempt: i64,
     /// Keys it waits for.
@@ -415,7 +485,7 @@ pub const MAX_REFRESHES: i64 = 2;
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     /// Only this state.
-    pub state: Option<String>,
+    pub state: Option<JobState>,
     /// Only this connection.
     pub connection_id: Option<i64>,
     /// Only this plugin (a token fenced to a plugin sees a full page of its own jobs).

@@ -352,7 +352,7 @@ fn failed_dependency_holds_dependents_and_independent_work_flows() {
     .unwrap();
     let held = s
         .list_jobs(&JobFilter {
-            state: Some("held".into()),
+            state: Some(JobState::Held),
             ..Default::default()
         })
         .unwrap();
@@ -381,7 +381,7 @@ fn failed_dependency_holds_dependents_and_independent_work_flows() {
     .unwrap();
     assert_eq!(
         s.list_jobs(&JobFilter {
-            state: Some("held".into()),
+            state: Some(JobState::Held),
             ..Default::default()
         })
         .unwrap()
@@ -392,7 +392,7 @@ fn failed_dependency_holds_dependents_and_independent_work_flows() {
     s.retry_job(cust).unwrap();
     assert_eq!(
         s.list_jobs(&JobFilter {
-            state: Some("held".into()),
+            state: Some(JobState::Held),
             ..Default::default()
         })
         .unwrap()
@@ -422,7 +422,7 @@ fn lost_session_leads_to_recovery_then_probe_then_resend() {
     let (set, jobs) = sent(s.claim(1, 7, LIMITS).unwrap());
     let set = set.unwrap();
     assert_eq!(s.session_lost(7).unwrap(), 1);
-    assert_eq!(s.job(jobs[0].job_id).unwrap().state, "in_doubt");
+    assert_eq!(s.job(jobs[0].job_id).unwrap().state, JobState::InDoubt);
     assert!(s.has_work(1).unwrap());
     match s.claim(1, 8, LIMITS).unwrap() {
         Some(Claim::Recover { old_message_set_id }) => assert_eq!(old_message_set_id, set),
@@ -503,7 +503,7 @@ fn a_recovery_lost_again_and_again_ends_in_probes_not_a_loop() {
     assert_eq!(probes.len(), 1);
     assert!(probes[0].probing && probes[0].job_id == jobs[0].job_id);
     let b = s.job(jobs[1].job_id).unwrap();
-    assert_eq!(b.state, "in_doubt");
+    assert_eq!(b.state, JobState::InDoubt);
     assert!(b.advice.unwrap().contains("qbridge jobs retry"));
 }
 
@@ -617,7 +617,7 @@ fn transient_errors_back_off_and_exhaustion_discards() {
     };
     answer(&s, set.as_deref(), &[(jobs[0].job_id, retry.clone(), None)]).unwrap();
     let j = s.job(jobs[0].job_id).unwrap();
-    assert_eq!(j.state, "retryable");
+    assert_eq!(j.state, JobState::Retryable);
     assert!(
         s.claim(1, 1, LIMITS).unwrap().is_none(),
         "not before run_at"
@@ -627,7 +627,7 @@ fn transient_errors_back_off_and_exhaustion_discards() {
         .unwrap();
     let (set, jobs) = sent(s.claim(1, 1, LIMITS).unwrap());
     answer(&s, set.as_deref(), &[(jobs[0].job_id, retry, None)]).unwrap();
-    assert_eq!(s.job(jobs[0].job_id).unwrap().state, "discarded");
+    assert_eq!(s.job(jobs[0].job_id).unwrap().state, JobState::Discarded);
 }
 
 #[test]
@@ -868,5 +868,5 @@ fn retry_applies_only_to_stopped_jobs_not_to_waiting_ones() {
     assert!(err.to_string().contains("is available"), "{err}");
     s.cancel_job(id).unwrap();
     s.retry_job(id).unwrap();
-    assert!(!retry_applies("retryable") && retry_applies("in_doubt"));
+    assert!(!retry_applies(JobState::Retryable) && retry_applies(JobState::InDoubt));
 }

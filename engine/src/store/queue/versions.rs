@@ -274,23 +274,24 @@ fn mapped(
     plugin: &str,
     key: &str,
 ) -> Result<Option<Mapped>, StoreError> {
-    let row: Option<(String, Option<String>, String, String, Option<String>)> = tx
+    let row = tx
         .query_row(
             "SELECT object_id, edit_sequence, request_type, line_ids, written FROM mapping
              WHERE connection_id=?1 AND plugin=?2 AND key=?3",
             params![connection_id, plugin, key],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                let line_ids: String = r.get(3)?;
+                Ok(Mapped {
+                    object_id: r.get(0)?,
+                    edit_sequence: r.get(1)?,
+                    request_type: r.get(2)?,
+                    line_ids: serde_json::from_str(&line_ids).unwrap_or_default(),
+                    written: r.get(4)?,
+                })
+            },
         )
         .optional()?;
-    Ok(row.map(
-        |(object_id, edit_sequence, request_type, line_ids, written)| Mapped {
-            object_id,
-            edit_sequence,
-            request_type,
-            line_ids: serde_json::from_str(&line_ids).unwrap_or_default(),
-            written,
-        },
-    ))
+    Ok(row)
 }
 
 /// What a claimed job sends.
