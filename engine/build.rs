@@ -19,6 +19,7 @@ const FIXTURES: &[&str] = &[
     "echo_v1",
     "echo_v2",
     "echo_v3",
+    "echo_config",
     "rogue",
     "future_api",
     "legacy_v0_1",

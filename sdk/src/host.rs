@@ -1,9 +1,11 @@
-//! What the engine lets a plugin do besides mapping: log, read the clock, and make HTTP
-//! requests through the engine (which checks the host and injects secrets).
+//! What the engine lets a plugin do besides mapping: log, read the clock, read the
+//! installation's settings, and make HTTP requests through the engine (which checks the host
+//! and injects secrets).
 //!
 //! Inside the engine these call the WIT imports; in native tests they log to stderr, read
-//! the system clock, and answer HTTP from a [`crate::testing::FakeHost`] the test installed
-//! (refused without one: tests must not depend on the network).
+//! the system clock, return the settings the test gave [`crate::testing::set_config`], and
+//! answer HTTP from a [`crate::testing::FakeHost`] the test installed (refused without one:
+//! tests must not depend on the network).
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,9 @@ impl HttpResponse {
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
-    use crate::mapper::__private::qbridge::plugin::{clock, http, log as wit_log};
+    use crate::mapper::__private::qbridge::plugin::{
+        clock, config as wit_config, http, log as wit_log,
+    };
 
     pub fn log(level: Level, message: &str) {
         let level = match level {
@@ -86,6 +90,10 @@ mod imp {
 
     pub fn now() -> String {
         clock::now()
+    }
+
+    pub fn config(name: &str) -> Option<String> {
+        wit_config::get(name)
     }
 
     pub fn fetch(request: HttpRequest) -> Result<HttpResponse, String> {
@@ -104,8 +112,20 @@ mod imp {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-mod imp {
+pub(crate) mod imp {
     use super::*;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    thread_local! {
+        /// The settings a native test gave (`testing::set_config`); per thread, because
+        /// `cargo test` runs tests on several threads at once.
+        pub(crate) static CONFIG: RefCell<BTreeMap<String, String>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    pub fn config(name: &str) -> Option<String> {
+        CONFIG.with(|c| c.borrow().get(name).cloned())
+    }
 
     pub fn log(level: Level, message: &str) {
         eprintln!("[{level:?}] {message}");
@@ -162,6 +182,14 @@ pub fn now() -> String {
     imp::now()
 }
 
+/// The value of the setting `name` (a [`ConfigKey`](crate::ConfigKey) the manifest declares)
+/// for the connection the current call runs for: the admin's value for that connection, else
+/// the plugin-wide one, else the declared default. `None` when there is none of these, or the
+/// manifest does not declare `name`.
+pub fn config(name: &str) -> Option<String> {
+    imp::config(name)
+}
+
 /// Makes an HTTP request through the engine. The host must be declared in the manifest's
 /// `allowed_hosts`; secrets are referred to by name (`{{secret:NAME}}`) in header values.
 pub fn fetch(request: HttpRequest) -> Result<HttpResponse, String> {
@@ -175,5 +203,18 @@ mod tests {
         assert_eq!(super::imp::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::imp::rfc3339(1_795_400_706), "2026-11-23T02:25:06Z");
         assert_eq!(super::imp::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn config_returns_what_the_test_set_on_its_thread_only() {
+        assert_eq!(super::config("tenant"), None);
+        crate::testing::set_config("tenant", Some("acme"));
+        assert_eq!(super::config("tenant").as_deref(), Some("acme"));
+        let elsewhere = std::thread::spawn(|| super::config("tenant"))
+            .join()
+            .unwrap();
+        assert_eq!(elsewhere, None);
+        crate::testing::set_config("tenant", None);
+        assert_eq!(super::config("tenant"), None);
     }
 }

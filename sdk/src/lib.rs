@@ -23,7 +23,7 @@ mod request;
 pub mod testing;
 pub mod text;
 
-pub use mapper::{INTERFACE_VERSION, Manifest, MapError, Mapper, Page, PulledRecord};
+pub use mapper::{ConfigKey, INTERFACE_VERSION, Manifest, MapError, Mapper, Page, PulledRecord};
 pub use request::{Action, Request, root_element};
 /// Re-exported so plugins need no direct dependency to read records.
 pub use serde_json;

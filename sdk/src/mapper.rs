@@ -37,7 +37,14 @@ pub struct Manifest {
     pub source_system: String,
     /// qbXML request types this plugin may emit, without `Rq`: `CustomerAdd`, `InvoiceAdd`.
     pub request_types: Vec<String>,
-    /// Hosts [`host::fetch`](crate::host::fetch) may reach, e.g. `webservices.autotask.net`.
+    /// Hosts [`host::fetch`](crate::host::fetch) may reach, e.g. `api.ramp.com`. An entry
+    /// may be a host template with one `{name}` placeholder of a declared [`config`] key,
+    /// inside the first label and followed by at least two fixed labels
+    /// (`{tenant}.halopsa.com`, `webservices{zone}.autotask.net`): it allows the host that the
+    /// admin's value completes for the connection of the call, and nothing while the key has
+    /// no value.
+    ///
+    /// [`config`]: Manifest::config
     pub allowed_hosts: Vec<String>,
     /// Names of the secrets the engine may inject into HTTP requests.
     pub secrets: Vec<String>,
@@ -51,6 +58,26 @@ pub struct Manifest {
     /// [`Manifest::supports_acknowledge`]). Absent in manifests of 0.1.0 plugins.
     #[serde(default)]
     pub supports_acknowledge: bool,
+    /// Settings the admin gives each installation (plugin-wide or per connection), declared
+    /// with [`Manifest::config_key`] and read with [`host::config`](crate::host::config).
+    /// Absent in manifests of plugins before interface 0.3.0.
+    #[serde(default)]
+    pub config: Vec<ConfigKey>,
+}
+
+/// One setting a plugin declares (see [`Manifest::config_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    /// `[a-z][a-z0-9_]{0,31}`, e.g. `tenant`.
+    pub name: String,
+    /// What the value is and where the admin finds it, shown beside the setting.
+    pub description: String,
+    /// True when the plugin cannot pull without a value: the engine then fails a pull for a
+    /// connection without one, naming the key, instead of calling the plugin.
+    pub required: bool,
+    /// The value when the admin set none. A key used in a host template may not have one: the
+    /// admin's value is the approval of the host it completes.
+    pub default_value: Option<String>,
 }
 
 impl Manifest {
@@ -67,6 +94,7 @@ impl Manifest {
             interface_version: INTERFACE_VERSION.to_string(),
             supports_pull: false,
             supports_acknowledge: false,
+            config: Vec::new(),
         }
     }
 
@@ -103,6 +131,26 @@ impl Manifest {
     /// Marks [`Mapper::acknowledge`] as implemented.
     pub fn supports_acknowledge(mut self) -> Manifest {
         self.supports_acknowledge = true;
+        self
+    }
+
+    /// Declares a setting the admin gives each installation (`qbridge plugin config NAME set
+    /// KEY VALUE [--connection C]`), read with [`host::config`](crate::host::config): e.g.
+    /// `.config_key("tenant", "Your HaloPSA tenant, as in https://TENANT.halopsa.com", true,
+    /// None)` with `.allowed_hosts(&["{tenant}.halopsa.com"])`.
+    pub fn config_key(
+        mut self,
+        name: &str,
+        description: &str,
+        required: bool,
+        default: Option<&str>,
+    ) -> Manifest {
+        self.config.push(ConfigKey {
+            name: name.to_string(),
+            description: description.to_string(),
+            required,
+            default_value: default.map(str::to_string),
+        });
         self
     }
 }
@@ -379,6 +427,16 @@ pub mod __private {
             interface_version: m.interface_version,
             supports_pull: m.supports_pull,
             supports_acknowledge: m.supports_acknowledge,
+            config: m
+                .config
+                .into_iter()
+                .map(|k| wit::ConfigKey {
+                    name: k.name,
+                    description: k.description,
+                    required: k.required,
+                    default_value: k.default_value,
+                })
+                .collect(),
         }
     }
 

@@ -15,6 +15,19 @@ pub use crate::fake_host::{FakeHost, Installed};
 use crate::mapper::check_requests;
 use crate::{MapError, Mapper, Request};
 
+/// Gives the setting `name` the value [`host::config`](crate::host::config) returns on this
+/// thread (`None` removes it), as the engine would for a call made for one connection: set
+/// the declared default yourself if the test relies on it.
+pub fn set_config(name: &str, value: Option<&str>) {
+    crate::host::imp::CONFIG.with(|c| {
+        let mut c = c.borrow_mut();
+        match value {
+            Some(v) => c.insert(name.to_string(), v.to_string()),
+            None => c.remove(name),
+        };
+    });
+}
+
 /// Runs `M::map` on a record given as JSON text, exactly as the engine would.
 ///
 /// Invalid JSON is reported as a [`MapError`], as inside the engine.

@@ -37,6 +37,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/plugins"),
     ("post", "/api/v1/plugins"),
     ("delete", "/api/v1/plugins/{name}"),
+    ("get", "/api/v1/plugins/{name}/config"),
+    ("put", "/api/v1/plugins/{name}/config/{key}"),
+    ("delete", "/api/v1/plugins/{name}/config/{key}"),
     ("post", "/api/v1/plugins/{name}/rollback"),
     ("post", "/api/v1/plugins/{name}/versions/{version}/approve"),
     ("get", "/qwc/{user}"),
@@ -586,6 +589,7 @@ fn unauthenticated_requests_get_401_except_healthz_login_and_static_assets() {
             .replace("{id}", "1")
             .replace("{plugin}", "ramp")
             .replace("{name}", "api_key")
+            .replace("{key}", "tenant")
             .replace("{version}", "1.0.0")
             .replace("{user}", "nosuch")
             .replace("{username}", "nosuch");
@@ -715,6 +719,7 @@ fn openapi_parses_and_lists_every_route_served() {
                 .replace("{id}", "999999")
                 .replace("{plugin}", "nosuch")
                 .replace("{name}", "nosuch")
+                .replace("{key}", "tenant")
                 .replace("{version}", "1.0.0")
                 .replace("{user}", "nosuch")
                 .replace("{username}", "nosuch");

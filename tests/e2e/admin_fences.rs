@@ -170,6 +170,7 @@ fn fill(path: &str, b: &Tenant, ids: &BTreeMap<&str, i64>) -> String {
         .replace("{user}", "firm-b-user")
         .replace("{username}", "firm-b-user")
         .replace("{version}", "0.2.0")
+        .replace("{key}", "tenant")
         .replace(
             "{plugin}",
             if path.contains("ingest") {
@@ -207,6 +208,9 @@ fn api_body(method: &str, path: &str) -> Option<(&'static str, String)> {
             j(r#"{"to":"evil","scope":"operator","expires_in":"1h","reason":"r"}"#)
         }
         ("put", p) if p.starts_with("/api/v1/secrets/") => j(r#"{"value":"stolen"}"#),
+        ("put", "/api/v1/plugins/{name}/config/{key}") => {
+            j(r#"{"value":"stolen","connection":"firm-b"}"#)
+        }
         ("post", "/api/v1/plugins") => Some(("application/wasm", "\0asm".into())),
         ("post", "/api/v1/connections") => j(r#"{"name":"evil"}"#),
         ("post", "/api/v1/connections/{name}/users") => j(r#"{"username":"evil"}"#),
@@ -227,6 +231,7 @@ fn ui_form(path: &str) -> String {
         "/support" => "to=evil&scope=operator&expires_in=1h&reason=r".into(),
         "/tokens" => "name=evil&scope=admin".into(),
         "/secrets" => "plugin=ramp&name=api_key&value=stolen".into(),
+        "/plugins/{name}/config" => "key=tenant&connection=firm-b&value=stolen".into(),
         "/alerts" => "url=https%3A%2F%2Fevil.example%2Fhook&connection=&job_failed=on&secret=".into(),
         "/alerts/email" => "smtp_url=smtp%3A%2F%2F127.0.0.1%3A25&from=a%40evil.example&to=b%40evil.example&connection=&job_failed=on".into(),
         "/secrets/grant" => "plugin=ramp&name=g&token_url=https%3A%2F%2Fapi.ramp.com%2Ft&client_id=a&client_secret=b&scope=".into(),

@@ -26,6 +26,7 @@ mod msp;
 mod operations;
 mod pipeline;
 mod plugin_author;
+mod plugin_config;
 mod plugin_crates;
 mod plugin_sandbox;
 mod plugins;

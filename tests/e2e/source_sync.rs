@@ -173,6 +173,19 @@ fn api(server: &Server, admin: &str, method: &str, path: &str) -> Value {
 /// "Pull now" for every schedule, then waits until each has run since (claimed, and no
 /// longer `running`); returns plugin → last result.
 pub(crate) fn pull_now(server: &Server, admin: &str) -> Vec<(String, String)> {
+    pull_now_rows(server, admin)
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["plugin"].as_str()?.into(),
+                r["last_result"].as_str()?.into(),
+            ))
+        })
+        .collect()
+}
+
+/// [`pull_now`], returning every schedule's row as the API lists it once all have run.
+pub(crate) fn pull_now_rows(server: &Server, admin: &str) -> Vec<Value> {
     let before = api(server, admin, "GET", "/api/v1/schedules");
     let rows = before.as_array().unwrap();
     for r in rows {
@@ -191,18 +204,13 @@ pub(crate) fn pull_now(server: &Server, admin: &str) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = api(server, admin, "GET", "/api/v1/schedules");
-        let done: Vec<(String, String)> = now
+        let done: Vec<Value> = now
             .as_array()
             .unwrap()
             .iter()
             .filter(|r| r["last_run_at"].as_i64() != ran_before(&r["id"]))
-            .filter(|r| r["last_result"] != "running")
-            .filter_map(|r| {
-                Some((
-                    r["plugin"].as_str()?.into(),
-                    r["last_result"].as_str()?.into(),
-                ))
-            })
+            .filter(|r| r["last_result"] != "running" && r["last_result"].is_string())
+            .cloned()
             .collect();
         if done.len() == rows.len() {
             return done;

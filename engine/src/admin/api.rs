@@ -52,6 +52,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(super::secrets_api::routes())
         .merge(super::audit_api::routes())
         .merge(super::plugins_api::routes())
+        .merge(super::plugin_config_api::routes())
         .merge(super::setup_api::routes())
         .merge(super::connections_api::routes())
         .merge(super::rejected_api::routes())

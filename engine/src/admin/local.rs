@@ -172,6 +172,29 @@ impl LocalAdmin {
         self.answer(req.call())
     }
 
+    /// `PUT path` with a JSON body → the JSON answer.
+    pub fn put_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, LocalAdminError> {
+        let req = self
+            .agent
+            .put(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json");
+        self.answer(req.send(body.to_string().as_bytes()))
+    }
+
+    /// `DELETE path` → the JSON answer (`Null` for `204 No Content`).
+    pub fn delete(&self, path: &str) -> Result<serde_json::Value, LocalAdminError> {
+        let req = self
+            .agent
+            .delete(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.token));
+        self.answer(req.call())
+    }
+
     /// `POST path` with a JSON body → the JSON answer.
     pub fn post_json(
         &self,

@@ -16,6 +16,7 @@ mod connections_api;
 pub mod local;
 pub mod metrics_api;
 pub(crate) mod overview;
+pub(crate) mod plugin_config_api;
 pub(crate) mod plugins_api;
 mod rejected_api;
 pub mod routes;

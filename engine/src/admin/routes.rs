@@ -35,6 +35,7 @@ pub const UI_ROUTES: &[(&str, &str)] = &[
     ("post", "/plugins/{name}/versions/{version}/approve"),
     ("post", "/plugins/{name}/rollback"),
     ("post", "/plugins/{name}/remove"),
+    ("post", "/plugins/{name}/config"),
     ("get", "/alerts"),
     ("post", "/alerts"),
     ("post", "/alerts/email"),

@@ -88,6 +88,9 @@ pub enum PluginCommand {
     /// on every record with the engine's checks of each request. Nothing is kept; the exit
     /// code is non-zero when any record was refused or a request is invalid.
     Check(super::check::CheckArgs),
+    /// A plugin's settings: list them (`plugin config NAME`), `set KEY VALUE` or `unset KEY`,
+    /// plugin-wide or for one connection (`--connection NAME`).
+    Config(super::config_cli::ConfigArgs),
     /// Create a new plugin crate in ./NAME, ready to test and build. It carries the SDK this
     /// binary was built with in ./NAME/qbridge-sdk unless told otherwise.
     New {
@@ -104,9 +107,11 @@ pub enum PluginCommand {
 
 /// Runs one `plugin` subcommand.
 pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> {
-    if let PluginCommand::Check(args) = command {
-        return super::check::run(args, config);
-    }
+    let command = match command {
+        PluginCommand::Check(args) => return super::check::run(args, config),
+        PluginCommand::Config(args) => return super::config_cli::run(args, config),
+        other => other,
+    };
     if let PluginCommand::New {
         name,
         sdk_version,
@@ -155,7 +160,9 @@ pub fn run(command: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> 
     let manager = PluginManager::open(store, config)?;
     let actor = crate::cli::cli_actor();
     match command {
-        PluginCommand::New { .. } | PluginCommand::Check(_) => unreachable!("handled above"),
+        PluginCommand::New { .. } | PluginCommand::Check(_) | PluginCommand::Config(_) => {
+            unreachable!("handled above")
+        }
         PluginCommand::Install { file, dev, .. } => {
             let (wasm, signature) = read_component(&file)?;
             report_install(if dev {
@@ -419,7 +426,9 @@ impl Client {
     /// A client when the command has `--url`, else `None` (the command runs offline).
     fn from_command(command: &PluginCommand) -> anyhow::Result<Option<Client>> {
         let remote = match command {
-            PluginCommand::New { .. } | PluginCommand::Check(_) => return Ok(None),
+            PluginCommand::New { .. } | PluginCommand::Check(_) | PluginCommand::Config(_) => {
+                return Ok(None);
+            }
             PluginCommand::Install { remote, .. }
             | PluginCommand::List { remote }
             | PluginCommand::Approve { remote, .. }
@@ -463,7 +472,9 @@ impl Client {
 
     fn run(&self, command: PluginCommand) -> anyhow::Result<ExitCode> {
         match command {
-            PluginCommand::New { .. } | PluginCommand::Check(_) => unreachable!("runs offline"),
+            PluginCommand::New { .. } | PluginCommand::Check(_) | PluginCommand::Config(_) => {
+                unreachable!("runs offline")
+            }
             PluginCommand::Install { file, dev, .. } => {
                 let (wasm, signature) = read_component(&file)?;
                 let query = if dev { "?dev=true" } else { "" };

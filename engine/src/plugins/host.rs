@@ -614,10 +614,11 @@ mod tests {
             memory_bytes: 64 << 20,
             ..Limits::default()
         };
-        let host = PluginHost::new(dir.path().join("cache"), db, limits).unwrap();
+        let host = PluginHost::new(dir.path().join("cache"), db.clone(), limits).unwrap();
         let manifest = qbridge_sdk::Manifest::new("many", "1.0.0", "Many memories");
         let http = Arc::new(super::super::http::SourceHttp::new(
             Arc::new(super::super::http::NoSecrets),
+            Arc::new(super::super::plugin_config::StoredConfig(db.clone())),
             super::super::endpoints::SourceEndpoints::default(),
         ));
         let instantiate = |count: u8| {

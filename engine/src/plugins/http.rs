@@ -12,12 +12,18 @@
 //! one of the plugin's `allowed_hosts` too, so a plugin cannot have the client secret sent
 //! anywhere the admin did not approve. Hosts listed in `source_endpoints` are reached over
 //! plain HTTP on loopback instead (see `endpoints`): for tests only, nothing else changes.
+//!
+//! An `allowed_hosts` entry may be a host template (`{tenant}.halopsa.com`, see
+//! `plugin_config`): it allows the host the admin's value of its key completes for the
+//! connection the call is for (its own value, else the plugin-wide one), token endpoints
+//! included, and nothing while the key has no value.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::endpoints::SourceEndpoints;
 use super::oauth2::{self, TokenCache};
+use super::plugin_config::{AllowedHosts, ConfigSource};
 use crate::logging::Redacted;
 use crate::store::secrets::{ClientCredentials, Secret};
 
@@ -84,10 +90,12 @@ impl SecretSource for NoSecrets {
     }
 }
 
-/// What every plugin's HTTP shares: the secret source, the `source_endpoints` redirects, the
-/// access-token cache and one connection pool. One per [`PluginManager`](super::PluginManager).
+/// What every plugin's HTTP shares: the secret and configuration sources, the
+/// `source_endpoints` redirects, the access-token cache and one connection pool. One per
+/// [`PluginManager`](super::PluginManager).
 pub(crate) struct SourceHttp {
     secrets: Arc<dyn SecretSource>,
+    config: Arc<dyn ConfigSource>,
     endpoints: SourceEndpoints,
     tokens: TokenCache,
     agent: ureq::Agent,
@@ -95,7 +103,11 @@ pub(crate) struct SourceHttp {
 
 impl SourceHttp {
     /// Logs one WARN line when `endpoints` redirects anything: that is for tests only.
-    pub(crate) fn new(secrets: Arc<dyn SecretSource>, endpoints: SourceEndpoints) -> SourceHttp {
+    pub(crate) fn new(
+        secrets: Arc<dyn SecretSource>,
+        config: Arc<dyn ConfigSource>,
+        endpoints: SourceEndpoints,
+    ) -> SourceHttp {
         if !endpoints.is_empty() {
             tracing::warn!(
                 redirects = %endpoints.describe(),
@@ -104,6 +116,7 @@ impl SourceHttp {
         }
         SourceHttp {
             secrets,
+            config,
             endpoints,
             tokens: TokenCache::default(),
             agent: ureq::Agent::config_builder()
@@ -184,11 +197,11 @@ impl SourceHttp {
         &self,
         name: &str,
         grant: &ClientCredentials,
-        allowed_hosts: &[String],
+        allowed: impl Fn(&str) -> Result<(), String>,
         deadline: Instant,
     ) -> Result<oauth2::Issued, String> {
         let host = grant.token_host().unwrap_or_default();
-        if !allowed_hosts.contains(&host) {
+        if allowed(&host).is_err() {
             return Err(format!(
                 "secret {name:?} is an OAuth2 grant whose token endpoint host {host} is not in the manifest's allowed_hosts; the admin must store the source's own token URL"
             ));
@@ -226,12 +239,13 @@ pub(crate) struct Response {
     pub body: Vec<u8>,
 }
 
-/// What one plugin version may reach, from its manifest.
+/// What one plugin version may reach, from its manifest, and the settings it declares.
 #[derive(Clone)]
 pub(crate) struct HttpPolicy {
     plugin: String,
-    allowed_hosts: Vec<String>,
+    allowed_hosts: AllowedHosts,
     secrets: Vec<String>,
+    config_keys: Vec<qbridge_sdk::ConfigKey>,
     http: Arc<SourceHttp>,
 }
 
@@ -242,14 +256,37 @@ impl HttpPolicy {
     pub(crate) fn new(manifest: &qbridge_sdk::Manifest, http: Arc<SourceHttp>) -> Self {
         HttpPolicy {
             plugin: manifest.name.clone(),
-            allowed_hosts: manifest
-                .allowed_hosts
-                .iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect(),
+            allowed_hosts: AllowedHosts::new(manifest),
             secrets: manifest.secrets.clone(),
+            config_keys: manifest.config.clone(),
             http,
         }
+    }
+
+    /// What `config.get(name)` answers a call made for `connection`: the admin's value (the
+    /// connection's own, else the plugin-wide one), else the declared default; `None` for a
+    /// key the manifest does not declare.
+    pub(crate) fn config_value(&self, name: &str, connection: Option<i64>) -> Option<String> {
+        let key = self.config_keys.iter().find(|k| k.name == name)?;
+        self.http
+            .config
+            .value(&self.plugin, name, connection)
+            .or_else(|| key.default_value.clone())
+    }
+
+    /// The required keys a call for `connection` has no value for (nor a default).
+    pub(crate) fn missing_required(&self, connection: Option<i64>) -> Vec<String> {
+        super::plugin_config::missing_required(&self.config_keys, |name| {
+            self.http.config.value(&self.plugin, name, connection)
+        })
+    }
+
+    /// `Ok` when a call for `connection` may reach `host`: a plain allowed host, or the host
+    /// a template's configured value completes.
+    fn host_allowed(&self, host: &str, connection: Option<i64>) -> Result<(), String> {
+        self.allowed_hosts.allows(host, |key| {
+            self.http.config.value(&self.plugin, key, connection)
+        })
     }
 
     /// Checks the request, injects secrets and performs it. A 401 to a request that carried
@@ -265,7 +302,7 @@ impl HttpPolicy {
         deadline: Instant,
         connection: Option<i64>,
     ) -> Result<Response, String> {
-        let checked = self.check(request)?;
+        let checked = self.check(request, connection)?;
         let (ready, used) = self.substitute_all(&checked, deadline, connection)?;
         let response = self.http.send(ready, MAX_RESPONSE_BYTES, deadline)?;
         if response.status != 401 || used.is_empty() {
@@ -282,7 +319,7 @@ impl HttpPolicy {
 
     /// The policy part of [`fetch`](Self::fetch): validates, no I/O. Placeholders stay in
     /// place (a retry substitutes them again).
-    fn check(&self, mut request: Request) -> Result<Request, String> {
+    fn check(&self, mut request: Request, connection: Option<i64>) -> Result<Request, String> {
         request.method = request.method.to_ascii_uppercase();
         if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&request.method.as_str()) {
             return Err(format!("method {:?} is not allowed", request.method));
@@ -294,12 +331,7 @@ impl HttpPolicy {
             ));
         }
         let host = https_host(&request.url)?;
-        if !self.allowed_hosts.contains(&host) {
-            return Err(format!(
-                "host {host} is not in the manifest's allowed_hosts ({}); declare it and have the admin approve the new version",
-                self.allowed_hosts.join(", ")
-            ));
-        }
+        self.host_allowed(&host, connection)?;
         for (name, value) in &request.headers {
             if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str())
                 && !value.contains("{{secret:")
@@ -379,8 +411,12 @@ impl HttpPolicy {
                         &grant,
                         Instant::now(),
                         || {
-                            self.http
-                                .fetch_token(name, &grant, &self.allowed_hosts, deadline)
+                            self.http.fetch_token(
+                                name,
+                                &grant,
+                                |host| self.host_allowed(host, connection),
+                                deadline,
+                            )
                         },
                     )?;
                     out.push_str(&token.0);
@@ -416,6 +452,31 @@ fn https_host(url: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    /// Configured values: `tenant` is `acme` for connection 1 and plugin-wide `globex`.
+    struct Tenants;
+    impl ConfigSource for Tenants {
+        fn value(&self, _plugin: &str, name: &str, connection: Option<i64>) -> Option<String> {
+            (name == "tenant").then(|| {
+                if connection == Some(1) {
+                    "acme"
+                } else {
+                    "globex"
+                }
+                .to_string()
+            })
+        }
+    }
+
+    fn no_config() -> Arc<dyn ConfigSource> {
+        struct NoConfig;
+        impl ConfigSource for NoConfig {
+            fn value(&self, _: &str, _: &str, _: Option<i64>) -> Option<String> {
+                None
+            }
+        }
+        Arc::new(NoConfig)
+    }
+
     struct OneSecret;
     impl SecretSource for OneSecret {
         fn secret(&self, _plugin: &str, name: &str, _connection: Option<i64>) -> Option<Secret> {
@@ -427,7 +488,7 @@ mod tests {
         let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
             .allowed_hosts(&["api.example.com"])
             .secrets(&["api.key"]);
-        let http = SourceHttp::new(Arc::new(OneSecret), SourceEndpoints::default());
+        let http = SourceHttp::new(Arc::new(OneSecret), no_config(), SourceEndpoints::default());
         HttpPolicy::new(&manifest, Arc::new(http))
     }
 
@@ -441,7 +502,7 @@ mod tests {
         let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
             .allowed_hosts(&["api.example.com"])
             .secrets(&["api.key"]);
-        let http = SourceHttp::new(Arc::new(OneSecret), endpoints);
+        let http = SourceHttp::new(Arc::new(OneSecret), no_config(), endpoints);
         let p = HttpPolicy::new(&manifest, Arc::new(http));
         let started = Instant::now();
         let err = p
@@ -472,7 +533,7 @@ mod tests {
     /// What would go on the wire: checked and substituted.
     fn prepare(p: &HttpPolicy, request: Request) -> Result<Request, String> {
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
-        p.substitute_all(&p.check(request)?, deadline, None)
+        p.substitute_all(&p.check(request, None)?, deadline, None)
             .map(|(r, _)| r)
     }
 
@@ -506,23 +567,110 @@ mod tests {
     fn other_hosts_plain_http_and_literal_credentials_are_refused() {
         let p = policy();
         let err = p
-            .check(get("https://evil.example.net/", &[]))
+            .check(get("https://evil.example.net/", &[]), None)
             .err()
             .unwrap();
         assert!(
             err.contains("evil.example.net is not in the manifest's allowed_hosts"),
             "{err}"
         );
-        assert!(p.check(get("http://api.example.com/", &[])).is_err());
-        assert!(p.check(get("https://x@api.example.com/", &[])).is_err());
+        assert!(p.check(get("http://api.example.com/", &[]), None).is_err());
+        assert!(
+            p.check(get("https://x@api.example.com/", &[]), None)
+                .is_err()
+        );
         let err = p
-            .check(get(
-                "https://api.example.com/",
-                &[("authorization", "Bearer abc")],
-            ))
+            .check(
+                get(
+                    "https://api.example.com/",
+                    &[("authorization", "Bearer abc")],
+                ),
+                None,
+            )
             .err()
             .unwrap();
         assert!(err.contains("must refer to a declared secret"), "{err}");
+    }
+
+    #[test]
+    fn a_host_template_allows_the_host_of_the_calls_connection_only() {
+        let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
+            .config_key("tenant", "", true, None)
+            .allowed_hosts(&["{tenant}.echo.test"]);
+        let http = SourceHttp::new(
+            Arc::new(OneSecret),
+            Arc::new(Tenants),
+            SourceEndpoints::default(),
+        );
+        let p = HttpPolicy::new(&manifest, Arc::new(http));
+        assert!(
+            p.check(get("https://acme.echo.test/r", &[]), Some(1))
+                .is_ok()
+        );
+        assert!(
+            p.check(get("https://globex.echo.test/r", &[]), Some(2))
+                .is_ok()
+        );
+        assert!(
+            p.check(get("https://globex.echo.test/r", &[]), None)
+                .is_ok()
+        );
+        for (url, connection) in [
+            ("https://globex.echo.test/r", Some(1)),
+            ("https://acme.echo.test/r", Some(2)),
+            ("https://evil.echo.test/r", Some(1)),
+            ("https://acme.evil.test/r", Some(1)),
+        ] {
+            let err = p.check(get(url, &[]), connection).err().unwrap();
+            assert!(
+                err.contains("not in the manifest's allowed_hosts"),
+                "{url}: {err}"
+            );
+        }
+        assert_eq!(p.config_value("tenant", Some(1)).as_deref(), Some("acme"));
+        assert_eq!(p.config_value("other", Some(1)), None, "undeclared");
+        assert!(p.missing_required(Some(1)).is_empty());
+    }
+
+    /// A grant's token endpoint on a template host is used only by the connection whose value
+    /// completes that host.
+    #[test]
+    fn a_token_endpoint_on_a_template_host_follows_the_calls_connection() {
+        let manifest = qbridge_sdk::Manifest::new("demo", "1.0.0", "Demo")
+            .config_key("tenant", "", true, None)
+            .allowed_hosts(&["{tenant}.echo.test"])
+            .secrets(&["api.key"]);
+        // Nothing listens on port 1: a token request that passes the check fails to connect.
+        let endpoints =
+            SourceEndpoints::parse("acme.echo.test=127.0.0.1:1,globex.echo.test=127.0.0.1:1")
+                .unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let auth = [("Authorization", "Bearer {{secret:api.key}}")];
+        for (token_url, passes) in [
+            ("https://acme.echo.test/token", true),
+            ("https://globex.echo.test/token", false),
+        ] {
+            let http = SourceHttp::new(
+                Arc::new(GrantTo(token_url)),
+                Arc::new(Tenants),
+                endpoints.clone(),
+            );
+            let p = HttpPolicy::new(&manifest, Arc::new(http));
+            let checked = p
+                .check(get("https://acme.echo.test/v1", &auth), Some(1))
+                .unwrap();
+            let err = p.substitute_all(&checked, deadline, Some(1)).err().unwrap();
+            assert_eq!(
+                err.contains("the token request failed"),
+                passes,
+                "{token_url}: {err}"
+            );
+            assert_eq!(
+                err.contains("not in the manifest's allowed_hosts"),
+                !passes,
+                "{err}"
+            );
+        }
     }
 
     #[test]
@@ -558,7 +706,11 @@ mod tests {
             "https://collector.example.net/token",
             "http://api.example.com/token",
         ] {
-            let http = SourceHttp::new(Arc::new(GrantTo(url)), SourceEndpoints::default());
+            let http = SourceHttp::new(
+                Arc::new(GrantTo(url)),
+                no_config(),
+                SourceEndpoints::default(),
+            );
             let p = HttpPolicy::new(&manifest, Arc::new(http));
             let err = prepare(
                 &p,

@@ -35,8 +35,8 @@ pub struct PulledPage {
 /// with `manifest`, `map`, `on_response` and `pull`. `$package` names the interface in
 /// messages; `$ack` is the manifest field that says the plugin acknowledges, for versions that
 /// have one (older versions never acknowledge). `$requests` is `before_0_3` (requests
-/// without action, line keys or significant fields; `on-response` returns a plain list) or
-/// `changes` (interface 0.3.0 on).
+/// without action, line keys or significant fields; `on-response` returns a plain list; no
+/// `config` in the manifest) or `changes` (interface 0.3.0 on).
 macro_rules! version_bindings {
     ($package:literal, [$($ack:ident)?], $requests:ident) => {
         use wasmtime::Store;
@@ -148,6 +148,7 @@ macro_rules! version_bindings {
                     min_qbxml_version: m.min_qbxml_version,
                     interface_version: m.interface_version,
                     supports_pull: m.supports_pull,
+                    config: super::interface::version_bindings!(@manifest_config $requests, m),
                 })
             }
 
@@ -220,6 +221,21 @@ macro_rules! version_bindings {
     };
     (@on_response changes, $answer:ident) => {
         Ok($answer.map(|rs| rs.into_iter().map(request).collect()))
+    };
+    // Manifests before 0.3.0 declare no configuration.
+    (@manifest_config before_0_3, $m:ident) => {
+        Vec::new()
+    };
+    (@manifest_config changes, $m:ident) => {
+        $m.config
+            .into_iter()
+            .map(|k| qbridge_sdk::ConfigKey {
+                name: k.name,
+                description: k.description,
+                required: k.required,
+                default_value: k.default_value,
+            })
+            .collect()
     };
     // Requests before 0.3.0 are writes without line keys or significant fields.
     (@request_changes before_0_3, $r:ident, $out:ident) => {};

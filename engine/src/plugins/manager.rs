@@ -170,8 +170,12 @@ impl PluginManager {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PluginManager {
             host: PluginHost::new(config.data_dir.join("plugin-cache"), store.clone(), limits)?,
+            http: Arc::new(SourceHttp::new(
+                secrets,
+                Arc::new(super::plugin_config::StoredConfig(store.clone())),
+                config.source_endpoints.clone(),
+            )),
             store,
-            http: Arc::new(SourceHttp::new(secrets, config.source_endpoints.clone())),
             trusted_keys,
             active: ArcSwap::from_pointee(HashMap::new()),
             admin: Mutex::new(()),
@@ -552,6 +556,24 @@ impl PluginManager {
         cursor: Option<&str>,
     ) -> Result<Result<PulledPage, String>, PluginError> {
         let generation = self.generation(name)?;
+        // A required setting missing is the admin's to fix, not the plugin's to discover.
+        let missing = generation.http.missing_required(connection);
+        if !missing.is_empty() {
+            return Ok(Err(format!(
+                "plugin {name} needs the config key(s) {} set before it can pull{}: `qbridge plugin config {name} set KEY VALUE{}`",
+                missing.join(", "),
+                if connection.is_some() {
+                    " for this connection"
+                } else {
+                    ""
+                },
+                if connection.is_some() {
+                    " --connection NAME"
+                } else {
+                    ""
+                },
+            )));
+        }
         timed(name, PluginFunction::Pull, || {
             generation.with_instance(&self.host, self.network_timeout(), connection, |i, s| {
                 i.pull(s, cursor)

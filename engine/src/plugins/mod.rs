@@ -7,10 +7,13 @@
 //! - `output` — checks on untrusted plugin output and manifests.
 //! - `permissions` — QuickBooks permission areas per request type.
 //! - `http` — host-mediated HTTP with secret injection.
+//! - `plugin_config` — per-installation settings: key, value and host-template rules;
+//!   `config_admin` — listing, setting and unsetting values (API, UI and CLI alike).
 //! - `oauth2` — access tokens the host obtains for OAuth2 client-credentials secrets.
 //! - `endpoints` — `source_endpoints`: listed source hosts sent to local fakes (tests).
 //! - `cli` — `qbridge plugin …` (and `scaffold`, the template for `plugin new`; `check`,
-//!   `plugin check`: a component run on sample records in a scratch registry).
+//!   `plugin check`: a component run on sample records in a scratch registry; `config_cli`,
+//!   `plugin config`).
 //!
 //! A misbehaving plugin fails its call with a [`PluginError`]; it never takes the engine
 //! down.
@@ -18,6 +21,8 @@
 mod bundled;
 pub mod check;
 pub mod cli;
+pub mod config_admin;
+mod config_cli;
 pub mod endpoints;
 mod host;
 mod http;
@@ -26,6 +31,7 @@ mod manager;
 mod oauth2;
 pub mod output;
 mod permissions;
+pub mod plugin_config;
 pub mod pool;
 mod sandbox;
 mod scaffold;

@@ -156,6 +156,7 @@ pub(crate) fn check_manifest(m: &Manifest) -> Result<(), PluginError> {
     bounded(&m.request_types, "request_types")?;
     bounded(&m.allowed_hosts, "allowed_hosts")?;
     bounded(&m.secrets, "secrets")?;
+    super::plugin_config::check_manifest(m).map_err(bad)?;
     if !matches!(m.min_qbxml_version.as_str(), "13.0" | "16.0")
         && m.min_qbxml_version
             .split_once('.')

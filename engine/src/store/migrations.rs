@@ -532,6 +532,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY(connection_id, plugin, key)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 22: per-installation plugin configuration (issue 20): the values an admin gives the
+    // `config` keys a plugin declares, plugin-wide (connection_id 0, not NULL, so the primary
+    // key holds) or for one connection. Plain text: settings such as a tenant or a zone are
+    // not secrets (those live in `secret`).
+    r#"
+    CREATE TABLE plugin_config(
+        plugin TEXT NOT NULL,
+        connection_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at INTEGER NOT NULL,
+        PRIMARY KEY(plugin, name, connection_id)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -23,6 +23,7 @@ pub mod lock;
 mod migrations;
 pub mod plugin_cache;
 pub mod plugin_calls;
+pub mod plugin_config;
 mod plugins;
 pub mod queue;
 pub mod rejected;

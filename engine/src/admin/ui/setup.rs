@@ -1,16 +1,19 @@
 //! Setting up a firm: the Web Connector page (connections, `.qwc` downloads, the QuickBooks
-//! user checklist) and the plugins page (permissions, approval, rollback, upload).
+//! user checklist) and the plugins page (permissions, approval, rollback, upload, and each
+//! plugin's settings: plugin-wide or per connection).
 
 use std::fmt::Write;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::routing::{get, post};
 
-use super::html::{Button, action_button, esc, table_head, time, url_part};
+use super::html::{Button, action_button, esc, post_form, table_head, time, url_part};
 use super::signed::{NoticeQuery, PageResult, Signed, notice_text, see_other};
+use crate::admin::plugin_config_api::{plugin_config, set_plugin_config, unset_plugin_config};
 use crate::admin::plugins_api::{self, AreaView, PluginView, list_plugins};
 use crate::admin::setup_api::{SetupOverview, setup_overview};
+use crate::plugins::config_admin::ConfigView;
 use crate::state::AppState;
 
 /// The setup pages' routes.
@@ -24,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/plugins/{name}/rollback", post(rollback_plugin))
         .route("/plugins/{name}/remove", post(remove_plugin))
+        .route("/plugins/{name}/config", post(set_config))
 }
 
 // ---- Web Connector setup -------------------------------------------------------------------
@@ -182,6 +186,7 @@ async fn plugins(
     );
     let mut names: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
     names.dedup();
+    let connections = s.connection_names(&state, "/plugins").await?;
     if names.is_empty() {
         c.push_str("<p>No plugins installed.</p>");
     }
@@ -253,6 +258,15 @@ async fn plugins(
                 None,
             ));
         }
+        if of
+            .iter()
+            .any(|v| v.status == "active" || v.status == "staged")
+        {
+            let config = plugin_config(&state, &s.actor, name.to_string())
+                .await
+                .map_err(|e| s.failed("/plugins", e))?;
+            c.push_str(&settings(&config, &connections));
+        }
         if running {
             c.push_str(&action_button(
                 &format!("/plugins/{}/remove", url_part(name)),
@@ -264,6 +278,114 @@ async fn plugins(
         c.push_str("</section>");
     }
     Ok(s.show("/plugins", "Plugins", notice_text(&nq), &c))
+}
+
+/// A plugin's declared settings, the values set, and the form that sets one.
+fn settings(config: &ConfigView, connections: &[(i64, String)]) -> String {
+    if config.keys.is_empty() {
+        return String::new();
+    }
+    let name = &config.plugin;
+    let mut c = format!("<h3>Settings of {}</h3>", esc(name));
+    c.push_str(&table_head(
+        "",
+        None,
+        &[
+            "Key",
+            "What it is",
+            "Required",
+            "Default",
+            "Completes hosts",
+            "Values set",
+        ],
+    ));
+    for k in &config.keys {
+        let values: Vec<String> = config
+            .values
+            .iter()
+            .filter(|v| v.name == k.name)
+            .map(|v| {
+                format!(
+                    "{}: <code>{}</code>{}",
+                    esc(v.connection.as_deref().unwrap_or("every connection")),
+                    esc(&v.value),
+                    if v.hosts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" → {}", list_items(&v.hosts))
+                    }
+                )
+            })
+            .collect();
+        let _ = write!(
+            c,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&k.name),
+            esc(&k.description),
+            if k.required { "yes" } else { "no" },
+            k.default_value
+                .as_deref()
+                .map_or_else(|| "none".to_string(), esc),
+            list_items(&k.host_templates),
+            if values.is_empty() {
+                "none".to_string()
+            } else {
+                values.join("<br>")
+            }
+        );
+    }
+    c.push_str("</tbody></table>");
+    let id = |field: &str| format!("config-{}-{field}", esc(name));
+    let mut keys = String::new();
+    for k in &config.keys {
+        let _ = write!(keys, "<option>{}</option>", esc(&k.name));
+    }
+    let mut scopes = String::from(r#"<option value="">every connection (plugin-wide)</option>"#);
+    for (_, cname) in connections {
+        let _ = write!(scopes, "<option>{}</option>", esc(cname));
+    }
+    c.push_str(&post_form(
+        &format!("/plugins/{}/config", url_part(name)),
+        "stack",
+        &format!(
+            r#"<label for="{k}">Key</label><select id="{k}" name="key">{keys}</select><label for="{cn}">For</label><select id="{cn}" name="connection">{scopes}</select><label for="{v}">Value (empty: remove the value set for that choice)</label><input id="{v}" name="value" maxlength="1024"><p>A value of a key that completes a host is your approval of that host for the plugin.</p><button type="submit">Save setting of {n}</button>"#,
+            k = id("key"),
+            cn = id("connection"),
+            v = id("value"),
+            n = esc(name),
+        ),
+    ));
+    c
+}
+
+/// The settings form's fields.
+#[derive(serde::Deserialize)]
+struct ConfigForm {
+    key: String,
+    #[serde(default)]
+    connection: Option<String>,
+    #[serde(default)]
+    value: String,
+}
+
+async fn set_config(
+    s: Signed,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Form(f): Form<ConfigForm>,
+) -> PageResult {
+    let connection = f.connection.filter(|c| !c.trim().is_empty());
+    let done = if f.value.is_empty() {
+        unset_plugin_config(&state, &s.actor, name, f.key, connection)
+            .await
+            .map(|()| "plugin-config-unset")
+    } else {
+        set_plugin_config(&state, &s.actor, name, f.key, connection, f.value)
+            .await
+            .map(|_| "plugin-config-set")
+    };
+    let notice = done.map_err(|e| s.failed("/plugins", e))?;
+    Ok(see_other(&format!("/plugins?notice={notice}")))
 }
 
 async fn approve_plugin(

@@ -130,6 +130,8 @@ pub(super) fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
             "Installed and staged: it asks for more than the running version, which keeps running until you approve."
         }
         "plugin-unchanged" => "That exact component is already running.",
+        "plugin-config-set" => "Setting saved: the plugin's next call uses it.",
+        "plugin-config-unset" => "Setting removed: the plugin's next call no longer sees it.",
         "rejected-queued" => "The record mapped with the running plugin version and is queued.",
         "rejected-still-refused" => {
             "The running plugin version still refuses the record; its reason is updated below."
