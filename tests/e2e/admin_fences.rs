@@ -234,6 +234,7 @@ fn ui_form(path: &str) -> String {
         "/plugins/{name}/config" => "key=tenant&connection=firm-b&value=stolen".into(),
         "/alerts" => "url=https%3A%2F%2Fevil.example%2Fhook&connection=&job_failed=on&secret=".into(),
         "/alerts/email" => "smtp_url=smtp%3A%2F%2F127.0.0.1%3A25&from=a%40evil.example&to=b%40evil.example&connection=&job_failed=on".into(),
+        "/schedules" => "connection=firm-b&plugin=ramp&cron=*%2F5+*+*+*+*&timezone=UTC&cursor=".into(),
         "/secrets/grant" => "plugin=ramp&name=g&token_url=https%3A%2F%2Fapi.ramp.com%2Ft&client_id=a&client_secret=b&scope=".into(),
         _ => String::new(),
     }

@@ -621,3 +621,117 @@ fn api_refuses_to_schedule_one_source_account_into_two_company_files_unless_conf
     let (status, text) = post(schedule("acme"));
     assert_eq!(status, 409, "{text}");
 }
+
+#[test]
+fn the_schedules_page_adds_confirms_a_shared_account_pulls_now_and_deletes_per_connection() {
+    use crate::admin_api::{call, new_token};
+    use crate::admin_sessions::sign_in;
+
+    let d = two_firms_one_plugin_wide_grant();
+    let admin = d
+        .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let server = d.start();
+    let cookie = sign_in(&server, &admin);
+    let browser = |method: &str, path: &str, body: Option<&str>| {
+        call(
+            &server,
+            method,
+            path,
+            &[
+                ("Cookie", &cookie),
+                ("Origin", &server.base),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body,
+        )
+    };
+    let (s, page) = browser("get", "/schedules", None);
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("href=\"/schedules\" aria-current=\"page\""),
+        "in the nav"
+    );
+    assert!(page.contains("No schedules yet") && page.contains("Add a schedule"));
+    assert!(
+        page.contains("<option value=\"ramp\">ramp</option>"),
+        "pull-capable plugins are offered: {page}"
+    );
+
+    let form = |connection: &str, shared: bool| {
+        format!(
+            "connection={connection}&plugin=ramp&cron=0+0+1+1+*&timezone=UTC&cursor={}",
+            if shared { "&shared_account=on" } else { "" }
+        )
+    };
+    let (s, _) = browser("post", "/schedules", Some(&form("acme", false)));
+    assert_eq!(s, 303);
+    // globex would pull the same Ramp account: refused until confirmed.
+    let (s, page) = browser("post", "/schedules", Some(&form("globex", false)));
+    assert_eq!(s, 409, "{page}");
+    assert!(page.contains("the ramp schedule of acme"), "{page}");
+    let (s, _) = browser("post", "/schedules", Some(&form("globex", true)));
+    assert_eq!(s, 303);
+    let (_, page) = browser("get", "/schedules?notice=schedule-added", None);
+    assert!(page.contains("Schedule added"), "{page}");
+    assert!(
+        page.contains("<strong class=\"warning\">globex</strong>")
+            && page.contains("<strong class=\"warning\">acme</strong>"),
+        "each schedule names the connection it shares its account with: {page}"
+    );
+
+    let rows = api(&server, &admin, "GET", "/api/v1/schedules");
+    let acme = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["connection_id"] == json!(1))
+        .unwrap()
+        .clone();
+    let id = acme["id"].as_i64().unwrap();
+    let (s, _) = browser("post", &format!("/schedules/{id}/run"), Some(""));
+    assert_eq!(s, 303);
+    let due = api(&server, &admin, "GET", "/api/v1/schedules");
+    let next = due
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == json!(id))
+        .unwrap()["next_run_at"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        next < acme["next_run_at"].as_i64().unwrap(),
+        "pull now makes it due"
+    );
+
+    // A reader sees the schedules but no way to change them; the API refuses it too.
+    let reader = new_token(&server, &admin, "read");
+    let reader_cookie = sign_in(&server, &reader);
+    let (s, page) = call(
+        &server,
+        "get",
+        "/schedules",
+        &[("Cookie", &reader_cookie)],
+        None,
+    );
+    assert_eq!(s, 200);
+    assert!(!page.contains("Add a schedule") && !page.contains(&format!("/schedules/{id}/delete")));
+    let (s, _) = call(
+        &server,
+        "post",
+        &format!("/schedules/{id}/delete"),
+        &[("Cookie", &reader_cookie), ("Origin", &server.base)],
+        Some(""),
+    );
+    assert_eq!(s, 403);
+
+    let (s, _) = browser("post", &format!("/schedules/{id}/delete"), Some(""));
+    assert_eq!(s, 303);
+    let left = api(&server, &admin, "GET", "/api/v1/schedules");
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+}

@@ -201,6 +201,15 @@ async fn list_schedules(
     State(state): State<AppState>,
     actor: Actor,
 ) -> Result<Json<Vec<ScheduleView>>, ApiError> {
+    Ok(Json(schedules(&state, &actor).await?))
+}
+
+/// The pull schedules inside the caller's fence, each with the other connections (inside the
+/// fence too) whose schedule pulls the same source account. Needs `read`.
+pub(crate) async fn schedules(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<Vec<ScheduleView>, ApiError> {
     actor.require_scope(Scope::Read)?;
     let fence = actor.fence().clone();
     let store = state.store.clone();
@@ -235,30 +244,31 @@ async fn list_schedules(
             }
         })
         .collect();
-    Ok(Json(views))
+    Ok(views)
 }
 
 /// A schedule as the API lists it.
 #[derive(serde::Serialize)]
-struct ScheduleView {
+pub(crate) struct ScheduleView {
     #[serde(flatten)]
-    row: crate::store::schedules::ScheduleRow,
+    pub row: crate::store::schedules::ScheduleRow,
     /// Other connections whose schedule of the same plugin pulls the same source account
     /// (`store::source_accounts`), confirmed or come about through a later secret change.
-    shares_account_with: Vec<String>,
+    pub shares_account_with: Vec<String>,
 }
 
+/// A schedule to add (the API's JSON body; the Schedules page's form).
 #[derive(serde::Deserialize)]
-struct NewSchedule {
-    connection: String,
-    plugin: String,
-    cron: String,
-    timezone: Option<String>,
+pub(crate) struct NewSchedule {
+    pub connection: String,
+    pub plugin: String,
+    pub cron: String,
+    pub timezone: Option<String>,
     /// Where the pull starts, in the plugin's cursor format.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
     /// Confirms pulling the same source account as another connection's schedule.
     #[serde(default)]
-    shared_account: bool,
+    pub shared_account: bool,
 }
 
 async fn add_schedule(
@@ -266,6 +276,22 @@ async fn add_schedule(
     actor: Actor,
     Json(body): Json<NewSchedule>,
 ) -> Result<Response, ApiError> {
+    let (id, next) = add_schedule_op(&state, &actor, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "next_run_at": next})),
+    )
+        .into_response())
+}
+
+/// Adds a pull schedule (unfenced admin): the cron expression and timezone checked, the
+/// plugin able to pull, and a source account another connection's schedule already pulls
+/// refused (409) unless `shared_account` confirms it. Returns the id and the next run.
+pub(crate) async fn add_schedule_op(
+    state: &AppState,
+    actor: &Actor,
+    body: NewSchedule,
+) -> Result<(i64, Option<i64>), ApiError> {
     actor.require(Scope::Admin)?;
     let tz = body
         .timezone
@@ -323,11 +349,7 @@ async fn add_schedule(
         )?)
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "next_run_at": next})),
-    )
-        .into_response())
+    Ok((id, next))
 }
 
 async fn remove_schedule(
@@ -335,23 +357,40 @@ async fn remove_schedule(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    as_admin(&state, &actor, move |store, who| {
-        Ok(store.remove_schedule(id, who)?)
-    })
-    .await?;
+    remove_schedule_op(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// "Pull now": the scheduler runs the schedule at its next check (within
-/// `pipeline.schedule_check_secs`).
+/// Removes a schedule (unfenced admin, audited).
+pub(crate) async fn remove_schedule_op(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<(), ApiError> {
+    as_admin(state, actor, move |store, who| {
+        Ok(store.remove_schedule(id, who)?)
+    })
+    .await
+}
+
 async fn run_schedule_now(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    as_admin(&state, &actor, move |store, who| {
+    run_schedule_op(&state, &actor, id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// "Pull now" (unfenced admin, audited): the scheduler runs the schedule at its next check
+/// (within `pipeline.schedule_check_secs`).
+pub(crate) async fn run_schedule_op(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<(), ApiError> {
+    as_admin(state, actor, move |store, who| {
         Ok(store.run_schedule_now(id, who)?)
     })
-    .await?;
-    Ok(StatusCode::ACCEPTED)
+    .await
 }

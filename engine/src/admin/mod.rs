@@ -12,7 +12,7 @@ mod audit_api;
 pub mod auth;
 pub mod bootstrap;
 pub mod cli;
-mod connections_api;
+pub(crate) mod connections_api;
 pub mod local;
 pub mod metrics_api;
 pub(crate) mod overview;

@@ -41,6 +41,10 @@ pub const UI_ROUTES: &[(&str, &str)] = &[
     ("post", "/alerts/email"),
     ("post", "/alerts/{id}/test"),
     ("post", "/alerts/{id}/delete"),
+    ("get", "/schedules"),
+    ("post", "/schedules"),
+    ("post", "/schedules/{id}/run"),
+    ("post", "/schedules/{id}/delete"),
 ];
 
 /// Routes served without a token: health, the sign-in form, sign-out (which only ends the

@@ -135,6 +135,7 @@ const NAV: &[(&str, &str)] = &[
     ("/rejected", "Refused"),
     ("/connections", "Connections"),
     ("/plugins", "Plugins"),
+    ("/schedules", "Schedules"),
     ("/support", "Support access"),
     ("/audit", "Audit log"),
     ("/tokens", "Tokens"),

@@ -15,6 +15,7 @@ mod audit;
 mod dashboard;
 mod html;
 mod jobs;
+mod schedules;
 mod setup;
 mod signed;
 
@@ -55,6 +56,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(setup::routes())
         .merge(dashboard::routes())
         .merge(alerts::routes())
+        .merge(schedules::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -140,6 +140,9 @@ pub(super) fn notice_text(q: &NoticeQuery) -> Option<&'static str> {
         "rejected-already-mapped" => "That record has mapped already.",
         "alert-test-queued" => "A test alert is queued; its delivery appears under Recent alerts.",
         "webhook-deleted" => "Destination deleted; it receives no more alerts.",
+        "schedule-added" => "Schedule added; it pulls at its next run.",
+        "schedule-due" => "The schedule pulls at the scheduler's next check.",
+        "schedule-deleted" => "Schedule deleted; it pulls no more.",
         _ => return None,
     })
 }
