@@ -167,9 +167,9 @@ impl Rng {
     }
 }
 
-#[test]
-fn sigkill_at_random_instants_of_sessions_never_duplicates_or_strands_a_record() {
-    // CRASH_SEED reproduces a failing run; CRASH_ROUNDS makes a longer soak.
+/// `CRASH_SEED` (a failing run's seed, printed by every run) and `CRASH_ROUNDS` (a longer
+/// soak), else a fresh seed and `default_rounds`.
+fn crash_params(what: &str, default_rounds: u32) -> (Rng, u32) {
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -181,32 +181,41 @@ fn sigkill_at_random_instants_of_sessions_never_duplicates_or_strands_a_record()
     let rounds: u32 = std::env::var("CRASH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    const PER_ROUND: u32 = 4;
-    println!("sigkill rounds: CRASH_SEED={seed} CRASH_ROUNDS={rounds}");
-    let mut rng = Rng(seed);
+        .unwrap_or(default_rounds);
+    println!("{what}: CRASH_SEED={seed} CRASH_ROUNDS={rounds}");
+    (Rng(seed), rounds)
+}
 
-    let d = Deployment::new();
-    let mut company = company_with_items(ITEMS);
+/// A server sending message sets of two requests, so a session spans many sets.
+fn start_small_batches(d: &Deployment) -> Server {
+    Server::start_with_env(
+        d.tmp.path(),
+        &d.data_dir,
+        &[],
+        &[("QBRIDGE_PIPELINE_BATCH_MAX_REQUESTS", "2")],
+    )
+}
+
+/// `rounds` times: a server starts, `feed` gives it that round's records, a Web Connector
+/// syncs in a thread, and the server is SIGKILLed at a random instant of it. The company file
+/// (QuickBooks, the other machine) survives every kill and is returned.
+fn kill_rounds(
+    d: &Deployment,
+    mut company: Company,
+    rng: &mut Rng,
+    rounds: u32,
+    mut feed: impl FnMut(&Server, u32),
+) -> Company {
     // Small message sets that QuickBooks takes a while over: a session spans many sets, so the
     // kills spread over every step of it instead of landing after the work is done.
     company.set_faults(Faults {
         latency_ms: 15,
         ..Faults::default()
     });
-    let start = || {
-        Server::start_with_env(
-            d.tmp.path(),
-            &d.data_dir,
-            &[],
-            &[("QBRIDGE_PIPELINE_BATCH_MAX_REQUESTS", "2")],
-        )
-    };
     for round in 0..rounds {
-        let mut server = start();
-        // Fresh records every round, so every kill lands in a session with work to do.
-        ingest_customers_with_invoices(&server, &d, round * PER_ROUND..(round + 1) * PER_ROUND);
-        let mut wc = web_connector(&server, &d);
+        let mut server = start_small_batches(d);
+        feed(&server, round);
+        let mut wc = web_connector(&server, d);
         let session = std::thread::spawn(move || {
             // Sessions until the server dies under it (or, if the kill comes late, until idle).
             for _ in 0..50 {
@@ -223,8 +232,25 @@ fn sigkill_at_random_instants_of_sessions_never_duplicates_or_strands_a_record()
         wait_timeout(&mut server.child, Duration::from_secs(30)).expect("SIGKILL ends the server");
         company = session.join().expect("the Web Connector thread ends");
     }
+    company
+}
 
-    let mut server = start();
+#[test]
+fn sigkill_at_random_instants_of_sessions_never_duplicates_or_strands_a_record() {
+    const PER_ROUND: u32 = 4;
+    let (mut rng, rounds) = crash_params("sigkill rounds", 30);
+    let d = Deployment::new();
+    // Fresh records every round, so every kill lands in a session with work to do.
+    let mut company = kill_rounds(
+        &d,
+        company_with_items(ITEMS),
+        &mut rng,
+        rounds,
+        |server, round| {
+            ingest_customers_with_invoices(server, &d, round * PER_ROUND..(round + 1) * PER_ROUND);
+        },
+    );
+    let mut server = start_small_batches(&d);
     sync_until_idle(&server, &d, &mut company, 50);
     server.terminate();
     assert_exactly_once_and_intact(&d, &company, (rounds * PER_ROUND) as usize);
@@ -248,80 +274,45 @@ fn invoice_version(c: u32, cents: u32, voided: bool) -> serde_json::Value {
 
 #[test]
 fn sigkill_rounds_with_edits_and_voids_apply_each_change_once_and_end_equal_to_the_source() {
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |t| t.as_nanos() as u64)
-        });
-    let rounds: u32 = std::env::var("CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
     const PER_ROUND: u32 = 3;
-    println!("sigkill rounds with changes: CRASH_SEED={seed} CRASH_ROUNDS={rounds}");
-    let mut rng = Rng(seed);
+    let (mut rng, rounds) = crash_params("sigkill rounds with changes", 12);
     let d = Deployment::new();
-    let mut company = company_with_items(ITEMS);
-    company.set_faults(Faults {
-        latency_ms: 15,
-        ..Faults::default()
-    });
-    let start = || {
-        Server::start_with_env(
-            d.tmp.path(),
-            &d.data_dir,
-            &[],
-            &[("QBRIDGE_PIPELINE_BATCH_MAX_REQUESTS", "2")],
-        )
-    };
     // What the source holds at the end: per customer, the first line's cents and voided.
     let mut source: std::collections::BTreeMap<u32, (u32, bool)> = Default::default();
     let push = |server: &Server, kind: &str, record: &serde_json::Value| {
         let (status, body) = ingest(server, &d.token, "example", kind, record);
         assert_eq!(status, 202, "{body}");
     };
-    for round in 0..rounds {
-        let mut server = start();
-        for c in round * PER_ROUND..(round + 1) * PER_ROUND {
-            push(&server, "customer", &customer(c));
-            push(&server, "invoice", &invoice_version(c, 10_000, false));
-            source.insert(c, (10_000, false));
-        }
-        // The previous round's invoices are edited (possibly while still in flight), and
-        // the first of the round before is voided.
-        if round >= 1 {
-            for c in (round - 1) * PER_ROUND..round * PER_ROUND {
-                let cents = source[&c].0 + 100 + round;
-                push(&server, "invoice", &invoice_version(c, cents, false));
-                source.insert(c, (cents, false));
+    let company = kill_rounds(
+        &d,
+        company_with_items(ITEMS),
+        &mut rng,
+        rounds,
+        |server, round| {
+            for c in round * PER_ROUND..(round + 1) * PER_ROUND {
+                push(server, "customer", &customer(c));
+                push(server, "invoice", &invoice_version(c, 10_000, false));
+                source.insert(c, (10_000, false));
             }
-        }
-        if round >= 2 {
-            let c = (round - 2) * PER_ROUND;
-            let cents = source[&c].0;
-            push(&server, "invoice", &invoice_version(c, cents, true));
-            source.insert(c, (cents, true));
-        }
-        let mut wc = web_connector(&server, &d);
-        let session = std::thread::spawn(move || {
-            for _ in 0..50 {
-                match wc.run_session(&mut company) {
-                    Ok(t) if t.outcome == Some(Outcome::NoWork) => break,
-                    Ok(_) => {}
-                    Err(_) => break,
+            // The previous round's invoices are edited (possibly while still in flight), and
+            // the first of the round before is voided.
+            if round >= 1 {
+                for c in (round - 1) * PER_ROUND..round * PER_ROUND {
+                    let cents = source[&c].0 + 100 + round;
+                    push(server, "invoice", &invoice_version(c, cents, false));
+                    source.insert(c, (cents, false));
                 }
             }
-            company
-        });
-        std::thread::sleep(Duration::from_millis(rng.next_u64() % 300));
-        signal(&server.child, "KILL");
-        wait_timeout(&mut server.child, Duration::from_secs(30)).expect("SIGKILL ends the server");
-        company = session.join().expect("the Web Connector thread ends");
-    }
-    let mut server = start();
+            if round >= 2 {
+                let c = (round - 2) * PER_ROUND;
+                let cents = source[&c].0;
+                push(server, "invoice", &invoice_version(c, cents, true));
+                source.insert(c, (cents, true));
+            }
+        },
+    );
+    let mut company = company;
+    let mut server = start_small_batches(&d);
     sync_until_idle(&server, &d, &mut company, 80);
     server.terminate();
 

@@ -178,6 +178,22 @@ macro_rules! version_bindings {
                 super::interface::version_bindings!(@on_response $requests, answer)
             }
 
+            $(
+                /// Tells the source that QuickBooks accepted `key` (versions whose manifest
+                #[doc = concat!("has `", stringify!($ack), "`).")]
+                pub(crate) fn acknowledge(
+                    &self,
+                    store: &mut Store<HostState>,
+                    kind: &str,
+                    record_json: &str,
+                    key: &str,
+                    response_xml: &str,
+                ) -> wasmtime::Result<Result<(), String>> {
+                    self.0
+                        .call_acknowledge(store, kind, record_json, key, response_xml)
+                }
+            )?
+
             pub(crate) fn pull(
                 &self,
                 store: &mut Store<HostState>,

@@ -9,17 +9,3 @@ mod bindings {
 }
 
 super::interface::version_bindings!("qbridge:plugin@0.2.0", [supports_acknowledge], before_0_3);
-
-impl Instance {
-    pub(crate) fn acknowledge(
-        &self,
-        store: &mut Store<HostState>,
-        kind: &str,
-        record_json: &str,
-        key: &str,
-        response_xml: &str,
-    ) -> wasmtime::Result<Result<(), String>> {
-        self.0
-            .call_acknowledge(store, kind, record_json, key, response_xml)
-    }
-}

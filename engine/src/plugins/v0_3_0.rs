@@ -17,17 +17,3 @@ impl bindings::qbridge::plugin::config::Host for HostState {
         self.http.config_value(&name, self.call_connection())
     }
 }
-
-impl Instance {
-    pub(crate) fn acknowledge(
-        &self,
-        store: &mut Store<HostState>,
-        kind: &str,
-        record_json: &str,
-        key: &str,
-        response_xml: &str,
-    ) -> wasmtime::Result<Result<(), String>> {
-        self.0
-            .call_acknowledge(store, kind, record_json, key, response_xml)
-    }
-}
