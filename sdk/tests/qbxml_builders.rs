@@ -7,6 +7,9 @@ use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{external_guid, ref_number};
 use qbridge_sdk::qbxml::*;
 use qbridge_sdk::schema::{QbxmlVersion, validate};
+
+mod examples;
+use examples::{address, amt, date, full_customer, full_expense, full_item_line, name};
 use qbridge_sdk::text::{TextPolicy, TextProblem};
 
 /// The request inside the message set the engine sends.
@@ -29,33 +32,6 @@ fn ok(result: Result<Built, BuildError>) -> Built {
     let built = result.unwrap_or_else(|e| panic!("build failed: {e}"));
     assert_valid(&built);
     built
-}
-
-fn amt(s: &str) -> Amount {
-    Amount::parse(s).unwrap()
-}
-
-fn date(s: &str) -> Date {
-    Date::parse(s).unwrap()
-}
-
-fn name(s: &str) -> Ref {
-    Ref::full_name(s)
-}
-
-fn address() -> Address {
-    Address {
-        addr1: Some("Acme Corp".into()),
-        addr2: Some("12 Broadway & 5th".into()),
-        addr3: Some("Suite 400".into()),
-        addr4: Some("c/o Accounts".into()),
-        addr5: Some("Floor 4".into()),
-        city: Some("Albany".into()),
-        state: Some("NY".into()),
-        postal_code: Some("12207".into()),
-        country: Some("USA".into()),
-        note: Some("Ring twice".into()),
-    }
 }
 
 #[test]
@@ -84,48 +60,6 @@ fn customer_add_minimal_is_valid() {
         "<CustomerAddRq><CustomerAdd><Name>Acme Corp</Name></CustomerAdd></CustomerAddRq>"
     );
     assert!(b.notes.is_empty());
-}
-
-fn full_customer() -> CustomerAdd {
-    CustomerAdd::new("Acme Corp:Website rebuild")
-        .is_active(true)
-        .class_ref(name("Consulting"))
-        .company_name("Acme Corporation")
-        .salutation("Ms.")
-        .first_name("Jane")
-        .middle_name("Q")
-        .last_name("O'Neil")
-        .job_title("CFO")
-        .bill_address(address())
-        .ship_address(address())
-        .print_as("Acme")
-        .phone("+1 212 555 0100")
-        .mobile("+1 212 555 0101")
-        .alt_phone("+1 212 555 0102")
-        .fax("+1 212 555 0103")
-        .email("ap@acme.example")
-        .cc("cfo@acme.example")
-        .contact("Jane O'Neil")
-        .alt_contact("John Doe")
-        .customer_type_ref(name("Enterprise"))
-        .terms_ref(name("Net 30"))
-        .sales_rep_ref(name("JQ"))
-        .open_balance(amt("0"))
-        .open_balance_date(date("2025-01-01"))
-        .sales_tax_code_ref(name("Tax"))
-        .item_sales_tax_ref(name("NY State"))
-        .resale_number("R-1")
-        .account_number("29683501")
-        .credit_limit(amt("50000"))
-        .job_start_date(date("2025-02-01"))
-        .job_projected_end_date(date("2025-06-30"))
-        .job_end_date(date("2025-07-15"))
-        .job_desc("Rebuild of the public site")
-        .job_type_ref(name("Web"))
-        .notes("Imported from Autotask <company 29683501>")
-        .price_level_ref(name("Standard"))
-        .external_guid(GUID)
-        .currency_ref(name("US Dollar"))
 }
 
 #[test]
@@ -565,29 +499,6 @@ fn amounts_beyond_13_integer_digits_are_refused_naming_the_field() {
 
 fn expense() -> ExpenseLine {
     ExpenseLine::new(name("Office Supplies"), amt("99.99"))
-}
-
-fn full_expense() -> ExpenseLine {
-    ExpenseLine::new(name("Travel:Lodging"), amt("1134.56"))
-        .billable_status(BillableStatus::Billable)
-        .sales_tax_code_ref(name("Non"))
-        .class_ref(name("Consulting"))
-        .customer_ref(name("Acme Corp:Website rebuild"))
-        .memo("Hôtel Lutetia – 2 nights")
-}
-
-fn full_item_line() -> ItemLine {
-    ItemLine::new(name("Hardware:Switch"))
-        .override_item_account_ref(name("Equipment"))
-        .billable_status(BillableStatus::NotBillable)
-        .sales_tax_code_ref(name("Tax"))
-        .class_ref(name("Ops"))
-        .customer_ref(name("Acme"))
-        .amount(amt("699.98"))
-        .cost(amt("349.99"))
-        .unit_of_measure("each")
-        .quantity(amt("2"))
-        .desc("24-port switch")
 }
 
 #[test]

@@ -6,9 +6,9 @@
 //! Run with `cargo test --release -p qbridge-sdk --features schema`.
 #![cfg(feature = "schema")]
 
-mod change_examples;
+mod examples;
 
-use change_examples::{amt, date, every_builder_add, name};
+use examples::{amt, date, every_builder_add, name};
 use qbridge_sdk::qbxml::change::*;
 use qbridge_sdk::qbxml::*;
 use qbridge_sdk::schema::{QbxmlVersion, validate};

@@ -1,4 +1,6 @@
-//! Full examples of every Add the SDK's builders produce, for `qbxml_change.rs`.
+//! Full examples of every Add the SDK's builders produce, shared by `qbxml_builders.rs` and
+//! `qbxml_change.rs` (each test crate uses a part of them).
+#![allow(dead_code)]
 
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::qbxml::*;
@@ -17,7 +19,7 @@ pub fn name(s: &str) -> Ref {
 
 const GUID: &str = "{8A4E3C2B-1D0F-5A6B-9C8D-7E6F5A4B3C2D}";
 
-fn address() -> Address {
+pub fn address() -> Address {
     Address {
         addr1: Some("Acme Corp".into()),
         addr2: Some("12 Broadway & 5th".into()),
@@ -32,7 +34,7 @@ fn address() -> Address {
     }
 }
 
-fn full_expense() -> ExpenseLine {
+pub fn full_expense() -> ExpenseLine {
     ExpenseLine::new(name("Travel:Lodging"), amt("1134.56"))
         .billable_status(BillableStatus::Billable)
         .sales_tax_code_ref(name("Non"))
@@ -41,7 +43,7 @@ fn full_expense() -> ExpenseLine {
         .memo("Hôtel Lutetia – 2 nights")
 }
 
-fn full_item_line() -> ItemLine {
+pub fn full_item_line() -> ItemLine {
     ItemLine::new(name("Hardware:Switch"))
         .override_item_account_ref(name("Equipment"))
         .billable_status(BillableStatus::NotBillable)
@@ -55,7 +57,7 @@ fn full_item_line() -> ItemLine {
         .desc("24-port switch")
 }
 
-fn full_invoice_line() -> InvoiceLine {
+pub fn full_invoice_line() -> InvoiceLine {
     InvoiceLine::new(name("Labor:Remote Support"))
         .other2("o2")
         .other1("o1")
@@ -73,46 +75,7 @@ fn full_invoice_line() -> InvoiceLine {
 /// One full example of every Add the SDK's builders produce.
 pub fn every_builder_add() -> Vec<String> {
     let mut adds = vec![
-        CustomerAdd::new("Acme Corp:Website rebuild")
-            .is_active(true)
-            .class_ref(name("Consulting"))
-            .company_name("Acme Corporation")
-            .salutation("Ms.")
-            .first_name("Jane")
-            .middle_name("Q")
-            .last_name("O'Neil")
-            .job_title("CFO")
-            .bill_address(address())
-            .ship_address(address())
-            .print_as("Acme")
-            .phone("+1 212 555 0100")
-            .mobile("+1 212 555 0101")
-            .alt_phone("+1 212 555 0102")
-            .fax("+1 212 555 0103")
-            .email("ap@acme.example")
-            .cc("cfo@acme.example")
-            .contact("Jane O'Neil")
-            .alt_contact("John Doe")
-            .customer_type_ref(name("Enterprise"))
-            .terms_ref(name("Net 30"))
-            .sales_rep_ref(name("JQ"))
-            .open_balance(amt("0"))
-            .open_balance_date(date("2025-01-01"))
-            .sales_tax_code_ref(name("Tax"))
-            .item_sales_tax_ref(name("NY State"))
-            .resale_number("R-1")
-            .account_number("29683501")
-            .credit_limit(amt("50000"))
-            .job_start_date(date("2025-02-01"))
-            .job_projected_end_date(date("2025-06-30"))
-            .job_end_date(date("2025-07-15"))
-            .job_desc("Rebuild of the public site")
-            .job_type_ref(name("Web"))
-            .notes("Imported from Autotask <company 29683501>")
-            .price_level_ref(name("Standard"))
-            .external_guid(GUID)
-            .currency_ref(name("US Dollar"))
-            .build(),
+        full_customer().build(),
         VendorAdd::new("Northwind Supplies")
             .external_guid(GUID)
             .currency_ref(name("US Dollar"))
@@ -346,4 +309,46 @@ pub fn every_builder_add() -> Vec<String> {
                 .qbxml
         })
         .collect()
+}
+
+pub fn full_customer() -> CustomerAdd {
+    CustomerAdd::new("Acme Corp:Website rebuild")
+        .is_active(true)
+        .class_ref(name("Consulting"))
+        .company_name("Acme Corporation")
+        .salutation("Ms.")
+        .first_name("Jane")
+        .middle_name("Q")
+        .last_name("O'Neil")
+        .job_title("CFO")
+        .bill_address(address())
+        .ship_address(address())
+        .print_as("Acme")
+        .phone("+1 212 555 0100")
+        .mobile("+1 212 555 0101")
+        .alt_phone("+1 212 555 0102")
+        .fax("+1 212 555 0103")
+        .email("ap@acme.example")
+        .cc("cfo@acme.example")
+        .contact("Jane O'Neil")
+        .alt_contact("John Doe")
+        .customer_type_ref(name("Enterprise"))
+        .terms_ref(name("Net 30"))
+        .sales_rep_ref(name("JQ"))
+        .open_balance(amt("0"))
+        .open_balance_date(date("2025-01-01"))
+        .sales_tax_code_ref(name("Tax"))
+        .item_sales_tax_ref(name("NY State"))
+        .resale_number("R-1")
+        .account_number("29683501")
+        .credit_limit(amt("50000"))
+        .job_start_date(date("2025-02-01"))
+        .job_projected_end_date(date("2025-06-30"))
+        .job_end_date(date("2025-07-15"))
+        .job_desc("Rebuild of the public site")
+        .job_type_ref(name("Web"))
+        .notes("Imported from Autotask <company 29683501>")
+        .price_level_ref(name("Standard"))
+        .external_guid(GUID)
+        .currency_ref(name("US Dollar"))
 }
