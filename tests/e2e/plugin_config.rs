@@ -138,6 +138,19 @@ fn each_connection_reaches_only_the_host_its_tenant_value_completes() {
         "{body}"
     );
 
+    // The plugin listing names the keys it declares, so an admin knows what to set.
+    let (s, plugins) = api(&server, &admin, "get", "/api/v1/plugins", None);
+    assert_eq!(s, 200, "{plugins}");
+    let plugins: Value = serde_json::from_str(&plugins).unwrap();
+    let echo = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "echo")
+        .unwrap();
+    assert_eq!(echo["config"][0]["name"], "tenant", "{echo}");
+    assert_eq!(echo["config"][0]["required"], true, "{echo}");
+
     // An operator cannot set a value (it would approve a host); an admin can.
     let operator = new_token(&server, &admin, "operator");
     let put = |token: &str, body: Value| {

@@ -142,6 +142,8 @@ pub(crate) struct PluginView {
     pub allowed_hosts: Vec<String>,
     /// Secrets it reads.
     pub secrets: Vec<String>,
+    /// Settings it declares (values: `/api/v1/plugins/{name}/config`).
+    pub config: Vec<qbridge_sdk::ConfigKey>,
     /// QuickBooks areas its request types need.
     pub permission_areas: Vec<AreaView>,
     /// For a staged version: what it adds to the running one.
@@ -183,6 +185,7 @@ pub(crate) async fn list_plugins(
                 request_types: v.manifest.request_types.clone(),
                 allowed_hosts: v.manifest.allowed_hosts.clone(),
                 secrets: v.manifest.secrets.clone(),
+                config: v.manifest.config.clone(),
                 permission_areas: areas(v.manifest.request_types.iter().map(String::as_str)),
                 escalation,
             }
