@@ -327,7 +327,7 @@ fn a_bill_paid_after_it_synced_gets_its_payments_once_against_ramps_txn_id() {
         keys(&from_plan)
     );
     for p in &payments {
-        assert_eq!(p.depends_on, [written.key.clone()]);
+        assert_eq!(p.depends_on, std::slice::from_ref(&written.key));
         assert!(
             p.qbxml
                 .contains("<AppliedToTxnAdd><TxnID>1A2B-1234567890</TxnID>")
