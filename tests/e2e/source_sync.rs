@@ -549,7 +549,8 @@ fn change_autotask(db: &mut AutotaskDb) {
     order["submitDateTime"] = json!(later);
     db.insert("PurchaseOrders", order);
     db.insert("Companies", po["vendor"].clone());
-    for item in po["items"].as_array().unwrap() {
+    // Its first item only: the second is a sub-item whose parent item QuickBooks lacks.
+    for item in po["items"].as_array().unwrap().iter().take(1) {
         let mut item = item.clone();
         db.insert("Products", item["product"].take());
         item.as_object_mut().unwrap().remove("product");
@@ -604,7 +605,8 @@ fn autotask_voids_reissues_purchase_orders_and_expense_reports_reach_the_next_pu
         .collect();
     assert!(
         written.contains("PurchaseOrder") && written.contains("Bill"),
-        "{written:?}"
+        "{written:?}; jobs {}",
+        api(&server, &admin, "GET", "/api/v1/jobs?limit=500")
     );
 
     // Each voided invoice is a second job of its key, which sends QuickBooks a TxnVoid (the
