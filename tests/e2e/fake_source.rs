@@ -214,7 +214,10 @@ pub(crate) struct AutotaskDb {
 impl AutotaskDb {
     /// Adds `row` to `entity`.
     pub(crate) fn insert(&mut self, entity: &str, row: serde_json::Value) {
-        self.entities.entry(entity.to_string()).or_default().push(row);
+        self.entities
+            .entry(entity.to_string())
+            .or_default()
+            .push(row);
     }
 
     /// The row of `entity` with `id`, to change it.

@@ -18,6 +18,9 @@ use crate::fake_source::{AutotaskDb, FakeSource, Recorded, Reply};
 use crate::pipeline::{Deployment, assert_no_duplicate_writes, sync_until_idle};
 use crate::support::{Server, agent, run_with_stdin};
 
+#[path = "source_sync_payments.rs"]
+mod payments;
+
 const RAMP_CLIENT_SECRET: &str = "ramp-client-secret-e2e";
 const AUTOTASK_SECRET: &str = "at-secret-e2e";
 
