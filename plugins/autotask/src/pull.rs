@@ -375,6 +375,7 @@ pub fn pull_page(
     now: &str,
     mut fetch: impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
 ) -> Result<Page, String> {
+    let given = cursor;
     let cursor = Cursor::parse(cursor, now)?;
     let base = cursor.base.as_str();
     let size = PAGE_SIZE as usize;
@@ -437,8 +438,9 @@ pub fn pull_page(
     // The high-water marks, also on the last page, so the next run resumes after them; a page
     // with nothing new hands back the cursor it got, which ends the run.
     // (An older cursor's text differs from the same cursor written now: it is rewritten once,
-    // so the parts it lacked keep the time they started at.)
-    let next_cursor = Some(next.to_text());
+    // so the parts it lacked keep the time they started at. A first pull that found nothing
+    // has nothing to remember: the next one starts afresh just the same.)
+    let next_cursor = (given.is_some() || !records.is_empty()).then(|| next.to_text());
     Ok(Page {
         records,
         next_cursor,
