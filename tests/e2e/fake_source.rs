@@ -1,7 +1,8 @@
 //! A fake source system (Ramp, Autotask, …) for tests: a plain-HTTP server on 127.0.0.1 that
 //! answers every request with a route closure and records what it received. The engine reaches
 //! it through `source_endpoints` (`QBRIDGE_SOURCE_ENDPOINTS=api.ramp.com=<base_addr>`), so the
-//! real plugins' requests arrive here exactly as they would at the source.
+//! real plugins' requests arrive here exactly as they would at the source. [`AutotaskDb`] is a
+//! fake Autotask database that answers the REST queries by their filters.
 //!
 //! ```ignore
 //! let fake = FakeSource::start(|req| match req.path() {
@@ -194,4 +195,104 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Recorded>>, route: &Route) {
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&reply.body);
     let _ = stream.flush();
+}
+
+/// A fake Autotask database behind the REST API's shapes (zone 5): rows per entity, which a
+/// test changes between pulls (void an invoice, add a purchase order …).
+///
+/// - `POST /{Entity}/query` applies every condition of the body's `filter` (`eq`, `noteq`,
+///   `gt`, `gte`, `lt`, `lte`; ids compare as numbers, dates to the second, as Autotask
+///   writes them with or without a zone suffix) and answers at most `MaxRecords` rows in id
+///   order, in one page;
+/// - `GET /{Entity}/{id}` answers `{item}`; `PATCH /{Entity}` acknowledges `{itemId}`.
+#[derive(Debug, Default)]
+pub(crate) struct AutotaskDb {
+    /// Rows by entity name (`Invoices`, `BillingItems`, `Companies`, `PurchaseOrders` …).
+    pub entities: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+impl AutotaskDb {
+    /// Adds `row` to `entity`.
+    pub(crate) fn insert(&mut self, entity: &str, row: serde_json::Value) {
+        self.entities
+            .entry(entity.to_string())
+            .or_default()
+            .push(row);
+    }
+
+    /// The row of `entity` with `id`, to change it.
+    pub(crate) fn row_mut(&mut self, entity: &str, id: i64) -> &mut serde_json::Value {
+        self.entities
+            .get_mut(entity)
+            .and_then(|rows| rows.iter_mut().find(|r| r["id"].as_i64() == Some(id)))
+            .unwrap_or_else(|| panic!("no {entity} row {id}"))
+    }
+
+    /// The answer to one request of the REST API (under `/atservicesrest/v1.0`).
+    pub(crate) fn answer(&self, req: &Recorded) -> Reply {
+        use serde_json::{Value, json};
+        let path = req.path().trim_start_matches("/atservicesrest/v1.0/");
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        let parts: Vec<&str> = path.split('/').collect();
+        let rows = |entity: &str| self.entities.get(entity).cloned().unwrap_or_default();
+        match (req.method.as_str(), parts.as_slice()) {
+            ("POST", [entity, "query"]) => {
+                let filter = body["filter"].as_array().cloned().unwrap_or_default();
+                let max = body["MaxRecords"].as_u64().unwrap_or(500) as usize;
+                let mut found: Vec<Value> = rows(entity)
+                    .into_iter()
+                    .filter(|row| filter.iter().all(|c| matches(row, c)))
+                    .collect();
+                found.sort_by_key(|r| r["id"].as_i64());
+                found.truncate(max);
+                let count = found.len();
+                Reply::json(
+                    200,
+                    json!({"items": found, "pageDetails": {"count": count, "nextPageUrl": null}}),
+                )
+            }
+            ("GET", [entity, id]) => {
+                match rows(entity)
+                    .into_iter()
+                    .find(|r| r["id"].to_string() == *id)
+                {
+                    Some(item) => Reply::json(200, json!({"item": item})),
+                    None => Reply::json(404, json!({"errors": [format!("no {entity} {id}")]})),
+                }
+            }
+            ("PATCH", [_]) => Reply::json(200, json!({"itemId": body["id"]})),
+            _ => Reply::json(404, json!({"errors": [format!("not served: {path}")]})),
+        }
+    }
+}
+
+/// Whether `row` meets one filter condition `{op, field, value}`.
+fn matches(row: &serde_json::Value, condition: &serde_json::Value) -> bool {
+    use std::cmp::Ordering;
+    let (op, field, value) = (
+        condition["op"].as_str().unwrap_or(""),
+        condition["field"].as_str().unwrap_or(""),
+        &condition["value"],
+    );
+    let have = &row[field];
+    let order = match (have, value) {
+        (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
+            a.as_f64().partial_cmp(&b.as_f64())
+        }
+        (serde_json::Value::String(a), serde_json::Value::String(b)) => {
+            let second = |s: &str| s.get(..19).unwrap_or(s).to_string();
+            Some(second(a).cmp(&second(b)))
+        }
+        (serde_json::Value::Bool(a), serde_json::Value::Bool(b)) => Some(a.cmp(b)),
+        _ => None, // null or absent: no comparison holds, as in a database
+    };
+    match (op, order) {
+        ("eq", Some(o)) => o == Ordering::Equal,
+        ("noteq", Some(o)) => o != Ordering::Equal,
+        ("gt", Some(o)) => o == Ordering::Greater,
+        ("gte", Some(o)) => o != Ordering::Less,
+        ("lt", Some(o)) => o == Ordering::Less,
+        ("lte", Some(o)) => o != Ordering::Greater,
+        _ => false,
+    }
 }

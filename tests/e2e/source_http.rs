@@ -210,7 +210,7 @@ fn ramp_pulls_with_host_fetched_tokens_renewed_when_stale_and_once_after_a_401()
 #[test]
 fn only_listed_hosts_are_redirected_and_plain_secrets_arrive_as_headers() {
     let fake = FakeSource::start(|req: &Recorded| match req.path() {
-        "/atservicesrest/v1.0/Invoices/query" => Reply::json(
+        p if p.starts_with("/atservicesrest/v1.0/") && p.ends_with("/query") => Reply::json(
             200,
             json!({"items": [], "pageDetails": {"count": 0, "nextPageUrl": null}}),
         ),
@@ -244,22 +244,28 @@ fn only_listed_hosts_are_redirected_and_plain_secrets_arrive_as_headers() {
         ramp.starts_with("pull failed") && ramp.contains("https://api.ramp.com/"),
         "{ramp}"
     );
+    // One query per part of the cursor (new invoices, purchase orders submitted and
+    // cancelled, expense reports), all Autotask's.
     let requests = fake.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path()).collect();
     assert_eq!(
-        requests.len(),
-        1,
+        paths,
+        [
+            "/atservicesrest/v1.0/Invoices/query",
+            "/atservicesrest/v1.0/PurchaseOrders/query",
+            "/atservicesrest/v1.0/PurchaseOrders/query",
+            "/atservicesrest/v1.0/ExpenseReports/query",
+        ],
         "only Autotask reached the fake: {requests:?}"
     );
-    let r = &requests[0];
-    assert_eq!(
-        (r.method.as_str(), r.path()),
-        ("POST", "/atservicesrest/v1.0/Invoices/query")
-    );
-    assert_eq!(r.header("host"), Some("webservices.autotask.net"));
-    assert_eq!(r.header("apiintegrationcode"), Some("INTEGRATION-CODE-1"));
-    assert_eq!(r.header("username"), Some("api-user@example.com"));
-    assert_eq!(r.header("secret"), Some("AUTOTASK-SECRET-1"));
-    let query: Value = serde_json::from_slice(&r.body).unwrap();
+    for r in &requests {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.header("host"), Some("webservices.autotask.net"));
+        assert_eq!(r.header("apiintegrationcode"), Some("INTEGRATION-CODE-1"));
+        assert_eq!(r.header("username"), Some("api-user@example.com"));
+        assert_eq!(r.header("secret"), Some("AUTOTASK-SECRET-1"));
+    }
+    let query: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(query["filter"][0]["field"], "id");
 }
 

@@ -14,9 +14,12 @@ use serde_json::{Value, json};
 
 use qbridge::demo;
 
-use crate::fake_source::{FakeSource, Recorded, Reply};
+use crate::fake_source::{AutotaskDb, FakeSource, Recorded, Reply};
 use crate::pipeline::{Deployment, assert_no_duplicate_writes, sync_until_idle};
 use crate::support::{Server, agent, run_with_stdin};
+
+#[path = "source_sync_payments.rs"]
+mod payments;
 
 const RAMP_CLIENT_SECRET: &str = "ramp-client-secret-e2e";
 const AUTOTASK_SECRET: &str = "at-secret-e2e";
@@ -109,11 +112,31 @@ fn fake_ramp() -> FakeSource {
     })
 }
 
-/// Autotask (zone 5): invoices queried by id after the cursor, companies, billing items in
-/// pages, and `PATCH /Invoices` for the acknowledgement.
-fn fake_autotask() -> FakeSource {
+/// The recorded Autotask database (zone 5): the invoices of the recorded page, their
+/// companies and billing items.
+fn autotask_db() -> AutotaskDb {
     let recorded = answers("autotask-pull-1-invoices-page.json")["answers"].clone();
     let base = "https://webservices5.autotask.net/atservicesrest/v1.0";
+    let mut db = AutotaskDb::default();
+    for (key, answer) in recorded.as_object().unwrap() {
+        if key.starts_with(&format!("GET {base}/Companies/")) {
+            db.insert("Companies", answer["item"].clone());
+            continue;
+        }
+        let entity = if key.contains("/BillingItems/") {
+            "BillingItems"
+        } else {
+            "Invoices"
+        };
+        for row in answer["items"].as_array().unwrap() {
+            db.insert(entity, row.clone());
+        }
+    }
+    db
+}
+
+/// Autotask (zone 5) answering from `db` to the connection's credentials only.
+fn fake_autotask(db: Arc<Mutex<AutotaskDb>>) -> FakeSource {
     FakeSource::start(move |req: &Recorded| {
         if req.header("secret") != Some(AUTOTASK_SECRET)
             || req.header("apiintegrationcode") != Some("AT-CODE")
@@ -121,35 +144,7 @@ fn fake_autotask() -> FakeSource {
         {
             return Reply::json(401, json!({"errors": ["bad credentials"]}));
         }
-        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
-        let mut key = format!(
-            "{} https://webservices5.autotask.net{}",
-            req.method, req.target
-        );
-        match (req.method.as_str(), req.path()) {
-            ("POST", "/atservicesrest/v1.0/Invoices/query") => {
-                let after = body["filter"][0]["value"].as_i64().unwrap_or(0);
-                let mut items = recorded[format!("POST {base}/Invoices/query")]["items"].clone();
-                if let Some(items) = items.as_array_mut() {
-                    items.retain(|i| i["id"].as_i64().unwrap_or(0) > after);
-                }
-                return Reply::json(
-                    200,
-                    json!({"items": items, "pageDetails": {"count": items.as_array().map_or(0, Vec::len), "nextPageUrl": null}}),
-                );
-            }
-            ("POST", "/atservicesrest/v1.0/BillingItems/query") => {
-                key = format!("{key}#{}", body["filter"][0]["value"]);
-            }
-            ("PATCH", "/atservicesrest/v1.0/Invoices") => {
-                return Reply::json(200, json!({"itemId": body["id"]}));
-            }
-            _ => {}
-        }
-        match recorded.get(&key) {
-            Some(answer) => Reply::json(200, answer.clone()),
-            None => Reply::json(404, json!({"errors": [format!("not recorded: {key}")]})),
-        }
+        db.lock().unwrap().answer(req)
     })
 }
 
@@ -257,7 +252,7 @@ fn ramp_syncs(fake: &FakeSource) -> BTreeSet<(String, String, String)> {
 #[test]
 fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
     let ramp = fake_ramp();
-    let autotask = fake_autotask();
+    let autotask = fake_autotask(Arc::new(Mutex::new(autotask_db())));
     let d = Deployment::new();
     let admin = d
         .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
@@ -474,4 +469,181 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
         .unwrap();
     assert!(done >= syncs.len() + patched.len(), "{line}");
     assert!(line.ends_with("0 pending, 0 failed"), "{line}");
+}
+
+/// A deployment whose one schedule pulls Autotask from `fake`, starting at the recorded
+/// page's cursor (the first cursor format); returns it, an admin token and the server.
+fn autotask_deployment(fake: &FakeSource) -> (Deployment, String, Server) {
+    let d = Deployment::new();
+    let admin = d
+        .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    for (name, value) in [
+        ("autotask.integration_code", "AT-CODE"),
+        ("autotask.username", "api@firm.example"),
+        ("autotask.secret", AUTOTASK_SECRET),
+    ] {
+        run_with_stdin(
+            d.tmp.path(),
+            &d.data_dir,
+            &["secret", "set", "autotask", name],
+            value,
+        );
+    }
+    let cursor = answers("autotask-pull-1-invoices-page.json")["cursor"].to_string();
+    d.cli(&[
+        "schedule",
+        "add",
+        "--connection",
+        "acme",
+        "--plugin",
+        "autotask",
+        "--cron",
+        "0 0 1 1 *",
+        "--cursor",
+        &cursor,
+    ]);
+    let endpoints = format!("webservices5.autotask.net={}", fake.base_addr());
+    let server = Server::start_with_env(
+        d.tmp.path(),
+        &d.data_dir,
+        &[],
+        &[
+            ("QBRIDGE_SOURCE_ENDPOINTS", endpoints.as_str()),
+            ("QBRIDGE_PIPELINE_SCHEDULE_CHECK_SECS", "1"),
+        ],
+    );
+    (d, admin, server)
+}
+
+/// What Autotask does after the first sync: invoice 10457 is voided; 10460 is voided and
+/// issued again as 10461 for 300.00 (Autotask does not edit an invoice in place: voiding
+/// returns its billing items to "Items to Invoice" and they are invoiced again); a purchase
+/// order is submitted and an expense report approved (the sample records').
+fn change_autotask(db: &mut AutotaskDb) {
+    let later = "2099-01-02T09:00:00Z";
+    for id in [29684512, 29684600] {
+        let invoice = db.row_mut("Invoices", id);
+        invoice["isVoided"] = json!(true);
+        invoice["voidedDate"] = json!("2099-01-02T08:00:00");
+    }
+    let mut reissued = db.row_mut("Invoices", 29684600).clone();
+    reissued["id"] = json!(29684700);
+    reissued["invoiceNumber"] = json!("10461");
+    reissued["invoiceTotal"] = json!(300.0);
+    reissued["totalTaxValue"] = json!(0);
+    reissued["isVoided"] = json!(false);
+    reissued["voidedDate"] = Value::Null;
+    reissued["createDateTime"] = json!(later);
+    db.insert("Invoices", reissued);
+    let items = db.entities.get_mut("BillingItems").unwrap();
+    let mut item = items
+        .iter()
+        .find(|i| i["invoiceID"] == 29684600)
+        .unwrap()
+        .clone();
+    for released in items.iter_mut().filter(|i| i["invoiceID"] == 29684600) {
+        released["invoiceID"] = Value::Null;
+    }
+    item["id"] = json!(7100500);
+    item["invoiceID"] = json!(29684700);
+    item["quantity"] = json!(2);
+    item["extendedPrice"] = json!(300.0);
+    db.insert("BillingItems", item);
+
+    let po = answers("autotask-purchase-order-1.json");
+    let mut order = po["purchaseOrder"].clone();
+    order["submitDateTime"] = json!(later);
+    db.insert("PurchaseOrders", order);
+    db.insert("Companies", po["vendor"].clone());
+    // Its first item only: the second is a sub-item whose parent item QuickBooks lacks.
+    for item in po["items"].as_array().unwrap().iter().take(1) {
+        let mut item = item.clone();
+        db.insert("Products", item["product"].take());
+        item.as_object_mut().unwrap().remove("product");
+        db.insert("PurchaseOrderItems", item);
+    }
+    let er = answers("autotask-expense-report-1.json");
+    let mut report = er["expenseReport"].clone();
+    report["approvedDate"] = json!(later);
+    db.insert("ExpenseReports", report);
+    db.insert("Resources", er["resource"].clone());
+    for item in er["items"].as_array().unwrap() {
+        db.insert("ExpenseItems", item.clone());
+    }
+}
+
+#[test]
+fn autotask_voids_reissues_purchase_orders_and_expense_reports_reach_the_next_pull() {
+    let db = Arc::new(Mutex::new(autotask_db()));
+    let fake = fake_autotask(db.clone());
+    let (d, admin, server) = autotask_deployment(&fake);
+    let runs = pull_now(&server, &admin);
+    assert_eq!(
+        result_of(&runs, "autotask"),
+        "2 records queued, 0 rejected, 2 page(s)"
+    );
+    let mut company = demo::firm_company(r"C:\Company Files\firm.qbw").unwrap();
+    sync_until_idle(&server, &d, &mut company, 30);
+    assert_eq!(company.invoices().len(), 2);
+
+    change_autotask(&mut db.lock().unwrap());
+    let runs = pull_now(&server, &admin);
+    assert_eq!(
+        result_of(&runs, "autotask"),
+        "5 records queued, 0 rejected, 2 page(s)",
+        "two voids, the re-issued invoice, the purchase order and the expense report"
+    );
+    sync_until_idle(&server, &d, &mut company, 30);
+    assert_no_duplicate_writes(&company);
+    let totals: BTreeSet<(Option<String>, i64)> = company
+        .invoices()
+        .into_iter()
+        .map(|i| (i.ref_number, i.total_cents))
+        .collect();
+    assert!(
+        totals.contains(&(Some("10461".into()), 30000)),
+        "the re-issued invoice at its new amount: {totals:?}"
+    );
+    let written: BTreeSet<String> = company
+        .write_log()
+        .iter()
+        .map(|w| w.request.clone())
+        .collect();
+    assert!(
+        written.contains("PurchaseOrder") && written.contains("Bill"),
+        "{written:?}; jobs {}",
+        api(&server, &admin, "GET", "/api/v1/jobs?limit=500")
+    );
+
+    // Each voided invoice is a second job of its key, which sends QuickBooks a TxnVoid (the
+    // simulated company file may not implement TxnVoid yet: then the job failed naming it).
+    let jobs = api(&server, &admin, "GET", "/api/v1/jobs?limit=500");
+    for key in ["invoice:29684512", "invoice:29684600"] {
+        let of_key: Vec<&Value> = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["key"] == key)
+            .collect();
+        assert_eq!(of_key.len(), 2, "the invoice and its void: {jobs}");
+        let void = api(
+            &server,
+            &admin,
+            "GET",
+            &format!("/api/v1/jobs/{}", of_key[0]["id"]),
+        );
+        assert!(void.to_string().contains("TxnVoid"), "{void}");
+    }
+
+    // Nothing changed since: the next pull queues nothing.
+    let runs = pull_now(&server, &admin);
+    assert!(
+        result_of(&runs, "autotask").starts_with("0 records queued"),
+        "{runs:?}"
+    );
 }

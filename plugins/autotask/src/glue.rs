@@ -23,7 +23,8 @@ impl Mapper for Autotask {
     }
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
-        Ok(crate::pull::pull_page(cursor, crate::record::host_fetch)?.into_sdk())
+        let now = qbridge_sdk::host::now();
+        Ok(crate::pull::pull_page(cursor, &now, crate::record::host_fetch)?.into_sdk())
     }
 
     fn acknowledge(

@@ -6,6 +6,7 @@
 //! (HTTP requests to fetch records and acknowledge them). The WASM glue (`glue.rs`) only
 //! adapts it to the SDK's `Mapper` trait.
 
+mod cursor;
 mod invoice;
 pub mod map;
 pub mod pull;

@@ -1,28 +1,37 @@
-//! Pulling invoices from the Autotask REST API and acknowledging them: pure builders of the
-//! HTTP requests, parsers of the answers, and [`pull_page`], which runs one page through any
-//! `fetch` function (the host's `http.fetch` in WASM, recorded answers in tests).
+//! Pulling invoices, purchase orders and expense reports from the Autotask REST API and
+//! acknowledging them: pure builders of the HTTP requests, parsers of the answers, and
+//! [`pull_page`], which runs one page through any `fetch` function (the host's `http.fetch`
+//! in WASM, recorded answers in tests).
 //!
 //! - Authentication: the headers `ApiIntegrationCode`, `UserName` and `Secret` carry the
 //!   placeholders `{{secret:autotask.integration_code}}`, `{{secret:autotask.username}}` and
 //!   `{{secret:autotask.secret}}`; the host substitutes them.
-//! - Cursor: the highest invoice id already pulled (ids only grow), optionally with the zone
-//!   URL: `{"after_id": 29684512, "base": "https://webservices5.autotask.net/atservicesrest/v1.0"}`.
-//!   A page is `POST /Invoices/query` with `id > after_id` and `isVoided = false`, at most
-//!   [`PAGE_SIZE`] invoices; the next cursor is the page's last id — also on the last page, so
-//!   the next run resumes there (the engine stops a run when the cursor stops moving).
-//!   Filtering on the id rather than following `pageDetails.nextPageUrl` keeps the cursor
-//!   valid across restarts (Autotask's next-page URLs are tied to one query).
-//! - Each invoice becomes an `invoice` bundle: `GET /Companies/{companyID}` (and its parent,
-//!   embedded as `parentCompany`) and `POST /BillingItems/query` on `invoiceID`, following
-//!   `nextPageUrl` up to [`MAX_ITEM_PAGES`] pages.
-//!   The bundle also carries `"_source": {"base": …}`, the zone it came from, so that its
-//!   acknowledgement goes back to the same database.
+//! - Cursor ([`Cursor`], see `cursor.rs`): the highest invoice id already pulled (ids only
+//!   grow), the zone URL, and one date mark per other kind of change. A page runs one
+//!   `POST /{Entity}/query` per part, at most [`PAGE_SIZE`] rows each: new invoices (`id >
+//!   after_id`, not voided), invoices voided since the last pull, purchase orders submitted
+//!   and cancelled since, expense reports approved since. The next cursor holds the page's
+//!   marks — also on the last page, so the next run resumes there (the engine stops a run
+//!   when the cursor stops moving). Filtering on ids and dates rather than following
+//!   `pageDetails.nextPageUrl` keeps the cursor valid across restarts (Autotask's next-page
+//!   URLs are tied to one query). Autotask's invoices have no last-modified field: an invoice
+//!   changed in Autotask is voided and issued again under a new id, which the pull sees as a
+//!   void and a new invoice.
+//! - Bundles, each carrying `"_source": {"base": …}` (the zone it came from, so that its
+//!   acknowledgement goes back to the same database), with line queries following
+//!   `nextPageUrl` up to [`MAX_ITEM_PAGES`] pages: an `invoice` is `GET /Companies/{companyID}`
+//!   (and its parent, embedded as `parentCompany`) and `POST /BillingItems/query` on
+//!   `invoiceID`; a `purchase_order` its vendor (`GET /Companies/{vendorID}`),
+//!   `PurchaseOrderItems` on `orderID`, each with its `GET /Products/{productID}`; an
+//!   `expense_report` its submitter (`GET /Resources/{submitterID}`) and `ExpenseItems` on
+//!   `expenseReportID`.
 //! - Acknowledgement ([`acknowledgement`]: [`acknowledge_invoice`],
 //!   [`acknowledge_expense_report`]): after QuickBooks accepted the write, mark the record as
 //!   processed in Autotask.
 
 use serde_json::{Value, json};
 
+pub use crate::cursor::{Cursor, Scan};
 use crate::record::{HttpRequest, HttpResponse, Page, element};
 
 /// Invoices per page (Autotask returns at most 500 per query).
@@ -48,48 +57,7 @@ pub const SECRETS: &[&str] = &[
     "autotask.secret",
 ];
 
-/// Where the pull stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    /// Highest invoice id already pulled (0: none).
-    pub after_id: i64,
-    /// API root of the database's zone, `https://webservicesN.autotask.net/atservicesrest/v1.0`.
-    pub base: String,
-}
-
-impl Cursor {
-    /// Reads a cursor (`None`: from the start, default zone).
-    pub fn parse(cursor: Option<&str>) -> Result<Cursor, String> {
-        let Some(text) = cursor else {
-            return Ok(Cursor {
-                after_id: 0,
-                base: DEFAULT_BASE.to_string(),
-            });
-        };
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| format!("cursor {text:?} is not JSON like {{\"after_id\": 123}}: {e}"))?;
-        let after_id = v["after_id"]
-            .as_i64()
-            .ok_or_else(|| format!("cursor {text:?} has no integer after_id"))?;
-        let base = v["base"].as_str().unwrap_or(DEFAULT_BASE);
-        if !is_autotask_base(base) {
-            return Err(format!(
-                "cursor base {base:?} is not https://webservicesN.autotask.net/atservicesrest/v1.0"
-            ));
-        }
-        Ok(Cursor {
-            after_id,
-            base: base.trim_end_matches('/').to_string(),
-        })
-    }
-
-    /// The cursor as text.
-    pub fn to_text(&self) -> String {
-        json!({"after_id": self.after_id, "base": self.base}).to_string()
-    }
-}
-
-fn is_autotask_base(url: &str) -> bool {
+pub(crate) fn is_autotask_base(url: &str) -> bool {
     url.strip_prefix("https://")
         .and_then(|rest| rest.split_once('/'))
         .is_some_and(|(host, path)| {
@@ -122,18 +90,70 @@ fn http(method: &str, url: String, body: Option<Value>) -> HttpRequest {
     }
 }
 
-/// `POST /Invoices/query`: the next [`PAGE_SIZE`] unvoided invoices after the cursor.
-pub fn invoices_query(cursor: &Cursor) -> HttpRequest {
+/// `POST /{entity}/query` with `filter`, at most [`PAGE_SIZE`] records.
+fn query(base: &str, entity: &str, filter: Vec<Value>) -> HttpRequest {
     http(
         "POST",
-        format!("{}/Invoices/query", cursor.base),
-        Some(json!({
-            "MaxRecords": PAGE_SIZE,
-            "filter": [
-                {"op": "gt", "field": "id", "value": cursor.after_id},
-                {"op": "eq", "field": "isVoided", "value": false}
-            ]
-        })),
+        format!("{base}/{entity}/query"),
+        Some(json!({"MaxRecords": PAGE_SIZE, "filter": filter})),
+    )
+}
+
+/// `POST /Invoices/query`: the next [`PAGE_SIZE`] unvoided invoices after the cursor (one
+/// voided before it was pulled never reached QuickBooks: nothing to book or void).
+pub fn invoices_query(cursor: &Cursor) -> HttpRequest {
+    query(
+        &cursor.base,
+        "Invoices",
+        vec![
+            json!({"op": "gt", "field": "id", "value": cursor.after_id}),
+            json!({"op": "eq", "field": "isVoided", "value": false}),
+        ],
+    )
+}
+
+/// `POST /Invoices/query`: invoices already pulled (`id <= after_id`) voided since the mark.
+pub fn voided_invoices_query(cursor: &Cursor) -> HttpRequest {
+    let mut filter = cursor.voided_invoices.filter("voidedDate");
+    filter.push(json!({"op": "eq", "field": "isVoided", "value": true}));
+    filter.push(json!({"op": "lte", "field": "id", "value": cursor.after_id}));
+    query(&cursor.base, "Invoices", filter)
+}
+
+/// `POST /PurchaseOrders/query`: purchase orders submitted since the mark.
+pub fn purchase_orders_query(cursor: &Cursor) -> HttpRequest {
+    query(
+        &cursor.base,
+        "PurchaseOrders",
+        cursor.purchase_orders.filter("submitDateTime"),
+    )
+}
+
+/// `POST /PurchaseOrders/query`: purchase orders cancelled since the mark, among those
+/// already pulled (submitted before the purchase-order mark).
+pub fn cancelled_purchase_orders_query(cursor: &Cursor) -> HttpRequest {
+    let mut filter = cursor.cancelled_purchase_orders.filter("cancelDateTime");
+    filter.push(
+        json!({"op": "lte", "field": "submitDateTime", "value": cursor.purchase_orders.after}),
+    );
+    query(&cursor.base, "PurchaseOrders", filter)
+}
+
+/// `POST /ExpenseReports/query`: expense reports approved since the mark.
+pub fn expense_reports_query(cursor: &Cursor) -> HttpRequest {
+    query(
+        &cursor.base,
+        "ExpenseReports",
+        cursor.expense_reports.filter("approvedDate"),
+    )
+}
+
+/// `POST /{entity}/query` of the rows whose `field` is `id` (lines of one record).
+fn lines_query(base: &str, entity: &str, field: &str, id: i64) -> HttpRequest {
+    http(
+        "POST",
+        format!("{base}/{entity}/query"),
+        Some(json!({"filter": [{"op": "eq", "field": field, "value": id}]})),
     )
 }
 
@@ -144,11 +164,7 @@ pub fn company_request(base: &str, id: i64) -> HttpRequest {
 
 /// `POST /BillingItems/query` for the lines of one invoice.
 pub fn billing_items_query(base: &str, invoice_id: i64) -> HttpRequest {
-    http(
-        "POST",
-        format!("{base}/BillingItems/query"),
-        Some(json!({"filter": [{"op": "eq", "field": "invoiceID", "value": invoice_id}]})),
-    )
+    lines_query(base, "BillingItems", "invoiceID", invoice_id)
 }
 
 /// Acknowledges an invoice booked in QuickBooks: `PATCH /Invoices` setting `webServiceDate`
@@ -199,80 +215,232 @@ pub fn parse_item(response: &HttpResponse, what: &str) -> Result<Value, String> 
     }
 }
 
-/// One page: invoices after the cursor, each bundled with its company and billing items.
+/// Follows `nextPageUrl` from `request` (at most [`MAX_ITEM_PAGES`] pages, never off the
+/// zone): every row of a line query.
+fn all_rows(
+    fetch: &mut impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
+    base: &str,
+    mut request: HttpRequest,
+    what: &str,
+) -> Result<Vec<Value>, String> {
+    let mut rows = Vec::new();
+    for page in 0.. {
+        let (mut page_rows, next) = parse_items(&fetch(request.clone())?, what)?;
+        rows.append(&mut page_rows);
+        match next {
+            None => break,
+            Some(_) if page + 1 >= MAX_ITEM_PAGES => {
+                return Err(format!(
+                    "{what}: more than {MAX_ITEM_PAGES} pages; map it by hand"
+                ));
+            }
+            Some(url) if url.starts_with(base) => {
+                request = HttpRequest {
+                    method: "GET".into(),
+                    body: Vec::new(),
+                    url,
+                    ..request
+                };
+            }
+            Some(url) => return Err(format!("next page URL {url:?} leaves {base}")),
+        }
+    }
+    Ok(rows)
+}
+
+/// `row[field]` as an id, or what is wrong, naming the entity.
+fn id_of(row: &Value, field: &str, what: &str) -> Result<i64, String> {
+    row[field]
+        .as_i64()
+        .ok_or_else(|| format!("{what} has no integer {field}"))
+}
+
+/// `GET /{entity}/{id}`'s item.
+fn get(
+    fetch: &mut impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
+    base: &str,
+    entity: &str,
+    id: i64,
+) -> Result<Value, String> {
+    parse_item(
+        &fetch(http("GET", format!("{base}/{entity}/{id}"), None))?,
+        &format!("{entity}/{id}"),
+    )
+}
+
+/// An `invoice` bundle: the invoice, its company (with its parent embedded) and billing items.
+fn invoice_bundle(
+    fetch: &mut impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
+    base: &str,
+    invoice: Value,
+) -> Result<Value, String> {
+    let id = id_of(&invoice, "id", "an invoice")?;
+    let company_id = id_of(&invoice, "companyID", &format!("invoice {id}"))?;
+    let mut company = get(fetch, base, "Companies", company_id)?;
+    if let Some(parent_id) = company["parentCompanyID"].as_i64() {
+        company["parentCompany"] = get(fetch, base, "Companies", parent_id)?;
+    }
+    let items = all_rows(
+        fetch,
+        base,
+        billing_items_query(base, id),
+        &format!("BillingItems of invoice {id}"),
+    )?;
+    Ok(
+        json!({"invoice": invoice, "company": company, "billingItems": items, "_source": {"base": base}}),
+    )
+}
+
+/// A `purchase_order` bundle: the order, its vendor (Companies row) and its items, each with
+/// its product embedded (one `GET /Products` per product).
+fn purchase_order_bundle(
+    fetch: &mut impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
+    base: &str,
+    order: Value,
+) -> Result<Value, String> {
+    let id = id_of(&order, "id", "a purchase order")?;
+    let vendor = get(
+        fetch,
+        base,
+        "Companies",
+        id_of(&order, "vendorID", &format!("purchase order {id}"))?,
+    )?;
+    let mut items = all_rows(
+        fetch,
+        base,
+        lines_query(base, "PurchaseOrderItems", "orderID", id),
+        &format!("PurchaseOrderItems of purchase order {id}"),
+    )?;
+    let mut products: Vec<(i64, Value)> = Vec::new();
+    for item in &mut items {
+        let product_id = id_of(
+            item,
+            "productID",
+            &format!("an item of purchase order {id}"),
+        )?;
+        let product = match products.iter().find(|(p, _)| *p == product_id) {
+            Some((_, product)) => product.clone(),
+            None => {
+                let product = get(fetch, base, "Products", product_id)?;
+                products.push((product_id, product.clone()));
+                product
+            }
+        };
+        item["product"] = product;
+    }
+    Ok(json!({"purchaseOrder": order, "vendor": vendor, "items": items, "_source": {"base": base}}))
+}
+
+/// An `expense_report` bundle: the report, its submitter (Resources row) and its items.
+fn expense_report_bundle(
+    fetch: &mut impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
+    base: &str,
+    report: Value,
+) -> Result<Value, String> {
+    let id = id_of(&report, "id", "an expense report")?;
+    let resource = get(
+        fetch,
+        base,
+        "Resources",
+        id_of(&report, "submitterID", &format!("expense report {id}"))?,
+    )?;
+    let items = all_rows(
+        fetch,
+        base,
+        lines_query(base, "ExpenseItems", "expenseReportID", id),
+        &format!("ExpenseItems of expense report {id}"),
+    )?;
+    Ok(
+        json!({"expenseReport": report, "resource": resource, "items": items, "_source": {"base": base}}),
+    )
+}
+
+/// The rows of one query of the page.
+fn rows(
+    fetch: &mut impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
+    request: HttpRequest,
+    what: &str,
+) -> Result<Vec<Value>, String> {
+    let (mut rows, _) = parse_items(&fetch(request)?, what)?;
+    rows.truncate(PAGE_SIZE as usize);
+    Ok(rows)
+}
+
+/// One page: what changed since each part of the cursor (see [`crate::cursor`]) — voids of
+/// invoices already pulled, new invoices, submitted and cancelled purchase orders, approved
+/// expense reports — each bundled as [`crate::map`] reads it. `now` (RFC 3339 UTC) starts
+/// the parts an older cursor lacks.
 pub fn pull_page(
     cursor: Option<&str>,
+    now: &str,
     mut fetch: impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
 ) -> Result<Page, String> {
     let given = cursor;
-    let cursor = Cursor::parse(cursor)?;
-    let (invoices, _) = parse_items(&fetch(invoices_query(&cursor))?, "Invoices/query")?;
+    let cursor = Cursor::parse(cursor, now)?;
+    let base = cursor.base.as_str();
+    let size = PAGE_SIZE as usize;
+    let f = &mut fetch;
     let mut records = Vec::new();
-    let mut last = cursor.after_id;
-    for invoice in invoices.into_iter().take(PAGE_SIZE as usize) {
-        let id = invoice["id"]
-            .as_i64()
-            .ok_or("Invoices/query: an invoice has no integer id")?;
-        let company_id = invoice["companyID"]
-            .as_i64()
-            .ok_or_else(|| format!("invoice {id} has no integer companyID"))?;
-        let mut company = parse_item(
-            &fetch(company_request(&cursor.base, company_id))?,
-            &format!("Companies/{company_id}"),
-        )?;
-        if let Some(parent_id) = company["parentCompanyID"].as_i64() {
-            let parent = parse_item(
-                &fetch(company_request(&cursor.base, parent_id))?,
-                &format!("Companies/{parent_id}"),
-            )?;
-            company["parentCompany"] = parent;
-        }
-        let mut items = Vec::new();
-        let mut request = billing_items_query(&cursor.base, id);
-        for page in 0.. {
-            let (mut page_items, next) = parse_items(
-                &fetch(request.clone())?,
-                &format!("BillingItems of invoice {id}"),
-            )?;
-            items.append(&mut page_items);
-            match next {
-                None => break,
-                Some(_) if page + 1 >= MAX_ITEM_PAGES => {
-                    return Err(format!(
-                        "invoice {id} has more than {} billing-item pages; map it by hand",
-                        MAX_ITEM_PAGES
-                    ));
-                }
-                Some(url) if url.starts_with(&cursor.base) => {
-                    request = HttpRequest {
-                        method: "GET".into(),
-                        body: Vec::new(),
-                        url,
-                        ..request
-                    };
-                }
-                Some(url) => return Err(format!("next page URL {url:?} leaves {}", cursor.base)),
-            }
-        }
-        last = last.max(id);
+
+    // Voids first, judged against the invoices pulled before this page.
+    let voided = if cursor.after_id > 0 {
+        rows(f, voided_invoices_query(&cursor), "Invoices/query (voided)")?
+    } else {
+        Vec::new()
+    };
+    let new = rows(f, invoices_query(&cursor), "Invoices/query")?;
+    let orders = rows(f, purchase_orders_query(&cursor), "PurchaseOrders/query")?;
+    let cancelled = rows(
+        f,
+        cancelled_purchase_orders_query(&cursor),
+        "PurchaseOrders/query (cancelled)",
+    )?;
+    let reports = rows(f, expense_reports_query(&cursor), "ExpenseReports/query")?;
+
+    let next = Cursor {
+        after_id: new
+            .iter()
+            .filter_map(|i| i["id"].as_i64())
+            .fold(cursor.after_id, i64::max),
+        base: cursor.base.clone(),
+        voided_invoices: cursor.voided_invoices.advance(&voided, "voidedDate", size),
+        purchase_orders: cursor
+            .purchase_orders
+            .advance(&orders, "submitDateTime", size),
+        cancelled_purchase_orders: cursor.cancelled_purchase_orders.advance(
+            &cancelled,
+            "cancelDateTime",
+            size,
+        ),
+        expense_reports: cursor
+            .expense_reports
+            .advance(&reports, "approvedDate", size),
+    };
+    for invoice in voided.into_iter().chain(new) {
+        records.push(("invoice".to_string(), invoice_bundle(f, base, invoice)?));
+    }
+    // A purchase order cancelled before it was pulled never reached QuickBooks.
+    let live = orders
+        .into_iter()
+        .filter(|o| o["cancelDateTime"].as_str().is_none());
+    for order in live.chain(cancelled) {
         records.push((
-            "invoice".to_string(),
-            json!({"invoice": invoice, "company": company, "billingItems": items, "_source": {"base": cursor.base}}),
+            "purchase_order".to_string(),
+            purchase_order_bundle(f, base, order)?,
         ));
     }
-    // The high-water mark, also on the last page, so the next run resumes after it; a page
+    for report in reports {
+        records.push((
+            "expense_report".to_string(),
+            expense_report_bundle(f, base, report)?,
+        ));
+    }
+    // The high-water marks, also on the last page, so the next run resumes after them; a page
     // with nothing new hands back the cursor it got, which ends the run.
-    let next_cursor = if records.is_empty() {
-        given.map(str::to_string)
-    } else {
-        Some(
-            Cursor {
-                after_id: last,
-                base: cursor.base.clone(),
-            }
-            .to_text(),
-        )
-    };
+    // (An older cursor's text differs from the same cursor written now: it is rewritten once,
+    // so the parts it lacked keep the time they started at. A first pull that found nothing
+    // has nothing to remember: the next one starts afresh just the same.)
+    let next_cursor = (given.is_some() || !records.is_empty()).then(|| next.to_text());
     Ok(Page {
         records,
         next_cursor,

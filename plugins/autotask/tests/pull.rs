@@ -11,15 +11,26 @@ use qbridge_plugin_autotask::pull::{
 use qbridge_plugin_autotask::record::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
-/// Answers from the recording; a query's answer is chosen by the invoice it filters on.
+/// The pull's clock in these tests.
+const NOW: &str = "2026-12-05T12:00:00Z";
+
+/// Answers from the recording; a query's answer is chosen by the invoice it filters on. The
+/// recording has new invoices only: every other query (voids, purchase orders, expense
+/// reports) finds nothing.
 fn recorded(answers: &Value, request: &HttpRequest, log: &mut Vec<String>) -> HttpResponse {
     let mut key = format!("{} {}", request.method, request.url);
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
     if request.url.ends_with("/BillingItems/query") {
-        let body: Value = serde_json::from_slice(&request.body).unwrap();
         key = format!("{key}#{}", body["filter"][0]["value"]);
+    } else if request.url.ends_with("/query") && body["filter"][0]["field"] != "id" {
+        key = format!("{key}#{}", body["filter"][0]["field"]);
     }
     log.push(key.clone());
-    match answers.get(&key) {
+    let nothing = json!({"items": [], "pageDetails": {"count": 0, "nextPageUrl": null}});
+    let answer = answers
+        .get(&key)
+        .or((key.contains("/query#") && !key.contains("BillingItems")).then_some(&nothing));
+    match answer {
         Some(body) => HttpResponse {
             status: 200,
             body: body.to_string().into_bytes(),
@@ -39,20 +50,52 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
     let cursor = recording["cursor"].to_string();
     let mut log = Vec::new();
     let mut sent = Vec::new();
-    let page = pull_page(Some(&cursor), |request| {
+    let page = pull_page(Some(&cursor), NOW, |request| {
         sent.push(request.clone());
         Ok(recorded(&recording["answers"], &request, &mut log))
     })
     .unwrap();
 
-    // The query: invoices after the cursor, not voided, one page.
-    let query: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    assert_eq!(sent[0].method, "POST");
+    // The queries: voids of invoices pulled before (the cursor is in the first format: its
+    // date parts start now), new invoices after the cursor, not voided, then purchase orders
+    // and expense reports, one page each.
+    let queries: Vec<(String, Value)> = sent
+        .iter()
+        .filter(|r| r.method == "POST" && !r.url.ends_with("/BillingItems/query"))
+        .map(|r| {
+            let entity = r.url.rsplit('/').nth(1).unwrap().to_string();
+            (entity, serde_json::from_slice(&r.body).unwrap())
+        })
+        .collect();
+    let entities: Vec<&str> = queries.iter().map(|(e, _)| e.as_str()).collect();
     assert_eq!(
-        query,
+        entities,
+        [
+            "Invoices",
+            "Invoices",
+            "PurchaseOrders",
+            "PurchaseOrders",
+            "ExpenseReports"
+        ]
+    );
+    assert_eq!(
+        queries[0].1,
+        json!({"MaxRecords": PAGE_SIZE, "filter": [
+            {"op": "gt", "field": "voidedDate", "value": NOW},
+            {"op": "gt", "field": "id", "value": 0},
+            {"op": "eq", "field": "isVoided", "value": true},
+            {"op": "lte", "field": "id", "value": 29684000}]})
+    );
+    assert_eq!(
+        queries[1].1,
         json!({"MaxRecords": PAGE_SIZE, "filter": [
             {"op": "gt", "field": "id", "value": 29684000},
             {"op": "eq", "field": "isVoided", "value": false}]})
+    );
+    assert_eq!(
+        queries[3].1["filter"][2],
+        json!({"op": "lte", "field": "submitDateTime", "value": NOW}),
+        "cancellations only of purchase orders already pulled"
     );
     assert!(sent.iter().all(|r| {
         r.headers
@@ -75,7 +118,7 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
     );
     // The next cursor continues after the last id of this page (whether or not more exist:
     // it is also where the next scheduled run resumes).
-    let next = Cursor::parse(page.next_cursor.as_deref()).unwrap();
+    let next = Cursor::parse(page.next_cursor.as_deref(), "later").unwrap();
     assert_eq!(next.after_id, 29684600);
     assert_eq!(
         next.base,
@@ -83,7 +126,7 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
     );
 
     // A page with nothing new hands back the cursor it was given: the run ends there.
-    let empty = pull_page(page.next_cursor.as_deref(), |_| {
+    let empty = pull_page(page.next_cursor.as_deref(), "later", |_| {
         Ok(HttpResponse {
             status: 200,
             body: br#"{"items": [], "pageDetails": {"count": 0, "nextPageUrl": null}}"#.to_vec(),
@@ -106,8 +149,62 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
 }
 
 #[test]
+fn a_later_page_brings_voids_purchase_orders_and_expense_reports_and_moves_each_mark() {
+    let base = "https://webservices5.autotask.net/atservicesrest/v1.0";
+    let cursor = json!({"after_id": 29684600, "base": base}).to_string();
+    let voided = json!({"id": 29684512, "companyID": 29683501, "isVoided": true,
+        "voidedDate": "2026-12-06T09:00:00", "invoiceDateTime": "2025-03-01T00:00:00Z"});
+    let order = json!({"id": 3301, "vendorID": 29683990, "submitDateTime": "2026-12-06T10:00:00Z"});
+    let report =
+        json!({"id": 8801, "submitterID": 29682885, "approvedDate": "2026-12-06T11:00:00Z"});
+    let mut sent = Vec::new();
+    let page = pull_page(Some(&cursor), NOW, |request| {
+        sent.push(format!("{} {}", request.method, request.url));
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let first = body["filter"][0]["field"].as_str().unwrap_or("");
+        let items = |rows: Value| json!({"items": rows, "pageDetails": {"nextPageUrl": null}});
+        let answer = match (request.url.rsplit('/').nth(1).unwrap(), first) {
+            ("Invoices", "voidedDate") => items(json!([voided])),
+            ("PurchaseOrders", "submitDateTime") => items(json!([order])),
+            ("ExpenseReports", _) => items(json!([report])),
+            ("PurchaseOrderItems", _) => items(json!([{"id": 88001, "orderID": 3301,
+                "productID": 501, "quantity": 2, "unitCost": 298.4}])),
+            ("ExpenseItems", _) => items(json!([{"id": 1, "internalCurrencyExpenseAmount": 10}])),
+            ("BillingItems", _) | (_, "id" | "cancelDateTime") => items(json!([])),
+            _ => json!({"item": {"id": 1, "companyName": "Ingram Micro", "name": "Dell OptiPlex",
+                "firstName": "Jim", "lastName": "Halpert"}}),
+        };
+        Ok(HttpResponse {
+            status: 200,
+            body: answer.to_string().into_bytes(),
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    let kinds: Vec<&str> = page.records.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["invoice", "purchase_order", "expense_report"]);
+    let (_, po) = &page.records[1];
+    assert_eq!(po["vendor"]["companyName"], "Ingram Micro");
+    assert_eq!(po["items"][0]["product"]["name"], "Dell OptiPlex");
+    assert_eq!(po["_source"]["base"], base);
+    assert_eq!(page.records[2].1["resource"]["lastName"], "Halpert");
+    assert!(sent.contains(&format!("GET {base}/Products/501")));
+    assert!(sent.contains(&format!("GET {base}/Resources/29682885")));
+
+    let next = Cursor::parse(page.next_cursor.as_deref(), "later").unwrap();
+    assert_eq!(next.after_id, 29684600, "no new invoice");
+    assert_eq!(next.voided_invoices.after, "2026-12-06T09:00:00");
+    assert_eq!(next.purchase_orders.after, "2026-12-06T10:00:00Z");
+    assert_eq!(
+        next.cancelled_purchase_orders.after, NOW,
+        "nothing cancelled"
+    );
+    assert_eq!(next.expense_reports.after, "2026-12-06T11:00:00Z");
+}
+
+#[test]
 fn an_http_failure_fails_the_page_with_the_status() {
-    let err = pull_page(None, |_| {
+    let err = pull_page(None, NOW, |_| {
         Ok(HttpResponse {
             status: 401,
             body: b"bad credentials".to_vec(),
@@ -125,15 +222,15 @@ fn an_http_failure_fails_the_page_with_the_status() {
 fn cursors_outside_autotask_are_refused() {
     let evil =
         json!({"after_id": 1, "base": "https://evil.example/atservicesrest/v1.0"}).to_string();
-    assert!(Cursor::parse(Some(&evil)).is_err());
-    assert!(Cursor::parse(Some("12")).is_err());
+    assert!(Cursor::parse(Some(&evil), NOW).is_err());
+    assert!(Cursor::parse(Some("12"), NOW).is_err());
     let far =
         json!({"after_id": 1, "base": "https://webservices99.autotask.net/atservicesrest/v1.0"});
     assert!(
-        Cursor::parse(Some(&far.to_string())).is_err(),
+        Cursor::parse(Some(&far.to_string()), NOW).is_err(),
         "not a declared host"
     );
-    assert_eq!(Cursor::parse(None).unwrap().after_id, 0);
+    assert_eq!(Cursor::parse(None, NOW).unwrap().after_id, 0);
 }
 
 #[test]

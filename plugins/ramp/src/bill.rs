@@ -1,5 +1,7 @@
 //! Ramp bills: a `BillAdd` to the vendor, its payments carried to [`crate::response`] in the
-//! bill's memo (see there), and removal when Ramp archives (deletes) the bill.
+//! bill's memo (see there) — or, for a bill paid after it synced (`sync_status`
+//! `BILL_SYNCED`), made at once against the TxnID Ramp holds (`remote_id`) — and removal when
+//! Ramp archives (deletes) the bill.
 
 use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{BillAdd, ItemLine, Ref, TxnKind};
@@ -116,10 +118,28 @@ pub(crate) fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError
         card_account: card_account(settings),
         payments,
     };
-    let marker = memo_marker(&format!("ramp:bill:{id}"));
+    let key = format!("bill:{id}");
+    // Paid after it synced: the bill stays as QuickBooks has it (no plan in its memo, so no
+    // new version) and its payments are made here, applied to the TxnID Ramp holds for it.
+    let synced = b.opt_str("sync_status") == Some("BILL_SYNCED");
+    let memo_text = memo(
+        &[number, b.opt_str("memo")],
+        &memo_marker(&format!("ramp:bill:{id}")),
+    );
+    let (memo_text, payments) = if synced {
+        let payments = paid_after_sync(b, &key, &id, &plan, &vendor_ref)?;
+        // The memo the bill had when it synced unpaid (a plan tag in the text defused).
+        let unpaid = PaymentPlan {
+            payments: Vec::new(),
+            ..plan.clone()
+        };
+        (unpaid.append_to(&memo_text), payments)
+    } else {
+        (plan.append_to(&memo_text), Vec::new())
+    };
     let mut add = BillAdd::new(vendor_ref)
         .ref_number(ref_no.clone())
-        .memo(plan.append_to(&memo(&[number, b.opt_str("memo")], &marker)))
+        .memo(memo_text)
         .external_guid(external_guid("ramp:bill", &id));
     if let Some(date) = b
         .opt_calendar_date("issued_at")?
@@ -173,7 +193,6 @@ pub(crate) fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError
     };
     reconcile(&parts, total, check)
         .map_err(|e| b.error("amount", format!("{e}: the bill does not add up")))?;
-    let key = format!("bill:{id}");
     let mut req = request(add.build(), &key, "bill")?;
     req.notes.extend(notes);
     req.depends_on = depends_on;
@@ -184,5 +203,25 @@ pub(crate) fn bill(b: Rec, settings: &Settings) -> Result<Vec<Request>, MapError
         // Archived is how Ramp deletes a bill; QuickBooks keeps a voided bill's trail.
         return Ok(removal(requests, &key, Action::Void));
     }
+    requests.extend(payments);
     Ok(requests)
+}
+
+/// The payments of a bill QuickBooks already has (`sync_status` `BILL_SYNCED`): applied to
+/// `remote_id`, the TxnID qbridge reported to Ramp when the bill synced.
+fn paid_after_sync(
+    b: Rec,
+    key: &str,
+    id: &str,
+    plan: &PaymentPlan,
+    vendor: &Ref,
+) -> Result<Vec<Request>, MapError> {
+    if plan.payments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let txn_id = b.str(
+        "remote_id",
+        "the bill's QuickBooks TxnID (Ramp keeps the reference_id of the bill's sync), which its payments are applied to",
+    )?;
+    plan.requests(key, "bill-payment", id, vendor, txn_id)
 }

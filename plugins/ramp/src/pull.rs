@@ -211,7 +211,7 @@ pub fn acknowledgement(key: &str, response_xml: &str) -> Result<Option<HttpReque
     let (sync_type, id) = match key.split_once(':') {
         Some(("transaction", id)) => (SyncType::Transaction, id),
         Some(("bill", id)) => (SyncType::Bill, id),
-        // `bill-payment:<bill id>:<n>`: Ramp records payments against the bill.
+        // `bill-payment:<bill id>:<payment id>`: Ramp records payments against the bill.
         Some(("bill-payment", rest)) => (
             SyncType::BillPayment,
             rest.rsplit_once(':').map_or(rest, |(bill, _)| bill),

@@ -17,15 +17,18 @@
 //! memos so a memo cannot smuggle in payments.
 //!
 //! The payee is the bill's `VendorRef` (its ListID) from the same `BillRet`. Keys:
-//! `bill-payment:<bill id>:<n>` and `reimbursement-payment:<id>:<n>` (n from 1), each
-//! depending on the bill's key, each with an idempotency probe by its RefNumber.
+//! `bill-payment:<bill id>:<payment id>` and `reimbursement-payment:<id>:<payment id>` (Ramp's
+//! `customer_friendly_payment_id` / `payment_id`; without one, the payment's place in the plan,
+//! from 1), each depending on the bill's key, each with an idempotency probe by its
+//! RefNumber. A bill paid after it synced gets its payments from [`crate::map`] directly, under
+//! the same keys (see `bill.rs`).
 
 use qbridge_sdk::Request;
 use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{AppliedToTxn, BillPaymentAdd, Date, Ref, TxnKind};
 
-use crate::record::{MapError, element, request};
+use crate::record::{MapError, element, key_part, request};
 
 /// Most payments one bill's plan carries (keeps the memo within 4095 characters).
 pub const MAX_PAYMENTS: usize = 40;
@@ -188,35 +191,56 @@ pub fn on_response(key: &str, response_xml: &str) -> Result<Vec<Request>, MapErr
         Some(id) => Ref::list_id(id),
         None => Ref::full_name(element(vendor_xml, "FullName").ok_or_else(|| field("VendorRef"))?),
     };
-    let mut requests = Vec::new();
-    for (n, p) in plan.payments.iter().enumerate() {
-        let n = n + 1;
-        let source = format!("{id}:{n}");
-        let payment = if p.by_card {
-            BillPaymentAdd::credit_card(payee.clone(), Ref::full_name(&plan.card_account))
-        } else {
-            BillPaymentAdd::check(payee.clone(), Ref::full_name(&plan.bank_account))
-        };
-        let number = ref_number("", p.reference.as_deref().unwrap_or(&source), 11)
-            .map_err(|e| MapError::field(key, e.to_string()))?;
-        let built = payment
-            .txn_date(p.date)
-            .ref_number(number.clone())
-            .memo(memo_marker(&format!("ramp:{payment_prefix}:{source}")))
-            .external_guid(external_guid(&format!("ramp:{payment_prefix}"), &source))
-            .applied_to(AppliedToTxn::new(txn_id.clone(), p.amount))
-            .build();
-        let kind = if p.by_card {
-            TxnKind::BillPaymentCreditCard
-        } else {
-            TxnKind::BillPaymentCheck
-        };
-        let mut req = request(built, &format!("{payment_prefix}:{source}"), key)?;
-        req.depends_on = vec![key.to_string()];
-        req.probe = Some(crate::map::probe(kind, &number)?);
-        requests.push(req);
+    plan.requests(key, payment_prefix, id, &payee, &txn_id)
+}
+
+impl PaymentPlan {
+    /// The payment requests of the bill (or reimbursement) `id` under `bill_key`, whose
+    /// QuickBooks TxnID is `txn_id`, to `payee`: one per payment, keyed
+    /// `<prefix>:<id>:<reference>` (Ramp's payment id, else the payment's place in the
+    /// plan), each depending on the bill and probed by its RefNumber, so a payment QuickBooks
+    /// already has is found rather than made twice, whichever pull brought it.
+    pub fn requests(
+        &self,
+        bill_key: &str,
+        prefix: &str,
+        id: &str,
+        payee: &Ref,
+        txn_id: &str,
+    ) -> Result<Vec<Request>, MapError> {
+        let mut requests = Vec::new();
+        for (n, p) in self.payments.iter().enumerate() {
+            let part = match &p.reference {
+                Some(reference) => key_part(&format!("ramp:{prefix}"), reference),
+                None => (n + 1).to_string(),
+            };
+            let source = format!("{id}:{part}");
+            let payment = if p.by_card {
+                BillPaymentAdd::credit_card(payee.clone(), Ref::full_name(&self.card_account))
+            } else {
+                BillPaymentAdd::check(payee.clone(), Ref::full_name(&self.bank_account))
+            };
+            let number = ref_number("", p.reference.as_deref().unwrap_or(&source), 11)
+                .map_err(|e| MapError::field(bill_key, e.to_string()))?;
+            let built = payment
+                .txn_date(p.date)
+                .ref_number(number.clone())
+                .memo(memo_marker(&format!("ramp:{prefix}:{source}")))
+                .external_guid(external_guid(&format!("ramp:{prefix}"), &source))
+                .applied_to(AppliedToTxn::new(txn_id.to_string(), p.amount))
+                .build();
+            let kind = if p.by_card {
+                TxnKind::BillPaymentCreditCard
+            } else {
+                TxnKind::BillPaymentCheck
+            };
+            let mut req = request(built, &format!("{prefix}:{source}"), bill_key)?;
+            req.depends_on = vec![bill_key.to_string()];
+            req.probe = Some(crate::map::probe(kind, &number)?);
+            requests.push(req);
+        }
+        Ok(requests)
     }
-    Ok(requests)
 }
 
 #[cfg(test)]

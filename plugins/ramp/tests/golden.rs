@@ -251,8 +251,8 @@ fn bill_response_yields_one_payment_per_ramp_payment() {
     assert_eq!(
         keys(&payments),
         [
-            "bill-payment:6e3816e3-0e53-42ae-b075-bdb0adff10c4:1",
-            "bill-payment:6e3816e3-0e53-42ae-b075-bdb0adff10c4:2"
+            "bill-payment:6e3816e3-0e53-42ae-b075-bdb0adff10c4:A6PMDVX628",
+            "bill-payment:6e3816e3-0e53-42ae-b075-bdb0adff10c4:Q9ZK2M1T4B"
         ]
     );
     let (ach, card) = (&payments[0], &payments[1]);
@@ -286,6 +286,74 @@ fn bill_response_yields_one_payment_per_ramp_payment() {
         on_response(&bill.key, &bill_ret(bill)).unwrap(),
         payments,
         "deterministic"
+    );
+}
+
+#[test]
+fn a_bill_paid_after_it_synced_gets_its_payments_once_against_ramps_txn_id() {
+    let paid = fixture("ramp-bill-3-partial-payments.json");
+    // When it synced it was unpaid: that is the bill QuickBooks has.
+    let mut unpaid = paid.clone();
+    unpaid["bill"]["payments"] = json!([]);
+    unpaid["bill"].as_object_mut().unwrap().remove("payment");
+    let written = mapped("bill", &unpaid).pop().unwrap();
+    assert!(
+        on_response(&written.key, &bill_ret(&written))
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut record = paid.clone();
+    record["bill"]["sync_status"] = json!("BILL_SYNCED");
+    record["bill"]["remote_id"] = json!("1A2B-1234567890");
+    let requests = mapped("bill", &record);
+    let bill = by_key(&requests, &written.key);
+    assert_eq!(
+        bill.qbxml, written.qbxml,
+        "the bill itself is unchanged: no new version"
+    );
+    let payments: Vec<&Request> = requests
+        .iter()
+        .filter(|r| r.key.starts_with("bill-payment:"))
+        .collect();
+    // The same keys a bill paid before it synced gets from its BillRet.
+    let from_plan = on_response(
+        &written.key,
+        &bill_ret(&mapped("bill", &paid).pop().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        payments.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
+        keys(&from_plan)
+    );
+    for p in &payments {
+        assert_eq!(p.depends_on, std::slice::from_ref(&written.key));
+        assert!(
+            p.qbxml
+                .contains("<AppliedToTxnAdd><TxnID>1A2B-1234567890</TxnID>")
+        );
+        let probe = p.probe.as_deref().unwrap();
+        assert!(
+            probe.starts_with("<BillPaymentCheckQueryRq><RefNumber>")
+                || probe.starts_with("<BillPaymentCreditCardQueryRq><RefNumber>"),
+            "{probe}"
+        );
+    }
+    assert_eq!(
+        payments[0].probe.as_deref().unwrap(),
+        from_plan[0].probe.as_deref().unwrap()
+    );
+    assert!(payments[0].probe.as_deref().unwrap().contains("A6PMDVX628"));
+    assert_eq!(
+        mapped("bill", &record),
+        requests,
+        "a second pull asks the same"
+    );
+
+    record["bill"].as_object_mut().unwrap().remove("remote_id");
+    assert_eq!(
+        map("bill", &record).unwrap_err().field.as_deref(),
+        Some("bill.remote_id")
     );
 }
 
@@ -386,7 +454,7 @@ fn reimbursement_is_a_bill_to_the_employee_then_its_payment() {
     assert_valid(&payments, REQUEST_TYPES);
     assert_eq!(
         keys(&payments),
-        ["reimbursement-payment:9d1f2e3a-4b5c-4d6e-8f70-1a2b3c4d5e6f:1"]
+        ["reimbursement-payment:9d1f2e3a-4b5c-4d6e-8f70-1a2b3c4d5e6f:RB-20250509-17"]
     );
     assert_eq!(payments[0].request_type(), Some("BillPaymentCheckAdd"));
     assert_eq!(all(&payments[0].qbxml, "PaymentAmount"), ["64.20"]);
