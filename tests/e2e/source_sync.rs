@@ -620,8 +620,22 @@ fn autotask_voids_reissues_purchase_orders_and_expense_reports_reach_the_next_pu
         api(&server, &admin, "GET", "/api/v1/jobs?limit=500")
     );
 
-    // Each voided invoice is a second job of its key, which sends QuickBooks a TxnVoid (the
-    // simulated company file may not implement TxnVoid yet: then the job failed naming it).
+    // Each voided invoice is a second job of its key, which voided it in QuickBooks.
+    let voided: BTreeSet<Option<String>> = company
+        .invoices()
+        .into_iter()
+        .filter(|i| i.is_voided && i.total_cents == 0)
+        .map(|i| i.ref_number)
+        .collect();
+    assert_eq!(voided.len(), 2, "both voids landed: {totals:?}");
+    assert_eq!(
+        company
+            .write_log()
+            .iter()
+            .filter(|w| w.request == "TxnVoid")
+            .count(),
+        2
+    );
     let jobs = api(&server, &admin, "GET", "/api/v1/jobs?limit=500");
     for key in ["invoice:29684512", "invoice:29684600"] {
         let of_key: Vec<&Value> = jobs
@@ -638,6 +652,7 @@ fn autotask_voids_reissues_purchase_orders_and_expense_reports_reach_the_next_pu
             &format!("/api/v1/jobs/{}", of_key[0]["id"]),
         );
         assert!(void.to_string().contains("TxnVoid"), "{void}");
+        assert_eq!(void["state"], "completed", "{void}");
     }
 
     // Nothing changed since: the next pull queues nothing.
