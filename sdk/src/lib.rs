@@ -18,6 +18,7 @@ pub mod id;
 pub mod mapper;
 pub mod qbxml;
 pub mod reconcile;
+pub mod record;
 mod request;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

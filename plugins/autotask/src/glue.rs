@@ -24,7 +24,7 @@ impl Mapper for Autotask {
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
         let now = qbridge_sdk::host::now();
-        Ok(crate::pull::pull_page(cursor, &now, crate::record::host_fetch)?.into_sdk())
+        Ok(crate::pull::pull_page(cursor, &now, qbridge_sdk::host::fetch)?.into_page())
     }
 
     fn acknowledge(
@@ -37,7 +37,7 @@ impl Mapper for Autotask {
         match crate::pull::acknowledgement(kind, record, key, response_xml, &now)? {
             Some(request) => {
                 let what = format!("{} {}", request.method, request.url);
-                crate::record::host_fetch(request)?.ok(&what)
+                qbridge_sdk::host::fetch(request)?.ok(&what)
             }
             None => Ok(()),
         }

@@ -12,7 +12,8 @@ use qbridge_sdk::{Action, Request};
 use serde_json::Value;
 
 use crate::map::{Item, customer_requests, memo, probe};
-use crate::record::{Entry, MapError, Rec, Settings, line_keys, removal, request};
+use qbridge_sdk::MapError;
+use qbridge_sdk::record::{Entry, Rec, Settings, line_keys, removal, request};
 
 /// The class of a billing item's Line of Business (Autotask's Division > Line of Business,
 /// the QuickBooks class in Autotask's own extension): `lineOfBusiness` when the bundle names

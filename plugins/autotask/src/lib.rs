@@ -10,7 +10,6 @@ mod cursor;
 mod invoice;
 pub mod map;
 pub mod pull;
-pub mod record;
 pub mod time_entry;
 
 mod glue;

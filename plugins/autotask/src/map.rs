@@ -62,7 +62,8 @@ use qbridge_sdk::qbxml::{
 use qbridge_sdk::{Action, Request};
 use serde_json::Value;
 
-use crate::record::{MapError, Rec, Settings, key_part, line_keys, removal, request, unwrap};
+use qbridge_sdk::MapError;
+use qbridge_sdk::record::{Rec, Settings, key_part, line_keys, removal, request, unwrap};
 
 /// Every qbXML request type [`map`] emits (requests and probes), and the Mods, voids and
 /// deletes the engine makes of them when a record changes at the source (it changes an object

@@ -32,7 +32,9 @@
 use serde_json::{Value, json};
 
 pub use crate::cursor::{Cursor, Scan};
-use crate::record::{HttpRequest, HttpResponse, Page, element};
+use qbridge_sdk::host::{HttpRequest, HttpResponse};
+use qbridge_sdk::qbxml::element_text as element;
+use qbridge_sdk::record::Records;
 
 /// Invoices per page (Autotask returns at most 500 per query).
 pub const PAGE_SIZE: u32 = 50;
@@ -374,7 +376,7 @@ pub fn pull_page(
     cursor: Option<&str>,
     now: &str,
     mut fetch: impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
-) -> Result<Page, String> {
+) -> Result<Records, String> {
     let given = cursor;
     let cursor = Cursor::parse(cursor, now)?;
     let base = cursor.base.as_str();
@@ -441,7 +443,7 @@ pub fn pull_page(
     // so the parts it lacked keep the time they started at. A first pull that found nothing
     // has nothing to remember: the next one starts afresh just the same.)
     let next_cursor = (given.is_some() || !records.is_empty()).then(|| next.to_text());
-    Ok(Page {
+    Ok(Records {
         records,
         next_cursor,
     })

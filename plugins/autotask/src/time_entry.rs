@@ -23,7 +23,8 @@ use qbridge_sdk::qbxml::{BillableStatus, ItemKind, Ref, TimeTrackingAdd, TxnKind
 use serde_json::Value;
 
 use crate::map::{Item, customer_requests, memo, resource_vendor};
-use crate::record::{MapError, Rec, Settings, request};
+use qbridge_sdk::MapError;
+use qbridge_sdk::record::{Rec, Settings, request};
 
 /// Maps a time entry bundle (see the module docs).
 pub fn time_entry(record: &Value, settings: &Settings) -> Result<Vec<Request>, MapError> {

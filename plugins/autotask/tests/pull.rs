@@ -8,7 +8,7 @@ use qbridge_plugin_autotask::map::{REQUEST_TYPES, map};
 use qbridge_plugin_autotask::pull::{
     Cursor, PAGE_SIZE, acknowledge_expense_report, acknowledge_invoice, acknowledgement, pull_page,
 };
-use qbridge_plugin_autotask::record::{HttpRequest, HttpResponse};
+use qbridge_sdk::host::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 /// The pull's clock in these tests.

@@ -12,8 +12,9 @@ use crate::map::{
     CENT_DECIMALS, Coding, bank_account, card_account, checked, currency_amount, line_ids, memo,
     probe, vendor,
 };
-use crate::record::{Entry, MapError, Rec, Settings, removal, request};
 use crate::response::{PaymentPlan, PlannedPayment};
+use qbridge_sdk::MapError;
+use qbridge_sdk::record::{Entry, Rec, Settings, removal, request};
 
 /// The payments of a bill that QuickBooks should record, and notes on those it should not.
 fn bill_payments(

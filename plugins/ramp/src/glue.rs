@@ -24,7 +24,7 @@ impl Mapper for Ramp {
         if let Some(list) = crate::lists::list_of_key(key) {
             // A failed upload must be tried again: the engine repeats a failed call later
             // with back-off (the page's answer is kept with its job).
-            crate::lists::upload(list, response_xml, crate::record::host_fetch).map_err(|e| {
+            crate::lists::upload(list, response_xml, qbridge_sdk::host::fetch).map_err(|e| {
                 MapError::new(format!(
                     "uploading QuickBooks {} to Ramp failed: {e}",
                     list.name()
@@ -36,14 +36,14 @@ impl Mapper for Ramp {
     }
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
-        let mut page = crate::pull::pull_page(cursor, crate::record::host_fetch)?;
+        let mut page = crate::pull::pull_page(cursor, qbridge_sdk::host::fetch)?;
         if cursor.is_none() {
             // A run starts: the lists go to Ramp once a day, whatever the schedule.
             let now = host::now();
             page.records
                 .insert(0, crate::lists::daily_record(now.get(..10).unwrap_or(&now)));
         }
-        Ok(page.into_sdk())
+        Ok(page.into_page())
     }
 
     fn acknowledge(
@@ -53,7 +53,7 @@ impl Mapper for Ramp {
         response_xml: &str,
     ) -> Result<(), String> {
         match crate::pull::acknowledgement(key, response_xml)? {
-            Some(request) => crate::record::host_fetch(request)?.ok("POST /accounting/syncs"),
+            Some(request) => qbridge_sdk::host::fetch(request)?.ok("POST /accounting/syncs"),
             None => Ok(()),
         }
     }

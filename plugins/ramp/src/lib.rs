@@ -10,8 +10,6 @@ mod bill;
 pub mod lists;
 pub mod map;
 pub mod pull;
-#[path = "../../autotask/src/record.rs"]
-pub mod record;
 pub mod response;
 pub mod statement;
 

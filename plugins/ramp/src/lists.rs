@@ -25,7 +25,10 @@ use qbridge_sdk::qbxml::{ActiveStatus, ListKind, ListQuery};
 use serde_json::{Value, json};
 
 use crate::pull::{BASE, bearer};
-use crate::record::{HttpRequest, HttpResponse, MapError, Rec, element, key_part, request};
+use qbridge_sdk::MapError;
+use qbridge_sdk::host::{HttpRequest, HttpResponse};
+use qbridge_sdk::qbxml::element_text as element;
+use qbridge_sdk::record::{Rec, key_part, request};
 
 /// The record kind that asks for the lists.
 pub const KIND: &str = "quickbooks-lists";

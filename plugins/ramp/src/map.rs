@@ -56,9 +56,10 @@ use qbridge_sdk::reconcile::{Check, Part, reconcile};
 use qbridge_sdk::{Action, Request};
 use serde_json::Value;
 
-use crate::record::{MapError, Rec, Settings, key_part, line_keys, removal, request, unwrap};
 use crate::response::{PaymentPlan, PlannedPayment};
 use crate::statement;
+use qbridge_sdk::MapError;
+use qbridge_sdk::record::{Rec, Settings, key_part, line_keys, removal, request, unwrap};
 
 /// Every qbXML request type this plugin emits (requests, probes and follow-ups), and the Mods,
 /// voids and deletes the engine makes of them when a record changes at the source (it changes
@@ -221,7 +222,7 @@ impl<'a> Coding<'a> {
             rec.value()
                 .get("accounting_field_selections")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().take(crate::record::MAX_ENTRIES).collect())
+                .map(|a| a.iter().take(qbridge_sdk::record::MAX_ENTRIES).collect())
                 .unwrap_or_default()
         };
         Coding {

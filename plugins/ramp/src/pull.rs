@@ -20,7 +20,9 @@
 use qbridge_sdk::id::external_guid;
 use serde_json::{Value, json};
 
-use crate::record::{HttpRequest, HttpResponse, Page, element};
+use qbridge_sdk::host::{HttpRequest, HttpResponse};
+use qbridge_sdk::qbxml::element_text as element;
+use qbridge_sdk::record::Records;
 
 /// The only host the plugin reaches.
 pub const HOST: &str = "api.ramp.com";
@@ -147,7 +149,7 @@ fn percent_decode(text: &str) -> String {
 pub fn pull_page(
     cursor: Option<&str>,
     mut fetch: impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
-) -> Result<Page, String> {
+) -> Result<Records, String> {
     let (index, start) = match cursor {
         None => (0, None),
         Some(text) => {
@@ -175,7 +177,7 @@ pub fn pull_page(
             .get(index + 1)
             .map(|(r, _)| json!({"resource": r}).to_string()),
     };
-    Ok(Page {
+    Ok(Records {
         records,
         next_cursor,
     })

@@ -28,7 +28,9 @@ use qbridge_sdk::amount::Amount;
 use qbridge_sdk::id::{external_guid, memo_marker, ref_number};
 use qbridge_sdk::qbxml::{AppliedToTxn, BillPaymentAdd, Date, Ref, TxnKind};
 
-use crate::record::{MapError, element, key_part, request};
+use qbridge_sdk::MapError;
+use qbridge_sdk::qbxml::element_text as element;
+use qbridge_sdk::record::{key_part, request};
 
 /// Most payments one bill's plan carries (keeps the memo within 4095 characters).
 pub const MAX_PAYMENTS: usize = 40;

@@ -16,7 +16,8 @@ use qbridge_sdk::qbxml::{BillAdd, CheckAdd, CreditCardAdd, Date, ExpenseLine, Re
 use crate::map::{
     Coding, bank_account, card_account, currency_amount, expense_lines, memo, probe, vendor,
 };
-use crate::record::{MapError, Rec, Settings, request};
+use qbridge_sdk::MapError;
+use qbridge_sdk::record::{Rec, Settings, request};
 
 /// Default income account cashback is booked to (`_qbridge.accounts.cashback`).
 pub const DEFAULT_CASHBACK_ACCOUNT: &str = "Ramp Cashback";

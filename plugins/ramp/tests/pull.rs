@@ -6,7 +6,7 @@ mod support;
 
 use qbridge_plugin_ramp::map::{REQUEST_TYPES, map};
 use qbridge_plugin_ramp::pull::{SyncType, acknowledge, acknowledgement, pull_page};
-use qbridge_plugin_ramp::record::{HttpRequest, HttpResponse};
+use qbridge_sdk::host::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 fn recorded(request: &HttpRequest) -> Result<HttpResponse, String> {

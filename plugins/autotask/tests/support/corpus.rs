@@ -7,10 +7,9 @@
 //! every request is validated against qbXML 13.0 and 16.0. `QBRIDGE_BLESS=1` rewrites the golden files after a deliberate change
 //! (review the diff).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use qbridge_sdk::{Action, MapError, Request};
+use qbridge_sdk::{MapError, Request};
 use serde_json::Value;
 
 /// A mapper's `map`.
@@ -23,43 +22,9 @@ pub fn folder(plugin: &str) -> PathBuf {
         .join(plugin)
 }
 
-/// The golden text of one record's mapping.
+/// The golden text of one record's mapping: the scenario, then the SDK's rendering.
 fn render(scenario: &str, result: &Result<Vec<Request>, MapError>) -> String {
-    let mut out = format!("# {scenario}\n");
-    match result {
-        Err(e) => {
-            let _ = writeln!(out, "refused: {e}");
-        }
-        Ok(requests) if requests.is_empty() => out.push_str("nothing to book\n"),
-        Ok(requests) => {
-            for r in requests {
-                let _ = writeln!(out, "\n== {} ({})", r.key, r.request_type().unwrap_or("?"));
-                if !r.depends_on.is_empty() {
-                    let _ = writeln!(out, "depends_on: {}", r.depends_on.join(", "));
-                }
-                if r.action != Action::Write {
-                    let _ = writeln!(out, "action: {}", r.action.as_str());
-                }
-                if r.adopt_existing {
-                    out.push_str("adopt_existing: true\n");
-                }
-                if !r.significant.is_empty() {
-                    let _ = writeln!(out, "significant: {}", r.significant.join(", "));
-                }
-                if !r.line_keys.is_empty() {
-                    let _ = writeln!(out, "line_keys: {}", r.line_keys.join(", "));
-                }
-                for note in &r.notes {
-                    let _ = writeln!(out, "note: {note}");
-                }
-                let _ = writeln!(out, "qbxml: {}", r.qbxml);
-                if let Some(p) = &r.probe {
-                    let _ = writeln!(out, "probe: {p}");
-                }
-            }
-        }
-    }
-    out
+    format!("# {scenario}\n{}", qbridge_sdk::testing::render(result))
 }
 
 /// Maps every record of `plugin`'s corpus with `map`, checks the output against the schemas

@@ -1,21 +1,18 @@
-//! Reading source records: typed, path-naming access to JSON fields, the mapping error, the
-//! per-record `_qbridge` settings, dates in the firm's time zone, builder-error conversion, and
-//! the HTTP exchange the pull logic describes (the WASM glue performs it through the host).
-//!
-//! Shared by the Autotask and Ramp plugins (the Ramp crate includes this file with `#[path]`)
-//! until the SDK grows an equivalent; keep it free of anything source-specific.
+//! Reading source records the way every mapper needs to: typed access to JSON fields whose
+//! errors name the field's path (`invoice.billingItems[2].amount`), the per-record `_qbridge`
+//! settings, dates in the firm's time zone, builder results as requests, removals (voids and
+//! deletes) and line keys, key-safe ids, and a page of pulled records as `(kind, record)`
+//! pairs. Nothing here is specific to one source system; the bundled Autotask and Ramp
+//! plugins use it exactly as any plugin would.
 
-use qbridge_sdk::amount::Amount;
-use qbridge_sdk::qbxml::{BuildError, Built, Date, Ref};
-use qbridge_sdk::{Action, Request};
+use crate::amount::Amount;
+use crate::qbxml::{BuildError, Built, Date, Ref};
+use crate::{Action, MapError, Request};
 use serde_json::Value;
 
 /// Most entries read from any one array of a record (lines, items, payments): a record with
 /// more is refused rather than mapped into an oversized request.
 pub const MAX_ENTRIES: usize = 500;
-
-/// Why a record could not be mapped (the SDK's type: the field path and what to do).
-pub use qbridge_sdk::MapError;
 
 /// A JSON object together with its path in the record, so every error names the field.
 #[derive(Debug, Clone, Copy)]
@@ -404,36 +401,29 @@ pub fn key_part(namespace: &str, value: &str) -> String {
     {
         value.to_string()
     } else {
-        let guid = qbridge_sdk::id::external_guid(namespace, value);
+        let guid = crate::id::external_guid(namespace, value);
         guid.trim_matches(['{', '}']).to_ascii_lowercase()
     }
 }
 
-/// HTTP through the engine's `http.fetch` (the only way out of the sandboxed plugin;
-/// natively, in tests, the SDK's host refuses every request): header values may hold
-/// `{{secret:NAME}}` placeholders for secrets the manifest declares.
-pub use qbridge_sdk::host::{HttpRequest, HttpResponse, fetch as host_fetch};
-
-/// The text of the first `<tag>` in a qbXML fragment, unescaped (the SDK's reader).
-pub use qbridge_sdk::qbxml::element_text as element;
-
-/// One page of pulled records: `(kind, record)` pairs and the cursor of the next page.
+/// One page of pulled records as a plugin's pull logic builds it: `(kind, record)` pairs and
+/// the cursor of the next page; [`Records::into_page`] makes the [`crate::Page`] `pull` returns.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Page {
+pub struct Records {
     /// The records, as later passed to `map`.
     pub records: Vec<(String, Value)>,
     /// `None` on the last page.
     pub next_cursor: Option<String>,
 }
 
-impl Page {
-    /// This page in the SDK's shape, as `Mapper::pull` returns it.
-    pub fn into_sdk(self) -> qbridge_sdk::Page {
-        qbridge_sdk::Page {
+impl Records {
+    /// The page `Mapper::pull` returns.
+    pub fn into_page(self) -> crate::Page {
+        crate::Page {
             records: self
                 .records
                 .into_iter()
-                .map(|(kind, record)| qbridge_sdk::PulledRecord { kind, record })
+                .map(|(kind, record)| crate::PulledRecord { kind, record })
                 .collect(),
             next_cursor: self.next_cursor,
         }
