@@ -23,6 +23,7 @@ const FIXTURES: &[&str] = &[
     "rogue",
     "future_api",
     "legacy_v0_1",
+    "legacy_v0_2",
 ];
 const TARGET: &str = "wasm32-wasip2";
 

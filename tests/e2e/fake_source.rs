@@ -254,7 +254,7 @@ impl AutotaskDb {
             ("GET", [entity, id]) => {
                 match rows(entity)
                     .into_iter()
-                    .find(|r| r["id"].to_string() == *id)
+                    .find(|r| id.parse::<serde_json::Value>().is_ok_and(|v| r["id"] == v))
                 {
                     Some(item) => Reply::json(200, json!({"item": item})),
                     None => Reply::json(404, json!({"errors": [format!("no {entity} {id}")]})),

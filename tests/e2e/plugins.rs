@@ -220,7 +220,7 @@ fn compiled_code_is_cached_on_disk_and_a_damaged_cache_is_recompiled() {
 }
 
 #[test]
-fn plugin_built_for_interface_0_1_keeps_running_beside_0_2_plugins() {
+fn plugin_built_for_interface_0_1_keeps_running_beside_newer_plugins() {
     let dir = tempfile::tempdir().unwrap();
     let (m, _store) = manager(dir.path(), 1_000);
     let outcome = m.install(&fixture("legacy_v0_1"), None, "test").unwrap();
@@ -245,9 +245,34 @@ fn plugin_built_for_interface_0_1_keeps_running_beside_0_2_plugins() {
             .unwrap(),
         Ok(())
     );
-    // The bundled plugins are built with this SDK, for 0.2.0, and acknowledge pulls.
+    // The bundled plugins are built with this SDK, for 0.3.0, and acknowledge pulls.
     assert!(m.acknowledges("ramp") && m.acknowledges("autotask"));
     assert!(!m.acknowledges("example"));
+}
+
+#[test]
+fn plugin_built_for_interface_0_2_keeps_running_its_requests_plain_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _store) = manager(dir.path(), 1_000);
+    let outcome = m.install(&fixture("legacy_v0_2"), None, "test").unwrap();
+    assert!(
+        matches!(outcome, InstallOutcome::Activated { .. }),
+        "{outcome:?}"
+    );
+    let manifest = m.manifest("legacy2").unwrap();
+    assert_eq!(manifest.interface_version, "0.2.0");
+    assert!(manifest.config.is_empty(), "0.2.0 has no settings");
+    let out = map_ok(&m, "legacy2", "customer", r#"{"id": 7, "name": "Acme"}"#);
+    assert_eq!(out[0].key, "customer:7");
+    // Before 0.3.0 a request has no action, line keys or significant fields: a write.
+    assert_eq!(out[0].action, qbridge_sdk::Action::Write);
+    assert!(out[0].line_keys.is_empty() && out[0].significant.is_empty());
+    // Its on-response cannot fail: an empty list is an empty success.
+    assert!(
+        m.on_response("legacy2", None, "customer:7", "<CustomerRet/>")
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -210,3 +210,25 @@ pub fn ingest_batch(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_version_becomes_a_mod_only_for_a_plugin_that_declared_one() {
+        let add = Request::new(
+            "customer:1",
+            "<CustomerAddRq><CustomerAdd><Name>A</Name></CustomerAdd></CustomerAddRq>",
+        );
+        let before_0_3 = Manifest::new("old", "1.0.0", "T").request_types(&["CustomerAdd"]);
+        let now = Manifest::new("new", "1.0.0", "T").request_types(&["CustomerAdd", "CustomerMod"]);
+        assert!(!to_new_job(&add, &before_0_3).versioning.modifies);
+        assert!(to_new_job(&add, &now).versioning.modifies);
+        let void = add.clone().action(Action::Void);
+        assert!(
+            to_new_job(&void, &before_0_3).versioning.modifies,
+            "a void always changes"
+        );
+    }
+}
