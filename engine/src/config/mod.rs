@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::pipeline::names::OnConflict;
 use crate::pipeline::policy::{Choice, OnEdit};
 
+mod log_filter;
 mod settings;
 use settings::SETTINGS;
 

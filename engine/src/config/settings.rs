@@ -237,10 +237,13 @@ pub(super) const SETTINGS: &[Setting] = &[
         flag: Some("--log-level"),
         default: DefaultValue::Value("info"),
         accepts: Accepts::Text(
-            "a level (error, warn, info, debug, trace) or a filter such as qbridge=debug",
+            "a level (off, error, warn, info, debug, trace) or comma-separated target=level pairs such as qbridge=debug,hyper=warn (at most 256 characters)",
         ),
         help: "which log lines are written",
         apply: Apply::Text(|c, v| {
+            if !super::log_filter::is_valid(v) {
+                return Err(Refused::Shape);
+            }
             tracing_subscriber::EnvFilter::try_new(v).map_err(|_| Refused::Shape)?;
             c.log_level = v.to_string();
             Ok(())
