@@ -474,3 +474,71 @@ fn a_fenced_admin_and_the_plugins_page_change_only_what_they_may() {
     let (_, body) = api(&server, &admin, "get", "/api/v1/plugins/echo/config", None);
     assert!(!body.contains("Client"), "removed: {body}");
 }
+
+/// `plugin check --plugin-config KEY=VALUE` gives the component the values an admin would: the
+/// `tenant` value completes the host template, so the fixture's fetch of that tenant's host
+/// reaches the fake source; without it the host is refused and the check names the missing
+/// required key; a key the manifest does not declare is an error naming the declared ones.
+#[test]
+fn plugin_check_runs_the_component_with_the_config_values_given() {
+    let fake = fake_tenants();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("QBRIDGE_PLUGIN_FIXTURES")).join("echo_config.wasm");
+    let records = tmp.path().join("fetch.json");
+    std::fs::write(&records, r#"{"url": "https://acme.echo.test/records"}"#).unwrap();
+    let endpoints = format!("acme.echo.test={}", fake.base_addr());
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "plugin",
+            "check",
+            fixture.to_str().unwrap(),
+            "--kind",
+            "fetch",
+        ];
+        args.extend_from_slice(extra);
+        args.push(records.to_str().unwrap());
+        let out = crate::support::qbridge(tmp.path())
+            .args(&args)
+            .env("QBRIDGE_SOURCE_ENDPOINTS", &endpoints)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            crate::support::stderr(&out),
+        )
+    };
+
+    let (configured, _) = check(&[
+        "--plugin-config",
+        "tenant=acme",
+        "--plugin-config",
+        "label=Client",
+    ]);
+    assert!(
+        configured.contains("fetched https://acme.echo.test/records"),
+        "{configured}"
+    );
+    assert!(!configured.contains("have no value"), "{configured}");
+    assert_eq!(hosts_seen(&fake), ["acme.echo.test"]);
+
+    let (bare, _) = check(&[]);
+    assert!(bare.contains("fetch refused"), "{bare}");
+    assert!(
+        bare.contains("required config key(s) tenant have no value"),
+        "{bare}"
+    );
+    assert_eq!(
+        hosts_seen(&fake).len(),
+        1,
+        "an unconfigured check reached the source"
+    );
+
+    let (_, undeclared) = check(&["--plugin-config", "zone=5"]);
+    assert!(
+        undeclared.contains("declares no config key \"zone\"")
+            && undeclared.contains("tenant, label"),
+        "{undeclared}"
+    );
+    let (_, malformed) = check(&["--plugin-config", "tenant"]);
+    assert!(malformed.contains("is not KEY=VALUE"), "{malformed}");
+}

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use qbridge_sdk::{MapError, Request};
 
-use super::{NoSecrets, PluginError, PluginManager};
+use super::{NoSecrets, PluginError, PluginManager, config_admin, plugin_config};
 use crate::config::Config;
 use crate::pipeline::ingest::MAX_RECORD_BYTES;
+use crate::store::audit::AuditEntry;
 use crate::store::{Store, StoreOptions};
 
 /// Largest records file read (records themselves are bounded by the ingest limit).
@@ -35,10 +36,27 @@ pub struct CheckArgs {
     /// The record kind passed to the plugin's `map` (e.g. invoice, company).
     #[arg(long)]
     pub kind: String,
+    /// A value for one of the config keys the manifest declares, as an admin would set it
+    /// (`--plugin-config label=Client`; `--config` names qbridge's own config file); repeat
+    /// for each key. Values of host keys complete their templates, as an admin's approval.
+    #[arg(long = "plugin-config", value_name = "KEY=VALUE", value_parser = parse_config_pair)]
+    pub plugin_config: Vec<(String, String)>,
     /// Files of records: a JSON array of records, NDJSON (one record per line) or one
     /// JSON object.
     #[arg(required = true)]
     pub records: Vec<PathBuf>,
+}
+
+/// `KEY=VALUE` of `--plugin-config`.
+fn parse_config_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE (e.g. --plugin-config tenant=acme)"
+        )),
+    }
 }
 
 /// What the plugin made of one record.
@@ -71,7 +89,7 @@ pub fn run(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
         ..config.clone()
     };
     let store = Store::open(&config.data_dir, StoreOptions::default())?;
-    let manager = PluginManager::empty(store, &config, Arc::new(NoSecrets))?;
+    let manager = PluginManager::empty(store.clone(), &config, Arc::new(NoSecrets))?;
     manager
         .install(&wasm, None, CHECK_ACTOR)
         .with_context(|| format!("{} is not an installable plugin", args.file.display()))?;
@@ -85,6 +103,26 @@ pub fn run(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
         manifest.interface_version,
         manifest.request_types.join(", ")
     );
+    for (key, value) in &args.plugin_config {
+        let who = AuditEntry {
+            actor: CHECK_ACTOR.to_string(),
+            ..Default::default()
+        };
+        config_admin::set(&store, &manifest.name, key, None, value, who)
+            .with_context(|| format!("--plugin-config {key}=…"))?;
+    }
+    let unset = plugin_config::missing_required(&manifest.config, |name| {
+        args.plugin_config
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    });
+    if !unset.is_empty() {
+        println!(
+            "note: the required config key(s) {} have no value here; give them with --plugin-config KEY=VALUE as an admin would with `qbridge plugin config`",
+            unset.join(", ")
+        );
+    }
     println!("(checked in a temporary directory that is deleted afterwards; nothing is kept)");
     let (mut ok, mut bad) = (0usize, 0usize);
     for (path, records) in &files {
