@@ -288,6 +288,9 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
             value,
         );
     }
+    // The recorded database is in zone 5: the admin's value approves webservices5 (the
+    // recorded cursor still names it, as cursors did before the zone was config).
+    d.cli(&["plugin", "config", "autotask", "set", "zone", "5"]);
     // Far-future cron times: the test pulls on demand.
     let cursor = answers("autotask-pull-1-invoices-page.json")["cursor"].to_string();
     for (plugin, cursor) in [("ramp", None), ("autotask", Some(cursor.as_str()))] {
@@ -472,8 +475,10 @@ fn pulled_records_land_once_and_each_source_is_told_what_quickbooks_holds() {
 }
 
 /// A deployment whose one schedule pulls Autotask from `fake`, starting at the recorded
-/// page's cursor (the first cursor format); returns it, an admin token and the server.
-fn autotask_deployment(fake: &FakeSource) -> (Deployment, String, Server) {
+/// page's cursor (the first cursor format, naming zone 5), with the plugin's `zone` set to
+/// `zone`; returns it, an admin token and the server. Both zone 5 and the zone-less host
+/// lead to `fake`, so only the plugin and the engine decide which one is asked.
+fn autotask_deployment(fake: &FakeSource, zone: Option<&str>) -> (Deployment, String, Server) {
     let d = Deployment::new();
     let admin = d
         .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
@@ -494,6 +499,9 @@ fn autotask_deployment(fake: &FakeSource) -> (Deployment, String, Server) {
             value,
         );
     }
+    if let Some(zone) = zone {
+        d.cli(&["plugin", "config", "autotask", "set", "zone", zone]);
+    }
     let cursor = answers("autotask-pull-1-invoices-page.json")["cursor"].to_string();
     d.cli(&[
         "schedule",
@@ -507,7 +515,10 @@ fn autotask_deployment(fake: &FakeSource) -> (Deployment, String, Server) {
         "--cursor",
         &cursor,
     ]);
-    let endpoints = format!("webservices5.autotask.net={}", fake.base_addr());
+    let endpoints = format!(
+        "webservices5.autotask.net={0},webservices.autotask.net={0}",
+        fake.base_addr()
+    );
     let server = Server::start_with_env(
         d.tmp.path(),
         &d.data_dir,
@@ -581,7 +592,7 @@ fn change_autotask(db: &mut AutotaskDb) {
 fn autotask_voids_reissues_purchase_orders_and_expense_reports_reach_the_next_pull() {
     let db = Arc::new(Mutex::new(autotask_db()));
     let fake = fake_autotask(db.clone());
-    let (d, admin, server) = autotask_deployment(&fake);
+    let (d, admin, server) = autotask_deployment(&fake, Some("5"));
     let runs = pull_now(&server, &admin);
     assert_eq!(
         result_of(&runs, "autotask"),
@@ -660,5 +671,45 @@ fn autotask_voids_reissues_purchase_orders_and_expense_reports_reach_the_next_pu
     assert!(
         result_of(&runs, "autotask").starts_with("0 records queued"),
         "{runs:?}"
+    );
+}
+
+/// The Autotask zone is the admin's `zone` config, not something a cursor or record carries:
+/// a cursor written for zone 5 pulls nothing while the zone is unset (the failure names the
+/// command that sets it); once the admin sets `5` over the API, every call goes to zone 5.
+#[test]
+fn autotask_pulls_from_its_zone_only_once_the_admin_sets_it() {
+    let db = Arc::new(Mutex::new(autotask_db()));
+    let fake = fake_autotask(db);
+    let (_d, admin, server) = autotask_deployment(&fake, None);
+    let runs = pull_now(&server, &admin);
+    let refused = result_of(&runs, "autotask");
+    assert!(
+        refused.contains("qbridge plugin config autotask set zone"),
+        "{refused}"
+    );
+    assert!(fake.requests().is_empty(), "nothing reached Autotask");
+
+    let (status, body) = crate::admin_api::api(
+        &server,
+        &admin,
+        "put",
+        "/api/v1/plugins/autotask/config/zone",
+        Some(r#"{"value": "5"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let runs = pull_now(&server, &admin);
+    assert_eq!(
+        result_of(&runs, "autotask"),
+        "2 records queued, 0 rejected, 2 page(s)"
+    );
+    let hosts: BTreeSet<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.header("host").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        hosts,
+        BTreeSet::from(["webservices5.autotask.net".to_string()])
     );
 }

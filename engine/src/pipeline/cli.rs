@@ -111,7 +111,7 @@ pub enum ScheduleCommand {
         timezone: Option<String>,
         /// Where the pull starts, in the plugin's cursor format, e.g. for Autotask the zone
         /// and the last invoice already in QuickBooks:
-        /// '{"after_id": 29684000, "base": "https://webservices5.autotask.net/atservicesrest/v1.0"}'.
+        /// '{"after_id": 29684000}'.
         #[arg(long)]
         cursor: Option<String>,
         /// Confirms that this schedule pulls the same source account as another connection's

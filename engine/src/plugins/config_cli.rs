@@ -64,6 +64,14 @@ pub fn run(args: ConfigArgs, config: &Config) -> anyhow::Result<ExitCode> {
     };
     let way = crate::cli::changing_way(config)?;
     let note = way.note();
+    if let Way::Direct(store) = &way
+        && store.plugin_versions(Some(&plugin))?.is_empty()
+    {
+        // A data dir no server has started yet has not registered the bundled plugins; an
+        // admin configuring one (Autotask's zone) before the first start should not have to
+        // start the server first. Opening the manager registers them.
+        super::PluginManager::open(store.clone(), config)?;
+    }
     match (way, action) {
         (
             Way::Api(api),

@@ -17,6 +17,10 @@
 //! after the page's last id, remembering the latest date seen; a short page moves the mark to
 //! that date. A page with nothing new leaves the cursor as it was, which ends the run.
 //!
+//! The zone's API root comes from the plugin's `zone` config; cursors written before carried
+//! it as `base`, which must then name the configured zone (a cursor of another database is
+//! refused rather than pulled from the wrong one).
+//!
 //! The first cursor format, `{"after_id", "base"}`, is still read: the parts it lacks start
 //! at the time of that pull, so an upgrade neither re-reads past voids nor imports the
 //! history of purchase orders and expense reports. A pull with no cursor at all starts every
@@ -140,7 +144,7 @@ fn is_date_text(text: &str) -> bool {
 pub struct Cursor {
     /// Highest invoice id already pulled (0: none).
     pub after_id: i64,
-    /// API root of the database's zone, `https://webservicesN.autotask.net/atservicesrest/v1.0`.
+    /// API root of the database's zone (from the plugin's `zone` config, not the cursor text).
     pub base: String,
     /// Voids of invoices already pulled, by `voidedDate`.
     pub voided_invoices: Scan,
@@ -153,13 +157,13 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Reads a cursor (`None`: from the start, default zone); `now` (RFC 3339 UTC) starts the
-    /// parts an older cursor lacks, and the voids of a new one.
-    pub fn parse(cursor: Option<&str>, now: &str) -> Result<Cursor, String> {
+    /// Reads a cursor (`None`: from the start) for the zone's API root `base`; `now` (RFC 3339
+    /// UTC) starts the parts an older cursor lacks, and the voids of a new one.
+    pub fn parse(cursor: Option<&str>, now: &str, base: &str) -> Result<Cursor, String> {
         let Some(text) = cursor else {
             return Ok(Cursor {
                 after_id: 0,
-                base: crate::pull::DEFAULT_BASE.to_string(),
+                base: base.to_string(),
                 voided_invoices: Scan::starting(now),
                 purchase_orders: Scan::starting(BEGINNING),
                 cancelled_purchase_orders: Scan::starting(now),
@@ -171,15 +175,12 @@ impl Cursor {
         let after_id = v["after_id"]
             .as_i64()
             .ok_or_else(|| format!("cursor {text:?} has no integer after_id"))?;
-        let base = v["base"].as_str().unwrap_or(crate::pull::DEFAULT_BASE);
-        if !crate::pull::is_autotask_base(base) {
-            return Err(format!(
-                "cursor base {base:?} is not https://webservicesN.autotask.net/atservicesrest/v1.0"
-            ));
+        if let Some(legacy) = v["base"].as_str() {
+            crate::pull::check_legacy_base("cursor", legacy, base)?;
         }
         Ok(Cursor {
             after_id,
-            base: base.trim_end_matches('/').to_string(),
+            base: base.to_string(),
             voided_invoices: Scan::read(&v, "voided_invoices", now)?,
             purchase_orders: Scan::read(&v, "purchase_orders", now)?,
             cancelled_purchase_orders: Scan::read(&v, "cancelled_purchase_orders", now)?,
@@ -191,7 +192,6 @@ impl Cursor {
     pub fn to_text(&self) -> String {
         json!({
             "after_id": self.after_id,
-            "base": self.base,
             "voided_invoices": self.voided_invoices.to_value(),
             "purchase_orders": self.purchase_orders.to_value(),
             "cancelled_purchase_orders": self.cancelled_purchase_orders.to_value(),
@@ -210,17 +210,21 @@ mod tests {
     #[test]
     fn an_old_cursor_gains_parts_starting_now_and_a_new_one_starts_at_the_beginning() {
         let old = r#"{"after_id": 29684000, "base": "https://webservices5.autotask.net/atservicesrest/v1.0"}"#;
-        let c = Cursor::parse(Some(old), NOW).unwrap();
+        let zone5 = "https://webservices5.autotask.net/atservicesrest/v1.0";
+        let c = Cursor::parse(Some(old), NOW, zone5).unwrap();
         assert_eq!(c.after_id, 29684000);
         assert_eq!(c.purchase_orders, Scan::starting(NOW));
         assert_eq!(c.voided_invoices, Scan::starting(NOW));
-        assert_eq!(Cursor::parse(Some(&c.to_text()), "later").unwrap(), c);
-        let fresh = Cursor::parse(None, NOW).unwrap();
+        assert_eq!(
+            Cursor::parse(Some(&c.to_text()), "later", zone5).unwrap(),
+            c
+        );
+        let fresh = Cursor::parse(None, NOW, zone5).unwrap();
         assert_eq!(fresh.expense_reports, Scan::starting(BEGINNING));
         assert_eq!(fresh.voided_invoices, Scan::starting(NOW));
         let bad = r#"{"after_id": 1, "expense_reports": {"after": "yesterday"}}"#;
         assert!(
-            Cursor::parse(Some(bad), NOW)
+            Cursor::parse(Some(bad), NOW, zone5)
                 .unwrap_err()
                 .contains("expense_reports")
         );

@@ -8,11 +8,15 @@ struct Autotask;
 
 impl Mapper for Autotask {
     fn manifest() -> Manifest {
-        let hosts = crate::pull::allowed_hosts();
-        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         Manifest::new("autotask", env!("CARGO_PKG_VERSION"), "Autotask")
             .request_types(crate::map::REQUEST_TYPES)
-            .allowed_hosts(&hosts)
+            .allowed_hosts(crate::pull::ALLOWED_HOSTS)
+            .config_key(
+                crate::pull::ZONE_KEY,
+                "Your Autotask database's zone: N of https://webservicesN.autotask.net (Autotask's zoneInformation call names it); unset, the zone-less webservices.autotask.net",
+                false,
+                None,
+            )
             .secrets(crate::pull::SECRETS)
             .supports_pull()
             .supports_acknowledge()
@@ -24,7 +28,8 @@ impl Mapper for Autotask {
 
     fn pull(cursor: Option<&str>) -> Result<Page, String> {
         let now = qbridge_sdk::host::now();
-        Ok(crate::pull::pull_page(cursor, &now, qbridge_sdk::host::fetch)?.into_page())
+        let base = zone_base()?;
+        Ok(crate::pull::pull_page(cursor, &now, &base, qbridge_sdk::host::fetch)?.into_page())
     }
 
     fn acknowledge(
@@ -34,7 +39,8 @@ impl Mapper for Autotask {
         response_xml: &str,
     ) -> Result<(), String> {
         let now = qbridge_sdk::host::now();
-        match crate::pull::acknowledgement(kind, record, key, response_xml, &now)? {
+        let base = zone_base()?;
+        match crate::pull::acknowledgement(kind, record, key, response_xml, &now, &base)? {
             Some(request) => {
                 let what = format!("{} {}", request.method, request.url);
                 qbridge_sdk::host::fetch(request)?.ok(&what)
@@ -42,6 +48,11 @@ impl Mapper for Autotask {
             None => Ok(()),
         }
     }
+}
+
+/// The API root of the zone configured for the call's connection.
+fn zone_base() -> Result<String, String> {
+    crate::pull::base_for_zone(qbridge_sdk::host::config(crate::pull::ZONE_KEY).as_deref())
 }
 
 export_mapper!(Autotask);

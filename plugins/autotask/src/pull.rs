@@ -6,8 +6,12 @@
 //! - Authentication: the headers `ApiIntegrationCode`, `UserName` and `Secret` carry the
 //!   placeholders `{{secret:autotask.integration_code}}`, `{{secret:autotask.username}}` and
 //!   `{{secret:autotask.secret}}`; the host substitutes them.
+//! - Zone: the database's API root is `https://webservicesN.autotask.net/atservicesrest/v1.0`
+//!   for the plugin's `zone` config N (per connection: an MSP's firms live in different
+//!   zones); the manifest allows exactly that host through the template
+//!   `webservices{zone}.autotask.net`, so the admin's value is the approval of the host.
 //! - Cursor ([`Cursor`], see `cursor.rs`): the highest invoice id already pulled (ids only
-//!   grow), the zone URL, and one date mark per other kind of change. A page runs one
+//!   grow) and one date mark per other kind of change. A page runs one
 //!   `POST /{Entity}/query` per part, at most [`PAGE_SIZE`] rows each: new invoices (`id >
 //!   after_id`, not voided), invoices voided since the last pull, purchase orders submitted
 //!   and cancelled since, expense reports approved since. The next cursor holds the page's
@@ -17,8 +21,7 @@
 //!   URLs are tied to one query). Autotask's invoices have no last-modified field: an invoice
 //!   changed in Autotask is voided and issued again under a new id, which the pull sees as a
 //!   void and a new invoice.
-//! - Bundles, each carrying `"_source": {"base": …}` (the zone it came from, so that its
-//!   acknowledgement goes back to the same database), with line queries following
+//! - Bundles, with line queries following
 //!   `nextPageUrl` up to [`MAX_ITEM_PAGES`] pages: an `invoice` is `GET /Companies/{companyID}`
 //!   (and its parent, embedded as `parentCompany`) and `POST /BillingItems/query` on
 //!   `invoiceID`; a `purchase_order` its vendor (`GET /Companies/{vendorID}`),
@@ -40,17 +43,37 @@ use qbridge_sdk::record::Records;
 pub const PAGE_SIZE: u32 = 50;
 /// Most billing-item pages followed for one invoice (500 items each).
 pub const MAX_ITEM_PAGES: usize = 10;
-/// The API root used when the cursor names no zone.
+/// The API root when no zone is configured (the zone-less host).
 pub const DEFAULT_BASE: &str = "https://webservices.autotask.net/atservicesrest/v1.0";
-/// Highest Autotask zone number (`webservicesN.autotask.net`) the manifest allows.
-pub const MAX_ZONE: u8 = 30;
+/// The config key naming the database's zone: `N` of `webservicesN.autotask.net`.
+pub const ZONE_KEY: &str = "zone";
+/// The hosts the manifest declares: the zone-less host, and the one zone host the admin's
+/// `zone` value completes for a connection (the zone is only known per database).
+pub const ALLOWED_HOSTS: &[&str] = &["webservices.autotask.net", "webservices{zone}.autotask.net"];
 
-/// The hosts the manifest declares: the zone-less host and every zone host up to
-/// [`MAX_ZONE`], since the database's zone is only known per connection.
-pub fn allowed_hosts() -> Vec<String> {
-    std::iter::once("webservices.autotask.net".to_string())
-        .chain((1..=MAX_ZONE).map(|n| format!("webservices{n}.autotask.net")))
-        .collect()
+/// The API root of `zone` (`None`: the zone-less host): 1 to 3 digits, as Autotask numbers
+/// its zones.
+pub fn base_for_zone(zone: Option<&str>) -> Result<String, String> {
+    match zone {
+        None => Ok(DEFAULT_BASE.to_string()),
+        Some(z) if (1..=3).contains(&z.len()) && z.bytes().all(|b| b.is_ascii_digit()) => Ok(
+            format!("https://webservices{z}.autotask.net/atservicesrest/v1.0"),
+        ),
+        Some(z) => Err(format!(
+            "the config key `{ZONE_KEY}` is {z:?}; set it to the zone number N of your database's https://webservicesN.autotask.net (Autotask's zoneInformation call names it)"
+        )),
+    }
+}
+
+/// Earlier versions carried the zone's API root inside cursors and records; such a root must
+/// be the configured one, or the pull and its acknowledgements would go to another database.
+pub(crate) fn check_legacy_base(what: &str, legacy: &str, base: &str) -> Result<(), String> {
+    if legacy.trim_end_matches('/').eq_ignore_ascii_case(base) {
+        return Ok(());
+    }
+    Err(format!(
+        "the {what} was written for {legacy}, but the plugin's `{ZONE_KEY}` config points at {base}; set it to that database's zone (`qbridge plugin config autotask set {ZONE_KEY} N`, N as in webservicesN.autotask.net)"
+    ))
 }
 /// Secret names the manifest declares.
 pub const SECRETS: &[&str] = &[
@@ -58,17 +81,6 @@ pub const SECRETS: &[&str] = &[
     "autotask.username",
     "autotask.secret",
 ];
-
-pub(crate) fn is_autotask_base(url: &str) -> bool {
-    url.strip_prefix("https://")
-        .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(host, path)| {
-            allowed_hosts().iter().any(|h| h == host)
-                && path
-                    .trim_end_matches('/')
-                    .eq_ignore_ascii_case("atservicesrest/v1.0")
-        })
-}
 
 fn headers() -> Vec<(String, String)> {
     [
@@ -288,9 +300,7 @@ fn invoice_bundle(
         billing_items_query(base, id),
         &format!("BillingItems of invoice {id}"),
     )?;
-    Ok(
-        json!({"invoice": invoice, "company": company, "billingItems": items, "_source": {"base": base}}),
-    )
+    Ok(json!({"invoice": invoice, "company": company, "billingItems": items}))
 }
 
 /// A `purchase_order` bundle: the order, its vendor (Companies row) and its items, each with
@@ -330,7 +340,7 @@ fn purchase_order_bundle(
         };
         item["product"] = product;
     }
-    Ok(json!({"purchaseOrder": order, "vendor": vendor, "items": items, "_source": {"base": base}}))
+    Ok(json!({"purchaseOrder": order, "vendor": vendor, "items": items}))
 }
 
 /// An `expense_report` bundle: the report, its submitter (Resources row) and its items.
@@ -352,9 +362,7 @@ fn expense_report_bundle(
         lines_query(base, "ExpenseItems", "expenseReportID", id),
         &format!("ExpenseItems of expense report {id}"),
     )?;
-    Ok(
-        json!({"expenseReport": report, "resource": resource, "items": items, "_source": {"base": base}}),
-    )
+    Ok(json!({"expenseReport": report, "resource": resource, "items": items}))
 }
 
 /// The rows of one query of the page.
@@ -375,11 +383,11 @@ fn rows(
 pub fn pull_page(
     cursor: Option<&str>,
     now: &str,
+    base: &str,
     mut fetch: impl FnMut(HttpRequest) -> Result<HttpResponse, String>,
 ) -> Result<Records, String> {
     let given = cursor;
-    let cursor = Cursor::parse(cursor, now)?;
-    let base = cursor.base.as_str();
+    let cursor = Cursor::parse(cursor, now, base)?;
     let size = PAGE_SIZE as usize;
     let f = &mut fetch;
     let mut records = Vec::new();
@@ -450,25 +458,20 @@ pub fn pull_page(
 }
 
 /// The acknowledgement of the completed request `key` made from the pulled `record` of
-/// `kind`, at `now` (RFC 3339 UTC): the invoice itself (`invoice:<id>`) or an expense
-/// report's bill (`expense_report:<id>`, with its TxnID). `None` for the customers and items
-/// an invoice needed. The zone is the record's `_source.base` (the default zone otherwise).
+/// `kind`, at `now` (RFC 3339 UTC), sent to the configured zone's `base`: the invoice itself
+/// (`invoice:<id>`) or an expense report's bill (`expense_report:<id>`, with its TxnID).
+/// `None` for the customers and items an invoice needed.
 pub fn acknowledgement(
     kind: &str,
     record: &Value,
     key: &str,
     response_xml: &str,
     now: &str,
+    base: &str,
 ) -> Result<Option<HttpRequest>, String> {
-    let base = match record["_source"]["base"].as_str() {
-        Some(base) if is_autotask_base(base) => base.trim_end_matches('/'),
-        Some(base) => {
-            return Err(format!(
-                "the record's _source.base {base:?} is not an Autotask zone URL"
-            ));
-        }
-        None => DEFAULT_BASE,
-    };
+    if let Some(legacy) = record["_source"]["base"].as_str() {
+        check_legacy_base("record", legacy, base)?;
+    }
     let id = |rest: &str| {
         rest.parse::<i64>()
             .map_err(|_| format!("{key}: {rest:?} is not an Autotask id"))

@@ -6,13 +6,16 @@ mod support;
 
 use qbridge_plugin_autotask::map::{REQUEST_TYPES, map};
 use qbridge_plugin_autotask::pull::{
-    Cursor, PAGE_SIZE, acknowledge_expense_report, acknowledge_invoice, acknowledgement, pull_page,
+    Cursor, DEFAULT_BASE, PAGE_SIZE, acknowledge_expense_report, acknowledge_invoice,
+    acknowledgement, base_for_zone, pull_page,
 };
 use qbridge_sdk::host::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 /// The pull's clock in these tests.
 const NOW: &str = "2026-12-05T12:00:00Z";
+/// The API root of zone 5, where the recorded database lives (the `zone` config `5`).
+const ZONE5: &str = "https://webservices5.autotask.net/atservicesrest/v1.0";
 
 /// Answers from the recording; a query's answer is chosen by the invoice it filters on. The
 /// recording has new invoices only: every other query (voids, purchase orders, expense
@@ -50,7 +53,7 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
     let cursor = recording["cursor"].to_string();
     let mut log = Vec::new();
     let mut sent = Vec::new();
-    let page = pull_page(Some(&cursor), NOW, |request| {
+    let page = pull_page(Some(&cursor), NOW, ZONE5, |request| {
         sent.push(request.clone());
         Ok(recorded(&recording["answers"], &request, &mut log))
     })
@@ -118,15 +121,16 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
     );
     // The next cursor continues after the last id of this page (whether or not more exist:
     // it is also where the next scheduled run resumes).
-    let next = Cursor::parse(page.next_cursor.as_deref(), "later").unwrap();
+    let next = Cursor::parse(page.next_cursor.as_deref(), "later", ZONE5).unwrap();
     assert_eq!(next.after_id, 29684600);
-    assert_eq!(
-        next.base,
-        "https://webservices5.autotask.net/atservicesrest/v1.0"
+    let text = page.next_cursor.as_deref().unwrap();
+    assert!(
+        !text.contains("autotask.net"),
+        "the zone is config, not cursor: {text}"
     );
 
     // A page with nothing new hands back the cursor it was given: the run ends there.
-    let empty = pull_page(page.next_cursor.as_deref(), "later", |_| {
+    let empty = pull_page(page.next_cursor.as_deref(), "later", ZONE5, |_| {
         Ok(HttpResponse {
             status: 200,
             body: br#"{"items": [], "pageDetails": {"count": 0, "nextPageUrl": null}}"#.to_vec(),
@@ -150,15 +154,15 @@ fn a_page_bundles_each_invoice_with_its_company_and_all_billing_items() {
 
 #[test]
 fn a_later_page_brings_voids_purchase_orders_and_expense_reports_and_moves_each_mark() {
-    let base = "https://webservices5.autotask.net/atservicesrest/v1.0";
-    let cursor = json!({"after_id": 29684600, "base": base}).to_string();
+    let base = ZONE5;
+    let cursor = json!({"after_id": 29684600}).to_string();
     let voided = json!({"id": 29684512, "companyID": 29683501, "isVoided": true,
         "voidedDate": "2026-12-06T09:00:00", "invoiceDateTime": "2025-03-01T00:00:00Z"});
     let order = json!({"id": 3301, "vendorID": 29683990, "submitDateTime": "2026-12-06T10:00:00Z"});
     let report =
         json!({"id": 8801, "submitterID": 29682885, "approvedDate": "2026-12-06T11:00:00Z"});
     let mut sent = Vec::new();
-    let page = pull_page(Some(&cursor), NOW, |request| {
+    let page = pull_page(Some(&cursor), NOW, base, |request| {
         sent.push(format!("{} {}", request.method, request.url));
         let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
         let first = body["filter"][0]["field"].as_str().unwrap_or("");
@@ -186,12 +190,12 @@ fn a_later_page_brings_voids_purchase_orders_and_expense_reports_and_moves_each_
     let (_, po) = &page.records[1];
     assert_eq!(po["vendor"]["companyName"], "Ingram Micro");
     assert_eq!(po["items"][0]["product"]["name"], "Dell OptiPlex");
-    assert_eq!(po["_source"]["base"], base);
+    assert!(po.get("_source").is_none(), "records carry no zone URL");
     assert_eq!(page.records[2].1["resource"]["lastName"], "Halpert");
     assert!(sent.contains(&format!("GET {base}/Products/501")));
     assert!(sent.contains(&format!("GET {base}/Resources/29682885")));
 
-    let next = Cursor::parse(page.next_cursor.as_deref(), "later").unwrap();
+    let next = Cursor::parse(page.next_cursor.as_deref(), "later", base).unwrap();
     assert_eq!(next.after_id, 29684600, "no new invoice");
     assert_eq!(next.voided_invoices.after, "2026-12-06T09:00:00");
     assert_eq!(next.purchase_orders.after, "2026-12-06T10:00:00Z");
@@ -204,7 +208,7 @@ fn a_later_page_brings_voids_purchase_orders_and_expense_reports_and_moves_each_
 
 #[test]
 fn an_http_failure_fails_the_page_with_the_status() {
-    let err = pull_page(None, NOW, |_| {
+    let err = pull_page(None, NOW, DEFAULT_BASE, |_| {
         Ok(HttpResponse {
             status: 401,
             body: b"bad credentials".to_vec(),
@@ -218,19 +222,37 @@ fn an_http_failure_fails_the_page_with_the_status() {
     );
 }
 
+/// The zone is the admin's `zone` config: 1 to 3 digits completing webservicesN.autotask.net.
 #[test]
-fn cursors_outside_autotask_are_refused() {
+fn the_zone_config_names_the_api_root() {
+    assert_eq!(base_for_zone(Some("5")).unwrap(), ZONE5);
+    assert_eq!(base_for_zone(None).unwrap(), DEFAULT_BASE);
+    for bad in ["", "five", "1234", "5.evil.example/x", "-1"] {
+        let err = base_for_zone(Some(bad)).unwrap_err();
+        assert!(err.contains("zone number"), "{bad:?}: {err}");
+    }
+}
+
+/// Cursors written before the zone was config carry the API root; it must be the configured
+/// one (another zone, or another host, is refused rather than pulled from).
+#[test]
+fn a_cursor_of_another_zone_or_host_is_refused() {
     let evil =
         json!({"after_id": 1, "base": "https://evil.example/atservicesrest/v1.0"}).to_string();
-    assert!(Cursor::parse(Some(&evil), NOW).is_err());
-    assert!(Cursor::parse(Some("12"), NOW).is_err());
-    let far =
-        json!({"after_id": 1, "base": "https://webservices99.autotask.net/atservicesrest/v1.0"});
-    assert!(
-        Cursor::parse(Some(&far.to_string()), NOW).is_err(),
-        "not a declared host"
+    assert!(Cursor::parse(Some(&evil), NOW, ZONE5).is_err());
+    assert!(Cursor::parse(Some("12"), NOW, ZONE5).is_err());
+    let legacy = json!({"after_id": 7, "base": ZONE5}).to_string();
+    assert_eq!(
+        Cursor::parse(Some(&legacy), NOW, ZONE5).unwrap().after_id,
+        7
     );
-    assert_eq!(Cursor::parse(None, NOW).unwrap().after_id, 0);
+    let zone7 = base_for_zone(Some("7")).unwrap();
+    let err = Cursor::parse(Some(&legacy), NOW, &zone7).unwrap_err();
+    assert!(
+        err.contains("plugin config autotask set zone"),
+        "the fix is named: {err}"
+    );
+    assert_eq!(Cursor::parse(None, NOW, ZONE5).unwrap().after_id, 0);
 }
 
 #[test]
@@ -255,15 +277,26 @@ fn acknowledgements_mark_the_source_records() {
     );
 }
 
+/// Acknowledgements go to the configured zone; a record pulled by an earlier version names
+/// its zone, which must be that one.
 #[test]
-fn a_pulled_invoice_is_acknowledged_in_the_zone_it_came_from() {
-    let base = "https://webservices5.autotask.net/atservicesrest/v1.0";
-    let record = json!({"invoice": {"id": 29684512}, "_source": {"base": base}});
+fn a_pulled_invoice_is_acknowledged_in_the_configured_zone() {
+    let record = json!({"invoice": {"id": 29684512}});
     let now = "2025-03-02T10:00:00Z";
-    let ack = acknowledgement("invoice", &record, "invoice:29684512", "<InvoiceRet/>", now)
-        .unwrap()
-        .unwrap();
-    assert_eq!(ack, acknowledge_invoice(base, 29684512, now));
+    let ack = acknowledgement(
+        "invoice",
+        &record,
+        "invoice:29684512",
+        "<InvoiceRet/>",
+        now,
+        ZONE5,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(ack, acknowledge_invoice(ZONE5, 29684512, now));
+    let legacy = json!({"invoice": {"id": 29684512}, "_source": {"base": ZONE5}});
+    let ack = acknowledgement("invoice", &legacy, "invoice:29684512", "", now, ZONE5);
+    assert_eq!(ack.unwrap().unwrap().url, format!("{ZONE5}/Invoices"));
     // The customer and items an invoice needed are not Autotask's to track.
     assert_eq!(
         acknowledgement(
@@ -271,7 +304,8 @@ fn a_pulled_invoice_is_acknowledged_in_the_zone_it_came_from() {
             &record,
             "customer:29683501",
             "<CustomerRet/>",
-            now
+            now,
+            ZONE5
         )
         .unwrap(),
         None
@@ -283,18 +317,17 @@ fn a_pulled_invoice_is_acknowledged_in_the_zone_it_came_from() {
         "expense_report:8801",
         "<BillRet><TxnID>1A2B-1234567890</TxnID></BillRet>",
         now,
+        DEFAULT_BASE,
     )
     .unwrap()
     .unwrap();
     assert_eq!(
         ack,
-        acknowledge_expense_report(
-            "https://webservices.autotask.net/atservicesrest/v1.0",
-            8801,
-            "1A2B-1234567890"
-        )
+        acknowledge_expense_report(DEFAULT_BASE, 8801, "1A2B-1234567890")
     );
-    // A record cannot redirect the acknowledgement elsewhere.
+    // A record cannot redirect the acknowledgement elsewhere, nor to another zone.
     let evil = json!({"_source": {"base": "https://evil.example/atservicesrest/v1.0"}});
-    assert!(acknowledgement("invoice", &evil, "invoice:1", "", now).is_err());
+    assert!(acknowledgement("invoice", &evil, "invoice:1", "", now, ZONE5).is_err());
+    let zone7 = base_for_zone(Some("7")).unwrap();
+    assert!(acknowledgement("invoice", &legacy, "invoice:1", "", now, &zone7).is_err());
 }
