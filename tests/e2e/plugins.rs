@@ -49,6 +49,15 @@ fn echo_version(requests: &[Request]) -> String {
     note
 }
 
+/// Installs `wasm` and asserts it became the active version at once.
+fn install_activated(m: &PluginManager, wasm: &[u8]) {
+    let outcome = m.install(wasm, None, "test").unwrap();
+    assert!(
+        matches!(outcome, InstallOutcome::Activated { .. }),
+        "{outcome:?}"
+    );
+}
+
 fn map_ok(m: &PluginManager, plugin: &str, kind: &str, json: &str) -> Vec<Request> {
     m.map(plugin, None, kind, json)
         .unwrap_or_else(|e| panic!("{e}"))
@@ -100,11 +109,7 @@ fn hot_swap_under_load_fails_no_call_and_slow_call_finishes_on_its_version() {
 
     for swap in 0..24 {
         let wasm = if swap % 2 == 0 { &v2 } else { &v1 };
-        let outcome = m.install(wasm, None, "test").unwrap();
-        assert!(
-            matches!(outcome, InstallOutcome::Activated { .. }),
-            "{outcome:?}"
-        );
+        install_activated(&m, wasm);
         std::thread::sleep(Duration::from_millis(25));
     }
     stop.store(true, Ordering::Relaxed);
@@ -223,11 +228,7 @@ fn compiled_code_is_cached_on_disk_and_a_damaged_cache_is_recompiled() {
 fn plugin_built_for_interface_0_1_keeps_running_beside_newer_plugins() {
     let dir = tempfile::tempdir().unwrap();
     let (m, _store) = manager(dir.path(), 1_000);
-    let outcome = m.install(&fixture("legacy_v0_1"), None, "test").unwrap();
-    assert!(
-        matches!(outcome, InstallOutcome::Activated { .. }),
-        "{outcome:?}"
-    );
+    install_activated(&m, &fixture("legacy_v0_1"));
     let manifest = m.manifest("legacy").unwrap();
     assert_eq!(manifest.interface_version, "0.1.0");
     assert!(!manifest.supports_acknowledge);
@@ -254,11 +255,7 @@ fn plugin_built_for_interface_0_1_keeps_running_beside_newer_plugins() {
 fn plugin_built_for_interface_0_2_keeps_running_its_requests_plain_writes() {
     let dir = tempfile::tempdir().unwrap();
     let (m, _store) = manager(dir.path(), 1_000);
-    let outcome = m.install(&fixture("legacy_v0_2"), None, "test").unwrap();
-    assert!(
-        matches!(outcome, InstallOutcome::Activated { .. }),
-        "{outcome:?}"
-    );
+    install_activated(&m, &fixture("legacy_v0_2"));
     let manifest = m.manifest("legacy2").unwrap();
     assert_eq!(manifest.interface_version, "0.2.0");
     assert!(manifest.config.is_empty(), "0.2.0 has no settings");
