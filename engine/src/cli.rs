@@ -320,6 +320,7 @@ fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         busy_timeout: config.db_busy_timeout,
         readers: config.db_readers,
+        postgres: config.database_url.clone(),
     }
 }
 

@@ -95,6 +95,7 @@ pub fn cli(config: &Config, args: &PruneArgs) -> anyhow::Result<()> {
     let opts = crate::store::StoreOptions {
         busy_timeout: config.db_busy_timeout,
         readers: 0,
+        postgres: config.database_url.clone(),
     };
     let report = prune_beside(
         &config.data_dir,

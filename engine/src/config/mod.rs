@@ -46,7 +46,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `tracing` filter directive, e.g. `info` or `qbridge=debug`.
     pub log_level: String,
-    /// SQLite busy timeout.
+    /// PostgreSQL instead of the embedded SQLite file (`database.url`).
+    pub database_url: Option<crate::store::sql::PgTarget>,
+    /// SQLite busy timeout; on PostgreSQL, how long a call waits for a pooled connection.
     pub db_busy_timeout: Duration,
     /// Number of read-only SQLite connections kept open beside the single writer.
     pub db_readers: usize,
@@ -163,6 +165,7 @@ impl Config {
             tls_key: None,
             log_format: LogFormat::Human,
             log_level: String::new(),
+            database_url: None,
             db_busy_timeout: Duration::ZERO,
             db_readers: 0,
             qbwc_path: String::new(),

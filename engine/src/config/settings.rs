@@ -250,6 +250,19 @@ pub(super) const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        key: "database.url",
+        flag: None,
+        default: DefaultValue::Unset("none (SQLite in the data dir)"),
+        accepts: Accepts::Text(
+            "a PostgreSQL URL such as postgres://qbridge@127.0.0.1:5432/qbridge (sslmode=disable or prefer)",
+        ),
+        help: "keep the store in PostgreSQL, shared by every node of a cluster, instead of SQLite in the data dir",
+        apply: Apply::Text(|c, v| {
+            c.database_url = Some(crate::store::sql::PgTarget::parse(v)?);
+            Ok(())
+        }),
+    },
+    Setting {
         key: "database.busy_timeout_ms",
         flag: None,
         default: DefaultValue::Value("5000"),

@@ -131,11 +131,7 @@ impl AuthKey {
 
 /// Where the key of `store`'s data dir lives.
 pub fn key_path(store: &Store) -> PathBuf {
-    store
-        .path()
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join(KEY_FILE)
+    store.data_dir().join(KEY_FILE)
 }
 
 fn decode_hex32(hex: &str) -> Option<[u8; 32]> {

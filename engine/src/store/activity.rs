@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::queue::views::OLDEST_WAITING;
 use super::{Store, StoreError};
@@ -61,7 +61,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, name, last_error, last_error_at FROM qbwc_connection
-                 WHERE ?1 IS NULL OR id = ?1 ORDER BY name",
+                 WHERE id=?1 OR ?1 IS NULL ORDER BY name",
             )?;
             let mut lines = stmt
                 .query_map([only], |r| {
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn lines_and_daily_activity_come_from_counters_kept_by_triggers() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         let b = s.add_connection("zeta", "{b}", "", "test").unwrap().id;
         let a = s.add_connection("alpha", "{a}", "", "test").unwrap().id;
         let jobs = [job("c1"), job("c2"), job("c3")];
@@ -241,9 +241,11 @@ mod tests {
     #[test]
     fn dashboard_queries_use_their_indexes() {
         let dir = tempfile::tempdir().unwrap();
+        // SQLite's planner (PostgreSQL's plans depend on its statistics).
         let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let plan = |sql: &str| -> String {
             s.read(|c| {
+                let c = c.sqlite().expect("SQLite");
                 let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
                 let rows = stmt
                     .query_map(

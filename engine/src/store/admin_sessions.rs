@@ -6,7 +6,7 @@
 //! ends at sign-out, after `idle_ms` without a request, at `expires_at` (the absolute limit,
 //! never later than the token's own expiry), and when the token is revoked.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::audit::now_ms;
 use super::tokens::{self, TokenCheck, TokenInfo};
@@ -156,7 +156,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
     use crate::store::tokens::Scope;
 
     const LIMITS: SessionLimits = SessionLimits {
@@ -166,7 +165,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         (dir, s)
     }
 

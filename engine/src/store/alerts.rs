@@ -16,7 +16,7 @@
 //! SMTP URL, credentials included, is sealed with its sender and recipients, and is shown as
 //! `smtp://host:port`.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::sql::{OptionalExt, Tx, params};
 
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::secrets::{SecretError, SecretKey};
@@ -236,15 +236,15 @@ pub fn url_shown(url: &str) -> String {
 /// Records an alert event inside the caller's transaction, once per `dedup_key`. Returns
 /// whether it was new.
 pub(crate) fn record_in(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     kind: AlertKind,
     connection_id: Option<i64>,
     dedup_key: &str,
     data: serde_json::Value,
 ) -> Result<bool, StoreError> {
     let inserted = tx.execute(
-        "INSERT OR IGNORE INTO alert_event(kind, connection_id, dedup_key, data, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO alert_event(kind, connection_id, dedup_key, data, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
         params![
             kind.as_str(),
             connection_id,
@@ -271,7 +271,7 @@ fn kinds_of(text: &str) -> Vec<AlertKind> {
 /// The columns [`webhook_from_row`] reads, in its order.
 const WEBHOOK_COLUMNS: &str = "id, url_shown, connection_id, kinds, created_at, created_by, kind";
 
-fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
+fn webhook_from_row(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<Webhook> {
     Ok(Webhook {
         id: r.get(0)?,
         kind: DestinationKind::parse(&r.get::<_, String>(6)?),
@@ -406,16 +406,15 @@ impl Store {
                 |r| r.get(0),
             )?;
             // Already fanned out: a test goes to the webhook it tests, not to every one.
-            tx.execute(
+            let row = tx.insert(
                 "INSERT INTO alert_event(kind, connection_id, dedup_key, data, created_at, fanned_out)
-                 VALUES ('test', NULL, ?1, ?2, ?3, 1)",
+                 VALUES ('test', NULL, ?1, ?2, ?3, 1) RETURNING id",
                 params![
                     format!("test:{next}"),
                     serde_json::json!({"webhook_id": id, "requested_by": actor.actor}).to_string(),
                     now
                 ],
             )?;
-            let row = tx.last_insert_rowid();
             tx.execute(
                 "INSERT INTO alert_delivery(event_id, webhook_id, state, next_attempt_at)
                  VALUES (?1, ?2, 'pending', ?3)",
@@ -610,7 +609,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, kind, connection_id, created_at, data FROM alert_event
-                 WHERE ?1 IS NULL OR connection_id = ?1 ORDER BY id DESC LIMIT ?2",
+                 WHERE connection_id=?1 OR ?1 IS NULL ORDER BY id DESC LIMIT ?2",
             )?;
             let mut events: Vec<(i64, AlertEvent)> = stmt
                 .query_map(params![connection_id, limit as i64], |r| {
@@ -657,7 +656,7 @@ impl Store {
 /// One delivery row per (new event, webhook that wants it). A webhook limited to a connection
 /// gets only that connection's events; events about the whole instance (a staged plugin) go
 /// to webhooks without a connection.
-fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
+fn fan_out(tx: &Tx<'_>, now: i64) -> Result<(), StoreError> {
     let events: Vec<(i64, String, Option<i64>)> = tx
         .prepare("SELECT id, kind, connection_id FROM alert_event WHERE fanned_out = 0")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -676,8 +675,8 @@ fn fan_out(tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
                 && (w.connection_id.is_none() || w.connection_id == connection);
             if wants {
                 tx.execute(
-                    "INSERT OR IGNORE INTO alert_delivery(event_id, webhook_id, state, next_attempt_at)
-                     VALUES (?1, ?2, 'pending', ?3)",
+                    "INSERT INTO alert_delivery(event_id, webhook_id, state, next_attempt_at)
+                     VALUES (?1, ?2, 'pending', ?3) ON CONFLICT DO NOTHING",
                     params![row, w.id, now],
                 )?;
             }

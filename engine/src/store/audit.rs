@@ -4,7 +4,7 @@
 //! row (which triggers also forbid) breaks the chain from that row on and
 //! [`Store::verify_audit`] names the first row that no longer matches.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 use sha2::{Digest, Sha256};
 
 use super::{Store, StoreError};
@@ -84,7 +84,7 @@ pub(crate) fn now_ms() -> i64 {
 
 /// Appends inside an open write transaction, so an action and its audit row commit together.
 pub(crate) fn append_in(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &crate::store::sql::Tx<'_>,
     entry: &AuditEntry,
 ) -> Result<i64, StoreError> {
     let prev: String = tx
@@ -98,9 +98,9 @@ pub(crate) fn append_in(
     let at = now_ms();
     let detail = entry.detail.to_string();
     let hash = row_hash(&prev, at, entry, &detail);
-    tx.execute(
+    Ok(tx.insert(
         "INSERT INTO audit(at, actor, action, target, detail, ip, user_agent, prev_hash, row_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
         params![
             at,
             entry.actor,
@@ -112,8 +112,7 @@ pub(crate) fn append_in(
             prev,
             hash
         ],
-    )?;
-    Ok(tx.last_insert_rowid())
+    )?)
 }
 
 impl Store {
@@ -189,7 +188,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
 
     fn entry(action: &str) -> AuditEntry {
         AuditEntry {
@@ -204,7 +202,7 @@ mod tests {
     #[test]
     fn chain_verifies_and_edits_are_detected() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         for a in ["one", "two", "three"] {
             store.audit(&entry(a)).unwrap();
         }
@@ -215,9 +213,8 @@ mod tests {
         // ...and an edit that bypasses the trigger is caught by the chain.
         store
             .write(|tx| {
-                tx.execute_batch(
-                    "DROP TRIGGER audit_no_update; UPDATE audit SET actor='someone else' WHERE id=2;",
-                )
+                crate::store::testing::drop_trigger(tx, "audit_no_update", "audit")?;
+                tx.execute_batch("UPDATE audit SET actor='someone else' WHERE id=2;")
             })
             .unwrap();
         assert_eq!(

@@ -15,7 +15,7 @@
 use crate::crypto::hmac_sha256;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::audit::{hex, now_ms};
 use super::{Store, StoreError};
@@ -308,7 +308,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
     use crate::store::audit::AuditEntry;
 
     fn log(store: &Store, n: usize) {
@@ -328,7 +327,7 @@ mod tests {
     fn cut(store: &Store, n: i64, anchors_too: bool) {
         store
             .write(|tx| {
-                tx.execute_batch("DROP TRIGGER audit_no_delete;")?;
+                crate::store::testing::drop_trigger(tx, "audit_no_delete", "audit")?;
                 tx.execute(
                     "DELETE FROM audit WHERE id > (SELECT MAX(id) FROM audit) - ?1",
                     [n],
@@ -344,7 +343,7 @@ mod tests {
     #[test]
     fn removing_the_newest_rows_is_detected_by_the_anchor_even_when_the_chain_still_verifies() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let key = AnchorKey::derive(&[7u8; 32]);
         assert_eq!(
             store.check_audit_anchors(&key, None).unwrap(),
@@ -380,7 +379,7 @@ mod tests {
     #[test]
     fn the_database_anchors_catch_a_cut_and_a_forged_or_missing_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let key = AnchorKey::derive(&[7u8; 32]);
         log(&store, 3);
         let file = store.anchor_audit(&key).unwrap().unwrap();

@@ -17,7 +17,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
+
+use super::sql::{OptionalExt, params};
 
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::queue::RESTORED_WITHOUT_PROBE;
@@ -104,8 +106,13 @@ impl Store {
         create_private(&partial).map_err(|e| fail(format!("cannot create it: {e}")))?;
         // Taken before the snapshot starts: whatever completed before this time is in the copy.
         let taken_at = now_ms();
+        let Some(path) = self.path() else {
+            return Err(fail(
+                "this store is in PostgreSQL: back it up with the database's own tools (pg_dump, or continuous archiving), see docs/operations.md".into(),
+            ));
+        };
         let copied = (|| -> Result<(), StoreError> {
-            let source = raw_open(self.path(), false, &self.inner.opts)?;
+            let source = raw_open(path, false, &self.inner.opts)?;
             source.execute("VACUUM INTO ?1", [partial.to_string_lossy()])?;
             drop(source);
             let copy = Connection::open_with_flags(&partial, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
@@ -114,7 +121,7 @@ impl Store {
             copy.execute(
                 "INSERT INTO meta(key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                params![TAKEN_AT_KEY, taken_at.to_string()],
+                rusqlite::params![TAKEN_AT_KEY, taken_at.to_string()],
             )?;
             let problems = pragma_check(&copy, "quick_check")?;
             if !problems.is_empty() {
@@ -312,6 +319,7 @@ fn check_backup(file: &Path) -> Result<i64, StoreError> {
         .query_row("SELECT value FROM meta WHERE key=?1", [TAKEN_AT_KEY], |r| {
             r.get(0)
         })
+        .map_err(super::sql::Error::from)
         .optional()?;
     taken_at.and_then(|t| t.parse().ok()).ok_or_else(|| {
         fail("it was not made by `qbridge backup` (it has no backup time); a restore must know when the copy was taken".into())

@@ -1,16 +1,20 @@
-//! The durable store: SQLite, embedded, one file in the data dir.
+//! The durable store: SQLite, embedded, one file in the data dir (the default); or
+//! PostgreSQL, shared by several engine nodes (`database.url`). Both run the same queries
+//! through [`sql`].
 //!
 //! Invariants this module keeps:
-//! - **One writer.** Every write goes through the single writer connection inside `BEGIN
-//!   IMMEDIATE`, so writers queue on a mutex instead of racing SQLite's busy handler (which
-//!   polls and starves) and no transaction can hit `SQLITE_BUSY_SNAPSHOT` on upgrade.
-//! - **Durable commits.** WAL with `synchronous=FULL`: a committed `sent` or `completed` job
+//! - **One writer at a time.** On SQLite every write goes through the single writer
+//!   connection inside `BEGIN IMMEDIATE`, so writers queue on a mutex instead of racing
+//!   SQLite's busy handler (which polls and starves) and no transaction can hit
+//!   `SQLITE_BUSY_SNAPSHOT` on upgrade. On PostgreSQL a write transaction takes one
+//!   transaction-level advisory lock first, so the queries keep the meaning they have on
+//!   SQLite across every node of a cluster.
+//! - **Durable commits.** SQLite: WAL with `synchronous=FULL`: a committed `sent` or `completed` job
 //!   survives power loss, because rolling one back would mean a second write to QuickBooks.
-//! - **One engine per data dir** ([`lock::InstanceLock`]), and a refusal to start on a file
-//!   that fails `PRAGMA quick_check`.
+//! - **One engine per data dir** ([`lock::InstanceLock`]), and a refusal to start on a SQLite
+//!   file that fails `PRAGMA quick_check`.
 //! - **Nothing SQL leaks out.** Callers see domain methods (queue, mapping, connections,
-//!   audit) and domain types only; that narrow surface is what a PostgreSQL implementation
-//!   will implement for multi-node hosting (see ARCHITECTURE.md).
+//!   audit) and domain types only.
 
 pub mod activity;
 pub mod admin_sessions;
@@ -31,13 +35,18 @@ pub mod retention;
 pub mod schedules;
 pub mod secrets;
 pub mod source_accounts;
+pub mod sql;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use sql::{PgPool, PgTarget, Tx};
 
 pub use lock::InstanceLock;
 pub use plugins::{NewPluginVersion, PluginStatus, PluginVersion};
@@ -87,9 +96,15 @@ pub enum StoreError {
     /// A uniqueness or validity rule of the data model was violated.
     #[error("{0}")]
     Conflict(String),
-    /// Any other SQLite failure.
+    /// Any other database failure.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] sql::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.into())
+    }
 }
 
 /// Options for [`Store::open`].
@@ -97,8 +112,11 @@ pub enum StoreError {
 pub struct StoreOptions {
     /// How long a connection waits on a lock before failing.
     pub busy_timeout: Duration,
-    /// Read-only connections kept open beside the writer.
+    /// Read-only connections kept open beside the writer (SQLite); the most connections
+    /// held at once (PostgreSQL).
     pub readers: usize,
+    /// PostgreSQL instead of the data dir's SQLite file (`database.url`).
+    pub postgres: Option<PgTarget>,
 }
 
 impl Default for StoreOptions {
@@ -106,6 +124,7 @@ impl Default for StoreOptions {
         StoreOptions {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
+            postgres: None,
         }
     }
 }
@@ -117,16 +136,30 @@ pub struct Store {
 }
 
 struct Inner {
-    path: PathBuf,
-    // Field order is drop order: the read-only connections must close before the writer, so
-    // that the writer is the last connection and checkpoints the WAL into the main file.
-    readers: Mutex<Vec<Connection>>,
-    writer: Mutex<Connection>,
+    db: Db,
+    data_dir: PathBuf,
     /// Write transactions begun since open (for `qbridge bench`: transactions per job).
     writes: std::sync::atomic::AtomicU64,
     opts: StoreOptions,
     owner: Owner,
 }
+
+/// The database behind a handle.
+enum Db {
+    Sqlite(SqliteDb),
+    Postgres(PgPool),
+}
+
+struct SqliteDb {
+    path: PathBuf,
+    // Field order is drop order: the read-only connections must close before the writer, so
+    // that the writer is the last connection and checkpoints the WAL into the main file.
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Connection>,
+}
+
+/// The transaction-level advisory lock every PostgreSQL write takes first ("qbrW").
+const PG_WRITE_LOCK: i64 = 0x7162_7257;
 
 /// How this handle stands to the instance lock.
 enum Owner {
@@ -156,19 +189,32 @@ impl Store {
         lock: InstanceLock,
         opts: StoreOptions,
     ) -> Result<Store, StoreError> {
-        let path = data_dir.join(DATABASE_FILE);
-        let mut writer = open_connection(&path, false, &opts)?;
-        check_integrity(&writer, &path)?;
-        migrations::run(&mut writer).map_err(|e| corrupt_if_damaged(e, &path))?;
-        let readers = (0..opts.readers)
-            .map(|_| open_connection(&path, true, &opts))
-            .collect::<Result<Vec<_>, _>>()?;
+        let db = match &opts.postgres {
+            Some(target) => {
+                let pool = PgPool::new(target.clone(), opts.readers + 2, opts.busy_timeout);
+                migrations::run_postgres(&pool)?;
+                Db::Postgres(pool)
+            }
+            None => {
+                let path = data_dir.join(DATABASE_FILE);
+                let mut writer = open_connection(&path, false, &opts)?;
+                check_integrity(&writer, &path)?;
+                migrations::run(&mut writer).map_err(|e| corrupt_if_damaged(e, &path))?;
+                let readers = (0..opts.readers)
+                    .map(|_| open_connection(&path, true, &opts))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Db::Sqlite(SqliteDb {
+                    path,
+                    writer: Mutex::new(writer),
+                    readers: Mutex::new(readers),
+                })
+            }
+        };
         Ok(Store {
             inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
+                db,
+                data_dir: data_dir.to_path_buf(),
                 writes: std::sync::atomic::AtomicU64::new(0),
-                readers: Mutex::new(readers),
                 opts,
                 owner: Owner::Engine(lock),
             }),
@@ -181,45 +227,80 @@ impl Store {
     /// It never migrates — the engine owns the schema — so a database at another schema
     /// version is refused ([`StoreError::SchemaMismatch`]).
     pub fn open_beside(data_dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
-        let path = data_dir.join(DATABASE_FILE);
-        if !path.exists() {
-            return Err(StoreError::DataDir {
-                path: data_dir.to_path_buf(),
-                message: format!("there is no database ({}) in it yet", path.display()),
-            });
-        }
-        let writer = open_connection(&path, false, &opts)?;
-        let app_id: i32 = writer.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-        if app_id != migrations::APPLICATION_ID {
-            return Err(StoreError::Foreign);
-        }
-        let found: i64 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if found != migrations::latest() {
-            return Err(StoreError::SchemaMismatch {
-                found,
-                supported: migrations::latest(),
-            });
-        }
-        let readers = (0..opts.readers.min(1))
-            .map(|_| open_connection(&path, true, &opts))
-            .collect::<Result<Vec<_>, _>>()?;
         // With no engine running, every lease is orphaned: a boot id no lease carries.
         let boot_id = InstanceLock::holder_boot_id(data_dir).unwrap_or_else(lock::new_boot_id);
+        let db = match &opts.postgres {
+            Some(target) => {
+                let pool = PgPool::new(target.clone(), 2, opts.busy_timeout);
+                let found = migrations::postgres_version(&pool)?;
+                if found != migrations::latest() {
+                    return Err(StoreError::SchemaMismatch {
+                        found,
+                        supported: migrations::latest(),
+                    });
+                }
+                Db::Postgres(pool)
+            }
+            None => {
+                let path = data_dir.join(DATABASE_FILE);
+                if !path.exists() {
+                    return Err(StoreError::DataDir {
+                        path: data_dir.to_path_buf(),
+                        message: format!("there is no database ({}) in it yet", path.display()),
+                    });
+                }
+                let writer = open_connection(&path, false, &opts)?;
+                let app_id: i32 = writer.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+                if app_id != migrations::APPLICATION_ID {
+                    return Err(StoreError::Foreign);
+                }
+                let found: i64 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if found != migrations::latest() {
+                    return Err(StoreError::SchemaMismatch {
+                        found,
+                        supported: migrations::latest(),
+                    });
+                }
+                let readers = (0..opts.readers.min(1))
+                    .map(|_| open_connection(&path, true, &opts))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Db::Sqlite(SqliteDb {
+                    path,
+                    writer: Mutex::new(writer),
+                    readers: Mutex::new(readers),
+                })
+            }
+        };
         Ok(Store {
             inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
+                db,
+                data_dir: data_dir.to_path_buf(),
                 writes: std::sync::atomic::AtomicU64::new(0),
-                readers: Mutex::new(readers),
                 opts,
                 owner: Owner::Beside { boot_id },
             }),
         })
     }
 
-    /// Path of the database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Path of the SQLite database file; `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.db {
+            Db::Sqlite(db) => Some(&db.path),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The data dir this handle was opened for (its key files and caches).
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> sql::Backend {
+        match &self.inner.db {
+            Db::Sqlite(_) => sql::Backend::Sqlite,
+            Db::Postgres(_) => sql::Backend::Postgres,
+        }
     }
 
     /// The boot id of this process, stamped on every lease it hands out.
@@ -230,53 +311,74 @@ impl Store {
         }
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer; commits if it returns `Ok`.
-    pub(crate) fn write<T, E>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E>
+    /// Runs `f` in one write transaction; commits if it returns `Ok`. SQLite: `BEGIN
+    /// IMMEDIATE` on the writer. PostgreSQL: read committed under the cluster-wide writer
+    /// lock ([`PG_WRITE_LOCK`]).
+    pub(crate) fn write<T, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
-        E: From<rusqlite::Error>,
+        E: From<sql::Error>,
     {
-        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.inner
             .writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        match &self.inner.db {
+            Db::Sqlite(db) => {
+                let mut conn = db.writer.lock().unwrap_or_else(|p| p.into_inner());
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql::Error::from)?;
+                let value = f(&Tx::Sqlite(&tx))?;
+                tx.commit().map_err(sql::Error::from)?;
+                Ok(value)
+            }
+            Db::Postgres(pool) => outside_async(|| {
+                let mut client = pool.get()?;
+                let tx = Tx::postgres(client.begin(false)?);
+                tx.execute("SELECT pg_advisory_xact_lock(?1)", [PG_WRITE_LOCK])?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            }),
+        }
     }
 
-    /// The writer connection, for work that spans several transactions and must let other
-    /// writers in between them (pruning in batches).
-    pub(crate) fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    /// The SQLite writer connection, for work that spans several transactions and must let
+    /// other writers in between them (pruning in batches). `None` on PostgreSQL.
+    pub(crate) fn sqlite_writer(&self) -> Option<std::sync::MutexGuard<'_, Connection>> {
+        match &self.inner.db {
+            Db::Sqlite(db) => Some(db.writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Db::Postgres(_) => None,
+        }
     }
 
     /// Runs `f` on a read-only connection (a consistent snapshot for its duration).
-    pub(crate) fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    pub(crate) fn read<T, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
-        E: From<rusqlite::Error>,
+        E: From<sql::Error>,
     {
-        let conn = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
-        let conn = match conn {
-            Some(c) => c,
-            // More concurrent readers than pooled connections: open one more for this call.
-            None => raw_open(&self.inner.path, true, &self.inner.opts)?,
-        };
-        let result = f(&conn);
-        self.inner
-            .readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
-        result
+        match &self.inner.db {
+            Db::Sqlite(db) => {
+                let conn = db.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let conn = match conn {
+                    Some(c) => c,
+                    // More concurrent readers than pooled connections: open one more.
+                    None => raw_open(&db.path, true, &self.inner.opts).map_err(sql::Error::from)?,
+                };
+                let result = f(&Tx::Sqlite(&conn));
+                db.readers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
+                result
+            }
+            Db::Postgres(pool) => outside_async(|| {
+                let mut client = pool.get()?;
+                let tx = Tx::postgres(client.begin(true)?);
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            }),
+        }
     }
 
     /// Write transactions begun by this handle's process since the store was opened.
@@ -284,17 +386,36 @@ impl Store {
         self.inner.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Full `PRAGMA integrity_check`; `Ok(())` or the first problems SQLite reports.
+    /// SQLite: full `PRAGMA integrity_check`; `Ok(())` or the first problems SQLite reports.
+    /// PostgreSQL checks its own pages; there this only proves the database answers.
     pub fn integrity_check(&self) -> Result<(), StoreError> {
-        let problems = self.read(|c| pragma_check(c, "integrity_check"))?;
+        let Db::Sqlite(db) = &self.inner.db else {
+            return self.read(|t| t.execute_batch("SELECT 1").map_err(StoreError::from));
+        };
+        let problems = self.read(|t| {
+            let c = t.sqlite().expect("a SQLite store reads SQLite");
+            pragma_check(c, "integrity_check").map_err(StoreError::from)
+        })?;
         if problems.is_empty() {
             Ok(())
         } else {
             Err(StoreError::Corrupt {
-                path: self.inner.path.clone(),
+                path: db.path.clone(),
                 detail: problems,
             })
         }
+    }
+}
+
+/// Runs blocking database work from wherever the store is called: the synchronous
+/// PostgreSQL client drives its own runtime, which may not be entered from an async task,
+/// so on a runtime worker the work is moved off it first.
+fn outside_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
@@ -409,7 +530,8 @@ fn pragma_check(conn: &Connection, pragma: &str) -> Result<String, rusqlite::Err
 /// SQLite reports damage as NOTADB/CORRUPT on whatever statement first touches the bad page;
 /// turn those into the restore hint instead of a bare database error.
 fn corrupt_if_damaged(err: StoreError, path: &Path) -> StoreError {
-    if let StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) = &err
+    if let StoreError::Database(sql::Error::Sqlite(rusqlite::Error::SqliteFailure(code, msg))) =
+        &err
         && matches!(
             code.code,
             rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
@@ -469,7 +591,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let (mode, sync, fk, version): (String, i64, i64, i64) = store
             .write(|tx| {
-                Ok::<_, rusqlite::Error>((
+                Ok::<_, sql::Error>((
                     tx.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
                     tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?,
                     tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?,

@@ -5,7 +5,7 @@
 //! records each file's hash here when it writes it, and loads only a file whose bytes hash to
 //! the recorded value; anything else is compiled again from the plugin's stored component.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::audit::now_ms;
 use super::{Store, StoreError};

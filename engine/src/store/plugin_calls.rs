@@ -16,7 +16,7 @@
 //! the `done` commit repeats the call: acknowledgements must be idempotent, and follow-ups are
 //! inserted in the `done` transaction itself (their keys are unique besides).
 
-use rusqlite::{Transaction, params};
+use crate::store::sql::{Tx, params};
 
 use super::alerts::{self, AlertKind};
 use super::audit::now_ms;
@@ -111,11 +111,11 @@ pub struct FailedCall {
 /// Queues `call` for completed job `job_id` (inside the transaction that completes it).
 /// Acknowledgements are queued only for jobs of pulled records. A repeat is harmless.
 pub(super) fn queue_call(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     call: CallKind,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> crate::store::sql::Result<()> {
     let pulled_only = match call {
         CallKind::Acknowledge => {
             "AND EXISTS(SELECT 1 FROM record WHERE record.id = job.record_id AND record.origin = 'pull')"
@@ -124,8 +124,8 @@ pub(super) fn queue_call(
     };
     tx.execute(
         &format!(
-            "INSERT OR IGNORE INTO plugin_call(job_id, call, state, attempts, next_at, created_at)
-             SELECT job.id, ?2, 'pending', 0, ?3, ?3 FROM job WHERE job.id = ?1 {pulled_only}"
+            "INSERT INTO plugin_call(job_id, call, state, attempts, next_at, created_at)
+             SELECT job.id, ?2, 'pending', 0, ?3, ?3 FROM job WHERE job.id = ?1 {pulled_only} ON CONFLICT DO NOTHING"
         ),
         params![job_id, call.as_str(), now],
     )?;

@@ -3,7 +3,7 @@
 //! acceptable is `plugins::plugin_config`'s business; this module stores them, one audit row
 //! per change in the same transaction.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::{Store, StoreError};
@@ -126,7 +126,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
 
     fn audit(action: &str) -> AuditEntry {
         AuditEntry {
@@ -140,7 +139,7 @@ mod tests {
     #[test]
     fn a_connections_own_value_wins_over_the_plugin_wide_one_and_each_change_is_audited() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(&dir.path().join("data"));
         let set = audit("plugin.config.set");
         s.set_plugin_config("echo", "tenant", None, "globex", &set)
             .unwrap();

@@ -5,8 +5,8 @@
 //! version (awaiting the admin's approval because it asks for more permissions); versions it
 //! ran before are `previous` (rollback targets), and `removed` ones are kept for the record.
 
+use crate::store::sql::{OptionalExt, Row, params};
 use qbridge_sdk::Manifest;
-use rusqlite::{OptionalExtension, Row, params};
 
 use super::alerts::{self, AlertKind};
 use super::audit::{AuditEntry, append_in, now_ms};
@@ -95,7 +95,7 @@ pub struct NewPluginVersion<'a> {
 
 const COLUMNS: &str = "name, version, sha256, manifest, status, approved_request_types, installed_by, installed_at, approved_by";
 
-fn row_to_version(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
+fn row_to_version(row: &Row<'_>) -> crate::store::sql::Result<PluginVersion> {
     let manifest: String = row.get(3)?;
     let approved: String = row.get(5)?;
     let decode = |i: usize, e: serde_json::Error| {
@@ -124,7 +124,7 @@ impl Store {
     pub fn plugin_versions(&self, name: Option<&str>) -> Result<Vec<PluginVersion>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM plugin_versions WHERE ?1 IS NULL OR name = ?1 ORDER BY name, id"
+                "SELECT {COLUMNS} FROM plugin_versions WHERE name=?1 OR ?1 IS NULL ORDER BY name, id"
             ))?;
             let rows = stmt
                 .query_map(params![name], row_to_version)?
@@ -299,12 +299,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
 
     #[test]
     fn only_a_dev_install_replaces_the_content_of_a_registered_version() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(&dir.path().join("data"));
         let manifest = Manifest::new("crm", "0.1.0-dev", "CRM");
         let audit = AuditEntry {
             actor: "cli:test".into(),

@@ -4,7 +4,7 @@
 //! is still refused updates the row. A row is resolved when the record maps — pulled again,
 //! retried after a plugin upgrade (`pipeline::rejected`), or retried on demand.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 use serde::Serialize;
 
 use super::audit::{AuditEntry, now_ms};
@@ -83,7 +83,7 @@ const COLUMNS: &str =
     "id, connection_id, plugin, plugin_version, kind, source_id, reason, attempts,
     first_at, last_at, resolved_at, record_id, payload IS NOT NULL";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RejectedRecord> {
+fn row(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<RejectedRecord> {
     Ok(RejectedRecord {
         id: r.get(0)?,
         connection_id: r.get(1)?,
@@ -114,7 +114,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)
                  ON CONFLICT(connection_id, plugin, fingerprint) DO UPDATE SET
                     plugin_version=excluded.plugin_version, payload=excluded.payload,
-                    reason=excluded.reason, attempts=attempts+1, last_at=excluded.last_at,
+                    reason=excluded.reason, attempts=rejected_record.attempts+1, last_at=excluded.last_at,
                     resolved_at=NULL, record_id=NULL",
                 params![
                     r.connection_id,
@@ -167,7 +167,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM rejected_record
-                 WHERE (?1 IS NULL OR connection_id=?1) AND (?2 IS NULL OR plugin=?2)
+                 WHERE (connection_id=?1 OR ?1 IS NULL) AND (plugin=?2 OR ?2 IS NULL)
                    AND (?3 OR resolved_at IS NULL)
                  ORDER BY id DESC LIMIT ?4"
             ))?;
@@ -249,7 +249,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
 
     fn refusal<'a>(payload: &'a str, version: &'a str, fp: &'a str) -> Rejection<'a> {
         Rejection {
@@ -267,7 +266,7 @@ mod tests {
     #[test]
     fn a_record_refused_again_is_one_row_until_it_maps() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         let fp = fingerprint("bill", Some("b-1"), "{}");
         assert_eq!(fp, "bill:b-1");
         let id = s

@@ -23,11 +23,14 @@
 //! shared with other rows, which only a full `VACUUM` gives back (`compact`, asked for with
 //! `qbridge prune --compact`: it holds the write lock while it copies the database). A
 //! database created before auto-vacuum was set runs one full `VACUUM` the first time something
-//! is pruned, which switches it over.
+//! is pruned, which switches it over. On PostgreSQL the batches run as ordinary write
+//! transactions and the server's autovacuum reuses the space; `compact` has no meaning there.
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::sql::{OptionalExt, Tx, params};
 use sha2::Digest;
 
 use super::audit::{AuditEntry, append_in, hex, now_ms};
@@ -111,7 +114,9 @@ impl Store {
         actor: &str,
         compact: bool,
     ) -> Result<PruneReport, StoreError> {
-        let conn = self.writer();
+        let Some(conn) = self.sqlite_writer() else {
+            return self.prune_postgres(cutoff_ms, actor);
+        };
         let before = database_bytes(&conn)?;
         drop(conn);
         let mut report = PruneReport {
@@ -119,8 +124,8 @@ impl Store {
             ..PruneReport::default()
         };
         loop {
-            let mut conn = self.writer();
-            let (jobs, records) = prune_batch(&mut conn, cutoff_ms)?;
+            let mut conn = self.sqlite_writer().expect("a SQLite store");
+            let (jobs, records) = in_immediate(&mut conn, |tx| prune_batch(tx, cutoff_ms))?;
             drop(conn);
             report.jobs += jobs;
             report.records += records;
@@ -128,10 +133,50 @@ impl Store {
                 break;
             }
         }
-        let mut conn = self.writer();
+        let mut conn = self.sqlite_writer().expect("a SQLite store");
         finish(&mut conn, &mut report, cutoff_ms, actor, compact)?;
         Ok(report)
     }
+
+    fn prune_postgres(&self, cutoff_ms: i64, actor: &str) -> Result<PruneReport, StoreError> {
+        let size = |s: &Store| -> Result<u64, StoreError> {
+            s.read(|t| {
+                let bytes: i64 =
+                    t.query_row("SELECT pg_database_size(current_database())", [], |r| {
+                        r.get(0)
+                    })?;
+                Ok(bytes.max(0) as u64)
+            })
+        };
+        let mut report = PruneReport {
+            bytes_before: size(self)?,
+            ..PruneReport::default()
+        };
+        loop {
+            let (jobs, records) = self.write(|tx| prune_batch(tx, cutoff_ms))?;
+            report.jobs += jobs;
+            report.records += records;
+            if jobs < BATCH as u64 {
+                break;
+            }
+        }
+        if report.jobs > 0 {
+            self.write(|tx| audit_run(tx, &report, cutoff_ms, actor))?;
+        }
+        report.bytes_after = size(self)?;
+        Ok(report)
+    }
+}
+
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction on a SQLite connection.
+fn in_immediate<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = f(&Tx::Sqlite(&tx))?;
+    tx.commit()?;
+    Ok(value)
 }
 
 /// `qbridge prune` beside a running server: the same run on a connection of its own, without
@@ -144,6 +189,11 @@ pub fn prune_beside(
     actor: &str,
     compact: bool,
 ) -> Result<PruneReport, StoreError> {
+    if opts.postgres.is_some() {
+        // Every node and command shares the database; its own checks refuse another schema.
+        return Store::open_beside(data_dir, opts.clone())?
+            .prune_completed(cutoff_ms, actor, compact);
+    }
     let path = data_dir.join(DATABASE_FILE);
     if !path.exists() {
         return Err(StoreError::NotFound(format!(
@@ -164,7 +214,7 @@ pub fn prune_beside(
         ..PruneReport::default()
     };
     loop {
-        let (jobs, records) = prune_batch(&mut conn, cutoff_ms)?;
+        let (jobs, records) = in_immediate(&mut conn, |tx| prune_batch(tx, cutoff_ms))?;
         report.jobs += jobs;
         report.records += records;
         if jobs < BATCH as u64 {
@@ -176,8 +226,7 @@ pub fn prune_beside(
 }
 
 /// One batch in one transaction: clears up to [`BATCH`] jobs and the records they complete.
-fn prune_batch(conn: &mut Connection, cutoff_ms: i64) -> Result<(u64, u64), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+fn prune_batch(tx: &Tx<'_>, cutoff_ms: i64) -> Result<(u64, u64), StoreError> {
     let now = now_ms();
     let due: Vec<(i64, Option<i64>)> = tx
         .prepare_cached(DUE)?
@@ -212,7 +261,6 @@ fn prune_batch(conn: &mut Connection, cutoff_ms: i64) -> Result<(u64, u64), Stor
         tx.prepare_cached(SET_META)?
             .execute(params![LAST_AT, now])?;
     }
-    tx.commit()?;
     Ok((due.len() as u64, cleared as u64))
 }
 
@@ -225,22 +273,7 @@ fn finish(
     compact: bool,
 ) -> Result<(), StoreError> {
     if report.jobs > 0 {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        append_in(
-            &tx,
-            &AuditEntry {
-                actor: actor.to_string(),
-                action: "retention.prune".into(),
-                target: "jobs".into(),
-                detail: serde_json::json!({
-                    "completed_before": cutoff_ms,
-                    "jobs": report.jobs,
-                    "records": report.records,
-                }),
-                ..AuditEntry::default()
-            },
-        )?;
-        tx.commit()?;
+        in_immediate(conn, |tx| audit_run(tx, report, cutoff_ms, actor))?;
     }
     let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
     if compact || (report.jobs > 0 && mode != 2) {
@@ -262,6 +295,30 @@ fn finish(
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
     report.bytes_after = database_bytes(conn)?;
+    Ok(())
+}
+
+/// The audit row of one pruning run.
+fn audit_run(
+    tx: &Tx<'_>,
+    report: &PruneReport,
+    cutoff_ms: i64,
+    actor: &str,
+) -> Result<(), StoreError> {
+    append_in(
+        tx,
+        &AuditEntry {
+            actor: actor.to_string(),
+            action: "retention.prune".into(),
+            target: "jobs".into(),
+            detail: serde_json::json!({
+                "completed_before": cutoff_ms,
+                "jobs": report.jobs,
+                "records": report.records,
+            }),
+            ..AuditEntry::default()
+        },
+    )?;
     Ok(())
 }
 
@@ -344,9 +401,11 @@ mod tests {
     #[test]
     fn prunes_old_completed_jobs_only_and_switches_an_old_database_to_incremental_vacuum() {
         let dir = tempfile::tempdir().unwrap();
+        // SQLite's space reclaiming (PostgreSQL's autovacuum is the server's business).
         let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
         // A database made before auto_vacuum was set: none.
-        s.writer()
+        s.sqlite_writer()
+            .unwrap()
             .execute_batch("PRAGMA auto_vacuum=NONE; VACUUM;")
             .unwrap();
         let c = s.add_connection("acme", "{a}", "", "test").unwrap().id;
@@ -431,6 +490,7 @@ mod tests {
     #[test]
     fn due_jobs_are_found_through_the_unpruned_index() {
         let dir = tempfile::tempdir().unwrap();
+        // SQLite's planner (PostgreSQL's plans depend on its statistics).
         let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let plan: String = s
             .read(|c| {

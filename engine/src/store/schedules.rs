@@ -5,7 +5,7 @@
 //! page's records are committed: a crash repeats at most one page, and the queue's unique
 //! keys make the repeat a no-op.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::audit::now_ms;
 use super::{Store, StoreError};
@@ -39,7 +39,7 @@ const MAX_CURSOR_BYTES: usize = 4096;
 const COLUMNS: &str =
     "id, connection_id, plugin, cron, timezone, next_run_at, last_run_at, last_result, cursor";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
+fn row(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<ScheduleRow> {
     Ok(ScheduleRow {
         id: r.get(0)?,
         connection_id: r.get(1)?,
@@ -224,13 +224,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::StoreOptions;
-
     #[test]
     fn a_due_schedule_is_claimed_once_and_advanced() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         let id = s
             .add_schedule(
                 1,

@@ -195,7 +195,6 @@ fn fresh_salt() -> Result<[u8; 32], SecretError> {
 mod tests {
     use super::*;
     use crate::logging::Redacted;
-    use crate::store::StoreOptions;
     use crate::store::secrets::ClientCredentials;
 
     fn grant(client_id: &str, client_secret: &str) -> ClientCredentials {
@@ -210,7 +209,7 @@ mod tests {
     #[test]
     fn the_same_resolved_secrets_are_the_same_account_whoever_holds_them() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         let key = SecretKey::open(&dir.path().join("secrets.key")).unwrap();
         let acme = s.add_connection("acme", "{A}", "", "t").unwrap().id;
         let globex = s.add_connection("globex", "{G}", "", "t").unwrap().id;

@@ -10,7 +10,7 @@
 //! enforces the fence (`admin::auth::Actor`); routes that are not about one tenant (tokens,
 //! audit, secrets, plugin management) refuse fenced callers.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::{Store, StoreError};
@@ -206,12 +206,15 @@ fn digest(token: &str) -> String {
     super::audit::hex(&Sha256::digest(token.as_bytes()))
 }
 
-fn info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+fn info(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<TokenInfo> {
     info_at(r, 0)
 }
 
 /// A [`TokenInfo`] from [`COLUMNS`] starting at column `at` of a row.
-pub(crate) fn info_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TokenInfo> {
+pub(crate) fn info_at(
+    r: &crate::store::sql::Row<'_>,
+    at: usize,
+) -> crate::store::sql::Result<TokenInfo> {
     let scope: String = r.get(at + 2)?;
     Ok(TokenInfo {
         id: r.get(at)?,
@@ -285,12 +288,11 @@ impl Store {
                     return Err(StoreError::NotFound(format!("connection {c}")));
                 }
             }
-            tx.execute(
+            let id = tx.insert(
                 "INSERT INTO token(kind, scope, name, reason, hash, prefix, created_at, expires_at, fence_connection, fence_plugin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
                 params![kind, scope.as_str(), name, reason, digest(&secret), &secret[..8], now, expires_at, fence.connection_id, fence.plugin],
             )?;
-            let id = tx.last_insert_rowid();
             append_in(
                 tx,
                 &AuditEntry {
@@ -343,7 +345,7 @@ impl Store {
         let kind = kind_grant.map(|g| if g { "grant" } else { "token" });
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM token WHERE ?1 IS NULL OR kind=?1 ORDER BY id DESC"
+                "SELECT {COLUMNS} FROM token WHERE kind=?1 OR ?1 IS NULL ORDER BY id DESC"
             ))?;
             let rows = stmt
                 .query_map([kind], info)?
@@ -425,12 +427,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreOptions;
 
     #[test]
     fn tokens_are_prefixed_checksummed_and_stored_hashed() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         let (id, secret) = s
             .create_token(false, Scope::Operator, "ci", None, None, "cli")
             .unwrap();
@@ -445,11 +446,8 @@ mod tests {
             TokenCheck::Valid(t) => assert_eq!((t.id, t.scope), (id, Scope::Operator)),
             other => panic!("{other:?}"),
         }
-        drop(s);
-        let raw = std::fs::read(dir.path().join("qbridge.db")).unwrap();
-        let wal = std::fs::read(dir.path().join("qbridge.db-wal")).unwrap_or_default();
         let needle = secret.as_bytes();
-        for bytes in [raw, wal] {
+        for bytes in [crate::store::testing::bytes_at_rest(&s)] {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle),
                 "secret stored in clear"
@@ -460,7 +458,7 @@ mod tests {
     #[test]
     fn expiry_and_revocation_are_checked_on_every_call() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         let (_, expired) = s
             .create_token(
                 true,

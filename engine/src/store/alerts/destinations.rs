@@ -2,7 +2,7 @@
 //! opened again. Webhooks and email destinations share one table, so fan-out, back-off and
 //! audit rows in `store::alerts` do not care which kind a delivery goes to.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::sql::{OptionalExt, Tx, params};
 
 use super::super::StoreError;
 use super::super::audit::{AuditEntry, append_in, now_ms};
@@ -88,7 +88,7 @@ pub(super) struct DestinationRow<'a> {
 
 /// Inserts a destination and its audit row (target and detail filled in here).
 pub(super) fn insert_destination(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     row: &DestinationRow<'_>,
     (nonce, sealed): &(Vec<u8>, Vec<u8>),
     audit: &AuditEntry,
@@ -105,9 +105,9 @@ pub(super) fn insert_destination(
             )));
         }
     }
-    tx.execute(
+    let id = tx.insert(
         "INSERT INTO alert_webhook(url_shown, connection_id, kinds, nonce, ciphertext, created_at, created_by, kind)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         params![
             row.shown,
             row.connection_id,
@@ -119,7 +119,6 @@ pub(super) fn insert_destination(
             row.kind.as_str()
         ],
     )?;
-    let id = tx.last_insert_rowid();
     append_in(
         tx,
         &AuditEntry {

@@ -1,9 +1,8 @@
 use super::*;
-use crate::store::StoreOptions;
 
 fn setup() -> (tempfile::TempDir, Store, SecretKey) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+    let store = crate::store::testing::open(&dir.path().join("data"));
     let key = SecretKey::open(&dir.path().join("secrets.key")).unwrap();
     (dir, store, key)
 }
@@ -44,9 +43,7 @@ fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
             &admin(),
         )
         .unwrap();
-    let raw = std::fs::read(s.path()).unwrap();
-    let wal = std::fs::read(s.path().with_extension("db-wal")).unwrap_or_default();
-    for bytes in [raw, wal] {
+    for bytes in [crate::store::testing::bytes_at_rest(&s)] {
         for secret in [&b"very-secret-value"[..], b"very-secret-path"] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret),
@@ -313,9 +310,7 @@ fn an_email_destinations_smtp_password_is_sealed_and_it_shares_fan_out_with_webh
         kinds: vec![AlertKind::PluginStaged],
     };
     let id = s.add_email(&key, &new, &admin()).unwrap();
-    let raw = std::fs::read(s.path()).unwrap();
-    let wal = std::fs::read(s.path().with_extension("db-wal")).unwrap_or_default();
-    for bytes in [raw, wal] {
+    for bytes in [crate::store::testing::bytes_at_rest(&s)] {
         let secret = &b"pw-sealed-4411"[..];
         assert!(!bytes.windows(secret.len()).any(|w| w == secret));
     }

@@ -18,7 +18,7 @@ mod sessions;
 mod tests;
 mod users;
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::store::sql::{OptionalExt, Row, Tx, params};
 use sha2::Digest;
 
 use super::alerts::{self, AlertKind};
@@ -96,7 +96,7 @@ const CONNECTION_COLUMNS: &str = "id, name, file_id, company_file, path_warning,
      edition, qb_major, qb_minor, country, supported_versions, file_id_stamp, qbxml_major, \
      qbxml_minor, last_error, last_error_at";
 
-fn connection_from_row(r: &Row<'_>) -> rusqlite::Result<ConnectionInfo> {
+fn connection_from_row(r: &Row<'_>) -> crate::store::sql::Result<ConnectionInfo> {
     let product: Option<String> = r.get(5)?;
     let host = match product {
         None => None,
@@ -138,7 +138,7 @@ fn connection_from_row(r: &Row<'_>) -> rusqlite::Result<ConnectionInfo> {
     })
 }
 
-fn audit(tx: &Transaction<'_>, actor: &str, action: &str, target: &str) -> Result<(), StoreError> {
+fn audit(tx: &Tx<'_>, actor: &str, action: &str, target: &str) -> Result<(), StoreError> {
     append_in(
         tx,
         &AuditEntry {
@@ -153,7 +153,7 @@ fn audit(tx: &Transaction<'_>, actor: &str, action: &str, target: &str) -> Resul
     Ok(())
 }
 
-fn connection_id(tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError> {
+fn connection_id(tx: &Tx<'_>, name: &str) -> Result<i64, StoreError> {
     tx.query_row(
         "SELECT id FROM qbwc_connection WHERE name = ?1",
         [name],

@@ -1,7 +1,7 @@
 //! Web Connector sessions: the one live lease per connection, its ticket (only a hash is
 //! stored), negotiation and progress, and how it ends.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::store::sql::{OptionalExt, Row, Tx, params};
 
 use super::*;
 
@@ -114,7 +114,7 @@ const SESSION_COLUMNS: &str = "s.id, s.connection_id, c.name, c.company_file, s.
      u.username, s.company_file, s.country, s.qbxml_major, s.qbxml_minor, s.negotiated, \
      s.wrong_file, s.awaiting_response, s.connection_errors, s.last_error, s.created_at, s.lease_until, s.boot_id";
 
-fn session_from_row(r: &Row<'_>) -> rusqlite::Result<(SessionState, i64, i64, String)> {
+fn session_from_row(r: &Row<'_>) -> crate::store::sql::Result<(SessionState, i64, i64, String)> {
     Ok((
         SessionState {
             id: r.get(0)?,
@@ -160,9 +160,9 @@ impl Store {
             if busy {
                 return Ok((Claim::Busy, ended));
             }
-            tx.execute(
+            let id = tx.insert(
                 "INSERT INTO qbwc_session(ticket_hash, connection_id, user_id, boot_id, created_at,
-                    last_seen_at, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                    last_seen_at, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) RETURNING id",
                 params![
                     ticket_hash,
                     user.connection_id,
@@ -172,7 +172,7 @@ impl Store {
                     now + rules.idle_ms
                 ],
             )?;
-            Ok((Claim::Granted(tx.last_insert_rowid()), ended))
+            Ok((Claim::Granted(id), ended))
         })
     }
 
@@ -313,7 +313,7 @@ impl Store {
     }
 }
 
-fn end(tx: &Transaction<'_>, id: i64, reason: EndReason, now: i64) -> Result<bool, StoreError> {
+fn end(tx: &Tx<'_>, id: i64, reason: EndReason, now: i64) -> Result<bool, StoreError> {
     let n = tx.execute(
         "UPDATE qbwc_session SET closed_at = ?2, end_reason = ?3 WHERE id = ?1 AND closed_at IS NULL",
         params![id, now, reason.as_str()],
@@ -323,7 +323,7 @@ fn end(tx: &Transaction<'_>, id: i64, reason: EndReason, now: i64) -> Result<boo
 
 /// Revokes the open sessions of `username`: their lease ends now, so the next call with their
 /// ticket ends them as [`EndReason::Revoked`] and the company file can be claimed at once.
-pub(super) fn revoke_sessions(tx: &Transaction<'_>, username: &str) -> Result<usize, StoreError> {
+pub(super) fn revoke_sessions(tx: &Tx<'_>, username: &str) -> Result<usize, StoreError> {
     Ok(tx.execute(
         "UPDATE qbwc_session SET lease_until = ?2
          WHERE closed_at IS NULL AND user_id = (SELECT id FROM qbwc_user WHERE username = ?1)",
@@ -333,7 +333,7 @@ pub(super) fn revoke_sessions(tx: &Transaction<'_>, username: &str) -> Result<us
 
 /// Ends open sessions that are expired, revoked or belong to an earlier process.
 fn reap(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     boot: &str,
     now: i64,
     rules: LeaseRules,
@@ -391,7 +391,7 @@ impl Store {
                  WHERE u.connection_id = ?1 ORDER BY u.username",
             )?;
             let rows = stmt
-                .query_map(rusqlite::params![connection_id, boot], |r| {
+                .query_map(crate::store::sql::params![connection_id, boot], |r| {
                     Ok(LastSession {
                         username: r.get(0)?,
                         started_at: r.get(1)?,

@@ -1,7 +1,6 @@
 //! Connections, users and sessions through a real store.
 
 use super::*;
-use crate::store::StoreOptions;
 
 const RULES: LeaseRules = LeaseRules {
     idle_ms: 60_000,
@@ -10,7 +9,7 @@ const RULES: LeaseRules = LeaseRules {
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::store::testing::open(dir.path());
     (dir, store)
 }
 
@@ -51,7 +50,7 @@ fn second_session_on_a_connection_is_busy_until_the_first_ends() {
 #[test]
 fn a_restart_invalidates_old_tickets_and_frees_the_company_file() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let s = crate::store::testing::open(dir.path());
     s.add_connection("acme", "{F}", "", "test").unwrap();
     let u = s
         .add_qbwc_user("acme", "alice", "{U1}", "$h", "test")
@@ -61,7 +60,7 @@ fn a_restart_invalidates_old_tickets_and_frees_the_company_file() {
         Claim::Granted(_)
     ));
     drop(s);
-    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let s = crate::store::testing::open(dir.path());
     assert_eq!(
         s.touch_qbwc_session("old", RULES).unwrap(),
         SessionLookup::Unknown

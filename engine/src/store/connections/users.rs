@@ -1,7 +1,7 @@
 //! Web Connector users: who may log in to which connection, their password hashes, and
 //! disabling or rotating them (which ends their live sessions in the same transaction).
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::store::sql::{OptionalExt, Row, Tx, params};
 
 use super::sessions::revoke_sessions;
 use super::*;
@@ -28,7 +28,7 @@ pub struct QbwcUser {
     pub reported_path: Option<String>,
 }
 
-fn user_from_row(r: &Row<'_>) -> rusqlite::Result<QbwcUser> {
+fn user_from_row(r: &Row<'_>) -> crate::store::sql::Result<QbwcUser> {
     Ok(QbwcUser {
         id: r.get(0)?,
         connection_id: r.get(1)?,
@@ -45,7 +45,7 @@ const USER_SELECT: &str = "SELECT u.id, u.connection_id, c.name, u.username, u.p
      u.disabled, u.reported_path, u.file_id FROM qbwc_user u JOIN qbwc_connection c ON c.id = u.connection_id";
 
 /// Runs an UPDATE keyed by username, or says the user does not exist.
-fn update_user(tx: &Transaction<'_>, sql: &str, username: &str) -> Result<(), StoreError> {
+fn update_user(tx: &Tx<'_>, sql: &str, username: &str) -> Result<(), StoreError> {
     let n = tx.execute(sql, [username])?;
     if n == 0 {
         return Err(StoreError::NotFound(format!(

@@ -1,6 +1,6 @@
 //! Admin decisions on single jobs: retry and cancel.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::JobState;
 use super::results::{hold_dependents, release_dependents};

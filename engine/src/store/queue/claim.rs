@@ -1,6 +1,6 @@
 //! Claiming: what a session sends next, and whether it has anything to send.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::versions::ToSend;
 use super::*;
@@ -126,12 +126,13 @@ impl Store {
             let message_set_id = if probing {
                 None
             } else {
-                tx.execute(
+                // The row's own sequence number (SQLite's rowid, an identity column on
+                // PostgreSQL) names the set.
+                let seq: i64 = tx.insert(
                     "INSERT INTO message_set(id, connection_id, session_id, state, created_at)
-                     VALUES ('pending', ?1, ?2, 'sent', ?3)",
+                     VALUES ('pending', ?1, ?2, 'sent', ?3) RETURNING rowid",
                     params![connection_id, session_id, now],
                 )?;
-                let seq = tx.last_insert_rowid();
                 // ≤ 23 chars as qbXML requires; unique per database.
                 let id = format!("qbr-{seq}");
                 tx.execute(
@@ -143,7 +144,7 @@ impl Store {
             for j in &jobs {
                 tx.execute(
                     // `sends` counts the request itself, not its probes (queries change nothing).
-                    "UPDATE job SET state='sent', attempt=attempt+1, sends=sends+(verify=0), session_id=?2, lease_owner=?3,
+                    "UPDATE job SET state='sent', attempt=attempt+1, sends=sends+CASE WHEN verify=0 THEN 1 ELSE 0 END, session_id=?2, lease_owner=?3,
                      message_set_id=?4, request_id=?5, updated_at=?6 WHERE id=?1",
                     params![
                         j.job_id,
@@ -168,7 +169,7 @@ impl Store {
 /// earlier pages' answers were already handed to the plugin, which must treat a repeat as
 /// the same data again.
 fn restart_stale_page(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &crate::store::sql::Tx<'_>,
     job_id: i64,
     xml: String,
     iterator_session: Option<i64>,

@@ -1,6 +1,6 @@
 //! Enqueueing: a source record and its jobs, in one transaction.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::sql::{OptionalExt, Tx, params};
 
 use super::*;
 use crate::store::audit::now_ms;
@@ -42,17 +42,14 @@ impl Store {
     }
 }
 
-fn insert_record(
-    tx: &Transaction<'_>,
-    r: &NewRecord<'_>,
-    now: i64,
-) -> Result<Ingested, StoreError> {
-    tx.prepare_cached(
+fn insert_record(tx: &Tx<'_>, r: &NewRecord<'_>, now: i64) -> Result<Ingested, StoreError> {
+    let record_id = tx
+        .prepare_cached(
         "INSERT INTO record(connection_id, plugin, kind, source_id, payload, received_at, origin,
              content_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
     )?
-    .execute(params![
+    .insert(params![
         r.connection_id,
         r.plugin,
         r.kind,
@@ -62,7 +59,6 @@ fn insert_record(
         r.origin.as_str(),
         crate::store::retention::content_hash(r.payload)
     ])?;
-    let record_id = tx.last_insert_rowid();
     let mut jobs = Vec::with_capacity(r.jobs.len());
     for job in r.jobs {
         let outcome = insert_job(tx, r.connection_id, r.plugin, Some(record_id), job, now)?;
@@ -91,12 +87,13 @@ const INSERT_JOB: &str =
         content_hash, action, line_keys, significant, modifies, version)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13, ?14,
         ?15, ?16, ?17, ?18, ?19,
-        (SELECT COALESCE(MAX(version), 0) + 1 FROM job WHERE connection_id=?1 AND plugin=?2 AND key=?4))";
+        (SELECT COALESCE(MAX(version), 0) + 1 FROM job WHERE connection_id=?1 AND plugin=?2 AND key=?4))
+    RETURNING id";
 /// True while a restore's verify window is open (a handful of rows at most, one per restore).
 const AFTER_RESTORE: &str =
     "SELECT EXISTS(SELECT 1 FROM restore_generation WHERE verify_until > ?1)";
 const INSERT_DEPENDENCY: &str =
-    "INSERT OR IGNORE INTO job_dep(job_id, depends_on, met) VALUES (?1, ?2, ?3)";
+    "INSERT INTO job_dep(job_id, depends_on, met) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
 /// SHA-256 of what a version asks of QuickBooks (action, type, request, line keys): equal
 /// hashes are the same version sent again; dependencies and probes do not count.
@@ -116,7 +113,7 @@ pub(crate) fn content_hash(job: &NewJob) -> String {
 }
 
 pub(crate) fn insert_job(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     connection_id: i64,
     plugin: &str,
     record_id: Option<i64>,
@@ -225,7 +222,7 @@ pub(crate) fn insert_job(
         )?);
     }
     let unmet = met.iter().filter(|m| !**m).count() as i64;
-    tx.prepare_cached(INSERT_JOB)?.execute(params![
+    let id = tx.prepare_cached(INSERT_JOB)?.insert(params![
         connection_id,
         plugin,
         record_id,
@@ -246,7 +243,6 @@ pub(crate) fn insert_job(
         serde_json::to_string(&job.versioning.significant).unwrap_or_else(|_| "[]".into()),
         job.versioning.modifies,
     ])?;
-    let id = tx.last_insert_rowid();
     let mut insert_dependency = tx.prepare_cached(INSERT_DEPENDENCY)?;
     for (dep, met) in deps.iter().zip(met) {
         insert_dependency.execute(params![id, dep, met])?;

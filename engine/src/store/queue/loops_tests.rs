@@ -3,7 +3,7 @@
 
 use super::tests::{LIMITS, answer, done, job, open, sent};
 use super::*;
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
 fn invoice_of(key: &str, customer: &str) -> NewJob {
     NewJob {
@@ -29,7 +29,7 @@ fn enqueue(s: &Store, jobs: &[NewJob]) {
     .unwrap();
 }
 
-fn column<T: rusqlite::types::FromSql>(s: &Store, sql: &str) -> T {
+fn column<T: crate::store::sql::FromValue>(s: &Store, sql: &str) -> T {
     s.read(|c| c.query_row(sql, [], |r| r.get(0))).unwrap()
 }
 
@@ -151,7 +151,7 @@ fn a_probe_that_is_never_answered_is_held_after_max_attempts_instead_of_asked_fo
 #[test]
 fn a_job_sent_by_a_process_that_is_gone_is_shown_as_outcome_unknown() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let s = crate::store::testing::open(dir.path());
     enqueue(&s, &[job("acme", &[])]);
     sent(s.claim(1, 100, LIMITS).unwrap());
     let mine = |s: &Store| {
@@ -162,6 +162,6 @@ fn a_job_sent_by_a_process_that_is_gone_is_shown_as_outcome_unknown() {
     assert_eq!(mine(&s), (JobState::Sent, false, 0), "its own lease");
     drop(s);
     // Another process (a new boot id), e.g. `qbridge status` after a SIGKILL.
-    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let s = crate::store::testing::open(dir.path());
     assert_eq!(mine(&s), (JobState::Sent, true, 1));
 }

@@ -113,16 +113,15 @@ impl std::fmt::Display for JobState {
     }
 }
 
-impl rusqlite::types::FromSql for JobState {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let s = v.as_str()?;
-        JobState::parse(s).map_err(|e| rusqlite::types::FromSqlError::Other(e.into()))
+impl crate::store::sql::FromValue for JobState {
+    fn from_value(v: crate::store::sql::ValueRef<'_>) -> Result<Self, String> {
+        JobState::parse(&String::from_value(v)?).map_err(|e| e.to_string())
     }
 }
 
-impl rusqlite::ToSql for JobState {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
+impl crate::store::sql::ToValue for JobState {
+    fn to_value(&self) -> crate::store::sql::ValueRef<'_> {
+        crate::store::sql::ValueRef::Text(self.as_str())
     }
 }
 

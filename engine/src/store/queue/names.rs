@@ -3,7 +3,7 @@
 //! record exists, and dependents that follow the new name — those already queued when the
 //! record is created, and those enqueued later.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::sql::{OptionalExt, Tx, params};
 
 use super::*;
 use crate::qbxml::names::{self as qbnames, NameList};
@@ -48,7 +48,7 @@ impl Store {
 /// the plugin asked for kept (the first one, if renamed twice), the reason noted, and its
 /// send count starts again — it is a different request now.
 pub(super) fn rename(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     qbxml: &str,
     probe: Option<&str>,
@@ -70,7 +70,7 @@ pub(super) fn rename(
 /// the one the plugin asked for, and live dependents not yet sent refer to the new name from
 /// now on.
 pub(super) fn record_renamed(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     from: &str,
     now: i64,
@@ -118,7 +118,7 @@ pub(super) fn record_renamed(
 /// A job about to be enqueued, with its references to renamed records of its dependencies
 /// rewritten to the names QuickBooks has (`None` when none of them was renamed).
 pub(crate) fn follow_renames(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     connection_id: i64,
     plugin: &str,
     job: &NewJob,

@@ -10,7 +10,8 @@ fn open() -> (tempfile::TempDir, Store) {
 }
 
 /// The query plan SQLite chooses for `sql` (parameters unbound: plans do not depend on them).
-fn plan(c: &rusqlite::Connection, sql: &str) -> String {
+fn plan(c: &crate::store::sql::Tx<'_>, sql: &str) -> String {
+    let c = c.sqlite().expect("the plans are SQLite's");
     let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
     let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
     let rows = stmt

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::sql::{OptionalExt, Tx, params};
 
 use super::names;
 use super::*;
@@ -89,7 +89,7 @@ pub(super) const DEPENDENCIES_MET: &str = "UPDATE job_dep SET met=1
 
 /// A version of `key` reached QuickBooks: the jobs waiting for it may go.
 fn dependency_done(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     connection_id: i64,
     plugin: &str,
     key: &str,
@@ -282,10 +282,10 @@ impl Store {
 /// come: probes go back to `available` (a query changes nothing), every other request becomes
 /// `in_doubt`, to be verified before anything is sent again. Returns how many are in doubt.
 fn doubt_unanswered(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     owner: &str,
-    value: &dyn rusqlite::ToSql,
-) -> rusqlite::Result<usize> {
+    value: &dyn crate::store::sql::ToValue,
+) -> crate::store::sql::Result<usize> {
     let now = now_ms();
     tx.execute(
         &format!(
@@ -310,7 +310,7 @@ fn doubt_unanswered(
 /// every job in it is verified by its probe before anything is re-sent; jobs without a probe
 /// stay `in_doubt` with advice for an admin (`jobs retry` re-sends, `jobs cancel` drops).
 pub(super) fn abandon_recovery(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     message_set_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -337,22 +337,30 @@ pub(super) fn abandon_recovery(
 }
 
 fn push_error(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     code: i32,
     message: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    // The one JSON object the store builds in SQL: the functions differ by name.
+    let object = match tx.backend() {
+        crate::store::sql::Backend::Sqlite => "json_object",
+        crate::store::sql::Backend::Postgres => "jsonb_build_object",
+    };
     tx.execute(
-        "UPDATE job SET errors = json_insert(errors, '$[#]',
-            json_object('at', ?2, 'attempt', attempt, 'code', ?3, 'message', ?4)) WHERE id=?1",
+        &format!(
+            "UPDATE job SET errors = json_insert(errors, '$[#]',
+                {object}('at', CAST(?2 AS INTEGER), 'attempt', attempt, 'code', CAST(?3 AS INTEGER),
+                         'message', CAST(?4 AS TEXT))) WHERE id=?1"
+        ),
         params![job_id, now, code, message],
     )?;
     Ok(())
 }
 
 fn apply_result(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     result: &JobResult,
     response: Option<&str>,
@@ -395,8 +403,8 @@ fn apply_result(
             )?;
             let object_id = object_id.clone().unwrap_or_default();
             let fresh = tx.execute(
-                "INSERT OR IGNORE INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
                 params![connection_id, plugin, key, object_id, edit_sequence, request_type, now],
             )? == 1;
             // This version of the key is in QuickBooks now: the jobs waiting for it may go.
@@ -567,8 +575,8 @@ fn apply_result(
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )?;
             let fresh = tx.execute(
-                "INSERT OR IGNORE INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO mapping(connection_id, plugin, key, object_id, edit_sequence, request_type, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
                 params![connection_id, plugin, key, object_id.clone().unwrap_or_default(), edit_sequence, request_type, now],
             )? == 1;
             if fresh {
@@ -585,7 +593,7 @@ fn apply_result(
                 None => {
                     tx.execute(
                         "UPDATE job SET state='available', verify=0, run_at=?2,
-                            notes=CASE WHEN ?3 IS NULL THEN notes ELSE json_insert(notes, '$[#]', ?3) END
+                            notes=CASE WHEN CAST(?3 AS TEXT) IS NULL THEN notes ELSE json_insert(notes, '$[#]', ?3) END
                          WHERE id=?1",
                         params![job_id, now, note],
                     )?;
@@ -621,13 +629,7 @@ fn apply_result(
     Ok(())
 }
 
-fn discard(
-    tx: &Transaction<'_>,
-    job_id: i64,
-    code: i32,
-    advice: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+fn discard(tx: &Tx<'_>, job_id: i64, code: i32, advice: &str, now: i64) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE job SET state='discarded', verify=0, last_status=?2, advice=?3, finalized_at=?4 WHERE id=?1",
         params![job_id, code, advice, now],
@@ -658,7 +660,7 @@ fn discard(
 /// Marks every live job that (transitively) depends on `job_id`'s key as `held`, with the
 /// reason, so it is neither sent to fail with 3140 nor silently stuck.
 pub(super) fn hold_dependents(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     what: &str,
     now: i64,
@@ -683,11 +685,7 @@ pub(super) fn hold_dependents(
 }
 
 /// After a retry, jobs held because of `job_id` become available again.
-pub(super) fn release_dependents(
-    tx: &Transaction<'_>,
-    job_id: i64,
-    now: i64,
-) -> Result<(), StoreError> {
+pub(super) fn release_dependents(tx: &Tx<'_>, job_id: i64, now: i64) -> Result<(), StoreError> {
     let (connection_id, plugin, key): (i64, String, String) = tx.query_row(
         "SELECT connection_id, plugin, key FROM job WHERE id=?1",
         [job_id],

@@ -1,7 +1,7 @@
 use super::*;
 use crate::store::audit::now_ms;
 use crate::store::plugin_calls::CallKind;
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError};
 
 pub(super) const LIMITS: BatchLimits = BatchLimits {
     max_requests: 10,
@@ -27,7 +27,7 @@ pub(super) fn job(key: &str, deps: &[&str]) -> NewJob {
 
 pub(super) fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = crate::store::testing::open(dir.path());
     (dir, store)
 }
 
@@ -576,7 +576,7 @@ fn an_in_doubt_job_no_recovery_covers_is_probed_not_stranded() {
 fn orphaned_leases_from_a_dead_process_become_in_doubt() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let s = crate::store::testing::open(dir.path());
         s.enqueue_record(&NewRecord {
             origin: Origin::Push,
             connection_id: 1,
@@ -589,7 +589,7 @@ fn orphaned_leases_from_a_dead_process_become_in_doubt() {
         .unwrap();
         sent(s.claim(1, 1, LIMITS).unwrap());
     }
-    let s = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let s = crate::store::testing::open(dir.path());
     assert_eq!(s.rescue_orphans().unwrap(), 1);
     assert!(matches!(
         s.claim(1, 2, LIMITS).unwrap(),

@@ -4,7 +4,7 @@
 //! the matching Mod — or a void into the removal — at the moment it is sent, so the Mod
 //! always carries the current EditSequence.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::sql::{OptionalExt, Tx, params};
 use serde_json::json;
 
 use super::*;
@@ -46,7 +46,7 @@ impl Live {
 /// that may already be in QuickBooks the new one waits in `job_next` (a newer one replacing
 /// it) until that one finishes.
 pub(crate) fn over_live(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     at: &KeyOf<'_>,
     job: &NewJob,
     hash: &str,
@@ -109,7 +109,7 @@ pub(crate) fn over_live(
     for dep in &job.depends_on {
         let met = dependency_met(tx, at.connection_id, at.plugin, dep)?;
         if tx.execute(
-            "INSERT OR IGNORE INTO job_dep(job_id, depends_on, met) VALUES (?1, ?2, ?3)",
+            "INSERT INTO job_dep(job_id, depends_on, met) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![live.id, dep, met],
         )? == 1
             && !met
@@ -127,7 +127,7 @@ pub(crate) fn over_live(
 /// A dependency is met when its key is in QuickBooks and no newer version of it is on its
 /// way: an invoice naming a renamed customer must not reach QuickBooks before the rename.
 pub(crate) fn dependency_met(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     connection_id: i64,
     plugin: &str,
     key: &str,
@@ -145,7 +145,7 @@ pub(crate) fn dependency_met(
 /// were kept have no hash: the newest completed job's request stands in for it (and the
 /// hash is recorded); when that text was pruned nothing can tell, so the first write stays.
 pub(crate) fn same_as_mapped(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     connection_id: i64,
     plugin: &str,
     key: &str,
@@ -187,7 +187,7 @@ pub(crate) fn same_as_mapped(
 /// The version waiting behind the job of `key` that just finished becomes a job of its own
 /// (judged afresh: nothing if QuickBooks already has it, a Mod if QuickBooks has the key).
 pub(crate) fn promote_next(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     connection_id: i64,
     plugin: &str,
     key: &str,
@@ -269,7 +269,7 @@ struct Mapped {
 }
 
 fn mapped(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     connection_id: i64,
     plugin: &str,
     key: &str,
@@ -309,7 +309,7 @@ pub(crate) enum ToSend {
 /// on the job (`sent_type`, `sent_qbxml`) with the query that re-reads the object
 /// (`refresh_query`), used after a stale EditSequence or an unknown outcome.
 pub(crate) fn request_to_send(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     qbxml: String,
 ) -> Result<ToSend, StoreError> {
@@ -430,7 +430,7 @@ fn pair_lines(
 /// QuickBooks gave its lines (with the plugin's line keys) and, after a void or delete, that
 /// the object is gone from the books.
 pub(crate) fn record_written(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     ret_xml: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -528,7 +528,7 @@ impl crate::store::Store {
 /// outcome): its EditSequence and TxnLineIDs replace the stored ones, line keys kept for the
 /// lines that are still there, so the next Mod is built on what QuickBooks holds.
 pub(crate) fn refresh_identity(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     job_id: i64,
     ret_xml: &str,
     edit_sequence: Option<&str>,

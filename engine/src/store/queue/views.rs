@@ -1,6 +1,6 @@
 //! Read views of the queue for admins (pruning is `store::retention`).
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExt, params};
 
 use super::*;
 use crate::store::audit::now_ms;
@@ -12,8 +12,8 @@ impl Store {
         let boot = self.boot_id();
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
-                "{JOB_VIEW_SELECT} WHERE (?1 IS NULL OR state=?1) AND (?2 IS NULL OR connection_id=?2)
-                   AND (?4 IS NULL OR plugin=?4)
+                "{JOB_VIEW_SELECT} WHERE (state=?1 OR ?1 IS NULL) AND (connection_id=?2 OR ?2 IS NULL)
+                   AND (plugin=?4 OR ?4 IS NULL)
                  ORDER BY id DESC LIMIT ?3"
             ))?;
             let limit = if filter.limit == 0 { 100 } else { filter.limit };
@@ -112,7 +112,11 @@ const JOB_VIEW_SELECT: &str = "SELECT id, connection_id, plugin, key, request_ty
     notes, errors, created_at, updated_at, qbxml, response, lease_owner, version, action, sent_qbxml,
     conflict FROM job";
 
-fn job_view(r: &rusqlite::Row<'_>, full: bool, boot: &str) -> rusqlite::Result<JobView> {
+fn job_view(
+    r: &crate::store::sql::Row<'_>,
+    full: bool,
+    boot: &str,
+) -> crate::store::sql::Result<JobView> {
     let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
     let deps: String = r.get(7)?;
     let notes: String = r.get(11)?;
@@ -146,8 +150,8 @@ fn job_view(r: &rusqlite::Row<'_>, full: bool, boot: &str) -> rusqlite::Result<J
     })
 }
 
-fn state_is_sent(r: &rusqlite::Row<'_>) -> rusqlite::Result<bool> {
-    Ok(r.get_ref(5)?.as_str().ok() == Some("sent"))
+fn state_is_sent(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<bool> {
+    Ok(r.get::<_, Option<String>>(5)?.as_deref() == Some("sent"))
 }
 
 /// Jobs of connection ?1 sent by a process other than this one (boot id ?2): every lease

@@ -15,9 +15,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::store::sql::{OptionalExt, params};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rusqlite::{OptionalExtension, params};
 
 use super::audit::{AuditEntry, append_in, now_ms};
 use super::{Store, StoreError};
@@ -497,7 +497,7 @@ impl Store {
         let rows: Vec<Row> = self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT plugin, name, connection_id, set_at, set_by, nonce, ciphertext FROM secret
-                 WHERE ?1 IS NULL OR plugin=?1 ORDER BY plugin, name, connection_id",
+                 WHERE plugin=?1 OR ?1 IS NULL ORDER BY plugin, name, connection_id",
             )?;
             let rows = stmt
                 .query_map([plugin], |r| {

@@ -1,11 +1,10 @@
 //! Sealing, names, grants and the per-connection slots of plugin secrets.
 
 use super::*;
-use crate::store::StoreOptions;
 
 fn setup() -> (tempfile::TempDir, Store, SecretKey) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
+    let store = crate::store::testing::open(&dir.path().join("data"));
     let key = SecretKey::open(&dir.path().join("keys/secrets.key")).unwrap();
     (dir, store, key)
 }

@@ -1,4 +1,8 @@
-//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+//! Versioned schema migrations: SQLite's tracked in `PRAGMA user_version`, PostgreSQL's in
+//! the `qbridge_schema` table.
+//!
+//! PostgreSQL starts at version 22 in one step (`postgres_v22.sql`, the schema SQLite's
+//! first 22 migrations build); every later version is a pair, one entry per backend.
 //!
 //! Each entry moves the schema from version `i` to `i + 1` and runs in its own `BEGIN
 //! IMMEDIATE` transaction together with the version bump, so a crash mid-migration leaves the
@@ -7,6 +11,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
+use super::sql::{OptionalExt, PgPool, Tx};
 
 /// `PRAGMA application_id` marks the file as ours ("QBRG"), so `doctor` can tell a qbridge
 /// database from some other SQLite file put in the data dir by mistake.
@@ -578,4 +583,86 @@ pub fn run(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The PostgreSQL schema at version [`PG_BASELINE_VERSION`].
+const PG_BASELINE: &str = include_str!("postgres_v22.sql");
+const PG_BASELINE_VERSION: i64 = 22;
+/// PostgreSQL's migrations after the baseline: index `i` upgrades `22 + i` to `23 + i`.
+const PG_MIGRATIONS: &[&str] = &[];
+/// The session-level advisory lock a node holds while it migrates ("qbrM"), so two nodes
+/// started together do not both create the schema.
+const PG_MIGRATION_LOCK: i64 = 0x7162_724d;
+
+/// The schema version of a PostgreSQL database (0 when it has no qbridge schema yet).
+pub fn postgres_version(pool: &PgPool) -> Result<i64, StoreError> {
+    let mut client = pool.get()?;
+    let tx = Tx::postgres(client.begin(true)?);
+    let version = version_on(&tx)?;
+    tx.commit()?;
+    Ok(version)
+}
+
+fn version_on(tx: &Tx<'_>) -> Result<i64, StoreError> {
+    let exists: bool = tx.query_row(
+        "SELECT to_regclass('qbridge_schema') IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(tx
+        .query_row("SELECT version FROM qbridge_schema", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Brings a PostgreSQL database up to [`latest`], one transaction per version, under the
+/// migration lock; refuses a database written by a newer binary.
+pub fn run_postgres(pool: &PgPool) -> Result<(), StoreError> {
+    debug_assert_eq!(PG_BASELINE_VERSION + PG_MIGRATIONS.len() as i64, latest());
+    let mut client = pool.get()?;
+    loop {
+        let tx = Tx::postgres(client.begin(false)?);
+        tx.execute("SELECT pg_advisory_xact_lock(?1)", [PG_MIGRATION_LOCK])?;
+        let current = version_on(&tx)?;
+        if current > latest() {
+            return Err(StoreError::TooNew {
+                found: current,
+                supported: latest(),
+            });
+        }
+        if current == latest() {
+            tx.commit()?;
+            return Ok(());
+        }
+        let (sql, next) = if current == 0 {
+            (PG_BASELINE, PG_BASELINE_VERSION)
+        } else if current < PG_BASELINE_VERSION {
+            return Err(StoreError::Migration {
+                version: current + 1,
+                message: format!("a PostgreSQL schema at version {current} was never released"),
+            });
+        } else {
+            (
+                PG_MIGRATIONS[(current - PG_BASELINE_VERSION) as usize],
+                current + 1,
+            )
+        };
+        let migrate = |tx: &Tx<'_>| -> Result<(), super::sql::Error> {
+            tx.execute_batch(sql)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS qbridge_schema(version BIGINT NOT NULL);
+                 DELETE FROM qbridge_schema;",
+            )?;
+            tx.execute("INSERT INTO qbridge_schema(version) VALUES (?1)", [next])?;
+            Ok(())
+        };
+        migrate(&tx).map_err(|e| StoreError::Migration {
+            version: next,
+            message: e.to_string(),
+        })?;
+        tx.commit()?;
+    }
 }
