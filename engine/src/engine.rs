@@ -38,6 +38,8 @@ impl Engine {
         if let Some(problem) = crate::store::data_dir_mode_problem(&config.data_dir) {
             anyhow::bail!("{problem} (`qbridge doctor` checks it)");
         }
+        // This node's heartbeat first: on SQLite it also forgets the earlier process.
+        store.heartbeat()?;
         let rescued = store.rescue_orphans()?;
         if rescued > 0 {
             tracing::warn!(
@@ -98,6 +100,7 @@ impl Engine {
                 every,
             )),
             tokio::spawn(anchoring::run(state.store.clone(), key_path.clone())),
+            tokio::spawn(crate::liveness::run(state.store.clone())),
             tokio::spawn(retention::run(
                 state.store.clone(),
                 state.config.retention_completed_days,
@@ -123,6 +126,10 @@ impl Engine {
         let store = state.store.clone();
         let _ = tokio::task::spawn_blocking(move || {
             published.withdraw(&store);
+            // Leaving at once: the other nodes need not wait out the TTL for this one's work.
+            if let Err(e) = store.retire_node() {
+                tracing::warn!(error = %e, "could not remove this node's heartbeat");
+            }
             anchoring::anchor_once(&store, &key_path)
         })
         .await;

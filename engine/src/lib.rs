@@ -15,6 +15,7 @@ pub mod demo;
 pub mod doctor;
 pub mod engine;
 pub mod failpoint;
+pub mod liveness;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

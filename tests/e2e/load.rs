@@ -216,7 +216,7 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
                 )
                 .unwrap();
             let sets: Vec<String> = stmt
-                .query_map([state], |r| {
+                .query_map([state.as_str()], |r| {
                     Ok(format!(
                         "job {} set {:?} (job session {:?}) set state {:?} set session {:?}",
                         r.get::<_, i64>(0)?,

@@ -19,7 +19,28 @@ pub fn qbridge(cwd: &Path) -> Command {
             cmd.env_remove(k);
         }
     }
+    if let Some(url) = postgres_for(cwd) {
+        cmd.env("QBRIDGE_DATABASE_URL", url);
+    }
     cmd
+}
+
+/// The e2e suite on PostgreSQL (`QBRIDGE_E2E_DATABASE_URL`, set by `.ci/run`'s PostgreSQL
+/// stage): every test folder gets a schema of its own in that database, so the servers and
+/// commands of one test share their store and tests do not see each other's.
+fn postgres_for(cwd: &Path) -> Option<String> {
+    let base = std::env::var("QBRIDGE_E2E_DATABASE_URL").ok()?;
+    use sha2::Digest;
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    let digest = sha2::Sha256::digest(cwd.as_os_str().as_encoded_bytes());
+    let schema: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    let schema = format!("e_{schema}");
+    let mut client = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("QBRIDGE_E2E_DATABASE_URL {base} does not answer: {e}"));
+    // Two commands of one test may race to create it; the loser finds it there.
+    let _ = client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
 
 /// Runs a CLI command to completion; a command that hangs (e.g. a `serve` that should have

@@ -25,6 +25,7 @@ pub mod backup;
 pub mod connections;
 pub mod lock;
 mod migrations;
+pub mod nodes;
 pub mod plugin_cache;
 pub mod plugin_calls;
 pub mod plugin_config;
@@ -192,7 +193,7 @@ impl Store {
         let db = match &opts.postgres {
             Some(target) => {
                 let pool = PgPool::new(target.clone(), opts.readers + 2, opts.busy_timeout);
-                migrations::run_postgres(&pool)?;
+                sql::outside_async(|| migrations::run_postgres(&pool))?;
                 Db::Postgres(pool)
             }
             None => {
@@ -232,7 +233,7 @@ impl Store {
         let db = match &opts.postgres {
             Some(target) => {
                 let pool = PgPool::new(target.clone(), 2, opts.busy_timeout);
-                let found = migrations::postgres_version(&pool)?;
+                let found = sql::outside_async(|| migrations::postgres_version(&pool))?;
                 if found != migrations::latest() {
                     return Err(StoreError::SchemaMismatch {
                         found,
@@ -331,7 +332,7 @@ impl Store {
                 tx.commit().map_err(sql::Error::from)?;
                 Ok(value)
             }
-            Db::Postgres(pool) => outside_async(|| {
+            Db::Postgres(pool) => sql::outside_async(|| {
                 let mut client = pool.get()?;
                 let tx = Tx::postgres(client.begin(false)?);
                 tx.execute("SELECT pg_advisory_xact_lock(?1)", [PG_WRITE_LOCK])?;
@@ -371,7 +372,7 @@ impl Store {
                     .push(conn);
                 result
             }
-            Db::Postgres(pool) => outside_async(|| {
+            Db::Postgres(pool) => sql::outside_async(|| {
                 let mut client = pool.get()?;
                 let tx = Tx::postgres(client.begin(true)?);
                 let value = f(&tx)?;
@@ -404,18 +405,6 @@ impl Store {
                 detail: problems,
             })
         }
-    }
-}
-
-/// Runs blocking database work from wherever the store is called: the synchronous
-/// PostgreSQL client drives its own runtime, which may not be entered from an async task,
-/// so on a runtime worker the work is moved off it first.
-fn outside_async<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 

@@ -201,7 +201,8 @@ impl Store {
             let Some((state, created_at, lease_until, session_boot)) = found else {
                 return Ok(SessionLookup::Unknown);
             };
-            if session_boot != boot {
+            // Any live node may answer a session's calls; one opened by a dead node is over.
+            if session_boot != boot && !crate::store::nodes::is_live(tx, &session_boot, now)? {
                 end(tx, state.id, EndReason::Abandoned, now)?;
                 return Ok(SessionLookup::Unknown);
             }
@@ -234,9 +235,16 @@ impl Store {
         self.read(|c| {
             c.query_row(
                 "SELECT awaiting_response FROM qbwc_session
-                 WHERE ticket_hash = ?1 AND closed_at IS NULL AND boot_id = ?2
+                 WHERE ticket_hash = ?1 AND closed_at IS NULL
+                   AND (boot_id = ?2 OR boot_id IN (SELECT boot_id FROM node WHERE last_seen_at > ?5))
                    AND lease_until > ?3 AND created_at + ?4 > ?3",
-                params![ticket_hash, boot, now, rules.absolute_ms],
+                params![
+                    ticket_hash,
+                    boot,
+                    now,
+                    rules.absolute_ms,
+                    crate::store::nodes::live_cutoff(now)
+                ],
                 |r| r.get(0),
             )
             .optional()
@@ -342,21 +350,32 @@ fn reap(
         "SELECT {SESSION_COLUMNS} FROM qbwc_session s
          JOIN qbwc_connection c ON c.id = s.connection_id
          JOIN qbwc_user u ON u.id = s.user_id
-         WHERE s.closed_at IS NULL AND (s.boot_id != ?1 OR s.lease_until <= ?2 OR s.created_at + ?3 <= ?2)"
+         WHERE s.closed_at IS NULL
+           AND ((s.boot_id != ?1 AND s.boot_id NOT IN (SELECT boot_id FROM node WHERE last_seen_at > ?4))
+                OR s.lease_until <= ?2 OR s.created_at + ?3 <= ?2)"
     ))?;
     let stale = stmt
-        .query_map(params![boot, now, rules.absolute_ms], session_from_row)?
+        .query_map(
+            params![
+                boot,
+                now,
+                rules.absolute_ms,
+                crate::store::nodes::live_cutoff(now)
+            ],
+            session_from_row,
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     drop(stmt);
     let mut ended = Vec::with_capacity(stale.len());
     for (state, _, lease_until, session_boot) in stale {
-        let reason = if session_boot != boot {
-            EndReason::Abandoned
-        } else if lease_until == REVOKED {
-            EndReason::Revoked
-        } else {
-            EndReason::Expired
-        };
+        let reason =
+            if session_boot != boot && !crate::store::nodes::is_live(tx, &session_boot, now)? {
+                EndReason::Abandoned
+            } else if lease_until == REVOKED {
+                EndReason::Revoked
+            } else {
+                EndReason::Expired
+            };
         end(tx, state.id, reason, now)?;
         ended.push((state, reason));
     }
@@ -386,12 +405,20 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT u.username, s.created_at, s.closed_at, s.end_reason,
-                        s.closed_at IS NULL AND s.boot_id IS NOT ?2 FROM qbwc_user u
+                        s.closed_at IS NULL AND s.boot_id IS NOT ?2
+                        AND s.boot_id NOT IN (SELECT boot_id FROM node WHERE last_seen_at > ?3)
+                 FROM qbwc_user u
                  JOIN qbwc_session s ON s.id = (SELECT MAX(id) FROM qbwc_session WHERE user_id = u.id)
                  WHERE u.connection_id = ?1 ORDER BY u.username",
             )?;
             let rows = stmt
-                .query_map(crate::store::sql::params![connection_id, boot], |r| {
+                .query_map(
+                    crate::store::sql::params![
+                        connection_id,
+                        boot,
+                        crate::store::nodes::live_cutoff(crate::store::audit::now_ms())
+                    ],
+                    |r| {
                     Ok(LastSession {
                         username: r.get(0)?,
                         started_at: r.get(1)?,

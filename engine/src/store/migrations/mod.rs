@@ -552,6 +552,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY(plugin, name, connection_id)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 23: engine nodes (issue 21). Every engine process heartbeats its boot id here; a lease
+    // or a session whose node stopped heartbeating belongs to a dead process, whichever node
+    // of a cluster looks at it. Same statement on PostgreSQL (PG_MIGRATIONS[0]).
+    r#"
+    CREATE TABLE node(
+        boot_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes.
@@ -589,7 +600,17 @@ pub fn run(conn: &mut Connection) -> Result<(), StoreError> {
 const PG_BASELINE: &str = include_str!("postgres_v22.sql");
 const PG_BASELINE_VERSION: i64 = 22;
 /// PostgreSQL's migrations after the baseline: index `i` upgrades `22 + i` to `23 + i`.
-const PG_MIGRATIONS: &[&str] = &[];
+const PG_MIGRATIONS: &[&str] = &[
+    // 23: engine nodes (see MIGRATIONS[22]).
+    r#"
+    CREATE TABLE node(
+        boot_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL
+    );
+    "#,
+];
 /// The session-level advisory lock a node holds while it migrates ("qbrM"), so two nodes
 /// started together do not both create the schema.
 const PG_MIGRATION_LOCK: i64 = 0x7162_724d;

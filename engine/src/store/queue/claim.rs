@@ -144,7 +144,8 @@ impl Store {
             for j in &jobs {
                 tx.execute(
                     // `sends` counts the request itself, not its probes (queries change nothing).
-                    "UPDATE job SET state='sent', attempt=attempt+1, sends=sends+CASE WHEN verify=0 THEN 1 ELSE 0 END, session_id=?2, lease_owner=?3,
+                    "UPDATE job SET state='sent', attempt=attempt+1, sends=sends+CASE WHEN verify=0 THEN 1 ELSE 0 END, session_id=?2,
+                     lease_owner=COALESCE((SELECT boot_id FROM qbwc_session WHERE id=?2), ?3),
                      message_set_id=?4, request_id=?5, updated_at=?6 WHERE id=?1",
                     params![
                         j.job_id,

@@ -116,7 +116,10 @@ fn hot_queries_use_their_indexes() {
                 assert!(plan.contains(index), "{what} does not use {index}:\n{plan}");
             }
             for line in plan.lines() {
+                // The node table holds one row per engine seen in the last day: reading it
+                // all is reading a handful of rows, whatever the queue's size.
                 let full_scan = line.contains("SCAN ")
+                    && line.trim() != "SCAN node"
                     && !line.contains("INDEX")
                     && !line.contains("CONSTANT ROW");
                 assert!(!full_scan, "{what} scans a table:\n{plan}");

@@ -255,12 +255,19 @@ impl Store {
         })
     }
 
-    /// Start-up rescue: leases stamped with another boot id belong to a dead process.
-    /// Returns how many jobs became `in_doubt`.
+    /// Rescue of a dead process' work (at start, and every few seconds on every node): leases
+    /// stamped with the boot id of a node that stopped heartbeating (`store::nodes`) are
+    /// answered by nobody. Returns how many jobs became `in_doubt`.
     pub fn rescue_orphans(&self) -> Result<usize, StoreError> {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
-            let n = doubt_unanswered(tx, "lease_owner IS NOT ?1", &boot)?;
+            // ?2 is the time `doubt_unanswered` passes: nodes seen within the TTL are live.
+            let orphaned = format!(
+                "lease_owner IS NOT ?1 AND (lease_owner IS NULL OR lease_owner NOT IN
+                   (SELECT boot_id FROM node WHERE last_seen_at > CAST(?2 AS INTEGER) - {}))",
+                crate::store::nodes::NODE_TTL_MS
+            );
+            let n = doubt_unanswered(tx, &orphaned, &boot)?;
             tx.execute(
                 &format!(
                     "UPDATE message_set SET state='in_doubt' WHERE state IN ('sent','recovering')
@@ -268,9 +275,10 @@ impl Store {
                 ),
                 [],
             )?;
-            // A set with no live jobs left needs no recovery.
+            // A set with no job still out (no live node's) needs no recovery.
             tx.execute(
-                "UPDATE message_set SET state='resolved' WHERE state IN ('sent','recovering')",
+                "UPDATE message_set SET state='resolved' WHERE state IN ('sent','recovering')
+                 AND NOT EXISTS (SELECT 1 FROM job j WHERE j.message_set_id = message_set.id AND j.state = 'sent')",
                 [],
             )?;
             Ok(n)

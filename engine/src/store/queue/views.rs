@@ -9,8 +9,8 @@ use crate::store::{Store, StoreError};
 impl Store {
     /// Jobs, newest first.
     pub fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobView>, StoreError> {
-        let boot = self.boot_id();
         self.read(|c| {
+            let live = crate::store::nodes::live_boot_ids(c, self.boot_id())?;
             let mut stmt = c.prepare(&format!(
                 "{JOB_VIEW_SELECT} WHERE (state=?1 OR ?1 IS NULL) AND (connection_id=?2 OR ?2 IS NULL)
                    AND (plugin=?4 OR ?4 IS NULL)
@@ -21,7 +21,7 @@ impl Store {
                 .query_map(
                     params![filter.state, filter.connection_id, limit, filter.plugin],
                     |r| {
-                    job_view(r, false, boot)
+                    job_view(r, false, &live)
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
@@ -30,10 +30,10 @@ impl Store {
 
     /// One job with its request and last response.
     pub fn job(&self, job_id: i64) -> Result<JobView, StoreError> {
-        let boot = self.boot_id();
         self.read(|c| {
+            let live = crate::store::nodes::live_boot_ids(c, self.boot_id())?;
             c.query_row(&format!("{JOB_VIEW_SELECT} WHERE id=?1"), [job_id], |r| {
-                job_view(r, true, boot)
+                job_view(r, true, &live)
             })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("job {job_id}")))
@@ -68,7 +68,11 @@ impl Store {
                 s.oldest_waiting_ms = oldest.map(|t| now - t);
                 s.outcome_unknown = c.query_row(
                     ORPHANED_SENT,
-                    params![s.connection_id, self.boot_id()],
+                    params![
+                        s.connection_id,
+                        self.boot_id(),
+                        crate::store::nodes::live_cutoff(now)
+                    ],
                     |r| r.get(0),
                 )?;
             }
@@ -115,7 +119,7 @@ const JOB_VIEW_SELECT: &str = "SELECT id, connection_id, plugin, key, request_ty
 fn job_view(
     r: &crate::store::sql::Row<'_>,
     full: bool,
-    boot: &str,
+    live: &[String],
 ) -> crate::store::sql::Result<JobView> {
     let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
     let deps: String = r.get(7)?;
@@ -139,7 +143,9 @@ fn job_view(
         qbxml: if full { r.get(15)? } else { None },
         response: if full { r.get(16)? } else { None },
         outcome_unknown: state_is_sent(r)?
-            && r.get::<_, Option<String>>(17)?.as_deref() != Some(boot),
+            && !r
+                .get::<_, Option<String>>(17)?
+                .is_some_and(|owner| live.contains(&owner)),
         version: r.get(18)?,
         action: r.get(19)?,
         sent_qbxml: if full { r.get(20)? } else { None },
@@ -154,11 +160,12 @@ fn state_is_sent(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<bo
     Ok(r.get::<_, Option<String>>(5)?.as_deref() == Some("sent"))
 }
 
-/// Jobs of connection ?1 sent by a process other than this one (boot id ?2): every lease
-/// carries its owner's boot id, and the instance lock lets only one process own the data
-/// dir, so such a job's session died with its process (the `job_sent` index).
+/// Jobs of connection ?1 sent by a process that is gone: every lease carries the boot id of
+/// its session's node, and a node not this one (?2) that stopped heartbeating since ?3 is
+/// dead, so such a job's session died with it (the `job_sent` index).
 pub(super) const ORPHANED_SENT: &str =
-    "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state='sent' AND lease_owner IS NOT ?2";
+    "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state='sent' AND lease_owner IS NOT ?2
+     AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT boot_id FROM node WHERE last_seen_at > ?3))";
 
 /// When the oldest job still waiting for connection ?1 was queued (the `job_waiting` index).
 pub(in crate::store) const OLDEST_WAITING: &str = "SELECT MIN(created_at) FROM job

@@ -20,6 +20,18 @@ use std::cell::RefCell;
 pub use pg::{PgPool, PgTarget};
 pub use value::{FromValue, Params, ToValue, Value, ValueRef};
 
+/// Runs blocking database work from wherever the store is called: the synchronous
+/// PostgreSQL client drives its own runtime, which may not be entered from an async task,
+/// so on a runtime worker the work is moved off it first.
+pub(crate) fn outside_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Which database a transaction runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -187,12 +187,30 @@ impl PgPool {
     }
 }
 
+impl Drop for PgPool {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime: not on an async task's thread.
+        let clients = std::mem::take(
+            &mut self
+                .idle
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .clients,
+        );
+        super::outside_async(move || drop(clients));
+    }
+}
+
 impl Drop for PoolGuard<'_> {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
             let mut state = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
             if client.client.is_closed() {
                 state.open -= 1;
+                drop(state);
+                super::outside_async(move || drop(client));
+                self.pool.freed.notify_one();
+                return;
             } else {
                 state.clients.push(client);
             }

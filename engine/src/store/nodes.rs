@@ -1,0 +1,140 @@
+//! Engine nodes: which processes are alive. Each engine heartbeats its boot id every
+//! [`HEARTBEAT_MS`]; one that has not for [`NODE_TTL_MS`] is dead, and the work it held — the
+//! jobs it had sent, the Web Connector sessions it opened — is judged by that on every node of
+//! a cluster, not by comparing with the caller's own boot id. On SQLite there is one engine
+//! per data dir, so at start every other row is a dead process and is removed at once.
+
+use crate::store::audit::now_ms;
+use crate::store::sql::{self, Backend, Tx, params};
+use crate::store::{Store, StoreError};
+
+/// How often an engine writes its heartbeat.
+pub const HEARTBEAT_MS: i64 = 2_000;
+/// A node silent this long is dead: several missed heartbeats, so a busy database or a
+/// garbage-collection pause does not declare a live node dead.
+pub const NODE_TTL_MS: i64 = 10_000;
+
+/// The boot ids of the live nodes, `own` (the caller's process) always among them.
+pub(crate) fn live_boot_ids(t: &Tx<'_>, own: &str) -> Result<Vec<String>, sql::Error> {
+    let mut live: Vec<String> = t
+        .prepare_cached("SELECT boot_id FROM node WHERE last_seen_at > ?1")?
+        .query_map([live_cutoff(now_ms())], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    live.push(own.to_string());
+    Ok(live)
+}
+
+/// True when `boot_id` names a live node other than the caller's.
+pub(crate) fn is_live(t: &Tx<'_>, boot_id: &str, now: i64) -> Result<bool, sql::Error> {
+    t.prepare_cached("SELECT 1 FROM node WHERE boot_id = ?1 AND last_seen_at > ?2")?
+        .exists(params![boot_id, live_cutoff(now)])
+}
+
+/// The time after which a heartbeat shows a live node.
+pub(crate) fn live_cutoff(now: i64) -> i64 {
+    now - NODE_TTL_MS
+}
+
+/// One node as the status shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeInfo {
+    pub boot_id: String,
+    pub host: String,
+    pub started_at: i64,
+    pub last_seen_at: i64,
+    pub live: bool,
+}
+
+impl Store {
+    /// Writes this engine's heartbeat (its row is created on the first one). On SQLite the
+    /// first one also forgets every other node: the instance lock proves they are gone.
+    pub fn heartbeat(&self) -> Result<(), StoreError> {
+        let boot = self.boot_id().to_string();
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let sqlite = self.backend() == Backend::Sqlite;
+        self.write(|tx| {
+            let now = now_ms();
+            let fresh = tx.execute(
+                "UPDATE node SET last_seen_at = ?2 WHERE boot_id = ?1",
+                params![boot, now],
+            )? == 0;
+            if fresh {
+                if sqlite {
+                    tx.execute("DELETE FROM node WHERE boot_id != ?1", [&boot])?;
+                }
+                tx.execute(
+                    "INSERT INTO node(boot_id, host, started_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT(boot_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+                    params![boot, host, now],
+                )?;
+            }
+            // Rows of nodes dead for a day are history nobody reads.
+            tx.execute(
+                "DELETE FROM node WHERE last_seen_at < ?1",
+                [now - 86_400_000],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Removes this engine's row at a clean stop, so the others take over its work at once.
+    pub fn retire_node(&self) -> Result<(), StoreError> {
+        let boot = self.boot_id().to_string();
+        self.write(|tx| {
+            tx.execute("DELETE FROM node WHERE boot_id = ?1", [&boot])?;
+            Ok(())
+        })
+    }
+
+    /// Every node that heartbeated in the last day.
+    pub fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
+        let cutoff = live_cutoff(now_ms());
+        self.read(|t| {
+            let rows = t
+                .prepare(
+                    "SELECT boot_id, host, started_at, last_seen_at FROM node ORDER BY started_at",
+                )?
+                .query_map([], |r| {
+                    let last_seen_at: i64 = r.get(3)?;
+                    Ok(NodeInfo {
+                        boot_id: r.get(0)?,
+                        host: r.get(1)?,
+                        started_at: r.get(2)?,
+                        last_seen_at,
+                        live: last_seen_at > cutoff,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_is_live_while_it_heartbeats_and_gone_when_it_retires() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::store::testing::open(dir.path());
+        s.heartbeat().unwrap();
+        s.heartbeat().unwrap();
+        let nodes = s.nodes().unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert!(nodes[0].live);
+        assert_eq!(nodes[0].boot_id, s.boot_id());
+        // A node that stopped heartbeating long ago is dead to everyone.
+        s.write(|tx| {
+            tx.execute(
+                "INSERT INTO node(boot_id, host, started_at, last_seen_at) VALUES ('gone', 'h', 1, 1)",
+                [],
+            )
+        })
+        .unwrap();
+        let nodes = s.nodes().unwrap();
+        assert!(nodes.iter().any(|n| n.boot_id == "gone" && !n.live));
+        s.retire_node().unwrap();
+        assert!(s.nodes().unwrap().iter().all(|n| n.boot_id != s.boot_id()));
+    }
+}
