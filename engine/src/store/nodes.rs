@@ -18,7 +18,7 @@ pub const NODE_TTL_MS: i64 = 10_000;
 pub(crate) fn live_boot_ids(t: &Tx<'_>, own: &str) -> Result<Vec<String>, sql::Error> {
     let mut live: Vec<String> = t
         .prepare_cached("SELECT boot_id FROM node WHERE last_seen_at > ?1")?
-        .query_map([live_cutoff(now_ms())], |r| r.get(0))?
+        .query_map([live_cutoff(t, now_ms())], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     live.push(own.to_string());
     Ok(live)
@@ -27,12 +27,18 @@ pub(crate) fn live_boot_ids(t: &Tx<'_>, own: &str) -> Result<Vec<String>, sql::E
 /// True when `boot_id` names a live node other than the caller's.
 pub(crate) fn is_live(t: &Tx<'_>, boot_id: &str, now: i64) -> Result<bool, sql::Error> {
     t.prepare_cached("SELECT 1 FROM node WHERE boot_id = ?1 AND last_seen_at > ?2")?
-        .exists(params![boot_id, live_cutoff(now)])
+        .exists(params![boot_id, live_cutoff(t, now)])
 }
 
-/// The time after which a heartbeat shows a live node.
-pub(crate) fn live_cutoff(now: i64) -> i64 {
-    now - NODE_TTL_MS
+/// The time after which a heartbeat shows a live node. On SQLite no row does: one engine
+/// owns the data dir, and the instance lock — released by the kernel even on SIGKILL —
+/// names it (the caller's own boot id, or the lock holder's for a command beside it), where
+/// a killed engine's last heartbeat would still look fresh for a TTL.
+pub(crate) fn live_cutoff(t: &Tx<'_>, now: i64) -> i64 {
+    match t.backend() {
+        Backend::Sqlite => i64::MAX,
+        Backend::Postgres => now - NODE_TTL_MS,
+    }
 }
 
 /// One node as the status shows it.
@@ -88,20 +94,22 @@ impl Store {
 
     /// Every node that heartbeated in the last day.
     pub fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
-        let cutoff = live_cutoff(now_ms());
+        let own = self.boot_id().to_string();
         self.read(|t| {
+            let cutoff = live_cutoff(t, now_ms());
             let rows = t
                 .prepare(
                     "SELECT boot_id, host, started_at, last_seen_at FROM node ORDER BY started_at",
                 )?
                 .query_map([], |r| {
+                    let boot_id: String = r.get(0)?;
                     let last_seen_at: i64 = r.get(3)?;
                     Ok(NodeInfo {
-                        boot_id: r.get(0)?,
+                        live: last_seen_at > cutoff || boot_id == own,
+                        boot_id,
                         host: r.get(1)?,
                         started_at: r.get(2)?,
                         last_seen_at,
-                        live: last_seen_at > cutoff,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -243,7 +243,7 @@ impl Store {
                     boot,
                     now,
                     rules.absolute_ms,
-                    crate::store::nodes::live_cutoff(now)
+                    crate::store::nodes::live_cutoff(c, now)
                 ],
                 |r| r.get(0),
             )
@@ -360,7 +360,7 @@ fn reap(
                 boot,
                 now,
                 rules.absolute_ms,
-                crate::store::nodes::live_cutoff(now)
+                crate::store::nodes::live_cutoff(tx, now)
             ],
             session_from_row,
         )?
@@ -416,7 +416,7 @@ impl Store {
                     crate::store::sql::params![
                         connection_id,
                         boot,
-                        crate::store::nodes::live_cutoff(crate::store::audit::now_ms())
+                        crate::store::nodes::live_cutoff(c, crate::store::audit::now_ms())
                     ],
                     |r| {
                     Ok(LastSession {

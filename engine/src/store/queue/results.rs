@@ -261,11 +261,10 @@ impl Store {
     pub fn rescue_orphans(&self) -> Result<usize, StoreError> {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
-            // ?2 is the time `doubt_unanswered` passes: nodes seen within the TTL are live.
+            let cutoff = crate::store::nodes::live_cutoff(tx, now_ms());
             let orphaned = format!(
                 "lease_owner IS NOT ?1 AND (lease_owner IS NULL OR lease_owner NOT IN
-                   (SELECT boot_id FROM node WHERE last_seen_at > CAST(?2 AS INTEGER) - {}))",
-                crate::store::nodes::NODE_TTL_MS
+                   (SELECT boot_id FROM node WHERE last_seen_at > {cutoff}))"
             );
             let n = doubt_unanswered(tx, &orphaned, &boot)?;
             tx.execute(

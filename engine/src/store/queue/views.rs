@@ -71,7 +71,7 @@ impl Store {
                     params![
                         s.connection_id,
                         self.boot_id(),
-                        crate::store::nodes::live_cutoff(now)
+                        crate::store::nodes::live_cutoff(c, now)
                     ],
                     |r| r.get(0),
                 )?;
