@@ -167,12 +167,10 @@ fn audit_verify_detects_an_edited_row() {
     }
     let out = run(tmp.path(), &["audit", "verify", "--data-dir", dd]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let conn = rusqlite::Connection::open(tmp.path().join("data/qbridge.db")).unwrap();
-    conn.execute_batch(
-        "DROP TRIGGER audit_no_update; UPDATE audit SET detail='{\"scope\":\"admin\"}' WHERE id=2;",
-    )
-    .unwrap();
-    drop(conn);
+    let mut db = crate::support::Db::open(&tmp.path().join("data"));
+    db.drop_trigger("audit_no_update", "audit");
+    db.execute("UPDATE audit SET detail='{\"scope\":\"admin\"}' WHERE id=2");
+    drop(db);
     let out = run(tmp.path(), &["audit", "verify", "--data-dir", dd]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("row 2"), "{}", stderr(&out));
@@ -200,14 +198,13 @@ fn audit_verify_detects_the_newest_rows_cut_off_after_the_server_anchored_them()
 
     // Someone with the database removes the two newest rows, and the anchors in it: what is
     // left is still a valid hash chain.
-    let conn = rusqlite::Connection::open(data.join("qbridge.db")).unwrap();
-    conn.execute_batch(
-        "DROP TRIGGER audit_no_delete;
-         DELETE FROM audit WHERE id > (SELECT MAX(id) FROM audit) - 2;
+    let mut db = crate::support::Db::open(&data);
+    db.drop_trigger("audit_no_delete", "audit");
+    db.execute(
+        "DELETE FROM audit WHERE id > (SELECT MAX(id) FROM audit) - 2;
          DELETE FROM audit_anchor;",
-    )
-    .unwrap();
-    drop(conn);
+    );
+    drop(db);
     let out = run(cwd, &["audit", "verify", "--data-dir", dd]);
     assert!(!out.status.success());
     assert!(

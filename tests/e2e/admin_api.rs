@@ -7,7 +7,7 @@ use qbridge::store::queue::{
     AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob, NewRecord, Origin,
 };
 use qbridge::store::tokens::Scope;
-use qbridge::store::{Store, StoreOptions};
+use qbridge::store::Store;
 
 use crate::support::{Server, run};
 
@@ -82,7 +82,7 @@ const PAGES: &[&str] = &[
 /// Seeds, before the server starts, one connection with a completed customer and a failed
 /// invoice (QuickBooks error 3140 with advice). Returns the failed job's id.
 pub(crate) fn seed_failed_job(data_dir: &Path) -> i64 {
-    let store = Store::open(data_dir, StoreOptions::default()).unwrap();
+    let store = Store::open(data_dir, crate::support::store_options(data_dir)).unwrap();
     let job = |key: &str, kind: &str| NewJob {
         key: key.into(),
         depends_on: vec![],
@@ -261,7 +261,7 @@ fn expired_or_revoked_grant_is_refused_on_its_next_request() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let expired = {
-        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        let store = Store::open(&data, crate::support::store_options(&data)).unwrap();
         let now = qbridge_now();
         store
             .create_token(
@@ -485,6 +485,14 @@ fn secrets_never_appear_in_any_response_or_log_line() {
         Some(&format!(r#"{{"value":"{VALUE}"}}"#)),
     );
     assert_eq!(s, 204, "{body}");
+    if crate::support::on_postgres() {
+        // Everything the database holds about the secret, as text: the ciphertext only.
+        let rows = crate::support::Db::open(&server.data_dir).rows(
+            "SELECT plugin, name, encode(nonce, 'escape'), encode(ciphertext, 'escape'), set_by FROM secret",
+        );
+        assert!(!rows.is_empty(), "the secret is stored");
+        assert!(!format!("{rows:?}").contains(VALUE), "the database holds it in clear");
+    }
     let mut seen = vec![body];
     let (s, body) = api(&server, &admin, "get", "/api/v1/secrets", None);
     assert_eq!(s, 200);

@@ -14,7 +14,7 @@ use qbridge::store::queue::{
     AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob, NewRecord, Origin,
 };
 use qbridge::store::tokens::{Fence, Scope};
-use qbridge::store::{Store, StoreOptions};
+use qbridge::store::Store;
 
 use crate::admin_api::{agent, api, call, json};
 use crate::support::Server;
@@ -245,7 +245,7 @@ fn a_token_fenced_to_connection_a_can_neither_read_nor_change_b_on_any_route() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let (a, b, fenced, root, ids, before) = {
-        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        let store = Store::open(&data, crate::support::store_options(&data)).unwrap();
         let a = tenant(&store, "firm-a");
         let b = tenant(&store, "firm-b");
         // The strongest fenced token there is: scope admin, limited to A.
@@ -376,7 +376,7 @@ fn a_token_fenced_to_connection_a_can_neither_read_nor_change_b_on_any_route() {
     );
 
     server.terminate();
-    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    let store = Store::open(&data, crate::support::store_options(&data)).unwrap();
     assert_eq!(snapshot(&store, &b), before, "B's data is unchanged");
 }
 
@@ -385,7 +385,7 @@ fn an_ingest_token_fenced_to_one_firm_and_plugin_feeds_only_that_company_file() 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let token = {
-        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        let store = Store::open(&data, crate::support::store_options(&data)).unwrap();
         let a = accounts::add_connection(&store, "firm-a", "", "test").unwrap();
         accounts::add_connection(&store, "firm-b", "", "test").unwrap();
         let fence = Fence {

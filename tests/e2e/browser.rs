@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use qbridge::qbwc::accounts;
 use qbridge::store::queue::{Enqueued, NewJob, NewRecord, Origin};
-use qbridge::store::{Store, StoreOptions};
+use qbridge::store::Store;
 
 use crate::admin_api::{bootstrap_token, seed_failed_job};
 use crate::support::{Server, agent, run, stderr, wait_timeout};
@@ -50,7 +50,7 @@ fn missing_tools(chromium: &Path, browser_dir: &Path) -> Option<String> {
 /// 59 more firms beside `acme` (60 connections, as an accounting practice runs), named
 /// `firm-01` … `firm-59`; `firm-07` has two jobs merely waiting. Returns one of them.
 fn seed_many_firms(data: &Path) -> i64 {
-    let store = Store::open(data, StoreOptions::default()).unwrap();
+    let store = Store::open(data, crate::support::store_options(data)).unwrap();
     for n in 1..=59 {
         accounts::add_connection(&store, &format!("firm-{n:02}"), "", "test").unwrap();
     }

@@ -22,6 +22,7 @@ fn a_hundred_thousand_records_are_queued_by_one_command_with_progress_on_a_termi
     let out = Command::new("script")
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .current_dir(d.tmp.path())
+        .envs(crate::support::postgres_for(d.tmp.path()).map(|url| ("QBRIDGE_DATABASE_URL", url)))
         .output()
         .expect("script(1) runs");
     let text = String::from_utf8_lossy(&out.stdout);

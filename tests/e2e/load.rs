@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use qbridge::sim::company::{Company, Faults};
 use qbridge::sim::webconnector::{Outcome, WcOptions, WebConnector};
 use qbridge::store::queue::{JobFilter, JobState};
-use qbridge::store::{Store, StoreOptions};
+use qbridge::store::Store;
 
 use crate::pipeline::{Deployment, ingest};
 use crate::support::{Server, signal};
@@ -188,7 +188,7 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
         }
     }
     server.terminate();
-    let store = Store::open(&d.data_dir, StoreOptions::default()).unwrap();
+    let store = Store::open(&d.data_dir, crate::support::store_options(&d.data_dir)).unwrap();
     store
         .integrity_check()
         .expect("PRAGMA integrity_check is ok");
@@ -208,27 +208,20 @@ fn concurrent_web_connectors_with_faults_and_kills_apply_every_record_exactly_on
             .unwrap();
         if !stuck.is_empty() {
             // Where the stuck jobs' message sets stand, to tell a stranding bug from a slow sync.
-            let conn = rusqlite::Connection::open(d.data_dir.join("qbridge.db")).unwrap();
-            let mut stmt = conn
-                .prepare(
+            let sets: Vec<String> = crate::support::Db::open(&d.data_dir)
+                .rows(&format!(
                     "SELECT j.id, j.message_set_id, j.session_id, m.state, m.session_id FROM job j
-                     LEFT JOIN message_set m ON m.id = j.message_set_id WHERE j.state = ?1",
-                )
-                .unwrap();
-            let sets: Vec<String> = stmt
-                .query_map([state.as_str()], |r| {
-                    Ok(format!(
-                        "job {} set {:?} (job session {:?}) set state {:?} set session {:?}",
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<i64>>(4)?
-                    ))
+                     LEFT JOIN message_set m ON m.id = j.message_set_id WHERE j.state = '{}'",
+                    state.as_str()
+                ))
+                .into_iter()
+                .map(|r| {
+                    format!(
+                        "job {:?} set {:?} (job session {:?}) set state {:?} set session {:?}",
+                        r[0], r[1], r[2], r[3], r[4]
+                    )
                 })
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+                .collect();
             panic!("jobs left {state}: {}", sets.join("; "));
         }
     }

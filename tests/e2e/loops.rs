@@ -7,10 +7,9 @@
 use qbridge::sim::company::{Company, ListKind};
 use qbridge::sim::webconnector::{Outcome, Transcript, WcOptions, WebConnector};
 use qbridge::sim::{QbFailure, QuickBooks};
-use rusqlite::{Connection, OpenFlags};
 
 use crate::pipeline::{Deployment, company_with_items, ingest};
-use crate::support::Server;
+use crate::support::{Db, Server};
 
 const ITEMS: &[&str] = &["Consulting", "Support"];
 
@@ -160,15 +159,6 @@ fn sessions_until_idle(
     )
 }
 
-/// The stopped engine's database, read-only: the test observes, it never changes it.
-fn db(d: &Deployment) -> Connection {
-    Connection::open_with_flags(
-        d.data_dir.join("qbridge.db"),
-        OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap()
-}
-
 #[test]
 fn a_customer_whose_name_a_vendor_holds_is_created_once_under_a_disambiguated_name_and_its_invoices_follow()
  {
@@ -208,24 +198,19 @@ fn a_customer_whose_name_a_vendor_holds_is_created_once_under_a_disambiguated_na
     assert_eq!(qb.company.count("Customer"), 1);
     server.terminate();
 
-    let db = db(&d);
-    let (name, from, object): (String, String, String) = db
-        .query_row(
-            "SELECT name, renamed_from, object_id FROM mapping WHERE key='customer:1'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+    let mut db = Db::open(&d.data_dir);
+    let row = db.rows("SELECT name, renamed_from, object_id FROM mapping WHERE key='customer:1'");
+    let (name, from, object) = (
+        row[0][0].clone().unwrap(),
+        row[0][1].clone().unwrap(),
+        row[0][2].clone().unwrap(),
+    );
     assert_eq!(
         (name.as_str(), from.as_str()),
         ("Acme Supply (C)", "Acme Supply")
     );
     assert_eq!(object, created.list_id);
-    let notes: String = db
-        .query_row("SELECT notes FROM job WHERE key='customer:1'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let notes = db.text("SELECT notes FROM job WHERE key='customer:1'");
     assert!(
         notes.contains("used by a vendor") && notes.contains("Acme Supply (C)"),
         "{notes}"
@@ -474,40 +459,27 @@ fn sync_round_against_nonsense(
 /// Every job ended completed, held or failed with a reason, or waits with a stated cause,
 /// and none was sent without bound.
 fn assert_every_job_explained(d: &Deployment, expected: usize) {
-    let db = db(d);
-    let mut stmt = db
-        .prepare(
-            "SELECT id, key, state, attempt, sends, advice, last_status, unmet, probe IS NOT NULL FROM job",
-        )
-        .unwrap();
-    type Row = (
-        i64,
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-        Option<i64>,
-        i64,
-        bool,
+    let rows = Db::open(&d.data_dir).rows(
+        "SELECT id, key, state, attempt, sends, advice, last_status, unmet, \
+         CASE WHEN probe IS NOT NULL THEN 1 ELSE 0 END FROM job",
     );
-    let jobs: Vec<Row> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
+    let int = |v: &Option<String>| -> i64 { v.as_deref().unwrap().parse().unwrap() };
+    let jobs: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                int(&r[0]),
+                r[1].clone().unwrap(),
+                r[2].clone().unwrap(),
+                int(&r[3]),
+                int(&r[4]),
+                r[5].clone(),
+                r[6].as_ref().map(|_| int(&r[6])),
+                int(&r[7]),
+                int(&r[8]) == 1,
+            )
         })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .collect();
     assert_eq!(jobs.len(), expected);
     for (id, key, state, attempt, sends, advice, last_status, unmet, has_probe) in &jobs {
         let why = format!(

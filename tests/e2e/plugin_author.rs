@@ -12,6 +12,8 @@ use crate::support::{cargo, stderr};
 /// The copied binary, run from `cwd` with none of the test's environment.
 struct Author {
     qbridge: PathBuf,
+    /// The deployment's PostgreSQL store when the suite runs on one (an admin's setting).
+    database_url: Option<String>,
 }
 
 impl Author {
@@ -22,6 +24,9 @@ impl Author {
             if k.starts_with("QBRIDGE_") {
                 cmd.env_remove(k);
             }
+        }
+        if let Some(url) = &self.database_url {
+            cmd.env("QBRIDGE_DATABASE_URL", url);
         }
         cmd.output().expect("qbridge runs")
     }
@@ -57,8 +62,9 @@ fn the_plugin_guide_takes_an_author_from_plugin_new_to_a_record_in_quickbooks() 
     let tmp = tempfile::tempdir().unwrap();
     let bin_dir = tmp.path().join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
-    let author = Author {
+    let mut author = Author {
         qbridge: bin_dir.join("qbridge"),
+        database_url: None,
     };
     std::fs::copy(crate::support::bin(), &author.qbridge).unwrap();
     let work = tmp.path().join("work");
@@ -142,6 +148,7 @@ fn the_plugin_guide_takes_an_author_from_plugin_new_to_a_record_in_quickbooks() 
 
     // 6. The dev loop on a deployment's data dir: a -dev version, installed offline first.
     let d = Deployment::new();
+    author.database_url = crate::support::postgres_for(d.tmp.path());
     let dd = d.data_dir.to_str().unwrap();
     let refused = author.run(
         &krate,

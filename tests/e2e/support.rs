@@ -25,22 +25,138 @@ pub fn qbridge(cwd: &Path) -> Command {
     cmd
 }
 
-/// The e2e suite on PostgreSQL (`QBRIDGE_E2E_DATABASE_URL`, set by `.ci/run`'s PostgreSQL
-/// stage): every test folder gets a schema of its own in that database, so the servers and
-/// commands of one test share their store and tests do not see each other's.
-fn postgres_for(cwd: &Path) -> Option<String> {
-    let base = std::env::var("QBRIDGE_E2E_DATABASE_URL").ok()?;
+/// The variable that moves the whole suite onto PostgreSQL (set by `.ci/run`'s PostgreSQL
+/// stage). Not `QBRIDGE_*`: the engine refuses settings it does not know.
+pub const E2E_DATABASE_URL: &str = "E2E_DATABASE_URL";
+
+/// True when the engines under test keep their store in PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var_os(E2E_DATABASE_URL).is_some()
+}
+
+/// The e2e suite on PostgreSQL: every test folder gets a schema of its own in that database,
+/// so the servers and commands of one test share their store and tests do not see each
+/// other's.
+pub fn postgres_for(cwd: &Path) -> Option<String> {
+    let base = std::env::var(E2E_DATABASE_URL).ok()?;
     use sha2::Digest;
     let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
     let digest = sha2::Sha256::digest(cwd.as_os_str().as_encoded_bytes());
     let schema: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
     let schema = format!("e_{schema}");
     let mut client = postgres::Client::connect(&base, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("QBRIDGE_E2E_DATABASE_URL {base} does not answer: {e}"));
+        .unwrap_or_else(|e| panic!("{E2E_DATABASE_URL} {base} does not answer: {e}"));
     // Two commands of one test may race to create it; the loser finds it there.
     let _ = client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
+
+/// Store options for a test that opens, in-process, the store in `data_dir` (of engines run
+/// from its parent folder, as every test here runs them).
+pub fn store_options(data_dir: &Path) -> qbridge::store::StoreOptions {
+    qbridge::store::StoreOptions {
+        postgres: postgres_for(data_dir.parent().expect("a data dir in a test folder"))
+            .map(|url| qbridge::store::sql::PgTarget::parse(&url).expect("a valid URL")),
+        ..Default::default()
+    }
+}
+
+/// Direct access to the database of the engines of `data_dir` (run from its parent), for the tests
+/// that observe the queue's rows or tamper with them as an attacker with the database would.
+pub enum Db {
+    Sqlite(rusqlite::Connection),
+    Postgres(postgres::Client),
+}
+
+impl Db {
+    pub fn open(data_dir: &Path) -> Db {
+        match postgres_for(data_dir.parent().expect("a data dir in a test folder")) {
+            Some(url) => Db::Postgres(
+                postgres::Client::connect(&url, postgres::NoTls).expect("the e2e database"),
+            ),
+            None => Db::Sqlite(
+                rusqlite::Connection::open(data_dir.join("qbridge.db")).expect("qbridge.db"),
+            ),
+        }
+    }
+
+    /// Every row of `sql`, each value as text (`None` for NULL; booleans as 0/1).
+    pub fn rows(&mut self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut stmt = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let n = stmt.column_count();
+                stmt.query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => None,
+                                rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                                rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                                rusqlite::types::ValueRef::Text(t)
+                                | rusqlite::types::ValueRef::Blob(t) => {
+                                    Some(String::from_utf8_lossy(t).into_owned())
+                                }
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            }
+            Db::Postgres(c) => c
+                .simple_query(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| {
+                                r.get(i).map(|v| match v {
+                                    "t" => "1".to_string(),
+                                    "f" => "0".to_string(),
+                                    v => v.to_string(),
+                                })
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The one integer `sql` selects.
+    pub fn int(&mut self, sql: &str) -> i64 {
+        let rows = self.rows(sql);
+        rows[0][0]
+            .as_deref()
+            .unwrap_or_else(|| panic!("{sql}: NULL"))
+            .parse()
+            .unwrap()
+    }
+
+    /// The one text `sql` selects.
+    pub fn text(&mut self, sql: &str) -> String {
+        self.rows(sql)[0][0].clone().unwrap_or_default()
+    }
+
+    pub fn execute(&mut self, sql: &str) {
+        match self {
+            Db::Sqlite(c) => c.execute_batch(sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Db::Postgres(c) => c.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// Removes one of the store's guard triggers, as someone with the database could.
+    pub fn drop_trigger(&mut self, trigger: &str, table: &str) {
+        match self {
+            Db::Sqlite(_) => self.execute(&format!("DROP TRIGGER {trigger}")),
+            Db::Postgres(_) => self.execute(&format!("DROP TRIGGER {trigger} ON {table}")),
+        }
+    }
 }
 
 /// Runs a CLI command to completion; a command that hangs (e.g. a `serve` that should have

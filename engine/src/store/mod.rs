@@ -229,7 +229,9 @@ impl Store {
     /// version is refused ([`StoreError::SchemaMismatch`]).
     pub fn open_beside(data_dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         // With no engine running, every lease is orphaned: a boot id no lease carries.
-        let boot_id = InstanceLock::holder_boot_id(data_dir).unwrap_or_else(lock::new_boot_id);
+        let holder = InstanceLock::holder_boot_id(data_dir);
+        let no_engine_here = holder.is_none();
+        let boot_id = holder.unwrap_or_else(lock::new_boot_id);
         let db = match &opts.postgres {
             Some(target) => {
                 let pool = PgPool::new(target.clone(), 2, opts.busy_timeout);
@@ -272,7 +274,7 @@ impl Store {
                 })
             }
         };
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 data_dir: data_dir.to_path_buf(),
@@ -280,7 +282,11 @@ impl Store {
                 opts,
                 owner: Owner::Beside { boot_id },
             }),
-        })
+        };
+        if no_engine_here && store.backend() == sql::Backend::Postgres {
+            store.forget_dead_nodes_here()?;
+        }
+        Ok(store)
     }
 
     /// Path of the SQLite database file; `None` on PostgreSQL.

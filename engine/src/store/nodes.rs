@@ -30,6 +30,21 @@ pub(crate) fn is_live(t: &Tx<'_>, boot_id: &str, now: i64) -> Result<bool, sql::
         .exists(params![boot_id, live_cutoff(t, now)])
 }
 
+/// Removes the rows of engines that ran on this host and data dir: the caller holds (or
+/// found free) that dir's instance lock, which the kernel releases when a process dies, so
+/// they are dead — a restarted node takes over its predecessor's work at once, not after a
+/// TTL. On SQLite one engine owns the whole database, so every other row goes.
+fn forget_dead_here(tx: &Tx<'_>, host: &str, data_dir: &str) -> Result<(), sql::Error> {
+    match tx.backend() {
+        Backend::Sqlite => tx.execute("DELETE FROM node", [])?,
+        Backend::Postgres => tx.execute(
+            "DELETE FROM node WHERE host = ?1 AND data_dir = ?2",
+            params![host, data_dir],
+        )?,
+    };
+    Ok(())
+}
+
 /// The time after which a heartbeat shows a live node. On SQLite no row does: one engine
 /// owns the data dir, and the instance lock — released by the kernel even on SIGKILL —
 /// names it (the caller's own boot id, or the lock holder's for a command beside it), where
@@ -56,8 +71,7 @@ impl Store {
     /// first one also forgets every other node: the instance lock proves they are gone.
     pub fn heartbeat(&self) -> Result<(), StoreError> {
         let boot = self.boot_id().to_string();
-        let host = std::env::var("HOSTNAME").unwrap_or_default();
-        let sqlite = self.backend() == Backend::Sqlite;
+        let (host, data_dir) = self.node_place();
         self.write(|tx| {
             let now = now_ms();
             let fresh = tx.execute(
@@ -65,13 +79,12 @@ impl Store {
                 params![boot, now],
             )? == 0;
             if fresh {
-                if sqlite {
-                    tx.execute("DELETE FROM node WHERE boot_id != ?1", [&boot])?;
-                }
+                forget_dead_here(tx, &host, &data_dir)?;
                 tx.execute(
-                    "INSERT INTO node(boot_id, host, started_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)
+                    "INSERT INTO node(boot_id, host, data_dir, started_at, last_seen_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)
                      ON CONFLICT(boot_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-                    params![boot, host, now],
+                    params![boot, host, data_dir, now],
                 )?;
             }
             // Rows of nodes dead for a day are history nobody reads.
@@ -81,6 +94,25 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+
+    /// For a command beside no running engine: the nodes that ran on this data dir are dead
+    /// (nobody holds its instance lock), so their work is not "live" for a TTL more.
+    pub(crate) fn forget_dead_nodes_here(&self) -> Result<(), StoreError> {
+        let (host, data_dir) = self.node_place();
+        self.write(|tx| Ok(forget_dead_here(tx, &host, &data_dir)?))
+    }
+
+    /// Where this engine runs: the host name and its data dir, which one engine at a time
+    /// holds (the instance lock).
+    fn node_place(&self) -> (String, String) {
+        let host = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+        let dir = self.data_dir();
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        (host, dir.display().to_string())
     }
 
     /// Removes this engine's row at a clean stop, so the others take over its work at once.
@@ -120,7 +152,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn a_node_is_live_while_it_heartbeats_and_gone_when_it_retires() {
@@ -135,7 +166,7 @@ mod tests {
         // A node that stopped heartbeating long ago is dead to everyone.
         s.write(|tx| {
             tx.execute(
-                "INSERT INTO node(boot_id, host, started_at, last_seen_at) VALUES ('gone', 'h', 1, 1)",
+                "INSERT INTO node(boot_id, host, data_dir, started_at, last_seen_at) VALUES ('gone', 'h', '/d', 1, 1)",
                 [],
             )
         })

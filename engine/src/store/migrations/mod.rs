@@ -559,6 +559,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE node(
         boot_id TEXT PRIMARY KEY,
         host TEXT NOT NULL,
+        data_dir TEXT NOT NULL,
         started_at INTEGER NOT NULL,
         last_seen_at INTEGER NOT NULL
     ) STRICT;
@@ -606,6 +607,7 @@ const PG_MIGRATIONS: &[&str] = &[
     CREATE TABLE node(
         boot_id TEXT PRIMARY KEY,
         host TEXT NOT NULL,
+        data_dir TEXT NOT NULL,
         started_at BIGINT NOT NULL,
         last_seen_at BIGINT NOT NULL
     );
