@@ -47,6 +47,17 @@ enum LogFormatArg {
 }
 
 #[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy this stopped SQLite instance (queue, mappings, plugin versions, secrets, audit
+    /// chain) into an empty PostgreSQL database and verify it (row counts, audit chain).
+    Copy {
+        /// The PostgreSQL database, e.g. postgres://qbridge@db.example:5432/qbridge
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (QBWC SOAP endpoint, admin API and UI).
     Serve,
@@ -113,6 +124,9 @@ enum Command {
     Plugin(crate::plugins::cli::PluginCommand),
     /// Measure throughput, latency, memory, hot swap and start-up (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+    /// Move the store to another database.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Write a consistent copy of the database to FILE, also while the server runs.
     Backup {
         /// The copy to write.
@@ -276,6 +290,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("{DIRECTLY}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Store(StoreCommand::Copy { to }) => {
+            let target = crate::store::sql::PgTarget::parse(&to).map_err(anyhow::Error::msg)?;
+            let report = crate::store::copy::copy_to_postgres(&config.data_dir, target)?;
+            for (table, rows) in &report.tables {
+                println!("{table}: {rows} rows");
+            }
+            println!(
+                "Copied {} rows in {} tables; counts match and the audit chain verifies ({} rows) on PostgreSQL.",
+                report.tables.values().sum::<i64>(),
+                report.tables.len(),
+                report.audit_rows
+            );
+            println!(
+                "Next: set database.url (QBRIDGE_DATABASE_URL) to it on every node and start them; keep the SQLite file until the first sync went well."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup { file, force } => {
             let store = open_beside(&config)?;
             let info = store.backup_to(&file, force)?;
@@ -321,6 +352,7 @@ fn store_options(config: &Config) -> StoreOptions {
         busy_timeout: config.db_busy_timeout,
         readers: config.db_readers,
         postgres: config.database_url.clone(),
+        password_key_file: config.password_key_file.clone(),
     }
 }
 

@@ -101,6 +101,7 @@ impl Engine {
             )),
             tokio::spawn(anchoring::run(state.store.clone(), key_path.clone())),
             tokio::spawn(crate::liveness::run(state.store.clone())),
+            tokio::spawn(crate::liveness::follow_plugins(state.plugins.clone())),
             tokio::spawn(retention::run(
                 state.store.clone(),
                 state.config.retention_completed_days,

@@ -3,10 +3,13 @@
 //! verified with QuickBooks before anything is sent again). On one SQLite engine the rescue
 //! finds nothing after the one at start; in a cluster it is how a killed node's work is taken
 //! over within [`NODE_TTL_MS`], not after a long timeout. What "dead" means is
-//! `store::nodes`' business.
+//! `store::nodes`' business. Beside it, [`follow_plugins`] brings plugin changes made on
+//! other nodes to this one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::plugins::PluginManager;
 use crate::store::Store;
 use crate::store::nodes::{HEARTBEAT_MS, NODE_TTL_MS};
 
@@ -36,6 +39,24 @@ pub async fn run(store: Store) {
             ),
             Ok(Err(e)) => tracing::warn!(error = %e, "node heartbeat failed; retrying"),
             Err(e) => tracing::warn!(error = %e, "node heartbeat task failed"),
+        }
+    }
+}
+
+/// Polls the plugin registry every [`HEARTBEAT_MS`] and runs what other nodes installed,
+/// approved, swapped or removed ([`PluginManager::sync_with_store`]). A poll rather than
+/// LISTEN/NOTIFY: it works the same on both backends, costs one small read, and a node that
+/// missed a notification while its connection was down still catches up.
+pub async fn follow_plugins(plugins: Arc<PluginManager>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(HEARTBEAT_MS as u64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let p = plugins.clone();
+        match tokio::task::spawn_blocking(move || p.sync_with_store()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the plugin registry; retrying"),
+            Err(e) => tracing::warn!(error = %e, "plugin registry poll failed"),
         }
     }
 }

@@ -96,6 +96,7 @@ pub fn cli(config: &Config, args: &PruneArgs) -> anyhow::Result<()> {
         busy_timeout: config.db_busy_timeout,
         readers: 0,
         postgres: config.database_url.clone(),
+        password_key_file: config.password_key_file.clone(),
     };
     let report = prune_beside(
         &config.data_dir,

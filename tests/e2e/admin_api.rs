@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use qbridge::store::Store;
 use qbridge::store::queue::{
     AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob, NewRecord, Origin,
 };
 use qbridge::store::tokens::Scope;
-use qbridge::store::Store;
 
 use crate::support::{Server, run};
 
@@ -491,7 +491,10 @@ fn secrets_never_appear_in_any_response_or_log_line() {
             "SELECT plugin, name, encode(nonce, 'escape'), encode(ciphertext, 'escape'), set_by FROM secret",
         );
         assert!(!rows.is_empty(), "the secret is stored");
-        assert!(!format!("{rows:?}").contains(VALUE), "the database holds it in clear");
+        assert!(
+            !format!("{rows:?}").contains(VALUE),
+            "the database holds it in clear"
+        );
     }
     let mut seen = vec![body];
     let (s, body) = api(&server, &admin, "get", "/api/v1/secrets", None);

@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 
 use qbridge::admin::routes::UI_ROUTES;
 use qbridge::qbwc::accounts;
+use qbridge::store::Store;
 use qbridge::store::queue::{
     AnswerTo, Answered, Answering, BatchLimits, Claim, JobResult, NewJob, NewRecord, Origin,
 };
 use qbridge::store::tokens::{Fence, Scope};
-use qbridge::store::Store;
 
 use crate::admin_api::{agent, api, call, json};
 use crate::support::Server;

@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use qbridge::qbwc::accounts;
-use qbridge::store::queue::{Enqueued, NewJob, NewRecord, Origin};
 use qbridge::store::Store;
+use qbridge::store::queue::{Enqueued, NewJob, NewRecord, Origin};
 
 use crate::admin_api::{bootstrap_token, seed_failed_job};
 use crate::support::{Server, agent, run, stderr, wait_timeout};

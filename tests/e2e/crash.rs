@@ -48,18 +48,21 @@ fn web_connector(server: &Server, d: &Deployment) -> WebConnector {
 fn assert_exactly_once_and_intact(d: &Deployment, company: &Company, records: usize) {
     // After a clean stop: the test observes the queue, it never changes it.
     let mut db = Db::open(&d.data_dir);
-    let unfinished = db.rows("SELECT id, key, state FROM job WHERE state <> 'completed' ORDER BY id");
+    let unfinished =
+        db.rows("SELECT id, key, state FROM job WHERE state <> 'completed' ORDER BY id");
     assert!(unfinished.is_empty(), "jobs not completed: {unfinished:?}");
     let jobs = db.int("SELECT COUNT(*) FROM job");
     assert_eq!(jobs as usize, 2 * records, "one job per record");
-    let open_sets = db.int(
-        "SELECT COUNT(*) FROM message_set WHERE state IN ('sent','in_doubt','recovering')",
-    );
+    let open_sets =
+        db.int("SELECT COUNT(*) FROM message_set WHERE state IN ('sent','in_doubt','recovering')");
     assert_eq!(open_sets, 0, "message sets still awaiting an answer");
     if let Db::Sqlite(_) = db {
         // The file survived the kills whole (PostgreSQL's own recovery is not ours to test).
         assert_eq!(db.text("PRAGMA integrity_check"), "ok");
-        assert!(db.rows("PRAGMA foreign_key_check").is_empty(), "foreign key violations");
+        assert!(
+            db.rows("PRAGMA foreign_key_check").is_empty(),
+            "foreign key violations"
+        );
     }
 
     assert_eq!(
@@ -297,7 +300,8 @@ fn sigkill_rounds_with_edits_and_voids_apply_each_change_once_and_end_equal_to_t
     server.terminate();
 
     let mut db = Db::open(&d.data_dir);
-    let unfinished = db.int("SELECT COUNT(*) FROM job WHERE state NOT IN ('completed','cancelled')");
+    let unfinished =
+        db.int("SELECT COUNT(*) FROM job WHERE state NOT IN ('completed','cancelled')");
     assert_eq!(unfinished, 0, "every version completed or was superseded");
     let waiting = db.int("SELECT COUNT(*) FROM job_next");
     assert_eq!(waiting, 0, "no version left waiting");

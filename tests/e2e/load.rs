@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use qbridge::sim::company::{Company, Faults};
 use qbridge::sim::webconnector::{Outcome, WcOptions, WebConnector};
-use qbridge::store::queue::{JobFilter, JobState};
 use qbridge::store::Store;
+use qbridge::store::queue::{JobFilter, JobState};
 
 use crate::pipeline::{Deployment, ingest};
 use crate::support::{Server, signal};

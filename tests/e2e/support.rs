@@ -108,7 +108,7 @@ impl Db {
             }
             Db::Postgres(c) => c
                 .simple_query(sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
                 .into_iter()
                 .filter_map(|m| match m {
                     postgres::SimpleQueryMessage::Row(r) => Some(
@@ -145,8 +145,12 @@ impl Db {
 
     pub fn execute(&mut self, sql: &str) {
         match self {
-            Db::Sqlite(c) => c.execute_batch(sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
-            Db::Postgres(c) => c.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Db::Sqlite(c) => c
+                .execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Db::Postgres(c) => c
+                .batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
         }
     }
 

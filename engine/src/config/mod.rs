@@ -95,6 +95,8 @@ pub struct Config {
     /// Key file for source secrets; `None` = `<data_dir>/secrets.key`. Admins may keep it
     /// outside the data dir so backups of the database alone do not reveal the secrets.
     pub secrets_key_file: Option<PathBuf>,
+    /// `qbwc.password_key_file`: where the Web Connector password key is; `None`: the data dir.
+    pub password_key_file: Option<PathBuf>,
     /// Requests per qbXML message set (fewer Web Connector round trips vs smaller sets).
     pub batch_max_requests: usize,
     /// Bytes of request XML per message set.
@@ -187,6 +189,7 @@ impl Config {
             max_connections_per_address: 0,
             qbwc_run_every_minutes: 0,
             secrets_key_file: None,
+            password_key_file: None,
             batch_max_requests: 0,
             batch_max_bytes: 0,
             max_sends: 0,

@@ -558,6 +558,17 @@ pub(super) const SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        key: "qbwc.password_key_file",
+        flag: None,
+        default: DefaultValue::Unset("`<data_dir>/qbwc-auth.key`"),
+        accepts: Accepts::Text("a file path"),
+        help: "the key Web Connector passwords are hashed under; the nodes of a cluster must share it (and secrets.key_file)",
+        apply: Apply::Text(|c, v| {
+            c.password_key_file = Some(non_empty_path(v)?);
+            Ok(())
+        }),
+    },
+    Setting {
         key: "plugins.memory_limit_mb",
         flag: None,
         default: DefaultValue::Value("64"),

@@ -36,8 +36,9 @@ use crate::store::queue::{
 };
 use crate::store::{Store, StoreError};
 
-/// What the current message set of a session was, to interpret its response.
-#[derive(Debug, Clone)]
+/// What the current message set of a session was, to interpret its response. Kept in the
+/// session's row: behind a balancer the response may reach another node than the request.
+#[derive(Debug, Clone, PartialEq)]
 enum InFlight {
     /// A status check of an unanswered message set.
     Recover(String),
@@ -45,10 +46,29 @@ enum InFlight {
     Send(Option<String>),
 }
 
-/// Per-session progress, for the percentage QBWC shows.
+impl InFlight {
+    fn encode(&self) -> String {
+        match self {
+            InFlight::Recover(id) => format!("recover:{id}"),
+            InFlight::Send(Some(id)) => format!("send:{id}"),
+            InFlight::Send(None) => "send".to_string(),
+        }
+    }
+
+    fn decode(text: &str) -> Option<InFlight> {
+        match text.split_once(':') {
+            Some(("recover", id)) => Some(InFlight::Recover(id.to_string())),
+            Some(("send", id)) => Some(InFlight::Send(Some(id.to_string()))),
+            None if text == "send" => Some(InFlight::Send(None)),
+            _ => None,
+        }
+    }
+}
+
+/// Per-session progress, for the percentage QBWC shows. Per node: behind a balancer each
+/// node counts the answers it took, so the percentage is coarser, never wrong about work.
 #[derive(Debug, Default)]
 struct Progress {
-    in_flight: Option<InFlight>,
     answered: u64,
 }
 
@@ -499,13 +519,19 @@ impl WorkProvider for Pipeline {
             }
         };
         let xml = xml.map_err(work_err)?;
-        self.with_progress(ctx.session_id, |p| p.in_flight = Some(in_flight));
+        self.store
+            .set_in_flight(ctx.session_id, Some(&in_flight.encode()))
+            .map_err(work_err)?;
         crate::failpoint::hit("queue::after_claim_commit");
         Ok(Some(xml))
     }
 
     fn receive_response(&self, ctx: &SessionContext, response_xml: &str) -> Result<u8, WorkError> {
-        let in_flight = self.with_progress(ctx.session_id, |p| p.in_flight.take());
+        let in_flight = self
+            .store
+            .take_in_flight(ctx.session_id)
+            .map_err(work_err)?
+            .and_then(|text| InFlight::decode(&text));
         let parsed = qbxml::parse_response(response_xml.as_bytes()).map_err(|e| {
             WorkError(format!("QuickBooks' response could not be read ({e}); the requests will be verified next session"))
         });
@@ -605,7 +631,9 @@ impl WorkProvider for Pipeline {
     ) -> Result<(), WorkError> {
         // The request processor failed instead of answering: whether anything was applied is
         // unknown, so the sent jobs go in doubt and are checked before any re-send.
-        self.with_progress(ctx.session_id, |p| p.in_flight = None);
+        self.store
+            .set_in_flight(ctx.session_id, None)
+            .map_err(work_err)?;
         let n = self.store.session_lost(ctx.session_id).map_err(work_err)?;
         tracing::warn!(hresult, message, jobs = n, connection = %ctx.connection, "QuickBooks failed to process a request set");
         Ok(())

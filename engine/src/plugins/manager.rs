@@ -203,6 +203,48 @@ impl PluginManager {
         Ok(())
     }
 
+    /// Catches up with changes other nodes made to the registry (installs, approvals, hot
+    /// swaps, rollbacks, removals): every active version whose component differs from the
+    /// running one is prepared and swapped in as a local hot swap would be, so a call in
+    /// flight finishes on the version it started with and none fails. Returns how many
+    /// plugins changed. On one node nothing ever differs; a cluster polls this every few
+    /// seconds.
+    pub fn sync_with_store(&self) -> Result<usize, PluginError> {
+        let _guard = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        let running = self.active.load_full();
+        let mut next = HashMap::new();
+        let mut changed = 0;
+        for v in self.store.plugin_versions(None)? {
+            if v.status != PluginStatus::Active {
+                continue;
+            }
+            match running.get(&v.name) {
+                Some(g) if g.sha256 == v.sha256 => {
+                    next.insert(v.name.clone(), g.clone());
+                }
+                current => match self.prepare_stored(&v.name, &v.version) {
+                    Ok(generation) => {
+                        tracing::info!(plugin = %v.name, version = %v.version, "plugin changed on another node; now running it here");
+                        next.insert(v.name.clone(), Arc::new(generation));
+                        changed += 1;
+                    }
+                    Err(e) => {
+                        // Keep what runs rather than stop the plugin on this node only.
+                        tracing::error!(plugin = %v.name, version = %v.version, error = %e, "cannot load the plugin version another node activated; keeping the running one");
+                        if let Some(g) = current {
+                            next.insert(v.name.clone(), g.clone());
+                        }
+                    }
+                },
+            }
+        }
+        changed += running.keys().filter(|n| !next.contains_key(*n)).count();
+        if changed > 0 {
+            self.active.store(Arc::new(next));
+        }
+        Ok(changed)
+    }
+
     /// Installs bundled plugins that are missing, and upgrades those the binary ships newer.
     /// A plugin the admin removed stays removed.
     fn install_bundled(&self) {

@@ -131,7 +131,10 @@ impl AuthKey {
 
 /// Where the key of `store`'s data dir lives.
 pub fn key_path(store: &Store) -> PathBuf {
-    store.data_dir().join(KEY_FILE)
+    store
+        .password_key_file()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| store.data_dir().join(KEY_FILE))
 }
 
 fn decode_hex32(hex: &str) -> Option<[u8; 32]> {

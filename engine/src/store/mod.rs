@@ -23,6 +23,7 @@ pub mod audit;
 pub mod audit_anchor;
 pub mod backup;
 pub mod connections;
+pub mod copy;
 pub mod lock;
 mod migrations;
 pub mod nodes;
@@ -55,6 +56,9 @@ pub use plugins::{NewPluginVersion, PluginStatus, PluginVersion};
 /// Everything that can go wrong opening or using the store, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `qbridge store copy` found something that keeps the copy from being complete.
+    #[error("store copy refused: {0}")]
+    Copy(String),
     /// The data dir cannot be created, read or written.
     #[error(
         "data dir {path} is not usable: {message}. Fix: create it or give this user write access, or choose another with --data-dir"
@@ -118,6 +122,9 @@ pub struct StoreOptions {
     pub readers: usize,
     /// PostgreSQL instead of the data dir's SQLite file (`database.url`).
     pub postgres: Option<PgTarget>,
+    /// The key Web Connector passwords are hashed under (`qbwc.password_key_file`); `None`:
+    /// `qbwc-auth.key` in the data dir. The nodes of a cluster share one.
+    pub password_key_file: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -126,6 +133,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
             postgres: None,
+            password_key_file: None,
         }
     }
 }
@@ -298,6 +306,11 @@ impl Store {
     }
 
     /// The data dir this handle was opened for (its key files and caches).
+    /// Where the Web Connector password key is (see [`StoreOptions::password_key_file`]).
+    pub fn password_key_file(&self) -> Option<&Path> {
+        self.inner.opts.password_key_file.as_deref()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
     }

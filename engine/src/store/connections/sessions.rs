@@ -201,7 +201,8 @@ impl Store {
             let Some((state, created_at, lease_until, session_boot)) = found else {
                 return Ok(SessionLookup::Unknown);
             };
-            // Any live node may answer a session's calls; one opened by a dead node is over.
+            // Any live node may answer a session's calls; one whose last node died is over
+            // (that node may have sent requests whose answers nobody will take).
             if session_boot != boot && !crate::store::nodes::is_live(tx, &session_boot, now)? {
                 end(tx, state.id, EndReason::Abandoned, now)?;
                 return Ok(SessionLookup::Unknown);
@@ -214,9 +215,12 @@ impl Store {
                 end(tx, state.id, EndReason::Expired, now)?;
                 return Ok(SessionLookup::Expired(state));
             }
+            // The node answering this call holds the session now: behind a balancer the calls
+            // of one session alternate between nodes, and what it sends from here on is lost
+            // only if this node dies.
             tx.execute(
-                "UPDATE qbwc_session SET last_seen_at = ?2, lease_until = ?3 WHERE id = ?1",
-                params![state.id, now, now + rules.idle_ms],
+                "UPDATE qbwc_session SET last_seen_at = ?2, lease_until = ?3, boot_id = ?4 WHERE id = ?1",
+                params![state.id, now, now + rules.idle_ms, boot],
             )?;
             Ok(SessionLookup::Live(state))
         })
@@ -249,6 +253,43 @@ impl Store {
             )
             .optional()
             .map_err(StoreError::from)
+        })
+    }
+
+    /// Records what the session's outstanding message set is (`None`: nothing), so that
+    /// whichever node receives the response knows what it answers.
+    pub fn set_in_flight(
+        &self,
+        session_id: i64,
+        in_flight: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE qbwc_session SET in_flight = ?2 WHERE id = ?1",
+                params![session_id, in_flight],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The session's outstanding message set, cleared: a response is taken once.
+    pub fn take_in_flight(&self, session_id: i64) -> Result<Option<String>, StoreError> {
+        self.write(|tx| {
+            let found: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT in_flight FROM qbwc_session WHERE id = ?1",
+                    [session_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let found = found.flatten();
+            if found.is_some() {
+                tx.execute(
+                    "UPDATE qbwc_session SET in_flight = NULL WHERE id = ?1",
+                    [session_id],
+                )?;
+            }
+            Ok(found)
         })
     }
 

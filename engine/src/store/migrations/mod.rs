@@ -554,7 +554,8 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 23: engine nodes (issue 21). Every engine process heartbeats its boot id here; a lease
     // or a session whose node stopped heartbeating belongs to a dead process, whichever node
-    // of a cluster looks at it. Same statement on PostgreSQL (PG_MIGRATIONS[0]).
+    // of a cluster looks at it. A session's outstanding message set (`in_flight`) lives in
+    // its row, so any node can take the response. Same on PostgreSQL (PG_MIGRATIONS[0]).
     r#"
     CREATE TABLE node(
         boot_id TEXT PRIMARY KEY,
@@ -563,6 +564,7 @@ const MIGRATIONS: &[&str] = &[
         started_at INTEGER NOT NULL,
         last_seen_at INTEGER NOT NULL
     ) STRICT;
+    ALTER TABLE qbwc_session ADD COLUMN in_flight TEXT;
     "#,
 ];
 
@@ -611,6 +613,7 @@ const PG_MIGRATIONS: &[&str] = &[
         started_at BIGINT NOT NULL,
         last_seen_at BIGINT NOT NULL
     );
+    ALTER TABLE qbwc_session ADD COLUMN in_flight TEXT;
     "#,
 ];
 /// The session-level advisory lock a node holds while it migrates ("qbrM"), so two nodes

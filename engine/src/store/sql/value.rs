@@ -32,6 +32,12 @@ impl Value {
     }
 }
 
+impl ToValue for Value {
+    fn to_value(&self) -> ValueRef<'_> {
+        self.as_ref()
+    }
+}
+
 /// A Rust value that can be a parameter.
 pub trait ToValue {
     fn to_value(&self) -> ValueRef<'_>;
