@@ -1,8 +1,8 @@
-//! The store suite's backend: SQLite by default; PostgreSQL when `QBRIDGE_TEST_BACKEND` is
+//! The store suite's backend: SQLite by default; PostgreSQL when `TEST_STORE_BACKEND` is
 //! `postgres` (set by [`tests::store_suite_passes_on_postgres`] for the run it starts).
 //!
 //! On PostgreSQL every data dir gets a schema of its own in the database named by
-//! `QBRIDGE_TEST_DATABASE_URL`, so tests run in parallel without seeing each other's rows,
+//! `TEST_DATABASE_URL`, so tests run in parallel without seeing each other's rows,
 //! and a test that opens the same dir twice finds its data again.
 
 use std::path::Path;
@@ -10,8 +10,8 @@ use std::path::Path;
 use super::sql::PgTarget;
 use super::{Store, StoreOptions};
 
-const BACKEND: &str = "QBRIDGE_TEST_BACKEND";
-const DATABASE_URL: &str = "QBRIDGE_TEST_DATABASE_URL";
+const BACKEND: &str = "TEST_STORE_BACKEND";
+const DATABASE_URL: &str = "TEST_DATABASE_URL";
 
 /// Options for a store of the suite's backend in `data_dir`.
 pub(crate) fn options(data_dir: &Path) -> StoreOptions {
@@ -103,7 +103,7 @@ mod tests {
     use super::*;
 
     /// The whole store suite once more, on PostgreSQL: this test binary runs itself with the
-    /// store tests only and the PostgreSQL backend, on the database `QBRIDGE_TEST_DATABASE_URL`
+    /// store tests only and the PostgreSQL backend, on the database `TEST_DATABASE_URL`
     /// names or, without one, on a throw-away cluster it starts and removes.
     #[test]
     fn store_suite_passes_on_postgres() {

@@ -1,7 +1,7 @@
 //! A throw-away PostgreSQL cluster: `initdb` in a temporary folder, started with `pg_ctl` on
 //! a free loopback port, stopped and removed when dropped. `qbridge bench` measures the
 //! PostgreSQL store on one, and the tests run their PostgreSQL suites on one when no
-//! database is named (`QBRIDGE_TEST_DATABASE_URL`).
+//! database is named (`TEST_DATABASE_URL`).
 //!
 //! The server binaries come from Debian's `postgresql` package (`/usr/lib/postgresql/N/bin`)
 //! or the `PATH`. PostgreSQL refuses to run as root, so as root the cluster belongs to the
@@ -19,7 +19,7 @@ pub struct ThrowawayCluster {
 }
 
 /// What to do when no PostgreSQL can be started here.
-pub const HOW_TO_GET_ONE: &str = "install PostgreSQL's server (Debian: apt-get install postgresql; its binaries land in /usr/lib/postgresql/N/bin), or point QBRIDGE_TEST_DATABASE_URL at an empty database you can create schemas in (postgres://user@host:port/db)";
+pub const HOW_TO_GET_ONE: &str = "install PostgreSQL's server (Debian: apt-get install postgresql; its binaries land in /usr/lib/postgresql/N/bin), or point TEST_DATABASE_URL at an empty database you can create schemas in (postgres://user@host:port/db)";
 
 impl ThrowawayCluster {
     /// Creates and starts a cluster with a `qbridge` superuser (trust authentication on
