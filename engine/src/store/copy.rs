@@ -45,7 +45,7 @@ pub fn copy_to_postgres(data_dir: &Path, target: PgTarget) -> Result<CopyReport,
             ..StoreOptions::default()
         },
     )?;
-    let tables = dest.read(|t| copy_order(t))?;
+    let tables = dest.read(copy_order)?;
     let source_tables: BTreeSet<String> = source.read(|c| {
         c.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
