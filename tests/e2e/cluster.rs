@@ -113,12 +113,7 @@ impl Nodes {
     fn firm(&self) -> (String, String) {
         self.cli(&["connection", "add", "acme"]);
         let out = self.cli(&["user", "add", "--connection", "acme", "qbridge-sync"]);
-        let password = out
-            .lines()
-            .map(str::trim)
-            .find(|l| l.len() >= 20 && !l.contains(' '))
-            .expect("password printed")
-            .to_string();
+        let password = crate::support::printed_password(&out);
         let out = self.cli(&["token", "create", "--scope", "ingest", "--name", "crm"]);
         (password, out.lines().last().unwrap().trim().to_string())
     }

@@ -846,12 +846,7 @@ fn a_disabled_or_rotated_users_live_session_is_refused_on_its_next_call() {
         .to_string();
     // A second Web Connector user of the same company file, to finish the work later.
     let printed = d.cli(&["user", "add", "--connection", "acme", "second"]);
-    let second = printed
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() >= 20 && !l.contains(' '))
-        .unwrap()
-        .to_string();
+    let second = crate::support::printed_password(&printed);
     let server = start(&d, &[]);
     let login =
         |user: &str, password: &str| soap(&server, &Request::Authenticate { user, password });

@@ -34,12 +34,7 @@ fn tenants(d: &Deployment) -> Vec<Tenant> {
         let user = format!("wc{i:02}");
         d.cli(&["connection", "add", &connection]);
         let printed = d.cli(&["user", "add", "--connection", &connection, &user]);
-        let password = printed
-            .lines()
-            .map(str::trim)
-            .find(|l| l.len() >= 20 && !l.contains(' '))
-            .expect("password printed")
-            .to_string();
+        let password = crate::support::printed_password(&printed);
         out.push(Tenant {
             connection,
             user,

@@ -41,12 +41,7 @@ impl Deployment {
             "acme",
             "qbridge-sync",
         ]);
-        let password = out
-            .lines()
-            .map(str::trim)
-            .find(|l| l.len() >= 20 && !l.contains(' '))
-            .expect("password printed")
-            .to_string();
+        let password = crate::support::printed_password(&out);
         let out = ok(&[
             "token",
             "create",

@@ -36,12 +36,7 @@ fn sleeping_flooding_and_schema_invalid_plugins_are_contained_while_sessions_con
         &data,
         &["user", "add", "--connection", "acme", "acme-sync"],
     );
-    let password = out
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() >= 20 && !l.contains(' '))
-        .expect("a password")
-        .to_string();
+    let password = crate::support::printed_password(&out);
     let out = cli(
         tmp.path(),
         &data,

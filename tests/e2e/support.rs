@@ -163,6 +163,15 @@ impl Db {
     }
 }
 
+/// The Web Connector password `qbridge user add` printed (shown once, on a line of its own).
+pub fn printed_password(out: &str) -> String {
+    out.lines()
+        .map(str::trim)
+        .find(|l| l.len() >= 20 && !l.contains(' '))
+        .expect("password printed")
+        .to_string()
+}
+
 /// Runs a CLI command to completion; a command that hangs (e.g. a `serve` that should have
 /// refused to start) is killed after a minute and fails the test instead of blocking it.
 pub fn run(cwd: &Path, args: &[&str]) -> Output {

@@ -83,13 +83,7 @@ impl TwoFirms {
                 firm,
                 &user,
             ]);
-            passwords.push(
-                out.lines()
-                    .map(str::trim)
-                    .find(|l| l.len() >= 20 && !l.contains(' '))
-                    .expect("password printed")
-                    .to_string(),
-            );
+            passwords.push(crate::support::printed_password(&out));
         }
         let token = |scope: &str| {
             let out = ok(&[

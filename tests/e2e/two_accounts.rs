@@ -228,15 +228,6 @@ fn last_run_of(rows: &Value, id: &Value) -> Value {
         .map_or(Value::Null, |r| r["last_run_at"].clone())
 }
 
-/// The Web Connector password printed by `qbridge user add`.
-fn password_of(out: &str) -> String {
-    out.lines()
-        .map(str::trim)
-        .find(|l| l.len() >= 20 && !l.contains(' '))
-        .expect("password printed")
-        .to_string()
-}
-
 /// Sets `connection`'s own Ramp grant (client secret on stdin).
 fn set_ramp_grant(d: &Deployment, connection: &str, client_id: &str, client_secret: &str) {
     run_with_stdin(
@@ -300,8 +291,13 @@ fn two_connections_with_their_own_ramp_accounts_each_receive_only_their_own_reco
     let ramp = fake_ramp(accounts.clone());
     let d = Deployment::new();
     d.cli(&["connection", "add", "globex"]);
-    let globex_password =
-        password_of(&d.cli(&["user", "add", "--connection", "globex", "globex-sync"]));
+    let globex_password = crate::support::printed_password(&d.cli(&[
+        "user",
+        "add",
+        "--connection",
+        "globex",
+        "globex-sync",
+    ]));
     let admin = d
         .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
         .lines()
