@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use qbridge::sim::company::{Company, Faults};
 use qbridge::sim::webconnector::{Outcome, WcOptions, WebConnector};
 use qbridge::store::sql::throwaway::ThrowawayCluster;
+use serde_json::json;
 
+use crate::fake_source::{FakeSource, Reply};
 use crate::pipeline::{assert_no_duplicate_writes, company_with_items, customer};
+use crate::source_sync::pull_now_rows;
 use crate::support::{Db, Server, agent, qbridge, signal, stderr, wait_timeout};
 
 /// The cluster's database: a schema in `E2E_DATABASE_URL`'s database, or a throw-away
@@ -47,16 +50,23 @@ fn postgres(folder: &Path) -> Postgres {
 struct Nodes {
     folder: tempfile::TempDir,
     pg: Postgres,
+    /// Settings of this test's own, for every node and admin command.
+    extra: Vec<(&'static str, String)>,
     servers: Vec<Server>,
 }
 
 impl Nodes {
     fn new(count: usize) -> Nodes {
+        Nodes::with_env(count, Vec::new())
+    }
+
+    fn with_env(count: usize, extra: Vec<(&'static str, String)>) -> Nodes {
         let folder = tempfile::tempdir().unwrap();
         let pg = postgres(folder.path());
         let mut nodes = Nodes {
             folder,
             pg,
+            extra,
             servers: Vec::new(),
         };
         for n in 0..count {
@@ -87,6 +97,9 @@ impl Nodes {
             ),
             ("QBRIDGE_PIPELINE_BATCH_MAX_REQUESTS", "10".to_string()),
         ]
+        .into_iter()
+        .chain(self.extra.iter().cloned())
+        .collect()
     }
 
     fn start(&self, n: usize) -> Server {
@@ -369,7 +382,13 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
         let victim = (round % 2) as usize;
         let (url, password) = (url.clone(), password.clone());
         let session = std::thread::spawn(move || {
-            let mut wc = WebConnector::new(&url, "qbridge-sync", &password, WcOptions::default());
+            // The Web Connector waits a second, not five, after a NoOp (while the dead node's
+            // requests wait to be rescued): the rounds end sooner, nothing else changes.
+            let options = WcOptions {
+                noop_wait: Duration::from_secs(1),
+                ..WcOptions::default()
+            };
+            let mut wc = WebConnector::new(&url, "qbridge-sync", &password, options);
             let result = wc.run_session(&mut company);
             (company, result.map(|t| t.outcome), Instant::now())
         });
@@ -381,15 +400,26 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
         let server = &mut nodes.servers[victim];
         signal(&server.child, "KILL");
         wait_timeout(&mut server.child, Duration::from_secs(30)).expect("SIGKILL ends the node");
+        // In half the rounds (each node in turn) the node comes back at once and takes over
+        // its own work; in the others it stays down until the session ends, so the survivor
+        // must notice its silence (heartbeat) and rescue its work.
+        let back_at_once = (round / 2) % 2 == 0;
+        if back_at_once {
+            let restarted = nodes.start(victim);
+            balancer.set_backend(victim, &restarted.base);
+            nodes.servers[victim] = restarted;
+        }
         let (c, outcome, ended_at) = session.join().expect("the Web Connector thread ends");
         company = c;
         if ended_at > killed_at {
             mid_session += 1;
         }
         eprintln!("round {round}: node {victim} killed; the session ended {outcome:?}");
-        let restarted = nodes.start(victim);
-        balancer.set_backend(victim, &restarted.base);
-        nodes.servers[victim] = restarted;
+        if !back_at_once {
+            let restarted = nodes.start(victim);
+            balancer.set_backend(victim, &restarted.base);
+            nodes.servers[victim] = restarted;
+        }
     }
     assert!(
         mid_session >= ROUNDS - 1,
@@ -487,4 +517,78 @@ fn a_plugin_swapped_through_one_node_is_run_by_the_other_with_no_failed_call() {
         "calls failed during the swap: {failed:?}"
     );
     assert!(calls > 10, "node 1 took records all along ({calls})");
+}
+
+#[test]
+fn a_scheduled_pull_runs_once_across_both_nodes() {
+    let fake = FakeSource::start(|_| Reply::json(200, json!({"records": [{"id": 1}, {"id": 2}]})));
+    let nodes = Nodes::with_env(
+        2,
+        vec![
+            (
+                "QBRIDGE_SOURCE_ENDPOINTS",
+                format!("acme.echo.test={}", fake.base_addr()),
+            ),
+            // Both nodes look for due schedules every second, so they race for each run.
+            ("QBRIDGE_PIPELINE_SCHEDULE_CHECK_SECS", "1".to_string()),
+        ],
+    );
+    let (_, token) = nodes.firm();
+    nodes.cli(&["plugin", "install", &fixture("echo_config")]);
+    nodes.cli(&[
+        "plugin",
+        "config",
+        "echo",
+        "set",
+        "tenant",
+        "acme",
+        "--connection",
+        "acme",
+    ]);
+    // Both nodes run the plugin installed elsewhere before a pull is due.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for (n, server) in nodes.servers.iter().enumerate() {
+        while ingest_echo(&server.base, &token, 100 + n as u64) != 202 {
+            assert!(Instant::now() < deadline, "node {n} never ran the plugin");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    nodes.cli(&[
+        "schedule",
+        "add",
+        "--connection",
+        "acme",
+        "--plugin",
+        "echo",
+        "--cron",
+        "0 0 1 1 *",
+    ]);
+    let admin = nodes
+        .cli(&["token", "create", "--scope", "admin", "--name", "e2e"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    const RUNS: usize = 6;
+    for run in 0..RUNS {
+        // Made due through either node; whichever node's scheduler claims it first runs it.
+        let rows = pull_now_rows(&nodes.servers[run % 2], &admin);
+        let result = rows[0]["last_result"].as_str().unwrap_or_default();
+        assert!(result.contains("records queued"), "run {run}: {rows:?}");
+    }
+    // Three more checks by each node: a second run of any would fetch again.
+    std::thread::sleep(Duration::from_secs(3));
+    let fetched = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/records")
+        .count();
+    assert_eq!(fetched, RUNS, "fetches of the source for {RUNS} due runs");
+    let mut db = nodes.db();
+    assert_eq!(
+        db.int("SELECT COUNT(*) FROM job WHERE plugin = 'echo' AND key IN ('customer:1', 'customer:2')"),
+        2,
+        "each pulled record queued once"
+    );
 }

@@ -5,6 +5,7 @@
 //! the sizes so CI finishes in a few minutes on two cores. Wall-clock figures are reported,
 //! never asserted.
 
+mod backends;
 mod login;
 mod micro;
 mod retention;
@@ -28,11 +29,16 @@ pub struct BenchArgs {
     /// whole curve (1k … 1M jobs); otherwise it stops at 10k.
     #[arg(long, value_name = "BIN")]
     baseline: Option<PathBuf>,
+    /// PostgreSQL for the `backends` section (an empty database the bench may create a
+    /// schema in, e.g. postgres://qbridge@127.0.0.1:5432/bench). Default: a throw-away
+    /// cluster started from the PostgreSQL server binaries on this machine.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Run only these sections (comma-separated): startup, soap, login, hostile, plugins,
-    /// parse, swap, queue, retention, scale. Default: all (the scale curve up to 10k jobs).
+    /// parse, swap, queue, retention, backends, scale. Default: all (the scale curve up to 10k jobs).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     only: Vec<String>,
     /// Start FILE as the server (and for its set-up commands) instead of this binary, to
@@ -67,6 +73,10 @@ pub(crate) struct Sizes {
     pub scale_jobs: &'static [usize],
     /// Completed jobs pruned by the retention section.
     pub retention_jobs: usize,
+    /// Company files (each with its own Web Connector) in the backends section.
+    pub backend_connections: usize,
+    /// Records queued per company file in the backends section.
+    pub backend_records: usize,
 }
 
 const QUICK: Sizes = Sizes {
@@ -79,6 +89,8 @@ const QUICK: Sizes = Sizes {
     login_rounds: 5,
     scale_jobs: &[1_000, 10_000],
     retention_jobs: 2_000,
+    backend_connections: 8,
+    backend_records: 20,
 };
 
 const FULL: Sizes = Sizes {
@@ -91,6 +103,8 @@ const FULL: Sizes = Sizes {
     login_rounds: 20,
     scale_jobs: &[1_000, 10_000, 100_000, 1_000_000],
     retention_jobs: 20_000,
+    backend_connections: 32,
+    backend_records: 100,
 };
 
 /// Runs every benchmark, prints the table and writes the JSON file if asked.
@@ -110,6 +124,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "swap",
         "queue",
         "retention",
+        "backends",
         "scale",
     ];
     if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
@@ -153,6 +168,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if run("retention") {
         let dir = work.path().join("retention");
         rows.extend(retention::retention(&dir, sizes.retention_jobs)?);
+    }
+    if run("backends") {
+        rows.extend(backends::backends(
+            work.path(),
+            &sizes,
+            args.database_url.as_deref(),
+        )?);
     }
     if run("scale") {
         // The 100k and 1M points take many minutes: only when asked for by name.

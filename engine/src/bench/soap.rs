@@ -49,6 +49,23 @@ impl ServerProcess {
         data_dir: &Path,
         extra: &[&str],
     ) -> anyhow::Result<(ServerProcess, Duration)> {
+        Self::start_full(exe, data_dir, extra, &[])
+    }
+
+    /// [`ServerProcess::start`] with settings in its environment (`QBRIDGE_DATABASE_URL`, …).
+    pub(crate) fn start_with_env(
+        data_dir: &Path,
+        env: &[(String, String)],
+    ) -> anyhow::Result<(ServerProcess, Duration)> {
+        Self::start_full(&this_exe()?, data_dir, UNLIMITED_LOGINS, env)
+    }
+
+    fn start_full(
+        exe: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> anyhow::Result<(ServerProcess, Duration)> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let listen = format!("127.0.0.1:{port}");
         let started = Instant::now();
@@ -63,6 +80,7 @@ impl ServerProcess {
             ])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -123,16 +141,22 @@ fn qbridge(exe: &Path) -> Command {
     cmd
 }
 
-fn cli(data_dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    cli_of(&this_exe()?, data_dir, args)
-}
-
 /// Runs `exe ARGS --data-dir DIR`; its standard output, or an error with its standard error.
 pub(crate) fn cli_of(exe: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    cli_full(exe, data_dir, &[], args)
+}
+
+fn cli_full(
+    exe: &Path,
+    data_dir: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+) -> anyhow::Result<String> {
     let out = qbridge(exe)
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .with_context(|| format!("running qbridge {args:?}"))?;
     if !out.status.success() {
@@ -189,6 +213,17 @@ pub(crate) struct Conn {
 }
 
 pub(crate) fn deploy(data_dir: &Path, connections: usize) -> anyhow::Result<(Vec<Conn>, String)> {
+    deploy_with_env(data_dir, &[], connections)
+}
+
+/// [`deploy`] through commands with settings in their environment.
+pub(crate) fn deploy_with_env(
+    data_dir: &Path,
+    env: &[(String, String)],
+    connections: usize,
+) -> anyhow::Result<(Vec<Conn>, String)> {
+    let exe = this_exe()?;
+    let cli = |data_dir: &Path, args: &[&str]| cli_full(&exe, data_dir, env, args);
     let mut conns = Vec::new();
     for n in 0..connections {
         let name = format!("company{n:02}");
@@ -229,13 +264,13 @@ pub(crate) fn printed_password(out: &str) -> anyhow::Result<String> {
 
 /// What one Web Connector thread did.
 #[derive(Default)]
-struct Tally {
-    calls: u64,
-    exchanges: u64,
+pub(crate) struct Tally {
+    pub calls: u64,
+    pub exchanges: u64,
     /// Duration of each session that did work (authenticate to closeConnection).
-    sessions: Vec<Duration>,
+    pub sessions: Vec<Duration>,
     /// Time spent in all sessions, including the final one without work.
-    busy: Duration,
+    pub busy: Duration,
 }
 
 /// SOAP throughput and latency with each concurrency level, RSS idle and under load, jobs/s
@@ -345,7 +380,7 @@ pub(crate) fn throughput(work: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Row>>
 }
 
 /// Pushes `per` new customers for each connection over HTTP; returns how many.
-fn ingest(
+pub(crate) fn ingest(
     server: &ServerProcess,
     token: &str,
     conns: &[Conn],
@@ -376,7 +411,7 @@ fn ingest(
 }
 
 /// Runs full Web Connector sessions for one connection until the server has no work.
-fn sync_connection(base: &str, conn: &Conn) -> anyhow::Result<Tally> {
+pub(crate) fn sync_connection(base: &str, conn: &Conn) -> anyhow::Result<Tally> {
     let mut company = Company::new(&format!(r"C:\Company Files\{}.qbw", conn.name));
     let mut wc = WebConnector::new(
         &format!("{base}/qbwc"),

@@ -520,7 +520,7 @@ impl WorkProvider for Pipeline {
         };
         let xml = xml.map_err(work_err)?;
         self.store
-            .set_in_flight(ctx.session_id, Some(&in_flight.encode()))
+            .set_in_flight(ctx.connection_id, ctx.session_id, Some(&in_flight.encode()))
             .map_err(work_err)?;
         crate::failpoint::hit("queue::after_claim_commit");
         Ok(Some(xml))
@@ -529,7 +529,7 @@ impl WorkProvider for Pipeline {
     fn receive_response(&self, ctx: &SessionContext, response_xml: &str) -> Result<u8, WorkError> {
         let in_flight = self
             .store
-            .take_in_flight(ctx.session_id)
+            .take_in_flight(ctx.connection_id, ctx.session_id)
             .map_err(work_err)?
             .and_then(|text| InFlight::decode(&text));
         let parsed = qbxml::parse_response(response_xml.as_bytes()).map_err(|e| {
@@ -632,7 +632,7 @@ impl WorkProvider for Pipeline {
         // The request processor failed instead of answering: whether anything was applied is
         // unknown, so the sent jobs go in doubt and are checked before any re-send.
         self.store
-            .set_in_flight(ctx.session_id, None)
+            .set_in_flight(ctx.connection_id, ctx.session_id, None)
             .map_err(work_err)?;
         let n = self.store.session_lost(ctx.session_id).map_err(work_err)?;
         tracing::warn!(hresult, message, jobs = n, connection = %ctx.connection, "QuickBooks failed to process a request set");

@@ -392,8 +392,8 @@ async fn send_request(svc: &Arc<Service>, req: &SoapRequest) -> Result<Reply, Fa
             s.connection
         );
         let t = text.clone();
-        db(svc, move |st| st.set_qbwc_progress(id, false, &t)).await?;
         let conn = s.connection_id;
+        db(svc, move |st| st.set_qbwc_progress(conn, id, false, &t)).await?;
         db(svc, move |st| st.record_connection_error(conn, &text)).await?;
         return Ok(Reply::Text(String::new()));
     }
@@ -403,8 +403,9 @@ async fn send_request(svc: &Arc<Service>, req: &SoapRequest) -> Result<Reply, Fa
         Ok(None) => (String::new(), false, "No more work.".to_string()),
         Err(e) => (String::new(), false, e.0),
     };
+    let conn = s.connection_id;
     db(svc, move |st| {
-        st.set_qbwc_progress(id, awaiting, &last_error)
+        st.set_qbwc_progress(conn, id, awaiting, &last_error)
     })
     .await?;
     Ok(Reply::Text(reply))
@@ -414,13 +415,12 @@ async fn receive_response(svc: &Arc<Service>, req: &SoapRequest) -> Result<Reply
     let Some(s) = live(svc, req.param("ticket")).await? else {
         return Ok(Reply::Int(-1));
     };
-    let id = s.id;
+    let (id, conn) = (s.id, s.connection_id);
     let ctx = context(&s);
     let hresult = req.param("hresult").trim().to_string();
     let message = req.param("message").to_string();
     let outcome: Result<u8, String> = if !hresult.is_empty() {
         let text = advice::advice(&hresult, &message);
-        let conn = s.connection_id;
         let t = text.clone();
         db(svc, move |st| st.record_connection_error(conn, &t)).await?;
         match work(svc, move |w| w.receive_error(&ctx, &hresult, &message)).await {
@@ -438,11 +438,11 @@ async fn receive_response(svc: &Arc<Service>, req: &SoapRequest) -> Result<Reply
     };
     match outcome {
         Ok(percent) => {
-            db(svc, move |st| st.set_qbwc_progress(id, false, "")).await?;
+            db(svc, move |st| st.set_qbwc_progress(conn, id, false, "")).await?;
             Ok(Reply::Int(i32::from(percent)))
         }
         Err(text) => {
-            db(svc, move |st| st.set_qbwc_progress(id, false, &text)).await?;
+            db(svc, move |st| st.set_qbwc_progress(conn, id, false, &text)).await?;
             Ok(Reply::Int(-1))
         }
     }

@@ -169,8 +169,13 @@ struct SqliteDb {
     writer: Mutex<Connection>,
 }
 
-/// The transaction-level advisory lock every PostgreSQL write takes first ("qbrW").
+/// The transaction-level advisory lock every PostgreSQL write takes first ("qbrW"):
+/// exclusively by [`Store::write`], shared by [`Store::write_connection`].
 const PG_WRITE_LOCK: i64 = 0x7162_7257;
+
+/// The class of the per-company-file advisory locks ("qbrC"; the second key is the
+/// connection id). Two-key advisory locks never collide with the one-key [`PG_WRITE_LOCK`].
+const PG_CONNECTION_LOCK: i64 = 0x7162_7243;
 
 /// How this handle stands to the instance lock.
 enum Owner {
@@ -361,6 +366,45 @@ impl Store {
                 tx.commit()?;
                 Ok(value)
             }),
+        }
+    }
+
+    /// Runs `f` in one write transaction that touches only company file `connection_id`'s
+    /// own rows (its jobs, message sets, mappings, sessions, counters): the Web Connector's
+    /// hot path. SQLite: the same as [`Store::write`]. PostgreSQL: the cluster-wide write lock
+    /// is taken *shared* and the connection's own lock exclusively, so the sessions of
+    /// different company files claim and record on every node at once, while any other
+    /// write (which may span company files) still runs alone; the claim's rows are taken
+    /// `FOR UPDATE SKIP LOCKED` on top.
+    pub(crate) fn write_connection<T, E>(
+        &self,
+        connection_id: i64,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<sql::Error>,
+    {
+        match &self.inner.db {
+            Db::Sqlite(_) => self.write(f),
+            Db::Postgres(pool) => {
+                self.inner
+                    .writes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                sql::outside_async(|| {
+                    let mut client = pool.get()?;
+                    let tx = Tx::postgres(client.begin(false)?);
+                    tx.execute("SELECT pg_advisory_xact_lock_shared(?1)", [PG_WRITE_LOCK])?;
+                    // Ids beyond 2^31 share a lock with a smaller one: more waiting, never less
+                    // exclusion.
+                    tx.execute(
+                        "SELECT pg_advisory_xact_lock(?1, ?2)",
+                        [PG_CONNECTION_LOCK, connection_id & 0x7fff_ffff],
+                    )?;
+                    let value = f(&tx)?;
+                    tx.commit()?;
+                    Ok(value)
+                })
+            }
         }
     }
 

@@ -261,4 +261,40 @@ mod tests {
         s.save_pull_cursor(id, Some("c2")).unwrap();
         assert_eq!(s.schedule(id).unwrap().cursor.as_deref(), Some("c2"));
     }
+
+    /// Nodes whose schedulers look at the same instant: each due run is claimed by exactly
+    /// one of them (on SQLite, threads of the one engine).
+    #[test]
+    fn racing_nodes_claim_each_due_run_once() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let first = crate::store::testing::open(dirs[0].path());
+        let second = crate::store::testing::open_node(dirs[0].path(), dirs[1].path())
+            .unwrap_or_else(|| first.clone());
+        let id = first
+            .add_schedule(1, "ramp", "0 0 1 1 *", "UTC", None, None, &[], "test")
+            .unwrap();
+        const ROUNDS: usize = 20;
+        const SCHEDULERS: usize = 6;
+        for round in 0..ROUNDS {
+            first.run_schedule_now(id, "test").unwrap();
+            let start = std::sync::Barrier::new(SCHEDULERS);
+            let claimed: usize = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..SCHEDULERS)
+                    .map(|n| {
+                        let node = if n % 2 == 0 { &first } else { &second };
+                        let start = &start;
+                        scope.spawn(move || {
+                            start.wait();
+                            let now = crate::store::audit::now_ms();
+                            node.claim_due_schedules(now, |_, now| Some(now + 3_600_000))
+                                .unwrap()
+                                .len()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(claimed, 1, "round {round}: the run was claimed {claimed} times");
+        }
+    }
 }

@@ -27,6 +27,14 @@ pub(crate) fn open(data_dir: &Path) -> Store {
     Store::open(data_dir, options(data_dir)).expect("open the test store")
 }
 
+/// A second node on the database of the store in `first_dir` (PostgreSQL: the same schema,
+/// its own data dir `data_dir`); `None` on SQLite, where one file has one engine.
+pub(crate) fn open_node(first_dir: &Path, data_dir: &Path) -> Option<Store> {
+    let opts = options(first_dir);
+    opts.postgres.as_ref()?;
+    Some(Store::open(data_dir, opts).expect("open a second node"))
+}
+
 /// Drops a trigger as an intruder with the database would (the syntax differs).
 pub(crate) fn drop_trigger(
     tx: &super::sql::Tx<'_>,

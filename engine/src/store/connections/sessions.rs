@@ -184,7 +184,20 @@ impl Store {
         rules: LeaseRules,
     ) -> Result<SessionLookup, StoreError> {
         let boot = self.boot_id().to_string();
-        self.write(|tx| {
+        // Which company file the ticket is for decides the write lock (every call of every
+        // Web Connector comes through here, so it must not wait for other firms' calls).
+        let connection: Option<i64> = self.read(|c| {
+            c.query_row(
+                "SELECT connection_id FROM qbwc_session WHERE ticket_hash = ?1 AND closed_at IS NULL",
+                [ticket_hash],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        let Some(connection_id) = connection else {
+            return Ok(SessionLookup::Unknown);
+        };
+        self.write_connection(connection_id, |tx| {
             let now = now_ms();
             let found = tx
                 .query_row(
@@ -192,9 +205,9 @@ impl Store {
                         "SELECT {SESSION_COLUMNS} FROM qbwc_session s
                          JOIN qbwc_connection c ON c.id = s.connection_id
                          JOIN qbwc_user u ON u.id = s.user_id
-                         WHERE s.ticket_hash = ?1 AND s.closed_at IS NULL"
+                         WHERE s.ticket_hash = ?1 AND s.closed_at IS NULL AND s.connection_id = ?2"
                     ),
-                    [ticket_hash],
+                    params![ticket_hash, connection_id],
                     session_from_row,
                 )
                 .optional()?;
@@ -260,25 +273,30 @@ impl Store {
     /// whichever node receives the response knows what it answers.
     pub fn set_in_flight(
         &self,
+        connection_id: i64,
         session_id: i64,
         in_flight: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_connection(connection_id, |tx| {
             tx.execute(
-                "UPDATE qbwc_session SET in_flight = ?2 WHERE id = ?1",
-                params![session_id, in_flight],
+                "UPDATE qbwc_session SET in_flight = ?2 WHERE id = ?1 AND connection_id = ?3",
+                params![session_id, in_flight, connection_id],
             )?;
             Ok(())
         })
     }
 
     /// The session's outstanding message set, cleared: a response is taken once.
-    pub fn take_in_flight(&self, session_id: i64) -> Result<Option<String>, StoreError> {
-        self.write(|tx| {
+    pub fn take_in_flight(
+        &self,
+        connection_id: i64,
+        session_id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.write_connection(connection_id, |tx| {
             let found: Option<Option<String>> = tx
                 .query_row(
-                    "SELECT in_flight FROM qbwc_session WHERE id = ?1",
-                    [session_id],
+                    "SELECT in_flight FROM qbwc_session WHERE id = ?1 AND connection_id = ?2",
+                    [session_id, connection_id],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -319,17 +337,20 @@ impl Store {
     /// Records whether a response is due and the text `getLastError` returns next.
     pub fn set_qbwc_progress(
         &self,
+        connection_id: i64,
         session_id: i64,
         awaiting_response: bool,
         last_error: &str,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_connection(connection_id, |tx| {
             tx.execute(
-                "UPDATE qbwc_session SET awaiting_response = ?2, last_error = ?3 WHERE id = ?1",
+                "UPDATE qbwc_session SET awaiting_response = ?2, last_error = ?3
+                 WHERE id = ?1 AND connection_id = ?4",
                 params![
                     session_id,
                     awaiting_response,
-                    capped(last_error, 2 * MAX_STORED)
+                    capped(last_error, 2 * MAX_STORED),
+                    connection_id
                 ],
             )?;
             Ok(())

@@ -1,6 +1,6 @@
 //! Claiming: what a session sends next, and whether it has anything to send.
 
-use crate::store::sql::{OptionalExt, params};
+use crate::store::sql::{Backend, OptionalExt, params};
 
 use super::versions::ToSend;
 use super::*;
@@ -42,7 +42,7 @@ impl Store {
         limits: BatchLimits,
     ) -> Result<Option<Claim>, StoreError> {
         let boot = self.boot_id().to_string();
-        self.write(|tx| {
+        self.write_connection(connection_id, |tx| {
             let now = now_ms();
             tx.execute(VERIFY_UNCOVERED, params![connection_id, now])?;
             // 1. An unanswered mutating message set: ask QuickBooks for its stored response —
@@ -70,7 +70,7 @@ impl Store {
             }
             // 2. Jobs whose outcome is unknown and cannot be recovered: verify by probe
             //    (also a probe that QuickBooks asked us to retry later, once it is due).
-            let mut stmt = tx.prepare_cached(PROBES)?;
+            let mut stmt = tx.prepare_cached(&taking(tx, PROBES))?;
             let probes: Vec<(i64, String, i64)> = stmt
                 .query_map(
                     params![connection_id, limits.max_requests as i64, now],
@@ -81,7 +81,7 @@ impl Store {
             let picked = if !probes.is_empty() {
                 (true, probes)
             } else {
-                let mut stmt = tx.prepare_cached(READY)?;
+                let mut stmt = tx.prepare_cached(&taking(tx, READY))?;
                 let rows: Vec<(i64, String, i64, Option<i64>)> = stmt
                     .query_map(
                         params![connection_id, now, limits.max_requests as i64],
@@ -162,6 +162,19 @@ impl Store {
                 jobs,
             }))
         })
+    }
+}
+
+/// `select` taking the rows it picks. On PostgreSQL they are locked `FOR UPDATE SKIP LOCKED`.
+/// qbridge's own writes never hold a company file's job rows under its claim (they take the
+/// write locks of [`Store::write_connection`] first), so what this skips is a row held by a
+/// transaction outside them — an operator's `UPDATE` in psql, a maintenance script: the row
+/// waits for the next claim instead of the Web Connector's call waiting on it, or being sent
+/// while it changes. SQLite has one writer, so nothing can be locked under a claim.
+fn taking(tx: &crate::store::sql::Tx<'_>, select: &str) -> String {
+    match tx.backend() {
+        Backend::Sqlite => select.to_string(),
+        Backend::Postgres => format!("{select} FOR UPDATE SKIP LOCKED"),
     }
 }
 

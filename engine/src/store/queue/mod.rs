@@ -21,6 +21,8 @@
 
 mod admin;
 mod claim;
+#[cfg(test)]
+mod claim_tests;
 mod enqueue;
 #[cfg(test)]
 mod loops_tests;

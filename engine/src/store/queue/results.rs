@@ -177,7 +177,7 @@ impl Store {
         to: &AnswerTo<'_>,
         results: &[Answered],
     ) -> Result<Recorded, StoreError> {
-        self.write(|tx| {
+        self.write_connection(to.connection_id, |tx| {
             let now = now_ms();
             let mut recorded = Recorded::default();
             let (cond, set) = owed(to);
