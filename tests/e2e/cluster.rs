@@ -211,6 +211,15 @@ fn forward(
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    // The Web Connector (.NET) asks before it sends a body; a balancer answers at once, or
+    // every call would wait out the client's one-second fallback.
+    if head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("expect") && v.trim().eq_ignore_ascii_case("100-continue")
+        })
+    }) {
+        client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
     let length: usize = head
         .lines()
         .find_map(|l| {
@@ -234,7 +243,7 @@ fn forward(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .filter(|(k, _)| {
-            !["host", "content-length", "connection", "transfer-encoding"]
+            !["host", "content-length", "connection", "transfer-encoding", "expect"]
                 .contains(&k.to_ascii_lowercase().as_str())
         })
         .collect();
@@ -373,6 +382,7 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     let mut mid_session = 0;
     for round in 0..ROUNDS {
+        let round_start = Instant::now();
         // Fresh records every round, so every kill lands in a session with work to do.
         ingest_through(
             &balancer,
@@ -414,7 +424,11 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
         if ended_at > killed_at {
             mid_session += 1;
         }
-        eprintln!("round {round}: node {victim} killed; the session ended {outcome:?}");
+        eprintln!(
+            "round {round}: node {victim} killed after {:?}; the session ended {outcome:?} after {:?}",
+            killed_at - round_start,
+            ended_at - round_start
+        );
         if !back_at_once {
             let restarted = nodes.start(victim);
             balancer.set_backend(victim, &restarted.base);
