@@ -243,8 +243,14 @@ fn forward(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .filter(|(k, _)| {
-            !["host", "content-length", "connection", "transfer-encoding", "expect"]
-                .contains(&k.to_ascii_lowercase().as_str())
+            ![
+                "host",
+                "content-length",
+                "connection",
+                "transfer-encoding",
+                "expect",
+            ]
+            .contains(&k.to_ascii_lowercase().as_str())
         })
         .collect();
     let body = buf[head_end..].to_vec();
@@ -601,7 +607,9 @@ fn a_scheduled_pull_runs_once_across_both_nodes() {
     assert_eq!(fetched, RUNS, "fetches of the source for {RUNS} due runs");
     let mut db = nodes.db();
     assert_eq!(
-        db.int("SELECT COUNT(*) FROM job WHERE plugin = 'echo' AND key IN ('customer:1', 'customer:2')"),
+        db.int(
+            "SELECT COUNT(*) FROM job WHERE plugin = 'echo' AND key IN ('customer:1', 'customer:2')"
+        ),
         2,
         "each pulled record queued once"
     );

@@ -70,7 +70,9 @@ pub(crate) fn backends(
                 return Ok(vec![row(
                     "backends",
                     "not measured",
-                    format!("no PostgreSQL to measure: {e}. Pass --database-url, or {HOW_TO_GET_ONE}"),
+                    format!(
+                        "no PostgreSQL to measure: {e}. Pass --database-url, or {HOW_TO_GET_ONE}"
+                    ),
                 )]);
             }
         },
@@ -84,7 +86,12 @@ pub(crate) fn backends(
             .postgres
             .then(|| Schema::create(&base_url, &format!("bench_{}_{n}", std::process::id())))
             .transpose()?;
-        let m = measure(&folder, config, schema.as_ref().map(|s| s.url.as_str()), sizes)?;
+        let m = measure(
+            &folder,
+            config,
+            schema.as_ref().map(|s| s.url.as_str()),
+            sizes,
+        )?;
         let label = config.label;
         rows.push(row(
             "backends",

@@ -294,7 +294,10 @@ mod tests {
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap()).sum()
             });
-            assert_eq!(claimed, 1, "round {round}: the run was claimed {claimed} times");
+            assert_eq!(
+                claimed, 1,
+                "round {round}: the run was claimed {claimed} times"
+            );
         }
     }
 }

@@ -86,7 +86,9 @@ fn company_files_claim_at_once_on_postgres_while_other_writes_wait() {
     };
     release_tx.send(()).unwrap();
     holder.join().unwrap();
-    late_ingest.recv_timeout(PROMPT).expect("the ingest ran after");
+    late_ingest
+        .recv_timeout(PROMPT)
+        .expect("the ingest ran after");
     let keys = |claim: Option<Claim>| -> Vec<String> {
         claim.map_or_else(Vec::new, |c| {
             let (_, jobs) = sent(Some(c));
