@@ -366,8 +366,13 @@ fn the_calls_of_one_session_alternate_between_nodes_and_every_answer_is_taken() 
     );
 }
 
-const RECORDS: u32 = 1_000;
-const ROUNDS: u32 = 10;
+/// Kills that must land inside a working session (the issue asks for at least ten).
+const KILLS_MID_SESSION: u32 = 10;
+/// Rounds at most: a kill can miss (the session finished first, or the company file was
+/// still held by the session an earlier kill cut off), and the rounds go on until ten hit.
+const MAX_ROUNDS: u32 = 20;
+/// Fresh records per round: ten rounds bring 1,000.
+const PER_ROUND: u32 = 100;
 
 #[test]
 fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_record_once() {
@@ -380,20 +385,24 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
     // QuickBooks takes a while over each small message set: a session spans many calls, so
     // each kill lands in the middle of one.
     company.set_faults(Faults {
-        latency_ms: 15,
+        latency_ms: 30,
         ..Faults::default()
     });
     let url = format!("{}/qbwc", balancer.base);
-    let per_round = RECORDS / ROUNDS;
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     let mut mid_session = 0;
-    for round in 0..ROUNDS {
+    let mut round = 0;
+    while mid_session < KILLS_MID_SESSION {
+        assert!(
+            round < MAX_ROUNDS,
+            "only {mid_session} of {round} kills landed in a working session"
+        );
         let round_start = Instant::now();
         // Fresh records every round, so every kill lands in a session with work to do.
         ingest_through(
             &balancer,
             &token,
-            round * per_round..(round + 1) * per_round,
+            round * PER_ROUND..(round + 1) * PER_ROUND,
         );
         let victim = (round % 2) as usize;
         let (url, password) = (url.clone(), password.clone());
@@ -405,8 +414,18 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
                 ..WcOptions::default()
             };
             let mut wc = WebConnector::new(&url, "qbridge-sync", &password, options);
-            let result = wc.run_session(&mut company);
-            (company, result.map(|t| t.outcome), Instant::now())
+            // The session an earlier kill cut off may hold the company file until its lease
+            // ends: the Web Connector is told "busy" and tries again, as on its next run.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let started = Instant::now();
+                let outcome = wc.run_session(&mut company).map(|t| t.outcome);
+                if matches!(outcome, Ok(Some(Outcome::Busy))) && started < deadline {
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+                return (company, outcome, started, Instant::now());
+            }
         });
         seed = seed
             .wrapping_mul(6364136223846793005)
@@ -425,9 +444,10 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
             balancer.set_backend(victim, &restarted.base);
             nodes.servers[victim] = restarted;
         }
-        let (c, outcome, ended_at) = session.join().expect("the Web Connector thread ends");
+        let (c, outcome, started_at, ended_at) =
+            session.join().expect("the Web Connector thread ends");
         company = c;
-        if ended_at > killed_at {
+        if started_at <= killed_at && killed_at < ended_at {
             mid_session += 1;
         }
         eprintln!(
@@ -440,11 +460,9 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
             balancer.set_backend(victim, &restarted.base);
             nodes.servers[victim] = restarted;
         }
+        round += 1;
     }
-    assert!(
-        mid_session >= ROUNDS - 1,
-        "only {mid_session} of {ROUNDS} kills landed in a running session"
-    );
+    let records = (round * PER_ROUND) as usize;
 
     // The rest, through the balancer, until a session finds nothing to do.
     sync_through(&balancer, &password, &mut company);
@@ -453,12 +471,12 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
         served.iter().all(|&n| n > 50),
         "both nodes answered calls: {served:?}"
     );
-    assert_eq!(company.count("Customer"), RECORDS as usize);
+    assert_eq!(company.count("Customer"), records);
     assert_no_duplicate_writes(&company);
     let mut db = nodes.db();
     let stuck = db.rows("SELECT id, key, state FROM job WHERE state <> 'completed' LIMIT 10");
     assert!(stuck.is_empty(), "jobs not completed: {stuck:?}");
-    assert_eq!(db.int("SELECT COUNT(*) FROM job"), RECORDS as i64);
+    assert_eq!(db.int("SELECT COUNT(*) FROM job"), records as i64);
     for server in &mut nodes.servers {
         assert!(server.terminate().success(), "{}", server.log_text());
     }
