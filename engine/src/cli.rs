@@ -153,12 +153,16 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // One line: the context chain joined, most specific last.
-            let msg = err
-                .chain()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(": ");
+            // One line: the context chain joined, most specific last. A cause its parent
+            // already spelled out (errors that print their source) is said once.
+            let mut parts: Vec<String> = Vec::new();
+            for e in err.chain() {
+                let text = e.to_string();
+                if !parts.last().is_some_and(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+            }
+            let msg = parts.join(": ");
             eprintln!("error: {msg}");
             ExitCode::FAILURE
         }

@@ -1,9 +1,12 @@
 //! Moving up: a firm's SQLite instance, part synced and part still queued, is copied into an
 //! empty PostgreSQL database with `qbridge store copy`, and the engine started on PostgreSQL
 //! finishes the work with nothing sent twice — same Web Connector password, same tokens,
-//! same audit chain.
+//! same audit chain. The database is reached as a managed one would be: over TLS with
+//! `sslmode=verify-full`, as a role the server refuses in the clear.
 
-use qbridge::store::sql::throwaway::ThrowawayCluster;
+use std::path::{Path, PathBuf};
+
+use qbridge::store::sql::throwaway::{ServerTls, ThrowawayCluster};
 
 use crate::pipeline::{
     Deployment, assert_no_duplicate_writes, company_with_items, customer, ingest, sync_until_idle,
@@ -35,9 +38,7 @@ fn a_sqlite_instance_copied_to_postgres_finishes_its_queue_with_nothing_sent_twi
     assert!(server.terminate().success());
     assert_eq!(company.count("Customer"), 20);
 
-    let cluster = ThrowawayCluster::start()
-        .unwrap_or_else(|e| panic!("the store copy test needs PostgreSQL: {e}"));
-    let url = cluster.url("qbridge");
+    let (cluster, url) = tls_cluster();
     let dd = d.data_dir.to_str().unwrap();
     let copy = || {
         run(
@@ -73,7 +74,8 @@ fn a_sqlite_instance_copied_to_postgres_finishes_its_queue_with_nothing_sent_twi
     assert!(server.terminate().success());
     assert_eq!(company.count("Customer"), 31);
     assert_no_duplicate_writes(&company);
-    let mut db = Db::Postgres(postgres::Client::connect(&url, postgres::NoTls).unwrap());
+    let plain = cluster.url("qbridge");
+    let mut db = Db::Postgres(postgres::Client::connect(&plain, postgres::NoTls).unwrap());
     assert_eq!(
         db.int("SELECT COUNT(*) FROM job WHERE state = 'completed'"),
         31
@@ -87,4 +89,76 @@ fn a_sqlite_instance_copied_to_postgres_finishes_its_queue_with_nothing_sent_twi
         .output()
         .unwrap();
     assert!(audit.status.success(), "{}", stderr(&audit));
+}
+
+fn tls_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/tls/postgres")
+        .join(name)
+}
+
+/// A cluster with `ssl=on` (tests/fixtures/tls/postgres) where the role `managed` may only
+/// connect over TLS, and the `verify-full` URL for it.
+fn tls_cluster() -> (ThrowawayCluster, String) {
+    let cluster = ThrowawayCluster::start_with(Some(&ServerTls {
+        cert: &tls_fixture("server.cert.pem"),
+        key: &tls_fixture("server.key.pem"),
+        client_ca: &tls_fixture("ca.cert.pem"),
+        hba_first: &["hostnossl all managed 127.0.0.1/32 reject"],
+    }))
+    .unwrap_or_else(|e| panic!("the store copy test needs PostgreSQL: {e}"));
+    postgres::Client::connect(&cluster.url("qbridge"), postgres::NoTls)
+        .unwrap()
+        .batch_execute("CREATE ROLE managed LOGIN SUPERUSER")
+        .unwrap();
+    let url = format!(
+        "postgres://managed@localhost:{}/qbridge?sslmode=verify-full&sslrootcert={}",
+        cluster.port(),
+        tls_fixture("ca.cert.pem").display()
+    );
+    (cluster, url)
+}
+
+#[test]
+fn a_database_whose_certificate_does_not_verify_stops_the_engine_with_the_reason() {
+    let (cluster, url) = tls_cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dd = tmp.path().join("data");
+    let status = |url: &str| {
+        let out = crate::support::qbridge(tmp.path())
+            .args(["status", "--data-dir", dd.to_str().unwrap()])
+            .env("QBRIDGE_DATABASE_URL", url)
+            .output()
+            .unwrap();
+        (out.status.success(), stderr(&out))
+    };
+    // Signed by a CA the URL does not trust; a name the certificate does not carry; no root
+    // file at all; each refused with its reason, nothing sent in the clear.
+    let other = url.replace("ca.cert.pem", "other-ca.cert.pem");
+    let (ok, said) = status(&other);
+    assert!(
+        !ok && said.contains("invalid peer certificate")
+            && said.contains("sslrootcert must hold the CA"),
+        "{said}"
+    );
+    let by_address = url.replace("@localhost:", "@127.0.0.1:");
+    let (ok, said) = status(&by_address);
+    assert_eq!(
+        said.matches("cannot connect").count(),
+        1,
+        "said once: {said}"
+    );
+    assert!(
+        !ok && said.contains("not valid for name") && said.contains("or use sslmode=verify-ca"),
+        "{said}"
+    );
+    let no_root = format!(
+        "postgres://managed@localhost:{}/qbridge?sslmode=verify-full",
+        cluster.port()
+    );
+    let (ok, said) = status(&no_root);
+    assert!(!ok && said.contains("needs sslrootcert"), "{said}");
+    // The right one works.
+    let (ok, said) = status(&url);
+    assert!(ok, "{said}");
 }

@@ -221,7 +221,9 @@ struct Schema {
 
 impl Schema {
     fn create(base: &str, name: &str) -> anyhow::Result<Schema> {
-        let mut client = postgres::Client::connect(base, postgres::NoTls)
+        let mut client = crate::store::sql::PgTarget::parse(base)
+            .map_err(anyhow::Error::msg)?
+            .connect()
             .with_context(|| format!("connecting to {}", redacted(base)))?;
         client
             .batch_execute(&format!("CREATE SCHEMA {name}"))
@@ -237,7 +239,10 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.base, postgres::NoTls) {
+        let client = crate::store::sql::PgTarget::parse(&self.base)
+            .ok()
+            .and_then(|t| t.connect().ok());
+        if let Some(mut client) = client {
             let _ = client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
         }
     }

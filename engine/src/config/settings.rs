@@ -254,7 +254,7 @@ pub(super) const SETTINGS: &[Setting] = &[
         flag: None,
         default: DefaultValue::Unset("none (SQLite in the data dir)"),
         accepts: Accepts::Text(
-            "a PostgreSQL URL such as postgres://qbridge@127.0.0.1:5432/qbridge (sslmode=disable or prefer)",
+            "a PostgreSQL URL such as postgres://qbridge@db.internal:5432/qbridge?sslmode=verify-full&sslrootcert=/etc/qbridge/db-ca.pem (libpq's sslmode, sslrootcert, sslcert, sslkey)",
         ),
         help: "keep the store in PostgreSQL, shared by every node of a cluster, instead of SQLite in the data dir",
         apply: Apply::Text(|c, v| {

@@ -94,8 +94,7 @@ fn schema_for(data_dir: &Path) -> PgTarget {
     let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
     let schema = format!("t_{}", super::audit::hex(&digest[..10]));
     let mut client = target
-        .config
-        .connect(postgres::NoTls)
+        .connect()
         .unwrap_or_else(|e| panic!("cannot reach {url}: {e}"));
     client
         .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))

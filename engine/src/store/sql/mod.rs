@@ -11,6 +11,7 @@
 //! Where the dialects really differ (JSON functions, pragmas) the caller asks [`Tx::backend`].
 
 mod pg;
+mod pg_tls;
 pub mod throwaway;
 mod translate;
 mod value;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, IsolationLevel, NoTls};
 
+use super::pg_tls::{self, PgTls};
 use super::value::ValueRef;
 use super::{Error, Result, translate};
 
@@ -21,6 +22,8 @@ pub struct PgTarget {
     pub schema: Option<String>,
     /// The URL with any password removed, for messages.
     pub shown: String,
+    /// The TLS connector `sslmode` and its files asked for; `None` for `sslmode=disable`.
+    pub tls: Option<PgTls>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -30,24 +33,32 @@ impl std::fmt::Debug for PgTarget {
 }
 
 impl PgTarget {
-    /// Parses a `postgres://` URL. Only `sslmode=disable` (or none, which tries plain first)
-    /// is accepted until TLS is wired: a URL that asks for TLS is refused rather than silently
-    /// sent in the clear.
+    /// Parses a `postgres://` URL, libpq's TLS options included (`store::sql::pg_tls`).
     pub fn parse(url: &str) -> std::result::Result<PgTarget, String> {
         let shown = redact(url);
-        let config: Config = url
+        let split = pg_tls::split(url).map_err(|e| format!("database.url {shown}: {e}"))?;
+        let config: Config = split
+            .url
             .parse()
             .map_err(|e| format!("database.url {shown} is not a PostgreSQL URL: {e}"))?;
-        if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
-            return Err(format!(
-                "database.url {shown} asks for sslmode=require, but this build connects to PostgreSQL without TLS. Use sslmode=disable over a private network or a local socket, or put the database behind a TLS tunnel"
-            ));
-        }
         Ok(PgTarget {
             config,
             schema: None,
             shown,
+            tls: split.tls,
         })
+    }
+
+    /// One client, over TLS when the URL asks for it. Blocks: not on an async task's thread.
+    pub fn connect(&self) -> std::result::Result<Client, postgres::Error> {
+        self.connect_with(&self.config)
+    }
+
+    fn connect_with(&self, config: &Config) -> std::result::Result<Client, postgres::Error> {
+        match &self.tls {
+            Some(tls) => config.connect(tls.clone()),
+            None => config.connect(NoTls),
+        }
     }
 }
 
@@ -163,11 +174,13 @@ impl PgPool {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let mut client = config.connect(NoTls).map_err(|e| {
+        let mut client = self.target.connect_with(&config).map_err(|e| {
             Error::Pool(format!(
-                "cannot connect to PostgreSQL at {}: {}. Check that the server runs and database.url is right",
+                "cannot connect to PostgreSQL at {}: {}. {}",
                 self.target.shown,
-                describe(&e)
+                describe(&e),
+                pg_tls::certificate_hint(&e)
+                    .unwrap_or("Check that the server runs and database.url is right")
             ))
         })?;
         let mut setup = format!(

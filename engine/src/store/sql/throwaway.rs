@@ -18,6 +18,16 @@ pub struct ThrowawayCluster {
     port: u16,
 }
 
+/// A server certificate for a cluster that speaks TLS, and the rules put before the
+/// default (trust) ones in `pg_hba.conf` — e.g. `hostssl all u 127.0.0.1/32 cert`.
+pub struct ServerTls<'a> {
+    pub cert: &'a std::path::Path,
+    pub key: &'a std::path::Path,
+    /// CAs whose client certificates `cert` authentication accepts.
+    pub client_ca: &'a std::path::Path,
+    pub hba_first: &'a [&'a str],
+}
+
 /// What to do when no PostgreSQL can be started here.
 pub const HOW_TO_GET_ONE: &str = "install PostgreSQL's server (Debian: apt-get install postgresql; its binaries land in /usr/lib/postgresql/N/bin), or point TEST_DATABASE_URL at an empty database you can create schemas in (postgres://user@host:port/db)";
 
@@ -25,6 +35,11 @@ impl ThrowawayCluster {
     /// Creates and starts a cluster with a `qbridge` superuser (trust authentication on
     /// loopback only) and an empty `qbridge` database.
     pub fn start() -> Result<ThrowawayCluster, String> {
+        Self::start_with(None)
+    }
+
+    /// As [`start`](Self::start), with `ssl=on` and the given certificate and rules.
+    pub fn start_with(tls: Option<&ServerTls<'_>>) -> Result<ThrowawayCluster, String> {
         let bin = server_bin_dir().ok_or_else(|| {
             format!("no PostgreSQL server binaries (initdb, pg_ctl) found: {HOW_TO_GET_ONE}")
         })?;
@@ -72,10 +87,14 @@ impl ThrowawayCluster {
                 "UTF8",
             ],
         )?;
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             cluster.dir.path().display()
         );
+        if let Some(tls) = tls {
+            cluster.add_tls(&data, tls)?;
+            options.push_str(" -c ssl=on -c ssl_ca_file=client-ca.crt");
+        }
         let log = cluster.dir.path().join("server.log");
         cluster.run(
             "pg_ctl",
@@ -106,6 +125,40 @@ impl ThrowawayCluster {
             "postgres://qbridge@127.0.0.1:{}/{db}?sslmode=disable",
             self.port
         )
+    }
+
+    /// Puts the certificate files into the data dir (the server's default names, owned by
+    /// the server's user, the key 0600 as PostgreSQL insists) and the rules before the rest.
+    fn add_tls(&self, data: &std::path::Path, tls: &ServerTls<'_>) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        for (from, name) in [
+            (tls.cert, "server.crt"),
+            (tls.key, "server.key"),
+            (tls.client_ca, "client-ca.crt"),
+        ] {
+            let to = data.join(name);
+            std::fs::copy(from, &to).map_err(|e| format!("copy {}: {e}", from.display()))?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("chmod {}: {e}", to.display()))?;
+            if let Some(user) = &self.user {
+                Command::new("chown")
+                    .arg(user)
+                    .arg(&to)
+                    .status()
+                    .map_err(|e| format!("chown: {e}"))?;
+            }
+        }
+        let hba = data.join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).map_err(|e| format!("read pg_hba.conf: {e}"))?;
+        let mut text = tls.hba_first.join("\n");
+        text.push('\n');
+        text.push_str(&rest);
+        std::fs::write(&hba, text).map_err(|e| format!("write pg_hba.conf: {e}"))
+    }
+
+    /// The port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
