@@ -632,3 +632,56 @@ fn a_scheduled_pull_runs_once_across_both_nodes() {
         "each pulled record queued once"
     );
 }
+
+/// One `authenticate` call straight to `base`; the status QBWC is told (`nvu` when refused,
+/// empty when a session opened).
+fn authenticate_status(base: &str, user: &str, password: &str) -> String {
+    let body = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><authenticate xmlns="http://developer.intuit.com/"><strUserName>{user}</strUserName><strPassword>{password}</strPassword></authenticate></soap:Body></soap:Envelope>"#
+    );
+    let mut resp = agent()
+        .post(format!("{base}/qbwc"))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"http://developer.intuit.com/authenticate\"")
+        .send(body)
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.body_mut().read_to_string().unwrap();
+    let strings: Vec<&str> = text
+        .split("<string>")
+        .skip(1)
+        .map(|s| s.split("</string>").next().unwrap_or(""))
+        .collect();
+    assert!(strings.len() >= 2, "ticket and status: {text}");
+    strings[1].to_string()
+}
+
+#[test]
+fn failed_logins_through_either_node_spend_one_budget() {
+    let nodes = Nodes::with_env(
+        2,
+        vec![("QBRIDGE_QBWC_AUTH_PER_USER_PER_MINUTE", "4".to_string())],
+    );
+    let (password, _) = nodes.firm();
+    let bases: Vec<String> = nodes.servers.iter().map(|s| s.base.clone()).collect();
+    // Four wrong passwords, two through each node: each node alone has seen half its budget.
+    for attempt in 0..4 {
+        assert_eq!(
+            authenticate_status(&bases[attempt % 2], "qbridge-sync", "wrong password"),
+            "nvu"
+        );
+    }
+    // The user's budget is spent cluster-wide: even the right password is not checked now,
+    // through either node (a guesser switching nodes gets no more tries).
+    for base in &bases {
+        assert_eq!(
+            authenticate_status(base, "qbridge-sync", &password),
+            "nvu",
+            "{base} let a fifth attempt through"
+        );
+    }
+    // Another user of the firm, from the same address, is not locked out.
+    let out = nodes.cli(&["user", "add", "--connection", "acme", "second-wc"]);
+    let second = crate::support::printed_password(&out);
+    assert_ne!(authenticate_status(&bases[1], "second-wc", &second), "nvu");
+}

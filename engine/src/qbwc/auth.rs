@@ -31,6 +31,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::store::Store;
+use crate::store::logins::{Bucket, LoginKey};
 
 /// Length of generated passwords (alphanumeric, ~5.9 bits each: ~141 bits).
 pub const PASSWORD_LEN: usize = 24;
@@ -265,6 +266,8 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
 
 /// Rate limits and the verification queue, shared by every `authenticate`.
 pub(crate) struct Guard {
+    per_user_per_minute: u32,
+    per_ip_per_minute: u32,
     users: Mutex<Buckets<String>>,
     ips: Mutex<Buckets<IpAddr>>,
     verifying: Arc<Semaphore>,
@@ -288,6 +291,8 @@ fn user_key(username: &str) -> String {
 impl Guard {
     pub(crate) fn new(per_user_per_minute: u32, per_ip_per_minute: u32) -> Self {
         Guard {
+            per_user_per_minute,
+            per_ip_per_minute,
             users: Mutex::new(Buckets::new(per_user_per_minute)),
             ips: Mutex::new(Buckets::new(per_ip_per_minute)),
             verifying: Arc::new(Semaphore::new(CONCURRENT_VERIFICATIONS)),
@@ -310,6 +315,23 @@ impl Guard {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .has_token(&user_key(username), now)
+    }
+
+    /// The cluster-wide buckets (in the store) of this username and address: the same keys
+    /// and sizes as this node's own.
+    pub(crate) fn shared_buckets(&self, username: &str, ip: IpAddr) -> Vec<Bucket> {
+        vec![
+            Bucket {
+                kind: LoginKey::User,
+                key: user_key(username),
+                per_minute: self.per_user_per_minute,
+            },
+            Bucket {
+                kind: LoginKey::Address,
+                key: address_key(ip).to_string(),
+                per_minute: self.per_ip_per_minute,
+            },
+        ]
     }
 
     /// Charges one failed attempt to the address and the username.

@@ -16,6 +16,7 @@ use super::auth::{self, Verdict};
 use super::envelope::{MAX_CREDENTIAL, MAX_TICKET, Method, Reply, SoapRequest};
 use super::work::{SessionContext, SessionEnd, WorkError};
 use super::{Service, advice, hcp, qwc};
+use crate::store::audit::now_ms;
 use crate::store::connections::{
     Claim, EndReason, LeaseRules, Negotiated, SessionLookup, SessionState,
 };
@@ -208,6 +209,16 @@ async fn live(svc: &Arc<Service>, ticket: &str) -> Result<Option<SessionState>, 
     }
 }
 
+/// Charges a failed login to this node's buckets and the cluster's. The login is refused
+/// either way, so a database that cannot record it is logged, not answered as a fault.
+async fn charge_failure(svc: &Arc<Service>, username: &str, ip: IpAddr) {
+    svc.guard.charge_failure(username, ip);
+    let shared = svc.guard.shared_buckets(username, ip);
+    if let Err(e) = db(svc, move |s| s.charge_login_failure(&shared, now_ms())).await {
+        tracing::error!(error = ?e, "a failed login could not be counted in the database");
+    }
+}
+
 async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Result<Reply, Failure> {
     let username = req.param("strUserName").to_string();
     let password = req.param("strPassword").to_string();
@@ -216,12 +227,17 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
     let answer = |ticket: &str, status: &str| Reply::Strings(vec![ticket.into(), status.into()]);
     let shown = || username.chars().take(64).collect::<String>();
     if username.is_empty() || username.len() > MAX_CREDENTIAL || password.len() > MAX_CREDENTIAL {
-        svc.guard.charge_failure(&username, ip);
+        charge_failure(svc, &username, ip).await;
         crate::metrics::global().login_refused(crate::metrics::LoginRefusal::BadCredentials);
         tracing::warn!(%ip, "QBWC login refused: empty or overlong credentials");
         return Ok(answer(&decoy, "nvu"));
     }
-    if !svc.guard.allowed(&username, ip) {
+    // This node's buckets first (a flood is refused without a database round trip), then
+    // the cluster's.
+    let shared = svc.guard.shared_buckets(&username, ip);
+    if !svc.guard.allowed(&username, ip)
+        || !db(svc, move |s| s.login_allowed(&shared, now_ms())).await?
+    {
         crate::metrics::global().login_refused(crate::metrics::LoginRefusal::Throttled);
         tracing::warn!(%ip, username = %shown(), "QBWC login refused before verification: too many failed attempts from this address or for this user");
         return Ok(answer(&decoy, "nvu"));
@@ -248,7 +264,7 @@ async fn authenticate(svc: &Arc<Service>, req: &SoapRequest, ip: IpAddr) -> Resu
         }
         (Some(u), Verdict::Match) if !u.disabled => u,
         _ => {
-            svc.guard.charge_failure(&username, ip);
+            charge_failure(svc, &username, ip).await;
             crate::metrics::global().login_refused(crate::metrics::LoginRefusal::BadCredentials);
             tracing::warn!(%ip, username = %shown(), "QBWC login failed: unknown user, wrong password or disabled user");
             return Ok(answer(&decoy, "nvu"));

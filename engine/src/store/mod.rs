@@ -25,6 +25,7 @@ pub mod backup;
 pub mod connections;
 pub mod copy;
 pub mod lock;
+pub mod logins;
 mod migrations;
 pub mod nodes;
 pub mod plugin_cache;
@@ -384,6 +385,28 @@ impl Store {
     where
         E: From<sql::Error>,
     {
+        self.write_beside(Some(connection_id), f)
+    }
+
+    /// Runs `f` in one write transaction on rows that no write spanning the store reads,
+    /// each changed by a single statement (the login rate-limit buckets). SQLite: the same as
+    /// [`Store::write`]. PostgreSQL: the cluster-wide write lock is taken shared only.
+    pub(crate) fn write_shared<T, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<sql::Error>,
+    {
+        self.write_beside(None, f)
+    }
+
+    /// [`Store::write_connection`] (`Some`) or [`Store::write_shared`] (`None`).
+    fn write_beside<T, E>(
+        &self,
+        connection_id: Option<i64>,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<sql::Error>,
+    {
         match &self.inner.db {
             Db::Sqlite(_) => self.write(f),
             Db::Postgres(pool) => {
@@ -394,12 +417,14 @@ impl Store {
                     let mut client = pool.get()?;
                     let tx = Tx::postgres(client.begin(false)?);
                     tx.execute("SELECT pg_advisory_xact_lock_shared(?1)", [PG_WRITE_LOCK])?;
-                    // Ids beyond 2^31 share a lock with a smaller one: more waiting, never less
-                    // exclusion.
-                    tx.execute(
-                        "SELECT pg_advisory_xact_lock(?1, ?2)",
-                        [PG_CONNECTION_LOCK, connection_id & 0x7fff_ffff],
-                    )?;
+                    if let Some(id) = connection_id {
+                        // Ids beyond 2^31 share a lock with a smaller one: more waiting,
+                        // never less exclusion.
+                        tx.execute(
+                            "SELECT pg_advisory_xact_lock(?1, ?2)",
+                            [PG_CONNECTION_LOCK, id & 0x7fff_ffff],
+                        )?;
+                    }
                     let value = f(&tx)?;
                     tx.commit()?;
                     Ok(value)

@@ -566,6 +566,19 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     ALTER TABLE qbwc_session ADD COLUMN in_flight TEXT;
     "#,
+    // 24: failed Web Connector logins per username and address (issue 21): the rate limits'
+    // token buckets, shared by every node of a cluster (`store/logins.rs`). Same on
+    // PostgreSQL (PG_MIGRATIONS[1]).
+    r#"
+    CREATE TABLE login_failure(
+        kind INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        milli_tokens INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY(kind, key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX login_failure_at ON login_failure(at_ms);
+    "#,
 ];
 
 /// The schema version this binary writes.
@@ -614,6 +627,17 @@ const PG_MIGRATIONS: &[&str] = &[
         last_seen_at BIGINT NOT NULL
     );
     ALTER TABLE qbwc_session ADD COLUMN in_flight TEXT;
+    "#,
+    // 24: login rate-limit buckets (see MIGRATIONS[23]).
+    r#"
+    CREATE TABLE login_failure(
+        kind BIGINT NOT NULL,
+        key TEXT NOT NULL,
+        milli_tokens BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        PRIMARY KEY(kind, key)
+    );
+    CREATE INDEX login_failure_at ON login_failure(at_ms);
     "#,
 ];
 /// The session-level advisory lock a node holds while it migrates ("qbrM"), so two nodes
