@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::admin::local::{self, LocalAdmin};
 use crate::config::Config;
+use crate::store::backup::Restored;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{admin, doctor, logging, qbwc};
 
@@ -54,6 +55,18 @@ enum StoreCommand {
         /// The PostgreSQL database, e.g. postgres://qbridge@db.example:5432/qbridge
         #[arg(long)]
         to: String,
+    },
+    /// After the database was put back by other means (pg_restore or point-in-time recovery
+    /// on PostgreSQL, a VM or file-system snapshot): with every node stopped, verify by its
+    /// probe every job that may have reached QuickBooks since, as `qbridge restore` does.
+    Restored {
+        /// Days during which new jobs are verified by their probe first (records the source
+        /// sends again may already be in QuickBooks).
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+        verify_days: u32,
+        /// What was restored, for the audit log (e.g. the dump's file name).
+        #[arg(long, default_value = "restored by the database's own tools")]
+        from: String,
     },
 }
 
@@ -311,6 +324,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Store(StoreCommand::Restored { verify_days, from }) => {
+            let store = open_store(&config)?;
+            let restored = crate::store::backup::mark_restored(
+                &store,
+                verify_window(verify_days),
+                &from,
+                &cli_actor(),
+            )?;
+            after_restore(&config, &store)?;
+            println!(
+                "Marked the database restored; its newest activity is from {} and stands for the backup's time.",
+                utc(restored.backup_taken_at)
+            );
+            print_verification(&restored);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup { file, force } => {
             let store = open_beside(&config)?;
             let info = store.backup_to(&file, force)?;
@@ -426,7 +455,7 @@ fn restore(config: &Config, file: &std::path::Path, verify_days: u32) -> anyhow:
         &config.data_dir,
         file,
         store_options(config),
-        std::time::Duration::from_secs(u64::from(verify_days) * 86_400),
+        verify_window(verify_days),
         &cli_actor(),
     )
     .map_err(|e| match e {
@@ -436,30 +465,43 @@ fn restore(config: &Config, file: &std::path::Path, verify_days: u32) -> anyhow:
         ),
         e => e.into(),
     })?;
+    after_restore(config, &store)?;
+    println!(
+        "Restored {} (backup taken at {}).",
+        file.display(),
+        utc(restored.backup_taken_at)
+    );
+    if let Some(kept) = &restored.kept_as {
+        println!("The replaced database is kept as {}.", kept.display());
+    }
+    print_verification(&restored);
+    Ok(())
+}
+
+fn verify_window(days: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(days) * 86_400)
+}
+
+/// What follows any restore, once its generation is recorded.
+fn after_restore(config: &Config, store: &Store) -> anyhow::Result<()> {
     // The restored log is shorter than the last anchor: sign its head, which now ends with
     // the restore's own row, so `audit verify` checks this log from here on.
     store.anchor_audit_with(&config.secrets_key_path())?;
     // The copy's local admin tokens, and any credential file, belong to a server that is gone.
     store.revoke_tokens_named(local::TOKEN_NAME, "system")?;
-    local::discard_stale(&store, &config.data_dir)?;
-    let at = utc;
-    println!(
-        "Restored {} (backup taken at {}).",
-        file.display(),
-        at(restored.backup_taken_at)
-    );
-    if let Some(kept) = &restored.kept_as {
-        println!("The replaced database is kept as {}.", kept.display());
-    }
+    local::discard_stale(store, &config.data_dir)?;
+    Ok(())
+}
+
+fn print_verification(restored: &Restored) {
     println!(
         "{} unfinished job(s) will be verified by their probe before anything is sent; {} without a probe wait in doubt for you (`qbridge jobs --state in_doubt`).",
         restored.to_probe, restored.without_probe
     );
     println!(
         "Until {} every new job is verified by its probe first: records the source sends again may already be in QuickBooks.",
-        at(restored.verify_until)
+        utc(restored.verify_until)
     );
-    Ok(())
 }
 
 /// Unix ms as `2026-12-05 07:01:02 UTC`.

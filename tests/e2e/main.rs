@@ -17,6 +17,7 @@ mod changes;
 mod cluster;
 mod crash;
 mod crash_status;
+mod database_restore;
 mod fake_source;
 mod foundation;
 mod hostile;

@@ -216,6 +216,11 @@ pub fn restore(
     verify_window: Duration,
     actor: &str,
 ) -> Result<(Store, Restored), StoreError> {
+    if opts.postgres.is_some() {
+        return Err(StoreError::RestoreRefused(
+            "this store is in PostgreSQL (database.url is set): restore the database with its own tools (pg_restore, point-in-time recovery), then run `qbridge store restored` before starting any node".into(),
+        ));
+    }
     prepare_data_dir(data_dir)?;
     let lock = InstanceLock::acquire(data_dir)?;
     let backup_taken_at = check_backup(file)?;
@@ -267,6 +272,51 @@ pub fn restore(
             verify_until,
         },
     ))
+}
+
+/// How long `mark_restored` watches the heartbeats of nodes whose rows look fresh: three
+/// heartbeats, so a running node has surely written one.
+const WATCH_NODES: Duration = Duration::from_millis(3 * super::nodes::HEARTBEAT_MS as u64);
+
+/// The bookkeeping of [`restore`] for a database put back by other means — PostgreSQL's
+/// `pg_restore` or point-in-time recovery, a VM or file-system snapshot of the data dir — run
+/// on `store` opened as the engine, with every node stopped: a restore generation, every
+/// unfinished job to its probe (or in doubt), new jobs probed first for `verify_window`.
+/// Such a copy carries no backup time, so its newest activity stands for it (the latest
+/// heartbeat, audit row or job change in it): nothing after that can be in it.
+pub fn mark_restored(
+    store: &Store,
+    verify_window: Duration,
+    source: &str,
+    actor: &str,
+) -> Result<Restored, StoreError> {
+    let running = store.running_nodes(WATCH_NODES)?;
+    if !running.is_empty() {
+        return Err(StoreError::RestoreRefused(format!(
+            "qbridge still runs on this database ({}): stop every node, then run this again before starting any",
+            running.join(", ")
+        )));
+    }
+    let newest: Option<i64> = store.read(|t| {
+        t.query_row(
+            "SELECT MAX(at) FROM (SELECT MAX(last_seen_at) AS at FROM node
+               UNION ALL SELECT MAX(at) FROM audit UNION ALL SELECT MAX(updated_at) FROM job) AS times",
+            [],
+            |r| r.get(0),
+        )
+    })?;
+    let now = now_ms();
+    let backup_taken_at = newest.unwrap_or(now).min(now);
+    let verify_until = now + verify_window.as_millis() as i64;
+    let (to_probe, without_probe) =
+        store.record_restore(backup_taken_at, verify_until, source, actor)?;
+    Ok(Restored {
+        backup_taken_at,
+        kept_as: None,
+        to_probe,
+        without_probe,
+        verify_until,
+    })
 }
 
 /// A token or support grant revoked since the backup stays revoked: restoring an old copy
@@ -503,6 +553,94 @@ mod tests {
             panic!("work to claim")
         };
         assert!(jobs.iter().all(|j| j.probing), "probes go first: {jobs:?}");
+    }
+
+    #[test]
+    fn a_database_put_back_by_other_means_is_marked_restored_unless_a_node_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = crate::store::testing::open(&data);
+        let copied_at = now_ms() - 1_000;
+        // A node that ran until the copy was taken: its row looks live, but nothing moves it.
+        store
+            .write(|tx| {
+                tx.execute(
+                    "INSERT INTO node(boot_id, host, data_dir, started_at, last_seen_at)
+                     VALUES ('copied', 'old-host', '/srv/qbridge', ?1, ?1)",
+                    [copied_at],
+                )
+            })
+            .unwrap();
+        enqueue(
+            &store,
+            &[
+                new_job("probed", "CustomerAdd", true),
+                new_job("blind", "CustomerAdd", false),
+                new_job("query", "CustomerQuery", false),
+            ],
+        );
+        let before = now_ms();
+        let restored =
+            mark_restored(&store, Duration::from_secs(3600), "dump", "cli:test").unwrap();
+        assert_eq!((restored.to_probe, restored.without_probe), (1, 1));
+        assert!(
+            (copied_at..=before).contains(&restored.backup_taken_at),
+            "the newest activity stands for the backup's time: {restored:?}"
+        );
+        assert_eq!(
+            store.latest_restore().unwrap().unwrap().verify_until,
+            restored.verify_until
+        );
+        assert_eq!(
+            job_state(&store, "probed"),
+            ("available".into(), true, None)
+        );
+        assert_eq!(job_state(&store, "blind").0, "in_doubt");
+        enqueue(&store, &[new_job("again", "InvoiceAdd", true)]);
+        assert_eq!(job_state(&store, "again"), ("available".into(), true, None));
+
+        // PostgreSQL: a node that still heartbeats on the database stops it.
+        let other = tempfile::tempdir().unwrap();
+        let Some(node) = crate::store::testing::open_node(&data, other.path()) else {
+            return;
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let err = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    node.heartbeat().unwrap();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+            let err = mark_restored(&store, Duration::from_secs(60), "dump", "cli:test");
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            err.unwrap_err().to_string()
+        });
+        assert!(err.contains("stop every node"), "{err}");
+        let place = other.path().canonicalize().unwrap();
+        assert!(err.contains(&place.display().to_string()), "{err}");
+        assert!(!err.contains("old-host"), "{err}");
+    }
+
+    #[test]
+    fn restore_of_a_file_is_refused_when_the_store_is_in_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            postgres: Some(
+                crate::store::sql::PgTarget::parse("postgres://qbridge@127.0.0.1:1/qbridge")
+                    .unwrap(),
+            ),
+            ..StoreOptions::default()
+        };
+        let file = dir.path().join("copy.db");
+        let err = restore(dir.path(), &file, opts, Duration::from_secs(1), "cli:test")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("qbridge store restored"), "{err}");
+        assert!(
+            !dir.path().join(DATABASE_FILE).exists(),
+            "nothing put in place"
+        );
     }
 
     #[test]

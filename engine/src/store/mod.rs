@@ -96,6 +96,9 @@ pub enum StoreError {
     /// A backup could not be written, or a file given to restore is not a usable backup.
     #[error("backup {path}: {message}")]
     Backup { path: PathBuf, message: String },
+    /// The restore bookkeeping cannot run now (a node still runs, or the wrong command).
+    #[error("restore refused: {0}")]
+    RestoreRefused(String),
     /// A row the caller named does not exist.
     #[error("{0} not found")]
     NotFound(String),

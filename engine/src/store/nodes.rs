@@ -105,6 +105,43 @@ impl Store {
         (host, dir.display().to_string())
     }
 
+    /// The nodes (`host:data_dir`) running on this database other than the caller, for a
+    /// command that needs every node stopped. A row alone cannot say: a database restored
+    /// from a copy taken seconds ago holds fresh rows of processes long gone. So rows fresh
+    /// enough to be live are read again `watch` later (a few heartbeats); a node whose
+    /// heartbeat moved meanwhile, or that appeared, is running. No fresh row: no wait. On
+    /// SQLite the caller holds the instance lock as the engine: nothing else runs.
+    pub fn running_nodes(&self, watch: std::time::Duration) -> Result<Vec<String>, StoreError> {
+        if self.backend() == Backend::Sqlite {
+            // One engine per file, and the caller opened it as that engine (the lock).
+            return Ok(Vec::new());
+        }
+        let own = self.boot_id().to_string();
+        let fresh = || -> Result<Vec<(String, String, i64)>, StoreError> {
+            let rows = self.read(|t| {
+                t.prepare(
+                    "SELECT boot_id, host || ':' || data_dir, last_seen_at FROM node
+                     WHERE last_seen_at > ?1 AND boot_id <> ?2 ORDER BY boot_id",
+                )?
+                .query_map(params![now_ms() - NODE_TTL_MS, own], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })?;
+            Ok(rows)
+        };
+        let before = fresh()?;
+        if before.is_empty() {
+            return Ok(Vec::new());
+        }
+        std::thread::sleep(watch);
+        Ok(fresh()?
+            .into_iter()
+            .filter(|(boot, _, seen)| !before.iter().any(|(b, _, s)| b == boot && s == seen))
+            .map(|(_, place, _)| place)
+            .collect())
+    }
+
     /// Removes this engine's row at a clean stop, so the others take over its work at once.
     pub fn retire_node(&self) -> Result<(), StoreError> {
         let boot = self.boot_id().to_string();

@@ -161,6 +161,12 @@ impl ThrowawayCluster {
         self.port
     }
 
+    /// A client program of the server's own version (`pg_dump`, `pg_restore`), run as the
+    /// caller.
+    pub fn client(&self, program: &str) -> Command {
+        Command::new(self.bin.join(program))
+    }
+
     fn run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let program = self.bin.join(tool);
         let mut cmd = match &self.user {
