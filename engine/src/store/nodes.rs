@@ -14,6 +14,19 @@ pub const HEARTBEAT_MS: i64 = 2_000;
 /// garbage-collection pause does not declare a live node dead.
 pub const NODE_TTL_MS: i64 = 10_000;
 
+/// The SQL subquery of the live nodes' boot ids, for a query whose parameter `$cutoff`
+/// (e.g. `"?3"`) is [`live_cutoff`]: the one definition of "live" every query shares.
+macro_rules! live_nodes {
+    ($cutoff:literal) => {
+        concat!(
+            "(SELECT boot_id FROM node WHERE last_seen_at > ",
+            $cutoff,
+            ")"
+        )
+    };
+}
+pub(crate) use live_nodes;
+
 /// The boot ids of the live nodes, `own` (the caller's process) always among them.
 pub(crate) fn live_boot_ids(t: &Tx<'_>, own: &str) -> Result<Vec<String>, sql::Error> {
     let mut live: Vec<String> = t

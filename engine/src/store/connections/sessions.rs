@@ -1,6 +1,7 @@
 //! Web Connector sessions: the one live lease per connection, its ticket (only a hash is
 //! stored), negotiation and progress, and how it ends.
 
+use crate::store::nodes::live_nodes;
 use crate::store::sql::{OptionalExt, Row, Tx, params};
 
 use super::*;
@@ -251,10 +252,13 @@ impl Store {
         let now = now_ms();
         self.read(|c| {
             c.query_row(
-                "SELECT awaiting_response FROM qbwc_session
-                 WHERE ticket_hash = ?1 AND closed_at IS NULL
-                   AND (boot_id = ?2 OR boot_id IN (SELECT boot_id FROM node WHERE last_seen_at > ?5))
-                   AND lease_until > ?3 AND created_at + ?4 > ?3",
+                concat!(
+                    "SELECT awaiting_response FROM qbwc_session
+                     WHERE ticket_hash = ?1 AND closed_at IS NULL
+                       AND (boot_id = ?2 OR boot_id IN ",
+                    live_nodes!("?5"),
+                    ") AND lease_until > ?3 AND created_at + ?4 > ?3"
+                ),
                 params![
                     ticket_hash,
                     boot,
@@ -409,12 +413,16 @@ fn reap(
     rules: LeaseRules,
 ) -> Result<Vec<(SessionState, EndReason)>, StoreError> {
     let mut stmt = tx.prepare(&format!(
-        "SELECT {SESSION_COLUMNS} FROM qbwc_session s
-         JOIN qbwc_connection c ON c.id = s.connection_id
-         JOIN qbwc_user u ON u.id = s.user_id
-         WHERE s.closed_at IS NULL
-           AND ((s.boot_id != ?1 AND s.boot_id NOT IN (SELECT boot_id FROM node WHERE last_seen_at > ?4))
-                OR s.lease_until <= ?2 OR s.created_at + ?3 <= ?2)"
+        concat!(
+            "SELECT {} FROM qbwc_session s
+             JOIN qbwc_connection c ON c.id = s.connection_id
+             JOIN qbwc_user u ON u.id = s.user_id
+             WHERE s.closed_at IS NULL
+               AND ((s.boot_id != ?1 AND s.boot_id NOT IN ",
+            live_nodes!("?4"),
+            ") OR s.lease_until <= ?2 OR s.created_at + ?3 <= ?2)"
+        ),
+        SESSION_COLUMNS
     ))?;
     let stale = stmt
         .query_map(
@@ -465,14 +473,16 @@ impl Store {
     pub fn last_sessions(&self, connection_id: i64) -> Result<Vec<LastSession>, StoreError> {
         let boot = self.boot_id().to_string();
         self.read(|c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare(concat!(
                 "SELECT u.username, s.created_at, s.closed_at, s.end_reason,
                         s.closed_at IS NULL AND s.boot_id IS NOT ?2
-                        AND s.boot_id NOT IN (SELECT boot_id FROM node WHERE last_seen_at > ?3)
+                        AND s.boot_id NOT IN ",
+                live_nodes!("?3"),
+                "
                  FROM qbwc_user u
                  JOIN qbwc_session s ON s.id = (SELECT MAX(id) FROM qbwc_session WHERE user_id = u.id)
                  WHERE u.connection_id = ?1 ORDER BY u.username",
-            )?;
+            ))?;
             let rows = stmt
                 .query_map(
                     crate::store::sql::params![

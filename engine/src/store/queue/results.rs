@@ -8,6 +8,7 @@ use super::names;
 use super::*;
 use crate::store::alerts::{self, AlertKind};
 use crate::store::audit::now_ms;
+use crate::store::nodes::live_nodes;
 use crate::store::plugin_calls::{CallKind, queue_call};
 use crate::store::{Store, StoreError};
 
@@ -262,9 +263,14 @@ impl Store {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
             let cutoff = crate::store::nodes::live_cutoff(tx, now_ms());
+            // The cutoff is written in: `doubt_unanswered` numbers its own parameters.
             let orphaned = format!(
-                "lease_owner IS NOT ?1 AND (lease_owner IS NULL OR lease_owner NOT IN
-                   (SELECT boot_id FROM node WHERE last_seen_at > {cutoff}))"
+                concat!(
+                    "lease_owner IS NOT ?1 AND (lease_owner IS NULL OR lease_owner NOT IN ",
+                    live_nodes!("{}"),
+                    ")"
+                ),
+                cutoff
             );
             let n = doubt_unanswered(tx, &orphaned, &boot)?;
             tx.execute(

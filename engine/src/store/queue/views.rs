@@ -4,6 +4,7 @@ use crate::store::sql::{OptionalExt, params};
 
 use super::*;
 use crate::store::audit::now_ms;
+use crate::store::nodes::live_nodes;
 use crate::store::{Store, StoreError};
 
 impl Store {
@@ -163,9 +164,12 @@ fn state_is_sent(r: &crate::store::sql::Row<'_>) -> crate::store::sql::Result<bo
 /// Jobs of connection ?1 sent by a process that is gone: every lease carries the boot id of
 /// its session's node, and a node not this one (?2) that stopped heartbeating since ?3 is
 /// dead, so such a job's session died with it (the `job_sent` index).
-pub(super) const ORPHANED_SENT: &str =
+pub(super) const ORPHANED_SENT: &str = concat!(
     "SELECT COUNT(*) FROM job WHERE connection_id=?1 AND state='sent' AND lease_owner IS NOT ?2
-     AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT boot_id FROM node WHERE last_seen_at > ?3))";
+     AND (lease_owner IS NULL OR lease_owner NOT IN ",
+    live_nodes!("?3"),
+    ")"
+);
 
 /// When the oldest job still waiting for connection ?1 was queued (the `job_waiting` index).
 pub(in crate::store) const OLDEST_WAITING: &str = "SELECT MIN(created_at) FROM job
