@@ -316,8 +316,10 @@ fn ingest_through(balancer: &Balancer, token: &str, ids: std::ops::Range<u32>) {
     }
 }
 
-/// Web Connector sessions through the balancer until one finds nothing to do.
-fn sync_through(balancer: &Balancer, password: &str, company: &mut Company) {
+/// Web Connector sessions through the balancer until one finds nothing to do; returns the
+/// progress each session was told, in order.
+fn sync_through(balancer: &Balancer, password: &str, company: &mut Company) -> Vec<Vec<i32>> {
+    let mut progress = Vec::new();
     let url = format!("{}/qbwc", balancer.base);
     let mut wc = WebConnector::new(&url, "qbridge-sync", password, WcOptions::default());
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -328,6 +330,7 @@ fn sync_through(balancer: &Balancer, password: &str, company: &mut Company) {
                 wc.transcript()
             )
         });
+        progress.push(transcript.progress.clone());
         match transcript.outcome {
             Some(Outcome::NoWork) => break,
             Some(Outcome::Busy) => std::thread::sleep(Duration::from_millis(500)),
@@ -335,6 +338,7 @@ fn sync_through(balancer: &Balancer, password: &str, company: &mut Company) {
         }
         assert!(Instant::now() < deadline, "still work after 5 minutes");
     }
+    progress
 }
 
 #[test]
@@ -342,11 +346,20 @@ fn the_calls_of_one_session_alternate_between_nodes_and_every_answer_is_taken() 
     let nodes = Nodes::new(2);
     let (password, token) = nodes.firm();
     let bases: Vec<String> = nodes.servers.iter().map(|s| s.base.clone()).collect();
-    let balancer = Balancer::start(bases);
+    // Node 0 twice in the rotation: with two, every sendRequestXML would reach one node and
+    // every receiveResponseXML the other; this way both take requests and answers alike.
+    let balancer = Balancer::start(vec![bases[0].clone(), bases[1].clone(), bases[0].clone()]);
     ingest_through(&balancer, &token, 0..60);
     let mut company = company_with_items(&["Consulting"]);
-    sync_through(&balancer, &password, &mut company);
+    let progress = sync_through(&balancer, &password, &mut company);
     assert_eq!(company.count("Customer"), 60);
+    // Six sets of ten, answered through either node: the percentage counts the session's
+    // answers on every node (10 of 60, 20 of 60, …), not the ones each node took.
+    assert_eq!(
+        progress[0],
+        vec![16, 33, 50, 66, 83, 100],
+        "progress per set: {progress:?}"
+    );
     assert_no_duplicate_writes(&company);
     let served = balancer.served.lock().unwrap().clone();
     assert!(
@@ -465,7 +478,7 @@ fn two_nodes_behind_a_balancer_survive_sigkills_mid_session_and_apply_every_reco
     let records = (round * PER_ROUND) as usize;
 
     // The rest, through the balancer, until a session finds nothing to do.
-    sync_through(&balancer, &password, &mut company);
+    let _ = sync_through(&balancer, &password, &mut company);
     let served = balancer.served.lock().unwrap().clone();
     assert!(
         served.iter().all(|&n| n > 50),

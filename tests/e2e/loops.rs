@@ -239,7 +239,7 @@ fn under_the_hold_policy_a_customer_whose_name_a_vendor_holds_is_held_with_advic
         "one session does the work, the next finds none"
     );
     assert_eq!(sessions[0].outcome, Some(Outcome::Completed));
-    assert_eq!(sessions[0].last_progress, Some(100));
+    assert_eq!(sessions[0].last_progress(), Some(100));
     assert!(qb.count("CustomerAddRq") <= 3);
     assert_eq!(qb.company.count("Customer"), 0);
     assert_eq!(qb.company.count("Invoice"), 0);
@@ -298,7 +298,7 @@ fn a_request_quickbooks_keeps_refusing_is_sent_at_most_three_times_then_held_and
     let mut wc = web_connector(&server, &d);
     let sessions = sessions_until_idle(&mut wc, &mut qb, 3, 20);
     assert_eq!(sessions.len(), 2, "{sessions:?}");
-    assert_eq!(sessions[0].last_progress, Some(100));
+    assert_eq!(sessions[0].last_progress(), Some(100));
     assert_eq!(qb.count("CustomerAddRq"), 3, "sent exactly max_sends times");
     server.terminate();
     let line = d

@@ -476,7 +476,7 @@ fn full_session_calls_methods_in_qbwc_order_with_hcp_only_on_the_first_send() {
         ),
         (3, 3, 3)
     );
-    assert_eq!(transcript.last_progress, Some(100));
+    assert_eq!(transcript.last_progress(), Some(100));
     assert!(transcript.calls.iter().all(|c| c.status == CallStatus::Ok));
 
     let calls = server.calls();
@@ -800,7 +800,7 @@ fn negative_progress_leads_to_get_last_error_then_close_connection() {
         transcript.outcome,
         Some(Outcome::ServerError("Mapping failed for invoice 42".into()))
     );
-    assert_eq!(transcript.last_progress, Some(-3));
+    assert_eq!(transcript.last_progress(), Some(-3));
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub mod pull;
 pub mod rejected;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::plugins::PluginManager;
 use crate::qbwc::{SessionContext, SessionEnd, WorkError, WorkProvider};
@@ -65,13 +65,6 @@ impl InFlight {
     }
 }
 
-/// Per-session progress, for the percentage QBWC shows. Per node: behind a balancer each
-/// node counts the answers it took, so the percentage is coarser, never wrong about work.
-#[derive(Debug, Default)]
-struct Progress {
-    answered: u64,
-}
-
 /// How answers that would otherwise repeat forever are judged.
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -100,7 +93,6 @@ pub struct Pipeline {
     plugins: Arc<PluginManager>,
     limits: BatchLimits,
     rules: Rules,
-    sessions: Mutex<HashMap<i64, Progress>>,
 }
 
 impl Pipeline {
@@ -116,13 +108,7 @@ impl Pipeline {
             plugins,
             limits,
             rules,
-            sessions: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn with_progress<T>(&self, session: i64, f: impl FnOnce(&mut Progress) -> T) -> T {
-        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        f(map.entry(session).or_default())
     }
 
     /// What one response means for the job that sent it; `lookups` are the answers to the
@@ -614,13 +600,9 @@ impl WorkProvider for Pipeline {
         let recorded = self.store.record_results(&to, &results).map_err(work_err)?;
         ignored.extend(recorded.ignored);
         self.report_ignored(ctx, ignored);
-        let answered = recorded.applied as u64;
         crate::failpoint::hit("pipeline::after_commit_before_reply");
-        let total = self.with_progress(ctx.session_id, |p| {
-            p.answered += answered;
-            p.answered
-        });
-        self.percent(ctx, total).map_err(work_err)
+        self.percent(ctx, recorded.session_answered)
+            .map_err(work_err)
     }
 
     fn receive_error(
@@ -640,10 +622,6 @@ impl WorkProvider for Pipeline {
     }
 
     fn session_ended(&self, ctx: &SessionContext, how: SessionEnd) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ctx.session_id);
         match self.store.session_lost(ctx.session_id) {
             Ok(0) => {}
             Ok(n) => {

@@ -231,11 +231,16 @@ pub struct Transcript {
     pub requests_to_quickbooks: u32,
     /// receiveResponseXML calls (responses or HRESULTs returned to the server).
     pub responses_returned: u32,
-    /// The last progress reported by receiveResponseXML.
-    pub last_progress: Option<i32>,
+    /// Every progress receiveResponseXML reported, in order.
+    pub progress: Vec<i32>,
 }
 
 impl Transcript {
+    /// The last progress reported by receiveResponseXML.
+    pub fn last_progress(&self) -> Option<i32> {
+        self.progress.last().copied()
+    }
+
     /// The methods called, in order (what tests compare).
     pub fn methods(&self) -> Vec<Method> {
         self.calls.iter().map(|c| c.method).collect()
@@ -525,7 +530,7 @@ impl WebConnector {
                 .map_err(|_| WcError::BadProgress {
                     value: progress_text.clone(),
                 })?;
-            self.transcript.last_progress = Some(progress);
+            self.transcript.progress.push(progress);
             if progress < 0 {
                 let text = self.last_error(ticket)?;
                 self.close(ticket)?;

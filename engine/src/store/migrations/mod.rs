@@ -579,6 +579,11 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX login_failure_at ON login_failure(at_ms);
     "#,
+    // 25: answers recorded per Web Connector session, for the percentage QBWC shows: in the
+    // session's row, so every node of a cluster counts the same session alike.
+    r#"
+    ALTER TABLE qbwc_session ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this binary writes.
@@ -638,6 +643,10 @@ const PG_MIGRATIONS: &[&str] = &[
         PRIMARY KEY(kind, key)
     );
     CREATE INDEX login_failure_at ON login_failure(at_ms);
+    "#,
+    // 25: answers per session (see MIGRATIONS[24]).
+    r#"
+    ALTER TABLE qbwc_session ADD COLUMN answered BIGINT NOT NULL DEFAULT 0;
     "#,
 ];
 /// The session-level advisory lock a node holds while it migrates ("qbrM"), so two nodes

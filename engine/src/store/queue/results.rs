@@ -54,6 +54,8 @@ pub struct Recorded {
     pub ignored: Vec<String>,
     /// Requests of the set that got no answer (now in doubt).
     pub unanswered: usize,
+    /// Answers applied in the whole session so far, these included (on whichever nodes).
+    pub session_answered: u64,
 }
 
 /// The jobs owed an answer in session `?2` of connection `?1` for the set `?3` it sent (a
@@ -194,6 +196,18 @@ impl Store {
                 }
             }
             drop(owed);
+            tx.execute(
+                "UPDATE qbwc_session SET answered = answered + ?2 WHERE id = ?1 AND connection_id = ?3",
+                params![to.session_id, recorded.applied as i64, to.connection_id],
+            )?;
+            let answered: Option<i64> = tx
+                .query_row(
+                    "SELECT answered FROM qbwc_session WHERE id = ?1",
+                    [to.session_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            recorded.session_answered = answered.unwrap_or(0).max(0) as u64;
             match to.set {
                 Answering::Sent(_) => {
                     let mine = "connection_id=?1 AND session_id=?2 AND message_set_id IS ?3";
