@@ -43,6 +43,17 @@ impl Store {
     ) -> Result<Option<Claim>, StoreError> {
         let boot = self.boot_id().to_string();
         self.write_connection(connection_id, |tx| {
+            // A session that ended meanwhile (reaped, revoked, expired) claims nothing: what
+            // it marked `sent` nobody would answer, and no rescue would see it while this
+            // node lives. (Sessions end under a write lock this claim excludes.)
+            if tx
+                .prepare_cached(
+                    "SELECT 1 FROM qbwc_session WHERE id = ?1 AND connection_id = ?2 AND closed_at IS NOT NULL",
+                )?
+                .exists([session_id, connection_id])?
+            {
+                return Ok(None);
+            }
             let now = now_ms();
             tx.execute(VERIFY_UNCOVERED, params![connection_id, now])?;
             // 1. An unanswered mutating message set: ask QuickBooks for its stored response —

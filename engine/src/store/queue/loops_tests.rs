@@ -165,3 +165,103 @@ fn a_job_sent_by_a_process_that_is_gone_is_shown_as_outcome_unknown() {
     let s = crate::store::testing::open(dir.path());
     assert_eq!(mine(&s), (JobState::Sent, true, 1));
 }
+
+/// A connection with one Web Connector user, whose session is opened for real.
+fn session(s: &Store) -> (i64, i64) {
+    use crate::store::connections::{Claim as SessionClaim, LeaseRules};
+    let rules = LeaseRules {
+        idle_ms: 60_000,
+        absolute_ms: 600_000,
+    };
+    s.add_connection("acme", "{F}", "", "test").unwrap();
+    let user = s
+        .add_qbwc_user("acme", "alice", "{U}", "$hash", "test")
+        .unwrap();
+    let (SessionClaim::Granted(id), _) = s.claim_qbwc_session("t", &user, rules).unwrap() else {
+        panic!("a session")
+    };
+    (user.connection_id, id)
+}
+
+#[test]
+fn a_recovery_in_progress_survives_the_rescue_of_orphans() {
+    let (_d, s) = open();
+    let (conn, live) = session(&s);
+    s.enqueue_record(&NewRecord {
+        origin: Origin::Push,
+        connection_id: conn,
+        plugin: "p",
+        kind: "x",
+        source_id: None,
+        payload: "{}",
+        jobs: &[job("a", &[])],
+    })
+    .unwrap();
+    // Sent in an earlier session that was lost: the set is recovered by the live one.
+    let (set, jobs) = sent(s.claim(conn, 99, LIMITS).unwrap());
+    let set = set.unwrap();
+    s.session_lost(99).unwrap();
+    assert!(matches!(
+        s.claim(conn, live, LIMITS).unwrap(),
+        Some(Claim::Recover { .. })
+    ));
+    // The rescue every node runs every few seconds leaves the live recovery alone …
+    s.rescue_orphans().unwrap();
+    // … so QuickBooks' stored answer, when it comes, is taken.
+    let to = AnswerTo {
+        connection_id: conn,
+        session_id: live,
+        set: Answering::Recovered(&set),
+    };
+    let answer = Answered {
+        request_id: jobs[0].request_id.clone(),
+        job_id: jobs[0].job_id,
+        result: done("A-1"),
+        response: None,
+    };
+    assert_eq!(s.record_results(&to, &[answer]).unwrap().applied, 1);
+    assert_eq!(s.job(jobs[0].job_id).unwrap().state, JobState::Completed);
+}
+
+#[test]
+fn a_session_that_ended_claims_nothing_and_what_it_left_sent_is_doubted() {
+    let (_d, s) = open();
+    let (conn, id) = session(&s);
+    let record = |key: &str| {
+        s.enqueue_record(&NewRecord {
+            origin: Origin::Push,
+            connection_id: conn,
+            plugin: "p",
+            kind: "x",
+            source_id: None,
+            payload: "{}",
+            jobs: &[job(key, &[])],
+        })
+        .unwrap();
+    };
+    record("a");
+    let (_, jobs) = sent(s.claim(conn, id, LIMITS).unwrap());
+    // The session ends (revoked) before the step that doubts its sent jobs ran.
+    s.end_qbwc_session(id, crate::store::connections::EndReason::Revoked)
+        .unwrap();
+    record("b");
+    assert!(
+        s.claim(conn, id, LIMITS).unwrap().is_none(),
+        "a closed session is sent nothing"
+    );
+    // Moments later the session's own end would doubt it; past that, the rescue does.
+    assert_eq!(
+        s.rescue_orphans().unwrap(),
+        0,
+        "not while the end may still run"
+    );
+    s.write(|tx| {
+        tx.execute(
+            "UPDATE qbwc_session SET closed_at = closed_at - 60000 WHERE id = ?1",
+            [id],
+        )
+    })
+    .unwrap();
+    assert_eq!(s.rescue_orphans().unwrap(), 1);
+    assert_eq!(s.job(jobs[0].job_id).unwrap().state, JobState::InDoubt);
+}

@@ -286,19 +286,41 @@ impl Store {
                 ),
                 cutoff
             );
-            let n = doubt_unanswered(tx, &orphaned, &boot)?;
+            let mut n = doubt_unanswered(tx, &orphaned, &boot)?;
+            // Jobs sent in a session that closed before they went out (a claim racing the
+            // session's end) are answered by nobody either, though their node lives. The
+            // session's own end doubts its jobs within moments; these are left over after it.
+            n += doubt_unanswered(
+                tx,
+                "EXISTS (SELECT 1 FROM qbwc_session s WHERE s.id = job.session_id AND s.closed_at < ?1)",
+                &(now_ms() - crate::store::nodes::NODE_TTL_MS),
+            )?;
+            // Sets an open session of a live node is sending or recovering are that session's
+            // business: a set being recovered always has its jobs in doubt.
+            let unheld = format!(
+                concat!(
+                    "NOT EXISTS (SELECT 1 FROM qbwc_session s WHERE s.id = message_set.session_id
+                       AND s.closed_at IS NULL AND (s.boot_id = ?1 OR s.boot_id IN ",
+                    live_nodes!("{}"),
+                    "))"
+                ),
+                cutoff
+            );
             tx.execute(
                 &format!(
                     "UPDATE message_set SET state='in_doubt' WHERE state IN ('sent','recovering')
-                     AND id IN ({IN_DOUBT_SETS})"
+                     AND id IN ({IN_DOUBT_SETS}) AND {unheld}"
                 ),
-                [],
+                [&boot],
             )?;
             // A set with no job still out (no live node's) needs no recovery.
             tx.execute(
-                "UPDATE message_set SET state='resolved' WHERE state IN ('sent','recovering')
-                 AND NOT EXISTS (SELECT 1 FROM job j WHERE j.message_set_id = message_set.id AND j.state = 'sent')",
-                [],
+                &format!(
+                    "UPDATE message_set SET state='resolved' WHERE state IN ('sent','recovering')
+                     AND NOT EXISTS (SELECT 1 FROM job j WHERE j.message_set_id = message_set.id AND j.state = 'sent')
+                     AND {unheld}"
+                ),
+                [&boot],
             )?;
             Ok(n)
         })
