@@ -154,8 +154,9 @@ fn check_once(
     // A receiver that just failed is not tried again this tick: its other alerts wait for the
     // next one instead of each spending the timeout while other destinations wait.
     let mut failing = std::collections::HashSet::new();
-    for due in store.due_deliveries(key, PER_TICK)? {
+    for due in store.claim_due_deliveries(key, PER_TICK)? {
         if failing.contains(&due.webhook_id) {
+            store.release_delivery(&due)?;
             continue;
         }
         let outcome = match &due.target {

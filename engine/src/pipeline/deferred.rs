@@ -92,7 +92,7 @@ pub fn run_due(
     base: Duration,
 ) -> Result<Round, StoreError> {
     let mut round = Round::default();
-    for due in store.due_calls(now_ms(), BATCH)? {
+    for due in store.claim_due_calls(now_ms(), BATCH)? {
         let reason = match make(store, plugins, &due) {
             Ok(()) => {
                 round.done += 1;

@@ -32,6 +32,9 @@ const FIRST_RETRY_MS: i64 = 1_000;
 const MAX_RETRY_MS: i64 = 30 * 60_000;
 /// Longest webhook URL.
 const MAX_URL_CHARS: usize = 2048;
+/// A delivery handed to a node is not due again, on any node, for this long; a node that
+/// dies while sending leaves it to be sent after this (sends time out far below it).
+pub const CLAIM_LEASE_MS: i64 = 300_000;
 /// Longest stored delivery error.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -459,9 +462,10 @@ impl Store {
     }
 
     /// Fans new events out to the webhooks that want them, then returns up to `limit`
-    /// deliveries due now with their opened secrets. A delivery whose secret no longer opens
-    /// (another key file) is failed at once with that reason.
-    pub fn due_deliveries(
+    /// deliveries due now with their opened secrets, each handed to the caller alone for
+    /// [`CLAIM_LEASE_MS`] (every node runs the delivery loop; one sends each). A delivery
+    /// whose secret no longer opens (another key file) is failed at once with that reason.
+    pub fn claim_due_deliveries(
         &self,
         key: &SecretKey,
         limit: usize,
@@ -532,6 +536,10 @@ impl Store {
                     )?;
                     continue;
                 };
+                tx.execute(
+                    "UPDATE alert_delivery SET next_attempt_at = ?3 WHERE event_id = ?1 AND webhook_id = ?2",
+                    params![row, webhook, now + CLAIM_LEASE_MS],
+                )?;
                 due.push(DueDelivery {
                     event_row: row,
                     webhook_id: webhook,
@@ -543,6 +551,18 @@ impl Store {
                 });
             }
             Ok(due)
+        })
+    }
+
+    /// Hands a claimed delivery back unattempted: due again at once, on any node.
+    pub fn release_delivery(&self, due: &DueDelivery) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE alert_delivery SET next_attempt_at = ?3
+                 WHERE event_id = ?1 AND webhook_id = ?2 AND state = 'pending'",
+                params![due.event_row, due.webhook_id, now_ms()],
+            )?;
+            Ok(())
         })
     }
 

@@ -28,6 +28,10 @@ use super::{Store, StoreError};
 pub const MAX_ATTEMPTS: i64 = 24;
 /// Longest wait between two attempts.
 const MAX_BACKOFF_MS: i64 = 3_600_000;
+/// A call handed to a node is not due again, on any node, for this long: every node runs
+/// the deferred-call loop, and each call must be made by one. A node that dies during the
+/// call leaves it to be made again after this (calls are bounded far below it).
+pub const CLAIM_LEASE_MS: i64 = 300_000;
 
 /// Which plugin call is owed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -139,9 +143,10 @@ fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
 }
 
 impl Store {
-    /// Up to `limit` calls due at `now`, oldest first.
-    pub fn due_calls(&self, now: i64, limit: usize) -> Result<Vec<DueCall>, StoreError> {
-        self.read(|c| {
+    /// Up to `limit` calls due at `now`, oldest first, each handed to the caller alone for
+    /// [`CLAIM_LEASE_MS`] (until `call_done` or `call_failed` says what came of it).
+    pub fn claim_due_calls(&self, now: i64, limit: usize) -> Result<Vec<DueCall>, StoreError> {
+        self.write(|c| {
             let mut stmt = c.prepare(
                 "SELECT p.job_id, p.call, j.plugin, j.key, COALESCE(r.kind, ''), COALESCE(r.payload, '{}'),
                         COALESCE(j.response, ''), p.attempts, j.connection_id
@@ -162,7 +167,13 @@ impl Store {
                     connection_id: r.get(8)?,
                 })
             })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let due = rows.collect::<Result<Vec<_>, _>>()?;
+            let mut lease =
+                c.prepare("UPDATE plugin_call SET next_at = ?3 WHERE job_id = ?1 AND call = ?2")?;
+            for d in &due {
+                lease.execute(params![d.job_id, d.call.as_str(), now + CLAIM_LEASE_MS])?;
+            }
+            Ok(due)
         })
     }
 
@@ -176,6 +187,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let now = now_ms();
+            // Made twice (a lease that ran out under a slow node): the first result stands.
+            let pending: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM plugin_call WHERE job_id = ?1 AND call = ?2 AND state = 'pending')",
+                params![job_id, call.as_str()],
+                |r| r.get(0),
+            )?;
+            if !pending {
+                return Ok(());
+            }
             let (connection_id, plugin, record_id): (i64, String, Option<i64>) = tx.query_row(
                 "SELECT connection_id, plugin, record_id FROM job WHERE id = ?1",
                 [job_id],

@@ -58,7 +58,7 @@ fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
     );
 
     record(&s, AlertKind::PluginStaged, None, "p1");
-    let due = s.due_deliveries(&key, 10).unwrap();
+    let due = s.claim_due_deliveries(&key, 10).unwrap();
     assert_eq!(due.len(), 1);
     let Target::Webhook { url, secret } = &due[0].target else {
         panic!("{:?}", due[0].target)
@@ -69,9 +69,11 @@ fn webhook_secrets_are_sealed_at_rest_and_only_the_sending_loop_opens_them() {
         "https://hooks.example.com/services/T0/very-secret-path"
     );
 
+    // Handed back unattempted, it is due again at once.
+    s.release_delivery(&due[0]).unwrap();
     // Another key file cannot open it: the delivery fails with what to do, not silently.
     let other = SecretKey::open(&dir.path().join("other.key")).unwrap();
-    assert!(s.due_deliveries(&other, 10).unwrap().is_empty());
+    assert!(s.claim_due_deliveries(&other, 10).unwrap().is_empty());
     let events = s.alert_events(None, 10).unwrap();
     let d = &events[0].deliveries[0];
     assert_eq!(d.state, DeliveryState::Failed);
@@ -106,7 +108,7 @@ fn events_reach_only_the_webhooks_that_want_them_and_a_dedup_key_alerts_once() {
     assert!(record(&s, AlertKind::PluginStaged, None, "staged"));
 
     let mut got: Vec<(String, i64)> = s
-        .due_deliveries(&key, 100)
+        .claim_due_deliveries(&key, 100)
         .unwrap()
         .into_iter()
         .map(|d| {
@@ -131,8 +133,13 @@ fn events_reach_only_the_webhooks_that_want_them_and_a_dedup_key_alerts_once() {
         want.map(|(n, w)| (n.to_string(), w)).to_vec(),
         "scoped by connection and kind; instance-wide events only to unscoped webhooks"
     );
-    // Fanned out once: asking again finds the same deliveries, no copies.
-    assert_eq!(s.due_deliveries(&key, 100).unwrap().len(), 5);
+    // Fanned out once, and each handed out once: asking again finds nothing due …
+    assert!(s.claim_due_deliveries(&key, 100).unwrap().is_empty());
+    let deliveries = |s: &Store| -> i64 {
+        s.read(|t| t.query_row("SELECT COUNT(*) FROM alert_delivery", [], |r| r.get(0)))
+            .unwrap()
+    };
+    assert_eq!(deliveries(&s), 5);
     // A webhook added later does not receive what happened before it existed.
     s.add_webhook(
         &key,
@@ -141,7 +148,17 @@ fn events_reach_only_the_webhooks_that_want_them_and_a_dedup_key_alerts_once() {
         &admin(),
     )
     .unwrap();
-    assert_eq!(s.due_deliveries(&key, 100).unwrap().len(), 5);
+    assert!(s.claim_due_deliveries(&key, 100).unwrap().is_empty());
+    assert_eq!(deliveries(&s), 5);
+    // … until the lease of a node that never reported runs out.
+    s.write(|t| {
+        t.execute(
+            "UPDATE alert_delivery SET next_attempt_at = next_attempt_at - ?1",
+            [CLAIM_LEASE_MS],
+        )
+    })
+    .unwrap();
+    assert_eq!(s.claim_due_deliveries(&key, 100).unwrap().len(), 5);
 }
 
 #[test]
@@ -162,14 +179,14 @@ fn failed_attempts_back_off_then_give_up_and_every_attempt_is_audited() {
             .filter(|r| r.entry.action == "alert.delivery")
             .count()
     };
-    let mut due = s.due_deliveries(&key, 10).unwrap().remove(0);
+    let mut due = s.claim_due_deliveries(&key, 10).unwrap().remove(0);
     for attempt in 1..MAX_ATTEMPTS {
         let state = s
             .delivery_attempted(&due, &Attempt::Failed(Some(500), "HTTP 500: boom".into()))
             .unwrap();
         assert_eq!(state, DeliveryState::Pending, "attempt {attempt}");
         // Not due again at once: it waits its back-off.
-        assert!(s.due_deliveries(&key, 10).unwrap().is_empty());
+        assert!(s.claim_due_deliveries(&key, 10).unwrap().is_empty());
         due.attempts = attempt;
     }
     let state = s
@@ -208,7 +225,7 @@ fn a_test_alert_goes_to_its_webhook_only() {
     )
     .unwrap();
     let id = s.queue_test_alert(first, &admin()).unwrap();
-    let due = s.due_deliveries(&key, 10).unwrap();
+    let due = s.claim_due_deliveries(&key, 10).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].webhook_id, &due[0].event_id), (first, &id));
     assert!(matches!(
@@ -319,7 +336,7 @@ fn an_email_destinations_smtp_password_is_sealed_and_it_shares_fan_out_with_webh
         (id, DestinationKind::Email, "smtps://mail.example.com:465")
     );
     record(&s, AlertKind::PluginStaged, None, "p1");
-    let due = s.due_deliveries(&key, 10).unwrap();
+    let due = s.claim_due_deliveries(&key, 10).unwrap();
     let Target::Email { smtp_url, from, to } = &due[0].target else {
         panic!("{:?}", due[0].target)
     };

@@ -163,7 +163,7 @@ fn only_completed_jobs_of_pulled_records_are_acknowledged_with_backoff_until_giv
         })
         .collect();
     answer(&s, set.as_deref(), &results).unwrap();
-    let due = s.due_calls(now_ms(), 10).unwrap();
+    let due = s.claim_due_calls(now_ms(), 10).unwrap();
     assert_eq!(due.len(), 1, "only the pulled record's job: {due:?}");
     let pulled = &due[0];
     assert_eq!(pulled.call, CallKind::Acknowledge);
@@ -180,8 +180,18 @@ fn only_completed_jobs_of_pulled_records_are_acknowledged_with_backoff_until_giv
         !s.call_failed(pulled.job_id, ack, "HTTP 503", 60_000)
             .unwrap()
     );
-    assert!(s.due_calls(now_ms(), 10).unwrap().is_empty());
-    assert_eq!(s.due_calls(now_ms() + 60_001, 10).unwrap().len(), 1);
+    assert!(s.claim_due_calls(now_ms(), 10).unwrap().is_empty());
+    assert_eq!(s.claim_due_calls(now_ms() + 60_001, 10).unwrap().len(), 1);
+    // Handed to one node: the others (every node runs the loop) find it taken for a lease.
+    assert!(s.claim_due_calls(now_ms() + 60_001, 10).unwrap().is_empty());
+    let lease = super::super::plugin_calls::CLAIM_LEASE_MS;
+    assert_eq!(
+        s.claim_due_calls(now_ms() + 60_001 + lease, 10)
+            .unwrap()
+            .len(),
+        1,
+        "made again when the node that took it never said"
+    );
     // … until the budget is spent.
     for _ in 1..super::super::plugin_calls::MAX_ATTEMPTS - 1 {
         assert!(!s.call_failed(pulled.job_id, ack, "HTTP 503", 0).unwrap());
@@ -202,11 +212,15 @@ fn only_completed_jobs_of_pulled_records_are_acknowledged_with_backoff_until_giv
         s.failed_calls(10).unwrap()[0].last_error.as_deref(),
         Some("HTTP 503")
     );
-    assert!(s.due_calls(now_ms() + 10_000_000, 10).unwrap().is_empty());
+    assert!(
+        s.claim_due_calls(now_ms() + 10_000_000, 10)
+            .unwrap()
+            .is_empty()
+    );
 
     // The admin retries; success is final.
     assert_eq!(s.retry_failed_calls("cli:test").unwrap(), 1);
-    let due = s.due_calls(now_ms(), 10).unwrap();
+    let due = s.claim_due_calls(now_ms(), 10).unwrap();
     assert_eq!(due[0].attempts, 0);
     s.call_done(due[0].job_id, ack, &[]).unwrap();
     let counts = s.call_counts(ack).unwrap();
@@ -236,7 +250,7 @@ fn a_failed_on_response_is_retried_and_its_follow_ups_then_join_the_queue() {
     .unwrap();
     // The bill is in QuickBooks: nothing to send until the follow-ups exist.
     assert!(s.claim(1, 2, LIMITS).unwrap().is_none());
-    let due = s.due_calls(now_ms(), 10).unwrap();
+    let due = s.claim_due_calls(now_ms(), 10).unwrap();
     assert_eq!((due.len(), due[0].call), (1, CallKind::OnResponse));
     s.call_done(
         due[0].job_id,
@@ -248,6 +262,17 @@ fn a_failed_on_response_is_retried_and_its_follow_ups_then_join_the_queue() {
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].qbxml.contains("payment"));
     assert_eq!(s.call_counts(CallKind::OnResponse).unwrap().done, 1);
+    // A node whose lease ran out and that made the call again does not queue it twice.
+    s.call_done(
+        due[0].job_id,
+        CallKind::OnResponse,
+        &[job("payment-2", &["bill"])],
+    )
+    .unwrap();
+    assert!(
+        s.claim(1, 3, LIMITS).unwrap().is_none(),
+        "no second follow-up"
+    );
 }
 
 #[test]
