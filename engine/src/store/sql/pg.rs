@@ -62,18 +62,60 @@ impl PgTarget {
     }
 }
 
-/// The URL without its password.
+/// The URL (or libpq's `key=value` form) without its password, wherever it was given: the
+/// user info (up to the last `@`, so an unencoded `@` in the password hides it all), a
+/// `password=` query option or a `password=` pair.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+    let mut shown = url.to_string();
+    if let Some(scheme) = url.find("://")
+        && let Some(at) = url.rfind('@').filter(|&at| at > scheme)
+        && let Some((user, _)) = url[scheme + 3..at].split_once(':')
+    {
+        shown = format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]);
     }
+    hide_password_options(&shown)
+}
+
+/// `password=VALUE` (any case; after `?`, `&`, a space or at the start) with VALUE, quoted
+/// or not, replaced by `***`.
+fn hide_password_options(text: &str) -> String {
+    const KEY: &str = "password=";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(KEY) {
+        let start = from + found;
+        let boundary = start == 0
+            || matches!(
+                text.as_bytes()[start - 1],
+                b'?' | b'&' | b' ' | b'\t' | b'\n'
+            );
+        let value = start + KEY.len();
+        from = value;
+        if !boundary {
+            continue;
+        }
+        let bytes = text.as_bytes();
+        let end = if bytes.get(value) == Some(&b'\'') {
+            // A quoted value: up to the closing quote that is not escaped.
+            let mut i = value + 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            (i + 1).min(bytes.len())
+        } else {
+            text[value..]
+                .find(['&', ' ', '\t', '\n'])
+                .map_or(text.len(), |n| value + n)
+        };
+        out.push_str(&text[rest..value]);
+        out.push_str("***");
+        rest = end;
+        from = end;
+    }
+    out.push_str(&text[rest..]);
+    out
 }
 
 /// A bounded pool of clients. Each client keeps its prepared statements.
@@ -507,6 +549,26 @@ mod tests {
         assert_eq!(
             redact("postgres://qb@db/qbridge"),
             "postgres://qb@db/qbridge"
+        );
+        // An unencoded `@` in the password: nothing of it shows.
+        assert_eq!(
+            redact("postgres://qb:p@ss@db/qbridge"),
+            "postgres://qb:***@db/qbridge"
+        );
+        // libpq's other ways to give it: a query option, and the key=value form.
+        assert_eq!(
+            redact("postgres://qb@db/qbridge?sslmode=require&Password=s3cret&x=1"),
+            "postgres://qb@db/qbridge?sslmode=require&Password=***&x=1"
+        );
+        assert_eq!(
+            redact("host=db user=qb password='s3 cr\\'et' dbname=qbridge"),
+            "host=db user=qb password=*** dbname=qbridge"
+        );
+        assert_eq!(redact("password=s3cret host=db"), "password=*** host=db");
+        // Not a password option: left alone.
+        assert_eq!(
+            redact("host=db passfile=/p dbname=mypassword=x"),
+            "host=db passfile=/p dbname=mypassword=x"
         );
     }
 }
