@@ -170,6 +170,27 @@ fn a_server_without_tls_is_refused_under_require_not_used_in_the_clear() {
     );
 }
 
+#[test]
+fn a_unix_socket_connects_in_the_clear_whatever_sslmode_says_as_with_libpq() {
+    let cluster = tls_cluster();
+    let dir = cluster.socket_dir().display().to_string();
+    let dir: String =
+        percent_encoding::utf8_percent_encode(&dir, percent_encoding::NON_ALPHANUMERIC).to_string();
+    for mode in ["", "&sslmode=prefer", "&sslmode=require"] {
+        let url = format!(
+            "postgres://qbridge@/qbridge?host={dir}&port={}{mode}",
+            cluster.port()
+        );
+        let target = PgTarget::parse(&url).unwrap();
+        let mut client = target.connect().unwrap_or_else(|e| panic!("{url}: {e:?}"));
+        let local: bool = client
+            .query_one("SELECT inet_client_addr() IS NULL", &[])
+            .unwrap()
+            .get(0);
+        assert!(local, "{url} went over TCP");
+    }
+}
+
 const TLS_ONLY: &str = "tls_only";
 
 /// One cluster with `ssl=on` for the connection tests: `tls_only` may not connect in the

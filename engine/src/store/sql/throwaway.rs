@@ -156,6 +156,11 @@ impl ThrowawayCluster {
         std::fs::write(&hba, text).map_err(|e| format!("write pg_hba.conf: {e}"))
     }
 
+    /// The folder of the server's Unix socket (`.s.PGSQL.<port>`).
+    pub fn socket_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The port the server listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
