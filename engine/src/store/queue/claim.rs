@@ -138,11 +138,18 @@ impl Store {
                 None
             } else {
                 // The row's own sequence number (SQLite's rowid, an identity column on
-                // PostgreSQL) names the set.
+                // PostgreSQL) names the set. Until then it holds a placeholder of its company
+                // file's own: one shared by all would make each claim wait on the unique
+                // index for every other company file's claim to commit.
                 let seq: i64 = tx.insert(
                     "INSERT INTO message_set(id, connection_id, session_id, state, created_at)
-                     VALUES ('pending', ?1, ?2, 'sent', ?3) RETURNING rowid",
-                    params![connection_id, session_id, now],
+                     VALUES (?4, ?1, ?2, 'sent', ?3) RETURNING rowid",
+                    params![
+                        connection_id,
+                        session_id,
+                        now,
+                        format!("pending-{connection_id}")
+                    ],
                 )?;
                 // ≤ 23 chars as qbXML requires; unique per database.
                 let id = format!("qbr-{seq}");
