@@ -31,16 +31,16 @@ pub(crate) use live_nodes;
 pub(crate) fn live_boot_ids(t: &Tx<'_>, own: &str) -> Result<Vec<String>, sql::Error> {
     let mut live: Vec<String> = t
         .prepare_cached("SELECT boot_id FROM node WHERE last_seen_at > ?1")?
-        .query_map([live_cutoff(t, now_ms())], |r| r.get(0))?
+        .query_map([live_cutoff(t)?], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     live.push(own.to_string());
     Ok(live)
 }
 
 /// True when `boot_id` names a live node other than the caller's.
-pub(crate) fn is_live(t: &Tx<'_>, boot_id: &str, now: i64) -> Result<bool, sql::Error> {
+pub(crate) fn is_live(t: &Tx<'_>, boot_id: &str) -> Result<bool, sql::Error> {
     t.prepare_cached("SELECT 1 FROM node WHERE boot_id = ?1 AND last_seen_at > ?2")?
-        .exists(params![boot_id, live_cutoff(t, now)])
+        .exists(params![boot_id, live_cutoff(t)?])
 }
 
 /// Removes the rows of engines that ran on this host and data dir: the caller holds (or
@@ -61,13 +61,31 @@ fn forget_dead_here(tx: &Tx<'_>, host: &str, data_dir: &str) -> Result<(), sql::
 /// The time after which a heartbeat shows a live node. On SQLite no row does: one engine
 /// owns the data dir, and the instance lock — released by the kernel even on SIGKILL —
 /// names it (the caller's own boot id, or the lock holder's for a command beside it), where
-/// a killed engine's last heartbeat would still look fresh for a TTL.
-pub(crate) fn live_cutoff(t: &Tx<'_>, now: i64) -> i64 {
+/// a killed engine's last heartbeat would still look fresh for a TTL. On PostgreSQL, by the
+/// database's clock, which stamps the heartbeats too: nodes whose clocks disagree still
+/// agree on who lives.
+pub(crate) fn live_cutoff(t: &Tx<'_>) -> Result<i64, sql::Error> {
     match t.backend() {
-        Backend::Sqlite => i64::MAX,
-        Backend::Postgres => now - NODE_TTL_MS,
+        Backend::Sqlite => Ok(i64::MAX),
+        Backend::Postgres => Ok(clock_ms(t)? - NODE_TTL_MS),
     }
 }
+
+/// The database's clock in Unix ms (PostgreSQL); this process's on SQLite, its one engine.
+fn clock_ms(t: &Tx<'_>) -> Result<i64, sql::Error> {
+    match t.backend() {
+        Backend::Sqlite => Ok(now_ms()),
+        Backend::Postgres => t.query_row(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            [],
+            |r| r.get(0),
+        ),
+    }
+}
+
+/// How far this node's clock may stray from the database's before it is warned about:
+/// session leases are stamped and judged by each node's own clock.
+const CLOCK_SKEW_WARN_MS: i64 = 2_000;
 
 impl Store {
     /// Writes this engine's heartbeat (its row is created on the first one). On SQLite the
@@ -75,8 +93,9 @@ impl Store {
     pub fn heartbeat(&self) -> Result<(), StoreError> {
         let boot = self.boot_id().to_string();
         let (host, data_dir) = self.node_place();
-        self.write(|tx| {
-            let now = now_ms();
+        let skew = self.write(|tx| {
+            let now = clock_ms(tx)?;
+            let skew = now_ms() - now;
             let fresh = tx.execute(
                 "UPDATE node SET last_seen_at = ?2 WHERE boot_id = ?1",
                 params![boot, now],
@@ -95,8 +114,21 @@ impl Store {
                 "DELETE FROM node WHERE last_seen_at < ?1",
                 [now - 86_400_000],
             )?;
-            Ok(())
-        })
+            Ok::<_, StoreError>(skew)
+        })?;
+        // Said once a minute at most: the heartbeat runs every two seconds.
+        static WARNED_AT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let now = now_ms();
+        if skew.abs() > CLOCK_SKEW_WARN_MS
+            && now - WARNED_AT.load(std::sync::atomic::Ordering::Relaxed) > 60_000
+        {
+            WARNED_AT.store(now, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                skew_ms = skew,
+                "this node's clock is off the database's by more than 2 s: synchronise it (NTP). Node liveness follows the database's clock, but Web Connector session leases are timed by each node's"
+            );
+        }
+        Ok(())
     }
 
     /// For a command beside no running engine: the nodes that ran on this data dir are dead
@@ -136,7 +168,7 @@ impl Store {
                     "SELECT boot_id, host || ':' || data_dir, last_seen_at FROM node
                      WHERE last_seen_at > ?1 AND boot_id <> ?2 ORDER BY boot_id",
                 )?
-                .query_map(params![now_ms() - NODE_TTL_MS, own], |r| {
+                .query_map(params![live_cutoff(t)?, own], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()
@@ -187,7 +219,7 @@ mod tests {
         // By its heartbeat a node is live to the others on PostgreSQL; on SQLite only the
         // instance lock says so (a fresh-looking row of a killed engine proves nothing).
         let live = s
-            .read(|t| is_live(t, s.boot_id(), now_ms()).map(|l| (l, t.backend())))
+            .read(|t| is_live(t, s.boot_id()).map(|l| (l, t.backend())))
             .unwrap();
         assert_eq!(live.0, live.1 == Backend::Postgres);
         // A node that stopped heartbeating long ago is dead to everyone, and forgotten.
@@ -198,7 +230,7 @@ mod tests {
             )
         })
         .unwrap();
-        assert!(!s.read(|t| is_live(t, "gone", now_ms())).unwrap());
+        assert!(!s.read(|t| is_live(t, "gone")).unwrap());
         s.heartbeat().unwrap();
         assert_eq!(boots(&s), vec![s.boot_id().to_string()]);
         s.retire_node().unwrap();

@@ -217,7 +217,7 @@ impl Store {
             };
             // Any live node may answer a session's calls; one whose last node died is over
             // (that node may have sent requests whose answers nobody will take).
-            if session_boot != boot && !crate::store::nodes::is_live(tx, &session_boot, now)? {
+            if session_boot != boot && !crate::store::nodes::is_live(tx, &session_boot)? {
                 end(tx, state.id, EndReason::Abandoned, now)?;
                 return Ok(SessionLookup::Unknown);
             }
@@ -264,7 +264,7 @@ impl Store {
                     boot,
                     now,
                     rules.absolute_ms,
-                    crate::store::nodes::live_cutoff(c, now)
+                    crate::store::nodes::live_cutoff(c)?
                 ],
                 |r| r.get(0),
             )
@@ -430,7 +430,7 @@ fn reap(
                 boot,
                 now,
                 rules.absolute_ms,
-                crate::store::nodes::live_cutoff(tx, now)
+                crate::store::nodes::live_cutoff(tx)?
             ],
             session_from_row,
         )?
@@ -438,14 +438,13 @@ fn reap(
     drop(stmt);
     let mut ended = Vec::with_capacity(stale.len());
     for (state, _, lease_until, session_boot) in stale {
-        let reason =
-            if session_boot != boot && !crate::store::nodes::is_live(tx, &session_boot, now)? {
-                EndReason::Abandoned
-            } else if lease_until == REVOKED {
-                EndReason::Revoked
-            } else {
-                EndReason::Expired
-            };
+        let reason = if session_boot != boot && !crate::store::nodes::is_live(tx, &session_boot)? {
+            EndReason::Abandoned
+        } else if lease_until == REVOKED {
+            EndReason::Revoked
+        } else {
+            EndReason::Expired
+        };
         end(tx, state.id, reason, now)?;
         ended.push((state, reason));
     }
@@ -488,7 +487,7 @@ impl Store {
                     crate::store::sql::params![
                         connection_id,
                         boot,
-                        crate::store::nodes::live_cutoff(c, crate::store::audit::now_ms())
+                        crate::store::nodes::live_cutoff(c)?
                     ],
                     |r| {
                     Ok(LastSession {

@@ -276,7 +276,7 @@ impl Store {
     pub fn rescue_orphans(&self) -> Result<usize, StoreError> {
         let boot = self.boot_id().to_string();
         self.write(|tx| {
-            let cutoff = crate::store::nodes::live_cutoff(tx, now_ms());
+            let cutoff = crate::store::nodes::live_cutoff(tx)?;
             // The cutoff is written in: `doubt_unanswered` numbers its own parameters.
             let orphaned = format!(
                 concat!(

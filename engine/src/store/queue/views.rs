@@ -72,7 +72,7 @@ impl Store {
                     params![
                         s.connection_id,
                         self.boot_id(),
-                        crate::store::nodes::live_cutoff(c, now)
+                        crate::store::nodes::live_cutoff(c)?
                     ],
                     |r| r.get(0),
                 )?;
