@@ -17,6 +17,11 @@ const NOT_COPIED: &[&str] = &["job_count", "node", "qbridge_schema"];
 
 /// Rows per INSERT: big enough to cut round trips, small enough for any parameter limit.
 const BATCH_ROWS: usize = 200;
+/// An INSERT is sent once its values reach this size, so large payloads (records hold up to
+/// 4 MiB each) never make one statement of hundreds of megabytes.
+const BATCH_BYTES: usize = 16 << 20;
+/// Rows read from SQLite at a time: memory stays bounded whatever a table holds.
+const PAGE_ROWS: i64 = 2_000;
 
 /// What was copied.
 #[derive(Debug)]
@@ -65,6 +70,10 @@ pub fn copy_to_postgres(data_dir: &Path, target: PgTarget) -> Result<CopyReport,
         .filter(|t| source_tables.contains(t) && !NOT_COPIED.contains(&t.as_str()))
         .collect();
     dest.write(|tx| {
+        // One transaction for the whole copy, however long a big instance takes: the
+        // engine's per-statement and idle limits are for its own short transactions.
+        tx.execute("SET LOCAL statement_timeout = 0", [])?;
+        tx.execute("SET LOCAL idle_in_transaction_session_timeout = 0", [])?;
         for table in &tables {
             let n: i64 = tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
             if n > 0 {
@@ -161,35 +170,51 @@ fn copy_table(source: &Store, tx: &Tx<'_>, table: &str) -> Result<(), StoreError
         .collect::<Result<_, _>>()?;
     let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
     let list = names.join(", ");
-    let rows: Vec<Vec<Value>> = source.read(|c| {
-        c.prepare(&format!("SELECT {list} FROM {table}"))?
-            .query_map([], |r| {
-                (0..names.len()).map(|i| r.get::<_, Value>(i)).collect()
-            })?
-            .collect::<Result<_, _>>()
+    // Read by rowid a page at a time (the source is stopped: the pages agree). A table
+    // WITHOUT ROWID holds only short-lived rows (login buckets) and is read at once.
+    let by_rowid: bool = source.read(|c| {
+        c.query_row(
+            "SELECT sql NOT LIKE '%WITHOUT ROWID%' FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
     })?;
-    for batch in rows.chunks(BATCH_ROWS) {
-        let mut sql = format!("INSERT INTO {table}({list}) VALUES ");
-        let mut n = 0;
-        for (i, _) in batch.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            for c in 0..names.len() {
-                n += 1;
-                if c > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("?{n}"));
-            }
-            sql.push(')');
+    let mut after = i64::MIN;
+    let mut copied = 0usize;
+    loop {
+        let page: Vec<(i64, Vec<Value>)> = source.read(|c| {
+            let (sql, args) = if by_rowid {
+                (
+                    format!(
+                        "SELECT rowid, {list} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"
+                    ),
+                    vec![after, PAGE_ROWS],
+                )
+            } else {
+                (format!("SELECT 0, {list} FROM {table}"), vec![])
+            };
+            c.prepare(&sql)?
+                .query_map(args, |r| {
+                    let values = (1..=names.len())
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<Result<_, _>>()?;
+                    Ok((r.get(0)?, values))
+                })?
+                .collect::<Result<_, _>>()
+        })?;
+        let Some(&(last, _)) = page.last() else {
+            break;
+        };
+        let rows: Vec<Vec<Value>> = page.into_iter().map(|(_, v)| v).collect();
+        insert_rows(tx, table, &list, names.len(), &rows)?;
+        copied += rows.len();
+        if !by_rowid || (rows.len() as i64) < PAGE_ROWS {
+            break;
         }
-        let params: Vec<&Value> = batch.iter().flatten().collect();
-        tx.execute(&sql, params)?;
+        after = last;
     }
     for (column, identity) in &columns {
-        if *identity && !rows.is_empty() {
+        if *identity && copied > 0 {
             tx.query_row(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), MAX({column})) FROM {table}"
@@ -200,4 +225,107 @@ fn copy_table(source: &Store, tx: &Tx<'_>, table: &str) -> Result<(), StoreError
         }
     }
     Ok(())
+}
+
+/// INSERTs `rows` into `table` in batches bounded by rows and by bytes.
+fn insert_rows(
+    tx: &Tx<'_>,
+    table: &str,
+    list: &str,
+    width: usize,
+    rows: &[Vec<Value>],
+) -> Result<(), StoreError> {
+    let size = |row: &Vec<Value>| -> usize {
+        row.iter()
+            .map(|v| match v {
+                Value::Text(t) => t.len(),
+                Value::Blob(b) => b.len(),
+                _ => 8,
+            })
+            .sum()
+    };
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < rows.len() && end - start < BATCH_ROWS && (end == start || bytes < BATCH_BYTES)
+        {
+            bytes += size(&rows[end]);
+            end += 1;
+        }
+        let batch = &rows[start..end];
+        let mut sql = format!("INSERT INTO {table}({list}) VALUES ");
+        let mut n = 0;
+        for i in 0..batch.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 0..width {
+                n += 1;
+                if c > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("?{n}"));
+            }
+            sql.push(')');
+        }
+        let params: Vec<&Value> = batch.iter().flatten().collect();
+        tx.execute(&sql, params)?;
+        start = end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::queue::{NewJob, NewRecord, Origin};
+
+    fn job(key: String) -> NewJob {
+        NewJob {
+            key,
+            depends_on: vec![],
+            request_type: "CustomerAdd".into(),
+            qbxml: "<CustomerAddRq/>".into(),
+            probe: None,
+            adopt_existing: false,
+            notes: vec![],
+            versioning: Default::default(),
+        }
+    }
+
+    /// More rows than a page and more bytes than a batch: the copy reads and writes in
+    /// bounded pieces and still moves every row.
+    #[test]
+    fn a_store_larger_than_a_page_and_a_batch_is_copied_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        // The PostgreSQL run of the store suite names the target; the SQLite run has none.
+        let Some(target) = crate::store::testing::options(&dir.path().join("target")).postgres
+        else {
+            return;
+        };
+        let data = dir.path().join("data");
+        let source = Store::open(&data, StoreOptions::default()).unwrap();
+        let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(3 << 20));
+        let records = PAGE_ROWS as usize + 500;
+        for n in 0..records {
+            let payload = if n < 6 { big.as_str() } else { "{}" };
+            source
+                .enqueue_record(&NewRecord {
+                    origin: Origin::Push,
+                    connection_id: 1,
+                    plugin: "p",
+                    kind: "customer",
+                    source_id: None,
+                    payload,
+                    jobs: &[job(format!("c{n}"))],
+                })
+                .unwrap();
+        }
+        drop(source);
+        let report = copy_to_postgres(&data, target).unwrap();
+        assert_eq!(report.tables["job"], records as i64);
+        assert_eq!(report.tables["record"], records as i64);
+    }
 }
