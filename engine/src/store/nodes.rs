@@ -43,19 +43,50 @@ pub(crate) fn is_live(t: &Tx<'_>, boot_id: &str) -> Result<bool, sql::Error> {
         .exists(params![boot_id, live_cutoff(t)?])
 }
 
-/// Removes the rows of engines that ran on this host and data dir: the caller holds (or
+/// Removes the rows of engines that ran in this data dir (its `place`): the caller holds (or
 /// found free) that dir's instance lock, which the kernel releases when a process dies, so
 /// they are dead — a restarted node takes over its predecessor's work at once, not after a
 /// TTL. On SQLite one engine owns the whole database, so every other row goes.
-fn forget_dead_here(tx: &Tx<'_>, host: &str, data_dir: &str) -> Result<(), sql::Error> {
+fn forget_dead_here(tx: &Tx<'_>, place: &str) -> Result<(), sql::Error> {
     match tx.backend() {
         Backend::Sqlite => tx.execute("DELETE FROM node", [])?,
-        Backend::Postgres => tx.execute(
-            "DELETE FROM node WHERE host = ?1 AND data_dir = ?2",
-            params![host, data_dir],
-        )?,
+        Backend::Postgres => tx.execute("DELETE FROM node WHERE place = ?1", [place])?,
     };
     Ok(())
+}
+
+/// The file in a data dir that names it among a cluster's nodes.
+const PLACE_FILE: &str = "node-id";
+
+/// The data dir's place id: read from [`PLACE_FILE`], created (random) on first use. A dir
+/// that cannot keep one is named by host and path, as before there was a file.
+fn place_of(data_dir: &std::path::Path, host: &str, shown: &str) -> String {
+    let path = data_dir.join(PLACE_FILE);
+    let read = || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if let Some(id) = read() {
+        return id;
+    }
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_ok() {
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, id.as_bytes()));
+        // Created here, or by a racing command beside us: whichever is on disk.
+        if (created.is_ok() || path.exists())
+            && let Some(id) = read()
+        {
+            return id;
+        }
+    }
+    format!("{host}:{shown}")
 }
 
 /// The time after which a heartbeat shows a live node. On SQLite no row does: one engine
@@ -92,7 +123,7 @@ impl Store {
     /// first one also forgets every other node: the instance lock proves they are gone.
     pub fn heartbeat(&self) -> Result<(), StoreError> {
         let boot = self.boot_id().to_string();
-        let (host, data_dir) = self.node_place();
+        let (host, data_dir, place) = self.node_place();
         let skew = self.write(|tx| {
             let now = clock_ms(tx)?;
             let skew = now_ms() - now;
@@ -101,12 +132,12 @@ impl Store {
                 params![boot, now],
             )? == 0;
             if fresh {
-                forget_dead_here(tx, &host, &data_dir)?;
+                forget_dead_here(tx, &place)?;
                 tx.execute(
-                    "INSERT INTO node(boot_id, host, data_dir, started_at, last_seen_at)
-                     VALUES (?1, ?2, ?3, ?4, ?4)
+                    "INSERT INTO node(boot_id, host, data_dir, started_at, last_seen_at, place)
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?5)
                      ON CONFLICT(boot_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-                    params![boot, host, data_dir, now],
+                    params![boot, host, data_dir, now, place],
                 )?;
             }
             // Rows of nodes dead for a day are history nobody reads.
@@ -134,20 +165,22 @@ impl Store {
     /// For a command beside no running engine: the nodes that ran on this data dir are dead
     /// (nobody holds its instance lock), so their work is not "live" for a TTL more.
     pub(crate) fn forget_dead_nodes_here(&self) -> Result<(), StoreError> {
-        let (host, data_dir) = self.node_place();
-        self.write(|tx| Ok(forget_dead_here(tx, &host, &data_dir)?))
+        let (_, _, place) = self.node_place();
+        self.write(|tx| Ok(forget_dead_here(tx, &place)?))
     }
 
-    /// Where this engine runs: the host name and its data dir, which one engine at a time
-    /// holds (the instance lock).
-    fn node_place(&self) -> (String, String) {
+    /// Where this engine runs: the host name and its data dir (shown to people), and the
+    /// dir's place id, which one engine at a time holds (the instance lock).
+    fn node_place(&self) -> (String, String, String) {
         let host = rustix::system::uname()
             .nodename()
             .to_string_lossy()
             .into_owned();
         let dir = self.data_dir();
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        (host, dir.display().to_string())
+        let shown = dir.display().to_string();
+        let place = place_of(&dir, &host, &shown);
+        (host, shown, place)
     }
 
     /// The nodes (`host:data_dir`) running on this database other than the caller, for a
@@ -235,5 +268,41 @@ mod tests {
         assert_eq!(boots(&s), vec![s.boot_id().to_string()]);
         s.retire_node().unwrap();
         assert!(boots(&s).is_empty());
+    }
+
+    #[test]
+    fn a_restarted_node_forgets_its_own_place_not_a_twin_with_the_same_host_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::store::testing::open(dir.path());
+        if s.backend() == Backend::Sqlite {
+            return; // one engine per file: every other row goes
+        }
+        let (host, shown, place) = s.node_place();
+        assert_eq!(place.len(), 32, "a random id kept in the data dir");
+        assert_eq!(s.node_place().2, place, "the same id every time");
+        let now = now_ms();
+        s.write(|tx| {
+            tx.execute(
+                "INSERT INTO node(boot_id, host, data_dir, started_at, last_seen_at, place)
+                 VALUES ('twin', ?1, ?2, ?3, ?3, 'another-volume'),
+                        ('predecessor', ?1, ?2, ?3, ?3, ?4)",
+                params![host, shown, now, place],
+            )
+        })
+        .unwrap();
+        s.heartbeat().unwrap();
+        let boots: Vec<String> = s
+            .read(|t| {
+                t.prepare("SELECT boot_id FROM node ORDER BY boot_id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .unwrap();
+        let mut want = vec![s.boot_id().to_string(), "twin".to_string()];
+        want.sort();
+        assert_eq!(
+            boots, want,
+            "the twin (same host name and path, another data dir) lives on"
+        );
     }
 }

@@ -584,6 +584,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE qbwc_session ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 26: a node's place is the random id kept in its data dir (`node-id`): host name and
+    // path alone collide across containers started from one image.
+    r#"
+    ALTER TABLE node ADD COLUMN place TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this binary writes.
@@ -647,6 +652,10 @@ const PG_MIGRATIONS: &[&str] = &[
     // 25: answers per session (see MIGRATIONS[24]).
     r#"
     ALTER TABLE qbwc_session ADD COLUMN answered BIGINT NOT NULL DEFAULT 0;
+    "#,
+    // 26: node places (see MIGRATIONS[25]).
+    r#"
+    ALTER TABLE node ADD COLUMN place TEXT NOT NULL DEFAULT '';
     "#,
 ];
 /// The session-level advisory lock a node holds while it migrates ("qbrM"), so two nodes
