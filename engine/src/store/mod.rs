@@ -388,7 +388,7 @@ impl Store {
     where
         E: From<sql::Error>,
     {
-        self.write_beside(Some(connection_id), f)
+        self.write_beside(Beside::Connection(connection_id), f)
     }
 
     /// Runs `f` in one write transaction on rows that no write spanning the store reads,
@@ -398,13 +398,26 @@ impl Store {
     where
         E: From<sql::Error>,
     {
-        self.write_beside(None, f)
+        self.write_beside(Beside::Shared, f)
     }
 
-    /// [`Store::write_connection`] (`Some`) or [`Store::write_shared`] (`None`).
+    /// Runs `f` in one write transaction on this node's own liveness row, which must never
+    /// wait behind other writes (a late heartbeat makes a live node look dead). SQLite: the
+    /// same as [`Store::write`]. PostgreSQL: no cluster-wide lock at all.
+    pub(crate) fn write_own_node<T, E>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<sql::Error>,
+    {
+        self.write_beside(Beside::Unlocked, f)
+    }
+
+    /// A write that runs beside others on PostgreSQL, by the locks `how` names.
     fn write_beside<T, E>(
         &self,
-        connection_id: Option<i64>,
+        how: Beside,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E>
     where
@@ -419,8 +432,10 @@ impl Store {
                 sql::outside_async(|| {
                     let mut client = pool.get()?;
                     let tx = Tx::postgres(client.begin(false)?);
-                    tx.execute("SELECT pg_advisory_xact_lock_shared(?1)", [PG_WRITE_LOCK])?;
-                    if let Some(id) = connection_id {
+                    if how != Beside::Unlocked {
+                        tx.execute("SELECT pg_advisory_xact_lock_shared(?1)", [PG_WRITE_LOCK])?;
+                    }
+                    if let Beside::Connection(id) = how {
                         // Ids beyond 2^31 share a lock with a smaller one: more waiting,
                         // never less exclusion.
                         tx.execute(
@@ -435,7 +450,20 @@ impl Store {
             }
         }
     }
+}
 
+/// The locks a write beside others takes on PostgreSQL.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Beside {
+    /// The cluster-wide lock shared and one company file's lock exclusively.
+    Connection(i64),
+    /// The cluster-wide lock shared.
+    Shared,
+    /// None.
+    Unlocked,
+}
+
+impl Store {
     /// The SQLite writer connection, for work that spans several transactions and must let
     /// other writers in between them (pruning in batches). `None` on PostgreSQL.
     pub(crate) fn sqlite_writer(&self) -> Option<std::sync::MutexGuard<'_, Connection>> {

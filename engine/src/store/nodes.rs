@@ -124,7 +124,8 @@ impl Store {
     pub fn heartbeat(&self) -> Result<(), StoreError> {
         let boot = self.boot_id().to_string();
         let (host, data_dir, place) = self.node_place();
-        let skew = self.write(|tx| {
+        // Only this node's rows (and day-old ones): no exclusive writer may delay it.
+        let skew = self.write_own_node(|tx| {
             let now = clock_ms(tx)?;
             let skew = now_ms() - now;
             let fresh = tx.execute(
@@ -304,5 +305,46 @@ mod tests {
             boots, want,
             "the twin (same host name and path, another data dir) lives on"
         );
+    }
+
+    #[test]
+    fn a_heartbeat_does_not_wait_behind_another_nodes_exclusive_write() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let first = crate::store::testing::open(dir.path());
+        let Some(second) = crate::store::testing::open_node(dir.path(), other.path()) else {
+            return; // SQLite: one engine, one writer
+        };
+        let (holding, beaten, released) = (
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+        );
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                first
+                    .write(|_| {
+                        holding.store(true, Ordering::SeqCst);
+                        // Held until the other node's heartbeat is in, or 10 s at most.
+                        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                        while !beaten.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        released.store(true, Ordering::SeqCst);
+                        Ok::<_, StoreError>(())
+                    })
+                    .unwrap();
+            });
+            while !holding.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            second.heartbeat().unwrap();
+            assert!(
+                !released.load(Ordering::SeqCst),
+                "the heartbeat waited for the exclusive write to end"
+            );
+            beaten.store(true, Ordering::SeqCst);
+        });
     }
 }
