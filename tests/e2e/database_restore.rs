@@ -11,13 +11,9 @@ use std::time::{Duration, Instant};
 use qbridge::sim::company::Faults;
 use qbridge::store::sql::throwaway::ThrowawayCluster;
 
-use crate::pipeline::{
-    assert_no_duplicate_writes, company_with_items, customer, ingest, invoice, sync_as_until_idle,
-};
+use crate::operations::{INVOICE_BASE, assert_each_record_once};
+use crate::pipeline::{company_with_items, customer, ingest, invoice, sync_as_until_idle};
 use crate::support::{Db, Server, qbridge, stderr};
-
-/// Invoice ids are offset so they never collide with customer ids in names.
-const INVOICE_BASE: u32 = 10_000;
 
 struct Instance {
     folder: tempfile::TempDir,
@@ -153,7 +149,7 @@ fn a_postgres_database_restored_from_a_dump_taken_mid_sync_duplicates_nothing() 
     // Records the source sends after the dump.
     ingest_range(&server, &token, 30..36);
     sync(&server, &mut company);
-    assert_each_once(&company, 36);
+    assert_each_record_once(&company, 36);
 
     // With a node running the bookkeeping is refused: it would change jobs under it.
     let out = instance.cli(&["store", "restored"]);
@@ -193,23 +189,9 @@ fn a_postgres_database_restored_from_a_dump_taken_mid_sync_duplicates_nothing() 
     sync(&server, &mut company);
     assert!(server.terminate().success());
 
-    assert_each_once(&company, 36);
+    assert_each_record_once(&company, 36);
     let (done, all) = completed(&mut instance.db());
     assert_eq!(done, all, "every job is completed (found by its probe)");
     let audit = instance.ok(&["audit", "verify"]);
     assert!(audit.contains("audit log intact"), "{audit}");
-}
-
-fn assert_each_once(company: &qbridge::sim::company::Company, customers: usize) {
-    assert_eq!(
-        company.count("Customer"),
-        customers,
-        "customers in QuickBooks"
-    );
-    assert_eq!(
-        company.count("Invoice"),
-        customers,
-        "invoices in QuickBooks"
-    );
-    assert_no_duplicate_writes(company);
 }

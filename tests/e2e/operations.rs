@@ -17,7 +17,7 @@ use crate::support::{agent, run, signal, stderr, wait_timeout};
 
 const THROUGH_API: &str = "(through the running server's admin API)";
 /// Invoice ids are offset so they never collide with customer ids in names.
-const INVOICE_BASE: u32 = 10_000;
+pub(crate) const INVOICE_BASE: u32 = 10_000;
 
 /// Customers `ids` and one invoice each, as the NDJSON file `name` in the deployment's folder.
 fn records_file(d: &Deployment, name: &str, ids: std::ops::Range<u32>) -> (String, String) {
@@ -77,7 +77,7 @@ fn job_counts(db: &Path) -> (i64, i64) {
     .unwrap()
 }
 
-fn assert_each_record_once(company: &Company, customers: usize) {
+pub(crate) fn assert_each_record_once(company: &Company, customers: usize) {
     assert_eq!(
         company.count("Customer"),
         customers,

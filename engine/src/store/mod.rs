@@ -155,6 +155,8 @@ struct Inner {
     writes: std::sync::atomic::AtomicU64,
     opts: StoreOptions,
     owner: Owner,
+    /// Where this process runs among a cluster's nodes, found at its first heartbeat.
+    place: std::sync::OnceLock<nodes::Place>,
 }
 
 /// The database behind a handle. One per process, so the pool's size difference to the
@@ -237,6 +239,7 @@ impl Store {
                 writes: std::sync::atomic::AtomicU64::new(0),
                 opts,
                 owner: Owner::Engine(lock),
+                place: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -300,6 +303,7 @@ impl Store {
                 writes: std::sync::atomic::AtomicU64::new(0),
                 opts,
                 owner: Owner::Beside { boot_id },
+                place: std::sync::OnceLock::new(),
             }),
         };
         if no_engine_here && store.backend() == sql::Backend::Postgres {

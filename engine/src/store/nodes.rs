@@ -37,10 +37,18 @@ pub(crate) fn live_boot_ids(t: &Tx<'_>, own: &str) -> Result<Vec<String>, sql::E
     Ok(live)
 }
 
-/// True when `boot_id` names a live node other than the caller's.
+/// True when `boot_id` names a live node other than the caller's. On the Web Connector's
+/// path (a session last served by another node), so one statement on PostgreSQL, and none
+/// on SQLite, where no row shows a live node (see [`live_cutoff`]).
 pub(crate) fn is_live(t: &Tx<'_>, boot_id: &str) -> Result<bool, sql::Error> {
-    t.prepare_cached("SELECT 1 FROM node WHERE boot_id = ?1 AND last_seen_at > ?2")?
-        .exists(params![boot_id, live_cutoff(t)?])
+    match t.backend() {
+        Backend::Sqlite => Ok(false),
+        Backend::Postgres => t
+            .prepare_cached(&format!(
+                "SELECT 1 FROM node WHERE boot_id = ?1 AND last_seen_at > {PG_CLOCK_MS} - ?2"
+            ))?
+            .exists(params![boot_id, NODE_TTL_MS]),
+    }
 }
 
 /// Removes the rows of engines that ran in this data dir (its `place`): the caller holds (or
@@ -57,6 +65,14 @@ fn forget_dead_here(tx: &Tx<'_>, place: &str) -> Result<(), sql::Error> {
 
 /// The file in a data dir that names it among a cluster's nodes.
 const PLACE_FILE: &str = "node-id";
+
+/// Where an engine runs: the host name and its data dir (shown to people), and the dir's
+/// place id, which one engine at a time holds (the instance lock).
+pub(crate) struct Place {
+    host: String,
+    data_dir: String,
+    id: String,
+}
 
 /// The data dir's place id: read from [`PLACE_FILE`], created (random) on first use. A dir
 /// that cannot keep one is named by host and path, as before there was a file.
@@ -102,15 +118,14 @@ pub(crate) fn live_cutoff(t: &Tx<'_>) -> Result<i64, sql::Error> {
     }
 }
 
+/// PostgreSQL's clock in Unix ms, as SQL.
+const PG_CLOCK_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+
 /// The database's clock in Unix ms (PostgreSQL); this process's on SQLite, its one engine.
 fn clock_ms(t: &Tx<'_>) -> Result<i64, sql::Error> {
     match t.backend() {
         Backend::Sqlite => Ok(now_ms()),
-        Backend::Postgres => t.query_row(
-            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-            [],
-            |r| r.get(0),
-        ),
+        Backend::Postgres => t.query_row(&format!("SELECT {PG_CLOCK_MS}"), [], |r| r.get(0)),
     }
 }
 
@@ -123,7 +138,7 @@ impl Store {
     /// first one also forgets every other node: the instance lock proves they are gone.
     pub fn heartbeat(&self) -> Result<(), StoreError> {
         let boot = self.boot_id().to_string();
-        let (host, data_dir, place) = self.node_place();
+        let place = self.node_place();
         // Only this node's rows (and day-old ones): no exclusive writer may delay it.
         let skew = self.write_own_node(|tx| {
             let now = clock_ms(tx)?;
@@ -133,12 +148,12 @@ impl Store {
                 params![boot, now],
             )? == 0;
             if fresh {
-                forget_dead_here(tx, &place)?;
+                forget_dead_here(tx, &place.id)?;
                 tx.execute(
                     "INSERT INTO node(boot_id, host, data_dir, started_at, last_seen_at, place)
                      VALUES (?1, ?2, ?3, ?4, ?4, ?5)
                      ON CONFLICT(boot_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-                    params![boot, host, data_dir, now, place],
+                    params![boot, place.host, place.data_dir, now, place.id],
                 )?;
             }
             // Rows of nodes dead for a day are history nobody reads.
@@ -166,22 +181,23 @@ impl Store {
     /// For a command beside no running engine: the nodes that ran on this data dir are dead
     /// (nobody holds its instance lock), so their work is not "live" for a TTL more.
     pub(crate) fn forget_dead_nodes_here(&self) -> Result<(), StoreError> {
-        let (_, _, place) = self.node_place();
-        self.write(|tx| Ok(forget_dead_here(tx, &place)?))
+        let place = self.node_place();
+        self.write(|tx| Ok(forget_dead_here(tx, &place.id)?))
     }
 
-    /// Where this engine runs: the host name and its data dir (shown to people), and the
-    /// dir's place id, which one engine at a time holds (the instance lock).
-    fn node_place(&self) -> (String, String, String) {
-        let host = rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned();
-        let dir = self.data_dir();
-        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        let shown = dir.display().to_string();
-        let place = place_of(&dir, &host, &shown);
-        (host, shown, place)
+    /// This engine's [`Place`], found once: the heartbeat asks every two seconds.
+    fn node_place(&self) -> &Place {
+        self.inner.place.get_or_init(|| {
+            let host = rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned();
+            let dir = self.data_dir();
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+            let data_dir = dir.display().to_string();
+            let id = place_of(&dir, &host, &data_dir);
+            Place { host, data_dir, id }
+        })
     }
 
     /// The nodes (`host:data_dir`) running on this database other than the caller, for a
@@ -278,9 +294,18 @@ mod tests {
         if s.backend() == Backend::Sqlite {
             return; // one engine per file: every other row goes
         }
-        let (host, shown, place) = s.node_place();
+        let Place {
+            host,
+            data_dir: shown,
+            id: place,
+        } = s.node_place();
         assert_eq!(place.len(), 32, "a random id kept in the data dir");
-        assert_eq!(s.node_place().2, place, "the same id every time");
+        let dir_path = dir.path().canonicalize().unwrap();
+        assert_eq!(
+            &place_of(&dir_path, host, shown),
+            place,
+            "the same id every time"
+        );
         let now = now_ms();
         s.write(|tx| {
             tx.execute(

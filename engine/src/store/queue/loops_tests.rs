@@ -1,7 +1,7 @@
 //! No job loops forever, at the queue: renamed records and their dependents, held jobs, probes
 //! that are never answered, and jobs whose sending process is gone.
 
-use super::tests::{LIMITS, answer, done, job, open, sent};
+use super::tests::{LIMITS, answer, answered, done, job, open, sent};
 use super::*;
 use crate::store::Store;
 
@@ -17,9 +17,13 @@ fn invoice_of(key: &str, customer: &str) -> NewJob {
 }
 
 fn enqueue(s: &Store, jobs: &[NewJob]) {
+    enqueue_for(s, 1, jobs);
+}
+
+fn enqueue_for(s: &Store, connection_id: i64, jobs: &[NewJob]) {
     s.enqueue_record(&NewRecord {
         origin: Origin::Push,
-        connection_id: 1,
+        connection_id,
         plugin: "p",
         kind: "r",
         source_id: None,
@@ -187,16 +191,7 @@ fn session(s: &Store) -> (i64, i64) {
 fn a_recovery_in_progress_survives_the_rescue_of_orphans() {
     let (_d, s) = open();
     let (conn, live) = session(&s);
-    s.enqueue_record(&NewRecord {
-        origin: Origin::Push,
-        connection_id: conn,
-        plugin: "p",
-        kind: "x",
-        source_id: None,
-        payload: "{}",
-        jobs: &[job("a", &[])],
-    })
-    .unwrap();
+    enqueue_for(&s, conn, &[job("a", &[])]);
     // Sent in an earlier session that was lost: the set is recovered by the live one.
     let (set, jobs) = sent(s.claim(conn, 99, LIMITS).unwrap());
     let set = set.unwrap();
@@ -213,12 +208,7 @@ fn a_recovery_in_progress_survives_the_rescue_of_orphans() {
         session_id: live,
         set: Answering::Recovered(&set),
     };
-    let answer = Answered {
-        request_id: jobs[0].request_id.clone(),
-        job_id: jobs[0].job_id,
-        result: done("A-1"),
-        response: None,
-    };
+    let answer = answered(&jobs[0].request_id, jobs[0].job_id, "A-1");
     assert_eq!(s.record_results(&to, &[answer]).unwrap().applied, 1);
     assert_eq!(s.job(jobs[0].job_id).unwrap().state, JobState::Completed);
 }
@@ -227,24 +217,12 @@ fn a_recovery_in_progress_survives_the_rescue_of_orphans() {
 fn a_session_that_ended_claims_nothing_and_what_it_left_sent_is_doubted() {
     let (_d, s) = open();
     let (conn, id) = session(&s);
-    let record = |key: &str| {
-        s.enqueue_record(&NewRecord {
-            origin: Origin::Push,
-            connection_id: conn,
-            plugin: "p",
-            kind: "x",
-            source_id: None,
-            payload: "{}",
-            jobs: &[job(key, &[])],
-        })
-        .unwrap();
-    };
-    record("a");
+    enqueue_for(&s, conn, &[job("a", &[])]);
     let (_, jobs) = sent(s.claim(conn, id, LIMITS).unwrap());
     // The session ends (revoked) before the step that doubts its sent jobs ran.
     s.end_qbwc_session(id, crate::store::connections::EndReason::Revoked)
         .unwrap();
-    record("b");
+    enqueue_for(&s, conn, &[job("b", &[])]);
     assert!(
         s.claim(conn, id, LIMITS).unwrap().is_none(),
         "a closed session is sent nothing"

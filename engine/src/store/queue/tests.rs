@@ -706,7 +706,7 @@ fn state_of(s: &Store, job_id: i64) -> (String, i64) {
     .unwrap()
 }
 
-fn answered(request_id: &str, job_id: i64, object: &str) -> Answered {
+pub(super) fn answered(request_id: &str, job_id: i64, object: &str) -> Answered {
     Answered {
         request_id: request_id.into(),
         job_id,
