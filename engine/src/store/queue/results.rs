@@ -196,14 +196,11 @@ impl Store {
                 }
             }
             drop(owed);
-            tx.execute(
-                "UPDATE qbwc_session SET answered = answered + ?2 WHERE id = ?1 AND connection_id = ?3",
-                params![to.session_id, recorded.applied as i64, to.connection_id],
-            )?;
             let answered: Option<i64> = tx
                 .query_row(
-                    "SELECT answered FROM qbwc_session WHERE id = ?1",
-                    [to.session_id],
+                    "UPDATE qbwc_session SET answered = answered + ?2 WHERE id = ?1 AND connection_id = ?3
+                     RETURNING answered",
+                    params![to.session_id, recorded.applied as i64, to.connection_id],
                     |r| r.get(0),
                 )
                 .optional()?;
